@@ -1,0 +1,5 @@
+import type { LayerCheck } from "./layer.js";
+import { tmpLayer } from "./tmp.js";
+
+/** Every layer's checks, in report order. */
+export const LAYER_CHECKS: LayerCheck<unknown>[] = [tmpLayer];
