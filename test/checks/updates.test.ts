@@ -1,0 +1,56 @@
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { runAudit } from "../../src/checks/audit.js";
+import { LocalHost } from "../../src/host/host.js";
+import { auditFixture, loadFixture, one } from "../helpers/fixture.js";
+
+describe("updates layer", () => {
+  it("fails when unattended-upgrades was removed (config files left are not an install)", async () => {
+    const { report } = await auditFixture("updates-fail", ["updates"]);
+    expect(one(report.findings, "updates.installed").status).toBe("fail");
+    expect(one(report.findings, "updates.enabled").status).toBe("fail");
+    expect(one(report.findings, "updates.security_origins").status).toBe("skip");
+    expect(one(report.findings, "updates.timer").status).toBe("fail");
+    expect(one(report.findings, "updates.last_run").status).toBe("skip");
+  });
+
+  it('does not count the binary alone: installed but Unattended-Upgrade "0" is not enabled', async () => {
+    const { report } = await auditFixture("updates-disabled", ["updates"]);
+    expect(one(report.findings, "updates.installed").status).toBe("pass");
+    const enabled = one(report.findings, "updates.enabled");
+    expect(enabled.status).toBe("fail");
+    expect(enabled.evidence.excerpt).toContain('APT::Periodic::Unattended-Upgrade "0"');
+    expect(enabled.evidence.excerpt).toContain("20auto-upgrades line 2");
+    expect(one(report.findings, "updates.security_origins").status).toBe("pass");
+    const last = one(report.findings, "updates.last_run");
+    expect(last.status).toBe("warn");
+    expect(last.evidence.excerpt).toContain("No packages found");
+  });
+
+  it("passes an enabled install with security origins that ran recently", async () => {
+    const root = loadFixture("updates-pass");
+    const stamp = new Date(Date.now() - 3_600_000).toISOString().replace("T", " ").slice(0, 19);
+    writeFileSync(
+      path.join(root, "var/log/unattended-upgrades/unattended-upgrades.log"),
+      `${stamp},100 INFO Starting unattended upgrades script\n${stamp},200 INFO All upgrades installed\n`,
+    );
+    const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["updates"] });
+    for (const id of ["installed", "enabled", "security_origins", "timer", "last_run"]) {
+      expect(one(report.findings, `updates.${id}`).status, id).toBe("pass");
+    }
+    expect(one(report.findings, "updates.security_origins").evidence.excerpt).toContain(
+      "label=Debian-Security",
+    );
+  });
+
+  it("names a malformed apt config file and line, and still judges the package", async () => {
+    const root = loadFixture("updates-pass");
+    writeFileSync(path.join(root, "etc/apt/apt.conf.d/99broken"), 'APT::Periodic::Foo "1";\nAPT { Bar "x"\n');
+    const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["updates"] });
+    const err = report.findings.find((f) => f.status === "error");
+    expect(err?.evidence.source).toBe("/etc/apt/apt.conf.d/99broken");
+    expect(err?.evidence.excerpt).toMatch(/99broken:\d+: /);
+    expect(one(report.findings, "updates.installed").status).toBe("pass");
+  });
+});
