@@ -16,6 +16,14 @@ export interface GatewayUnit {
   /** Flags read from ExecStart: --bind, --port, --profile. */
   flags: { bind?: string; port?: number; profile?: string };
   enabled: boolean;
+  /** Unit name, e.g. openclaw-gateway.service. */
+  name: string;
+  /** The unit file, then the drop-ins that changed it. */
+  sources: string[];
+  /** Directive -> "path:line" of the assignment that decided its value. */
+  directiveAt: Record<string, string>;
+  /** Environment variable -> "path:line" (Environment= or the EnvironmentFile line) that set it. */
+  environmentAt: Record<string, string>;
 }
 
 /** The gateway settings that matter for security, from openclaw.json (JSON5). */
@@ -49,6 +57,10 @@ export interface OpenClawInstall {
   /** User the gateway runs as: the unit's, else the owner of the state dir. */
   runsAs?: string;
   workspace?: string;
+  /** Whether the state dir exists (a unit may point at one that was never created). */
+  stateDirExists: boolean;
+  /** Effective auth: env (OPENCLAW_GATEWAY_TOKEN / _PASSWORD) beats config. Lengths only. */
+  auth: { mode?: string; tokenLength?: number; passwordLength?: number; source: string };
 }
 
 export interface OpenClawFact {
