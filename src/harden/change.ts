@@ -1,0 +1,64 @@
+/**
+ * One step of a hardening plan. Every change names the finding ids it fixes; `note` tells the
+ * operator something the change itself does not show (comments lost, a restart needed).
+ */
+interface Base {
+  fixes: string[];
+  note?: string;
+}
+
+export type Change =
+  | (Base & { kind: "file"; path: string; content: string; mode: number; owner: string; group: string })
+  | (Base & { kind: "mkdir"; path: string; mode: number; owner: string; group: string })
+  | (Base & { kind: "command"; argv: string[]; undo?: string[] })
+  | (Base & { kind: "package"; names: string[] })
+  | (Base & { kind: "move"; from: string; to: string })
+  | (Base & { kind: "chmod"; path: string; mode: number })
+  | (Base & { kind: "chown"; path: string; owner: string; group: string })
+  | (Base & { kind: "remove"; path: string });
+
+export type ChangeKind = Change["kind"];
+
+export function octal(mode: number): string {
+  return "0" + (mode & 0o7777).toString(8).padStart(3, "0");
+}
+
+/** A shell word a person can paste. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** One line a person reads: what the change does, in the words of the command they would type. */
+export function describeChange(c: Change): string {
+  switch (c.kind) {
+    case "file":
+      return `write ${c.path} (${octal(c.mode)} ${c.owner}:${c.group})`;
+    case "mkdir":
+      return `mkdir -m ${octal(c.mode)} ${shellQuote(c.path)} && chown ${c.owner}:${c.group} ${shellQuote(c.path)}`;
+    case "command":
+      return c.argv.map(shellQuote).join(" ");
+    case "package":
+      return `apt-get install -y ${c.names.join(" ")}`;
+    case "move":
+      return `mv ${shellQuote(c.from)} ${shellQuote(c.to)}`;
+    case "chmod":
+      return `chmod ${octal(c.mode)} ${shellQuote(c.path)}`;
+    case "chown":
+      return `chown ${c.owner}:${c.group} ${shellQuote(c.path)}`;
+    case "remove":
+      return `rm ${shellQuote(c.path)}`;
+  }
+}
+
+/** Paths a change touches, for filtering and for ordering checks. */
+export function changePaths(c: Change): string[] {
+  switch (c.kind) {
+    case "move":
+      return [c.from, c.to];
+    case "command":
+    case "package":
+      return [];
+    default:
+      return [c.path];
+  }
+}

@@ -1,0 +1,148 @@
+import { randomBytes } from "node:crypto";
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import type { Change } from "./change.js";
+
+/** What a path was before a change: enough to put it back byte for byte. */
+export type Saved =
+  | { path: string; state: "absent" }
+  | { path: string; state: "file"; mode: number; uid: number; gid: number; blob: string; sha256: string }
+  | { path: string; state: "dir"; mode: number; uid: number; gid: number }
+  | { path: string; state: "symlink"; target: string; uid: number; gid: number }
+  /** Only mode and owner matter (chmod, chown). */
+  | { path: string; state: "meta"; mode: number; uid: number; gid: number };
+
+export type JournalRecord =
+  | { t: "run"; id: string; startedAt: string; root: string; changes: number }
+  /** Written and fsynced BEFORE the change is made, so a crash leaves what to undo. */
+  | { t: "begin"; n: number; change: Change; saved: Saved[]; packagesAdded?: string[] }
+  | { t: "done"; n: number }
+  | { t: "end"; status: "ok" | "failed"; error?: string }
+  | { t: "rolledback"; at: string; problems: string[] };
+
+export const JOURNAL = "journal.jsonl";
+
+export function newRunId(now = new Date()): string {
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+  return `${stamp}-${randomBytes(3).toString("hex")}`;
+}
+
+export function runsDir(stateDir: string): string {
+  return path.join(stateDir, "runs");
+}
+
+/** Append-only, one fsync per record: a record on disk is a record that happened. */
+export class Journal {
+  private constructor(
+    readonly dir: string,
+    private readonly fh: fs.FileHandle,
+    private readonly listener?: (r: JournalRecord) => void,
+  ) {}
+
+  static async create(stateDir: string, id: string, listener?: (r: JournalRecord) => void): Promise<Journal> {
+    const dir = path.join(runsDir(stateDir), id);
+    await fs.mkdir(path.join(dir, "blobs"), { recursive: true, mode: 0o700 });
+    // Backups hold secrets (tokens in openclaw.json): nobody but root reads them.
+    await fs.chmod(stateDir, 0o700);
+    await fs.chmod(dir, 0o700);
+    const fh = await fs.open(path.join(dir, JOURNAL), "wx", 0o600);
+    return new Journal(dir, fh, listener);
+  }
+
+  static async reopen(dir: string): Promise<Journal> {
+    return new Journal(dir, await fs.open(path.join(dir, JOURNAL), "a", 0o600));
+  }
+
+  async append(r: JournalRecord): Promise<void> {
+    await this.fh.write(JSON.stringify(r) + "\n");
+    await this.fh.sync();
+    this.listener?.(r);
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
+
+/** Parse a journal; a torn last line (a crash mid-write) is dropped, anything else is an error. */
+export function parseJournal(text: string, source: string): JournalRecord[] {
+  const lines = text.split("\n");
+  const out: JournalRecord[] = [];
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    try {
+      out.push(JSON.parse(line) as JournalRecord);
+    } catch {
+      if (i === lines.length - 1) return;
+      throw new Error(`${source}:${i + 1}: not a journal record; the run directory is damaged`);
+    }
+  });
+  return out;
+}
+
+export interface RunSummary {
+  id: string;
+  dir: string;
+  startedAt: string;
+  root: string;
+  /** Changes begun (some may not have finished: a crash). */
+  begun: number;
+  done: number;
+  status: "ok" | "failed" | "interrupted";
+  rolledBack: boolean;
+}
+
+export function summarize(id: string, dir: string, records: JournalRecord[]): RunSummary {
+  const head = records.find((r) => r.t === "run");
+  const end = records.find((r) => r.t === "end");
+  return {
+    id,
+    dir,
+    startedAt: head?.t === "run" ? head.startedAt : "",
+    root: head?.t === "run" ? head.root : "",
+    begun: records.filter((r) => r.t === "begin").length,
+    done: records.filter((r) => r.t === "done").length,
+    status: end?.t === "end" ? end.status : "interrupted",
+    rolledBack: records.some((r) => r.t === "rolledback"),
+  };
+}
+
+export async function readRun(
+  stateDir: string,
+  id: string,
+): Promise<{ summary: RunSummary; records: JournalRecord[] }> {
+  if (!/^[A-Za-z0-9._-]+$/.test(id))
+    throw new Error(`"${id}" is not a run id (see clawguard rollback --list)`);
+  const dir = path.join(runsDir(stateDir), id);
+  const file = path.join(dir, JOURNAL);
+  let text: string;
+  try {
+    text = await fs.readFile(file, "utf8");
+  } catch {
+    throw new Error(`no run ${id}: ${file} does not exist (see clawguard rollback --list)`);
+  }
+  const records = parseJournal(text, file);
+  return { summary: summarize(id, dir, records), records };
+}
+
+/** Every run, oldest first (ids sort by time). */
+export async function listRuns(stateDir: string): Promise<RunSummary[]> {
+  let names: string[];
+  try {
+    names = (await fs.readdir(runsDir(stateDir))).sort();
+  } catch {
+    return [];
+  }
+  const out: RunSummary[] = [];
+  for (const id of names) {
+    try {
+      out.push((await readRun(stateDir, id)).summary);
+    } catch {
+      // A directory without a journal is not a run.
+    }
+  }
+  return out;
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from "node:crypto";
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { HostError, problemFromFsError } from "./errors.js";
+import type { Host } from "./host.js";
+
+export interface Ownership {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * The only way harden changes a system: a few narrow operations, rooted like the Host that
+ * reads it (a live system at "/", a mounted image or a fixture copy elsewhere). Paths are as
+ * seen on that system; the last component is never followed, so a symlink is replaced, not
+ * written through.
+ */
+export interface Writer {
+  readonly root: string;
+  /** Atomic: a temp file in the same directory, fsynced, renamed over, directory fsynced. */
+  writeFile(p: string, data: Buffer | string, own: Ownership): Promise<void>;
+  mkdir(p: string, own: Ownership): Promise<void>;
+  chmod(p: string, mode: number): Promise<void>;
+  chown(p: string, uid: number, gid: number): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  /** A file, a symlink, or an empty directory. */
+  remove(p: string): Promise<void>;
+  symlink(target: string, p: string): Promise<void>;
+  readlink(p: string): Promise<string>;
+}
+
+export class LocalWriter implements Writer {
+  constructor(private readonly host: Host) {}
+
+  get root(): string {
+    return this.host.root;
+  }
+
+  private async real(p: string): Promise<string> {
+    // Parents resolve inside the root; the last component stays as named.
+    const parent = await this.host.resolve(path.posix.dirname(path.posix.resolve("/", p)));
+    return path.join(parent, path.posix.basename(path.posix.resolve("/", p)));
+  }
+
+  private async wrap<T>(p: string, fn: (real: string) => Promise<T>): Promise<T> {
+    const real = await this.real(p);
+    try {
+      return await fn(real);
+    } catch (err) {
+      throw new HostError(problemFromFsError(p, err));
+    }
+  }
+
+  writeFile(p: string, data: Buffer | string, own: Ownership): Promise<void> {
+    return this.wrap(p, async (real) => {
+      const dir = path.dirname(real);
+      const tmp = path.join(dir, `.${path.basename(real)}.clawguard-${randomBytes(4).toString("hex")}`);
+      const fh = await fs.open(tmp, "wx", 0o600);
+      try {
+        await fh.writeFile(data);
+        await fh.chown(own.uid, own.gid);
+        await fh.chmod(own.mode);
+        await fh.sync();
+      } catch (err) {
+        await fh.close();
+        await fs.rm(tmp, { force: true });
+        throw err;
+      }
+      await fh.close();
+      try {
+        await fs.rename(tmp, real);
+      } catch (err) {
+        await fs.rm(tmp, { force: true });
+        throw err;
+      }
+      await syncDir(dir);
+    });
+  }
+
+  mkdir(p: string, own: Ownership): Promise<void> {
+    return this.wrap(p, async (real) => {
+      await fs.mkdir(real, { mode: 0o700 });
+      await fs.chown(real, own.uid, own.gid);
+      await fs.chmod(real, own.mode);
+      await syncDir(path.dirname(real));
+    });
+  }
+
+  chmod(p: string, mode: number): Promise<void> {
+    return this.wrap(p, (real) => fs.chmod(real, mode));
+  }
+
+  chown(p: string, uid: number, gid: number): Promise<void> {
+    return this.wrap(p, (real) => fs.lchown(real, uid, gid));
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const a = await this.real(from);
+    const b = await this.real(to);
+    try {
+      await fs.rename(a, b);
+    } catch (err) {
+      throw new HostError(problemFromFsError(`${from} -> ${to}`, err));
+    }
+    await syncDir(path.dirname(a));
+    await syncDir(path.dirname(b));
+  }
+
+  remove(p: string): Promise<void> {
+    return this.wrap(p, async (real) => {
+      const st = await fs.lstat(real);
+      if (st.isDirectory()) await fs.rmdir(real);
+      else await fs.unlink(real);
+      await syncDir(path.dirname(real));
+    });
+  }
+
+  symlink(target: string, p: string): Promise<void> {
+    return this.wrap(p, async (real) => {
+      await fs.symlink(target, real);
+      await syncDir(path.dirname(real));
+    });
+  }
+
+  readlink(p: string): Promise<string> {
+    return this.wrap(p, (real) => fs.readlink(real));
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
