@@ -1,0 +1,136 @@
+import type { FactContext } from "../context.js";
+import { HostError } from "../errors.js";
+import { gather, ok, skipped, type Fact } from "../fact.js";
+import type { Host } from "../host.js";
+
+/**
+ * The kernel's network state belongs to the machine clawguard runs on, not to a mounted image:
+ * a chroot shares the host's network namespace, so `iptables` or `ss` run there would describe
+ * the wrong system. Live state is read only when auditing "/" as root.
+ */
+export function liveSkipReason(host: Host): string | null {
+  if (host.root !== "/") return `the live network state belongs to this machine, not to ${host.root}`;
+  if (!host.isRoot) return "reading the live firewall and socket owners needs root (run with sudo)";
+  return null;
+}
+
+/** A listening TCP socket with the names of the processes that hold it. */
+export interface OwnedSocket {
+  address: string;
+  port: number;
+  processes: string[];
+}
+
+/** Parse `ss -Hltnp`: `LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=1,fd=3))`. */
+export function parseSsListen(text: string): OwnedSocket[] {
+  const out: OwnedSocket[] = [];
+  for (const line of text.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5) continue;
+    const local = f[3]!;
+    const colon = local.lastIndexOf(":");
+    const port = Number(local.slice(colon + 1));
+    if (colon < 0 || !Number.isInteger(port)) continue;
+    let address = local.slice(0, colon).replace(/^\[|\]$/g, "");
+    address = address.replace(/%.*$/, "");
+    const processes = [...line.matchAll(/\("([^"]+)",pid=/g)].map((m) => m[1]!);
+    out.push({ address, port, processes: [...new Set(processes)] });
+  }
+  return out;
+}
+
+export function gatherSocketOwners(ctx: FactContext): Promise<Fact<OwnedSocket[]>> {
+  return gather("ss -Hltnp", async () => {
+    const why = liveSkipReason(ctx.host);
+    if (why) return skipped(why);
+    const r = await ctx.host.run("ss", ["-Hltnp"]);
+    if (r.code !== 0)
+      throw new HostError({ kind: "io", source: "ss -Hltnp", message: r.stderr.trim() || `exit ${r.code}` });
+    return ok(parseSsListen(r.stdout), ["ss -Hltnp"]);
+  });
+}
+
+/** One address family's live ruleset as `iptables -S` prints it. */
+export interface IptablesRuleset {
+  command: string;
+  /** Built-in chain policies, e.g. INPUT -> DROP. */
+  policies: Record<string, string>;
+  chains: string[];
+  /** `-A` lines, verbatim. */
+  rules: string[];
+}
+
+export function parseIptablesS(text: string, command: string): IptablesRuleset {
+  const rs: IptablesRuleset = { command, policies: {}, chains: [], rules: [] };
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    const p = /^-P\s+(\S+)\s+(\S+)/.exec(line);
+    if (p) {
+      rs.policies[p[1]!] = p[2]!;
+      rs.chains.push(p[1]!);
+      continue;
+    }
+    const n = /^-N\s+(\S+)/.exec(line);
+    if (n) rs.chains.push(n[1]!);
+    else if (line.startsWith("-A ")) rs.rules.push(line);
+  }
+  return rs;
+}
+
+export interface LiveFirewallFact {
+  v4?: IptablesRuleset;
+  v6?: IptablesRuleset;
+  /** `nft list ruleset`, when nft is installed: table and chain names found. */
+  nft?: { tables: string[]; chains: string[] };
+}
+
+export function parseNftRuleset(text: string): { tables: string[]; chains: string[] } {
+  const tables: string[] = [];
+  const chains: string[] = [];
+  for (const raw of text.split("\n")) {
+    const t = /^\s*table\s+(\S+)\s+(\S+)\s*\{/.exec(raw);
+    if (t) tables.push(`${t[1]} ${t[2]}`);
+    const c = /^\s*chain\s+(\S+)\s*\{/.exec(raw);
+    if (c) chains.push(c[1]!);
+  }
+  return { tables, chains };
+}
+
+/** The kernel's live rules (iptables -S, ip6tables -S, nft list ruleset): the truth ufw only saves. */
+export function gatherLiveFirewall(ctx: FactContext): Promise<Fact<LiveFirewallFact>> {
+  return gather("iptables -S", async () => {
+    const why = liveSkipReason(ctx.host);
+    if (why) return skipped(why);
+    const fact: LiveFirewallFact = {};
+    const sources: string[] = [];
+    const problems = [];
+    for (const [cmd, key] of [
+      ["iptables", "v4"],
+      ["ip6tables", "v6"],
+    ] as const) {
+      const source = `${cmd} -S`;
+      try {
+        const r = await ctx.host.run(cmd, ["-S"]);
+        if (r.code !== 0)
+          throw new HostError({ kind: "io", source, message: r.stderr.trim() || `exit ${r.code}` });
+        fact[key] = parseIptablesS(r.stdout, source);
+        sources.push(source);
+      } catch (err) {
+        if (!(err instanceof HostError)) throw err;
+        problems.push(err.problem);
+      }
+    }
+    try {
+      const r = await ctx.host.run("nft", ["list", "ruleset"]);
+      if (r.code === 0) {
+        fact.nft = parseNftRuleset(r.stdout);
+        sources.push("nft list ruleset");
+      }
+    } catch (err) {
+      // nft is optional next to iptables (legacy hosts have none); only a crash is worth telling.
+      if (!(err instanceof HostError && err.problem.kind === "missing")) throw err;
+    }
+    if (sources.length === 0) return { status: "error", problems };
+    return ok(fact, sources, problems);
+  });
+}
