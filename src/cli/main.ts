@@ -1,10 +1,15 @@
+import { createRequire } from "node:module";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { registerAudit } from "./audit.js";
+import { registerChecks } from "./checks.js";
+
+const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 
 /** Parse argv and run; returns the exit code (0 ok, 1 findings, 2 usage or runtime error). */
 export async function main(argv: string[]): Promise<number> {
   const program = new Command("clawguard")
     .description("Secure OpenClaw agents on their own Linux servers")
+    .version(VERSION)
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) });
   let code = 0;
@@ -12,6 +17,7 @@ export async function main(argv: string[]): Promise<number> {
     code = c;
   };
   registerAudit(program, setCode);
+  registerChecks(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {
