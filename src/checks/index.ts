@@ -1,7 +1,17 @@
+import { gatewayLayer } from "./gateway.js";
 import type { LayerCheck } from "./layer.js";
 import { sshLayer } from "./ssh.js";
+import { systemdLayer } from "./systemd.js";
 import { tmpLayer } from "./tmp.js";
 import { updatesLayer } from "./updates.js";
+import { userLayer } from "./user.js";
 
 /** Every layer's checks, in report order. */
-export const LAYER_CHECKS: LayerCheck<unknown>[] = [sshLayer, tmpLayer, updatesLayer];
+export const LAYER_CHECKS: LayerCheck<unknown>[] = [
+  gatewayLayer,
+  userLayer,
+  systemdLayer,
+  sshLayer,
+  tmpLayer,
+  updatesLayer,
+];

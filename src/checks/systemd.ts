@@ -1,0 +1,499 @@
+import type { Fact } from "../host/fact.js";
+import { bindIsLoopback, gatherOpenClaw } from "../host/facts/openclaw.js";
+import type { GatewayUnit, OpenClawFact } from "../host/facts/openclaw-model.js";
+import { gatherExposure, type ExposureResult } from "../host/facts/systemd-analyze.js";
+import { catalog, need, partialProblems, type CatalogEntry, type FindingMaker } from "./catalog.js";
+import type { Finding, Severity } from "./finding.js";
+import { defineLayer } from "./layer.js";
+
+export const MAX_EXPOSURE = 1.5;
+
+const YES = /^(yes|true|on|1)$/i;
+
+interface Directive {
+  key: string;
+  severity: Severity;
+  /** The line to write in [Service]. */
+  want: string;
+  why: string;
+  /** Whether the directive's values (undefined: not set at all) meet the bar. */
+  good(values: string[] | undefined): boolean;
+}
+
+const isYes = (v: string[] | undefined) => v !== undefined && v.length > 0 && YES.test(v[v.length - 1]!);
+const last = (v: string[] | undefined) => (v && v.length ? v[v.length - 1] : undefined);
+
+/** The sandbox a Node.js gateway survives; each line is one finding, weighted like systemd-analyze. */
+export const DIRECTIVES: Directive[] = [
+  {
+    key: "NoNewPrivileges",
+    severity: "high",
+    want: "NoNewPrivileges=yes",
+    why: "setuid binaries can raise privileges",
+    good: isYes,
+  },
+  {
+    key: "ProtectSystem",
+    severity: "high",
+    want: "ProtectSystem=strict",
+    why: "the agent can write to the OS",
+    good: (v) => last(v) === "strict",
+  },
+  {
+    key: "ProtectHome",
+    severity: "high",
+    want: "ProtectHome=tmpfs",
+    why: "other users' homes are visible",
+    good: (v) => ["yes", "true", "read-only", "tmpfs"].includes(last(v) ?? ""),
+  },
+  {
+    key: "PrivateTmp",
+    severity: "medium",
+    want: "PrivateTmp=yes",
+    why: "shares /tmp with every other process",
+    good: isYes,
+  },
+  {
+    key: "PrivateDevices",
+    severity: "medium",
+    want: "PrivateDevices=yes",
+    why: "raw devices are reachable",
+    good: isYes,
+  },
+  {
+    key: "PrivateUsers",
+    severity: "medium",
+    want: "PrivateUsers=yes",
+    why: "sees every user of the host",
+    good: (v) => isYes(v) || ["self", "identity"].includes(last(v) ?? ""),
+  },
+  {
+    key: "ProtectKernelTunables",
+    severity: "medium",
+    want: "ProtectKernelTunables=yes",
+    why: "can change /proc/sys",
+    good: isYes,
+  },
+  {
+    key: "ProtectKernelModules",
+    severity: "medium",
+    want: "ProtectKernelModules=yes",
+    why: "can load kernel modules",
+    good: isYes,
+  },
+  {
+    key: "ProtectKernelLogs",
+    severity: "low",
+    want: "ProtectKernelLogs=yes",
+    why: "can read the kernel log",
+    good: isYes,
+  },
+  {
+    key: "ProtectControlGroups",
+    severity: "medium",
+    want: "ProtectControlGroups=yes",
+    why: "can change cgroups",
+    good: isYes,
+  },
+  {
+    key: "ProtectProc",
+    severity: "medium",
+    want: "ProtectProc=invisible",
+    why: "sees other processes and their command lines",
+    good: (v) => ["invisible", "noaccess"].includes(last(v) ?? ""),
+  },
+  {
+    key: "RestrictAddressFamilies",
+    severity: "medium",
+    want: "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+    why: "can open netlink and raw packet sockets",
+    good: (v) =>
+      v !== undefined &&
+      v.length > 0 &&
+      !v.some((x) => x.startsWith("~")) &&
+      !v.some((x) => /AF_(PACKET|NETLINK)/.test(x)),
+  },
+  {
+    key: "RestrictNamespaces",
+    severity: "medium",
+    want: "RestrictNamespaces=yes",
+    why: "can create namespaces, a common kernel attack surface",
+    good: isYes,
+  },
+  {
+    key: "LockPersonality",
+    severity: "low",
+    want: "LockPersonality=yes",
+    why: "can change execution domain",
+    good: isYes,
+  },
+  {
+    key: "RestrictRealtime",
+    severity: "low",
+    want: "RestrictRealtime=yes",
+    why: "can starve the CPU with realtime scheduling",
+    good: isYes,
+  },
+  {
+    key: "RestrictSUIDSGID",
+    severity: "medium",
+    want: "RestrictSUIDSGID=yes",
+    why: "can create setuid files",
+    good: isYes,
+  },
+  {
+    key: "CapabilityBoundingSet",
+    severity: "high",
+    want: "CapabilityBoundingSet=",
+    why: "keeps capabilities root could use",
+    good: (v) => v !== undefined && v.length === 0,
+  },
+  {
+    key: "AmbientCapabilities",
+    severity: "high",
+    want: "AmbientCapabilities=",
+    why: "hands capabilities to a non-root process",
+    good: (v) => v === undefined || v.length === 0,
+  },
+  {
+    key: "UMask",
+    severity: "low",
+    want: "UMask=0077",
+    why: "new files (sessions, credentials) are readable by others",
+    good: (v) => ["0077", "077"].includes(last(v) ?? ""),
+  },
+  {
+    key: "SystemCallArchitectures",
+    severity: "low",
+    want: "SystemCallArchitectures=native",
+    why: "foreign-ABI syscalls bypass filters",
+    good: (v) => last(v) === "native",
+  },
+];
+
+function snake(key: string): string {
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+    .replace(/SUIDSGID/, "suid_sgid")
+    .toLowerCase();
+}
+
+const DIRECTIVE_ENTRIES = Object.fromEntries(
+  DIRECTIVES.map((d): [string, CatalogEntry] => [
+    snake(d.key),
+    {
+      severity: d.severity,
+      title: `The unit sets ${d.want}`,
+      remediation: `add ${d.want} to [Service] (systemctl edit openclaw-gateway)`,
+      fixable: true,
+    },
+  ]),
+);
+
+const D = catalog("systemd", DIRECTIVE_ENTRIES);
+
+const C = catalog("systemd", {
+  unit_present: {
+    severity: "high",
+    title: "A system unit runs the gateway",
+    remediation: "install a hardened system unit: clawguard harden --layer systemd",
+    fixable: true,
+  },
+  user_unit_conflict: {
+    severity: "high",
+    title: "No user unit runs a second gateway",
+    remediation:
+      "systemctl --user --machine=USER@ disable --now openclaw-gateway.service && rm ~USER/.config/systemd/user/openclaw-gateway.service",
+    fixable: true,
+  },
+  unit_enabled: {
+    severity: "medium",
+    title: "The gateway's unit starts at boot",
+    remediation: "systemctl enable openclaw-gateway.service",
+    fixable: true,
+  },
+  memory_deny_write_execute: {
+    severity: "high",
+    title: "The unit does not set MemoryDenyWriteExecute=yes (it kills Node's V8)",
+    remediation: "remove MemoryDenyWriteExecute=yes: V8's JIT needs writable and executable pages",
+    fixable: true,
+  },
+  system_call_filter: {
+    severity: "medium",
+    title: "The unit filters system calls and denied calls fail with EPERM",
+    remediation: "add SystemCallFilter=@system-service and SystemCallErrorNumber=EPERM to [Service]",
+    fixable: true,
+  },
+  exposure_score: {
+    severity: "medium",
+    title: `systemd-analyze rates the unit's exposure at ${MAX_EXPOSURE} or less`,
+    remediation:
+      "add the missing sandbox directives listed above, then: systemd-analyze security openclaw-gateway.service",
+    fixable: true,
+  },
+  exec_loopback: {
+    severity: "critical",
+    title: "ExecStart binds the gateway to loopback",
+    remediation: "end ExecStart with: gateway run --bind loopback --port 18789",
+    fixable: true,
+  },
+  read_write_paths: {
+    severity: "high",
+    title: "ReadWritePaths does not undo the sandbox",
+    remediation: "list only the state dir in ReadWritePaths, e.g. ReadWritePaths=/home/openclaw/.openclaw",
+    fixable: true,
+  },
+});
+
+const ALL: FindingMaker[] = [...Object.values(C), ...Object.values(D)];
+
+const BROAD_PATHS = ["/", "/etc", "/usr", "/home", "/root", "/boot", "/var", "/tmp"];
+
+function at(u: GatewayUnit, key: string): string {
+  return u.directiveAt[key] ?? u.path;
+}
+
+function checkUnit(
+  u: GatewayUnit,
+  exposure: ExposureResult | undefined,
+  exposureSkip: string | undefined,
+): Finding[] {
+  const out: Finding[] = [];
+  for (const d of DIRECTIVES) {
+    const v = u.directives[d.key];
+    const shown = v === undefined ? `${d.key} not set` : `${d.key}=${v.join(" ")}`;
+    out.push(
+      D[snake(d.key)]!.verdict(
+        d.good(v),
+        { source: at(u, d.key), excerpt: shown },
+        d.good(v) ? undefined : { title: `The unit lacks ${d.want}: ${d.why}` },
+      ),
+    );
+  }
+
+  const mdwe = u.directives.MemoryDenyWriteExecute;
+  out.push(
+    isYes(mdwe)
+      ? C.memory_deny_write_execute.fail(
+          { source: at(u, "MemoryDenyWriteExecute"), excerpt: "MemoryDenyWriteExecute=yes" },
+          { title: "MemoryDenyWriteExecute=yes kills Node's V8: the gateway cannot start" },
+        )
+      : C.memory_deny_write_execute.pass({
+          source: u.path,
+          excerpt: mdwe ? `MemoryDenyWriteExecute=${mdwe.join(" ")}` : "not set",
+        }),
+  );
+
+  const filter = u.directives.SystemCallFilter;
+  const errno = last(u.directives.SystemCallErrorNumber);
+  if (!filter || filter.length === 0)
+    out.push(
+      C.system_call_filter.fail(
+        { source: u.path, excerpt: "SystemCallFilter not set" },
+        { title: "The unit does not filter system calls" },
+      ),
+    );
+  else if (!errno || errno === "kill")
+    out.push(
+      C.system_call_filter.warn(
+        {
+          source: at(u, "SystemCallFilter"),
+          excerpt: `SystemCallFilter=${filter.join(" ")}, SystemCallErrorNumber ${errno ?? "not set"}`,
+        },
+        {
+          title:
+            "A denied system call kills the gateway (no SystemCallErrorNumber=EPERM): Node may die at start",
+          remediation: "add SystemCallErrorNumber=EPERM to [Service]",
+        },
+      ),
+    );
+  else
+    out.push(
+      C.system_call_filter.pass({
+        source: at(u, "SystemCallErrorNumber"),
+        excerpt: `SystemCallFilter=${filter.join(" ")}, SystemCallErrorNumber=${errno}`,
+      }),
+    );
+
+  if (exposureSkip) out.push(C.exposure_score.skip(exposureSkip, "systemd-analyze security --offline=yes"));
+  else if (!exposure) out.push(C.exposure_score.skip("not scored", u.path));
+  else if ("skip" in exposure)
+    out.push(C.exposure_score.skip(exposure.skip, "systemd-analyze security --offline=yes"));
+  else if ("problem" in exposure) out.push(C.exposure_score.error(exposure.problem));
+  else {
+    const s = exposure.ok;
+    out.push(
+      C.exposure_score.verdict(
+        s.score <= MAX_EXPOSURE,
+        { source: s.command, excerpt: s.line },
+        s.score <= MAX_EXPOSURE
+          ? undefined
+          : {
+              title: `systemd-analyze rates ${u.name} ${s.score} ${s.rating} (want ${MAX_EXPOSURE} or less)`,
+              severity: s.score > 5 ? "high" : "medium",
+            },
+      ),
+    );
+  }
+
+  const bind = u.flags.bind;
+  const execSrc = at(u, "ExecStart");
+  if (bind === undefined)
+    out.push(
+      C.exec_loopback.warn(
+        { source: execSrc, excerpt: u.execStart || "no ExecStart" },
+        {
+          title: "ExecStart does not pin --bind loopback: a config edit can expose the gateway",
+          severity: "medium",
+        },
+      ),
+    );
+  else
+    out.push(
+      C.exec_loopback.verdict(
+        bindIsLoopback(bind),
+        { source: execSrc, excerpt: u.execStart },
+        bindIsLoopback(bind)
+          ? undefined
+          : { title: `ExecStart binds the gateway beyond loopback (--bind ${bind})` },
+      ),
+    );
+
+  const rw = (u.directives.ReadWritePaths ?? [])
+    .flatMap((v) => v.split(/\s+/))
+    .map((p) => p.replace(/^[-+]+/, ""));
+  const privateTmp = isYes(u.directives.PrivateTmp);
+  const undo = rw.filter((p) => {
+    const n = p.replace(/\/+$/, "") || "/";
+    if (n === "/tmp" || n === "/var/tmp") return !privateTmp;
+    return BROAD_PATHS.includes(n);
+  });
+  out.push(
+    C.read_write_paths.verdict(
+      undo.length === 0,
+      {
+        source: at(u, "ReadWritePaths"),
+        excerpt: rw.length
+          ? `ReadWritePaths=${rw.join(" ")}${privateTmp ? " (PrivateTmp=yes: /tmp is private)" : ""}`
+          : "ReadWritePaths not set",
+      },
+      undo.length
+        ? {
+            title: `ReadWritePaths opens ${undo.join(", ")} to the agent${undo.includes("/tmp") ? " (no PrivateTmp: the host's shared /tmp)" : ""}`,
+          }
+        : undefined,
+    ),
+  );
+  return out;
+}
+
+interface SystemdFacts {
+  openclaw: Fact<OpenClawFact>;
+  exposure: Fact<Record<string, ExposureResult>>;
+}
+
+export function checkSystemd({ openclaw, exposure }: SystemdFacts): Finding[] {
+  const out: Finding[] = [];
+  const oc = need(openclaw, C.unit_present, out);
+  if (!oc) return out;
+  if (oc.installs.length === 0 && oc.units.length === 0) {
+    for (const m of ALL) out.push(m.skip("OpenClaw is not installed"));
+    return out;
+  }
+  const exposureSkip = exposure.status === "skip" ? exposure.reason : undefined;
+  out.push(...partialProblems(exposure, C.exposure_score));
+  if (exposure.status === "error") for (const p of exposure.problems) out.push(C.exposure_score.error(p));
+  const scores = exposure.status === "ok" ? exposure.value : {};
+
+  const userUnits = oc.units.filter((u) => u.scope === "user");
+  const systemUnits = oc.units.filter((u) => u.scope === "system");
+  const list = (us: GatewayUnit[]) => us.map((u) => `${u.path}${u.enabled ? " (enabled)" : ""}`).join(", ");
+  if (systemUnits.length > 0)
+    out.push(
+      C.unit_present.pass({
+        source: systemUnits.map((u) => u.path).join(", "),
+        excerpt: `runs as ${systemUnits.map((u) => u.runsAs).join(", ")}`,
+      }),
+    );
+  else
+    out.push(
+      C.unit_present.fail(
+        {
+          source: "/etc/systemd/system",
+          excerpt: userUnits.length
+            ? `only user units: ${list(userUnits)}`
+            : "no openclaw*.service unit: the gateway is started by hand or not at all",
+        },
+        {
+          title: userUnits.length
+            ? "Only a user unit runs the gateway: outside the system's control and hardening"
+            : "No systemd unit runs the gateway",
+        },
+      ),
+    );
+  if (userUnits.length === 0)
+    out.push(
+      C.user_unit_conflict.pass({ source: "~/.config/systemd/user", excerpt: "no openclaw user units" }),
+    );
+  else if (systemUnits.length > 0)
+    out.push(
+      C.user_unit_conflict.fail(
+        {
+          source: userUnits.map((u) => u.path).join(", "),
+          excerpt: `user unit ${list(userUnits)} next to system unit ${list(systemUnits)}: two gateways fight for the port`,
+        },
+        {
+          remediation: userUnits
+            .map(
+              (u) =>
+                `systemctl --user --machine=${u.owner ?? "USER"}@ disable --now ${u.name}; rm '${u.path}'`,
+            )
+            .join("; "),
+        },
+      ),
+    );
+  else
+    out.push(
+      C.user_unit_conflict.warn({
+        source: list(userUnits),
+        excerpt: "the gateway runs from a user unit (openclaw gateway install); move it to a system unit",
+      }),
+    );
+
+  // Sandbox checks apply to the unit that actually runs each install.
+  const checked = new Set<string>();
+  for (const u of oc.installs.map((i) => i.unit).filter((u): u is GatewayUnit => u !== undefined)) {
+    if (checked.has(u.path)) continue;
+    checked.add(u.path);
+    out.push(
+      u.enabled
+        ? C.unit_enabled.pass({ source: u.path, excerpt: "enabled" })
+        : C.unit_enabled.warn({
+            source: u.path,
+            excerpt: "not enabled: the gateway does not come back after a reboot",
+          }),
+    );
+    out.push(...checkUnit(u, scores[u.path], exposureSkip));
+  }
+  if (checked.size === 0)
+    for (const m of [
+      C.unit_enabled,
+      ...Object.values(D),
+      C.memory_deny_write_execute,
+      C.system_call_filter,
+      C.exposure_score,
+      C.exec_loopback,
+      C.read_write_paths,
+    ])
+      out.push(m.skip("no unit runs the gateway"));
+  return out;
+}
+
+export const systemdLayer = defineLayer<SystemdFacts>({
+  layer: "systemd",
+  gather: async (ctx) => {
+    const [openclaw, exposure] = await Promise.all([ctx.get(gatherOpenClaw), ctx.get(gatherExposure)]);
+    return { openclaw, exposure };
+  },
+  check: checkSystemd,
+});

@@ -1,0 +1,271 @@
+import type { FactContext } from "../host/context.js";
+import type { Fact } from "../host/fact.js";
+import type { FileStat } from "../host/host.js";
+import { toProblem } from "../host/fact.js";
+import type { Problem } from "../host/errors.js";
+import { gatherOpenClaw } from "../host/facts/openclaw.js";
+import type { OpenClawFact, OpenClawInstall } from "../host/facts/openclaw-model.js";
+import { gatherSudoers, sudoRulesFor, type SudoersFact } from "../host/facts/sudoers.js";
+import { gatherUsers, groupsOf, type PasswdEntry, type UsersFact } from "../host/facts/users.js";
+import { catalog, need, partialProblems, type FindingMaker } from "./catalog.js";
+import type { Finding } from "./finding.js";
+import { defineLayer } from "./layer.js";
+
+/** Groups that are root in all but name (sudo, docker) or read what the agent must not (adm logs). */
+export const PRIVILEGED_GROUPS = ["sudo", "wheel", "admin", "adm", "docker", "lxd", "disk", "shadow"];
+
+const C = catalog("user", {
+  dedicated: {
+    severity: "critical",
+    title: "The gateway runs as a dedicated non-root user",
+    remediation:
+      "useradd --system --create-home --home-dir /home/openclaw --shell /usr/sbin/nologin openclaw, move the state dir to it, and set User=openclaw in the unit",
+    fixable: true,
+  },
+  no_sudo: {
+    severity: "critical",
+    title: "The gateway's user has no sudo rights",
+    remediation: "remove the sudoers lines shown (visudo / visudo -f FILE)",
+    fixable: false,
+  },
+  privileged_groups: {
+    severity: "high",
+    title: "The gateway's user is in no privileged group",
+    remediation: "gpasswd -d USER GROUP for each group shown",
+    fixable: true,
+  },
+  login_shell: {
+    severity: "medium",
+    title: "The gateway's user cannot log in (nologin shell)",
+    remediation: "usermod --shell /usr/sbin/nologin USER",
+    fixable: true,
+  },
+  home_owned: {
+    severity: "medium",
+    title: "The gateway's home and state dir belong to its user",
+    remediation: "chown USER: HOME STATE_DIR && chmod 750 HOME && chmod 700 STATE_DIR",
+    fixable: true,
+  },
+});
+
+const DEPENDENT: FindingMaker[] = [C.no_sudo, C.privileged_groups, C.login_shell, C.home_owned];
+
+/** Owner and mode of the paths the user checks look at, read in gather so the check stays pure. */
+export interface PathStats {
+  stats: Record<string, FileStat | null>;
+  problems: Problem[];
+}
+
+interface UserFacts {
+  openclaw: Fact<OpenClawFact>;
+  users: Fact<UsersFact>;
+  sudoers: Fact<SudoersFact>;
+  paths: PathStats;
+}
+
+function isLoginShell(shell: string): boolean {
+  return !/(^|\/)(nologin|false)$/.test(shell) && shell !== "";
+}
+
+function fill(user: string, s: string): string {
+  return s.replaceAll("USER", user);
+}
+
+function checkInstall(
+  i: OpenClawInstall,
+  users: UsersFact,
+  sudo: SudoersFact | null,
+  paths: PathStats,
+): Finding[] {
+  const out: Finding[] = [];
+  const name = i.runsAs;
+  const unitSrc = i.unit ? (i.unit.directiveAt.User ?? i.unit.path) : i.stateDir;
+  if (!name) {
+    out.push(
+      C.dedicated.fail({
+        source: i.stateDir,
+        excerpt: "no unit and no owning user: cannot tell who runs it",
+      }),
+    );
+    for (const m of DEPENDENT) out.push(m.skip("unknown service user"));
+    return out;
+  }
+  const u: PasswdEntry | undefined = users.users.find((x) => x.name === name);
+  if (!u) {
+    out.push(
+      C.dedicated.fail(
+        { source: unitSrc, excerpt: `runs as "${name}", which /etc/passwd does not list` },
+        { title: `The gateway's user "${name}" does not exist` },
+      ),
+    );
+    for (const m of DEPENDENT) out.push(m.skip(`user ${name} not in /etc/passwd`));
+    return out;
+  }
+  const groups = users.groups.filter((g) => g.gid === u.gid || g.members.includes(u.name));
+  const rules = sudo ? sudoRulesFor(sudo, u, groups) : [];
+  const privileged = groupsOf(users, u).filter((g) => PRIVILEGED_GROUPS.includes(g));
+  const login = isLoginShell(u.shell);
+
+  if (u.uid === 0) {
+    out.push(
+      C.dedicated.fail(
+        {
+          source: unitSrc,
+          excerpt:
+            i.unit?.scope === "system" && !i.unit.directiveAt.User
+              ? `${i.unit.path}: no User= line, so systemd runs it as root`
+              : `runs as ${u.name} (uid 0)`,
+        },
+        { title: "The gateway runs as root: a prompt injection owns the server" },
+      ),
+    );
+  } else if (login && (rules.length > 0 || privileged.some((g) => ["sudo", "wheel", "admin"].includes(g)))) {
+    out.push(
+      C.dedicated.fail(
+        { source: unitSrc, excerpt: `runs as ${u.name}, a login user (${u.shell}) with admin rights` },
+        { title: `The gateway runs as ${u.name}, a person's admin account`, severity: "high" },
+      ),
+    );
+  } else {
+    out.push(C.dedicated.pass({ source: unitSrc, excerpt: `runs as ${u.name} (uid ${u.uid})` }));
+  }
+
+  if (u.uid === 0)
+    out.push(
+      C.no_sudo.fail(
+        { source: "/etc/passwd", excerpt: `${u.name} is uid 0: it needs no sudo` },
+        { title: "The gateway's user is root" },
+      ),
+    );
+  else if (!sudo) out.push(C.no_sudo.skip("sudoers could not be read: see the error above"));
+  else if (rules.length > 0) {
+    out.push(
+      C.no_sudo.fail(
+        {
+          source: rules.map((r) => `${r.source}:${r.line}`).join(", "),
+          excerpt: rules.map((r) => `${r.who.join(",")} ${r.grants}`).join("; "),
+        },
+        {
+          title: `${u.name} may use sudo`,
+          remediation: `remove or narrow: ${rules.map((r) => `${r.source}:${r.line}`).join(", ")} (edit with visudo)`,
+        },
+      ),
+    );
+  } else
+    out.push(
+      C.no_sudo.pass({
+        source: sudo.files.join(", ") || "/etc/sudoers",
+        excerpt: `no rule names ${u.name}, its groups or ALL`,
+      }),
+    );
+
+  out.push(
+    C.privileged_groups.verdict(
+      privileged.length === 0,
+      { source: "/etc/group", excerpt: `${u.name} is in: ${groupsOf(users, u).join(", ") || "(no groups)"}` },
+      privileged.length
+        ? {
+            title: `${u.name} is in ${privileged.join(", ")}`,
+            remediation: privileged.map((g) => `gpasswd -d ${u.name} ${g}`).join(" && "),
+          }
+        : undefined,
+    ),
+  );
+
+  out.push(
+    C.login_shell.verdict(
+      !login,
+      { source: "/etc/passwd", excerpt: `${u.name}:${u.uid}:${u.home}:${u.shell}` },
+      login
+        ? {
+            title: `${u.name} has a login shell (${u.shell})`,
+            remediation: fill(u.name, C.login_shell.entry.remediation),
+          }
+        : undefined,
+    ),
+  );
+
+  const bad: string[] = [];
+  for (const p of [u.home, i.stateDir]) {
+    const st = paths.stats[p];
+    if (!st) continue;
+    if (st.uid !== u.uid) bad.push(`${p} owned by uid ${st.uid}, not ${u.name} (${u.uid})`);
+    else if (st.mode & 0o022)
+      bad.push(`${p} is writable by others (mode ${st.mode.toString(8).padStart(4, "0")})`);
+  }
+  const checked = [u.home, i.stateDir].filter((p) => paths.stats[p]);
+  for (const p of paths.problems.filter((x) => x.source === u.home || x.source === i.stateDir))
+    out.push(C.home_owned.error(p));
+  if (checked.length === 0) out.push(C.home_owned.skip(`neither ${u.home} nor ${i.stateDir} exists`));
+  else
+    out.push(
+      C.home_owned.verdict(
+        bad.length === 0,
+        {
+          source: checked.join(", "),
+          excerpt: bad.length ? bad.join("; ") : `owned by ${u.name}, not writable by others`,
+        },
+        bad.length
+          ? {
+              remediation: `chown ${u.name}: '${u.home}' && chown -R ${u.name}: '${i.stateDir}' && chmod 750 '${u.home}' && chmod 700 '${i.stateDir}'`,
+            }
+          : undefined,
+      ),
+    );
+  return out;
+}
+
+export function checkUser({ openclaw, users, sudoers, paths }: UserFacts): Finding[] {
+  const out: Finding[] = [];
+  const oc = need(openclaw, C.dedicated, out);
+  if (!oc) return out;
+  if (oc.installs.length === 0) {
+    for (const m of [C.dedicated, ...DEPENDENT]) out.push(m.skip("OpenClaw is not installed"));
+    return out;
+  }
+  const u = need(users, C.dedicated, out);
+  if (!u) return out;
+  const errs: Finding[] = [];
+  const s = need(sudoers, C.no_sudo, errs);
+  out.push(...errs, ...partialProblems(sudoers, C.no_sudo), ...partialProblems(users, C.privileged_groups));
+  for (const i of oc.installs) out.push(...checkInstall(i, u, s, paths));
+  return out;
+}
+
+async function statPaths(
+  ctx: FactContext,
+  openclaw: Fact<OpenClawFact>,
+  users: Fact<UsersFact>,
+): Promise<PathStats> {
+  const res: PathStats = { stats: {}, problems: [] };
+  if (openclaw.status !== "ok" || users.status !== "ok") return res;
+  const wanted = new Set<string>();
+  for (const i of openclaw.value.installs) {
+    wanted.add(i.stateDir);
+    const home = users.value.users.find((x) => x.name === i.runsAs)?.home;
+    if (home) wanted.add(home);
+  }
+  await Promise.all(
+    [...wanted].map(async (p) => {
+      try {
+        res.stats[p] = await ctx.host.stat(p);
+      } catch (err) {
+        res.problems.push(toProblem(p, err));
+      }
+    }),
+  );
+  return res;
+}
+
+export const userLayer = defineLayer<UserFacts>({
+  layer: "user",
+  gather: async (ctx) => {
+    const [openclaw, users, sudoers] = await Promise.all([
+      ctx.get(gatherOpenClaw),
+      ctx.get(gatherUsers),
+      ctx.get(gatherSudoers),
+    ]);
+    return { openclaw, users, sudoers, paths: await statPaths(ctx, openclaw, users) };
+  },
+  check: checkUser,
+});
