@@ -1,0 +1,22 @@
+export const SSHD_DROP_IN = "/etc/ssh/sshd_config.d/50-clawguard.conf";
+
+export interface SshdInput {
+  /**
+   * Some account can log in with a key. Only then are passwords switched off: otherwise the
+   * operator would be locked out of a server they reach with a password.
+   */
+  keysPresent: boolean;
+}
+
+export function renderSshdDropIn(s: SshdInput): string {
+  return [
+    "# Written by clawguard harden. sshd keeps the first value it reads, and this file is",
+    "# included before the rest of sshd_config.",
+    "PermitRootLogin prohibit-password",
+    "PermitEmptyPasswords no",
+    ...(s.keysPresent
+      ? ["PasswordAuthentication no", "KbdInteractiveAuthentication no"]
+      : ["# PasswordAuthentication stays on: no account has an authorized_keys file yet."]),
+    "",
+  ].join("\n");
+}
