@@ -1,0 +1,382 @@
+/**
+ * Loading shield.yaml: YAML with line numbers, the strict schema, then the checks a schema cannot
+ * express (rule syntax, CIDRs, token hashes, references between agents, tiers and fleets). Any
+ * problem throws ShieldConfigError; there is no partial config, so the shield never runs with
+ * fewer rules than the operator wrote.
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Document } from "yaml";
+import type { Isolation, Mode } from "./types.js";
+import { shieldSchema, type RawShieldConfig } from "./config-schema.js";
+import { RuleError, parseRule } from "./policy/rules.js";
+import { parseCidr, parseIP, formatIP, formatCidr } from "./net/addresses.js";
+
+export interface RuleSet {
+  allow: string[];
+  deny: string[];
+}
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export type TierConfig = RuleSet;
+
+export interface FleetConfig extends RuleSet {
+  isolation: Isolation;
+  mode?: Mode;
+}
+
+export interface AgentConfig extends RuleSet {
+  id: string;
+  fleet?: string;
+  tier?: string;
+  /** Lowercase hex sha256 of the agent's proxy password. */
+  tokenSha256?: string;
+  /** Canonical CIDRs the agent connects from. */
+  sources?: string[];
+  mode?: Mode;
+}
+
+export interface ShieldLimits {
+  maxHeaderBytes: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  connectTimeoutMs: number;
+  maxTunnelsPerAgent: number;
+}
+
+export interface ShieldConfig extends RuleSet {
+  /** The file this was read from (for messages). */
+  file: string;
+  listen: Endpoint;
+  /** `path` is absolute: a relative path in the file is taken from the file's directory. */
+  log: { path: string; retentionDays?: number; maxBytes?: number };
+  mode: Mode;
+  tiers: Record<string, TierConfig>;
+  fleets: Record<string, FleetConfig>;
+  agents: AgentConfig[];
+  limits: ShieldLimits;
+  refusal: "403" | "reset";
+  /** Extra request headers to remove, lowercase. */
+  stripHeaders: string[];
+  admin?: { listen: Endpoint };
+}
+
+export interface ConfigProblem {
+  /** Key path such as `agents[0].token_sha256`; empty for the whole document. */
+  keyPath: string;
+  /** 1-based line in the file, when known. */
+  line?: number;
+  reason: string;
+}
+
+export class ShieldConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: ConfigProblem[],
+  ) {
+    super(
+      problems
+        .map((p) => {
+          const where = p.line !== undefined ? `${file}:${p.line}` : file;
+          return `${where}: ${p.keyPath === "" ? "" : `${p.keyPath}: `}${p.reason}`;
+        })
+        .join("\n"),
+    );
+    this.name = "ShieldConfigError";
+  }
+}
+
+type Segment = string | number;
+
+export function formatKeyPath(segments: readonly Segment[]): string {
+  let out = "";
+  for (const s of segments) {
+    if (typeof s === "number") out += `[${s}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(s)) out += out === "" ? s : `.${s}`;
+    else out += `[${JSON.stringify(s)}]`;
+  }
+  return out;
+}
+
+class Locator {
+  constructor(
+    private readonly doc: Document,
+    private readonly lines: LineCounter,
+  ) {}
+
+  /** Line of the node at `segments`, or of its key when `key` names a child key. */
+  line(segments: readonly Segment[], key?: string): number | undefined {
+    let node: unknown = this.doc.contents;
+    let last: unknown = node;
+    for (const s of segments) {
+      const next = this.child(node, s);
+      if (next === undefined) break;
+      node = next;
+      last = next;
+    }
+    if (key !== undefined && isMap(last)) {
+      const pair = last.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
+      if (pair && isNode(pair.key)) return this.at(pair.key.range?.[0]);
+    }
+    return isNode(last) ? this.at(last.range?.[0]) : undefined;
+  }
+
+  private child(node: unknown, s: Segment): unknown {
+    if (!isNode(node) || !("items" in node)) return undefined;
+    const items = (node as { items: unknown[] }).items;
+    if (typeof s === "number") return items[s];
+    for (const p of items) {
+      if (isPair(p) && isScalar(p.key) && String(p.key.value) === s) return p.value ?? p.key;
+    }
+    return undefined;
+  }
+
+  private at(offset: number | undefined): number | undefined {
+    return offset === undefined ? undefined : this.lines.linePos(offset).line;
+  }
+}
+
+export async function loadShieldConfig(file: string): Promise<ShieldConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const reason =
+      code === "ENOENT"
+        ? "file does not exist (pass --config PATH)"
+        : code === "EACCES"
+          ? "permission denied reading the file"
+          : e instanceof Error
+            ? e.message
+            : String(e);
+    throw new ShieldConfigError(file, [{ keyPath: "", reason }]);
+  }
+  return parseShieldConfig(text, file);
+}
+
+export function parseShieldConfig(text: string, file: string): ShieldConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ShieldConfigError(
+      file,
+      doc.errors.map((e) => ({
+        keyPath: "",
+        line: e.linePos?.[0]?.line,
+        reason: `invalid YAML: ${(e.message.split("\n")[0] as string).replace(/ at line \d+, column \d+:?$/, "")}`,
+      })),
+    );
+  }
+  const loc = new Locator(doc, lines);
+  const data: unknown = doc.toJS();
+  if (data === null || typeof data !== "object" || Array.isArray(data)) {
+    throw new ShieldConfigError(file, [
+      { keyPath: "", line: 1, reason: "expected a mapping with listen, log, agents, ... at the top" },
+    ]);
+  }
+  const parsed = shieldSchema.safeParse(data);
+  if (!parsed.success) {
+    throw new ShieldConfigError(
+      file,
+      parsed.error.issues.map((i) => {
+        const segs = i.path.filter((s): s is Segment => typeof s !== "symbol");
+        if (i.code === "unrecognized_keys") {
+          const key = i.keys[0] as string;
+          return {
+            keyPath: formatKeyPath([...segs, key]),
+            line: loc.line(segs, key),
+            reason: `unknown key "${key}"${i.keys.length > 1 ? ` (also: ${i.keys.slice(1).join(", ")})` : ""}`,
+          };
+        }
+        if (i.code === "invalid_type" && valueAt(data, segs) === undefined) {
+          const parent = segs.slice(0, -1);
+          return {
+            keyPath: formatKeyPath(segs),
+            line: loc.line(parent),
+            reason: `required key "${String(segs[segs.length - 1])}" is missing`,
+          };
+        }
+        return { keyPath: formatKeyPath(segs), line: loc.line(segs), reason: i.message };
+      }),
+    );
+  }
+  return finish(parsed.data, file, loc);
+}
+
+function valueAt(data: unknown, segs: readonly Segment[]): unknown {
+  let v = data;
+  for (const s of segs) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<string | number, unknown>)[s];
+  }
+  return v;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const HEADER = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig {
+  const problems: ConfigProblem[] = [];
+  const fail = (segs: Segment[], reason: string) =>
+    problems.push({ keyPath: formatKeyPath(segs), line: loc.line(segs), reason });
+
+  const rules = (segs: Segment[], set: { allow: string[]; deny: string[] }): RuleSet => {
+    for (const verdict of ["allow", "deny"] as const) {
+      set[verdict].forEach((r, i) => {
+        try {
+          parseRule(r);
+        } catch (e) {
+          fail([...segs, verdict, i], e instanceof RuleError ? e.message : String(e));
+        }
+      });
+    }
+    return { allow: set.allow, deny: set.deny };
+  };
+
+  const listen = endpoint(raw.listen, ["listen"], fail);
+  const admin = raw.admin ? { listen: endpoint(raw.admin.listen, ["admin", "listen"], fail) } : undefined;
+  if (admin && listen.port === admin.listen.port && listen.host === admin.listen.host) {
+    fail(["admin", "listen"], "the admin API must not share the proxy's address and port");
+  }
+
+  const tiers: Record<string, TierConfig> = {};
+  for (const [name, t] of Object.entries(raw.tiers)) {
+    if (!NAME.test(name)) fail(["tiers", name], `tier name "${name}" must match ${NAME.source}`);
+    tiers[name] = rules(["tiers", name], t);
+  }
+  const fleets: Record<string, FleetConfig> = {};
+  for (const [name, f] of Object.entries(raw.fleets)) {
+    if (!NAME.test(name)) fail(["fleets", name], `fleet name "${name}" must match ${NAME.source}`);
+    fleets[name] = {
+      ...rules(["fleets", name], f),
+      isolation: f.isolation,
+      ...(f.mode ? { mode: f.mode } : {}),
+    };
+  }
+
+  const seen = new Map<string, number>();
+  const sourceOwners = new Map<string, number>();
+  const agents: AgentConfig[] = raw.agents.map((a, i) => {
+    const at = (...k: Segment[]) => ["agents", i, ...k];
+    if (!NAME.test(a.id)) fail(at("id"), `agent id "${a.id}" must match ${NAME.source}`);
+    const first = seen.get(a.id);
+    if (first !== undefined)
+      fail(at("id"), `duplicate agent id "${a.id}" (first defined at agents[${first}])`);
+    else seen.set(a.id, i);
+    if (a.tier !== undefined && !Object.hasOwn(raw.tiers, a.tier)) {
+      fail(at("tier"), `tier "${a.tier}" is not defined under tiers`);
+    }
+    if (a.fleet !== undefined && !Object.hasOwn(raw.fleets, a.fleet)) {
+      fail(at("fleet"), `fleet "${a.fleet}" is not defined under fleets`);
+    }
+    let token: string | undefined;
+    if (a.token_sha256 !== undefined) {
+      token = a.token_sha256.toLowerCase();
+      if (!/^[0-9a-f]{64}$/.test(token)) {
+        fail(
+          at("token_sha256"),
+          "must be 64 hex characters: the sha256 of the token (printf %s TOKEN | sha256sum), never the token",
+        );
+      }
+    }
+    let sources: string[] | undefined;
+    if (a.sources !== undefined) {
+      if (a.sources.length === 0) fail(at("sources"), "an empty list would match no address; remove it");
+      sources = [];
+      a.sources.forEach((s, j) => {
+        const c = parseCidr(s.trim());
+        if (typeof c === "string") {
+          fail(at("sources", j), `bad CIDR: ${c}`);
+          return;
+        }
+        const text = formatCidr(c);
+        sources?.push(text);
+        if (token === undefined) {
+          // Two agents identified by the very same range alone could not be told apart.
+          const owner = sourceOwners.get(text);
+          if (owner !== undefined && owner !== i) {
+            fail(
+              at("sources", j),
+              `${text} already identifies agents[${owner}]; source-only agents need distinct ranges`,
+            );
+          } else sourceOwners.set(text, i);
+        }
+      });
+    }
+    if (a.token_sha256 === undefined && a.sources === undefined) {
+      fail(
+        at(),
+        `agent "${a.id}" needs token_sha256, sources, or both; otherwise nobody can be identified as it`,
+      );
+    }
+    return {
+      ...rules(at(), a),
+      id: a.id,
+      ...(a.fleet !== undefined ? { fleet: a.fleet } : {}),
+      ...(a.tier !== undefined ? { tier: a.tier } : {}),
+      ...(token !== undefined ? { tokenSha256: token } : {}),
+      ...(sources !== undefined ? { sources } : {}),
+      ...(a.mode !== undefined ? { mode: a.mode } : {}),
+    };
+  });
+
+  const global = rules([], raw);
+  const stripHeaders = raw.strip_headers.map((h, i) => {
+    if (!HEADER.test(h)) fail(["strip_headers", i], `"${h}" is not a header name`);
+    return h.toLowerCase();
+  });
+
+  if (problems.length > 0) throw new ShieldConfigError(file, problems);
+
+  const l = raw.limits;
+  return {
+    file,
+    listen,
+    log: {
+      path: path.resolve(path.dirname(path.resolve(file)), raw.log.path),
+      ...(raw.log.retention_days !== undefined ? { retentionDays: raw.log.retention_days } : {}),
+      ...(raw.log.max_bytes !== undefined ? { maxBytes: raw.log.max_bytes } : {}),
+    },
+    mode: raw.mode,
+    tiers,
+    fleets,
+    agents,
+    allow: global.allow,
+    deny: global.deny,
+    limits: {
+      maxHeaderBytes: l.max_header_bytes,
+      headerTimeoutMs: l.header_timeout_ms,
+      idleTimeoutMs: l.idle_timeout_ms,
+      connectTimeoutMs: l.connect_timeout_ms,
+      maxTunnelsPerAgent: l.max_tunnels_per_agent,
+    },
+    refusal: raw.refusal,
+    stripHeaders,
+    ...(admin ? { admin } : {}),
+  };
+}
+
+/** "127.0.0.1:3128" or "[::1]:3128". The host must be an IP address: the shield binds it. */
+export function parseEndpoint(text: string): Endpoint | string {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(text.trim());
+  if (!m) return `"${text}" is not host:port (e.g. 127.0.0.1:3128 or [::1]:3128)`;
+  const ip = parseIP((m[1] ?? m[2]) as string);
+  if (ip === null) return `"${m[1] ?? m[2]}" is not an IP address; write e.g. 127.0.0.1:3128`;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return `port ${port} is out of range 1-65535`;
+  return { host: formatIP(ip), port };
+}
+
+function endpoint(text: string, segs: Segment[], fail: (s: Segment[], r: string) => void): Endpoint {
+  const e = parseEndpoint(text);
+  if (typeof e === "string") {
+    fail(segs, e);
+    return { host: "127.0.0.1", port: 1 };
+  }
+  return e;
+}

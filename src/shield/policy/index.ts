@@ -1,0 +1,231 @@
+/**
+ * The shield's decision, as a pure function of the compiled config: who is calling (identify),
+ * may they go to this destination (decide), and is each address the name resolved to safe to
+ * dial (checkAddress). The proxy asks; nothing here does I/O.
+ */
+import type { Agent, Decision, Mode, Target } from "../types.js";
+import type { AgentConfig, Endpoint, FleetConfig, ShieldConfig } from "../config.js";
+import { type IP, classify, formatIP, parseIP } from "../net/addresses.js";
+import { Identifier, parseSource } from "./identity.js";
+import { type MatchResult, RuleIndex, ipOf } from "./rules.js";
+
+export { parseTarget, TargetError } from "./normalize.js";
+
+export type ModeScope = { global: true } | { fleet: string } | { agent: string };
+
+interface Compiled {
+  agent: Agent;
+  /** Rule levels that apply to the agent, non-empty ones only: global, tier, fleet, agent. */
+  levels: RuleIndex[];
+  fleet: FleetConfig | undefined;
+}
+
+interface SelfEndpoint {
+  /** null: the shield listens on every address, so any address at this port may be the shield. */
+  ip: IP | null;
+  port: number;
+}
+
+const RANK: Record<Mode, number> = { enforce: 0, audit: 1, lockdown: 2 };
+
+export class Policy {
+  private globalMode: Mode;
+  private readonly fleetModes = new Map<string, Mode>();
+  private readonly agentModes = new Map<string, Mode>();
+  private readonly agents = new Map<string, Compiled>();
+  private readonly fleets: Record<string, FleetConfig>;
+  private readonly identifier: Identifier;
+  private readonly self: SelfEndpoint[];
+  private readonly scratch: MatchResult = { deny: null, allow: null };
+
+  private constructor(cfg: ShieldConfig, self: { endpoints: Endpoint[] }) {
+    this.globalMode = cfg.mode;
+    this.fleets = cfg.fleets;
+    this.identifier = new Identifier(cfg.agents);
+    this.self = self.endpoints.map((e) => {
+      const ip = parseIP(e.host);
+      // A name or a wildcard listen address cannot be pinned to one address: fail closed.
+      const any = ip === null || (ip.family === 4 ? ip.v === 0 : ip.v === 0n);
+      return { ip: any ? null : ip, port: e.port };
+    });
+    const global = new RuleIndex("global", cfg);
+    const tiers = new Map(Object.entries(cfg.tiers).map(([n, t]) => [n, new RuleIndex(`tier:${n}`, t)]));
+    const fleets = new Map(Object.entries(cfg.fleets).map(([n, f]) => [n, new RuleIndex(`fleet:${n}`, f)]));
+    for (const [name, f] of Object.entries(cfg.fleets)) if (f.mode) this.fleetModes.set(name, f.mode);
+    for (const a of cfg.agents) this.compileAgent(a, global, tiers, fleets);
+  }
+
+  private compileAgent(
+    a: AgentConfig,
+    global: RuleIndex,
+    tiers: Map<string, RuleIndex>,
+    fleets: Map<string, RuleIndex>,
+  ): void {
+    const agent = this.identifier.agent(a.id) as Agent;
+    const tier = a.tier !== undefined ? tiers.get(a.tier) : undefined;
+    const fleet = a.fleet !== undefined ? fleets.get(a.fleet) : undefined;
+    if ((a.tier !== undefined && !tier) || (a.fleet !== undefined && !fleet)) {
+      throw new Error(`agent ${a.id}: tier or fleet is not defined`);
+    }
+    const own = new RuleIndex(`agent:${a.id}`, a);
+    const levels = [global, tier, fleet, own].filter((l): l is RuleIndex => l !== undefined && !l.empty);
+    this.agents.set(a.id, { agent, levels, fleet: a.fleet !== undefined ? this.fleets[a.fleet] : undefined });
+    if (a.mode) this.agentModes.set(a.id, a.mode);
+  }
+
+  /** Compile once per config; throws on a config that did not come through parseShieldConfig. */
+  static compile(cfg: ShieldConfig, self: { endpoints: Endpoint[] }): Policy {
+    return new Policy(cfg, self);
+  }
+
+  identify(sourceAddress: string, basic?: { user: string; pass: string }): Agent | null {
+    return this.identifier.identify(sourceAddress, basic);
+  }
+
+  /** Effective mode: lockdown anywhere (global, fleet, agent) wins, then audit, then enforce. */
+  modeOf(agent: Agent): Mode {
+    let m = this.globalMode;
+    const c = this.agents.get(agent.id);
+    const f = c?.agent.fleet !== undefined ? this.fleetModes.get(c.agent.fleet) : undefined;
+    if (f !== undefined && RANK[f] > RANK[m]) m = f;
+    const a = this.agentModes.get(agent.id);
+    if (a !== undefined && RANK[a] > RANK[m]) m = a;
+    return m;
+  }
+
+  /** Change a mode at run time (admin API). `null` removes a fleet's or agent's own mode. */
+  setMode(scope: ModeScope, mode: Mode | null): void {
+    if ("global" in scope) {
+      if (mode === null) throw new Error("the global mode cannot be removed; set enforce, audit or lockdown");
+      this.globalMode = mode;
+    } else if ("fleet" in scope) {
+      if (!Object.hasOwn(this.fleets, scope.fleet)) throw new Error(`unknown fleet "${scope.fleet}"`);
+      if (mode === null) this.fleetModes.delete(scope.fleet);
+      else this.fleetModes.set(scope.fleet, mode);
+    } else {
+      if (!this.agents.has(scope.agent)) throw new Error(`unknown agent "${scope.agent}"`);
+      if (mode === null) this.agentModes.delete(scope.agent);
+      else this.agentModes.set(scope.agent, mode);
+    }
+  }
+
+  /** The configured agent by id (the proxy logs fleet and tier from it). */
+  agent(id: string): Agent | null {
+    return this.agents.get(id)?.agent ?? null;
+  }
+
+  /**
+   * May this agent go to this destination? Names and IP literals against the rules of every
+   * level; a deny anywhere beats an allow anywhere; nothing matching is a deny. Audit mode turns
+   * a rule deny into an audited allow; lockdown denies everything.
+   */
+  decide(agent: Agent, target: Target): Decision {
+    const c = this.agents.get(agent.id);
+    if (c === undefined) return refuse("enforce", null, `unknown agent "${agent.id}"`);
+    const mode = this.modeOf(agent);
+    if (mode === "lockdown") return refuse(mode, null, "lockdown mode");
+    const ip = ipOf(target);
+    if (ip !== null && this.isSelf(ip, target.port)) {
+      return refuse(mode, null, `${target.host}:${target.port} is the shield's own endpoint`);
+    }
+    const out = reset(this.scratch);
+    const levels = c.levels;
+    for (let i = 0; i < levels.length; i++) {
+      (levels[i] as RuleIndex).matchTarget(target, ip, out);
+      if (out.deny !== null) break;
+    }
+    if (out.deny === null && out.allow !== null) {
+      return {
+        verdict: "allow",
+        audited: false,
+        mode,
+        rule: out.allow.label,
+        reason: `matched ${out.allow.label}`,
+      };
+    }
+    const rule = out.deny?.label ?? null;
+    const reason = rule !== null ? `matched ${rule}` : `no rule allows ${target.host}:${target.port}`;
+    if (mode === "audit") return { verdict: "allow", audited: true, mode, rule, reason: `audit: ${reason}` };
+    return refuse(mode, rule, reason);
+  }
+
+  /**
+   * Network safety for one resolved address (the proxy calls it for every address of a name, and
+   * for IP literals). Refused, in this order and whatever the mode (audit never opens these):
+   * the shield's own endpoints; addresses under a CIDR deny rule; another agent's source address
+   * unless both are in one fleet with `isolation: fleet`; loopback, private, link-local, CGNAT,
+   * ULA, multicast, unspecified, broadcast and reserved addresses (IPv6 forms that embed IPv4
+   * judged by the embedded address) unless a CIDR allow rule at some level covers the address.
+   */
+  checkAddress(agent: Agent, target: Target, address: string): Decision {
+    const c = this.agents.get(agent.id);
+    if (c === undefined) return refuse("enforce", null, `unknown agent "${agent.id}"`);
+    const mode = this.modeOf(agent);
+    if (mode === "lockdown") return refuse(mode, null, "lockdown mode");
+    const ip = parseSource(address);
+    if (ip === null) return refuse(mode, null, `resolver returned "${address}", which is not an IP address`);
+    const text = formatIP(ip);
+    if (this.isSelf(ip, target.port)) {
+      return refuse(mode, null, `${text}:${target.port} is the shield's own endpoint`);
+    }
+    const out: MatchResult = { deny: null, allow: null };
+    for (const level of c.levels) {
+      level.matchIP(ip, target.port, out);
+      if (out.deny !== null) return refuse(mode, out.deny.label, `${text} matched ${out.deny.label}`);
+    }
+    const owners = this.identifier.owners(ip).filter((o) => o.id !== agent.id);
+    if (owners.length > 0) {
+      const shared =
+        c.fleet?.isolation === "fleet" &&
+        owners.every((o) => o.fleet !== undefined && o.fleet === agent.fleet);
+      if (!shared) {
+        return refuse(mode, null, `${text} belongs to agent ${owners[0]?.id} and fleets are isolated`);
+      }
+      const rule = `fleet:${agent.fleet} isolation fleet`;
+      return { verdict: "allow", audited: false, mode, rule, reason: `${text} is a fleet-mate (${rule})` };
+    }
+    const cls = classify(ip);
+    if (cls.class === "public") {
+      return {
+        verdict: "allow",
+        audited: false,
+        mode,
+        rule: out.allow?.label ?? null,
+        reason: `${text} is public`,
+      };
+    }
+    const what =
+      cls.embedded !== undefined
+        ? `${text} embeds ${cls.embedded} (${cls.via}), which is ${cls.class} (${cls.range})`
+        : `${text} is ${cls.class} (${cls.range})`;
+    if (out.allow !== null) {
+      return {
+        verdict: "allow",
+        audited: false,
+        mode,
+        rule: out.allow.label,
+        reason: `${what}; ${out.allow.label}`,
+      };
+    }
+    return refuse(mode, null, what);
+  }
+
+  private isSelf(ip: IP, port: number): boolean {
+    for (const s of this.self) {
+      if (s.port !== port) continue;
+      if (s.ip === null) return true;
+      if (s.ip.family === ip.family && s.ip.v === ip.v) return true;
+    }
+    return false;
+  }
+}
+
+function reset(m: MatchResult): MatchResult {
+  m.deny = null;
+  m.allow = null;
+  return m;
+}
+
+function refuse(mode: Mode, rule: string | null, reason: string): Decision {
+  return { verdict: "deny", audited: false, mode, rule, reason };
+}

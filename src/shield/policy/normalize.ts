@@ -1,0 +1,143 @@
+/**
+ * host:port parsing on its own, so every spelling of a destination reaches the rules as one
+ * canonical form. Each trick that bypassed other egress proxies is closed here: a trailing dot,
+ * mixed case, IDN, IP literals in decimal/octal/hex/short form, IPv4-mapped IPv6, userinfo.
+ */
+import { domainToASCII } from "node:url";
+import type { Target } from "../types.js";
+import { formatIP, formatIPv4, parseIP, parseIPv6, parseLooseIPv4 } from "../net/addresses.js";
+
+export class TargetError extends Error {
+  constructor(
+    readonly authority: string,
+    readonly reason: string,
+  ) {
+    super(`bad destination "${printable(authority)}": ${reason}`);
+    this.name = "TargetError";
+  }
+}
+
+function hasControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+function printable(s: string): string {
+  const cut = s.length > 80 ? `${s.slice(0, 80)}...` : s;
+  return cut.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+export interface CanonicalHost {
+  host: string;
+  ip?: { address: string; family: 4 | 6 };
+}
+
+/**
+ * Canonical form of a bare host (no port): lowercase punycode without a trailing dot, or an IP
+ * address in canonical text. Throws TargetError for anything else. Brackets around IPv6 are
+ * accepted. Shared by targets and by the rules, so both sides are spelled the same way.
+ */
+export function canonicalHost(raw: string, authority = raw): CanonicalHost {
+  if (raw === "") throw new TargetError(authority, "empty host");
+  if (raw.startsWith("[")) {
+    if (!raw.endsWith("]")) throw new TargetError(authority, "unclosed IPv6 bracket");
+    const inner = raw.slice(1, -1);
+    if (inner.includes("%")) throw new TargetError(authority, "IPv6 zone ids are not allowed");
+    return ipHost(parseIPv6(inner), authority, "not an IPv6 address inside brackets");
+  }
+  if (raw.includes(":")) return ipHost(parseIPv6(raw), authority, "not a host name or IP address");
+  // Percent-escapes, whitespace and control characters have no place in a host; the IDN mapper
+  // would decode some of them into a different name than the one the client showed.
+  if (/[%\s/\\?#@[\]]/.test(raw) || hasControl(raw)) {
+    throw new TargetError(authority, "host contains characters that are not allowed");
+  }
+  // ASCII numbers are judged before the IDN mapper so out-of-range ones get a precise reason.
+  if (/^[\x21-\x7e]+$/.test(raw)) {
+    const numeric = ipv4Host(stripDot(raw.toLowerCase(), authority), authority);
+    if (numeric) return numeric;
+  }
+  const ascii = domainToASCII(raw);
+  if (ascii === "") throw new TargetError(authority, "not a valid host name (IDN conversion failed)");
+  // IDN mapping can turn full-width digits and dots into an IPv4 literal, so look again.
+  const host = stripDot(ascii.toLowerCase(), authority);
+  const mapped = ipv4Host(host, authority);
+  if (mapped) return mapped;
+  if (host.length > 253) throw new TargetError(authority, "host name longer than 253 characters");
+  for (const label of host.split(".")) {
+    if (!LABEL.test(label)) throw new TargetError(authority, `invalid label "${printable(label)}"`);
+  }
+  return { host };
+}
+
+function stripDot(host: string, authority: string): string {
+  const h = host.endsWith(".") ? host.slice(0, -1) : host;
+  if (h === "" || h.startsWith(".") || h.includes("..")) {
+    throw new TargetError(authority, "empty label in host name");
+  }
+  return h;
+}
+
+function ipv4Host(host: string, authority: string): CanonicalHost | null {
+  const v4 = parseLooseIPv4(host);
+  if (v4 === "invalid") throw new TargetError(authority, "numeric host is not a valid IPv4 address");
+  if (v4 === null) return null;
+  const address = formatIPv4(v4);
+  return { host: address, ip: { address, family: 4 } };
+}
+
+function ipHost(v: bigint | null, authority: string, reason: string): CanonicalHost {
+  if (v === null) throw new TargetError(authority, reason);
+  const ip = parseIP(formatIP({ family: 6, v }));
+  if (ip === null) throw new TargetError(authority, reason);
+  const address = formatIP(ip);
+  return { host: address, ip: { address, family: ip.family } };
+}
+
+export function parsePort(text: string, authority: string): number {
+  if (!/^[0-9]{1,5}$/.test(text))
+    throw new TargetError(authority, `port "${printable(text)}" is not a number`);
+  const port = Number(text);
+  if (port < 1 || port > 65535) throw new TargetError(authority, `port ${port} is out of range 1-65535`);
+  return port;
+}
+
+/**
+ * Parse `host`, `host:port`, `[v6]` or `[v6]:port` as it appears in a CONNECT line or a Host
+ * header. userinfo (`user@host`) is refused: it is how URLs smuggle a second host past a reader.
+ */
+export function parseTarget(authority: string, defaultPort: number): Target {
+  if (authority.includes("@")) throw new TargetError(authority, "userinfo (user@host) is not allowed");
+  let hostPart: string;
+  let port = defaultPort;
+  if (authority.startsWith("[")) {
+    const close = authority.indexOf("]");
+    if (close < 0) throw new TargetError(authority, "unclosed IPv6 bracket");
+    hostPart = authority.slice(0, close + 1);
+    const rest = authority.slice(close + 1);
+    if (rest !== "") {
+      if (!rest.startsWith(":")) throw new TargetError(authority, "unexpected text after IPv6 literal");
+      port = parsePort(rest.slice(1), authority);
+    }
+  } else {
+    const first = authority.indexOf(":");
+    if (first !== authority.lastIndexOf(":")) {
+      throw new TargetError(authority, "IPv6 literals must be written in brackets, e.g. [2001:db8::1]:443");
+    }
+    if (first >= 0) {
+      hostPart = authority.slice(0, first);
+      port = parsePort(authority.slice(first + 1), authority);
+    } else {
+      hostPart = authority;
+    }
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new TargetError(authority, `port ${port} is out of range 1-65535`);
+  }
+  const h = canonicalHost(hostPart, authority);
+  return h.ip ? { host: h.host, port, ip: h.ip } : { host: h.host, port };
+}
