@@ -1,0 +1,613 @@
+import http from "node:http";
+import type net from "node:net";
+import type { AddressInfo } from "node:net";
+import { parseTarget } from "../policy/normalize.js";
+import { dial, dialSocket, DialError, asDialError } from "../net/dial.js";
+import { resolveChecked, systemResolver, type Resolver } from "../net/resolve.js";
+import type { Agent, Decision, LogRecord, LogSink, Target } from "../types.js";
+import {
+  ambiguousFraming,
+  downstreamResponseHeaders,
+  parseProxyBasic,
+  upstreamRequestHeaders,
+} from "./headers.js";
+import { ConnectionTracker } from "./tracker.js";
+
+/** What the data path needs from the policy; `Policy` from ../policy satisfies it. */
+export interface ProxyPolicy {
+  identify(sourceAddress: string, basic?: { user: string; pass: string }): Agent | null;
+  decide(agent: Agent, target: Target): Decision;
+  checkAddress(agent: Agent, target: Target, address: string): Decision;
+}
+
+export interface ProxyLimits {
+  maxHeaderBytes: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  connectTimeoutMs: number;
+  maxTunnelsPerAgent: number;
+}
+
+export interface ProxyOptions {
+  sink: LogSink;
+  limits: ProxyLimits;
+  refusal: "403" | "reset";
+  /** Extra request headers never forwarded upstream (on top of the built-in masking list). */
+  stripHeaders?: readonly string[];
+  resolver?: Resolver;
+}
+
+type Outcome = Pick<LogRecord, "decision" | "rule" | "reason">;
+
+const AUTH_REQUIRED_OUTCOME: Outcome = {
+  decision: "denied",
+  rule: null,
+  reason: "refused: no known agent for these credentials and source address",
+};
+
+/**
+ * The shield's data path: HTTP forwarding (absolute-form), WebSocket upgrades and CONNECT
+ * tunnels. For each request it identifies the caller, asks the policy, resolves once, checks
+ * every answer, dials the checked address and pipes bytes; every request or tunnel ends in
+ * exactly one log record. Until a policy is set every connection is reset (fail closed).
+ */
+export class ShieldProxy {
+  readonly server: http.Server;
+  readonly tunnels = new ConnectionTracker();
+  private policy: ProxyPolicy | null = null;
+  private readonly masked: ReadonlySet<string>;
+  private readonly resolver: Resolver;
+  private readonly upstreamAgent: http.Agent;
+  private readonly sockets = new Set<net.Socket>();
+  /** Sockets already answered for a parse error: what the parser says after that is noise. */
+  private readonly rejected = new WeakSet<net.Socket>();
+
+  constructor(private readonly opts: ProxyOptions) {
+    this.masked = new Set((opts.stripHeaders ?? []).map((h) => h.toLowerCase()));
+    this.resolver = opts.resolver ?? systemResolver;
+    this.upstreamAgent = new CheckedAddressAgent(opts.limits.connectTimeoutMs);
+    const { limits } = opts;
+    this.server = http.createServer({
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headerTimeoutMs,
+      // Streaming bodies may legitimately take long; idleness is bounded by `timeout` below.
+      requestTimeout: 0,
+      // How often Node looks for connections past headersTimeout: the slowloris bound.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headerTimeoutMs / 4))),
+      keepAliveTimeout: Math.min(5000, limits.idleTimeoutMs),
+      insecureHTTPParser: false,
+      noDelay: true,
+    });
+    this.server.timeout = limits.idleTimeoutMs;
+    this.server.on("connection", (s: net.Socket) => {
+      this.sockets.add(s);
+      s.once("close", () => this.sockets.delete(s));
+      if (!this.policy) s.resetAndDestroy();
+    });
+    this.server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) =>
+      this.onRequest(req, res),
+    );
+    this.server.on("connect", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
+      this.onTunnel(req, socket, head, "connect"),
+    );
+    this.server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
+      this.onTunnel(req, socket, head, "upgrade"),
+    );
+    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) =>
+      this.onClientError(err, socket),
+    );
+  }
+
+  /** Install (or swap) the policy; requests already past `decide` keep the answer they got. */
+  setPolicy(policy: ProxyPolicy): void {
+    this.policy = policy;
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen({ host, port }, () => {
+        this.server.off("error", reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stop accepting, end idle keep-alive connections, and cut open tunnels after `graceMs`. */
+  async close(graceMs = 2000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => {
+      this.tunnels.closeWhere(() => true);
+      for (const s of this.sockets) s.destroy();
+    }, graceMs);
+    await closed;
+    clearTimeout(timer);
+    this.upstreamAgent.destroy();
+  }
+
+  // ---- plain HTTP -------------------------------------------------------------------------
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const started = Date.now();
+    const log = this.logger(req, started);
+    const policy = this.policy;
+    if (!policy) {
+      req.socket.resetAndDestroy();
+      return;
+    }
+    const framing = ambiguousFraming(req.headersDistinct);
+    const agent = policy.identify(log.base.sourceAddress, parseProxyBasic(req.headers));
+    log.agent(agent);
+    if (framing) {
+      // The rest of this connection cannot be trusted to be split the way the client meant.
+      res.shouldKeepAlive = false;
+      sendPlain(res, 400, "Bad Request", { connection: "close" });
+      res.once("finish", () => req.socket.destroySoon());
+      log.end({ decision: "denied", rule: null, reason: `refused: ${framing}` });
+      return;
+    }
+    const form = splitAbsoluteForm(req.url ?? "");
+    if (!form) {
+      sendPlain(res, 400, "Bad Request");
+      log.end({
+        decision: "denied",
+        rule: null,
+        reason: "refused: request target is not an absolute http URL",
+      });
+      return;
+    }
+    log.base.path = form.path;
+    if (!agent) {
+      sendPlain(res, 407, "Proxy Authentication Required", { "proxy-authenticate": 'Basic realm="proxy"' });
+      log.end({ ...AUTH_REQUIRED_OUTCOME });
+      return;
+    }
+    let target: Target;
+    try {
+      target = parseTarget(form.authority, 80);
+    } catch (err) {
+      sendPlain(res, 400, "Bad Request");
+      log.end({ decision: "denied", rule: null, reason: `refused: bad target: ${messageOf(err)}` });
+      return;
+    }
+    log.target(target);
+    const decision = policy.decide(agent, target);
+    if (decision.verdict !== "allow") {
+      this.refuseHttp(req, res);
+      log.end(outcomeOf(decision));
+      return;
+    }
+    void this.forwardHttp(req, res, policy, agent, target, form, decision, log);
+  }
+
+  private async forwardHttp(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    policy: ProxyPolicy,
+    agent: Agent,
+    target: Target,
+    form: AbsoluteForm,
+    decision: Decision,
+    log: RequestLogger,
+  ): Promise<void> {
+    const checked = await resolveChecked(target, (a) => policy.checkAddress(agent, target, a), this.resolver);
+    if (!checked.ok) {
+      if (checked.refused) {
+        this.refuseHttp(req, res);
+        log.end(outcomeOf(checked.decision));
+      } else {
+        if (!res.headersSent && !res.destroyed) sendPlain(res, 502, "Bad Gateway");
+        log.end({ ...outcomeOf(decision), reason: `${decision.reason}; ${checked.reason}` });
+      }
+      return;
+    }
+    if (req.socket.destroyed) {
+      log.end({ ...combined(decision, checked.decision), reason: "client went away before dialling" });
+      return;
+    }
+    log.base.upstreamAddress = checked.address;
+    const outcome = combined(decision, checked.decision);
+    const upstream = http.request({
+      host: checked.address,
+      port: target.port,
+      family: checked.family,
+      method: req.method,
+      path: form.path + form.query,
+      headers: upstreamRequestHeaders(req.headersDistinct, form.authority, this.masked, false),
+      agent: this.upstreamAgent,
+      setHost: false,
+    });
+    upstream.setTimeout(this.opts.limits.idleTimeoutMs, () => {
+      upstream.destroy(new DialError(`upstream idle for ${this.opts.limits.idleTimeoutMs} ms`, "timeout"));
+    });
+    let up = 0;
+    let down = 0;
+    let failure: string | null = null;
+    req.on("data", (chunk: Buffer) => {
+      up += chunk.length;
+    });
+    upstream.on("response", (ures) => {
+      ures.on("data", (chunk: Buffer) => {
+        down += chunk.length;
+      });
+      res.writeHead(
+        ures.statusCode ?? 502,
+        ures.statusMessage,
+        downstreamResponseHeaders(ures.headersDistinct, this.masked),
+      );
+      ures.pipe(res);
+      ures.once("error", () => res.destroy());
+    });
+    upstream.on("error", (err) => {
+      failure = asDialError(err, checked.address, target.port).message;
+      if (!res.headersSent && !res.destroyed) {
+        const timeout = err instanceof DialError && err.code === "timeout";
+        sendPlain(res, timeout ? 504 : 502, timeout ? "Gateway Timeout" : "Bad Gateway", {
+          connection: "close",
+        });
+      } else {
+        res.destroy();
+      }
+    });
+    res.once("close", () => {
+      if (!res.writableFinished) upstream.destroy();
+      log.end({ ...outcome, reason: failure ? `${outcome.reason}; ${failure}` : outcome.reason }, up, down);
+    });
+    req.pipe(upstream);
+  }
+
+  private refuseHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.opts.refusal === "reset") req.socket.resetAndDestroy();
+    else sendPlain(res, 403, "Forbidden");
+  }
+
+  // ---- CONNECT and Upgrade: both end as a byte tunnel ---------------------------------------
+
+  private onTunnel(
+    req: http.IncomingMessage,
+    client: net.Socket,
+    head: Buffer,
+    kind: "connect" | "upgrade",
+  ): void {
+    void this.tunnel(req, client, head, kind).catch((err: unknown) => {
+      client.destroy();
+      process.emitWarning(`shield: tunnel handler failed: ${messageOf(err)}`);
+    });
+  }
+
+  private async tunnel(
+    req: http.IncomingMessage,
+    client: net.Socket,
+    head: Buffer,
+    kind: "connect" | "upgrade",
+  ) {
+    const started = Date.now();
+    client.pause();
+    client.on("error", () => client.destroy());
+    const log = this.logger(req, started);
+    const policy = this.policy;
+    if (!policy) {
+      client.resetAndDestroy();
+      return;
+    }
+    const agent = policy.identify(log.base.sourceAddress, parseProxyBasic(req.headers));
+    log.agent(agent);
+    let authority: string;
+    let form: AbsoluteForm | null = null;
+    if (kind === "connect") {
+      authority = req.url ?? "";
+      log.base.path = null;
+    } else {
+      form = splitAbsoluteForm(req.url ?? "");
+      const framing = ambiguousFraming(req.headersDistinct);
+      if (!form || framing) {
+        rawReply(client, 400, "Bad Request");
+        log.end({
+          decision: "denied",
+          rule: null,
+          reason: `refused: ${framing ?? "request target is not an absolute http URL"}`,
+        });
+        return;
+      }
+      authority = form.authority;
+      log.base.path = form.path;
+    }
+    if (!agent) {
+      rawReply(client, 407, "Proxy Authentication Required", 'Proxy-Authenticate: Basic realm="proxy"\r\n');
+      log.end({ ...AUTH_REQUIRED_OUTCOME });
+      return;
+    }
+    let target: Target;
+    try {
+      // CONNECT names its port; without one it can only mean TLS.
+      target = parseTarget(authority, kind === "connect" ? 443 : 80);
+    } catch (err) {
+      rawReply(client, 400, "Bad Request");
+      log.end({ decision: "denied", rule: null, reason: `refused: bad target: ${messageOf(err)}` });
+      return;
+    }
+    log.target(target);
+    const decision = policy.decide(agent, target);
+    if (decision.verdict !== "allow") {
+      this.refuseRaw(client);
+      log.end(outcomeOf(decision));
+      return;
+    }
+    let upstream: net.Socket | null = null;
+    const release = this.tunnels.tryAdd(
+      {
+        agent: agent.id,
+        fleet: agent.fleet ?? null,
+        tier: agent.tier ?? null,
+        kind,
+        host: target.host,
+        port: target.port,
+        openedAt: started,
+      },
+      this.opts.limits.maxTunnelsPerAgent,
+      () => {
+        client.destroy();
+        upstream?.destroy();
+      },
+    );
+    if (!release) {
+      rawReply(client, 429, "Too Many Requests");
+      log.end({
+        decision: "denied",
+        rule: null,
+        reason: `refused: ${this.opts.limits.maxTunnelsPerAgent} tunnels already open`,
+      });
+      return;
+    }
+    client.once("close", release);
+    const checked = await resolveChecked(target, (a) => policy.checkAddress(agent, target, a), this.resolver);
+    if (!checked.ok) {
+      release();
+      if (checked.refused) {
+        this.refuseRaw(client);
+        log.end(outcomeOf(checked.decision));
+      } else {
+        rawReply(client, 502, "Bad Gateway");
+        log.end({ ...outcomeOf(decision), reason: `${decision.reason}; ${checked.reason}` });
+      }
+      return;
+    }
+    const outcome = combined(decision, checked.decision);
+    log.base.upstreamAddress = checked.address;
+    if (client.destroyed) {
+      release();
+      log.end({ ...outcome, reason: "client went away before dialling" });
+      return;
+    }
+    try {
+      upstream = await dial(checked.address, target.port, this.opts.limits.connectTimeoutMs);
+    } catch (err) {
+      release();
+      const timeout = err instanceof DialError && err.code === "timeout";
+      rawReply(client, timeout ? 504 : 502, timeout ? "Gateway Timeout" : "Bad Gateway");
+      log.end({ ...outcome, reason: `${outcome.reason}; ${messageOf(err)}` });
+      return;
+    }
+    if (client.destroyed) {
+      upstream.destroy();
+      release();
+      log.end({ ...outcome, reason: "client went away while dialling" });
+      return;
+    }
+    if (kind === "connect") {
+      client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+    } else {
+      const headers = upstreamRequestHeaders(req.headersDistinct, authority, this.masked, true);
+      upstream.write(rawRequestHead(req.method ?? "GET", form!.path + form!.query, headers));
+    }
+    if (head.length > 0) upstream.write(head);
+    splice(client, upstream, this.opts.limits.idleTimeoutMs, () => {
+      release();
+      // bytesWritten/bytesRead count exactly what crossed the upstream socket.
+      log.end(outcome, upstream!.bytesWritten, upstream!.bytesRead);
+    });
+  }
+
+  private refuseRaw(client: net.Socket): void {
+    if (this.opts.refusal === "reset") client.resetAndDestroy();
+    else rawReply(client, 403, "Forbidden");
+  }
+
+  // ---- malformed requests ------------------------------------------------------------------
+
+  private onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
+    if (this.rejected.has(socket)) return void socket.destroy();
+    this.rejected.add(socket);
+    const status =
+      err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+    const text =
+      status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request";
+    if (socket.writable && !socket.destroyed) rawReply(socket, status, text);
+    else socket.destroy();
+    if (err.code === "ECONNRESET") return;
+    this.opts.sink.append({
+      ts: Date.now(),
+      agent: null,
+      fleet: null,
+      tier: null,
+      sourceAddress: sourceOf(socket),
+      method: "",
+      host: "",
+      port: 0,
+      path: null,
+      decision: "denied",
+      rule: null,
+      reason: `refused: malformed request (${err.code ?? err.message})`,
+      upstreamAddress: null,
+      bytesUp: 0,
+      bytesDown: 0,
+      durationMs: 0,
+    });
+  }
+
+  private logger(req: http.IncomingMessage, started: number): RequestLogger {
+    return new RequestLogger(this.opts.sink, started, sourceOf(req.socket), req.method ?? "");
+  }
+}
+
+/** Builds the one log record of a request; `end` emits it once, later calls are ignored. */
+class RequestLogger {
+  readonly base: LogRecord;
+  private done = false;
+
+  constructor(
+    private readonly sink: LogSink,
+    started: number,
+    sourceAddress: string,
+    method: string,
+  ) {
+    this.base = {
+      ts: started,
+      agent: null,
+      fleet: null,
+      tier: null,
+      sourceAddress,
+      method,
+      host: "",
+      port: 0,
+      path: null,
+      decision: "denied",
+      rule: null,
+      reason: "",
+      upstreamAddress: null,
+      bytesUp: 0,
+      bytesDown: 0,
+      durationMs: 0,
+    };
+  }
+
+  agent(agent: Agent | null): void {
+    if (!agent) return;
+    this.base.agent = agent.id;
+    this.base.fleet = agent.fleet ?? null;
+    this.base.tier = agent.tier ?? null;
+  }
+
+  target(target: Target): void {
+    this.base.host = target.host;
+    this.base.port = target.port;
+  }
+
+  end(outcome: Outcome, bytesUp = 0, bytesDown = 0): void {
+    if (this.done) return;
+    this.done = true;
+    this.sink.append({
+      ...this.base,
+      ...outcome,
+      bytesUp,
+      bytesDown,
+      durationMs: Date.now() - this.base.ts,
+    });
+  }
+}
+
+/** An http.Agent whose connections go to the already-checked IP address, with a connect timeout. */
+class CheckedAddressAgent extends http.Agent {
+  constructor(private readonly connectTimeoutMs: number) {
+    super({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo", timeout: 60_000 });
+  }
+
+  override createConnection(options: { host?: string | null; port?: number | null }): net.Socket {
+    return dialSocket(options.host ?? "", options.port ?? 0, this.connectTimeoutMs);
+  }
+}
+
+interface AbsoluteForm {
+  authority: string;
+  /** Path without the query, "/" when the URL had none. */
+  path: string;
+  /** "?..." or "". */
+  query: string;
+}
+
+/** `http://authority/path?query` split by hand: `new URL` would "fix" the authority first. */
+function splitAbsoluteForm(url: string): AbsoluteForm | null {
+  const m = /^(http|ws):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?/i.exec(url);
+  if (!m || !m[2]) return null;
+  return { authority: m[2], path: m[3] || "/", query: m[4] ?? "" };
+}
+
+function outcomeOf(d: Decision): Outcome {
+  return {
+    decision: d.verdict !== "allow" ? "denied" : d.audited ? "audited" : "allowed",
+    rule: d.rule,
+    reason: d.reason,
+  };
+}
+
+/** The name was allowed and every address too: the record is audited if either step was. */
+function combined(name: Decision, address: Decision): Outcome {
+  if (address.audited && !name.audited) return outcomeOf(address);
+  const o = outcomeOf(name);
+  return address.audited ? { ...o, decision: "audited" } : o;
+}
+
+function sourceOf(socket: net.Socket): string {
+  const a = socket.remoteAddress ?? "";
+  // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; agents are configured by IPv4.
+  return a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a;
+}
+
+function sendPlain(
+  res: http.ServerResponse,
+  status: number,
+  text: string,
+  extra: Record<string, string> = {},
+): void {
+  if (res.headersSent || res.destroyed) return;
+  const body = `${text}\n`;
+  res.writeHead(status, {
+    "content-type": "text/plain",
+    "content-length": Buffer.byteLength(body),
+    ...extra,
+  });
+  res.end(body);
+}
+
+function rawReply(socket: net.Socket, status: number, text: string, extraHeaders = ""): void {
+  const body = `${text}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\n${extraHeaders}Content-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function rawRequestHead(method: string, path: string, headers: Record<string, string[] | string>): string {
+  let out = `${method} ${path} HTTP/1.1\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    for (const v of Array.isArray(value) ? value : [value]) out += `${name}: ${v}\r\n`;
+  }
+  return out + "\r\n";
+}
+
+/**
+ * Pipe both ways with backpressure. Each socket both reads and writes, and either refreshes its
+ * timer, so `idleMs` means no bytes in either direction. A close on either side tears down both. `onClose` runs once, after both sockets are closed.
+ */
+function splice(a: net.Socket, b: net.Socket, idleMs: number, onClose: () => void): void {
+  let closed = 0;
+  const teardown = () => {
+    a.destroy();
+    b.destroy();
+  };
+  const onSocketClose = () => {
+    teardown();
+    if (++closed === 2) onClose();
+  };
+  for (const s of [a, b]) {
+    s.setTimeout(idleMs, teardown);
+    s.on("error", teardown);
+    s.once("close", onSocketClose);
+  }
+  a.pipe(b);
+  b.pipe(a);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
