@@ -1,5 +1,6 @@
 import { gatewayLayer } from "./gateway.js";
 import type { LayerCheck } from "./layer.js";
+import { firewallLayer } from "./firewall.js";
 import { sshLayer } from "./ssh.js";
 import { systemdLayer } from "./systemd.js";
 import { tmpLayer } from "./tmp.js";
@@ -11,6 +12,7 @@ export const LAYER_CHECKS: LayerCheck<unknown>[] = [
   gatewayLayer,
   userLayer,
   systemdLayer,
+  firewallLayer,
   sshLayer,
   tmpLayer,
   updatesLayer,

@@ -200,6 +200,7 @@ export function checkSsh({ sshd }: { sshd: Fact<SshdFact> }): Finding[] {
 function keysFinding(f: SshdFact, maker: FindingMaker): Finding {
   if (f.authorizedKeys.length > 0)
     return maker.pass({ source: f.authorizedKeys[0]!.path, excerpt: keysSummary(f) });
+  if (f.keysProblems.length > 0) return maker.error(f.keysProblems[0]!);
   if (f.keysUnknown.length > 0)
     return maker.skip(
       `could not read ${f.keysUnknown.map((p) => p.source).join(", ")} (run as root to see them)`,

@@ -221,6 +221,8 @@ export interface SshdFact {
   authorizedKeys: AuthorizedKeys[];
   /** Key files that could not be read (permission): keys may exist there. */
   keysUnknown: Problem[];
+  /** Why the login users could not be listed (/etc/passwd unreadable), if so. */
+  keysProblems: Problem[];
 }
 
 /** The effective value of a single-valued keyword (first wins), with OpenSSH's default. */
@@ -316,7 +318,6 @@ export function gatherSshd(ctx: FactContext): Promise<Fact<SshdFact>> {
     ].sort((a, b) => a - b);
     const keyFiles = sshdValue({ settings }, "authorizedkeysfile")!.value;
     const keys = await readAuthorizedKeys(ctx, keyFiles);
-    problems.push(...keys.problems);
     const files = parsed?.files ?? [];
     return ok(
       {
@@ -332,6 +333,7 @@ export function gatherSshd(ctx: FactContext): Promise<Fact<SshdFact>> {
         keyUsers: keys.users,
         authorizedKeys: keys.keys,
         keysUnknown: keys.unknown,
+        keysProblems: keys.problems,
       },
       t.text ? ["sshd -T", ...files] : files,
       problems,

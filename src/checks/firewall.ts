@@ -1,0 +1,469 @@
+import { DOCKER_DAEMON_JSON, gatherDocker, type DockerFact } from "../host/facts/docker.js";
+import {
+  gatherLiveFirewall,
+  gatherSocketOwners,
+  type IptablesRuleset,
+  type LiveFirewallFact,
+  type OwnedSocket,
+} from "../host/facts/firewall-live.js";
+import { gatherOpenClaw } from "../host/facts/openclaw.js";
+import { DEFAULT_GATEWAY_PORT, type OpenClawFact } from "../host/facts/openclaw-model.js";
+import { gatherPackages, type PackagesFact } from "../host/facts/packages.js";
+import { gatherSshd, type SshdFact } from "../host/facts/sshd.js";
+import {
+  gatherUfw,
+  portFieldCovers,
+  portFieldPorts,
+  UFW_CONF,
+  UFW_DEFAULTS,
+  UFW_USER6_RULES,
+  UFW_USER_RULES,
+  type UfwFact,
+  type UfwRule,
+} from "../host/facts/ufw.js";
+import type { Problem } from "../host/errors.js";
+import type { Fact } from "../host/fact.js";
+import { catalog, need } from "./catalog.js";
+import type { Finding } from "./finding.js";
+import { defineLayer } from "./layer.js";
+
+const WEB_PORTS = [80, 443];
+
+const C = catalog("firewall", {
+  installed: {
+    severity: "high",
+    title: "ufw is installed",
+    remediation: "apt-get install -y ufw",
+    fixable: true,
+  },
+  enabled: {
+    severity: "high",
+    title: "ufw is enabled",
+    remediation: "ufw allow 22/tcp && ufw enable   # allow sshd's real port first",
+    fixable: true,
+  },
+  default_incoming: {
+    severity: "high",
+    title: "Incoming traffic is denied unless a rule allows it",
+    remediation: "ufw default deny incoming",
+    fixable: true,
+  },
+  allowed_ports: {
+    severity: "medium",
+    title: "Only SSH, 80 and 443 are allowed in",
+    remediation: "ufw status numbered, then ufw delete NUMBER for each rule the evidence names",
+    fixable: true,
+  },
+  ssh_allowed: {
+    severity: "critical",
+    title: "The firewall allows sshd's real port, so enabling it cannot lock you out",
+    remediation: "ufw allow 22/tcp",
+    fixable: true,
+  },
+  gateway_port_closed: {
+    severity: "critical",
+    title: "The OpenClaw gateway port is not allowed in (reach it through ssh -L instead)",
+    remediation: "ufw status numbered, then ufw delete NUMBER for the rule allowing the gateway port",
+    fixable: true,
+  },
+  ipv6: {
+    severity: "high",
+    title: "The firewall covers IPv6 with the same rules as IPv4",
+    remediation: "sed -i 's/^IPV6=.*/IPV6=yes/' /etc/default/ufw && ufw reload",
+    fixable: true,
+  },
+  live_ruleset: {
+    severity: "high",
+    title: "The kernel's live rules match ufw's saved state",
+    remediation: "ufw reload   # or ufw enable when ufw is meant to be on",
+    fixable: true,
+  },
+  docker_bypass: {
+    severity: "high",
+    title: "No Docker-published port bypasses the firewall",
+    remediation:
+      'publish container ports on 127.0.0.1 only (docker run -p 127.0.0.1:8080:8080), or set {"iptables": false} in /etc/docker/daemon.json and systemctl restart docker',
+    fixable: false,
+  },
+});
+
+interface FirewallFacts {
+  packages: Fact<PackagesFact>;
+  ufw: Fact<UfwFact>;
+  sshd: Fact<SshdFact>;
+  openclaw: Fact<OpenClawFact>;
+  live: Fact<LiveFirewallFact>;
+  owners: Fact<OwnedSocket[]>;
+  docker: Fact<DockerFact>;
+}
+
+/** Rules that let traffic in to this host: allow or limit, inbound, not a forwarding rule. */
+function inbound(rules: UfwRule[]): UfwRule[] {
+  return rules.filter(
+    (r) => (r.action === "allow" || r.action === "limit") && r.direction === "in" && !r.route,
+  );
+}
+
+function allowsTcp(rules: UfwRule[], port: number): UfwRule | undefined {
+  return inbound(rules).find(
+    (r) => (r.proto === "tcp" || r.proto === "any") && portFieldCovers(r.dport, port),
+  );
+}
+
+function ruleRef(r: UfwRule): string {
+  return `${r.source} line ${r.line}: ${r.text}`;
+}
+
+function problemFor(problems: Problem[], path: string): Problem | undefined {
+  return problems.find((p) => p.source === path);
+}
+
+/** The gateway ports of every install found, or OpenClaw's default when none was. */
+function gatewayPorts(openclaw: Fact<OpenClawFact>): Array<{ port: number; source: string }> {
+  if (openclaw.status === "ok" && openclaw.value.installs.length > 0)
+    return openclaw.value.installs.map((i) => ({
+      port: i.port,
+      source: `${i.configPath} (${i.portSource})`,
+    }));
+  return [{ port: DEFAULT_GATEWAY_PORT, source: "OpenClaw default port" }];
+}
+
+function describePorts(ps: Array<number | [number, number]>): string {
+  return ps.map((p) => (typeof p === "number" ? String(p) : `${p[0]}-${p[1]}`)).join(", ");
+}
+
+export function checkFirewall(f: FirewallFacts): Finding[] {
+  const out: Finding[] = [];
+  const pkgs = need(f.packages, C.installed, out);
+  if (pkgs) {
+    const v = pkgs.installed.get("ufw");
+    out.push(
+      C.installed.verdict(v !== undefined, {
+        source: "/var/lib/dpkg/status",
+        excerpt: v !== undefined ? `ufw ${v} install ok installed` : "package ufw is not installed",
+      }),
+    );
+  }
+  const installed = pkgs?.installed.has("ufw") ?? false;
+  const u = need(f.ufw, C.enabled, out);
+  if (u && installed) out.push(...checkUfw(f, u, f.ufw.status === "ok" ? f.ufw.problems : []));
+  else if (pkgs && !installed) {
+    for (const m of [
+      C.enabled,
+      C.default_incoming,
+      C.allowed_ports,
+      C.ssh_allowed,
+      C.gateway_port_closed,
+      C.ipv6,
+    ])
+      out.push(m.skip("ufw is not installed", "/var/lib/dpkg/status"));
+  }
+  out.push(checkLive(f.live, installed ? u : null));
+  out.push(checkDocker(f));
+  return out;
+}
+
+function checkUfw(f: FirewallFacts, u: UfwFact, problems: Problem[]): Finding[] {
+  const out: Finding[] = [];
+  const confProblem = problemFor(problems, UFW_CONF);
+  const enabledSetting = u.conf.get("ENABLED");
+  const enabled = enabledSetting?.value.toLowerCase() === "yes";
+  if (confProblem) out.push(C.enabled.error(confProblem));
+  else
+    out.push(
+      C.enabled.verdict(
+        enabled,
+        enabledSetting
+          ? { source: `${UFW_CONF} line ${enabledSetting.line}`, excerpt: `ENABLED=${enabledSetting.value}` }
+          : { source: UFW_CONF, excerpt: "no ENABLED= line (ufw treats it as no)" },
+        {
+          remediation: `${f.sshd.status === "ok" ? f.sshd.value.ports.map((p) => `ufw allow ${p}/tcp && `).join("") : ""}ufw enable`,
+        },
+      ),
+    );
+
+  const v4Problem = problemFor(problems, UFW_USER_RULES);
+  const v6Problem = problemFor(problems, UFW_USER6_RULES);
+  const v4 = u.v4?.rules ?? [];
+  const v6 = u.v6?.rules ?? [];
+
+  const defProblem = problemFor(problems, UFW_DEFAULTS);
+  const input = u.defaults.get("DEFAULT_INPUT_POLICY");
+  const denies = input ? /^(DROP|REJECT)$/i.test(input.value) : false;
+  const openAll = inbound([...v4, ...v6]).find(
+    (r) => r.dport === "any" && r.proto === "any" && /^(0\.0\.0\.0\/0|::\/0)$/.test(r.src) && !r.iface,
+  );
+  if (defProblem) out.push(C.default_incoming.error(defProblem));
+  else if (!denies)
+    out.push(
+      C.default_incoming.fail({
+        source: input ? `${UFW_DEFAULTS} line ${input.line}` : UFW_DEFAULTS,
+        excerpt: input
+          ? `DEFAULT_INPUT_POLICY="${input.value}"`
+          : "no DEFAULT_INPUT_POLICY (ufw would accept)",
+      }),
+    );
+  else if (openAll)
+    out.push(
+      C.default_incoming.fail(
+        { source: `${openAll.source} line ${openAll.line}`, excerpt: openAll.text },
+        {
+          title: "A rule allows every port from anywhere, undoing the default deny",
+          remediation: "ufw status numbered, then ufw delete NUMBER for the rule allowing all ports",
+        },
+      ),
+    );
+  else
+    out.push(
+      C.default_incoming.pass({
+        source: `${UFW_DEFAULTS} line ${input!.line}`,
+        excerpt: `DEFAULT_INPUT_POLICY="${input!.value}"`,
+      }),
+    );
+
+  const sshPorts = f.sshd.status === "ok" ? f.sshd.value.ports : [];
+  const gw = gatewayPorts(f.openclaw);
+  if (v4Problem) {
+    out.push(
+      C.allowed_ports.error(v4Problem),
+      C.ssh_allowed.error(v4Problem),
+      C.gateway_port_closed.error(v4Problem),
+    );
+  } else {
+    out.push(checkAllowedPorts([...v4, ...(v6Problem ? [] : v6)], sshPorts));
+    out.push(checkSshAllowed(f.sshd, v4, v6Problem ? undefined : v6, enabled, denies));
+    const open = gw.flatMap((g) => {
+      const r = inbound([...v4, ...v6]).find((x) => portFieldCovers(x.dport, g.port) && x.proto !== "udp");
+      return r ? [{ g, r }] : [];
+    });
+    out.push(
+      open.length > 0
+        ? C.gateway_port_closed.fail(
+            {
+              source: `${open[0]!.r.source} line ${open[0]!.r.line}`,
+              excerpt: `${open[0]!.r.text} (gateway port ${open[0]!.g.port} from ${open[0]!.g.source})`,
+            },
+            { title: `The firewall allows the OpenClaw gateway port ${open[0]!.g.port} in` },
+          )
+        : C.gateway_port_closed.pass({
+            source: UFW_USER_RULES,
+            excerpt: `no rule allows ${gw.map((g) => `${g.port} (${g.source})`).join(", ")}`,
+          }),
+    );
+  }
+
+  const ipv6 = u.defaults.get("IPV6");
+  if (defProblem) out.push(C.ipv6.error(defProblem));
+  else if (v6Problem) out.push(C.ipv6.error(v6Problem));
+  else if (ipv6?.value.toLowerCase() !== "yes")
+    out.push(
+      C.ipv6.fail(
+        {
+          source: ipv6 ? `${UFW_DEFAULTS} line ${ipv6.line}` : UFW_DEFAULTS,
+          excerpt: ipv6 ? `IPV6=${ipv6.value}` : "no IPV6= line",
+        },
+        { title: "ufw leaves IPv6 unfiltered: every IPv6 port is open" },
+      ),
+    );
+  else if (!v4Problem) out.push(checkV6Consistency(v4, v6));
+  return out;
+}
+
+function checkAllowedPorts(rules: UfwRule[], sshPorts: number[]): Finding {
+  const ok = new Set([...sshPorts, ...WEB_PORTS]);
+  const extra: Array<{ r: UfwRule; ports: Array<number | [number, number]> }> = [];
+  for (const r of inbound(rules)) {
+    const ports = portFieldPorts(r.dport).filter((p) => typeof p !== "number" || !ok.has(p));
+    if (ports.length > 0) extra.push({ r, ports });
+  }
+  const allowed = `allowed: SSH ${sshPorts.join(", ") || "(sshd not found)"}, ${WEB_PORTS.join(", ")}`;
+  if (extra.length === 0)
+    return C.allowed_ports.pass({
+      source: UFW_USER_RULES,
+      excerpt: `${inbound(rules).length} inbound rule(s), all within ${allowed}`,
+    });
+  const names = [...new Set(extra.flatMap((e) => e.ports).map((p) => describePorts([p])))];
+  return C.allowed_ports.fail(
+    {
+      source: `${extra[0]!.r.source} line ${extra[0]!.r.line}`,
+      excerpt: extra.map((e) => ruleRef(e.r)).join("\n"),
+    },
+    {
+      title: `The firewall allows port${names.length > 1 ? "s" : ""} ${names.join(", ")} in, beyond SSH, 80 and 443`,
+      remediation: `${extra.map((e) => `ufw delete ${e.r.action} ${e.r.dport}${e.r.proto === "any" ? "" : `/${e.r.proto}`}`).join(" && ")}   # or ufw status numbered and delete by number`,
+    },
+  );
+}
+
+function checkSshAllowed(
+  sshd: Fact<SshdFact>,
+  v4: UfwRule[],
+  v6: UfwRule[] | undefined,
+  enabled: boolean,
+  denies: boolean,
+): Finding {
+  if (sshd.status !== "ok")
+    return C.ssh_allowed.skip(
+      sshd.status === "skip" ? sshd.reason : "sshd's settings could not be read",
+      "sshd",
+    );
+  const s = sshd.value;
+  const missing4 = s.ports.filter((p) => !allowsTcp(v4, p));
+  const missing6 = v6 ? s.ports.filter((p) => !allowsTcp(v6, p)) : [];
+  const portsFrom = [
+    ...s.configured.map((p) => `${p.port} (${p.source})`),
+    ...(s.liveOwned ?? []).map((p) => `${p.port} (${p.source})`),
+  ].join(", ");
+  const allowCmd = (ps: number[]) => ps.map((p) => `ufw allow ${p}/tcp`).join(" && ");
+  if (missing4.length === 0 && missing6.length === 0)
+    return C.ssh_allowed.pass({
+      source: UFW_USER_RULES,
+      excerpt: s.ports.map((p) => ruleRef(allowsTcp(v4, p)!)).join("\n"),
+    });
+  const evidence = {
+    source: UFW_USER_RULES,
+    excerpt: `sshd listens on ${portsFrom}; no inbound allow rule for ${[...new Set([...missing4, ...missing6])].join(", ")}${missing4.length === 0 ? " over IPv6" : ""}; allowed: ${[...new Set(inbound([...v4, ...(v6 ?? [])]).map((r) => r.dport))].join(", ") || "nothing"}`,
+  };
+  if (missing4.length === 0)
+    return C.ssh_allowed.warn(evidence, {
+      title: `The firewall does not allow sshd's port ${missing6.join(", ")} over IPv6`,
+      severity: "medium",
+      remediation: allowCmd(missing6),
+    });
+  if (!denies)
+    return C.ssh_allowed.warn(evidence, {
+      title: `No rule allows sshd's port ${missing4.join(", ")}; only the accepting default policy lets SSH in`,
+      remediation: allowCmd(missing4),
+    });
+  return C.ssh_allowed.fail(evidence, {
+    title: enabled
+      ? `Lockout: ufw is enabled but does not allow sshd's port ${missing4.join(", ")}`
+      : `Lockout risk: \`ufw enable\` would block sshd's port ${missing4.join(", ")}`,
+    remediation: `${allowCmd(missing4)}   # before anything else, from the session you have now`,
+  });
+}
+
+function key(r: UfwRule): string {
+  return `${r.action} ${r.proto} ${r.dport} ${r.direction}${r.iface ? `_${r.iface}` : ""}${r.route ? " route" : ""}`;
+}
+
+function checkV6Consistency(v4: UfwRule[], v6: UfwRule[]): Finding {
+  // Only rules open to every source appear in both files; address-bound rules are per family.
+  const everywhere = (rs: UfwRule[], any: string) =>
+    new Map(rs.filter((r) => r.src === any).map((r) => [key(r), r]));
+  const a = everywhere(v4, "0.0.0.0/0");
+  const b = everywhere(v6, "::/0");
+  const only4 = [...a.keys()].filter((k) => !b.has(k));
+  const only6 = [...b.keys()].filter((k) => !a.has(k));
+  if (only4.length === 0 && only6.length === 0)
+    return C.ipv6.pass({
+      source: UFW_USER6_RULES,
+      excerpt: `IPV6=yes; ${b.size} rule(s) matching ${UFW_USER_RULES}`,
+    });
+  const excerpt = [
+    ...only4.map((k) => `only in ${UFW_USER_RULES}: ${a.get(k)!.text}`),
+    ...only6.map((k) => `only in ${UFW_USER6_RULES}: ${b.get(k)!.text}`),
+  ].join("\n");
+  const opens6 = only6.some((k) => /^(allow|limit) /.test(k));
+  const ev = { source: UFW_USER6_RULES, excerpt };
+  const o = {
+    title: opens6 ? "IPv6 allows ports that IPv4 does not" : "IPv6 rules differ from IPv4 rules",
+    remediation:
+      "ufw status numbered: add each rule without an address (ufw allow PORT/tcp) so ufw writes both families, and delete the stray ones",
+  };
+  return opens6 ? C.ipv6.fail(ev, o) : C.ipv6.warn(ev, { ...o, severity: "medium" });
+}
+
+function liveFamily(rs: IptablesRuleset | undefined, enabled: boolean, policy: string | undefined): string[] {
+  if (!rs) return [];
+  const bad: string[] = [];
+  const loaded = rs.chains.includes("ufw-user-input");
+  if (enabled && !loaded) bad.push(`${rs.command}: no ufw-user-input chain, ufw's rules are not loaded`);
+  if (!enabled && loaded) bad.push(`${rs.command}: ufw chains are loaded although ENABLED=no`);
+  const p = rs.policies.INPUT;
+  if (enabled && policy && /^(DROP|REJECT)$/i.test(policy) && p === "ACCEPT")
+    bad.push(`${rs.command}: -P INPUT ACCEPT while ufw saves DEFAULT_INPUT_POLICY="${policy}"`);
+  return bad;
+}
+
+function checkLive(live: Fact<LiveFirewallFact>, u: UfwFact | null): Finding {
+  if (live.status === "skip") return C.live_ruleset.skip(live.reason, "iptables -S");
+  if (live.status === "error") return C.live_ruleset.error(live.problems[0]!);
+  if (!u) return C.live_ruleset.skip("ufw is not installed: no saved state to compare", "iptables -S");
+  const enabled = u.conf.get("ENABLED")?.value.toLowerCase() === "yes";
+  const policy = u.defaults.get("DEFAULT_INPUT_POLICY")?.value;
+  const v6on = u.defaults.get("IPV6")?.value.toLowerCase() === "yes";
+  const bad = [
+    ...liveFamily(live.value.v4, enabled, policy),
+    ...(v6on ? liveFamily(live.value.v6, enabled, policy) : []),
+  ];
+  const excerpt = bad.length
+    ? bad.join("\n")
+    : `ENABLED=${enabled ? "yes" : "no"}; ${[live.value.v4, live.value.v6]
+        .filter((r): r is IptablesRuleset => !!r)
+        .map(
+          (r) =>
+            `${r.command}: INPUT ${r.policies.INPUT ?? "?"}, ${r.chains.filter((c) => c.startsWith("ufw-")).length} ufw chains`,
+        )
+        .join("; ")}`;
+  return C.live_ruleset.verdict(bad.length === 0, { source: live.sources.join(", "), excerpt });
+}
+
+function dockerPublished(live: Fact<LiveFirewallFact>, owners: Fact<OwnedSocket[]>): string[] {
+  const out: string[] = [];
+  if (live.status === "ok")
+    for (const rs of [live.value.v4, live.value.v6]) {
+      for (const r of rs?.rules ?? []) {
+        const m = /^-A DOCKER .*--dport (\d+).*-j ACCEPT/.exec(r);
+        if (m) out.push(`${rs!.command}: ${r}`);
+      }
+    }
+  if (owners.status === "ok")
+    for (const s of owners.value) {
+      if (s.processes.includes("docker-proxy") && !/^(127\.|::1$)/.test(s.address))
+        out.push(`ss -Hltnp: docker-proxy on ${s.address}:${s.port}`);
+    }
+  return out;
+}
+
+function checkDocker(f: FirewallFacts): Finding {
+  const d = need(f.docker, C.docker_bypass, []);
+  if (!d)
+    return f.docker.status === "error"
+      ? C.docker_bypass.error(f.docker.problems[0]!)
+      : C.docker_bypass.skip("Docker facts unavailable");
+  if (!d.installedBy)
+    return C.docker_bypass.pass({ source: "/var/lib/dpkg/status", excerpt: "Docker is not installed" });
+  if (!d.iptables) return C.docker_bypass.pass({ source: DOCKER_DAEMON_JSON, excerpt: d.iptablesSource });
+  const published = dockerPublished(f.live, f.owners);
+  if (published.length > 0)
+    return C.docker_bypass.fail(
+      { source: published[0]!.split(":")[0]!, excerpt: published.join("\n") },
+      { title: "Docker publishes ports past ufw: its DOCKER chain accepts them before ufw's rules run" },
+    );
+  const seen =
+    f.live.status === "ok"
+      ? "no published ports in the live DOCKER chain"
+      : "the live DOCKER chain was not readable (run as root)";
+  return C.docker_bypass.warn(
+    { source: DOCKER_DAEMON_JSON, excerpt: `${d.installedBy}; ${d.iptablesSource}; ${seen}` },
+    { title: "Docker manages iptables: any port a container publishes will bypass ufw", severity: "medium" },
+  );
+}
+
+export const firewallLayer = defineLayer<FirewallFacts>({
+  layer: "firewall",
+  gather: async (ctx) => {
+    const [packages, ufw, sshd, openclaw, live, owners, docker] = await Promise.all([
+      ctx.get(gatherPackages),
+      ctx.get(gatherUfw),
+      ctx.get(gatherSshd),
+      ctx.get(gatherOpenClaw),
+      ctx.get(gatherLiveFirewall),
+      ctx.get(gatherSocketOwners),
+      ctx.get(gatherDocker),
+    ]);
+    return { packages, ufw, sshd, openclaw, live, owners, docker };
+  },
+  check: checkFirewall,
+});
