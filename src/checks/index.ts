@@ -1,6 +1,7 @@
+import { credentialsLayer } from "./credentials.js";
+import { firewallLayer } from "./firewall.js";
 import { gatewayLayer } from "./gateway.js";
 import type { LayerCheck } from "./layer.js";
-import { firewallLayer } from "./firewall.js";
 import { sshLayer } from "./ssh.js";
 import { systemdLayer } from "./systemd.js";
 import { tmpLayer } from "./tmp.js";
@@ -15,5 +16,6 @@ export const LAYER_CHECKS: LayerCheck<unknown>[] = [
   firewallLayer,
   sshLayer,
   tmpLayer,
+  credentialsLayer,
   updatesLayer,
 ];
