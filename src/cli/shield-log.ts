@@ -1,0 +1,192 @@
+import { InvalidArgumentError, Option, type Command } from "commander";
+import pc from "picocolors";
+import { loadShieldConfig } from "../shield/config.js";
+import {
+  DECISIONS,
+  LogError,
+  openLogReader,
+  type LogDecision,
+  type LogFilter,
+  type StoredRecord,
+} from "../shield/log/index.js";
+import { wantColor } from "./report.js";
+
+interface SourceFlags {
+  db?: string;
+  config?: string;
+  json?: boolean;
+}
+
+interface LogFlags extends SourceFlags {
+  agent?: string;
+  decision?: LogDecision;
+  host?: string;
+  since?: number;
+  until?: number;
+  limit: number;
+  follow?: boolean;
+}
+
+const UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** "1h" (that long ago) or an ISO time, as ms since the epoch. */
+export function parseTime(flag: string, now: () => number = Date.now) {
+  return (v: string): number => {
+    const rel = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(v.trim());
+    if (rel) return now() - Number(rel[1]) * UNITS[rel[2]!]!;
+    const t = Date.parse(v);
+    if (/^\d{4}-\d{2}-\d{2}/.test(v) && Number.isFinite(t)) return t;
+    throw new InvalidArgumentError(
+      `${flag} takes an ISO time (2025-01-31T12:00:00Z) or a duration ago (90s, 15m, 1h, 7d), not "${v}"`,
+    );
+  };
+}
+
+function parseLimit(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) {
+    throw new InvalidArgumentError(`--limit takes a whole number from 1 to 100000, not "${v}"`);
+  }
+  return n;
+}
+
+async function dbPath(flags: SourceFlags): Promise<string> {
+  if (flags.db && flags.config) throw new LogError("pass either --db or --config, not both");
+  if (flags.db) return flags.db;
+  if (flags.config) return (await loadShieldConfig(flags.config)).log.path;
+  throw new LogError("which log? pass --db PATH, or --config shield.yaml to use its log.path");
+}
+
+function authority(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** One line per record: time, agent, decision, method, host:port and path, rule, bytes up/down. */
+export function formatRecord(r: StoredRecord, color = false): string {
+  const c = pc.createColors(color);
+  const paint = r.decision === "allowed" ? c.green : r.decision === "denied" ? c.red : c.yellow;
+  return [
+    c.dim(new Date(r.ts).toISOString()),
+    r.agent ?? "(unknown)",
+    paint(r.decision.padEnd(7)),
+    r.method,
+    authority(r.host, r.port) + (r.path ?? ""),
+    c.dim(r.rule ?? "default"),
+    `${r.bytesUp}↑ ${r.bytesDown}↓`,
+  ].join("  ");
+}
+
+function sourceOptions(cmd: Command): Command {
+  return cmd
+    .option("--db <path>", "the shield's log database")
+    .option("--config <file>", "shield.yaml: use its log.path")
+    .option("--json", "print JSON");
+}
+
+/**
+ * `shield log` and `shield verify-log`. `setCode` receives 1 when verify-log finds the chain
+ * broken; without it, the process exit code is set directly.
+ */
+export function registerShieldLogCommands(
+  shield: Command,
+  setCode: (c: number) => void = (c) => {
+    process.exitCode = c;
+  },
+): void {
+  sourceOptions(
+    shield
+      .command("log")
+      .description("show the shield's decisions, newest last; --follow keeps printing new ones")
+      .option("--agent <id>", "only this agent")
+      .addOption(new Option("--decision <decision>", "only this decision").choices(DECISIONS))
+      .option("--host <host>", "only this host, or *.example.com for every name under it")
+      .option("--since <time>", "from this time: ISO, or a duration ago (1h, 7d)", parseTime("--since"))
+      .option("--until <time>", "up to this time: ISO, or a duration ago", parseTime("--until"))
+      .option("--limit <n>", "at most this many records (the newest)", parseLimit, 100)
+      .option("--follow", "keep printing records as the shield writes them, until interrupted"),
+  ).action(async (flags: LogFlags) => {
+    const reader = openLogReader(await dbPath(flags));
+    try {
+      const filter: LogFilter = {
+        agent: flags.agent,
+        decision: flags.decision,
+        host: flags.host,
+        since: flags.since,
+        until: flags.until,
+      };
+      const color = !flags.json && wantColor(process.stdout);
+      const head = reader.query({ order: "desc", limit: 1 })[0]?.id ?? 0;
+      const last = reader
+        .query({ ...filter, order: "desc", limit: flags.limit })
+        .filter((r) => r.id <= head)
+        .reverse();
+      const line = (r: StoredRecord) =>
+        process.stdout.write(
+          (flags.json
+            ? JSON.stringify({ schema: "clawguard.shield-log-record/v1", ...r })
+            : formatRecord(r, color)) + "\n",
+        );
+      if (!flags.follow) {
+        if (flags.json) {
+          process.stdout.write(
+            JSON.stringify({ schema: "clawguard.shield-log/v1", records: last }, null, 2) + "\n",
+          );
+        } else {
+          last.forEach(line);
+        }
+        setCode(0);
+        return;
+      }
+      last.forEach(line);
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      try {
+        await reader.follow({ ...filter, afterId: head }, (rs) => rs.forEach(line), { signal: stop.signal });
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
+      setCode(0);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  sourceOptions(
+    shield
+      .command("verify-log")
+      .description("check the log's hash chain; exit 1 naming the first record that was changed or removed"),
+  ).action(async (flags: SourceFlags) => {
+    const db = await dbPath(flags);
+    const reader = openLogReader(db);
+    try {
+      const v = reader.verify();
+      if (flags.json) {
+        process.stdout.write(
+          JSON.stringify({ schema: "clawguard.shield-verify-log/v1", db, ...v }, null, 2) + "\n",
+        );
+      } else if (v.ok) {
+        const span = v.count > 0 ? `, ids ${v.fromId + 1}..${v.headId}` : "";
+        const from = v.fromId > 0 ? ` (older records pruned up to id ${v.fromId})` : "";
+        process.stdout.write(`${db}: intact, ${v.count} record(s)${span}${from}\n`);
+      } else {
+        process.stdout.write(
+          `${db}: BROKEN at record ${v.firstBadId}: ${v.reason}\n` +
+            `  ${v.count} record(s) before it verified; the log was changed outside the shield, or the disk is damaged.\n`,
+        );
+      }
+      setCode(v.ok ? 0 : 1);
+    } finally {
+      await reader.close();
+    }
+  });
+}

@@ -1,0 +1,116 @@
+import { createHash } from "node:crypto";
+import type { LogRecord } from "../types.js";
+
+/** The hash the first record chains from. */
+export const GENESIS_HASH = "0".repeat(64);
+
+/** Bumped only if the canonical serialisation changes; part of every hashed string. */
+const CANONICAL_TAG = "clawguard.shield-log/1";
+
+export const DECISIONS = ["allowed", "denied", "audited"] as const;
+export type LogDecision = (typeof DECISIONS)[number];
+
+/** A record as stored: the proxy's fields plus its place in the hash chain. */
+export interface StoredRecord extends LogRecord {
+  id: number;
+  prevHash: string;
+  hash: string;
+}
+
+// Credentials the proxy might quote in a reason ("bad Basic dXNlcjpw..."): scheme plus token.
+const CREDENTIAL = /\b(Basic|Bearer|Digest|Negotiate|Token)(\s+)[^\s,;"']+/gi;
+const MAYBE_CREDENTIAL = /basic|bearer|digest|negotiate|token|authorization/i;
+const AUTH_HEADER = /\b((?:proxy-)?authorization\s*[:=]\s*)[^\r\n,;"']+/gi;
+
+/** Remove anything that looks like a credential from free text before it is stored. */
+export function scrubSecrets(text: string): string {
+  return MAYBE_CREDENTIAL.test(text)
+    ? text.replace(AUTH_HEADER, "$1[redacted]").replace(CREDENTIAL, "$1$2[redacted]")
+    : text;
+}
+
+// SQLite stores UTF-8: a lone surrogate would come back as U+FFFD and break the record's hash,
+// and NUL would cut the text short in some readers. Replace both before hashing.
+// eslint-disable-next-line no-control-regex -- NUL is exactly what must be replaced
+const UNSTORABLE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/g;
+// eslint-disable-next-line no-control-regex -- as above
+const MAYBE_UNSTORABLE = /[\uD800-\uDFFF\u0000]/;
+
+function text(v: unknown, max = 4096): string {
+  const s = typeof v === "string" ? v : v === undefined || v === null ? "" : String(v);
+  const cut = s.length > max ? s.slice(0, max) : s;
+  return MAYBE_UNSTORABLE.test(cut) ? cut.replace(UNSTORABLE, "\uFFFD") : cut;
+}
+
+function nullableText(v: unknown, max = 4096): string | null {
+  return v === null || v === undefined ? null : text(v, max);
+}
+
+function count(v: unknown): number {
+  const n = typeof v === "number" ? v : Number(v);
+  return Number.isFinite(n) && n > 0 ? Math.min(Math.round(n), Number.MAX_SAFE_INTEGER) : 0;
+}
+
+/**
+ * Copy a record into the exact shape that is stored and hashed: strings SQLite round-trips
+ * unchanged, whole numbers, a known decision, secrets scrubbed from `reason`. Never throws, so
+ * `append` cannot fail on a malformed record from the proxy.
+ */
+export function normaliseRecord(r: LogRecord): LogRecord {
+  const decision = (DECISIONS as readonly string[]).includes(r.decision) ? r.decision : "denied";
+  const port = count(r.port);
+  return {
+    ts: count(r.ts),
+    agent: nullableText(r.agent, 256),
+    fleet: nullableText(r.fleet, 256),
+    tier: nullableText(r.tier, 256),
+    sourceAddress: text(r.sourceAddress, 64),
+    method: text(r.method, 32),
+    host: text(r.host, 512).toLowerCase(),
+    port: port <= 65535 ? port : 0,
+    path: nullableText(r.path),
+    decision,
+    rule: nullableText(r.rule, 1024),
+    reason: scrubSecrets(text(r.reason, 1024)),
+    upstreamAddress: nullableText(r.upstreamAddress, 64),
+    bytesUp: count(r.bytesUp),
+    bytesDown: count(r.bytesDown),
+    durationMs: count(r.durationMs),
+  };
+}
+
+/** The exact bytes that are hashed: every field in a fixed order, the id and the previous hash. */
+export function canonicalRecord(id: number, r: LogRecord, prevHash: string): string {
+  return JSON.stringify([
+    CANONICAL_TAG,
+    id,
+    r.ts,
+    r.agent,
+    r.fleet,
+    r.tier,
+    r.sourceAddress,
+    r.method,
+    r.host,
+    r.port,
+    r.path,
+    r.decision,
+    r.rule,
+    r.reason,
+    r.upstreamAddress,
+    r.bytesUp,
+    r.bytesDown,
+    r.durationMs,
+    prevHash,
+  ]);
+}
+
+export function recordHash(id: number, r: LogRecord, prevHash: string): string {
+  return createHash("sha256")
+    .update(canonicalRecord(id, r, prevHash))
+    .digest("hex");
+}
+
+/** Reversed host, indexed so that `*.example.com` is a range scan instead of a table scan. */
+export function reverseHost(host: string): string {
+  return [...host].reverse().join("");
+}
