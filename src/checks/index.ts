@@ -1,4 +1,6 @@
+import { egressLayer } from "./egress.js";
 import { credentialsLayer } from "./credentials.js";
+import { fail2banLayer } from "./fail2ban.js";
 import { firewallLayer } from "./firewall.js";
 import { gatewayLayer } from "./gateway.js";
 import type { LayerCheck } from "./layer.js";
@@ -14,8 +16,10 @@ export const LAYER_CHECKS: LayerCheck<unknown>[] = [
   userLayer,
   systemdLayer,
   firewallLayer,
+  fail2banLayer,
   sshLayer,
   tmpLayer,
   credentialsLayer,
   updatesLayer,
+  egressLayer,
 ];
