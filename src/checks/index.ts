@@ -1,4 +1,3 @@
-import { egressLayer } from "./egress.js";
 import { credentialsLayer } from "./credentials.js";
 import { fail2banLayer } from "./fail2ban.js";
 import { firewallLayer } from "./firewall.js";
@@ -21,5 +20,4 @@ export const LAYER_CHECKS: LayerCheck<unknown>[] = [
   tmpLayer,
   credentialsLayer,
   updatesLayer,
-  egressLayer,
 ];
