@@ -240,7 +240,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
 
   const listen = endpoint(raw.listen, ["listen"], fail);
   const admin = raw.admin ? { listen: endpoint(raw.admin.listen, ["admin", "listen"], fail) } : undefined;
-  if (admin && listen.port === admin.listen.port && listen.host === admin.listen.host) {
+  if (admin && listen.port !== 0 && listen.port === admin.listen.port && listen.host === admin.listen.host) {
     fail(["admin", "listen"], "the admin API must not share the proxy's address and port");
   }
 
@@ -368,7 +368,8 @@ export function parseEndpoint(text: string): Endpoint | string {
   const ip = parseIP((m[1] ?? m[2]) as string);
   if (ip === null) return `"${m[1] ?? m[2]}" is not an IP address; write e.g. 127.0.0.1:3128`;
   const port = Number(m[3]);
-  if (port < 1 || port > 65535) return `port ${port} is out of range 1-65535`;
+  // Port 0 asks the OS for a free port (tests, and running several shields side by side).
+  if (port > 65535) return `port ${port} is out of range 0-65535`;
   return { host: formatIP(ip), port };
 }
 

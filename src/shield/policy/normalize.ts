@@ -76,7 +76,7 @@ export function canonicalHost(raw: string, authority = raw): CanonicalHost {
 
 function stripDot(host: string, authority: string): string {
   const h = host.endsWith(".") ? host.slice(0, -1) : host;
-  if (h === "" || h.startsWith(".") || h.includes("..")) {
+  if (h === "" || h.startsWith(".") || h.endsWith(".") || h.includes("..")) {
     throw new TargetError(authority, "empty label in host name");
   }
   return h;
