@@ -1,4 +1,5 @@
 import { credentialsLayer } from "./credentials.js";
+import { egressLayer } from "./egress.js";
 import { fail2banLayer } from "./fail2ban.js";
 import { firewallLayer } from "./firewall.js";
 import { gatewayLayer } from "./gateway.js";
@@ -20,4 +21,5 @@ export const LAYER_CHECKS: LayerCheck<unknown>[] = [
   tmpLayer,
   credentialsLayer,
   updatesLayer,
+  egressLayer,
 ];

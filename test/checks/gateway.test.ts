@@ -53,7 +53,7 @@ describe("gateway layer", () => {
       '{\n  gateway: {\n    bind: "lan",,\n  },\n}\n',
     );
     const report = await runAudit(new LocalHost(root, { isRoot: false }), {
-      layers: ["gateway", "user", "systemd"],
+      layers: ["gateway", "user", "systemd", "credentials", "egress"],
     });
     const bad = one(report.findings, "gateway.config_valid");
     expect(bad.status).toBe("error");
@@ -62,7 +62,7 @@ describe("gateway layer", () => {
     // The flag in the unit still decides the bind; auth is unknown, so it is not guessed.
     expect(one(report.findings, "gateway.bind_loopback").status).toBe("fail");
     expect(one(report.findings, "gateway.auth_enabled").status).toBe("skip");
-    for (const layer of ["user", "systemd"])
+    for (const layer of ["user", "systemd", "credentials", "egress"])
       expect(
         report.findings.some((x) => x.layer === layer && x.status !== "skip"),
         layer,

@@ -1,0 +1,192 @@
+import type { Fact } from "../host/fact.js";
+import {
+  gatherLockdown,
+  LOCKDOWN_FILE,
+  LOCKDOWN_TABLE,
+  LOCKDOWN_UNIT,
+  type LockdownState,
+} from "../host/facts/lockdown-state.js";
+import { gatherOpenClaw } from "../host/facts/openclaw.js";
+import type { GatewayUnit, OpenClawFact } from "../host/facts/openclaw-model.js";
+import { catalog, need, type FindingMaker } from "./catalog.js";
+import type { Finding } from "./finding.js";
+import { defineLayer } from "./layer.js";
+
+const C = catalog("egress", {
+  proxy_configured: {
+    severity: "high",
+    title: "The gateway's unit sends its traffic through the shield (OPENCLAW_PROXY_URL and HTTPS_PROXY)",
+    remediation:
+      "add to the unit: Environment=OPENCLAW_PROXY_URL=http://SHIELD:3128 HTTPS_PROXY=http://SHIELD:3128 NO_PROXY=127.0.0.1,localhost",
+    fixable: true,
+  },
+  unit_ip_filter: {
+    severity: "medium",
+    title: "The unit itself may reach only the shield (IPAddressDeny=any with IPAddressAllow=)",
+    remediation: "add to [Service]: IPAddressDeny=any and IPAddressAllow=localhost SHIELD_IP",
+    fixable: true,
+  },
+  lockdown_persisted: {
+    severity: "high",
+    title: `The outbound lockdown is saved in ${LOCKDOWN_FILE}`,
+    remediation: "clawguard lockdown --shield SHIELD_IP:PORT",
+    fixable: true,
+  },
+  lockdown_enabled: {
+    severity: "high",
+    title: `${LOCKDOWN_UNIT} loads the lockdown at boot`,
+    remediation: `systemctl enable ${LOCKDOWN_UNIT}`,
+    fixable: true,
+  },
+  lockdown_live: {
+    severity: "high",
+    title: `The kernel enforces the lockdown now (table ${LOCKDOWN_TABLE}, output policy drop)`,
+    remediation: `systemctl restart ${LOCKDOWN_UNIT} (or: nft -f ${LOCKDOWN_FILE})`,
+    fixable: true,
+  },
+});
+
+const UNIT_CHECKS: FindingMaker[] = [C.proxy_configured, C.unit_ip_filter];
+
+function envAt(u: GatewayUnit, key: string): string {
+  return u.environmentAt[key] ?? u.path;
+}
+
+function checkProxy(u: GatewayUnit): Finding {
+  const env = u.environment;
+  const has = (k: string) => (env[k] ?? env[k.toLowerCase()] ?? "") !== "";
+  const shown = ["OPENCLAW_PROXY_URL", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"]
+    .filter((k) => has(k))
+    .map((k) => `${k}=${env[k] ?? env[k.toLowerCase()]} (${envAt(u, k)})`);
+  const excerpt = shown.length ? shown.join("; ") : "no proxy variable in Environment= or EnvironmentFile=";
+  const noProxy = env.NO_PROXY ?? env.no_proxy ?? "";
+  if (noProxy.split(",").some((x) => x.trim() === "*"))
+    return C.proxy_configured.fail(
+      { source: envAt(u, "NO_PROXY"), excerpt },
+      { title: "NO_PROXY=* sends everything around the shield" },
+    );
+  if (has("OPENCLAW_PROXY_URL") && has("HTTPS_PROXY"))
+    return C.proxy_configured.pass({ source: envAt(u, "OPENCLAW_PROXY_URL"), excerpt });
+  if (has("OPENCLAW_PROXY_URL") || has("HTTPS_PROXY") || has("HTTP_PROXY")) {
+    const missing = ["OPENCLAW_PROXY_URL", "HTTPS_PROXY"].filter((k) => !has(k));
+    return C.proxy_configured.warn(
+      { source: u.path, excerpt },
+      {
+        title:
+          has("HTTP_PROXY") && missing.length === 2
+            ? "Only HTTP_PROXY is set: OpenClaw honours it in some features only"
+            : `The proxy is only partly set: ${missing.join(" and ")} missing`,
+      },
+    );
+  }
+  return C.proxy_configured.fail(
+    { source: u.path, excerpt },
+    { title: "The gateway reaches the internet directly: no proxy configured" },
+  );
+}
+
+function checkIpFilter(u: GatewayUnit): Finding {
+  const deny = (u.directives.IPAddressDeny ?? []).flatMap((v) => v.split(/\s+/));
+  const allow = (u.directives.IPAddressAllow ?? []).flatMap((v) => v.split(/\s+/));
+  const excerpt = `IPAddressDeny=${deny.join(" ") || "(unset)"} IPAddressAllow=${allow.join(" ") || "(unset)"}`;
+  const ok = deny.includes("any") && allow.length > 0 && !allow.includes("any");
+  return C.unit_ip_filter.verdict(ok, { source: u.directiveAt.IPAddressDeny ?? u.path, excerpt });
+}
+
+function checkLockdown(l: LockdownState): Finding[] {
+  const out: Finding[] = [];
+  if (l.fileProblem) out.push(C.lockdown_persisted.error(l.fileProblem));
+  else if (!l.file)
+    out.push(
+      C.lockdown_persisted.fail(
+        { source: LOCKDOWN_FILE, excerpt: "does not exist" },
+        { title: "No outbound lockdown is saved" },
+      ),
+    );
+  else {
+    const good = l.file.hasTable && l.file.dropsOutput;
+    out.push(
+      C.lockdown_persisted.verdict(
+        good,
+        {
+          source: LOCKDOWN_FILE,
+          excerpt: `table ${LOCKDOWN_TABLE} ${l.file.hasTable ? "present" : "absent"}, output policy ${l.file.dropsOutput ? "drop" : "not drop"}`,
+        },
+        good ? undefined : { title: `${LOCKDOWN_FILE} does not drop outbound traffic by default` },
+      ),
+    );
+  }
+  if (!l.unit)
+    out.push(
+      C.lockdown_enabled.fail(
+        { source: "/etc/systemd/system", excerpt: `no ${LOCKDOWN_UNIT}` },
+        { title: "Nothing loads the lockdown at boot" },
+      ),
+    );
+  else
+    out.push(
+      C.lockdown_enabled.verdict(l.unit.enabled, {
+        source: l.unit.enabledBy ?? l.unit.path,
+        excerpt: l.unit.enabled
+          ? `enabled (${l.unit.enabledBy})`
+          : "installed but not enabled: the lockdown is gone after a reboot",
+      }),
+    );
+  const live = l.live;
+  if ("skip" in live) out.push(C.lockdown_live.skip(live.skip, `nft list table ${LOCKDOWN_TABLE}`));
+  else if ("problem" in live) out.push(C.lockdown_live.error(live.problem));
+  else if ("absent" in live)
+    out.push(
+      C.lockdown_live.fail(
+        { source: live.command, excerpt: live.absent },
+        { title: "The kernel has no lockdown table: outbound traffic is unrestricted" },
+      ),
+    );
+  else
+    out.push(
+      C.lockdown_live.verdict(live.table.dropsOutput, {
+        source: live.command,
+        excerpt: live.table.dropsOutput
+          ? "output chain, policy drop"
+          : "table loaded but its output chain does not drop by default",
+      }),
+    );
+  return out;
+}
+
+interface EgressFacts {
+  openclaw: Fact<OpenClawFact>;
+  lockdown: Fact<LockdownState>;
+}
+
+export function checkEgress({ openclaw, lockdown }: EgressFacts): Finding[] {
+  const out: Finding[] = [];
+  const oc = need(openclaw, C.proxy_configured, out);
+  if (oc) {
+    const units = [
+      ...new Map(oc.installs.flatMap((i) => (i.unit ? [[i.unit.path, i.unit] as const] : []))).values(),
+    ];
+    if (oc.installs.length === 0) for (const m of UNIT_CHECKS) out.push(m.skip("OpenClaw is not installed"));
+    else if (units.length === 0)
+      for (const m of UNIT_CHECKS)
+        out.push(
+          m.fail(
+            { source: "/etc/systemd/system", excerpt: "no unit runs the gateway, so nothing sets its proxy" },
+            { title: "No unit runs the gateway: its egress is not controlled" },
+          ),
+        );
+    for (const u of units) out.push(checkProxy(u), checkIpFilter(u));
+  }
+  const l = need(lockdown, C.lockdown_persisted, out);
+  if (l) out.push(...checkLockdown(l));
+  return out;
+}
+
+export const egressLayer = defineLayer<EgressFacts>({
+  layer: "egress",
+  gather: async (ctx) => {
+    const [openclaw, lockdown] = await Promise.all([ctx.get(gatherOpenClaw), ctx.get(gatherLockdown)]);
+    return { openclaw, lockdown };
+  },
+  check: checkEgress,
+});
