@@ -21,7 +21,7 @@ import {
   type UfwFact,
   type UfwRule,
 } from "../host/facts/ufw.js";
-import type { Problem } from "../host/errors.js";
+import { describeProblem, type Problem } from "../host/errors.js";
 import type { Fact } from "../host/fact.js";
 import { catalog, need } from "./catalog.js";
 import type { Finding } from "./finding.js";
@@ -265,7 +265,14 @@ function checkUfw(f: FirewallFacts, u: UfwFact, problems: Problem[]): Finding[] 
         { title: "ufw leaves IPv6 unfiltered: every IPv6 port is open" },
       ),
     );
-  else if (!v4Problem) out.push(checkV6Consistency(v4, v6));
+  else if (v4Problem)
+    out.push(
+      C.ipv6.warn(
+        { source: `${UFW_DEFAULTS} line ${ipv6.line}`, excerpt: `IPV6=yes; ${describeProblem(v4Problem)}` },
+        { title: `ufw filters IPv6, but ${UFW_USER_RULES} could not be read to compare the two families` },
+      ),
+    );
+  else out.push(checkV6Consistency(v4, v6));
   return out;
 }
 
