@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { registerAudit } from "./audit.js";
 import { registerChecks } from "./checks.js";
+import { registerShield } from "./shield.js";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 
@@ -18,6 +19,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   registerAudit(program, setCode);
   registerChecks(program);
+  registerShield(program, setCode);
   try {
     await program.parseAsync(argv);
   } catch (err) {

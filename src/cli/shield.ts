@@ -1,0 +1,59 @@
+import type { Command } from "commander";
+import { loadShieldConfig } from "../shield/config.js";
+import { startShield } from "../shield/server.js";
+import { registerShieldLogCommands } from "./shield-log.js";
+
+interface RunFlags {
+  config: string;
+  json?: boolean;
+}
+
+/** The `shield` command group: the egress proxy and its audit log. */
+export function registerShield(program: Command, setCode: (c: number) => void): void {
+  const shield = program
+    .command("shield")
+    .description("the egress shield: a forward proxy that every agent's traffic must cross");
+
+  shield
+    .command("run")
+    .description("run the shield until SIGTERM or SIGINT (refuses to start on an invalid config)")
+    .requiredOption("--config <file>", "shield.yaml: listen address, log, agents, tiers, fleets and rules")
+    .option("--json", "print lifecycle events as JSON lines (schema clawguard.shield-run/v1)")
+    .action(async (flags: RunFlags) => {
+      // Any error here (bad config, port taken, unwritable log) reaches main and exits 2:
+      // the shield never runs without the rules it was given.
+      const cfg = await loadShieldConfig(flags.config);
+      const running = await startShield(cfg);
+      const { address, port } = running.address;
+      const say = (event: Record<string, unknown>, text: string) =>
+        process.stdout.write(
+          flags.json ? JSON.stringify({ schema: "clawguard.shield-run/v1", ...event }) + "\n" : text + "\n",
+        );
+      say(
+        {
+          event: "listening",
+          host: address,
+          port,
+          agents: cfg.agents.length,
+          mode: cfg.mode,
+          log: cfg.log.path,
+        },
+        `clawguard shield: listening on ${address}:${port}, ${cfg.agents.length} agent(s), mode ${cfg.mode}, log ${cfg.log.path}`,
+      );
+      const signal = await new Promise<NodeJS.Signals>((resolve) => {
+        const on = (s: NodeJS.Signals) => {
+          process.off("SIGTERM", on);
+          process.off("SIGINT", on);
+          resolve(s);
+        };
+        process.on("SIGTERM", on);
+        process.on("SIGINT", on);
+      });
+      say({ event: "stopping", signal }, `clawguard shield: ${signal}: no new connections, flushing the log`);
+      await running.close();
+      say({ event: "stopped" }, "clawguard shield: stopped");
+      setCode(0);
+    });
+
+  registerShieldLogCommands(shield, setCode);
+}
