@@ -4,6 +4,7 @@ import { fail2banLayer } from "./fail2ban.js";
 import { firewallLayer } from "./firewall.js";
 import { gatewayLayer } from "./gateway.js";
 import type { LayerCheck } from "./layer.js";
+import { openclawLayer } from "./openclaw.js";
 import { sshLayer } from "./ssh.js";
 import { systemdLayer } from "./systemd.js";
 import { tmpLayer } from "./tmp.js";
@@ -22,4 +23,5 @@ export const LAYER_CHECKS: LayerCheck<unknown>[] = [
   credentialsLayer,
   updatesLayer,
   egressLayer,
+  openclawLayer,
 ];

@@ -1,0 +1,176 @@
+import path from "node:path";
+import { z } from "zod";
+import type { FactContext, Gatherer } from "../context.js";
+import { HostError } from "../errors.js";
+import { failed, gather, ok, skipped, toProblem } from "../fact.js";
+import { gatherOpenClaw } from "./openclaw.js";
+import type { OpenClawInstall } from "./openclaw-model.js";
+import { execWords } from "./units.js";
+import { gatherUsers, type PasswdEntry } from "./users.js";
+
+/** `openclaw security audit --json`, as documented: extra fields are ignored. */
+export const OpenClawAuditSchema = z.object({
+  ts: z.union([z.string(), z.number()]).optional(),
+  summary: z.object({ critical: z.number(), warn: z.number(), info: z.number() }).partial().optional(),
+  findings: z.array(
+    z.object({
+      checkId: z.string(),
+      severity: z.string(),
+      title: z.string(),
+      detail: z.string().optional(),
+      remediation: z.string().optional(),
+    }),
+  ),
+});
+export type OpenClawAuditReport = z.infer<typeof OpenClawAuditSchema>;
+
+export interface OpenClawAuditRun {
+  /** The command as a person would type it (without the privilege drop). */
+  command: string;
+  /** Who it ran as. */
+  ranAs: string;
+  stateDir?: string;
+  report: OpenClawAuditReport;
+}
+
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Where `openclaw` is installed in practice, most specific first. */
+function candidates(installs: OpenClawInstall[], homes: string[], livePath: string[]): string[] {
+  const out: string[] = [];
+  for (const i of installs) {
+    const w = i.unit ? execWords(i.unit.execStart) : [];
+    if (w[0] && path.posix.basename(w[0]) === "openclaw") out.push(w[0]);
+  }
+  for (const d of livePath) out.push(`${d}/openclaw`);
+  out.push("/usr/local/bin/openclaw", "/usr/bin/openclaw");
+  for (const h of homes)
+    out.push(`${h}/.npm-global/bin/openclaw`, `${h}/.local/bin/openclaw`, `${h}/node_modules/.bin/openclaw`);
+  out.push("/opt/openclaw/node_modules/.bin/openclaw", "/usr/local/lib/node_modules/.bin/openclaw");
+  return [...new Set(out.filter((p) => p.startsWith("/")))];
+}
+
+/** Parse the command's stdout: the JSON document, even when log lines come before it. */
+export function parseAuditOutput(stdout: string): OpenClawAuditReport {
+  const text = stdout.trim();
+  const start = text.startsWith("{") ? 0 : text.search(/^\{/m);
+  if (start < 0) throw new Error("no JSON object in its output");
+  return OpenClawAuditSchema.parse(JSON.parse(text.slice(start)));
+}
+
+/**
+ * Never run as root a program that another user can replace: when the audit runs as root,
+ * `openclaw` runs as its file's owner if that is not root, else as the gateway's user.
+ */
+function dropTo(
+  isRoot: boolean,
+  binOwner: number,
+  svc: PasswdEntry | undefined,
+): { uid: number; gid: number } | null {
+  if (!isRoot) return null;
+  if (binOwner !== 0) return { uid: binOwner, gid: svc?.uid === binOwner ? svc.gid : binOwner };
+  if (svc && svc.uid !== 0) return { uid: svc.uid, gid: svc.gid };
+  return null;
+}
+
+async function runOnce(
+  ctx: FactContext,
+  bin: string,
+  binOwner: number,
+  install: OpenClawInstall | undefined,
+  svc: PasswdEntry | undefined,
+  timeoutMs: number,
+): Promise<OpenClawAuditRun> {
+  const args = ["security", "audit", "--json"];
+  const command = `${bin} ${args.join(" ")}`;
+  const env: Record<string, string> = { PATH: `${path.posix.dirname(bin)}:${DEFAULT_PATH}` };
+  if (svc) Object.assign(env, { HOME: svc.home, USER: svc.name, LOGNAME: svc.name });
+  if (install) {
+    env.OPENCLAW_STATE_DIR = install.stateDir;
+    env.OPENCLAW_CONFIG_PATH = install.configPath;
+  }
+  const drop = dropTo(ctx.host.isRoot, binOwner, svc);
+  const [cmd, argv] = drop
+    ? ["setpriv", [`--reuid=${drop.uid}`, `--regid=${drop.gid}`, "--clear-groups", "--", bin, ...args]]
+    : [bin, args];
+  const r = await ctx.host.run(cmd, argv, { timeoutMs, env });
+  let report: OpenClawAuditReport;
+  try {
+    report = parseAuditOutput(r.stdout);
+  } catch (err) {
+    const why =
+      err instanceof z.ZodError
+        ? `unexpected JSON shape: ${err.issues[0]?.path.join(".")} ${err.issues[0]?.message}`
+        : (err as Error).message;
+    throw new HostError({
+      kind: "malformed",
+      source: command,
+      message: `exit ${r.code}, ${why}${r.stderr.trim() ? `; stderr: ${r.stderr.trim().split("\n").slice(-2).join(" ").slice(0, 200)}` : ""}`,
+    });
+  }
+  return {
+    command,
+    ranAs: drop ? `uid ${drop.uid}` : ctx.host.isRoot ? "root" : "this user",
+    stateDir: install?.stateDir,
+    report,
+  };
+}
+
+/** A gatherer that runs OpenClaw's own audit once per install, each run limited to `timeoutMs`. */
+export function openClawAuditGatherer(timeoutMs: number): Gatherer<OpenClawAuditRun[]> {
+  return (ctx) =>
+    gather("openclaw security audit --json", async () => {
+      const [oc, users] = await Promise.all([ctx.get(gatherOpenClaw), ctx.get(gatherUsers)]);
+      const installs = oc.status === "ok" ? oc.value.installs : [];
+      const userList = users.status === "ok" ? users.value.users : [];
+      const homes = [
+        ...new Set(
+          installs.flatMap((i) =>
+            userList.filter((u) => u.name === i.runsAs || u.name === i.owner).map((u) => u.home),
+          ),
+        ),
+      ];
+      // The live PATH says where this machine's tools are; a mounted image has its own.
+      const livePath = ctx.host.root === "/" ? (process.env.PATH ?? "").split(":").filter(Boolean) : [];
+      let bin: string | undefined;
+      let binOwner = 0;
+      for (const c of candidates(installs, homes, livePath)) {
+        try {
+          const st = await ctx.host.stat(c);
+          if (st?.type === "file" && (st.mode & 0o111) !== 0) {
+            bin = c;
+            binOwner = st.uid;
+            break;
+          }
+        } catch {
+          // An unreadable candidate is no candidate: keep looking.
+        }
+      }
+      if (!bin)
+        return skipped<OpenClawAuditRun[]>(
+          "no openclaw binary found (PATH, /usr/local/bin, /usr/bin, ~/.npm-global/bin, node_modules/.bin)",
+        );
+      const runs: OpenClawAuditRun[] = [];
+      const targets: Array<OpenClawInstall | undefined> = installs.length ? installs : [undefined];
+      for (const i of targets) {
+        const svc = userList.find((u) => u.name === i?.runsAs);
+        try {
+          runs.push(await runOnce(ctx, bin, binOwner, i, svc, timeoutMs));
+        } catch (err) {
+          if (
+            err instanceof HostError &&
+            (err.problem.kind === "unavailable" ||
+              (err.problem.kind === "missing" && err.problem.source.startsWith("setpriv")))
+          )
+            return skipped<OpenClawAuditRun[]>(
+              `found ${bin} but cannot run it safely here: ${err.problem.message}`,
+            );
+          return failed<OpenClawAuditRun[]>(toProblem(`${bin} security audit --json`, err));
+        }
+      }
+      return ok(runs, [bin]);
+    });
+}
+
+export const OPENCLAW_AUDIT_TIMEOUT_MS = 20_000;
+export const gatherOpenClawAudit = openClawAuditGatherer(OPENCLAW_AUDIT_TIMEOUT_MS);
