@@ -187,6 +187,17 @@ describe("policy on the wire", () => {
     }
   });
 
+  it("decides before inviting a body: no 100 Continue for a denied upload", async () => {
+    const r = await rawExchange(
+      t.port,
+      `POST ${at("denied.test")} HTTP/1.1\r\nHost: denied.test\r\nProxy-Authorization: ${basic("scout", SCOUT)}\r\n` +
+        `Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n`,
+      500,
+    );
+    expect(r.reply).toMatch(/^HTTP\/1.1 403 /);
+    expect(r.reply).not.toContain("100 Continue");
+  });
+
   it("refuses userinfo in the target and origin-form requests", async () => {
     const before = web.requests.length;
     const userinfo = await rawExchange(

@@ -87,6 +87,11 @@ export class ShieldProxy {
     this.server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) =>
       this.onRequest(req, res),
     );
+    // Without this listener Node answers "100 Continue" itself, before the policy has spoken;
+    // with it, the 100 comes from the destination (relayed below) or not at all.
+    this.server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) =>
+      this.onRequest(req, res),
+    );
     this.server.on("connect", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
       this.onTunnel(req, socket, head, "connect"),
     );
@@ -227,6 +232,7 @@ export class ShieldProxy {
     req.on("data", (chunk: Buffer) => {
       up += chunk.length;
     });
+    upstream.on("continue", () => res.writeContinue());
     upstream.on("response", (ures) => {
       ures.on("data", (chunk: Buffer) => {
         down += chunk.length;
