@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { registerAudit } from "./audit.js";
 import { registerChecks } from "./checks.js";
 import { registerShield } from "./shield.js";
+import { registerLockdown } from "./lockdown.js";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 
@@ -20,6 +21,7 @@ export async function main(argv: string[]): Promise<number> {
   registerAudit(program, setCode);
   registerChecks(program);
   registerShield(program, setCode);
+  registerLockdown(program, setCode);
   try {
     await program.parseAsync(argv);
   } catch (err) {

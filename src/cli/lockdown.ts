@@ -1,0 +1,262 @@
+import { InvalidArgumentError, type Command } from "commander";
+import pc from "picocolors";
+import { LocalHost } from "../host/host.js";
+import { LocalWriter } from "../host/writer.js";
+import {
+  applyLockdown,
+  readState,
+  rollbackLockdown,
+  type ApplyReport,
+  type RollbackReport,
+} from "../lockdown/apply.js";
+import { detectBackend, type Step } from "../lockdown/live.js";
+import { planLockdown, type LockdownPlan } from "../lockdown/plan.js";
+import {
+  LockdownInputError,
+  parseAllowOut,
+  parseHostPort,
+  parseIp,
+  parsePort,
+  pinShield,
+  type HostPort,
+} from "../lockdown/spec.js";
+import { DEFAULT_DIRECT_PROBES, resolversOf, verifyLockdown, type VerifyReport } from "../lockdown/verify.js";
+import type { EgressAllow } from "../render/nftables.js";
+import { wantColor } from "./report.js";
+
+interface LockdownFlags {
+  shield?: string;
+  apply?: boolean;
+  verify?: boolean;
+  root: string;
+  sshPort?: number[];
+  allowOut?: EgressAllow[];
+  allowDns?: string[];
+  allowDhcp?: boolean;
+  log: boolean;
+  filesOnly?: boolean;
+  probe?: HostPort[];
+  probeViaShield?: string;
+  dns?: string[];
+  proxyUser?: string;
+  timeout: number;
+  json?: boolean;
+}
+
+const collect =
+  <T>(parse: (v: string) => T) =>
+  (v: string, prev: T[] | undefined): T[] => {
+    try {
+      return [...(prev ?? []), parse(v)];
+    } catch (err) {
+      throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+    }
+  };
+
+function out(json: boolean | undefined, data: unknown, text: () => string): void {
+  process.stdout.write(json ? JSON.stringify(data, null, 2) + "\n" : text());
+}
+
+function paint() {
+  return pc.createColors(wantColor(process.stdout));
+}
+
+function stepLines(steps: Step[]): string[] {
+  const c = paint();
+  return steps.map(
+    (s) =>
+      `  ${s.ok ? c.green("ok  ") : c.red("FAIL")} ${s.command}${s.detail ? c.dim(`  (${s.detail})`) : ""}`,
+  );
+}
+
+export function renderPlanText(plan: LockdownPlan): string {
+  const c = paint();
+  const o: string[] = [];
+  o.push(c.bold(`clawguard lockdown: plan for ${plan.root} (${plan.backend})`));
+  o.push(
+    `shield ${plan.shield.addresses.map((a) => (a.includes(":") ? `[${a}]` : a)).join(", ")} port ${plan.shield.port}` +
+      `${plan.shield.pinned ? ` (${plan.shield.host}, pinned)` : ""}; proxy URL ${plan.shield.proxyUrl}`,
+  );
+  o.push(`SSH ports kept for replies: ${plan.sshPorts.ports.join(", ")} (${plan.sshPorts.source})`, "");
+  for (const f of plan.files) {
+    o.push(c.bold(`${f.path}`) + c.dim(`  ${f.why}`));
+    o.push(f.diff ? f.diff.trimEnd() : c.dim("  unchanged"), "");
+  }
+  for (const l of plan.links)
+    o.push(
+      c.bold(l.path) + c.dim("  enables the unit"),
+      l.before === l.target ? c.dim("  unchanged") : `  ln -sf ${l.target} ${l.path}`,
+      "",
+    );
+  o.push(
+    plan.gatewayUnits.length
+      ? `gateway: ${plan.gatewayUnits.join(", ")} gets the proxy drop-in and is restarted`
+      : `gateway: skipped (${plan.gatewaySkipped ?? "none found"})`,
+  );
+  for (const w of plan.warnings) o.push(c.yellow(`warning: ${w}`));
+  for (const n of plan.notes) o.push(`note: ${n}`);
+  o.push("", c.dim("Nothing was changed. Run again with --apply, then --verify."));
+  return o.join("\n") + "\n";
+}
+
+function renderApplyText(plan: LockdownPlan, r: ApplyReport): string {
+  const c = paint();
+  const o = [c.bold(`clawguard lockdown: applied to ${r.root}`)];
+  for (const p of r.written) o.push(`  wrote ${p}`);
+  for (const p of r.unchanged) o.push(c.dim(`  unchanged ${p}`));
+  o.push(...stepLines(r.steps));
+  for (const w of plan.warnings) o.push(c.yellow(`warning: ${w}`));
+  for (const n of r.notes) o.push(`note: ${n}`);
+  o.push(c.dim("Check it from this side: clawguard lockdown --verify"));
+  return o.join("\n") + "\n";
+}
+
+function renderVerifyText(r: VerifyReport): string {
+  const c = paint();
+  const o = r.probes.map(
+    (p) => `  ${p.held ? c.green("PASS") : c.red("FAIL")} ${p.id.padEnd(10)} ${p.target}: ${p.outcome}`,
+  );
+  o.push(r.ok ? c.green("lockdown holds") : c.red("lockdown does NOT hold"));
+  return o.join("\n") + "\n";
+}
+
+function renderRollbackText(r: RollbackReport): string {
+  const c = paint();
+  const o = [c.bold(`clawguard lockdown rollback: ${r.root}`)];
+  if (r.nothingRecorded) o.push(c.dim("  no lockdown state recorded; only the live rules were looked for"));
+  for (const x of r.restored) o.push(`  ${x.to === "absent" ? "removed" : "restored"} ${x.path}`);
+  o.push(...stepLines(r.steps));
+  for (const p of r.problems) o.push(c.red(`problem: ${p}`));
+  return o.join("\n") + "\n";
+}
+
+function viaShieldTarget(url: string | undefined): HostPort {
+  if (!url) return { host: "example.com", port: 443 };
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new LockdownInputError(`--probe-via-shield: "${url}" is not a URL (e.g. https://example.com/)`);
+  }
+  const port = u.port ? Number(u.port) : u.protocol === "http:" ? 80 : 443;
+  return { host: u.hostname.replace(/^\[|\]$/g, ""), port };
+}
+
+export function registerLockdown(program: Command, setCode: (c: number) => void): void {
+  const lockdown = program
+    .command("lockdown")
+    .description("drop every outbound packet of this server except those to the shield (plan by default)")
+    .option("--shield <host:port>", "the egress shield (a name is resolved now and its addresses pinned)")
+    .option("--apply", "write the rules and units and load the rules")
+    .option("--verify", "probe from this side: direct TCP and DNS must fail, the shield must answer")
+    .option("--root <dir>", "write persisted files under DIR (live rules still go to this namespace)", "/")
+    .option(
+      "--ssh-port <n>",
+      "SSH port whose replies pass (repeatable; default: sshd's real ports)",
+      collect((v) => parsePort(v, "--ssh-port")),
+    )
+    .option(
+      "--allow-out <cidr:port>",
+      "also allow this destination, CIDR:PORT[/udp] (repeatable)",
+      collect(parseAllowOut),
+    )
+    .option(
+      "--allow-dns <ip>",
+      "let DNS to this resolver through (repeatable)",
+      collect((v) => parseIp(v, "--allow-dns")),
+    )
+    .option("--allow-dhcp", "let DHCP and DHCPv6 lease renewals through")
+    .option("--no-log", "do not log dropped packets (they are still counted)")
+    .option("--files-only", "with --apply: write files only, leave the running rules and systemd alone")
+    .option(
+      "--probe <host:port>",
+      "with --verify: a direct destination that must be unreachable (repeatable)",
+      collect((v) => parseHostPort(v, "--probe")),
+    )
+    .option(
+      "--probe-via-shield <url>",
+      "with --verify: CONNECT to this URL's host through the shield",
+      undefined,
+    )
+    .option(
+      "--dns <ip>",
+      "with --verify: resolver to probe (default: resolv.conf's)",
+      collect((v) => parseIp(v, "--dns")),
+    )
+    .option("--proxy-user <user:token>", "with --verify: credentials the shield asks for")
+    .option("--timeout <ms>", "with --verify: how long a probe waits", (v) => parsePort(v, "--timeout"), 3000)
+    .option("--json", "print as JSON (schemas clawguard.lockdown-{plan,apply,verify,rollback}/v1)")
+    .action(async (flags: LockdownFlags) => {
+      if (flags.apply && flags.verify)
+        throw new LockdownInputError("--apply and --verify are separate steps: run one, then the other");
+      const host = new LocalHost(flags.root);
+      if (flags.verify) {
+        let shield: HostPort;
+        if (flags.shield) shield = parseHostPort(flags.shield, "--shield");
+        else {
+          const st = await readState(host);
+          if (!st)
+            throw new LockdownInputError(
+              "--verify needs --shield HOST:PORT (no lockdown state recorded here)",
+            );
+          shield = { host: st.shield.addresses[0]!, port: st.shield.port };
+        }
+        const resolvers = flags.dns ?? resolversOf(await host.readFile("/etc/resolv.conf").catch(() => ""));
+        const report = await verifyLockdown({
+          shield,
+          direct: flags.probe ?? DEFAULT_DIRECT_PROBES,
+          resolvers,
+          viaShield: viaShieldTarget(flags.probeViaShield),
+          proxyUser: flags.proxyUser,
+          timeoutMs: flags.timeout,
+        });
+        out(flags.json, report, () => renderVerifyText(report));
+        setCode(report.ok ? 0 : 1);
+        return;
+      }
+      if (!flags.shield)
+        throw new LockdownInputError("--shield HOST:PORT is required (the egress shield's address)");
+      const shield = await pinShield(parseHostPort(flags.shield, "--shield"));
+      const plan = await planLockdown(host, {
+        shield,
+        sshPorts: flags.sshPort,
+        allowOut: flags.allowOut ?? [],
+        dns: flags.allowDns ?? [],
+        dhcp: flags.allowDhcp ?? false,
+        log: flags.log,
+        backend: await detectBackend(),
+      });
+      if (!flags.apply) {
+        out(flags.json, plan, () => renderPlanText(plan));
+        setCode(0);
+        return;
+      }
+      const live = !flags.filesOnly;
+      const report = await applyLockdown(host, new LocalWriter(host), plan, {
+        live,
+        systemd: live ? undefined : false,
+      });
+      out(flags.json, { ...report, plan }, () => renderApplyText(plan, report));
+      setCode(report.steps.every((s) => s.ok) ? 0 : 2);
+    });
+
+  // Commander gives options after a subcommand's name to the parent when they share it, so
+  // rollback reads the parent's --root, --files-only and --json.
+  lockdown
+    .command("rollback")
+    .description(
+      "remove the live rules, the files and the drop-in lockdown wrote; restore what they replaced " +
+        "(takes lockdown's --root, --files-only and --json)",
+    )
+    .action(async (_flags: unknown, cmd: Command) => {
+      const flags = cmd.optsWithGlobals<LockdownFlags>();
+      const host = new LocalHost(flags.root);
+      const live = !flags.filesOnly;
+      const report = await rollbackLockdown(host, new LocalWriter(host), {
+        live,
+        systemd: live ? undefined : false,
+      });
+      out(flags.json, report, () => renderRollbackText(report));
+      setCode(report.problems.length === 0 ? 0 : 2);
+    });
+}

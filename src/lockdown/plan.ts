@@ -1,0 +1,331 @@
+import { readlink } from "node:fs/promises";
+import path from "node:path";
+import { FactContext } from "../host/context.js";
+import { HostError } from "../host/errors.js";
+import type { Host } from "../host/host.js";
+import { gatherOpenClaw } from "../host/facts/openclaw.js";
+import { gatherSshd } from "../host/facts/sshd.js";
+import { unifiedDiff } from "../render/diff.js";
+import {
+  IPT_CHAIN,
+  NFT_FAMILY,
+  NFT_TABLE,
+  renderIptablesRules,
+  renderNftRuleset,
+  type EgressAllow,
+  type EgressSpec,
+} from "../render/nftables.js";
+import { authority, type PinnedShield } from "./spec.js";
+
+export const RULES_DIR = "/etc/clawguard";
+export const NFT_FILE = "/etc/clawguard/lockdown.nft";
+export const IPT_FILES = {
+  4: "/etc/clawguard/lockdown.v4.rules",
+  6: "/etc/clawguard/lockdown.v6.rules",
+} as const;
+export const UNIT_NAME = "clawguard-lockdown.service";
+export const UNIT_FILE = `/etc/systemd/system/${UNIT_NAME}`;
+export const WANTS_LINK = `/etc/systemd/system/multi-user.target.wants/${UNIT_NAME}`;
+export const DROPIN_NAME = "50-clawguard-egress.conf";
+export const STATE_DIR = "/var/lib/clawguard/lockdown";
+
+export type Backend = "nft" | "iptables";
+
+export interface PlannedFile {
+  path: string;
+  content: string;
+  mode: number;
+  /** What is there now, null when absent. */
+  before: string | null;
+  /** `diff -u` of before and after; empty when unchanged. */
+  diff: string;
+  why: string;
+}
+
+export interface PlannedLink {
+  path: string;
+  target: string;
+  /** The current link target, null when absent. */
+  before: string | null;
+}
+
+export interface LockdownPlan {
+  schema: "clawguard.lockdown-plan/v1";
+  root: string;
+  backend: Backend;
+  shield: { host: string; port: number; addresses: string[]; pinned: boolean; proxyUrl: string };
+  sshPorts: { ports: number[]; source: string };
+  spec: EgressSpec;
+  /** The live ruleset (nft) or the two iptables-restore files joined. */
+  ruleset: string;
+  dirs: string[];
+  files: PlannedFile[];
+  links: PlannedLink[];
+  /** Gateway units that get the proxy drop-in; empty with `gatewaySkipped` saying why. */
+  gatewayUnits: string[];
+  gatewaySkipped?: string;
+  notes: string[];
+  warnings: string[];
+}
+
+export interface PlanInput {
+  shield: PinnedShield;
+  /** From --ssh-port; undefined means sshd's real ports. */
+  sshPorts?: number[];
+  allowOut: EgressAllow[];
+  dns: string[];
+  dhcp: boolean;
+  log: boolean;
+  backend: Backend;
+}
+
+const HEADER = "# Written by clawguard lockdown; `clawguard lockdown rollback` removes it.";
+
+async function sshPortsOf(ctx: FactContext, given: number[] | undefined, warnings: string[]) {
+  if (given && given.length > 0)
+    return { ports: [...new Set(given)].sort((a, b) => a - b), source: "--ssh-port" };
+  const f = await ctx.get(gatherSshd);
+  if (f.status === "ok" && f.value.ports.length > 0)
+    return { ports: f.value.ports, source: f.sources[0] ?? "sshd" };
+  const why =
+    f.status === "skip"
+      ? f.reason
+      : f.status === "error"
+        ? f.problems.map((p) => `${p.source}: ${p.message}`).join("; ")
+        : "no port found in sshd's settings";
+  warnings.push(
+    `sshd's ports could not be read (${why}); assuming 22. If SSH listens elsewhere, pass --ssh-port N, ` +
+      `or replies of SSH sessions older than the table may be dropped`,
+  );
+  return { ports: [22], source: "assumed (sshd's settings unreadable)" };
+}
+
+export function renderLockdownUnit(backend: Backend): string {
+  const exec =
+    backend === "nft"
+      ? [
+          `ExecStart=/usr/sbin/nft -f ${NFT_FILE}`,
+          `ExecStop=/usr/sbin/nft delete table ${NFT_FAMILY} ${NFT_TABLE}`,
+        ]
+      : [
+          `ExecStartPre=-/usr/sbin/iptables -D OUTPUT -j ${IPT_CHAIN}`,
+          `ExecStartPre=-/usr/sbin/ip6tables -D OUTPUT -j ${IPT_CHAIN}`,
+          `ExecStart=/usr/sbin/iptables-restore --noflush ${IPT_FILES[4]}`,
+          `ExecStart=/usr/sbin/ip6tables-restore --noflush ${IPT_FILES[6]}`,
+          ...["iptables", "ip6tables"].flatMap((t) => [
+            `ExecStop=-/usr/sbin/${t} -D OUTPUT -j ${IPT_CHAIN}`,
+            `ExecStop=-/usr/sbin/${t} -F ${IPT_CHAIN}`,
+            `ExecStop=-/usr/sbin/${t} -X ${IPT_CHAIN}`,
+          ]),
+        ];
+  return [
+    HEADER,
+    "[Unit]",
+    "Description=clawguard egress lockdown: nothing leaves except through the shield",
+    // Loaded before any interface is up, and after the distribution's firewall, whose
+    // `flush ruleset` would otherwise remove the table it loaded first.
+    "DefaultDependencies=no",
+    "Wants=network-pre.target",
+    "Before=network-pre.target",
+    "After=local-fs.target nftables.service ufw.service netfilter-persistent.service",
+    "",
+    "[Service]",
+    "Type=oneshot",
+    "RemainAfterExit=yes",
+    ...exec,
+    "",
+    "[Install]",
+    "WantedBy=multi-user.target",
+    "",
+  ].join("\n");
+}
+
+export function renderGatewayDropIn(proxyUrl: string, shieldAddresses: string[]): string {
+  return [
+    HEADER,
+    "# The gateway talks to the internet only through the shield; systemd refuses any other address.",
+    "[Service]",
+    `Environment=OPENCLAW_PROXY_URL=${proxyUrl}`,
+    `Environment=HTTPS_PROXY=${proxyUrl}`,
+    `Environment=HTTP_PROXY=${proxyUrl}`,
+    `Environment=https_proxy=${proxyUrl}`,
+    `Environment=http_proxy=${proxyUrl}`,
+    "Environment=NO_PROXY=localhost,127.0.0.1,::1",
+    "Environment=no_proxy=localhost,127.0.0.1,::1",
+    "IPAddressDeny=any",
+    "IPAddressAllow=localhost",
+    ...shieldAddresses.map((a) => `IPAddressAllow=${a}`),
+    "",
+  ].join("\n");
+}
+
+async function current(host: Host, p: string): Promise<string | null> {
+  const st = await host.lstat(p);
+  if (!st) return null;
+  if (st.type !== "file")
+    throw new HostError({
+      kind: "io",
+      source: p,
+      message: `is a ${st.type}, not a file; move it away before running lockdown`,
+    });
+  return host.readFile(p);
+}
+
+/** The path on this machine of `p` on the target system, its last component not followed. */
+export async function realNoFollow(host: Host, p: string): Promise<string> {
+  const abs = path.posix.resolve("/", p);
+  return path.join(await host.resolve(path.posix.dirname(abs)), path.posix.basename(abs));
+}
+
+async function currentLink(host: Host, p: string): Promise<string | null> {
+  const st = await host.lstat(p);
+  if (!st) return null;
+  if (st.type !== "symlink")
+    throw new HostError({
+      kind: "io",
+      source: p,
+      message: `is a ${st.type}, not a symlink; move it away before running lockdown`,
+    });
+  return readlink(await realNoFollow(host, p));
+}
+
+/**
+ * Everything lockdown would change, read against the system at `host.root`: the ruleset, the
+ * files that keep it across reboots and the gateway's proxy drop-in, each with a diff.
+ */
+export async function planLockdown(host: Host, input: PlanInput): Promise<LockdownPlan> {
+  const ctx = new FactContext(host);
+  const warnings: string[] = [];
+  const notes: string[] = [];
+  const ssh = await sshPortsOf(ctx, input.sshPorts, warnings);
+  const { shield } = input;
+  const label = authority(shield.host, shield.port);
+  const spec: EgressSpec = {
+    shield: {
+      addresses: shield.addresses,
+      port: shield.port,
+      label: shield.pinned ? `${label} (${shield.addresses.join(", ")})` : label,
+    },
+    sshPorts: ssh.ports,
+    allowOut: input.allowOut,
+    dns: input.dns,
+    dhcp: input.dhcp,
+    log: input.log,
+  };
+  // The agent cannot resolve names once locked down: the proxy URL names an address.
+  const proxyUrl = `http://${authority(shield.addresses[0]!, shield.port)}`;
+
+  if (shield.pinned)
+    notes.push(
+      `${shield.host} resolved to ${shield.addresses.join(", ")} now; those addresses are pinned in the rules. ` +
+        `If the shield's address changes, run lockdown again.`,
+    );
+  if (input.dns.length === 0)
+    notes.push(
+      "No DNS leaves this server: the agent reaches names through the shield (CONNECT host:port), " +
+        "which resolves them. Pass --allow-dns IP to let a resolver through.",
+    );
+  notes.push(
+    "apt is not allowed out directly: point it at the shield " +
+      `(echo 'Acquire::http::Proxy "${proxyUrl}"; Acquire::https::Proxy "${proxyUrl}";' > /etc/apt/apt.conf.d/80clawguard-proxy) ` +
+      "and allow the mirror there, or allow the mirror here with --allow-out CIDR:80.",
+  );
+  if (!input.dhcp)
+    notes.push(
+      "DHCP is dropped: if this server leases its address (udp 68->67, 546->547), pass --allow-dhcp.",
+    );
+  notes.push(
+    `Inbound traffic is untouched (only the output hook is filtered): new SSH connections keep working; ` +
+      `replies of SSH on port ${ssh.ports.join(", ")} pass.`,
+  );
+  if (input.backend === "iptables")
+    warnings.push(
+      `nft is not installed here: the rules go into iptables/ip6tables chain ${IPT_CHAIN} instead of table ` +
+        `${NFT_FAMILY} ${NFT_TABLE}. Install nftables and run lockdown again to get the table the audit expects.`,
+    );
+
+  const files: PlannedFile[] = [];
+  const addFile = async (path: string, content: string, mode: number, why: string) => {
+    const before = await current(host, path);
+    files.push({
+      path,
+      content,
+      mode,
+      before,
+      diff: unifiedDiff(before ?? "", content, before === null ? "/dev/null" : path, path),
+      why,
+    });
+  };
+  let ruleset: string;
+  if (input.backend === "nft") {
+    ruleset = renderNftRuleset(spec);
+    await addFile(NFT_FILE, ruleset, 0o644, "the ruleset, loaded at boot by " + UNIT_NAME);
+  } else {
+    const v4 = renderIptablesRules(spec, 4);
+    const v6 = renderIptablesRules(spec, 6);
+    ruleset = v4 + "\n" + v6;
+    await addFile(IPT_FILES[4], v4, 0o644, "IPv4 rules, loaded at boot by " + UNIT_NAME);
+    await addFile(IPT_FILES[6], v6, 0o644, "IPv6 rules, loaded at boot by " + UNIT_NAME);
+  }
+  await addFile(UNIT_FILE, renderLockdownUnit(input.backend), 0o644, "loads the rules at every boot");
+
+  const gatewayUnits: string[] = [];
+  let gatewaySkipped: string | undefined;
+  const oc = await ctx.get(gatherOpenClaw);
+  if (oc.status !== "ok") {
+    gatewaySkipped =
+      oc.status === "skip"
+        ? oc.reason
+        : `OpenClaw could not be read (${oc.problems.map((p) => `${p.source}: ${p.message}`).join("; ")})`;
+  } else if (oc.value.units.length === 0) {
+    gatewaySkipped = "no OpenClaw gateway unit found (system or user); no proxy drop-in written";
+  } else {
+    for (const u of oc.value.units) {
+      const dir = u.path.replace(/\/[^/]+$/, "");
+      await addFile(
+        `${dir}/${u.name}.d/${DROPIN_NAME}`,
+        renderGatewayDropIn(proxyUrl, shield.addresses),
+        0o644,
+        `sends ${u.name} through the shield`,
+      );
+      gatewayUnits.push(u.name);
+      if (u.scope === "user")
+        notes.push(
+          `${u.name} is a user unit of ${u.owner ?? "a user"}: its manager may not enforce IPAddressDeny; ` +
+            `the table still drops its direct traffic.`,
+        );
+    }
+  }
+
+  const links: PlannedLink[] = [
+    { path: WANTS_LINK, target: UNIT_FILE, before: await currentLink(host, WANTS_LINK) },
+  ];
+  const dirs = [
+    RULES_DIR,
+    "/etc/systemd/system",
+    "/etc/systemd/system/multi-user.target.wants",
+    ...files.filter((f) => f.path.includes(".service.d/")).map((f) => f.path.replace(/\/[^/]+$/, "")),
+  ];
+  return {
+    schema: "clawguard.lockdown-plan/v1",
+    root: host.root,
+    backend: input.backend,
+    shield: {
+      host: shield.host,
+      port: shield.port,
+      addresses: shield.addresses,
+      pinned: shield.pinned,
+      proxyUrl,
+    },
+    sshPorts: ssh,
+    spec,
+    ruleset,
+    dirs,
+    files,
+    links,
+    gatewayUnits,
+    gatewaySkipped,
+    notes,
+    warnings,
+  };
+}
