@@ -1,0 +1,101 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { runCommand } from "../../src/host/host.js";
+import { makeTree } from "./tree.js";
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../bin/clawguard.js");
+const cli = (args: string[]) => runCommand([process.execPath, BIN, ...args], { timeoutMs: 60_000 });
+
+// The live half runs in a private user and network namespace: the real nft and kernel, no root
+// needed, and nothing outside the namespace is touched.
+const netnsWorks =
+  (
+    await runCommand(["unshare", "--user", "--map-root-user", "--net", "nft", "--version"]).catch(() => ({
+      code: 1,
+    }))
+  ).code === 0;
+
+// Each run starts a Node process; on a loaded two-core machine that takes seconds.
+const SLOW = 90_000;
+
+describe("clawguard lockdown", () => {
+  it(
+    "prints the plan without changing anything, and its JSON twin",
+    async () => {
+      const root = makeTree();
+      const text = await cli(["lockdown", "--shield", "[fd00::2]:3128", "--root", root]);
+      expect(text.code).toBe(0);
+      expect(text.stdout).toContain("+\t\tip6 daddr fd00::2 tcp dport 3128 accept");
+      expect(text.stdout).toContain("openclaw-gateway.service gets the proxy drop-in");
+      expect(text.stdout).toContain("Nothing was changed");
+      const json = await cli(["lockdown", "--shield", "[fd00::2]:3128", "--root", root, "--json"]);
+      const plan = JSON.parse(json.stdout) as {
+        schema: string;
+        shield: { proxyUrl: string };
+        sshPorts: { ports: number[] };
+      };
+      expect(plan.schema).toBe("clawguard.lockdown-plan/v1");
+      expect(plan.shield.proxyUrl).toBe("http://[fd00::2]:3128");
+      expect(plan.sshPorts.ports).toEqual([2222]);
+    },
+    SLOW,
+  );
+
+  it(
+    "exits 2 with what to type when a flag cannot be right",
+    async () => {
+      const r = await cli(["lockdown", "--shield", "fd00::2:3128", "--root", makeTree()]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/brackets: \[fd00::2\]:3128/);
+      const none = await cli(["lockdown", "--root", makeTree()]);
+      expect(none.code).toBe(2);
+      expect(none.stderr).toMatch(/--shield HOST:PORT is required/);
+    },
+    SLOW,
+  );
+
+  it.runIf(netnsWorks)(
+    "applies the live table and removes it again, files included",
+    async () => {
+      const root = makeTree();
+      const cg = `'${process.execPath}' '${BIN}'`;
+      const script = [
+        `${cg} lockdown --shield 10.0.0.2:3128 --root '${root}' --apply --json > '${root}/apply.json'`,
+        "echo apply=$?",
+        "nft list table inet clawguard_egress | grep -c 'policy drop'",
+        `${cg} lockdown --shield 10.0.0.2:3128 --root '${root}' --apply > /dev/null`,
+        "nft list tables",
+        `${cg} lockdown rollback --root '${root}' --json > '${root}/rollback.json'`,
+        "echo rollback=$?",
+        "nft list tables | wc -l",
+      ].join("; ");
+      const r = await runCommand(["unshare", "--user", "--map-root-user", "--net", "sh", "-c", script], {
+        timeoutMs: 80_000,
+      });
+      expect(r.stdout.split("\n")).toEqual([
+        "apply=0",
+        "1",
+        "table inet clawguard_egress",
+        "rollback=0",
+        "0",
+        "",
+      ]);
+      const applied = JSON.parse(readFileSync(path.join(root, "apply.json"), "utf8")) as {
+        steps: Array<{ command: string; ok: boolean }>;
+      };
+      expect(applied.steps.map((s) => s.command)).toEqual([
+        `nft -f ${root}/etc/clawguard/lockdown.nft`,
+        "nft list table inet clawguard_egress",
+      ]);
+      const rb = JSON.parse(readFileSync(path.join(root, "rollback.json"), "utf8")) as {
+        restored: unknown[];
+        problems: string[];
+      };
+      expect(rb.problems).toEqual([]);
+      expect(rb.restored).toHaveLength(4);
+    },
+    SLOW,
+  );
+});
