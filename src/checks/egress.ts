@@ -177,6 +177,11 @@ export function checkEgress({ openclaw, lockdown }: EgressFacts): Finding[] {
         );
     for (const u of units) out.push(checkProxy(u), checkIpFilter(u));
   }
+  if (oc && oc.installs.length === 0) {
+    for (const m of [C.lockdown_persisted, C.lockdown_enabled, C.lockdown_live])
+      out.push(m.skip("OpenClaw is not installed"));
+    return out;
+  }
   const l = need(lockdown, C.lockdown_persisted, out);
   if (l) out.push(...checkLockdown(l));
   return out;

@@ -3,7 +3,7 @@ import { bindIsLoopback, gatherOpenClaw } from "../host/facts/openclaw.js";
 import type { OpenClawFact, OpenClawInstall } from "../host/facts/openclaw-model.js";
 import { gatherListeners, isLoopbackAddress, type Listener } from "../host/facts/sockets.js";
 import { describeProblem } from "../host/errors.js";
-import { catalog, need, partialProblems, type FindingMaker } from "./catalog.js";
+import { catalog, need, type FindingMaker } from "./catalog.js";
 import type { Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
 
@@ -184,7 +184,18 @@ export function checkGateway({ openclaw, listeners }: GatewayFacts): Finding[] {
     for (const m of DEPENDENT) out.push(m.skip("OpenClaw discovery failed: see gateway.installed"));
     return out;
   }
-  out.push(...partialProblems(openclaw, C.installed));
+  // Homes a non-root audit cannot enter are one finding, not one per system account.
+  const denied = openclaw.status === "ok" ? openclaw.problems.filter((p) => p.kind === "permission") : [];
+  if (denied.length > 0)
+    out.push(
+      C.installed.error({
+        kind: "permission",
+        source: denied.map((p) => p.source).join(", "),
+        message: `permission denied: OpenClaw installs there were not looked for (run as root)`,
+      }),
+    );
+  if (openclaw.status === "ok")
+    for (const p of openclaw.problems.filter((x) => x.kind !== "permission")) out.push(C.installed.error(p));
   if (oc.installs.length === 0) {
     out.push(
       C.installed.skip(
