@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { chmodSync, existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { runCommand } from "../../src/host/host.js";
+import { LocalHost, runCommand } from "../../src/host/host.js";
+import { runAudit } from "../../src/checks/audit.js";
 import type { AuditReport } from "../../src/checks/audit.js";
 import { shellQuote } from "../../src/checks/credentials.js";
 import { isSecretInStateDir } from "../../src/host/facts/credentials.js";
-import { auditFixture, one } from "../helpers/fixture.js";
+import { loadFixture, one } from "../helpers/fixture.js";
 import { auditServiceFixture, loadServiceFixture, SERVICE_UID_AS_ROOT } from "../host/openclaw-fixtures.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -14,8 +15,16 @@ const CLI = path.join(REPO, "bin/clawguard.js");
 
 describe("credentials layer", () => {
   it("fails the careless install: world-readable secrets, including a name with a space", async () => {
-    const { report } = await auditFixture("openclaw-careless", ["credentials"]);
+    const root = loadFixture("openclaw-careless");
+    mkdirSync(path.join(root, "root/.config/openclaw"));
+    writeFileSync(path.join(root, "root/.config/openclaw/gateway.env"), "OPENCLAW_GATEWAY_TOKEN=x\n", {
+      mode: 0o644,
+    });
+    chmodSync(path.join(root, "root/.config/openclaw/gateway.env"), 0o644);
+    const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["credentials"] });
     const world = one(report.findings, "credentials.world_readable");
+    expect(world.title).toBe("9 secret paths are open to every user");
+    expect(world.evidence.excerpt).toContain("0644 file /root/.config/openclaw/gateway.env");
     expect(world.status).toBe("fail");
     expect(world.severity).toBe("critical");
     for (const p of [
