@@ -42,6 +42,13 @@ const C = catalog("fail2ban", {
     remediation: "systemctl enable --now fail2ban",
     fixable: true,
   },
+  running: {
+    severity: "high",
+    title: "fail2ban is running",
+    remediation:
+      "systemctl restart fail2ban; journalctl -u fail2ban -n 20   # its last error names the jail and the file to fix",
+    fixable: false,
+  },
   sshd_jail: {
     severity: "high",
     title: "An sshd jail is enabled",
@@ -127,7 +134,7 @@ export function checkFail2ban(f: Fail2banFacts): Finding[] {
           : "package fail2ban is not installed",
       }),
     );
-  const rest = [C.enabled, C.sshd_jail, C.backend, C.port, C.bantime, C.findtime, C.maxretry];
+  const rest = [C.enabled, C.running, C.sshd_jail, C.backend, C.port, C.bantime, C.findtime, C.maxretry];
   if (pkgs && !installed) {
     for (const m of rest) out.push(m.skip("fail2ban is not installed", "/var/lib/dpkg/status"));
     return out;
@@ -149,6 +156,22 @@ export function checkFail2ban(f: Fail2banFacts): Finding[] {
         source: F2B_WANTS,
         excerpt: j.wantsLink ? "wants link present" : "no wants link: fail2ban does not start at boot",
       }),
+    );
+
+  if (j.liveActive === undefined)
+    out.push(
+      C.running.skip(
+        "whether a service runs is only known on the live system (audit / as root)",
+        "systemctl is-active",
+      ),
+    );
+  else
+    out.push(
+      C.running.verdict(
+        j.liveActive === "active",
+        { source: "systemctl is-active fail2ban.service", excerpt: j.liveActive },
+        { title: j.liveActive === "active" ? undefined : `fail2ban is not running (${j.liveActive})` },
+      ),
     );
 
   const sshPorts = f.sshd.status === "ok" ? f.sshd.value.ports : [];

@@ -87,7 +87,7 @@ const C = catalog("firewall", {
   },
 });
 
-interface FirewallFacts {
+export interface FirewallFacts {
   packages: Fact<PackagesFact>;
   ufw: Fact<UfwFact>;
   sshd: Fact<SshdFact>;
@@ -318,8 +318,10 @@ function checkSshAllowed(
   const missing4 = s.ports.filter((p) => !allowsTcp(v4, p));
   const missing6 = v6 ? s.ports.filter((p) => !allowsTcp(v6, p)) : [];
   const portsFrom = [
-    ...s.configured.map((p) => `${p.port} (${p.source})`),
-    ...(s.liveOwned ?? []).map((p) => `${p.port} (${p.source})`),
+    ...new Set([
+      ...s.configured.map((p) => `${p.port} (${p.source})`),
+      ...(s.liveOwned ?? []).map((p) => `${p.port} (${p.source})`),
+    ]),
   ].join(", ");
   const allowCmd = (ps: number[]) => ps.map((p) => `ufw allow ${p}/tcp`).join(" && ");
   if (missing4.length === 0 && missing6.length === 0)
@@ -384,8 +386,9 @@ function checkV6Consistency(v4: UfwRule[], v6: UfwRule[]): Finding {
 function liveFamily(rs: IptablesRuleset | undefined, enabled: boolean, policy: string | undefined): string[] {
   if (!rs) return [];
   const bad: string[] = [];
-  const loaded = rs.chains.includes("ufw-user-input");
-  if (enabled && !loaded) bad.push(`${rs.command}: no ufw-user-input chain, ufw's rules are not loaded`);
+  // ufw names its IPv6 chains ufw6-*.
+  const loaded = rs.chains.includes("ufw-user-input") || rs.chains.includes("ufw6-user-input");
+  if (enabled && !loaded) bad.push(`${rs.command}: no ufw user-input chain, ufw's rules are not loaded`);
   if (!enabled && loaded) bad.push(`${rs.command}: ufw chains are loaded although ENABLED=no`);
   const p = rs.policies.INPUT;
   if (enabled && policy && /^(DROP|REJECT)$/i.test(policy) && p === "ACCEPT")
@@ -410,7 +413,7 @@ function checkLive(live: Fact<LiveFirewallFact>, u: UfwFact | null): Finding {
         .filter((r): r is IptablesRuleset => !!r)
         .map(
           (r) =>
-            `${r.command}: INPUT ${r.policies.INPUT ?? "?"}, ${r.chains.filter((c) => c.startsWith("ufw-")).length} ufw chains`,
+            `${r.command}: INPUT ${r.policies.INPUT ?? "?"}, ${r.chains.filter((c) => /^ufw6?-/.test(c)).length} ufw chains`,
         )
         .join("; ")}`;
   return C.live_ruleset.verdict(bad.length === 0, { source: live.sources.join(", "), excerpt });

@@ -105,7 +105,10 @@ function checkPasswords(f: SshdFact): Finding {
         `${C.authorized_keys.entry.remediation}. Only then: ${C.password_auth.entry.remediation}`
       : undefined;
   if (pw.value === "yes")
-    return C.password_auth.fail(ev(pw, "PasswordAuthentication"), { remediation: lockout });
+    return C.password_auth.fail(ev(pw, "PasswordAuthentication"), {
+      title: "SSH accepts passwords, so they can be guessed",
+      remediation: lockout,
+    });
   // With PAM, keyboard-interactive asks for the same password under another name.
   if (kbd.value === "yes" && pam.value === "yes")
     return C.password_auth.fail(
@@ -117,7 +120,7 @@ function checkPasswords(f: SshdFact): Finding {
 
 function checkPorts(f: SshdFact): Finding {
   const configured = [...new Set(f.configured.map((p) => p.port))];
-  const cfg = f.configured.map((p) => `${p.port} (${p.source})`).join(", ");
+  const cfg = [...new Set(f.configured.map((p) => `${p.port} (${p.source})`))].join(", ");
   if (f.liveOwned) {
     const live = [...new Set(f.liveOwned.map((p) => p.port))];
     const same = live.length === configured.length && live.every((p) => configured.includes(p));
@@ -156,7 +159,11 @@ export function checkSsh({ sshd }: { sshd: Fact<SshdFact> }): Finding[] {
   );
   out.push(checkPasswords(f));
   const empty = value(f, "permitemptypasswords");
-  out.push(C.empty_passwords.verdict(empty.value !== "yes", ev(empty, "PermitEmptyPasswords")));
+  out.push(
+    C.empty_passwords.verdict(empty.value !== "yes", ev(empty, "PermitEmptyPasswords"), {
+      title: empty.value === "yes" ? "SSH lets accounts with an empty password log in" : undefined,
+    }),
+  );
 
   const tcp = value(f, "allowtcpforwarding");
   out.push(
@@ -170,10 +177,16 @@ export function checkSsh({ sshd }: { sshd: Fact<SshdFact> }): Finding[] {
   out.push(
     agent.value === "no"
       ? C.agent_forwarding.pass(ev(agent, "AllowAgentForwarding"))
-      : C.agent_forwarding.warn(ev(agent, "AllowAgentForwarding")),
+      : C.agent_forwarding.warn(ev(agent, "AllowAgentForwarding"), {
+          title: "SSH agent forwarding is on: root on this server can use a forwarded agent",
+        }),
   );
   const x11 = value(f, "x11forwarding");
-  out.push(C.x11_forwarding.verdict(x11.value !== "yes", ev(x11, "X11Forwarding")));
+  out.push(
+    C.x11_forwarding.verdict(x11.value !== "yes", ev(x11, "X11Forwarding"), {
+      title: x11.value === "yes" ? "X11 forwarding is on" : undefined,
+    }),
+  );
 
   const loose = f.matches.filter((m) => LOOSE[m.key]?.(m.value.toLowerCase()));
   out.push(
@@ -206,7 +219,10 @@ function keysFinding(f: SshdFact, maker: FindingMaker): Finding {
       `could not read ${f.keysUnknown.map((p) => p.source).join(", ")} (run as root to see them)`,
       f.keysUnknown[0]!.source,
     );
-  return maker.warn({ source: "~/.ssh/authorized_keys", excerpt: keysSummary(f) });
+  return maker.warn(
+    { source: "~/.ssh/authorized_keys", excerpt: keysSummary(f) },
+    { title: "No login user has an SSH key: turning passwords off now would lock everyone out" },
+  );
 }
 
 export const sshLayer = defineLayer<{ sshd: Fact<SshdFact> }>({

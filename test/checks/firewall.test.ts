@@ -1,7 +1,11 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runAudit } from "../../src/checks/audit.js";
+import { checkFirewall, firewallLayer, type FirewallFacts } from "../../src/checks/firewall.js";
+import { FactContext } from "../../src/host/context.js";
+import { ok } from "../../src/host/fact.js";
+import { parseIptablesS } from "../../src/host/facts/firewall-live.js";
 import { LocalHost } from "../../src/host/host.js";
 import { auditFixture, loadFixture, one } from "../helpers/fixture.js";
 
@@ -55,7 +59,6 @@ describe("firewall layer", () => {
   it("finds an IPv6-only allow rule and an allow-everything rule", async () => {
     const root = loadFixture("firewall-pass");
     const six = path.join(root, "etc/ufw/user6.rules");
-    const { readFileSync } = await import("node:fs");
     writeFileSync(
       six,
       readFileSync(six, "utf8").replace(
@@ -94,7 +97,6 @@ describe("firewall layer", () => {
   it("reports a garbage line in user.rules with its line number", async () => {
     const root = loadFixture("firewall-pass");
     const p = path.join(root, "etc/ufw/user.rules");
-    const { readFileSync } = await import("node:fs");
     writeFileSync(
       p,
       readFileSync(p, "utf8").replace(
@@ -108,5 +110,70 @@ describe("firewall layer", () => {
     expect(f.evidence.excerpt).toMatch(
       /^\/etc\/ufw\/user\.rules:\d+: not an iptables-restore or ufw tuple line/,
     );
+  });
+});
+
+// What iptables-nft prints on Debian 12 with ufw enabled (trimmed): ufw names its IPv6 chains ufw6-*.
+const V4 =
+  "-P INPUT DROP\n-P FORWARD DROP\n-P OUTPUT ACCEPT\n-N ufw-before-input\n-N ufw-user-input\n-A INPUT -j ufw-before-input\n-A ufw-user-input -p tcp -m tcp --dport 2222 -j ACCEPT\n";
+const V6 =
+  "-P INPUT DROP\n-P FORWARD DROP\n-P OUTPUT ACCEPT\n-N ufw6-before-input\n-N ufw6-user-input\n-A INPUT -j ufw6-before-input\n";
+const DOCKER =
+  "-N DOCKER\n-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 8080 -j ACCEPT\n";
+
+describe("firewall layer against the live ruleset", () => {
+  async function factsWithLive(v4: string, v6: string): Promise<FirewallFacts> {
+    const root = loadFixture("firewall-pass");
+    const facts = (await firewallLayer.gather(
+      new FactContext(new LocalHost(root, { isRoot: false })),
+    )) as FirewallFacts;
+    return {
+      ...facts,
+      live: ok({ v4: parseIptablesS(v4, "iptables -S"), v6: parseIptablesS(v6, "ip6tables -S") }, [
+        "iptables -S",
+        "ip6tables -S",
+      ]),
+    };
+  }
+
+  it("passes when ufw's chains are loaded in both families", async () => {
+    const f = checkFirewall(await factsWithLive(V4, V6));
+    expect(one(f, "firewall.live_ruleset").status).toBe("pass");
+    expect(one(f, "firewall.live_ruleset").evidence.excerpt).toContain(
+      "ip6tables -S: INPUT DROP, 2 ufw chains",
+    );
+  });
+
+  it("fails when ufw is enabled but the kernel accepts everything", async () => {
+    const f = checkFirewall(
+      await factsWithLive("-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n", V6),
+    );
+    const live = one(f, "firewall.live_ruleset");
+    expect(live.status).toBe("fail");
+    expect(live.evidence.excerpt).toContain("iptables -S: no ufw user-input chain");
+    expect(live.evidence.excerpt).toContain('-P INPUT ACCEPT while ufw saves DEFAULT_INPUT_POLICY="DROP"');
+  });
+
+  it("fails a port that Docker publishes through its own chain", async () => {
+    const facts = await factsWithLive(V4 + DOCKER, V6);
+    const f = checkFirewall({
+      ...facts,
+      docker: ok({ installedBy: "package docker.io", iptables: true, iptablesSource: "Docker default" }, []),
+    });
+    const d = one(f, "firewall.docker_bypass");
+    expect(d.status).toBe("fail");
+    expect(d.evidence.excerpt).toContain("--dport 8080 -j ACCEPT");
+    const off = checkFirewall({
+      ...facts,
+      docker: ok(
+        {
+          installedBy: "package docker.io",
+          iptables: false,
+          iptablesSource: '/etc/docker/daemon.json "iptables": false',
+        },
+        [],
+      ),
+    });
+    expect(one(off, "firewall.docker_bypass").status).toBe("pass");
   });
 });
