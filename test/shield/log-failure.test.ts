@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { openLogStore } from "../../src/shield/log/index.js";
+import { Registry } from "prom-client";
+import { openLogStore, registerLogMetrics } from "../../src/shield/log/index.js";
 import { record, tempDb } from "./log-helpers.js";
 
 describe("shield log when the database refuses writes", () => {
@@ -73,5 +74,26 @@ describe("shield log when the database refuses writes", () => {
     expect(v).toMatchObject({ ok: true, fromId: pruned.checkpointId, headId: i });
     expect(store.query({ order: "desc", limit: 1 })[0]!.ts).toBe(1000 + i - 1);
     await store.close();
+  });
+});
+
+describe("shield log metrics", () => {
+  it("reports queued, dropped and failed batches on a Prometheus registry at scrape time", async () => {
+    const path = tempDb();
+    const store = openLogStore(path, { maxQueue: 10, intervalMs: 10, onWarning: () => undefined });
+    const registry = new Registry();
+    registerLogMetrics(registry, () => store.stats());
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE");
+    for (let i = 0; i < 12; i++) store.append(record(i));
+    await expect.poll(() => store.stats().commitFailures, { timeout: 5000 }).toBeGreaterThan(0);
+    const text = await registry.metrics();
+    expect(text).toMatch(/^clawguard_shield_log_queued 10$/m);
+    expect(text).toMatch(/^clawguard_shield_log_dropped_total 2$/m);
+    expect(text).toMatch(/^clawguard_shield_log_commit_failures_total [1-9]\d*$/m);
+    other.exec("COMMIT");
+    other.close();
+    await store.close();
+    expect(await registry.metrics()).toMatch(/^clawguard_shield_log_committed_total 10$/m);
   });
 });

@@ -211,6 +211,21 @@ describe("retention", () => {
     await store.close();
   });
 
+  it("applies the configured retention by itself soon after opening", async () => {
+    const { path, store } = await filled(100);
+    await store.close();
+    const reopened = openLogStore(path, { retention: { olderThanMs: 60_000 } });
+    await expect
+      .poll(() => reopened.verify(), { timeout: 5000 })
+      .toEqual({
+        ok: true,
+        count: 0,
+        fromId: 100,
+        headId: 100,
+      });
+    await reopened.close();
+  });
+
   it("refuses to prune across a deleted record instead of hiding the gap", async () => {
     const { path, store } = await filled(100);
     tamper(path, "DELETE FROM records WHERE id = 40");

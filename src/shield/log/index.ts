@@ -5,3 +5,4 @@ export type { PruneOptions, PruneResult } from "./retention.js";
 export type { VerifyResult } from "./verify.js";
 export { DECISIONS, GENESIS_HASH, scrubSecrets, type LogDecision, type StoredRecord } from "./record.js";
 export { LogError } from "./schema.js";
+export { registerLogMetrics } from "./metrics.js";

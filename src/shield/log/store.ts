@@ -68,6 +68,7 @@ class SqliteLogStore implements LogStore {
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
+  private retentionStart: NodeJS.Timeout | null = null;
   private pruning: Promise<PruneResult> | null = null;
   private closed = false;
   private readonly lastWarned = new Map<string, number>();
@@ -100,14 +101,14 @@ class SqliteLogStore implements LogStore {
       (opts.retention.olderThanMs !== undefined || opts.retention.maxBytes !== undefined)
     ) {
       const { olderThanMs, maxBytes } = opts.retention;
-      this.retentionTimer = setInterval(
-        () => {
-          this.prune({ olderThanMs, maxBytes }).catch((err: unknown) =>
-            this.loud("prune", `retention failed: ${err instanceof Error ? err.message : String(err)}`),
-          );
-        },
-        opts.retention.intervalMs ?? 10 * 60_000,
-      );
+      const run = () =>
+        this.prune({ olderThanMs, maxBytes }).catch((err: unknown) =>
+          this.loud("prune", `retention failed: ${err instanceof Error ? err.message : String(err)}`),
+        );
+      // First pass soon after start, so a log that outgrew its limits while the shield was down shrinks now.
+      this.retentionStart = setTimeout(run, 1000);
+      this.retentionStart.unref();
+      this.retentionTimer = setInterval(run, opts.retention.intervalMs ?? 10 * 60_000);
       this.retentionTimer.unref();
     }
   }
@@ -255,6 +256,7 @@ class SqliteLogStore implements LogStore {
     if (this.closed) return;
     this.closed = true;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    if (this.retentionStart) clearTimeout(this.retentionStart);
     if (this.pruning) await this.pruning.catch(() => undefined);
     let failure: unknown = null;
     try {

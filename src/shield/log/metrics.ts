@@ -1,0 +1,36 @@
+import { Gauge, type Registry } from "prom-client";
+import type { LogStats } from "./store.js";
+
+/**
+ * Expose the writer's counters on a Prometheus registry, read at scrape time. A growing
+ * `dropped` or `queued` is the alarm that the audit log is losing or holding records.
+ */
+export function registerLogMetrics(registry: Registry, stats: () => LogStats): void {
+  const gauge = (name: string, help: string, pick: (s: LogStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(pick(stats()));
+      },
+    });
+  gauge(
+    "clawguard_shield_log_appended_total",
+    "Records handed to the audit log since start.",
+    (s) => s.appended,
+  );
+  gauge("clawguard_shield_log_committed_total", "Records durably written since start.", (s) => s.committed);
+  gauge("clawguard_shield_log_queued", "Records waiting in memory to be written.", (s) => s.queued);
+  gauge(
+    "clawguard_shield_log_dropped_total",
+    "Records lost because the queue was full or the log closed.",
+    (s) => s.dropped,
+  );
+  gauge(
+    "clawguard_shield_log_commit_failures_total",
+    "Batches the database refused (full, locked, read-only).",
+    (s) => s.commitFailures,
+  );
+  gauge("clawguard_shield_log_head_id", "Id of the newest record written.", (s) => s.headId);
+}
