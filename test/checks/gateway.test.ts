@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { runAudit } from "../../src/checks/audit.js";
+import { fileURLToPath } from "node:url";
+import { runAudit, type AuditReport } from "../../src/checks/audit.js";
 import { checkGateway } from "../../src/checks/gateway.js";
-import { LocalHost } from "../../src/host/host.js";
+import { LocalHost, runCommand } from "../../src/host/host.js";
 import { ok } from "../../src/host/fact.js";
 import { auditFixture, loadFixture, one } from "../helpers/fixture.js";
 import { auditServiceFixture } from "../host/openclaw-fixtures.js";
@@ -100,5 +101,37 @@ describe("gateway layer", () => {
     expect(weak.status).toBe("fail");
     expect(weak.title).toContain("12 chars");
     expect(one(run("loopback"), "gateway.listener_loopback").status).toBe("skip");
+  });
+});
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const asRoot = process.getuid?.() === 0;
+
+/** Audit the gateway layer while a real socket listens on `addr`:18789 in a private network namespace. */
+async function auditLiveListener(addr: string) {
+  const root = loadFixture("openclaw-careless");
+  const script = [
+    "set -e",
+    "ip link set lo up",
+    // The kernel's own socket table, seen from this namespace, replaces the fixture's copy.
+    `mount --bind /proc '${root}/proc'`,
+    `'${process.execPath}' -e 'require("net").createServer().listen(18789, process.argv[1])' '${addr}' &`,
+    "for i in $(seq 100); do grep -q ':4965 0\\{8,32\\}:0000 0A' /proc/net/tcp /proc/net/tcp6 && break; sleep 0.05; done",
+    `'${process.execPath}' '${REPO}/bin/clawguard.js' audit --root '${root}' --layer gateway --json || true`,
+    "kill $!",
+  ].join("\n");
+  const r = await runCommand(["unshare", "--net", "--mount", "sh", "-c", script], { timeoutMs: 15_000 });
+  expect(r.stderr).toBe("");
+  return JSON.parse(r.stdout) as AuditReport;
+}
+
+describe.runIf(asRoot)("gateway layer against the kernel's live sockets", () => {
+  it("fails a gateway port bound to 0.0.0.0 and passes one bound to 127.0.0.1", async () => {
+    const open = one((await auditLiveListener("0.0.0.0")).findings, "gateway.listener_loopback");
+    expect([open.status, open.severity]).toEqual(["fail", "critical"]);
+    expect(open.evidence.excerpt).toMatch(/^0\.0\.0\.0:18789 \(\/proc\/net\/tcp line \d+\)$/);
+    const closed = one((await auditLiveListener("127.0.0.1")).findings, "gateway.listener_loopback");
+    expect(closed.status).toBe("pass");
+    expect(closed.evidence.excerpt).toMatch(/^127\.0\.0\.1:18789 /);
   });
 });
