@@ -117,7 +117,7 @@ describe("decide", () => {
   it("denies by default, with no rule named", () => {
     const d = decide(p, "scout", "example.com:443");
     expect(d).toMatchObject({ verdict: "deny", audited: false, rule: null });
-    expect(d.reason).toBe("no rule allows example.com:443");
+    expect(d.reason).toBe("no rule allows this destination");
     expect(verdict(p, "scout", "api.github.com")).toBe("deny");
     expect(verdict(p, "admiral", "api.github.com")).toBe("allow");
   });

@@ -40,16 +40,32 @@ const MASK128 = (1n << 128n) - 1n;
 
 /** Strict dotted quad (four decimal parts, no leading zeros), as resolvers return them. */
 export function parseDottedQuad(text: string): number | null {
-  const parts = text.split(".");
-  if (parts.length !== 4) return null;
+  // Hand-rolled: this runs for every IP literal decision and every resolved address.
+  const len = text.length;
+  if (len < 7 || len > 15) return null;
   let v = 0;
-  for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    v = v * 256 + n;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < len; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return null;
+      v = v * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return null; // leading zero
+      part = part * 10 + (c - 48);
+      if (part > 255) return null;
+      digits++;
+    } else {
+      return null;
+    }
   }
-  return v;
+  if (dots !== 3 || digits === 0) return null;
+  return v * 256 + part;
 }
 
 /**

@@ -26,6 +26,9 @@ interface SelfEndpoint {
   port: number;
 }
 
+/** Rule copies the merged (tier, fleet) indexes may hold in total. */
+const MERGE_BUDGET = 2_000_000;
+
 const RANK: Record<Mode, number> = { enforce: 0, audit: 1, lockdown: 2 };
 
 export class Policy {
@@ -37,6 +40,8 @@ export class Policy {
   private readonly identifier: Identifier;
   private readonly self: SelfEndpoint[];
   private readonly scratch: MatchResult = { deny: null, allow: null };
+  private readonly profiles = new Map<string, RuleIndex[]>();
+  private mergedRules = 0;
 
   private constructor(cfg: ShieldConfig, self: { endpoints: Endpoint[] }) {
     this.globalMode = cfg.mode;
@@ -68,9 +73,29 @@ export class Policy {
       throw new Error(`agent ${a.id}: tier or fleet is not defined`);
     }
     const own = new RuleIndex(`agent:${a.id}`, a);
-    const levels = [global, tier, fleet, own].filter((l): l is RuleIndex => l !== undefined && !l.empty);
+    const shared = this.profile(`${a.tier ?? ""}\u0000${a.fleet ?? ""}`, [global, tier, fleet]);
+    const levels = [...shared, own].filter((l) => !l.empty);
     this.agents.set(a.id, { agent, levels, fleet: a.fleet !== undefined ? this.fleets[a.fleet] : undefined });
     if (a.mode) this.agentModes.set(a.id, a.mode);
+  }
+
+  /**
+   * Agents of one tier and fleet share one merged index of the global, tier and fleet rules, so a
+   * decision costs one lookup pass instead of one per level. Merging copies the global rules per
+   * (tier, fleet) pair; past a memory budget the levels stay separate, which decides the same.
+   */
+  private profile(key: string, parts: Array<RuleIndex | undefined>): RuleIndex[] {
+    const cached = this.profiles.get(key);
+    if (cached) return cached;
+    const present = parts.filter((l): l is RuleIndex => l !== undefined && !l.empty);
+    const size = present.reduce((n, l) => n + l.size, 0);
+    let levels = present;
+    if (present.length > 1 && this.mergedRules + size <= MERGE_BUDGET) {
+      this.mergedRules += size;
+      levels = [RuleIndex.merge(present.map((l) => l.level).join("+"), present)];
+    }
+    this.profiles.set(key, levels);
+    return levels;
   }
 
   /** Compile once per config; throws on a config that did not come through parseShieldConfig. */
@@ -84,11 +109,16 @@ export class Policy {
 
   /** Effective mode: lockdown anywhere (global, fleet, agent) wins, then audit, then enforce. */
   modeOf(agent: Agent): Mode {
-    let m = this.globalMode;
     const c = this.agents.get(agent.id);
-    const f = c?.agent.fleet !== undefined ? this.fleetModes.get(c.agent.fleet) : undefined;
+    return c === undefined ? this.globalMode : this.modeOfCompiled(c);
+  }
+
+  private modeOfCompiled(c: Compiled): Mode {
+    let m = this.globalMode;
+    if (m === "lockdown" || (this.fleetModes.size === 0 && this.agentModes.size === 0)) return m;
+    const f = c.agent.fleet !== undefined ? this.fleetModes.get(c.agent.fleet) : undefined;
     if (f !== undefined && RANK[f] > RANK[m]) m = f;
-    const a = this.agentModes.get(agent.id);
+    const a = this.agentModes.get(c.agent.id);
     if (a !== undefined && RANK[a] > RANK[m]) m = a;
     return m;
   }
@@ -122,7 +152,7 @@ export class Policy {
   decide(agent: Agent, target: Target): Decision {
     const c = this.agents.get(agent.id);
     if (c === undefined) return refuse("enforce", null, `unknown agent "${agent.id}"`);
-    const mode = this.modeOf(agent);
+    const mode = this.modeOfCompiled(c);
     if (mode === "lockdown") return refuse(mode, null, "lockdown mode");
     const ip = ipOf(target);
     if (ip !== null && this.isSelf(ip, target.port)) {
@@ -134,19 +164,9 @@ export class Policy {
       (levels[i] as RuleIndex).matchTarget(target, ip, out);
       if (out.deny !== null) break;
     }
-    if (out.deny === null && out.allow !== null) {
-      return {
-        verdict: "allow",
-        audited: false,
-        mode,
-        rule: out.allow.label,
-        reason: `matched ${out.allow.label}`,
-      };
-    }
-    const rule = out.deny?.label ?? null;
-    const reason = rule !== null ? `matched ${rule}` : `no rule allows ${target.host}:${target.port}`;
-    if (mode === "audit") return { verdict: "allow", audited: true, mode, rule, reason: `audit: ${reason}` };
-    return refuse(mode, rule, reason);
+    const rule = out.deny ?? out.allow;
+    if (rule !== null) return mode === "audit" ? rule.audit : rule.enforce;
+    return mode === "audit" ? DEFAULT_AUDIT : DEFAULT_DENY;
   }
 
   /**
@@ -160,7 +180,7 @@ export class Policy {
   checkAddress(agent: Agent, target: Target, address: string): Decision {
     const c = this.agents.get(agent.id);
     if (c === undefined) return refuse("enforce", null, `unknown agent "${agent.id}"`);
-    const mode = this.modeOf(agent);
+    const mode = this.modeOfCompiled(c);
     if (mode === "lockdown") return refuse(mode, null, "lockdown mode");
     const ip = parseSource(address);
     if (ip === null) return refuse(mode, null, `resolver returned "${address}", which is not an IP address`);
@@ -219,6 +239,16 @@ export class Policy {
     return false;
   }
 }
+
+const DEFAULT_REASON = "no rule allows this destination";
+const DEFAULT_DENY: Decision = Object.freeze(refuse("enforce", null, DEFAULT_REASON));
+const DEFAULT_AUDIT: Decision = Object.freeze({
+  verdict: "allow",
+  audited: true,
+  mode: "audit",
+  rule: null,
+  reason: `audit: ${DEFAULT_REASON}`,
+});
 
 function reset(m: MatchResult): MatchResult {
   m.deny = null;

@@ -12,7 +12,7 @@
  *   10.0.0.0/8[:443]         IP literals and resolved addresses inside the range
  *   [2001:db8::/32][:443]    IPv6 ranges and addresses in brackets when a port follows
  */
-import type { Target, Verdict } from "../types.js";
+import type { Decision, Target, Verdict } from "../types.js";
 import { type Cidr, type IP, maskV4, maskV6, parseCidr, parseIP } from "../net/addresses.js";
 import { TargetError, canonicalHost, parsePort } from "./normalize.js";
 
@@ -105,6 +105,26 @@ export interface IndexedRule {
   port: number;
   label: string;
   cidr: Cidr | null;
+  /** What decide() returns when this rule decides, built once (frozen) so deciding allocates nothing. */
+  enforce: Decision;
+  audit: Decision;
+}
+
+function ruleDecisions(verdict: Verdict, label: string): { enforce: Decision; audit: Decision } {
+  const reason = `matched ${label}`;
+  const enforce = Object.freeze({ verdict, audited: false, mode: "enforce" as const, rule: label, reason });
+  const audit = Object.freeze(
+    verdict === "allow"
+      ? { verdict, audited: false, mode: "audit" as const, rule: label, reason }
+      : {
+          verdict: "allow" as const,
+          audited: true,
+          mode: "audit" as const,
+          rule: label,
+          reason: `audit: ${reason}`,
+        },
+  );
+  return { enforce, audit };
 }
 
 /** The first deny and first allow that matched; reused between calls to avoid allocation. */
@@ -162,26 +182,39 @@ export class RuleIndex {
   private readonly any: IndexedRule[] = [];
   private readonly v4 = new CidrBuckets<number>();
   private readonly v6 = new CidrBuckets<bigint>();
-  readonly cidrRules: IndexedRule[] = [];
-  size = 0;
+  private readonly entries: Array<{ parsed: ParsedRule; rule: IndexedRule }> = [];
 
   constructor(
     readonly level: string,
-    rules: { allow: string[]; deny: string[] },
+    rules: { allow: string[]; deny: string[] } = { allow: [], deny: [] },
   ) {
     for (const verdict of ["deny", "allow"] as const) {
-      for (const text of rules[verdict]) this.add(verdict, text, parseRule(text));
+      for (const text of rules[verdict]) {
+        const label = `${level} ${verdict} ${text}`;
+        this.insert(parseRule(text), {
+          verdict,
+          port: 0,
+          label,
+          cidr: null,
+          ...ruleDecisions(verdict, label),
+        });
+      }
     }
   }
 
-  private add(verdict: Verdict, text: string, r: ParsedRule): void {
-    const rule: IndexedRule = {
-      verdict,
-      port: r.port,
-      label: `${this.level} ${verdict} ${text}`,
-      cidr: r.cidr,
-    };
-    this.size++;
+  /**
+   * One index holding the rules of several levels. Deny beats allow whatever the level, so the
+   * merged index decides exactly as the levels one after another would, with fewer lookups.
+   */
+  static merge(level: string, parts: RuleIndex[]): RuleIndex {
+    const m = new RuleIndex(level);
+    for (const p of parts) for (const e of p.entries) m.insert(e.parsed, e.rule);
+    return m;
+  }
+
+  private insert(r: ParsedRule, indexed: IndexedRule): void {
+    const rule: IndexedRule = { ...indexed, port: r.port, cidr: r.cidr };
+    this.entries.push({ parsed: r, rule });
     switch (r.kind) {
       case "any":
         this.any.push(rule);
@@ -194,7 +227,6 @@ export class RuleIndex {
         return;
       case "cidr": {
         const c = r.cidr as Cidr;
-        this.cidrRules.push(rule);
         if (c.family === 4) this.v4.add(c.network as number, c.prefix, rule);
         else this.v6.add(c.network as bigint, c.prefix, rule);
         return;
@@ -203,7 +235,11 @@ export class RuleIndex {
   }
 
   get empty(): boolean {
-    return this.size === 0;
+    return this.entries.length === 0;
+  }
+
+  get size(): number {
+    return this.entries.length;
   }
 
   /** Add this level's matches for a target to `out` (deny stops the search). */
