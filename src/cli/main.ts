@@ -4,6 +4,9 @@ import { registerAudit } from "./audit.js";
 import { registerChecks } from "./checks.js";
 import { registerShield } from "./shield.js";
 import { registerLockdown } from "./lockdown.js";
+import { registerHarden } from "./harden.js";
+import { registerRollback } from "./rollback.js";
+import { registerCloudInit } from "./cloud-init.js";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 
@@ -22,6 +25,9 @@ export async function main(argv: string[]): Promise<number> {
   registerChecks(program);
   registerShield(program, setCode);
   registerLockdown(program, setCode);
+  registerHarden(program, setCode);
+  registerRollback(program, setCode);
+  registerCloudInit(program, VERSION);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -78,7 +78,8 @@ export async function applyPlan(
     for (const change of ordered) {
       n++;
       const saved: Saved[] = [];
-      for (const p of pathsToSave(change)) saved.push(await save(host, journal.dir, n, p.path, p.content));
+      for (const p of await pathsToSave(host, change))
+        saved.push(await save(host, journal.dir, n, p.path, p.content));
       const begin: JournalRecord = { t: "begin", n, change, saved };
       if (change.kind === "package") {
         const installed = await installedPackages(host);
@@ -121,10 +122,19 @@ async function refuseWhatCannotRun(host: Host, changes: Change[]): Promise<void>
   );
 }
 
-function pathsToSave(c: Change): Array<{ path: string; content: boolean }> {
+/** Ancestors of `p` that do not exist yet, outermost first: they are created (and journaled) too. */
+async function missingAncestors(host: Host, p: string): Promise<string[]> {
+  const out: string[] = [];
+  for (let d = path.posix.dirname(p); d !== "/" && !(await host.lstat(d)); d = path.posix.dirname(d))
+    out.unshift(d);
+  return out;
+}
+
+async function pathsToSave(host: Host, c: Change): Promise<Array<{ path: string; content: boolean }>> {
   switch (c.kind) {
-    case "file":
     case "mkdir":
+    case "file":
+      return [...(await missingAncestors(host, c.path)), c.path].map((p) => ({ path: p, content: true }));
     case "remove":
       return [{ path: c.path, content: true }];
     case "chmod":
@@ -212,11 +222,13 @@ async function perform(host: Host, writer: Writer, c: Change): Promise<void> {
   switch (c.kind) {
     case "file": {
       const ids = await resolveIds(host, c.owner, c.group);
+      for (const d of await missingAncestors(host, c.path)) await writer.mkdir(d, { mode: 0o755, ...ids });
       await writer.writeFile(c.path, c.content, { mode: c.mode, ...ids });
       return;
     }
     case "mkdir": {
       const ids = await resolveIds(host, c.owner, c.group);
+      for (const d of await missingAncestors(host, c.path)) await writer.mkdir(d, { mode: 0o755, ...ids });
       await writer.mkdir(c.path, { mode: c.mode, ...ids });
       return;
     }

@@ -10,7 +10,20 @@ interface Base {
 export type Change =
   | (Base & { kind: "file"; path: string; content: string; mode: number; owner: string; group: string })
   | (Base & { kind: "mkdir"; path: string; mode: number; owner: string; group: string })
-  | (Base & { kind: "command"; argv: string[]; undo?: string[] })
+  | (Base & {
+      kind: "command";
+      argv: string[];
+      undo?: string[];
+      /**
+       * Makes a service re-read files (daemon-reload, reload ssh): rollback runs it again after
+       * the files are restored, instead of undoing it.
+       */
+      refresh?: boolean;
+      /** Needed only when one of these paths changes: dropped when they all already hold. */
+      onlyIf?: string[];
+      /** Acts on the running system (mount, ufw, systemctl): meaningless on a mounted image. */
+      live?: boolean;
+    })
   | (Base & { kind: "package"; names: string[] })
   | (Base & { kind: "move"; from: string; to: string })
   | (Base & { kind: "chmod"; path: string; mode: number })
@@ -34,7 +47,7 @@ export function describeChange(c: Change): string {
     case "file":
       return `write ${c.path} (${octal(c.mode)} ${c.owner}:${c.group})`;
     case "mkdir":
-      return `mkdir -m ${octal(c.mode)} ${shellQuote(c.path)} && chown ${c.owner}:${c.group} ${shellQuote(c.path)}`;
+      return `mkdir -p -m ${octal(c.mode)} ${shellQuote(c.path)} && chown ${c.owner}:${c.group} ${shellQuote(c.path)}`;
     case "command":
       return c.argv.map(shellQuote).join(" ");
     case "package":

@@ -32,10 +32,13 @@ export async function rollbackRecords(
   const undone: Change[] = [];
   const packagesKept: string[] = [];
   const problems: string[] = [];
+  const refresh: string[][] = [];
   for (const rec of [...begun].reverse()) {
     const c = rec.change;
     try {
-      if (c.kind === "package") {
+      if (c.kind === "command" && c.refresh) {
+        if (!refresh.some((a) => a.join(" ") === c.argv.join(" "))) refresh.unshift(c.argv);
+      } else if (c.kind === "package") {
         packagesKept.push(...(rec.packagesAdded ?? []));
       } else if (c.kind === "command") {
         if (c.undo) {
@@ -64,6 +67,17 @@ export async function rollbackRecords(
       undone.push(c);
     } catch (err) {
       problems.push(`${describeChange(c)}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  // Services re-read the restored files last, in the order the run first asked them to.
+  for (const argv of refresh) {
+    const [cmd, ...args] = argv;
+    try {
+      const r = await host.run(cmd!, args, { timeoutMs: 120_000 });
+      if (r.code !== 0)
+        problems.push(`${argv.join(" ")} exited ${r.code}: ${r.stderr.trim().split("\n").pop() ?? ""}`);
+    } catch (err) {
+      problems.push(`${argv.join(" ")}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
   return { undone, packagesKept, problems };

@@ -27,7 +27,9 @@ export function unifiedDiff(a: string, b: string, fromName: string, toName: stri
     const bStart = hunk[0]!.bi;
     const aLen = hunk.filter((o) => o.op !== "+").length;
     const bLen = hunk.filter((o) => o.op !== "-").length;
-    out.push(`@@ -${aLen ? aStart + 1 : aStart},${aLen} +${bLen ? bStart + 1 : bStart},${bLen} @@`);
+    // diff -u leaves out a length of 1.
+    const range = (start: number, len: number) => `${len ? start + 1 : start}${len === 1 ? "" : `,${len}`}`;
+    out.push(`@@ -${range(aStart, aLen)} +${range(bStart, bLen)} @@`);
     for (const o of hunk) out.push(o.op + o.line);
     i = end;
   }

@@ -14,6 +14,10 @@ export function renderSshdDropIn(s: SshdInput): string {
     "# included before the rest of sshd_config.",
     "PermitRootLogin prohibit-password",
     "PermitEmptyPasswords no",
+    // Local forwarding stays: ssh -L is how the operator reaches the loopback-only gateway.
+    "AllowTcpForwarding local",
+    "AllowAgentForwarding no",
+    "X11Forwarding no",
     ...(s.keysPresent
       ? ["PasswordAuthentication no", "KbdInteractiveAuthentication no"]
       : ["# PasswordAuthentication stays on: no account has an authorized_keys file yet."]),

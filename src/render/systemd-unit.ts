@@ -12,6 +12,10 @@ export interface GatewayUnitInput {
   www: boolean;
   /** The egress shield every outbound connection goes through. */
   shield?: { host: string; port: number };
+  /** OPENCLAW_CONFIG_PATH, when the config is not `<stateDir>/openclaw.json`. */
+  configPath?: string;
+  /** Environment= and EnvironmentFile= values carried over from the unit this one replaces. */
+  carried?: { environment: string[]; environmentFiles: string[] };
 }
 
 function inside(child: string, parent: string): boolean {
@@ -48,8 +52,11 @@ export function renderGatewayUnit(u: GatewayUnitInput): string {
     `User=${u.user}`,
     `Group=${u.group}`,
     ...(u.www ? ["SupplementaryGroups=www-data"] : []),
+    ...(u.carried?.environmentFiles ?? []).map((f) => `EnvironmentFile=${f}`),
+    ...(u.carried?.environment ?? []).map((e) => `Environment=${e}`),
     `Environment=HOME=${unitPath(u.home)}`,
     `Environment=OPENCLAW_STATE_DIR=${unitPath(u.stateDir)}`,
+    ...(u.configPath ? [`Environment=OPENCLAW_CONFIG_PATH=${unitPath(u.configPath)}`] : []),
     ...(proxy
       ? [
           `Environment=OPENCLAW_PROXY_URL=${proxy}`,
@@ -82,8 +89,8 @@ export function renderGatewayUnit(u: GatewayUnitInput): string {
     "ProtectControlGroups=yes",
     "ProtectProc=invisible",
     "ProcSubset=pid",
-    // AF_NETLINK: Node lists network interfaces through it.
-    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+    // No AF_NETLINK: the gateway bound to loopback has no need to list interfaces.
+    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
     "RestrictNamespaces=yes",
     "RestrictRealtime=yes",
     "RestrictSUIDSGID=yes",

@@ -63,6 +63,9 @@ describe("sshd drop-in", () => {
     expect(without).not.toMatch(/^PasswordAuthentication/m);
     expect(without).toMatch(/^PermitRootLogin prohibit-password$/m);
     expect(without).toMatch(/^PermitEmptyPasswords no$/m);
+    // ssh -L to the loopback gateway keeps working.
+    expect(without).toMatch(/^AllowTcpForwarding local$/m);
+    expect(without).toMatch(/^X11Forwarding no$/m);
   });
 });
 

@@ -1,0 +1,53 @@
+import type { Command } from "commander";
+import { defaultStateDir } from "../harden/apply.js";
+import { describeChange } from "../harden/change.js";
+import { listRuns } from "../harden/journal.js";
+import { rollbackRun } from "../harden/rollback.js";
+import { LocalHost } from "../host/host.js";
+import { LocalWriter } from "../host/writer.js";
+
+interface RollbackFlags {
+  root: string;
+  stateDir?: string;
+  list?: boolean;
+  json?: boolean;
+}
+
+export function registerRollback(program: Command, setCode: (c: number) => void): void {
+  program
+    .command("rollback [run]")
+    .description("undo a harden run (default: the most recent one that changed something)")
+    .option("--root <dir>", "the system mounted at DIR instead of this one", "/")
+    .option("--state-dir <dir>", "where runs and backups are kept (default ROOT/var/lib/clawguard)")
+    .option("--list", "list the runs instead")
+    .option("--json", "print JSON (schema clawguard.rollback/v1)")
+    .action(async (run: string | undefined, flags: RollbackFlags) => {
+      const host = new LocalHost(flags.root);
+      const stateDir = flags.stateDir ?? defaultStateDir(host.root);
+      if (flags.list) {
+        const runs = await listRuns(stateDir);
+        if (flags.json)
+          process.stdout.write(JSON.stringify({ schema: "clawguard.rollback/v1", runs }, null, 2) + "\n");
+        else if (runs.length === 0) process.stdout.write(`no runs in ${stateDir}\n`);
+        else
+          for (const r of runs)
+            process.stdout.write(
+              `${r.id}  ${r.status.padEnd(11)} ${String(r.done).padStart(3)}/${r.begun} changes${r.rolledBack ? "  rolled back" : ""}\n`,
+            );
+        return;
+      }
+      const res = await rollbackRun(host, new LocalWriter(host), stateDir, run);
+      if (flags.json)
+        process.stdout.write(JSON.stringify({ schema: "clawguard.rollback/v1", ...res }, null, 2) + "\n");
+      else {
+        process.stdout.write(`Rolled back run ${res.runId}: ${res.undone.length} changes undone\n`);
+        for (const c of res.undone) process.stdout.write(`  undid: ${describeChange(c)}\n`);
+        if (res.packagesKept.length)
+          process.stdout.write(
+            `  packages installed by the run stay: ${res.packagesKept.join(" ")} (apt-get remove them if unwanted)\n`,
+          );
+        for (const p of res.problems) process.stdout.write(`  not restored: ${p}\n`);
+      }
+      setCode(res.problems.length ? 1 : 0);
+    });
+}

@@ -1,0 +1,141 @@
+import { runAudit, type AuditReport } from "../checks/audit.js";
+import { LAYERS, type Finding } from "../checks/finding.js";
+import { FactContext } from "../host/context.js";
+import type { Host } from "../host/host.js";
+import type { Writer } from "../host/writer.js";
+import { applyPlan, ApplyError, defaultStateDir } from "./apply.js";
+import { describeChange, type Change } from "./change.js";
+import { gatherPlanFacts } from "./facts.js";
+import type { JournalRecord } from "./journal.js";
+import { planHarden, type Blocked } from "./plan.js";
+import type { Profile } from "./profile.js";
+import { settle, type SettledChange } from "./settle.js";
+import { waitHealthy, restoreUnits } from "./verify.js";
+
+export interface PlannedView {
+  kind: Change["kind"];
+  /** What a person would type to make the same change. */
+  action: string;
+  fixes: string[];
+  note?: string;
+  diff?: string;
+  change: Change;
+}
+
+export interface HardenReport {
+  schema: "clawguard.harden/v1";
+  root: string;
+  profile: Profile;
+  applied: boolean;
+  runId?: string;
+  changes: PlannedView[];
+  /** Commands left out because the root is not the running system. */
+  deferred: PlannedView[];
+  blocked: Blocked[];
+  before: AuditReport["summary"];
+  after?: AuditReport["summary"];
+  /** Finding ids that failed before and pass after. */
+  fixed?: string[];
+  /** Fixable findings still failing after the run. */
+  stillFailing?: Array<Pick<Finding, "id" | "title" | "status">>;
+  health?: { port: number; ok: boolean; detail: string };
+  error?: string;
+  rollbackProblems?: string[];
+}
+
+export interface HardenOptions {
+  profile: Profile;
+  apply: boolean;
+  stateDir?: string;
+  onRecord?: (r: JournalRecord) => void;
+  healthTimeoutMs?: number;
+}
+
+function view(s: SettledChange): PlannedView {
+  return {
+    kind: s.change.kind,
+    action: describeChange(s.change),
+    fixes: s.change.fixes,
+    note: s.change.note,
+    diff: s.diff,
+    change: s.change,
+  };
+}
+
+function audited(profile: Profile) {
+  return LAYERS.filter((l) => !profile.skip.includes(l));
+}
+
+/** Audit, plan from the same facts, and drop what already holds. */
+export async function planFor(host: Host, profile: Profile) {
+  // The same gatherers as the audit; the plan's own context also reads what only it needs.
+  const [audit, facts] = await Promise.all([
+    runAudit(host, { layers: audited(profile) }),
+    gatherPlanFacts(new FactContext(host)),
+  ]);
+  const plan = planHarden({ profile, findings: audit.findings, facts });
+  const settled = await settle(host, plan.changes);
+  return { audit, plan, settled };
+}
+
+const bad = (f: Finding) => (f.status === "fail" || f.status === "warn") && f.fixable;
+
+export async function harden(host: Host, writer: Writer, opts: HardenOptions): Promise<HardenReport> {
+  const { audit, plan, settled } = await planFor(host, opts.profile);
+  const report: HardenReport = {
+    schema: "clawguard.harden/v1",
+    root: host.root,
+    profile: opts.profile,
+    applied: false,
+    changes: settled.map(view),
+    deferred: plan.deferred.map((c) => view({ change: c })),
+    blocked: plan.blocked,
+    before: audit.summary,
+  };
+  if (!opts.apply || settled.length === 0) return report;
+  const stateDir = opts.stateDir ?? defaultStateDir(host.root);
+  const changes = settled.map((s) => s.change);
+  try {
+    const res = await applyPlan(host, writer, changes, { stateDir, onRecord: opts.onRecord });
+    report.applied = true;
+    report.runId = res.runId;
+    const restarts = changes.filter(
+      (c): c is Extract<Change, { kind: "command" }> =>
+        c.kind === "command" &&
+        c.argv[0] === "systemctl" &&
+        c.argv[1] === "restart" &&
+        /^openclaw/.test(c.argv[2] ?? ""),
+    );
+    if (restarts.length && host.root === "/") {
+      const port = gatewayPort(changes, opts.profile.gatewayPort);
+      report.health = await waitHealthy(port, opts.healthTimeoutMs ?? 60_000);
+      if (!report.health.ok) {
+        const problems = await restoreUnits(host, writer, stateDir, res.runId, restarts[0]!.argv[2]!);
+        report.error = `the gateway did not answer http://127.0.0.1:${port}/healthz under the new unit (${report.health.detail}); the previous unit was restored`;
+        if (problems.length) report.rollbackProblems = problems;
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof ApplyError)) throw err;
+    report.error = err.message;
+    report.runId = err.runId || undefined;
+    if (err.rollbackProblems.length) report.rollbackProblems = err.rollbackProblems;
+  }
+  const after = await runAudit(host, { layers: audited(opts.profile) });
+  report.after = after.summary;
+  const nowOk = new Set(after.findings.filter((f) => f.status === "pass").map((f) => f.id));
+  report.fixed = [...new Set(audit.findings.filter((f) => bad(f) && nowOk.has(f.id)).map((f) => f.id))];
+  report.stillFailing = after.findings
+    .filter(bad)
+    .map((f) => ({ id: f.id, title: f.title, status: f.status }));
+  return report;
+}
+
+function gatewayPort(changes: Change[], fallback: number): number {
+  for (const c of changes) {
+    if (c.kind !== "file") continue;
+    const m = /--bind loopback --port (\d+)/.exec(c.content);
+    if (m) return Number(m[1]);
+  }
+  return fallback;
+}

@@ -1,0 +1,145 @@
+import { appendFileSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { runAudit } from "../../src/checks/audit.js";
+import { harden, planFor } from "../../src/harden/harden.js";
+import { validateProfile } from "../../src/harden/profile.js";
+import { rollbackRun } from "../../src/harden/rollback.js";
+import { parseUnitFile } from "../../src/host/facts/unitfile.js";
+import { LocalHost } from "../../src/host/host.js";
+import { LocalWriter } from "../../src/host/writer.js";
+import { loadFixture, one } from "../helpers/fixture.js";
+import { snapshot, tempDir } from "./tree.js";
+
+/** The guide's server, with the packages harden would install already there (apt cannot run here). */
+function classicGuide(): string {
+  const root = loadFixture("classic-guide");
+  appendFileSync(
+    path.join(root, "var/lib/dpkg/status"),
+    "\nPackage: python3-systemd\nStatus: install ok installed\nVersion: 235-1\n\nPackage: unattended-upgrades\nStatus: install ok installed\nVersion: 2.9.1\n",
+  );
+  return root;
+}
+
+// usermod (a command, not a file) would fix the guide's login shell; it cannot run in a copy.
+const profile = validateProfile({ skip: ["user"] }, "test");
+
+describe("harden on the classic guide's server (a fixture copy, no root)", () => {
+  it("plans SSH's real port first in the firewall and never the gateway port", async () => {
+    const host = new LocalHost(classicGuide(), { isRoot: false });
+    const { plan } = await planFor(host, profile);
+    const ufw = plan.deferred.flatMap((c) =>
+      c.kind === "command" && c.argv[0] === "ufw" ? [c.argv.join(" ")] : [],
+    );
+    expect(ufw[0]).toBe("ufw allow 2222/tcp");
+    expect(ufw.join("\n")).not.toContain("18789");
+    expect(plan.changes.some((c) => c.kind === "command" && c.live)).toBe(false);
+  });
+
+  it("apply fixes what it says it fixes, the audit agrees, and a second plan is empty", async () => {
+    const root = classicGuide();
+    const host = new LocalHost(root, { isRoot: false });
+    const report = await harden(host, new LocalWriter(host), {
+      profile,
+      apply: true,
+      stateDir: tempDir("state"),
+    });
+    expect(report.error).toBeUndefined();
+    expect(report.applied).toBe(true);
+    const claimed = new Set(report.changes.flatMap((c) => c.fixes));
+    expect(claimed.size).toBeGreaterThan(10);
+    for (const id of claimed) expect(report.fixed, id).toContain(id);
+
+    const after = await runAudit(host);
+    for (const id of [
+      "tmp.persistent_options",
+      "tmp.apt_tempdir",
+      "updates.enabled",
+      "ssh.x11_forwarding",
+      "systemd.system_call_filter",
+    ])
+      expect(one(after.findings, id).status, id).toBe("pass");
+    // The new unit keeps the old unit's environment and runs the same launcher.
+    const unit = parseUnitFile(
+      readFileSync(path.join(root, "etc/systemd/system/openclaw.service"), "utf8"),
+    ).Service!;
+    expect(unit.Environment).toContain("NODE_ENV=production");
+    expect(unit.ExecStart).toEqual(["/usr/bin/openclaw gateway run --bind loopback --port 18789"]);
+    expect(unit.Group).toEqual(["openclaw"]);
+
+    const again = await planFor(host, profile);
+    expect(again.settled.map((s) => s.change)).toEqual([]);
+  });
+
+  it("rollback puts back every byte, mode and owner", async () => {
+    const root = classicGuide();
+    const state = tempDir("state");
+    const before = snapshot(root);
+    const host = new LocalHost(root, { isRoot: false });
+    const writer = new LocalWriter(host);
+    const report = await harden(host, writer, { profile, apply: true, stateDir: state });
+    expect(report.changes.length).toBeGreaterThan(5);
+    expect(snapshot(root)).not.toEqual(before);
+    const res = await rollbackRun(host, writer, state);
+    expect(res.problems).toEqual([]);
+    expect(snapshot(root)).toEqual(before);
+  });
+});
+
+describe("harden where the agent runs as root (the quick-start way)", () => {
+  it("plans a system user, moves the state dir to it, and points a sandboxed unit there", async () => {
+    const root = loadFixture("openclaw-careless");
+    const host = new LocalHost(root, { isRoot: false });
+    const { plan } = await planFor(host, validateProfile({}, "test"));
+    const actions = plan.changes.map((c) =>
+      c.kind === "command"
+        ? c.argv.join(" ")
+        : c.kind === "move"
+          ? `mv ${c.from} ${c.to}`
+          : `${c.kind} ${"path" in c ? c.path : ""}`,
+    );
+    const useradd = actions.findIndex((a) =>
+      a.startsWith("useradd --system --user-group --create-home --home-dir /home/openclaw"),
+    );
+    const move = actions.indexOf("mv /root/.openclaw /home/openclaw/.openclaw");
+    expect(useradd).toBeGreaterThanOrEqual(0);
+    expect(move).toBeGreaterThan(useradd);
+    // Names with spaces are one path, not two.
+    expect(actions).toContain("chmod /root/.openclaw/credentials/my key.json");
+    expect(actions).toContain("chown /home/openclaw/.openclaw/credentials/my key.json");
+    const unitChange = plan.changes.find(
+      (c) => c.kind === "file" && c.path === "/etc/systemd/system/openclaw.service",
+    );
+    const unit = parseUnitFile(unitChange?.kind === "file" ? unitChange.content : "").Service!;
+    expect(unit.User).toEqual(["openclaw"]);
+    expect(unit.Environment).toContain("OPENCLAW_STATE_DIR=/home/openclaw/.openclaw");
+    expect(unit.Environment).toContain("HTTP_PROXY=http://10.0.0.1:3128");
+    expect(unit.ExecStart).toEqual(["/usr/bin/openclaw gateway run --bind loopback --port 18789"]);
+    // The leftover user unit is set aside, so two gateways do not fight over the port.
+    expect(actions).toContain(
+      "mv /root/.config/systemd/user/openclaw-gateway.service /root/.config/systemd/user/openclaw-gateway.service.disabled-by-clawguard",
+    );
+    const config = plan.changes.find(
+      (c) => c.kind === "file" && c.path === "/home/openclaw/.openclaw/openclaw.json",
+    );
+    expect(config?.kind === "file" && config.owner).toBe("openclaw");
+    expect(config?.kind === "file" && config.content).toContain("// written by the quick-start guide");
+    expect(config?.kind === "file" && config.content).toMatch(/"token": "[0-9a-f]{64}"/);
+    expect(config?.fixes).toEqual(expect.arrayContaining(["gateway.bind_loopback", "gateway.auth_enabled"]));
+  });
+
+  it("refuses to apply that plan in a copy without root, and changes nothing", async () => {
+    const root = loadFixture("openclaw-careless");
+    const before = snapshot(root);
+    const host = new LocalHost(root, { isRoot: false });
+    const report = await harden(host, new LocalWriter(host), {
+      profile: validateProfile({}, "test"),
+      apply: true,
+      stateDir: tempDir("state"),
+    });
+    expect(report.applied).toBe(false);
+    expect(report.error).toMatch(/useradd .* cannot run in .* without root\. Nothing was changed/);
+    expect(snapshot(root)).toEqual(before);
+    expect(statSync(path.join(root, "root/.openclaw/credentials/my key.json")).mode & 0o777).toBe(0o644);
+  });
+});
