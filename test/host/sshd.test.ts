@@ -3,7 +3,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { configuredPorts, parseSshdConfig, parseSshdT, sshdValue } from "../../src/host/facts/sshd.js";
-import { parseSsListen } from "../../src/host/facts/firewall-live.js";
 import { LocalHost } from "../../src/host/host.js";
 
 const roots: string[] = [];
@@ -58,15 +57,5 @@ describe("sshd_config parsing", () => {
     );
     expect(configuredPorts(s).map((p) => p.port)).toEqual([2222, 22]);
     expect(sshdValue({ settings: s }, "permitrootlogin")?.value).toBe("without-password");
-  });
-
-  it("reads socket owners from ss", () => {
-    const text =
-      'LISTEN 0 128 0.0.0.0:2222 0.0.0.0:* users:(("sshd",pid=612,fd=3))\n' +
-      'LISTEN 0 4096 [::]:8080 [::]:* users:(("docker-proxy",pid=900,fd=4))\n';
-    expect(parseSsListen(text)).toEqual([
-      { address: "0.0.0.0", port: 2222, processes: ["sshd"] },
-      { address: "::", port: 8080, processes: ["docker-proxy"] },
-    ]);
   });
 });

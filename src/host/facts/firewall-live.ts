@@ -80,23 +80,40 @@ export function parseIptablesS(text: string, command: string): IptablesRuleset {
 export interface LiveFirewallFact {
   v4?: IptablesRuleset;
   v6?: IptablesRuleset;
-  /** `nft list ruleset`, when nft is installed: table and chain names found. */
-  nft?: { tables: string[]; chains: string[] };
 }
 
-export function parseNftRuleset(text: string): { tables: string[]; chains: string[] } {
-  const tables: string[] = [];
-  const chains: string[] = [];
+/**
+ * `nft list ruleset` seen as iptables would show it, per family: every chain name, and INPUT's
+ * policy as DROP when any base chain on the input hook drops (a packet must pass them all).
+ */
+export function parseNftRuleset(text: string): { v4: IptablesRuleset; v6: IptablesRuleset } {
+  const v4: IptablesRuleset = { command: "nft list ruleset", policies: {}, chains: [], rules: [] };
+  const v6: IptablesRuleset = { command: "nft list ruleset", policies: {}, chains: [], rules: [] };
+  let targets: IptablesRuleset[] = [];
+  let inInputChain = false;
   for (const raw of text.split("\n")) {
-    const t = /^\s*table\s+(\S+)\s+(\S+)\s*\{/.exec(raw);
-    if (t) tables.push(`${t[1]} ${t[2]}`);
+    const t = /^\s*table\s+(\S+)\s+\S+\s*\{/.exec(raw);
+    if (t) {
+      const fam = t[1]!;
+      targets = fam === "inet" ? [v4, v6] : fam === "ip" ? [v4] : fam === "ip6" ? [v6] : [];
+      continue;
+    }
     const c = /^\s*chain\s+(\S+)\s*\{/.exec(raw);
-    if (c) chains.push(c[1]!);
+    if (c) {
+      for (const rs of targets) rs.chains.push(c[1]!);
+      inInputChain = false;
+      continue;
+    }
+    if (/\bhook\s+input\b/.test(raw)) inInputChain = true;
+    const p = /\bpolicy\s+(accept|drop)\b/.exec(raw);
+    if (p && inInputChain) {
+      for (const rs of targets) if (rs.policies.INPUT !== "DROP") rs.policies.INPUT = p[1]!.toUpperCase();
+    }
   }
-  return { tables, chains };
+  return { v4, v6 };
 }
 
-/** The kernel's live rules (iptables -S, ip6tables -S, nft list ruleset): the truth ufw only saves. */
+/** The kernel's live rules (iptables -S and ip6tables -S, else nft list ruleset): the truth ufw only saves. */
 export function gatherLiveFirewall(ctx: FactContext): Promise<Fact<LiveFirewallFact>> {
   return gather("iptables -S", async () => {
     const why = liveSkipReason(ctx.host);
@@ -120,15 +137,20 @@ export function gatherLiveFirewall(ctx: FactContext): Promise<Fact<LiveFirewallF
         problems.push(err.problem);
       }
     }
-    try {
-      const r = await ctx.host.run("nft", ["list", "ruleset"]);
-      if (r.code === 0) {
-        fact.nft = parseNftRuleset(r.stdout);
-        sources.push("nft list ruleset");
+    // A host with nft but no iptables tools: read the same tables through nft.
+    if (!fact.v4 || !fact.v6) {
+      try {
+        const r = await ctx.host.run("nft", ["list", "ruleset"]);
+        if (r.code === 0) {
+          const nft = parseNftRuleset(r.stdout);
+          fact.v4 ??= nft.v4;
+          fact.v6 ??= nft.v6;
+          sources.push("nft list ruleset");
+          return ok(fact, sources, []);
+        }
+      } catch (err) {
+        if (!(err instanceof HostError)) throw err;
       }
-    } catch (err) {
-      // nft is optional next to iptables (legacy hosts have none); only a crash is worth telling.
-      if (!(err instanceof HostError && err.problem.kind === "missing")) throw err;
     }
     if (sources.length === 0) return { status: "error", problems };
     return ok(fact, sources, problems);
