@@ -144,8 +144,9 @@ export function checkFirewall(f: FirewallFacts): Finding[] {
       }),
     );
   }
-  const installed = pkgs?.installed.has("ufw") ?? false;
   const u = need(f.ufw, C.enabled, out);
+  // Without dpkg's status, ufw's own config file is the sign that it is installed.
+  const installed = pkgs ? pkgs.installed.has("ufw") : (u?.conf.size ?? 0) > 0;
   if (u && installed) out.push(...checkUfw(f, u, f.ufw.status === "ok" ? f.ufw.problems : []));
   else if (pkgs && !installed) {
     for (const m of [

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runAudit } from "../../src/checks/audit.js";
@@ -92,6 +92,16 @@ describe("firewall layer", () => {
     expect(one(report.findings, "firewall.enabled").status).toBe("pass");
     expect(one(report.findings, "firewall.default_incoming").status).toBe("pass");
     expect(one(report.findings, "ssh.root_login").status).toBe("pass");
+  });
+
+  it("still checks ufw's files when dpkg's status cannot be read", async () => {
+    const root = loadFixture("firewall-pass");
+    rmSync(path.join(root, "var/lib/dpkg/status"));
+    const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["firewall"] });
+    const installed = one(report.findings, "firewall.installed");
+    expect(installed.status).toBe("error");
+    expect(installed.evidence.source).toBe("/var/lib/dpkg/status");
+    expect(one(report.findings, "firewall.ssh_allowed").status).toBe("pass");
   });
 
   it("reports a garbage line in user.rules with its line number", async () => {
