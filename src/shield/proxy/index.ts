@@ -229,9 +229,6 @@ export class ShieldProxy {
     let up = 0;
     let down = 0;
     let failure: string | null = null;
-    req.on("data", (chunk: Buffer) => {
-      up += chunk.length;
-    });
     upstream.on("continue", () => res.writeContinue());
     upstream.on("response", (ures) => {
       ures.on("data", (chunk: Buffer) => {
@@ -260,7 +257,16 @@ export class ShieldProxy {
       if (!res.writableFinished) upstream.destroy();
       log.end({ ...outcome, reason: failure ? `${outcome.reason}; ${failure}` : outcome.reason }, up, down);
     });
-    req.pipe(upstream);
+    // Most requests have no body; ending at once saves a pipe per request.
+    const cl = req.headers["content-length"];
+    if (req.headers["transfer-encoding"] === undefined && (cl === undefined || cl === "0")) {
+      upstream.end();
+    } else {
+      req.on("data", (chunk: Buffer) => {
+        up += chunk.length;
+      });
+      req.pipe(upstream);
+    }
   }
 
   private refuseHttp(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -1,0 +1,417 @@
+/**
+ * The shield against its peers, all on loopback in one run: no proxy (direct), clawguard's
+ * `shield run` (real config, real SQLite log), squid and tinyproxy (each started here with a
+ * temporary config on a free port, and stopped at the end). Measures:
+ *   - CONNECT bulk throughput: one curl stream through a CONNECT tunnel for a few seconds;
+ *   - small HTTP requests per second with keep-alive: wrk, 50 connections, absolute-form URLs;
+ *   - added latency (p50/p99) at a fixed 1,000 requests per second, over direct;
+ *   - resident memory of the proxy holding 5,000 idle CONNECT tunnels.
+ * Prints a markdown table and the ratios the shield is held to.
+ *
+ *   npm run bench:shield [-- --seconds S] [--tunnels N]
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const SECONDS = arg("--seconds", 5);
+const TUNNELS = arg("--tunnels", 5000);
+const RATE = 1000;
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const dir = mkdtempSync(path.join(tmpdir(), "clawguard-bench-"));
+// squid and tinyproxy drop privileges when started as root; they must still write their logs.
+chmodSync(dir, 0o777);
+const children: ChildProcess[] = [];
+
+// ---- helpers -------------------------------------------------------------------------------
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function sh(
+  cmd: string,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ stdout: string; stderr: string; code: number }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+      resolve({ stdout, stderr, code: err ? Number((err as { code?: number }).code ?? 1) : 0 }),
+    );
+  });
+}
+
+function start(cmd: string, args: string[]): ChildProcess {
+  const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"], detached: false });
+  let err = "";
+  child.stderr!.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  child.on("exit", (code, signal) => {
+    if (code !== 0 && signal === null && !stopping) process.stderr.write(`${cmd} exited ${code}: ${err}\n`);
+  });
+  children.push(child);
+  return child;
+}
+
+async function waitPort(port: number, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1");
+      s.once("connect", () => (s.destroy(), resolve(true)));
+      s.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Resident memory of a process and its threads, in MiB, from /proc. */
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+// ---- the origins: a byte fountain for throughput and a tiny HTTP server for requests -------
+
+const ORIGIN_SOURCE = `
+import http from "node:http";
+import net from "node:net";
+const [bulkPort, smallPort] = process.argv.slice(1).map(Number);
+const block = Buffer.alloc(256 * 1024, 0x61);
+net.createServer((s) => {
+  s.on("error", () => {});
+  s.once("data", () => {
+    s.write("HTTP/1.1 200 OK\\r\\nContent-Length: 1099511627776\\r\\n\\r\\n");
+    const pump = () => { while (s.write(block)); };
+    s.on("drain", pump);
+    pump();
+  });
+}).listen(bulkPort, "127.0.0.1");
+const small = http.createServer((req, res) => { res.setHeader("content-length", 2); res.end("ok"); });
+small.keepAliveTimeout = 60000;
+small.maxConnections = 100000;
+small.listen(smallPort, "127.0.0.1");
+`;
+
+// ---- the contenders -----------------------------------------------------------------------
+
+interface Proxy {
+  name: string;
+  /** Undefined for direct. */
+  port?: number;
+  pid?: number;
+}
+
+async function startShield(port: number): Promise<Proxy> {
+  const file = path.join(dir, "shield.yaml");
+  writeFileSync(
+    file,
+    [
+      `listen: 127.0.0.1:${port}`,
+      `log: { path: ${path.join(dir, "shield.db")} }`,
+      `limits: { max_tunnels_per_agent: ${TUNNELS + 100}, idle_timeout_ms: 600000 }`,
+      // The origins are on loopback: only an explicit CIDR rule lets the shield dial them.
+      `agents:`,
+      `  - { id: bench, sources: [127.0.0.1/32], allow: [127.0.0.0/8] }`,
+      "",
+    ].join("\n"),
+  );
+  const child = start(process.execPath, [
+    path.join(ROOT, "bin/clawguard.js"),
+    "shield",
+    "run",
+    "--config",
+    file,
+  ]);
+  await waitPort(port);
+  return { name: "clawguard", port, pid: child.pid };
+}
+
+async function startSquid(port: number): Promise<Proxy> {
+  const file = path.join(dir, "squid.conf");
+  writeFileSync(
+    file,
+    [
+      `http_port 127.0.0.1:${port}`,
+      "http_access allow all",
+      "cache deny all",
+      "cache_mem 8 MB",
+      "access_log none",
+      `cache_log ${path.join(dir, "squid-cache.log")}`,
+      `pid_filename ${path.join(dir, "squid.pid")}`,
+      `coredump_dir ${dir}`,
+      "max_filedescriptors 20000",
+      "pinger_enable off",
+      "visible_hostname bench",
+      "via off",
+      "forwarded_for delete",
+      "shutdown_lifetime 0 seconds",
+      "client_persistent_connections on",
+      "server_persistent_connections on",
+      "",
+    ].join("\n"),
+  );
+  const child = start("squid", ["-N", "-f", file]);
+  await waitPort(port);
+  return { name: "squid", port, pid: child.pid };
+}
+
+async function startTinyproxy(port: number): Promise<Proxy> {
+  const file = path.join(dir, "tinyproxy.conf");
+  writeFileSync(
+    file,
+    [
+      "User nobody",
+      "Group nogroup",
+      `Port ${port}`,
+      "Listen 127.0.0.1",
+      "Timeout 600",
+      `MaxClients ${TUNNELS + 200}`,
+      "Allow 127.0.0.1",
+      "LogLevel Critical",
+      `LogFile "${path.join(dir, "tinyproxy.log")}"`,
+      `PidFile "${path.join(dir, "tinyproxy.pid")}"`,
+      "DisableViaHeader Yes",
+      "",
+    ].join("\n"),
+  );
+  const child = start("tinyproxy", ["-d", "-c", file]);
+  await waitPort(port);
+  return { name: "tinyproxy", port, pid: child.pid };
+}
+
+// ---- measurements -------------------------------------------------------------------------
+
+/** MB/s of one curl download for SECONDS, through a CONNECT tunnel when there is a proxy. */
+async function connectThroughput(p: Proxy, bulkPort: number): Promise<number> {
+  const via = p.port ? ["-p", "-x", `http://127.0.0.1:${p.port}`] : [];
+  const r = await sh("curl", [
+    "-s",
+    "-o",
+    "/dev/null",
+    "--max-time",
+    String(SECONDS),
+    "-w",
+    "%{speed_download}",
+    ...via,
+    `http://127.0.0.1:${bulkPort}/`,
+  ]);
+  return Number(r.stdout) / 1e6;
+}
+
+/** Requests per second from wrk, 50 keep-alive connections, absolute-form through a proxy. */
+async function requestsPerSecond(p: Proxy, smallPort: number): Promise<number> {
+  const origin = `127.0.0.1:${smallPort}`;
+  const script = path.join(dir, `wrk-${p.name}.lua`);
+  writeFileSync(
+    script,
+    p.port
+      ? `wrk.path = "http://${origin}/"\nwrk.headers["Host"] = "${origin}"\n`
+      : `wrk.headers["Host"] = "${origin}"\n`,
+  );
+  const target = p.port ? `http://127.0.0.1:${p.port}/` : `http://${origin}/`;
+  const r = await sh("wrk", ["-t1", "-c50", `-d${SECONDS}s`, "-s", script, target], (SECONDS + 30) * 1000);
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout);
+  if (!m) throw new Error(`wrk through ${p.name} printed no rate:\n${r.stdout}${r.stderr}`);
+  if (errors) throw new Error(`wrk through ${p.name}: ${errors[1]} error responses`);
+  return Number(m[1]);
+}
+
+/**
+ * Latencies (ms) of requests sent at RATE per second for SECONDS, keep-alive where the proxy
+ * offers it (tinyproxy closes after each response). A failed request is counted, not timed.
+ */
+async function latencies(p: Proxy, smallPort: number): Promise<{ ms: number[]; failed: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const origin = `127.0.0.1:${smallPort}`;
+  const out: number[] = [];
+  let failed = 0;
+  const total = RATE * SECONDS;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const t0 = process.hrtime.bigint();
+      const req = http.request({
+        host: "127.0.0.1",
+        port: p.port ?? smallPort,
+        path: p.port ? `http://${origin}/` : "/",
+        headers: { host: origin },
+        agent,
+      });
+      req.on("response", (res) => {
+        res.resume();
+        res.on("end", () => {
+          out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          resolve();
+        });
+      });
+      req.on("error", () => {
+        failed += 1;
+        resolve();
+      });
+      req.end();
+    });
+  // Warm the connection pool so the run measures steady state, not handshakes.
+  await Promise.all(Array.from({ length: 20 }, one));
+  out.length = 0;
+  failed = 0;
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1000) / RATE;
+    const wait = due - performance.now();
+    // Always yield, so responses are read on time even when the schedule is behind.
+    await new Promise((r) => (wait >= 1 ? setTimeout(r, wait) : setImmediate(r)));
+    pending.push(one());
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  return { ms: out, failed };
+}
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** RSS of the proxy holding TUNNELS idle CONNECT tunnels to the HTTP origin. */
+async function idleTunnelsMemory(p: Proxy, smallPort: number): Promise<{ before: number; after: number }> {
+  const before = rssMiB(p.pid!);
+  const sockets: net.Socket[] = [];
+  const open = () =>
+    new Promise<void>((resolve, reject) => {
+      const s = net.connect(p.port!, "127.0.0.1");
+      s.on("error", reject);
+      s.once("data", (d: Buffer) => {
+        if (!/^HTTP\/1\.[01] 200/.test(d.toString("latin1")))
+          reject(new Error(`${p.name}: ${d.toString("latin1").split("\r\n")[0]}`));
+        else resolve();
+      });
+      s.write(`CONNECT 127.0.0.1:${smallPort} HTTP/1.1\r\nHost: 127.0.0.1:${smallPort}\r\n\r\n`);
+      sockets.push(s);
+    });
+  try {
+    for (let i = 0; i < TUNNELS; i += 200) {
+      await Promise.all(Array.from({ length: Math.min(200, TUNNELS - i) }, open));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    return { before, after: rssMiB(p.pid!) };
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+// ---- the run ------------------------------------------------------------------------------
+
+let stopping = false;
+
+async function main(): Promise<void> {
+  const [bulkPort, smallPort, shieldPort, squidPort, tinyPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
+  start(process.execPath, ["--input-type=module", "-e", ORIGIN_SOURCE, String(bulkPort), String(smallPort)]);
+  await Promise.all([waitPort(bulkPort), waitPort(smallPort)]);
+  const contenders: Proxy[] = [
+    { name: "direct" },
+    await startShield(shieldPort!),
+    await startSquid(squidPort!),
+    await startTinyproxy(tinyPort!),
+  ];
+
+  interface Row {
+    name: string;
+    mbps: number;
+    rps: number;
+    p50: number;
+    p99: number;
+    rss: number | null;
+  }
+  const rows: Row[] = [];
+  for (const p of contenders) {
+    process.stderr.write(`measuring ${p.name} ...\n`);
+    const mbps = await connectThroughput(p, bulkPort!);
+    const rps = await requestsPerSecond(p, smallPort!);
+    const timed = await latencies(p, smallPort!);
+    const lat = timed.ms.sort((a, b) => a - b);
+    if (timed.failed > 0)
+      process.stderr.write(`${p.name}: ${timed.failed} of ${RATE * SECONDS} timed requests failed\n`);
+    const mem = p.port ? await idleTunnelsMemory(p, smallPort!) : null;
+    rows.push({
+      name: p.name,
+      mbps,
+      rps,
+      p50: percentile(lat, 0.5),
+      p99: percentile(lat, 0.99),
+      rss: mem?.after ?? null,
+    });
+  }
+
+  const direct = rows[0]!;
+  const get = (n: string) => rows.find((r) => r.name === n)!;
+  const shield = get("clawguard");
+  const squid = get("squid");
+  const f = (n: number, d = 1) => n.toFixed(d);
+  let out = `\n### Shield benchmark (loopback, ${SECONDS} s per measurement, ${TUNNELS} idle tunnels)\n\n`;
+  out +=
+    "| proxy | CONNECT MB/s | req/s (wrk, 50 conns) | p50 ms @1k rps | p99 ms @1k rps | added p50 / p99 ms | RSS with idle tunnels MiB |\n";
+  out += "|---|---:|---:|---:|---:|---:|---:|\n";
+  for (const r of rows) {
+    const added = r === direct ? "-" : `${f(r.p50 - direct.p50, 3)} / ${f(r.p99 - direct.p99, 3)}`;
+    out += `| ${r.name} | ${f(r.mbps)} | ${f(r.rps, 0)} | ${f(r.p50, 3)} | ${f(r.p99, 3)} | ${added} | ${r.rss === null ? "-" : f(r.rss)} |\n`;
+  }
+  const checks: Array<[string, number, string, boolean]> = [
+    ["CONNECT throughput vs squid", shield.mbps / squid.mbps, ">= 1.5", shield.mbps / squid.mbps >= 1.5],
+    ["CONNECT throughput vs direct", shield.mbps / direct.mbps, ">= 0.5", shield.mbps / direct.mbps >= 0.5],
+    ["req/s vs squid", shield.rps / squid.rps, ">= 1.0", shield.rps >= squid.rps],
+    ["added p99 latency (ms)", shield.p99 - direct.p99, "< 2", shield.p99 - direct.p99 < 2],
+    [`RSS with ${TUNNELS} idle tunnels (MiB)`, shield.rss ?? NaN, "< 300", (shield.rss ?? Infinity) < 300],
+  ];
+  out += "\n| ratio | value | target | met |\n|---|---:|---|---|\n";
+  for (const [name, value, target, met] of checks)
+    out += `| ${name} | ${f(value, 2)} | ${target} | ${met ? "yes" : "NO"} |\n`;
+  process.stdout.write(out);
+}
+
+async function stopAll(): Promise<void> {
+  stopping = true;
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          c.once("exit", () => resolve());
+          c.kill("SIGTERM");
+          setTimeout(() => (c.kill("SIGKILL"), resolve()), 5000).unref();
+        }),
+    ),
+  );
+  rmSync(dir, { recursive: true, force: true });
+}
+
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}
