@@ -293,12 +293,13 @@ function checkAllowedPorts(rules: UfwRule[], sshPorts: number[]): Finding {
   const names = [...new Set(extra.flatMap((e) => e.ports).map((p) => describePorts([p])))];
   return C.allowed_ports.fail(
     {
-      source: `${extra[0]!.r.source} line ${extra[0]!.r.line}`,
+      source: [...new Set(extra.map((e) => e.r.source))].join(", "),
       excerpt: extra.map((e) => ruleRef(e.r)).join("\n"),
     },
     {
       title: `The firewall allows port${names.length > 1 ? "s" : ""} ${names.join(", ")} in, beyond SSH, 80 and 443`,
-      remediation: `${extra.map((e) => `ufw delete ${e.r.action} ${e.r.dport}${e.r.proto === "any" ? "" : `/${e.r.proto}`}`).join(" && ")}   # or ufw status numbered and delete by number`,
+      // One `ufw delete` removes the rule from both families.
+      remediation: `${[...new Set(extra.map((e) => `ufw delete ${e.r.action} ${e.r.dport}${e.r.proto === "any" ? "" : `/${e.r.proto}`}`))].join(" && ")}   # or ufw status numbered and delete by number`,
     },
   );
 }
