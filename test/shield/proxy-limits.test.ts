@@ -1,3 +1,4 @@
+import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -204,6 +205,37 @@ describe("operator control", () => {
       t.shield.policy.setMode({ agent: "scout" }, null);
     }
     expect((await ok()).status).toBe(200);
+  });
+});
+
+describe("operator control of plain HTTP", () => {
+  it("cuts a download in flight with closeWhere", async () => {
+    const size = 512 * 1024 * 1024;
+    const outcome = await new Promise<{ received: number; complete: boolean }>((resolve, reject) => {
+      const req = http.request({
+        host: "127.0.0.1",
+        port: t.port,
+        path: `http://allowed.test:${web.port}/big?n=${size}`,
+        headers: { "proxy-authorization": basic("scout", TOKEN), host: `allowed.test:${web.port}` },
+      });
+      req.on("error", reject);
+      req.on("response", (res) => {
+        let received = 0;
+        res.once("data", () => {
+          const live = t.shield.proxy.tunnels.list().filter((c) => c.kind === "http" && c.agent === "scout");
+          expect(live).toHaveLength(1);
+          expect(t.shield.proxy.tunnels.closeWhere((c) => c.agent === "scout")).toBe(1);
+        });
+        res.on("data", (d: Buffer) => (received += d.length));
+        res.on("error", () => {});
+        res.on("close", () => resolve({ received, complete: res.complete }));
+      });
+      req.end();
+    });
+    expect(outcome.complete).toBe(false);
+    expect(outcome.received).toBeLessThan(size);
+    await expect.poll(() => t.shield.proxy.tunnels.size).toBe(0);
+    expect(t.sink.records.at(-1)).toMatchObject({ agent: "scout", path: "/big" });
   });
 });
 

@@ -53,6 +53,7 @@ const AUTH_REQUIRED_OUTCOME: Outcome = {
  */
 export class ShieldProxy {
   readonly server: http.Server;
+  /** Open tunnels and in-flight HTTP exchanges, for the tunnel limit and for lockdown. */
   readonly tunnels = new ConnectionTracker();
   private policy: ProxyPolicy | null = null;
   private readonly masked: ReadonlySet<string>;
@@ -253,7 +254,23 @@ export class ShieldProxy {
         res.destroy();
       }
     });
+    const release = this.tunnels.add(
+      {
+        agent: agent.id,
+        fleet: agent.fleet ?? null,
+        tier: agent.tier ?? null,
+        kind: "http",
+        host: target.host,
+        port: target.port,
+        openedAt: log.base.ts,
+      },
+      () => {
+        upstream.destroy();
+        res.destroy();
+      },
+    );
     res.once("close", () => {
+      release();
       if (!res.writableFinished) upstream.destroy();
       log.end({ ...outcome, reason: failure ? `${outcome.reason}; ${failure}` : outcome.reason }, up, down);
     });
