@@ -377,6 +377,34 @@ agents:
     expect(check(p2, "a", "8.8.4.4").verdict).toBe("allow");
   });
 
+  it("applies CIDR rules, endpoints and fleet isolation to the IPv4 address a NAT64/6to4 form carries", () => {
+    const p2 = compile(
+      `${BASE}allow: ["*", "198.18.0.0/15"]
+deny: [198.51.100.0/24]
+fleets:
+  f: { isolation: isolated }
+agents:
+  - { id: a, fleet: f, sources: [10.0.0.1] }
+  - { id: b, fleet: f, sources: [10.0.0.2] }
+`,
+      { endpoints: [{ host: "192.0.2.10", port: 3128 }] },
+    );
+    // 198.51.100.20 behind NAT64 and 6to4: the deny rule still holds.
+    expect(check(p2, "a", "64:ff9b::c633:6414")).toMatchObject({
+      verdict: "deny",
+      rule: "global deny 198.51.100.0/24",
+    });
+    expect(check(p2, "a", "2002:c633:6414::1").verdict).toBe("deny");
+    expect(check(p2, "a", "64:ff9b::c000:20a", 3128).reason).toContain("shield's own endpoint");
+    expect(check(p2, "a", "64:ff9b::a00:2").reason).toContain("belongs to agent b");
+    // An allow CIDR for the carried address opens it, as it opens the address itself.
+    expect(check(p2, "a", "64:ff9b::c612:1")).toMatchObject({
+      verdict: "allow",
+      rule: "global allow 198.18.0.0/15",
+    });
+    expect(check(p2, "a", "64:ff9b::cb00:7101").reason).toContain("203.0.113.1");
+  });
+
   it("refuses the shield's own endpoints even under an allow-all CIDR", () => {
     const open = `${BASE}allow: ["*", 0.0.0.0/0, "::/0"]\nagents:\n  - { id: a, sources: [10.0.0.1] }\n`;
     const p2 = compile(open, {

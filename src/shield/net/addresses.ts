@@ -376,6 +376,18 @@ export function classify(ip: IP): Classification {
   return { class: "reserved", range: "outside 2000::/3" };
 }
 
+/**
+ * The IPv4 addresses an IPv6 address carries (NAT64, 6to4, Teredo server and client,
+ * IPv4-compatible), so rules written for IPv4 can be applied to them; empty for anything else.
+ */
+export function embeddedIPv4(ip: IP): IP[] {
+  if (ip.family === 4 || ip.v === 0n || ip.v === 1n) return [];
+  for (const e of EMBEDDINGS) {
+    if (maskV6(ip.v, e.cidr.prefix) === e.cidr.network) return e.extract(ip.v).map((v) => ({ family: 4, v }));
+  }
+  return [];
+}
+
 /** Classify an address given as text; null when the text is not an address. */
 export function classifyAddress(text: string): Classification | null {
   const ip = parseIP(text);

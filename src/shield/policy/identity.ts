@@ -29,6 +29,9 @@ export class Identifier {
   private readonly bySource6 = new Map<number, Map<bigint, Known>>();
   private prefixes4: number[] = [];
   private prefixes6: number[] = [];
+  /** Every agent's source ranges, by prefix length then network: who owns an address. */
+  private readonly owners4 = new Map<number, Map<number | bigint, Agent[]>>();
+  private readonly owners6 = new Map<number, Map<number | bigint, Agent[]>>();
 
   constructor(agents: AgentConfig[]) {
     for (const a of agents) {
@@ -51,6 +54,14 @@ export class Identifier {
       const known: Known = { agent, token, sources };
       this.byId.set(a.id, known);
       if (token === null) for (const c of sources) this.addSource(c, known);
+      for (const c of sources) {
+        const buckets = c.family === 4 ? this.owners4 : this.owners6;
+        let m = buckets.get(c.prefix);
+        if (!m) buckets.set(c.prefix, (m = new Map()));
+        const list = m.get(c.network);
+        if (list) list.push(agent);
+        else m.set(c.network, [agent]);
+      }
     }
     this.prefixes4 = [...this.bySource4.keys()].sort((x, y) => y - x);
     this.prefixes6 = [...this.bySource6.keys()].sort((x, y) => y - x);
@@ -80,10 +91,10 @@ export class Identifier {
     if (basic !== undefined) {
       const known = this.byId.get(basic.user);
       const presented = createHash("sha256").update(basic.pass, "utf8").digest();
-      const expected = known?.token ?? DUMMY;
-      const tokenOk = timingSafeEqual(presented, expected) && known?.token != null;
+      // Always compare, so a wrong name and a wrong token take the same time.
+      const tokenMatches = timingSafeEqual(presented, known?.token ?? DUMMY);
       if (known === undefined) return null;
-      if (known.token !== null && !tokenOk) return null;
+      if (known.token !== null && !tokenMatches) return null;
       if (known.sources.length > 0 && !known.sources.some((c) => cidrContains(c, ip))) return null;
       return known.agent;
     }
@@ -108,8 +119,10 @@ export class Identifier {
   /** Every agent whose source ranges contain the address (for fleet isolation). */
   owners(ip: IP): Agent[] {
     const out: Agent[] = [];
-    for (const k of this.byId.values()) {
-      if (k.sources.some((c) => cidrContains(c, ip))) out.push(k.agent);
+    const buckets = ip.family === 4 ? this.owners4 : this.owners6;
+    for (const [prefix, m] of buckets) {
+      const key = ip.family === 4 ? maskV4(ip.v, prefix) : maskV6(ip.v, prefix);
+      for (const agent of m.get(key) ?? []) if (!out.includes(agent)) out.push(agent);
     }
     return out;
   }

@@ -5,7 +5,7 @@
  */
 import type { Agent, Decision, Mode, Target } from "../types.js";
 import type { AgentConfig, Endpoint, FleetConfig, ShieldConfig } from "../config.js";
-import { type IP, classify, formatIP, parseIP } from "../net/addresses.js";
+import { type IP, classify, embeddedIPv4, formatIP, parseIP } from "../net/addresses.js";
 import { Identifier, parseSource } from "./identity.js";
 import { type MatchResult, RuleIndex, ipOf } from "./rules.js";
 
@@ -185,32 +185,39 @@ export class Policy {
     const ip = parseSource(address);
     if (ip === null) return refuse(mode, null, `resolver returned "${address}", which is not an IP address`);
     const text = formatIP(ip);
-    if (this.isSelf(ip, target.port)) {
-      return refuse(mode, null, `${text}:${target.port} is the shield's own endpoint`);
+    // An IPv6 form that carries an IPv4 address reaches that address through a translator, so
+    // every check below applies to the carried addresses as well as to the IPv6 one.
+    const carried = embeddedIPv4(ip);
+    const all = carried.length === 0 ? [ip] : [ip, ...carried];
+    const port = target.port;
+    for (const a of all) {
+      if (this.isSelf(a, port))
+        return refuse(mode, null, `${formatIP(a)}:${port} is the shield's own endpoint`);
     }
-    const out: MatchResult = { deny: null, allow: null };
-    for (const level of c.levels) {
-      level.matchIP(ip, target.port, out);
-      if (out.deny !== null) return refuse(mode, out.deny.label, `${text} matched ${out.deny.label}`);
+    for (const a of all) {
+      const deny = this.matchAddress(c, a, port).deny;
+      if (deny !== null) return refuse(mode, deny.label, `${formatIP(a)} matched ${deny.label}`);
     }
-    const owners = this.identifier.owners(ip).filter((o) => o.id !== agent.id);
-    if (owners.length > 0) {
+    for (const a of all) {
+      const owners = this.identifier.owners(a).filter((o) => o.id !== agent.id);
+      if (owners.length === 0) continue;
       const shared =
         c.fleet?.isolation === "fleet" &&
-        owners.every((o) => o.fleet !== undefined && o.fleet === agent.fleet);
+        owners.every((o) => o.fleet !== undefined && o.fleet === c.agent.fleet);
       if (!shared) {
-        return refuse(mode, null, `${text} belongs to agent ${owners[0]?.id} and fleets are isolated`);
+        return refuse(mode, null, `${formatIP(a)} belongs to agent ${owners[0]?.id} and fleets are isolated`);
       }
-      const rule = `fleet:${agent.fleet} isolation fleet`;
+      const rule = `fleet:${c.agent.fleet} isolation fleet`;
       return { verdict: "allow", audited: false, mode, rule, reason: `${text} is a fleet-mate (${rule})` };
     }
     const cls = classify(ip);
+    const own = this.matchAddress(c, ip, port).allow;
     if (cls.class === "public") {
       return {
         verdict: "allow",
         audited: false,
         mode,
-        rule: out.allow?.label ?? null,
+        rule: own?.label ?? null,
         reason: `${text} is public`,
       };
     }
@@ -218,16 +225,35 @@ export class Policy {
       cls.embedded !== undefined
         ? `${text} embeds ${cls.embedded} (${cls.via}), which is ${cls.class} (${cls.range})`
         : `${text} is ${cls.class} (${cls.range})`;
-    if (out.allow !== null) {
+    // An allow CIDR opens the address itself, or every non-public address it carries.
+    let exempt = own;
+    if (exempt === null && carried.length > 0) {
+      for (const a of carried) {
+        if (classify(a).class === "public") continue;
+        exempt = this.matchAddress(c, a, port).allow;
+        if (exempt === null) break;
+      }
+    }
+    if (exempt !== null) {
       return {
         verdict: "allow",
         audited: false,
         mode,
-        rule: out.allow.label,
-        reason: `${what}; ${out.allow.label}`,
+        rule: exempt.label,
+        reason: `${what}; ${exempt.label}`,
       };
     }
     return refuse(mode, null, what);
+  }
+
+  /** CIDR and address rules of every level of the agent, for one address. */
+  private matchAddress(c: Compiled, ip: IP, port: number): MatchResult {
+    const out: MatchResult = { deny: null, allow: null };
+    for (const level of c.levels) {
+      level.matchIP(ip, port, out);
+      if (out.deny !== null) break;
+    }
+    return out;
   }
 
   private isSelf(ip: IP, port: number): boolean {
