@@ -145,8 +145,14 @@ export class Container {
         "-M",
         this.name,
       ],
-      // detached: its own session, so a signal to the test's process group does not hit it first.
-      { detached: true, stdio: ["ignore", out, out] },
+      {
+        // detached: its own session, so a signal to the test's process group does not hit it first.
+        detached: true,
+        stdio: ["ignore", out, out],
+        // A stock Debian 12 keeps /tmp on the root filesystem; nspawn would otherwise mount a
+        // tmpfs there, hiding what fstab does at boot.
+        env: { ...process.env, SYSTEMD_NSPAWN_TMPFS_TMP: "0" },
+      },
     );
     closeSync(out);
     if (!child.pid) throw new Error(`systemd-nspawn did not start; see ${this.logFile}`);
@@ -215,7 +221,19 @@ export class Container {
   /** Install packages from the pre-downloaded .debs; fails rather than reaching for a mirror. */
   async aptInstall(...packages: string[]): Promise<CmdResult> {
     return this.exec(
-      ["apt-get", "install", "-y", "-q", "--no-download", "-o", "DPkg::Lock::Timeout=120", ...packages],
+      [
+        "apt-get",
+        "install",
+        "-y",
+        "-q",
+        "--no-download",
+        "-o",
+        "DPkg::Lock::Timeout=120",
+        // Skipping fsync per file: a test container does not survive a power cut anyway.
+        "-o",
+        "DPkg::Options::=--force-unsafe-io",
+        ...packages,
+      ],
       { env: { DEBIAN_FRONTEND: "noninteractive" }, timeoutMs: 600_000 },
     );
   }
