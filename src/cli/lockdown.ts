@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import pc from "picocolors";
 import { LocalHost } from "../host/host.js";
 import { LocalWriter } from "../host/writer.js";
@@ -10,7 +10,7 @@ import {
   type RollbackReport,
 } from "../lockdown/apply.js";
 import { detectBackend, type Step } from "../lockdown/live.js";
-import { planLockdown, type LockdownPlan } from "../lockdown/plan.js";
+import { planLockdown, type Backend, type LockdownPlan } from "../lockdown/plan.js";
 import {
   LockdownInputError,
   parseAllowOut,
@@ -41,6 +41,7 @@ interface LockdownFlags {
   proxyUser?: string;
   timeout: number;
   json?: boolean;
+  backend?: Backend;
 }
 
 const collect =
@@ -166,6 +167,12 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
       collect((v) => parseIp(v, "--allow-dns")),
     )
     .option("--allow-dhcp", "let DHCP and DHCPv6 lease renewals through")
+    .addOption(
+      new Option("--backend <name>", "nft, or iptables/ip6tables (default: nft where installed)").choices([
+        "nft",
+        "iptables",
+      ]),
+    )
     .option("--no-log", "do not log dropped packets (they are still counted)")
     .option("--files-only", "with --apply: write files only, leave the running rules and systemd alone")
     .option(
@@ -224,7 +231,7 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
         dns: flags.allowDns ?? [],
         dhcp: flags.allowDhcp ?? false,
         log: flags.log,
-        backend: await detectBackend(),
+        backend: flags.backend ?? (await detectBackend()),
       });
       if (!flags.apply) {
         out(flags.json, plan, () => renderPlanText(plan));

@@ -240,7 +240,7 @@ export async function planLockdown(host: Host, input: PlanInput): Promise<Lockdo
   );
   if (input.backend === "iptables")
     warnings.push(
-      `nft is not installed here: the rules go into iptables/ip6tables chain ${IPT_CHAIN} instead of table ` +
+      `iptables backend: the rules go into iptables/ip6tables chain ${IPT_CHAIN} instead of table ` +
         `${NFT_FAMILY} ${NFT_TABLE}. Install nftables and run lockdown again to get the table the audit expects.`,
     );
 

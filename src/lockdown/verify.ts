@@ -85,8 +85,8 @@ const RCODES: Record<number, string> = { 0: "NOERROR", 2: "SERVFAIL", 3: "NXDOMA
  * local one (systemd-resolved, dnsmasq) leaks when it answers NOERROR or NXDOMAIN, which only an
  * upstream server can give it, and holds when it can only say SERVFAIL.
  */
-export function probeDns(resolver: string, timeoutMs: number): Promise<Probe> {
-  const base = { id: "dns" as const, target: authority(resolver, 53), expect: "blocked" as const };
+export function probeDns(resolver: string, timeoutMs: number, port = 53): Promise<Probe> {
+  const base = { id: "dns" as const, target: authority(resolver, port), expect: "blocked" as const };
   const name = `clawguard-probe-${randomBytes(6).toString("hex")}.example.com`;
   const { id, packet } = dnsQuery(name);
   const local = /^127\.|^::1$/.test(resolver);
@@ -108,7 +108,7 @@ export function probeDns(resolver: string, timeoutMs: number): Promise<Probe> {
       else if (rcode === 0 || rcode === 3) done(false, `the local resolver got an upstream answer (${what})`);
       else done(true, `the local resolver could not ask upstream (${what})`);
     });
-    sock.send(packet, 53, resolver, (err) => {
+    sock.send(packet, port, resolver, (err) => {
       if (err) done(true, `failed here: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
     });
   });

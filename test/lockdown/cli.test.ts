@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -13,6 +13,14 @@ const cli = (args: string[]) => runCommand([process.execPath, BIN, ...args], { t
 const netnsWorks =
   (
     await runCommand(["unshare", "--user", "--map-root-user", "--net", "nft", "--version"]).catch(() => ({
+      code: 1,
+    }))
+  ).code === 0;
+
+const iptablesWorks =
+  netnsWorks &&
+  (
+    await runCommand(["unshare", "--user", "--map-root-user", "--net", "iptables", "-S"]).catch(() => ({
       code: 1,
     }))
   ).code === 0;
@@ -74,7 +82,7 @@ describe("clawguard lockdown", () => {
       const r = await runCommand(["unshare", "--user", "--map-root-user", "--net", "sh", "-c", script], {
         timeoutMs: 80_000,
       });
-      expect(r.stdout.split("\n")).toEqual([
+      expect(r.stdout.split("\n"), r.stderr).toEqual([
         "apply=0",
         "1",
         "table inet clawguard_egress",
@@ -95,6 +103,46 @@ describe("clawguard lockdown", () => {
       };
       expect(rb.problems).toEqual([]);
       expect(rb.restored).toHaveLength(4);
+    },
+    SLOW,
+  );
+
+  it.runIf(iptablesWorks)(
+    "falls back to a chain of its own in iptables and ip6tables, jumped to once however often applied",
+    async () => {
+      const root = makeTree();
+      const cg = `'${process.execPath}' '${BIN}'`;
+      const apply = `${cg} lockdown --shield 10.0.0.2:3128 --root '${root}' --apply --backend iptables > /dev/null`;
+      const script = [
+        apply,
+        "echo apply=$?",
+        apply,
+        "iptables -S OUTPUT | grep -c CLAWGUARD-EGRESS",
+        "ip6tables -S OUTPUT | grep -c CLAWGUARD-EGRESS",
+        "iptables -S CLAWGUARD-EGRESS | grep -c -- '-d 10.0.0.2/32 -p tcp -m tcp --dport 3128'",
+        "iptables -S CLAWGUARD-EGRESS | tail -n 1",
+        "ip6tables -S CLAWGUARD-EGRESS | tail -n 1",
+        `${cg} lockdown rollback --root '${root}' > /dev/null`,
+        "echo rollback=$?",
+        "iptables -S | grep -c CLAWGUARD",
+        "ip6tables -S | grep -c CLAWGUARD",
+      ].join("; ");
+      const r = await runCommand(["unshare", "--user", "--map-root-user", "--net", "sh", "-c", script], {
+        timeoutMs: 80_000,
+      });
+      expect(r.stdout.split("\n"), r.stderr).toEqual([
+        "apply=0",
+        "1",
+        "1",
+        "1",
+        "-A CLAWGUARD-EGRESS -j DROP",
+        "-A CLAWGUARD-EGRESS -j DROP",
+        "rollback=0",
+        "0",
+        "0",
+        "",
+      ]);
+      expect(existsSync(path.join(root, "etc/clawguard/lockdown.v6.rules"))).toBe(false);
     },
     SLOW,
   );
