@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,7 +25,7 @@ const resolver = new TableResolver({ "allowed.test": v4("127.0.0.3"), "denied.te
 const config = (extra = "") => `
 listen: 127.0.0.1:3128
 log: { path: ./unused.db }
-limits: { header_timeout_ms: 1000, idle_timeout_ms: 1500, max_tunnels_per_agent: 2, max_header_bytes: 8192 }
+limits: { header_timeout_ms: 1000, idle_timeout_ms: 1500, max_tunnels_per_agent: 2, max_header_bytes: 8192, connect_timeout_ms: 500 }
 agents:
   - { id: scout, token_sha256: "${sha256(TOKEN)}", allow: [allowed.test, 127.0.0.3/32] }
   - { id: other, sources: [127.0.0.5/32], allow: [allowed.test, 127.0.0.3/32] }
@@ -184,6 +185,51 @@ describe("limits", () => {
     });
     expect(rec.bytesUp).toBeGreaterThan(0);
     expect(rec.bytesDown).toBeGreaterThan(0);
+  });
+});
+
+describe("connect timeout", () => {
+  it("gives up on a destination that never completes the handshake, with 504", async () => {
+    // A listener whose process never accepts: once its backlog is full the kernel drops SYNs.
+    const child = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const s = require("node:net").createServer().listen({ host: "127.0.0.3", port: 0, backlog: 1 }, () => {
+           process.stdout.write(String(s.address().port) + "\\n");
+           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+         });`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const fillers: net.Socket[] = [];
+    try {
+      const port = await new Promise<number>((resolve) =>
+        child.stdout.once("data", (d: Buffer) => resolve(Number(d))),
+      );
+      for (let i = 0; i < 4; i++) fillers.push(net.connect(port, "127.0.0.3").on("error", () => {}));
+      await new Promise((r) => setTimeout(r, 200));
+      const started = Date.now();
+      const c = await rawExchange(
+        t.port,
+        `CONNECT allowed.test:${port} HTTP/1.1\r\nHost: allowed.test\r\n${AUTH}\r\n`,
+        5000,
+      );
+      expect(c.reply).toMatch(/^HTTP\/1.1 504 /);
+      expect(Date.now() - started).toBeLessThan(3000);
+      const h = await curl([
+        "-x",
+        t.proxyUrl,
+        "--proxy-user",
+        `scout:${TOKEN}`,
+        `http://allowed.test:${port}/`,
+      ]);
+      expect(h.status).toBe(504);
+      expect(t.sink.records.at(-1)?.reason).toMatch(/no answer within 500 ms/);
+    } finally {
+      for (const f of fillers) f.destroy();
+      child.kill("SIGKILL");
+    }
   });
 });
 
