@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { runAudit } from "../../src/checks/audit.js";
 import { mapOpenClawAudit, sanitiseCheckId } from "../../src/checks/openclaw.js";
 import { FactContext } from "../../src/host/context.js";
@@ -35,6 +36,12 @@ const DOCUMENTED = {
     },
   ],
 };
+
+// Recorded from `openclaw security audit --json` (openclaw 2026.9.6 on Node 24, empty state dir).
+const RECORDED = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "../fixtures/openclaw-audit-output/security-audit-2026.9.6.json",
+);
 
 let dir: string;
 let savedPath: string | undefined;
@@ -76,6 +83,22 @@ describe("openclaw layer", () => {
     expect([exec.status, exec.severity]).toEqual(["fail", "medium"]);
     const info = one(f, "openclaw.logging_redact");
     expect([info.status, info.severity]).toEqual(["pass", "info"]);
+  });
+
+  it("maps what openclaw 2026.9.6 really printed for a fresh install", async () => {
+    fakeOpenClaw(`cat '${RECORDED}'`);
+    const report = await runAudit(new LocalHost("/"), { layers: ["openclaw"] });
+    const f = report.findings;
+    expect(one(f, "openclaw.security_audit").evidence.excerpt).toContain("1 critical, 2 warn, 1 info");
+    const noAuth = one(f, "openclaw.gateway_loopback_no_auth");
+    expect([noAuth.status, noAuth.severity, noAuth.title]).toEqual([
+      "fail",
+      "critical",
+      "Gateway auth missing on loopback",
+    ]);
+    expect(noAuth.remediation).toContain("Set gateway.auth");
+    expect(one(f, "openclaw.gateway_trusted_proxies_missing").status).toBe("fail");
+    expect(one(f, "openclaw.summary_attack_surface").status).toBe("pass");
   });
 
   it("reports output that is not the documented JSON as an error naming the command", async () => {
