@@ -43,7 +43,8 @@ export function secretName(name: string): boolean {
 
 /**
  * Whether a path inside an OpenClaw state dir (relative, "/"-separated, "" for the dir itself)
- * holds secrets: OpenClaw's documented secret files and dirs, plus secret-looking names.
+ * holds secrets: OpenClaw's documented secret files and dirs (and state/, where it keeps its
+ * sqlite database), plus secret-looking names.
  */
 export function isSecretInStateDir(rel: string, type: "file" | "dir"): boolean {
   const parts = rel === "" ? [] : rel.split("/");
@@ -51,6 +52,7 @@ export function isSecretInStateDir(rel: string, type: "file" | "dir"): boolean {
   if (type === "dir") {
     if (parts.length === 0) return true;
     if (a === "credentials") return true;
+    if (a === "state" && parts.length === 1) return true;
     if (a === "agents" && parts.length >= 3 && (c === "agent" || c === "sessions"))
       return c === "sessions" || parts.length === 3;
     return false;
