@@ -25,6 +25,14 @@ function jailText(ports: number[]): string {
   return `[sshd]\\nenabled = true\\nbackend = systemd\\nport = ${port}\\nbantime = 1h\\nfindtime = 10m\\nmaxretry = 5\\n`;
 }
 
+/**
+ * One setting in a file of its own: jail.d/*.local is read after jail.local, so it wins
+ * whatever the other files say, and it never rewrites a file the operator keeps.
+ */
+function setJail(key: string, value: string): string {
+  return `printf '[sshd]\\n${key} = ${value}\\n' > /etc/fail2ban/jail.d/clawguard-${key}.local && systemctl restart fail2ban`;
+}
+
 function writeJail(ports: number[]): string {
   return `apt-get install -y python3-systemd && printf '${jailText(ports)}' > ${JAIL_FILE} && systemctl restart fail2ban`;
 }
@@ -64,25 +72,25 @@ const C = catalog("fail2ban", {
   port: {
     severity: "high",
     title: "The sshd jail bans on sshd's real port",
-    remediation: `set port = 22 under [sshd] in ${JAIL_FILE}, then systemctl restart fail2ban`,
+    remediation: setJail("port", "22"),
     fixable: true,
   },
   bantime: {
     severity: "medium",
     title: `Bans last at least ${MIN_BANTIME / 3600}h`,
-    remediation: `set bantime = 1h under [sshd] in ${JAIL_FILE}, then systemctl restart fail2ban`,
+    remediation: setJail("bantime", "1h"),
     fixable: true,
   },
   findtime: {
     severity: "low",
     title: `Failures are counted over at least ${MIN_FINDTIME / 60} minutes`,
-    remediation: `set findtime = 10m under [sshd] in ${JAIL_FILE}, then systemctl restart fail2ban`,
+    remediation: setJail("findtime", "10m"),
     fixable: true,
   },
   maxretry: {
     severity: "medium",
     title: `At most ${MAX_RETRY} failures before a ban`,
-    remediation: `set maxretry = 5 under [sshd] in ${JAIL_FILE}, then systemctl restart fail2ban`,
+    remediation: setJail("maxretry", "5"),
     fixable: true,
   },
 });
@@ -318,7 +326,7 @@ function checkPort(j: Fail2banFact, sshd: Fact<SshdFact>, sshPorts: number[]): F
     { source: `${o.source} line ${o.line}`, excerpt },
     {
       title: `The sshd jail bans port ${o.value} but sshd listens on ${missing.join(", ")}: attackers are never blocked`,
-      remediation: `set port = ${sshPorts.join(",")} under [sshd] in ${o.source.endsWith(".local") ? o.source : JAIL_FILE}, then systemctl restart fail2ban`,
+      remediation: setJail("port", sshPorts.join(",")),
     },
   );
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -47,6 +48,23 @@ describe("the classic guide on Debian 12", () => {
     expect(port.title).toContain("sshd listens on 2222");
     // Debian's DEFAULT bantime of 10m is too short.
     expect(one(report.findings, "fail2ban.bantime").status).toBe("fail");
+  });
+
+  it("fixes the jail's port with the printed command: jail.d/*.local wins over jail.local", async () => {
+    const root = loadFixture("classic-guide");
+    const host = new LocalHost(root, { isRoot: false });
+    let report = await runAudit(host, { layers: ["fail2ban"] });
+    const fix = one(report.findings, "fail2ban.port").remediation;
+    expect(fix).toBe(
+      "printf '[sshd]\\nport = 2222\\n' > /etc/fail2ban/jail.d/clawguard-port.local && systemctl restart fail2ban",
+    );
+    // Run the file-writing half of the command for real, aimed at the fixture instead of /.
+    const write = fix.split(" && ")[0]!.replace(" > /etc/", ` > ${root}/etc/`);
+    execFileSync("sh", ["-c", write]);
+    report = await runAudit(host, { layers: ["fail2ban"] });
+    const port = one(report.findings, "fail2ban.port");
+    expect(port.status).toBe("pass");
+    expect(port.evidence.source).toBe("/etc/fail2ban/jail.d/clawguard-port.local line 2");
   });
 
   it("completes the whole audit when user.rules is binary, naming the file in an error", async () => {
