@@ -1,4 +1,4 @@
-import { appendFileSync, readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runAudit } from "../../src/checks/audit.js";
@@ -9,17 +9,8 @@ import { parseUnitFile } from "../../src/host/facts/unitfile.js";
 import { LocalHost } from "../../src/host/host.js";
 import { LocalWriter } from "../../src/host/writer.js";
 import { loadFixture, one } from "../helpers/fixture.js";
+import { classicGuide } from "./guide.js";
 import { snapshot, tempDir } from "./tree.js";
-
-/** The guide's server, with the packages harden would install already there (apt cannot run here). */
-function classicGuide(): string {
-  const root = loadFixture("classic-guide");
-  appendFileSync(
-    path.join(root, "var/lib/dpkg/status"),
-    "\nPackage: python3-systemd\nStatus: install ok installed\nVersion: 235-1\n\nPackage: unattended-upgrades\nStatus: install ok installed\nVersion: 2.9.1\n",
-  );
-  return root;
-}
 
 // usermod (a command, not a file) would fix the guide's login shell; it cannot run in a copy.
 const profile = validateProfile({ skip: ["user"] }, "test");

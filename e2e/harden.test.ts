@@ -1,0 +1,176 @@
+import { describe, expect, it } from "vitest";
+import type { HardenReport } from "../src/harden/harden.js";
+import { isRoot, sshFrom, type Container } from "./lib/index.js";
+import { useContainer } from "./lib/suite.js";
+
+/**
+ * A stand-in for `openclaw gateway run`: the same command line, the same /healthz answer, and it
+ * writes into its state dir at start, as the real gateway does, so a sandbox that takes the
+ * state dir away makes it fail the way OpenClaw would.
+ */
+const GATEWAY = `#!/usr/local/bin/node
+const http = require("node:http");
+const fs = require("node:fs");
+const path = require("node:path");
+const a = process.argv.slice(2);
+const flag = (n, d) => (a.indexOf(n) >= 0 ? a[a.indexOf(n) + 1] : d);
+const state = process.env.OPENCLAW_STATE_DIR || path.join(process.env.HOME || "/root", ".openclaw");
+fs.writeFileSync(path.join(state, "gateway.pid"), String(process.pid));
+const host = { loopback: "127.0.0.1", lan: "0.0.0.0" }[flag("--bind", "loopback")];
+http
+  .createServer((req, res) => {
+    res.setHeader("content-type", "application/json");
+    res.end(req.url === "/healthz" ? '{"ok":true,"status":"live"}' : "{}");
+  })
+  .listen(Number(flag("--port", "18789")), host);
+`;
+
+/** The quick-start way: a system unit without User= (root), bound to every address, no auth. */
+const CARELESS_UNIT = `[Unit]
+Description=OpenClaw gateway
+After=network-online.target
+
+[Service]
+ExecStart=/usr/local/bin/openclaw gateway run --bind lan --port 18789
+Restart=always
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+const CONFIG = `// written by the quick-start guide
+{
+  gateway: {
+    bind: "lan",
+    port: 18789,
+    auth: { mode: "none" },
+  },
+}
+`;
+
+async function setUpCareless(c: Container): Promise<void> {
+  await c.exec(["sh", "-c", "cat > /usr/local/bin/openclaw && chmod 755 /usr/local/bin/openclaw"], {
+    input: GATEWAY,
+  });
+  await c.exec(
+    "mkdir -p '/root/.openclaw/credentials' && chmod 755 /root/.openclaw /root/.openclaw/credentials",
+  );
+  await c.exec(
+    ["sh", "-c", "cat > /root/.openclaw/openclaw.json && chmod 644 /root/.openclaw/openclaw.json"],
+    {
+      input: CONFIG,
+    },
+  );
+  await c.exec(
+    "echo '{\"key\":\"sk-test\"}' > '/root/.openclaw/credentials/my key.json' && chmod 644 '/root/.openclaw/credentials/my key.json'",
+  );
+  await c.exec(["sh", "-c", "cat > /etc/systemd/system/openclaw.service"], { input: CARELESS_UNIT });
+  await c.exec("systemctl daemon-reload && systemctl enable --now openclaw.service");
+  await waitListening(c, "0.0.0.0:18789");
+}
+
+async function waitListening(c: Container, addr: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const r = await c.exec(["ss", "-Hltn"], { check: false });
+    if (r.stdout.includes(addr)) return;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error(
+    `nothing listens on ${addr}:\n${(await c.exec("ss -ltnp; journalctl -u openclaw -n 30 --no-pager", { check: false })).stdout}`,
+  );
+}
+
+async function hardenIn(
+  c: Container,
+  args: string[],
+): Promise<{ code: number; report: HardenReport; stderr: string }> {
+  const r = await c.exec(["clawguard", "harden", "--json", ...args], { check: false, timeoutMs: 900_000 });
+  let report: HardenReport;
+  try {
+    report = JSON.parse(r.stdout) as HardenReport;
+  } catch {
+    throw new Error(
+      `clawguard harden exited ${r.code} without JSON:\n${r.stdout.slice(0, 3000)}\n${r.stderr.slice(0, 3000)}`,
+    );
+  }
+  return { code: r.code, report, stderr: r.stderr };
+}
+
+const sums =
+  "sha256sum /etc/fstab /etc/systemd/system/openclaw.service /root/.openclaw/openclaw.json '/root/.openclaw/credentials/my key.json'; stat -c '%a %U %n' /root/.openclaw '/root/.openclaw/credentials/my key.json'";
+
+describe.skipIf(!isRoot)("clawguard harden on a booted Debian 12 with a gateway running as root", () => {
+  const ct = useContainer({ tag: "harden" });
+  let before = "";
+
+  it("plans without changing anything, then applies: gateway on loopback as its own user, firewall, jail, upgrades", async () => {
+    const c = ct();
+    await setUpCareless(c);
+    // Packages harden installs come from the pre-downloaded .debs: the container has no mirror.
+    before = (await c.exec(sums)).stdout;
+
+    const plan = await hardenIn(c, []);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.report.applied).toBe(false);
+    const actions = plan.report.changes.map((x) => x.action);
+    expect(actions[0]).toMatch(/^apt-get install -y .*ufw/);
+    // The firewall allows SSH before it denies or enables anything.
+    const allowSsh = actions.indexOf("ufw allow 22/tcp");
+    expect(allowSsh).toBeGreaterThan(0);
+    expect(actions.indexOf("ufw --force enable")).toBeGreaterThan(allowSsh);
+    expect(actions.join("\n")).not.toContain("18789/tcp");
+    expect((await c.exec(sums)).stdout).toBe(before);
+
+    const run = await hardenIn(c, ["--apply"]);
+    expect(run.report.error, run.stderr).toBeUndefined();
+    expect(run.code).toBe(0);
+    expect(run.report.applied).toBe(true);
+    expect(run.report.health?.ok, JSON.stringify(run.report.health)).toBe(true);
+
+    // Live state, read from the system rather than from the report.
+    await waitListening(c, "127.0.0.1:18789");
+    expect((await c.exec(["ss", "-Hltn"])).stdout).not.toContain("0.0.0.0:18789");
+    const owner = await c.exec("ps -o user= -p $(systemctl show -p MainPID --value openclaw.service)");
+    expect(owner.stdout.trim()).toBe("openclaw");
+    expect(
+      (await c.exec("stat -c '%a %U' '/home/openclaw/.openclaw/credentials/my key.json'")).stdout.trim(),
+    ).toBe("600 openclaw");
+    const config = (await c.exec("cat /home/openclaw/.openclaw/openclaw.json")).stdout;
+    expect(config).toContain("// written by the quick-start guide");
+    expect(config).toMatch(/bind: "loopback"/);
+    expect((await c.exec("ufw status")).stdout).toMatch(/Status: active[\s\S]*22\/tcp\s+ALLOW/);
+    expect((await c.exec("systemctl is-active fail2ban")).stdout.trim()).toBe("active");
+    const score = await c.exec("systemd-analyze security openclaw.service --no-pager | tail -1");
+    expect(Number(/: (\d+\.\d+)/.exec(score.stdout)?.[1])).toBeLessThanOrEqual(1.5);
+    // SSH still works after the firewall went up.
+    const ssh = await sshFrom(c.net.peerNs, c, "true");
+    expect(ssh.code).toBe(0);
+
+    for (const id of [
+      "gateway.bind_loopback",
+      "user.dedicated",
+      "firewall.enabled",
+      "tmp.persistent_options",
+      "updates.enabled",
+    ])
+      expect(run.report.fixed, id).toContain(id);
+  });
+
+  it("a second run finds nothing to change", async () => {
+    const again = await hardenIn(ct(), []);
+    expect(again.report.changes.map((x) => x.action)).toEqual([]);
+  });
+
+  it("rollback restores every file, the state dir and the gateway as it ran before", async () => {
+    const c = ct();
+    const r = await c.exec(["clawguard", "rollback", "--json"], { check: false, timeoutMs: 300_000 });
+    const res = JSON.parse(r.stdout) as { problems: string[]; packagesKept: string[] };
+    expect(res.problems).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(res.packagesKept).toEqual(expect.arrayContaining(["ufw", "fail2ban"]));
+    expect((await c.exec(sums)).stdout).toBe(before);
+    await waitListening(c, "0.0.0.0:18789");
+    expect((await c.exec("ufw status")).stdout).toContain("Status: inactive");
+    expect((await c.exec("id openclaw", { check: false })).code).not.toBe(0);
+  });
+});
