@@ -184,7 +184,11 @@ export class ShieldProxy {
       log.end(outcomeOf(decision));
       return;
     }
-    void this.forwardHttp(req, res, policy, agent, target, form, decision, log);
+    this.forwardHttp(req, res, policy, agent, target, form, decision, log).catch((err: unknown) => {
+      // A bug here must cost one request, not the process: cut it and say why in the log.
+      res.destroy();
+      log.end({ decision: "denied", rule: null, reason: `internal error: ${messageOf(err)}` });
+    });
   }
 
   private async forwardHttp(
@@ -235,11 +239,18 @@ export class ShieldProxy {
       ures.on("data", (chunk: Buffer) => {
         down += chunk.length;
       });
-      res.writeHead(
-        ures.statusCode ?? 502,
-        ures.statusMessage,
-        downstreamResponseHeaders(ures.headersDistinct, this.masked),
-      );
+      try {
+        res.writeHead(
+          ures.statusCode ?? 502,
+          ures.statusMessage,
+          downstreamResponseHeaders(ures.headersDistinct, this.masked),
+        );
+      } catch (err) {
+        failure = `response not relayed: ${messageOf(err)}`;
+        ures.destroy();
+        sendPlain(res, 502, "Bad Gateway", { connection: "close" });
+        return;
+      }
       ures.pipe(res);
       ures.once("error", () => res.destroy());
     });
