@@ -190,14 +190,16 @@ export class RuleIndex {
   ) {
     for (const verdict of ["deny", "allow"] as const) {
       for (const text of rules[verdict]) {
+        const parsed = parseRule(text);
         const label = `${level} ${verdict} ${text}`;
-        this.insert(parseRule(text), {
+        const rule = {
           verdict,
-          port: 0,
+          port: parsed.port,
           label,
-          cidr: null,
+          cidr: parsed.cidr,
           ...ruleDecisions(verdict, label),
-        });
+        };
+        this.insert(parsed, rule);
       }
     }
   }
@@ -212,8 +214,7 @@ export class RuleIndex {
     return m;
   }
 
-  private insert(r: ParsedRule, indexed: IndexedRule): void {
-    const rule: IndexedRule = { ...indexed, port: r.port, cidr: r.cidr };
+  private insert(r: ParsedRule, rule: IndexedRule): void {
     this.entries.push({ parsed: r, rule });
     switch (r.kind) {
       case "any":
