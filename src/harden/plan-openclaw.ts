@@ -1,6 +1,7 @@
 import path from "node:path";
 import type { Layer } from "../checks/finding.js";
 import type { OpenClawInstall } from "../host/facts/openclaw-model.js";
+import { isSecretInStateDir } from "../host/facts/credentials.js";
 import { execWords } from "../host/facts/units.js";
 import type { PasswdEntry, UsersFact } from "../host/facts/users.js";
 import { editOpenClawConfig } from "../render/openclaw-config.js";
@@ -105,6 +106,7 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
   installs.forEach((i, index) => {
     const svc = serviceUser(input, i, users);
     const userIds = failing(findings, "user");
+    const ownerIds = failing(findings, "credentials", ["owner"]);
     const switching = svc.switching && !skip.has("user");
     const stateDir =
       switching && !under(i.stateDir, svc.home)
@@ -155,7 +157,7 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
           path: remap(e.path, i.stateDir, stateDir),
           owner: svc.name,
           group: svc.group,
-          fixes: e.path === i.stateDir ? failing(findings, "user", ["home_owned"]) : [],
+          fixes: [...(e.path === i.stateDir ? failing(findings, "user", ["home_owned"]) : []), ...ownerIds],
         });
     } else if (
       svc.entry &&
@@ -171,22 +173,26 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
     }
 
     // credentials: every dir 700, every file 600 (the owner's x bit kept), owned by the service user.
-    const credIds = failing(findings, "credentials");
+    const modeIds = failing(findings, "credentials", ["world_readable", "group_readable"]);
+    // The same secrets the credentials check walks: the agent's workspace is its own business.
+    const secret = (e: { path: string; type: string }) =>
+      (e.type === "file" || e.type === "dir") &&
+      isSecretInStateDir(e.path === i.stateDir ? "" : e.path.slice(i.stateDir.length + 1), e.type);
     for (const e of tree) {
-      if (e.type === "symlink" || e.type === "other") continue;
+      if (!secret(e)) continue;
       const want = e.type === "dir" ? 0o700 : (e.mode & 0o100) | 0o600;
       if ((e.mode & 0o7777) !== want)
-        out.credentials.changes.push({ kind: "chmod", path: e.path, mode: want, fixes: credIds });
+        out.credentials.changes.push({ kind: "chmod", path: e.path, mode: want, fixes: modeIds });
     }
     if (!switching && ownerEntry && ownerEntry.uid !== 0) {
       for (const e of tree)
-        if (e.uid !== ownerEntry.uid)
+        if (secret(e) && e.uid !== ownerEntry.uid)
           out.credentials.changes.push({
             kind: "chown",
             path: e.path,
             owner: ownerEntry.name,
             group: primaryGroup(users, ownerEntry),
-            fixes: credIds,
+            fixes: ownerIds,
           });
     }
     const home = path.posix.dirname(i.stateDir);
@@ -196,7 +202,7 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
         kind: "chmod",
         path: `${home}/.config/openclaw/gateway.env`,
         mode: 0o600,
-        fixes: credIds,
+        fixes: modeIds,
       });
 
     // systemd: a sandboxed system unit, and no user unit running a second gateway.

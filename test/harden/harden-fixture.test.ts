@@ -1,7 +1,8 @@
-import { readFileSync, statSync } from "node:fs";
+import { chmodSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runAudit } from "../../src/checks/audit.js";
+import { LAYERS } from "../../src/checks/finding.js";
 import { harden, planFor } from "../../src/harden/harden.js";
 import { validateProfile } from "../../src/harden/profile.js";
 import { rollbackRun } from "../../src/harden/rollback.js";
@@ -132,5 +133,37 @@ describe("harden where the agent runs as root (the quick-start way)", () => {
     expect(report.error).toMatch(/useradd .* cannot run in .* without root\. Nothing was changed/);
     expect(snapshot(root)).toEqual(before);
     expect(statSync(path.join(root, "root/.openclaw/credentials/my key.json")).mode & 0o777).toBe(0o644);
+  });
+});
+
+describe("harden of credentials alone", () => {
+  it("makes every secret dir 700 and file 600, names with spaces included, and only once", async () => {
+    const root = loadFixture("openclaw-good");
+    const state = path.join(root, "home/openclaw/.openclaw");
+    chmodSync(path.join(state, "credentials"), 0o755);
+    chmodSync(path.join(state, "credentials/my key.json"), 0o644);
+    chmodSync(path.join(state, "openclaw.json"), 0o664);
+    const before = snapshot(root);
+    const host = new LocalHost(root, { isRoot: false });
+    const writer = new LocalWriter(host);
+    const only = validateProfile({ skip: LAYERS.filter((l) => l !== "credentials") }, "test");
+    const first = await runAudit(host, { layers: ["credentials"] });
+    expect(one(first.findings, "credentials.world_readable").status).toBe("fail");
+
+    const stateDir = tempDir("state");
+    const report = await harden(host, writer, { profile: only, apply: true, stateDir });
+    expect(report.error).toBeUndefined();
+    expect(report.changes.map((c) => c.action)).toEqual([
+      `chmod 0700 ${"/home/openclaw/.openclaw/credentials"}`,
+      `chmod 0600 '/home/openclaw/.openclaw/credentials/my key.json'`,
+      `chmod 0600 /home/openclaw/.openclaw/openclaw.json`,
+    ]);
+    const after = await runAudit(host, { layers: ["credentials"] });
+    expect(one(after.findings, "credentials.world_readable").status).toBe("pass");
+    expect(one(after.findings, "credentials.group_readable").status).toBe("pass");
+    expect((await planFor(host, only)).settled).toEqual([]);
+
+    await rollbackRun(host, writer, stateDir);
+    expect(snapshot(root)).toEqual(before);
   });
 });
