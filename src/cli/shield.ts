@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { loadShieldConfig } from "../shield/config.js";
-import { startShield } from "../shield/server.js";
+import { startManagedShield } from "../shield/admin/index.js";
+import { registerShieldAdminCommands } from "./shield-admin.js";
 import { registerShieldLogCommands } from "./shield-log.js";
 
 interface RunFlags {
@@ -23,8 +24,8 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
       // Any error here (bad config, port taken, unwritable log) reaches main and exits 2:
       // the shield never runs without the rules it was given.
       const cfg = await loadShieldConfig(flags.config);
-      const running = await startShield(cfg);
-      const { address, port } = running.address;
+      const running = await startManagedShield(cfg);
+      const { address, port } = running.shield.address;
       const say = (event: Record<string, unknown>, text: string) =>
         process.stdout.write(
           flags.json ? JSON.stringify({ schema: "clawguard.shield-run/v1", ...event }) + "\n" : text + "\n",
@@ -37,9 +38,19 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
           agents: cfg.agents.length,
           mode: cfg.mode,
           log: cfg.log.path,
+          admin: running.admin ? { host: running.admin.address, port: running.admin.port } : null,
         },
-        `clawguard shield: listening on ${address}:${port}, ${cfg.agents.length} agent(s), mode ${cfg.mode}, log ${cfg.log.path}`,
+        `clawguard shield: listening on ${address}:${port}, ${cfg.agents.length} agent(s), mode ${cfg.mode}, log ${cfg.log.path}` +
+          (running.admin ? `, admin API on ${running.admin.address}:${running.admin.port}` : ""),
       );
+      // SIGHUP re-reads the config; a config that fails validation leaves the running policy.
+      const onHup = () => {
+        void running.reload("SIGHUP", true).then((r) => {
+          if (r.ok)
+            say({ event: "reloaded", tunnelsClosed: r.tunnelsClosed }, "clawguard shield: config reloaded");
+        });
+      };
+      process.on("SIGHUP", onHup);
       const signal = await new Promise<NodeJS.Signals>((resolve) => {
         const on = (s: NodeJS.Signals) => {
           process.off("SIGTERM", on);
@@ -49,6 +60,7 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
         process.on("SIGTERM", on);
         process.on("SIGINT", on);
       });
+      process.off("SIGHUP", onHup);
       say({ event: "stopping", signal }, `clawguard shield: ${signal}: no new connections, flushing the log`);
       await running.close();
       say({ event: "stopped" }, "clawguard shield: stopped");
@@ -56,4 +68,5 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
     });
 
   registerShieldLogCommands(shield, setCode);
+  registerShieldAdminCommands(shield, setCode);
 }

@@ -64,7 +64,9 @@ export const shieldSchema = z.strictObject({
     .default("403")
     .transform((v) => (v === 403 ? "403" : v)),
   strip_headers: z.array(z.string()).default([]),
-  admin: z.strictObject({ listen: z.string() }).optional(),
+  admin: z
+    .strictObject({ listen: z.string().default("127.0.0.1:9090"), token_file: z.string().min(1).optional() })
+    .optional(),
 });
 
 export type RawShieldConfig = z.infer<typeof shieldSchema>;

@@ -62,7 +62,8 @@ export interface ShieldConfig extends RuleSet {
   refusal: "403" | "reset";
   /** Extra request headers to remove, lowercase. */
   stripHeaders: string[];
-  admin?: { listen: Endpoint };
+  /** `tokenFile` is absolute, like `log.path`; the admin API refuses to start without it. */
+  admin?: { listen: Endpoint; tokenFile?: string };
 }
 
 export interface ConfigProblem {
@@ -239,7 +240,14 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
   };
 
   const listen = endpoint(raw.listen, ["listen"], fail);
-  const admin = raw.admin ? { listen: endpoint(raw.admin.listen, ["admin", "listen"], fail) } : undefined;
+  const admin = raw.admin
+    ? {
+        listen: endpoint(raw.admin.listen, ["admin", "listen"], fail),
+        ...(raw.admin.token_file !== undefined
+          ? { tokenFile: path.resolve(path.dirname(path.resolve(file)), raw.admin.token_file) }
+          : {}),
+      }
+    : undefined;
   if (admin && listen.port !== 0 && listen.port === admin.listen.port && listen.host === admin.listen.host) {
     fail(["admin", "listen"], "the admin API must not share the proxy's address and port");
   }

@@ -1,0 +1,314 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { InvalidArgumentError, type Command } from "commander";
+import { loadShieldConfig } from "../shield/config.js";
+import { installShield } from "../shield/install.js";
+
+interface ApiFlags {
+  admin?: string;
+  tokenFile?: string;
+  config?: string;
+  json?: boolean;
+}
+
+interface Connection {
+  base: URL;
+  token: string;
+}
+
+const DEFAULT_CONFIG = "/etc/clawguard/shield.yaml";
+const MODES = ["enforce", "audit", "lockdown", "inherit"] as const;
+
+/** Address and token: flags, then the environment, then the shield's config file. */
+async function connect(flags: ApiFlags): Promise<Connection> {
+  let url = flags.admin ?? process.env.CLAWGUARD_ADMIN_URL;
+  let tokenFile = flags.tokenFile ?? process.env.CLAWGUARD_ADMIN_TOKEN_FILE;
+  const configFile = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+  if ((url === undefined || tokenFile === undefined) && configFile !== undefined) {
+    const cfg = await loadShieldConfig(configFile);
+    if (!cfg.admin) throw new Error(`${configFile} has no admin section, so the shield serves no admin API`);
+    if (url === undefined) {
+      const { host, port } = cfg.admin.listen;
+      const reach = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+      url = `http://${reach.includes(":") ? `[${reach}]` : reach}:${port}`;
+    }
+    tokenFile ??= cfg.admin.tokenFile;
+  }
+  if (url === undefined) {
+    throw new Error(
+      "no admin API address: pass --admin URL, set CLAWGUARD_ADMIN_URL, or pass --config shield.yaml",
+    );
+  }
+  if (tokenFile === undefined) {
+    throw new Error(
+      "no admin token: pass --token-file FILE, set CLAWGUARD_ADMIN_TOKEN_FILE, or pass --config shield.yaml",
+    );
+  }
+  let base: URL;
+  try {
+    base = new URL(url);
+  } catch {
+    throw new Error(`--admin "${url}" is not a URL (e.g. http://127.0.0.1:9090)`);
+  }
+  let token: string;
+  try {
+    token = (await readFile(tokenFile, "utf8")).trim();
+  } catch (e) {
+    throw new Error(
+      `cannot read the admin token file ${tokenFile} (${(e as NodeJS.ErrnoException).code ?? e})`,
+    );
+  }
+  return { base, token };
+}
+
+async function call(
+  flags: ApiFlags,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<Record<string, unknown>> {
+  const c = await connect(flags);
+  const url = new URL(path, c.base);
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: {
+        authorization: `Bearer ${c.token}`,
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+    throw new Error(
+      `the admin API at ${c.base.origin} is unreachable (${cause}); is the shield running, and the SSH tunnel open?`,
+    );
+  }
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // Not JSON: reported below through the status.
+  }
+  if (res.status === 401) {
+    throw new Error(
+      `the admin API at ${c.base.origin} refused the token; check --token-file or admin.token_file`,
+    );
+  }
+  if (!res.ok) {
+    const field = typeof json.field === "string" ? ` (${json.field})` : "";
+    throw new Error(
+      `${method} ${path}: HTTP ${res.status}${field}: ${String(json.error ?? text.slice(0, 200))}`,
+    );
+  }
+  return json;
+}
+
+function apiOptions(cmd: Command): Command {
+  return cmd
+    .option("--admin <url>", "admin API address, e.g. http://127.0.0.1:9090 (env CLAWGUARD_ADMIN_URL)")
+    .option("--token-file <file>", "file holding the admin token (env CLAWGUARD_ADMIN_TOKEN_FILE)")
+    .option(
+      "--config <file>",
+      `shield.yaml to take admin.listen and admin.token_file from (default ${DEFAULT_CONFIG})`,
+    )
+    .option("--json", "print the API's JSON answer");
+}
+
+const out = (s: string): void => {
+  process.stdout.write(s.endsWith("\n") ? s : s + "\n");
+};
+
+function ago(ms: unknown): string {
+  if (typeof ms !== "number") return "never";
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+interface ModeFlags extends ApiFlags {
+  global?: boolean;
+  fleet?: string;
+  agent?: string;
+}
+
+interface RuleFlags extends ModeFlags {
+  tier?: string;
+}
+
+function ruleTarget(flags: RuleFlags): { level: string; name?: string } {
+  const given = [flags.global ? "global" : null, flags.tier, flags.fleet, flags.agent].filter(
+    (x) => x != null,
+  );
+  if (given.length > 1) throw new InvalidArgumentError("give one of --global, --tier, --fleet, --agent");
+  if (flags.tier !== undefined) return { level: "tier", name: flags.tier };
+  if (flags.fleet !== undefined) return { level: "fleet", name: flags.fleet };
+  if (flags.agent !== undefined) return { level: "agent", name: flags.agent };
+  return { level: "global" };
+}
+
+/** `status`, `agents`, `mode`, `rules` (talk to the admin API) and `install`. */
+export function registerShieldAdminCommands(shield: Command, setCode: (c: number) => void): void {
+  apiOptions(
+    shield
+      .command("status")
+      .description("the running shield: uptime, decisions, tunnels, modes, last reload"),
+  ).action(async (flags: ApiFlags) => {
+    const s = await call(flags, "GET", "/api/status");
+    if (flags.json) return out(JSON.stringify(s, null, 2));
+    const d = s.decisions as Record<string, number>;
+    const modes = s.modes as {
+      global: string;
+      fleets: Record<string, string | null>;
+      agents: Record<string, string>;
+    };
+    const r = s.lastReload as { ok: boolean; trigger: string; error: string | null; at: number } | null;
+    out(
+      [
+        `shield ${String(s.version)}, up ${String(s.uptimeSeconds)}s, config ${String(s.config)}`,
+        `decisions: ${d.allowed} allowed, ${d.denied} denied, ${d.audited} audited; ${String(s.openTunnels)} open tunnel(s)`,
+        `mode: global ${modes.global}` +
+          Object.entries(modes.fleets)
+            .map(([f, m]) => `, fleet ${f} ${m ?? "inherits"}`)
+            .join(""),
+        r
+          ? `last reload (${r.trigger}, ${ago(r.at)}): ${r.ok ? "applied" : `FAILED, running policy kept:\n  ${r.error}`}`
+          : "no reload since start",
+      ].join("\n"),
+    );
+    setCode(0);
+  });
+
+  apiOptions(
+    shield.command("agents").description("agents with their mode, last request, traffic and open tunnels"),
+  ).action(async (flags: ApiFlags) => {
+    const s = await call(flags, "GET", "/api/agents");
+    if (flags.json) return out(JSON.stringify(s, null, 2));
+    const agents = s.agents as Array<Record<string, string | number | null>>;
+    out(
+      table([
+        ["AGENT", "FLEET", "TIER", "MODE", "LAST SEEN", "REQUESTS", "DENIED", "UP", "DOWN", "TUNNELS"],
+        ...agents.map((a) => [
+          String(a.id),
+          String(a.fleet ?? "-"),
+          String(a.tier ?? "-"),
+          String(a.mode) + (a.modeOverride ? "*" : ""),
+          ago(a.lastSeen),
+          String(a.requests),
+          String(a.denied),
+          String(a.bytesUp),
+          String(a.bytesDown),
+          String(a.openTunnels),
+        ]),
+      ]) + (agents.some((a) => a.modeOverride) ? "\n* mode set through the admin API" : ""),
+    );
+    setCode(0);
+  });
+
+  apiOptions(
+    shield
+      .command("mode")
+      .description(
+        "switch the mode of everything, a fleet or an agent (inherit drops the switch); open tunnels follow",
+      )
+      .argument("<mode>", MODES.join(" | "))
+      .option("--global", "every agent (the default)")
+      .option("--fleet <fleet>", "one fleet")
+      .option("--agent <agent>", "one agent"),
+  ).action(async (mode: string, flags: ModeFlags) => {
+    if (!(MODES as readonly string[]).includes(mode)) {
+      throw new InvalidArgumentError(`mode must be one of ${MODES.join(", ")}, not "${mode}"`);
+    }
+    const t = ruleTarget(flags);
+    const body = {
+      scope: t.level,
+      ...(t.name !== undefined ? { id: t.name } : {}),
+      mode: mode === "inherit" ? null : mode,
+    };
+    const r = await call(flags, "PUT", "/api/mode", body);
+    if (flags.json) return out(JSON.stringify(r, null, 2));
+    out(`${t.level}${t.name ? ` ${t.name}` : ""}: ${mode}; ${String(r.tunnelsClosed)} open tunnel(s) closed`);
+    setCode(0);
+  });
+
+  const rules = shield
+    .command("rules")
+    .description("list, add or remove allow and deny rules (saved to shield.yaml)");
+  apiOptions(rules.command("list", { isDefault: true }).description("every rule, level by level")).action(
+    async (flags: ApiFlags) => {
+      const r = await call(flags, "GET", "/api/rules");
+      if (flags.json) return out(JSON.stringify(r, null, 2));
+      const levels = r.levels as Array<{
+        level: string;
+        name: string | null;
+        allow: string[];
+        deny: string[];
+      }>;
+      const lines: string[] = [];
+      for (const l of levels) {
+        if (l.allow.length + l.deny.length === 0) continue;
+        lines.push(`${l.level}${l.name ? ` ${l.name}` : ""}:`);
+        for (const x of l.deny) lines.push(`  deny  ${x}`);
+        for (const x of l.allow) lines.push(`  allow ${x}`);
+      }
+      out(lines.length ? lines.join("\n") : "no rules: every destination is denied");
+      setCode(0);
+    },
+  );
+  for (const op of ["add", "remove"] as const) {
+    apiOptions(
+      rules
+        .command(op)
+        .description(`${op} a rule (global unless --tier, --fleet or --agent); applies at once`)
+        .argument("<verdict>", "allow | deny")
+        .argument("<rule>", "e.g. api.example.com:443, *.example.com, 203.0.113.0/24")
+        .option("--global", "the global level (the default)")
+        .option("--tier <tier>", "a tier's rules")
+        .option("--fleet <fleet>", "a fleet's rules")
+        .option("--agent <agent>", "an agent's own rules"),
+    ).action(async (verdict: string, rule: string, flags: RuleFlags) => {
+      if (verdict !== "allow" && verdict !== "deny") {
+        throw new InvalidArgumentError(`verdict must be allow or deny, not "${verdict}"`);
+      }
+      const t = ruleTarget(flags);
+      const r = await call(flags, op === "add" ? "POST" : "DELETE", "/api/rules", { ...t, verdict, rule });
+      if (flags.json) return out(JSON.stringify(r, null, 2));
+      out(
+        `${op === "add" ? "added" : "removed"} ${verdict} ${rule} at ${t.level}${t.name ? ` ${t.name}` : ""}; ${String(r.tunnelsClosed)} open tunnel(s) closed`,
+      );
+      setCode(0);
+    });
+  }
+
+  shield
+    .command("install")
+    .description("write the shield's hardened systemd unit, a commented shield.yaml and an admin token")
+    .option("--root <dir>", "install into this root tree instead of /", "/")
+    .option("--config-dir <dir>", "where shield.yaml and the admin token go", "/etc/clawguard")
+    .option("--user <name>", "the system user the shield runs as", "clawguard-shield")
+    .option("--json", "print what was written as JSON (schema clawguard.shield-install/v1)")
+    .action(async (flags: { root: string; configDir: string; user: string; json?: boolean }) => {
+      const r = await installShield({ root: flags.root, configDir: flags.configDir, user: flags.user });
+      if (flags.json) {
+        out(JSON.stringify({ schema: "clawguard.shield-install/v1", ...r }, null, 2));
+      } else {
+        for (const f of r.files) out(`${f.action.padEnd(9)} ${f.path}${f.note ? `  (${f.note})` : ""}`);
+        for (const n of r.next) out(`next: ${n}`);
+      }
+      setCode(0);
+    });
+}

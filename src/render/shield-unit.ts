@@ -1,0 +1,127 @@
+/**
+ * The shield's own systemd unit and config skeleton. The shield is a Node.js process that needs
+ * sockets, its config directory (the rules API saves shield.yaml) and its state directory (the
+ * audit log), and nothing else: no shell, no capabilities (it listens above 1024), no devices.
+ */
+
+export interface ShieldUnitOptions {
+  /** Absolute path of the node binary. */
+  node: string;
+  /** Absolute path of bin/clawguard.js. */
+  bin: string;
+  configDir: string;
+  user: string;
+}
+
+export const SHIELD_UNIT_NAME = "clawguard-shield.service";
+export const SHIELD_STATE_DIR = "/var/lib/clawguard-shield";
+
+export function renderShieldUnit(o: ShieldUnitOptions): string {
+  const config = `${o.configDir.replace(/\/+$/, "")}/shield.yaml`;
+  return `# Written by clawguard shield install. Reload the config with: systemctl reload clawguard-shield
+[Unit]
+Description=clawguard shield: egress proxy for AI agents
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+ExecStart=${o.node} ${o.bin} shield run --config ${config}
+# SIGHUP re-reads shield.yaml; a file that fails validation leaves the running policy in force.
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+RestartSec=2s
+User=${o.user}
+Group=${o.user}
+# The audit log lives here (log.path in shield.yaml).
+StateDirectory=clawguard-shield
+StateDirectoryMode=0700
+# The rules API writes shield.yaml back (temp file + rename in this directory).
+ReadWritePaths=${o.configDir}
+UMask=0077
+
+NoNewPrivileges=yes
+CapabilityBoundingSet=
+AmbientCapabilities=
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+PrivateUsers=yes
+PrivateIPC=yes
+ProtectHostname=yes
+ProtectClock=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectProc=invisible
+ProcSubset=pid
+# AF_NETLINK: listing local addresses, which a wildcard listen address needs.
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+RemoveIPC=yes
+KeyringMode=private
+DevicePolicy=closed
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+# A refused call fails with EPERM instead of killing Node.js at start.
+SystemCallErrorNumber=EPERM
+# No MemoryDenyWriteExecute: V8 needs writable and executable pages.
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+/** A shield.yaml that starts (every destination denied) and says where everything goes. */
+export function renderShieldConfigSkeleton(o: { configDir: string }): string {
+  return `# clawguard shield configuration. Check it with: clawguard shield run --config ${o.configDir}/shield.yaml
+# (it refuses to start on any error), then: systemctl enable --now clawguard-shield
+# Reload after editing: systemctl reload clawguard-shield (a file with errors is not applied).
+
+# Where agents connect. 0.0.0.0 serves every interface: let only your agents reach it
+# (firewall), and give each agent a token and/or its source addresses below.
+listen: 0.0.0.0:3128
+
+# enforce: only what a rule allows. audit: everything passes, would-be denials are logged.
+# lockdown: nothing passes.
+mode: enforce
+
+log:
+  # The tamper-evident audit log (SQLite); query it with: clawguard shield log
+  path: ${SHIELD_STATE_DIR}/shield.db
+  retention_days: 90
+
+# The operator API and dashboard. Keep it on loopback and reach it through an SSH tunnel:
+#   ssh -L 9090:127.0.0.1:9090 shield-host, then open http://127.0.0.1:9090/
+admin:
+  listen: 127.0.0.1:9090
+  # Bearer token for the API, the CLI (clawguard shield status) and the dashboard; mode 600.
+  token_file: admin.token
+
+# Rules: host, *.domain, host:port, or a CIDR; deny beats allow at every level.
+allow: []
+deny: []
+
+# Rules shared by a class of agents.
+tiers: {}
+#  crew:
+#    allow: ["api.anthropic.com:443", "*.github.com:443"]
+
+# Agents that may see each other (isolation: fleet) or not (isolated, the default).
+fleets: {}
+
+# One entry per agent. token_sha256 is the sha256 of the agent's proxy password:
+#   printf %s "$TOKEN" | sha256sum
+agents: []
+#  - id: scout
+#    tier: crew
+#    token_sha256: "<64 hex characters>"
+#    sources: [203.0.113.7/32]
+`;
+}

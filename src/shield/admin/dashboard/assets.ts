@@ -1,0 +1,340 @@
+/**
+ * The dashboard: one page, one stylesheet, one script, all served by the admin listener itself
+ * (no CDN, no web font), so it works through an SSH tunnel and under a CSP of 'self' only. The
+ * token is asked once and kept in sessionStorage; every call sends it as a bearer header, the
+ * live view included (fetch streaming, because EventSource cannot send headers).
+ */
+
+export const DASHBOARD_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Shield</title>
+<link rel="stylesheet" href="/dashboard.css">
+<script src="/dashboard.js" defer></script>
+</head>
+<body>
+<header>
+  <h1>Shield</h1>
+  <span id="summary" aria-live="polite"></span>
+  <button id="logout" type="button" hidden>Forget token</button>
+</header>
+<main>
+  <section id="login" class="card">
+    <h2>Admin token</h2>
+    <p>Paste the admin token (the content of admin.token_file). It stays in this tab only.</p>
+    <form id="login-form">
+      <input id="token" type="password" autocomplete="off" spellcheck="false" aria-label="admin token" required>
+      <button id="connect" type="submit">Connect</button>
+    </form>
+    <p id="login-error" class="error" role="alert"></p>
+  </section>
+  <div id="app" hidden>
+    <p id="error" class="error" role="alert"></p>
+    <section class="card">
+      <h2>Global mode <span id="global-mode" class="mode"></span></h2>
+      <div class="buttons" id="global-buttons"></div>
+      <p id="reload" class="muted"></p>
+    </section>
+    <section class="card">
+      <h2>Agents</h2>
+      <div class="scroll"><table id="agents">
+        <thead><tr><th>Agent</th><th>Fleet</th><th>Tier</th><th>Mode</th><th>Last seen</th><th>Req</th><th>Up</th><th>Down</th><th>Tunnels</th><th>Switch</th></tr></thead>
+        <tbody></tbody>
+      </table></div>
+    </section>
+    <section class="card" id="fleets-card">
+      <h2>Fleets</h2>
+      <ul id="fleets" class="plain"></ul>
+    </section>
+    <section class="card">
+      <h2>Live decisions</h2>
+      <ol id="live" class="plain live"></ol>
+    </section>
+    <section class="card">
+      <h2>Rules</h2>
+      <form id="rule-form" class="rule-form">
+        <select id="rule-level" aria-label="level">
+          <option value="global">global</option><option value="tier">tier</option>
+          <option value="fleet">fleet</option><option value="agent">agent</option>
+        </select>
+        <input id="rule-name" placeholder="name (tier, fleet, agent)" aria-label="name">
+        <select id="rule-verdict" aria-label="verdict"><option value="allow">allow</option><option value="deny">deny</option></select>
+        <input id="rule-text" placeholder="*.example.com:443" aria-label="rule" required>
+        <button id="rule-add" type="submit">Add</button>
+      </form>
+      <div id="rules"></div>
+    </section>
+  </div>
+</main>
+</body>
+</html>
+`;
+
+export const DASHBOARD_CSS = `:root { color-scheme: light dark; --bg: #f6f7f9; --fg: #1b1f24; --card: #fff; --line: #d8dde3;
+  --muted: #667; --allow: #1a7f37; --deny: #cf222e; --audit: #9a6700; --accent: #0969da; }
+@media (prefers-color-scheme: dark) { :root { --bg: #0d1117; --fg: #e6edf3; --card: #161b22; --line: #30363d;
+  --muted: #8b949e; --allow: #3fb950; --deny: #f85149; --audit: #d29922; --accent: #58a6ff; } }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: var(--bg); color: var(--fg); }
+header { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; padding: .75rem 1rem; border-bottom: 1px solid var(--line); background: var(--card); }
+header h1 { font-size: 1.2rem; margin: 0; }
+#summary { color: var(--muted); flex: 1; }
+main { padding: 1rem; display: grid; gap: 1rem; max-width: 1200px; margin: 0 auto; }
+#app { display: grid; gap: 1rem; grid-template-columns: 1fr; }
+#app[hidden] { display: none; }
+@media (min-width: 900px) { #app { grid-template-columns: 1fr 1fr; } #app > .card:nth-of-type(2) { grid-column: 1 / -1; } }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .75rem 1rem; min-width: 0; }
+h2 { font-size: 1rem; margin: 0 0 .5rem; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-size: .9rem; }
+th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); white-space: nowrap; }
+button, input, select { font: inherit; padding: .4rem .6rem; border-radius: 6px; border: 1px solid var(--line); background: var(--bg); color: var(--fg); min-height: 2.2rem; }
+button { cursor: pointer; }
+button:hover { border-color: var(--accent); }
+button.on { background: var(--accent); color: #fff; border-color: var(--accent); }
+.buttons { display: flex; flex-wrap: wrap; gap: .35rem; }
+.mode { font-weight: 600; }
+.mode-lockdown { color: var(--deny); } .mode-audit { color: var(--audit); } .mode-enforce { color: var(--allow); }
+.plain { list-style: none; margin: 0; padding: 0; }
+.plain li { padding: .3rem 0; border-bottom: 1px solid var(--line); display: flex; flex-wrap: wrap; gap: .35rem .75rem; align-items: center; }
+.live { max-height: 24rem; overflow-y: auto; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .85rem; }
+.d-allowed { color: var(--allow); } .d-denied { color: var(--deny); } .d-audited { color: var(--audit); }
+.error { color: var(--deny); min-height: 1em; margin: 0; }
+.muted { color: var(--muted); font-size: .85rem; }
+.rule-form { display: flex; flex-wrap: wrap; gap: .35rem; margin-bottom: .5rem; }
+.rule-form input { flex: 1 1 10rem; min-width: 0; }
+#login-form { display: flex; gap: .5rem; flex-wrap: wrap; }
+#login-form input { flex: 1 1 16rem; min-width: 0; }
+#login[hidden] { display: none; }
+`;
+
+export const DASHBOARD_JS = String.raw`"use strict";
+(function () {
+  var KEY = "clawguard.shield.token";
+  var MODES = ["enforce", "audit", "lockdown"];
+  var $ = function (id) { return document.getElementById(id); };
+  var token = sessionStorage.getItem(KEY);
+  var streamAbort = null;
+  var timer = null;
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    if (attrs) Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function bytes(n) {
+    if (n < 1024) return n + " B";
+    if (n < 1048576) return (n / 1024).toFixed(1) + " KiB";
+    if (n < 1073741824) return (n / 1048576).toFixed(1) + " MiB";
+    return (n / 1073741824).toFixed(1) + " GiB";
+  }
+  function ago(ms) {
+    if (ms === null) return "never";
+    var s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+    if (s < 60) return s + " s ago";
+    if (s < 3600) return Math.round(s / 60) + " min ago";
+    return Math.round(s / 3600) + " h ago";
+  }
+  function showError(msg) { $("error").textContent = msg || ""; }
+
+  function api(method, path, body) {
+    var opts = { method: method, headers: { authorization: "Bearer " + token } };
+    if (body !== undefined) { opts.headers["content-type"] = "application/json"; opts.body = JSON.stringify(body); }
+    return fetch(path, opts).then(function (r) {
+      if (r.status === 401) { logout("The token was refused."); throw new Error("unauthorized"); }
+      return r.json().then(function (j) {
+        if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
+        return j;
+      });
+    });
+  }
+
+  function modeButtons(scope, id, current) {
+    var box = el("span", { class: "buttons" });
+    MODES.forEach(function (m) {
+      var b = el("button", { type: "button", "data-scope": scope, "data-mode": m, class: m === current ? "on" : "" }, m);
+      if (id !== null) b.setAttribute("data-id", id);
+      box.appendChild(b);
+    });
+    return box;
+  }
+
+  function renderStatus(s) {
+    var d = s.decisions;
+    $("summary").textContent = "v" + s.version + " · up " + s.uptimeSeconds + " s · " + d.allowed + " allowed · " +
+      d.denied + " denied · " + d.audited + " audited · " + s.openTunnels + " tunnels";
+    var g = $("global-mode");
+    g.textContent = s.modes.global;
+    g.className = "mode mode-" + s.modes.global;
+    var gb = $("global-buttons");
+    gb.replaceChildren(modeButtons("global", null, s.modes.overrides.global));
+    var r = s.lastReload;
+    $("reload").textContent = r ? ("last reload (" + r.trigger + "): " + (r.ok ? "applied" : "FAILED: " + r.error)) : "";
+    var fleets = $("fleets");
+    fleets.replaceChildren();
+    Object.keys(s.modes.fleets).forEach(function (f) {
+      var li = el("li");
+      li.appendChild(el("strong", null, f));
+      li.appendChild(el("span", { class: "mode mode-" + (s.modes.fleets[f] || "enforce") }, s.modes.fleets[f] || "inherits"));
+      li.appendChild(modeButtons("fleet", f, s.modes.overrides.fleets[f] || null));
+      fleets.appendChild(li);
+    });
+    $("fleets-card").hidden = Object.keys(s.modes.fleets).length === 0;
+  }
+
+  function renderAgents(list) {
+    var body = $("agents").tBodies[0];
+    body.replaceChildren();
+    list.forEach(function (a) {
+      var tr = el("tr", { "data-agent": a.id });
+      [a.id, a.fleet || "", a.tier || ""].forEach(function (v) { tr.appendChild(el("td", null, v)); });
+      tr.appendChild(el("td", { class: "mode mode-" + a.mode, "data-field": "mode" }, a.mode));
+      [ago(a.lastSeen), a.requests, bytes(a.bytesUp), bytes(a.bytesDown), a.openTunnels].forEach(function (v) {
+        tr.appendChild(el("td", null, v));
+      });
+      var td = el("td");
+      td.appendChild(modeButtons("agent", a.id, a.modeOverride));
+      tr.appendChild(td);
+      body.appendChild(tr);
+    });
+  }
+
+  function renderRules(levels) {
+    var box = $("rules");
+    box.replaceChildren();
+    levels.forEach(function (l) {
+      if (l.allow.length === 0 && l.deny.length === 0) return;
+      box.appendChild(el("h3", null, l.level + (l.name ? " " + l.name : "")));
+      var ul = el("ul", { class: "plain" });
+      ["deny", "allow"].forEach(function (verdict) {
+        l[verdict].forEach(function (rule) {
+          var li = el("li");
+          li.appendChild(el("span", { class: verdict === "allow" ? "d-allowed" : "d-denied" }, verdict));
+          li.appendChild(el("code", null, rule));
+          var b = el("button", { type: "button", "data-remove": "1", "data-level": l.level, "data-verdict": verdict, "data-rule": rule }, "remove");
+          if (l.name) b.setAttribute("data-name", l.name);
+          li.appendChild(b);
+          ul.appendChild(li);
+        });
+      });
+      box.appendChild(ul);
+    });
+  }
+
+  function addLive(d) {
+    var li = el("li", { class: "d-" + d.decision, "data-agent": d.agent || "", "data-decision": d.decision });
+    var t = new Date(d.ts).toLocaleTimeString();
+    li.textContent = t + " " + d.decision + " " + (d.agent || "?") + " " + d.method + " " + d.host + ":" + d.port +
+      (d.rule ? " [" + d.rule + "]" : "") + " " + d.reason;
+    var list = $("live");
+    list.insertBefore(li, list.firstChild);
+    while (list.children.length > 200) list.removeChild(list.lastChild);
+  }
+
+  function refresh() {
+    return Promise.all([api("GET", "/api/status"), api("GET", "/api/agents")]).then(function (r) {
+      renderStatus(r[0]);
+      renderAgents(r[1].agents);
+      showError("");
+    }).catch(function (e) { if (e.message !== "unauthorized") showError(e.message); });
+  }
+  function refreshRules() {
+    return api("GET", "/api/rules").then(function (r) { renderRules(r.levels); }).catch(function (e) {
+      if (e.message !== "unauthorized") showError(e.message);
+    });
+  }
+
+  function stream() {
+    if (streamAbort) streamAbort.abort();
+    var ctl = new AbortController();
+    streamAbort = ctl;
+    fetch("/api/events", { headers: { authorization: "Bearer " + token }, signal: ctl.signal }).then(function (r) {
+      if (r.status === 401) { logout("The token was refused."); return; }
+      if (!r.ok || !r.body) throw new Error("live view: HTTP " + r.status);
+      var reader = r.body.getReader();
+      var dec = new TextDecoder();
+      var buf = "";
+      function pump() {
+        return reader.read().then(function (x) {
+          if (x.done) throw new Error("live view closed");
+          buf += dec.decode(x.value, { stream: true });
+          var cut;
+          while ((cut = buf.indexOf("\n\n")) >= 0) {
+            var block = buf.slice(0, cut);
+            buf = buf.slice(cut + 2);
+            var data = block.split("\n").filter(function (l) { return l.indexOf("data: ") === 0; })
+              .map(function (l) { return l.slice(6); }).join("\n");
+            if (data) addLive(JSON.parse(data));
+          }
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function (e) {
+      if (ctl.signal.aborted || !token) return;
+      showError(e.message + "; reconnecting");
+      setTimeout(function () { if (streamAbort === ctl) stream(); }, 2000);
+    });
+  }
+
+  function start() {
+    $("login").hidden = true;
+    $("app").hidden = false;
+    $("logout").hidden = false;
+    refresh().then(refreshRules);
+    stream();
+    timer = setInterval(refresh, 2000);
+  }
+  function logout(msg) {
+    token = null;
+    sessionStorage.removeItem(KEY);
+    if (streamAbort) streamAbort.abort();
+    if (timer) clearInterval(timer);
+    $("app").hidden = true;
+    $("logout").hidden = true;
+    $("login").hidden = false;
+    $("login-error").textContent = msg || "";
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    $("login-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      token = $("token").value.trim();
+      $("token").value = "";
+      fetch("/api/status", { headers: { authorization: "Bearer " + token } }).then(function (r) {
+        if (r.status === 401) { logout("That token was refused."); return; }
+        sessionStorage.setItem(KEY, token);
+        start();
+      }).catch(function (e) { $("login-error").textContent = e.message; });
+    });
+    $("logout").addEventListener("click", function () { logout(""); });
+    document.body.addEventListener("click", function (ev) {
+      var b = ev.target.closest("button");
+      if (!b) return;
+      if (b.hasAttribute("data-mode")) {
+        var scope = b.getAttribute("data-scope");
+        var body = { scope: scope, mode: b.classList.contains("on") ? null : b.getAttribute("data-mode") };
+        if (scope !== "global") body.id = b.getAttribute("data-id");
+        api("PUT", "/api/mode", body).then(refresh).catch(function (e) { showError(e.message); });
+      } else if (b.hasAttribute("data-remove")) {
+        var rule = { level: b.getAttribute("data-level"), verdict: b.getAttribute("data-verdict"), rule: b.getAttribute("data-rule") };
+        if (b.hasAttribute("data-name")) rule.name = b.getAttribute("data-name");
+        api("DELETE", "/api/rules", rule).then(function (r) { renderRules(r.levels); }).catch(function (e) { showError(e.message); });
+      }
+    });
+    $("rule-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var rule = { level: $("rule-level").value, verdict: $("rule-verdict").value, rule: $("rule-text").value.trim() };
+      var name = $("rule-name").value.trim();
+      if (rule.level !== "global") rule.name = name;
+      api("POST", "/api/rules", rule).then(function (r) { $("rule-text").value = ""; renderRules(r.levels); })
+        .catch(function (e) { showError(e.message); });
+    });
+    if (token) start();
+  });
+})();
+`;

@@ -1,0 +1,59 @@
+/**
+ * Prometheus metrics of the running shield, on a registry of its own (never the global one, so
+ * two shields in one process do not mix their numbers).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { registerLogMetrics, type LogStats } from "../log/index.js";
+import type { LogRecord } from "../types.js";
+
+export class ShieldMetrics {
+  readonly registry = new Registry();
+  private readonly decisions: Counter<"decision">;
+  private readonly bytes: Counter<"direction">;
+  private readonly latency: Histogram;
+
+  constructor(openTunnels: () => number, logStats?: () => LogStats) {
+    const registers = [this.registry];
+    this.decisions = new Counter({
+      name: "clawguard_shield_decisions_total",
+      help: "Requests and tunnels decided, by result (allowed, denied, audited).",
+      labelNames: ["decision"],
+      registers,
+    });
+    for (const d of ["allowed", "denied", "audited"]) this.decisions.inc({ decision: d }, 0);
+    this.bytes = new Counter({
+      name: "clawguard_shield_bytes_total",
+      help: "Bytes relayed upstream (up) and back (down), counted when a request or tunnel ends.",
+      labelNames: ["direction"],
+      registers,
+    });
+    this.bytes.inc({ direction: "up" }, 0);
+    this.bytes.inc({ direction: "down" }, 0);
+    new Gauge({
+      name: "clawguard_shield_open_tunnels",
+      help: "CONNECT and WebSocket tunnels open now.",
+      registers,
+      collect() {
+        this.set(openTunnels());
+      },
+    });
+    this.latency = new Histogram({
+      name: "clawguard_shield_decision_seconds",
+      help: "From the policy's answer for a name to the first resolved address judged (denials: the decision alone).",
+      buckets: [0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+    if (logStats) registerLogMetrics(this.registry, logStats);
+    collectDefaultMetrics({ register: this.registry, prefix: "clawguard_shield_process_" });
+  }
+
+  record(r: LogRecord): void {
+    this.decisions.inc({ decision: r.decision });
+    if (r.bytesUp > 0) this.bytes.inc({ direction: "up" }, r.bytesUp);
+    if (r.bytesDown > 0) this.bytes.inc({ direction: "down" }, r.bytesDown);
+  }
+
+  observeLatency(seconds: number): void {
+    this.latency.observe(seconds);
+  }
+}

@@ -1,0 +1,333 @@
+/**
+ * The operator's HTTP API, metrics and dashboard, on a listener of its own (never the proxy's).
+ * Everything under /api and /metrics needs the bearer token; the dashboard's static files do
+ * not (they hold no data and ask for the token in the browser).
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import http from "node:http";
+import { z } from "zod";
+import { DECISIONS, type LogReader } from "../log/index.js";
+import type { Mode } from "../types.js";
+import { ControlError, type ShieldControl, type LiveDecision } from "./control.js";
+import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/assets.js";
+import type { ShieldMetrics } from "./metrics.js";
+import { RULE_LEVELS, listRules, type RuleEdit } from "./rules-file.js";
+
+export interface AdminApi {
+  control: ShieldControl;
+  metrics: ShieldMetrics;
+  /** The audit log, for /api/log. */
+  log: LogReader;
+  /** sha256 of the admin token. */
+  tokenSha256: Buffer;
+  version: string;
+  /** Add or remove a rule: edit the file, validate, write it, apply. */
+  editRule(edit: RuleEdit, op: "add" | "remove"): Promise<{ tunnelsClosed: number }>;
+}
+
+const MAX_BODY = 64 * 1024;
+const MAX_STREAMS = 32;
+const HEARTBEAT_MS = 15_000;
+
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "connect-src 'self'",
+  "img-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+const SECURITY_HEADERS = {
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-store",
+  "x-frame-options": "DENY",
+};
+
+const modeSchema = z.strictObject({
+  scope: z.enum(["global", "fleet", "agent"]),
+  id: z.string().min(1).max(128).optional(),
+  mode: z.enum(["enforce", "audit", "lockdown"]).nullable(),
+});
+
+const ruleSchema = z.strictObject({
+  level: z.enum(RULE_LEVELS as [string, ...string[]]),
+  name: z.string().min(1).max(128).optional(),
+  verdict: z.enum(["allow", "deny"]),
+  rule: z.string().min(1).max(1024),
+});
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly field: string | null,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The admin listener's request handler. */
+export function createAdminHandler(
+  api: AdminApi,
+): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  let streams = 0;
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    void handle(req, res).catch((err: unknown) => {
+      if (err instanceof HttpError || err instanceof ControlError) {
+        sendJson(res, err.status, { error: err.message, ...(err.field ? { field: err.field } : {}) });
+      } else {
+        process.stderr.write(`clawguard shield admin: ${req.method} ${pathOf(req)}: ${String(err)}\n`);
+        sendJson(res, 500, { error: "internal error; see the shield's stderr" });
+      }
+    });
+  };
+
+  const expected = api.tokenSha256;
+  const authorized = (req: http.IncomingMessage): boolean => {
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? "");
+    if (!m) return false;
+    // Hashing both sides gives equal lengths for timingSafeEqual and leaks nothing about length.
+    const got = createHash("sha256")
+      .update(m[1] as string)
+      .digest();
+    return timingSafeEqual(got, expected);
+  };
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://admin");
+    const p = url.pathname;
+    const method = req.method ?? "GET";
+    if (p === "/" || p === "/index.html")
+      return staticFile(req, res, DASHBOARD_HTML, "text/html; charset=utf-8");
+    if (p === "/dashboard.js") return staticFile(req, res, DASHBOARD_JS, "text/javascript; charset=utf-8");
+    if (p === "/dashboard.css") return staticFile(req, res, DASHBOARD_CSS, "text/css; charset=utf-8");
+    const route = ROUTES[p];
+    if (!route) throw new HttpError(404, null, `no such endpoint: ${p}`);
+    if (!authorized(req)) {
+      req.resume();
+      res.setHeader("www-authenticate", 'Bearer realm="shield"');
+      throw new HttpError(401, null, "missing or wrong bearer token (Authorization: Bearer TOKEN)");
+    }
+    const fn = route[method];
+    if (!fn) {
+      req.resume();
+      res.setHeader("allow", Object.keys(route).join(", "));
+      throw new HttpError(
+        405,
+        null,
+        `${method} is not supported on ${p}; use ${Object.keys(route).join(" or ")}`,
+      );
+    }
+    await fn(req, res, url);
+  }
+
+  type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void> | void;
+  const ROUTES: Record<string, Record<string, Handler>> = {
+    "/api/status": {
+      GET: (_req, res) => {
+        const c = api.control;
+        const totals = c.decisionTotals();
+        sendJson(res, 200, {
+          schema: "clawguard.shield-status/v1",
+          version: api.version,
+          startedAt: c.startedAt,
+          uptimeSeconds: Math.round((Date.now() - c.startedAt) / 1000),
+          config: c.cfg.file,
+          decisions: { allowed: totals.allowed, denied: totals.denied, audited: totals.audited },
+          bytes: { up: totals.bytesUp, down: totals.bytesDown },
+          openTunnels: openTunnels(api),
+          agents: c.cfg.agents.length,
+          modes: c.modes(),
+          lastReload: c.lastReload,
+        });
+      },
+    },
+    "/api/agents": {
+      GET: (_req, res) =>
+        sendJson(res, 200, { schema: "clawguard.shield-agents/v1", agents: api.control.agents() }),
+    },
+    "/api/mode": {
+      PUT: async (req, res) => {
+        const body = parse(modeSchema, await readJson(req));
+        if (body.scope !== "global" && body.id === undefined) {
+          throw new HttpError(400, "id", `scope "${body.scope}" needs the ${body.scope}'s id`);
+        }
+        const closed = api.control.setMode(
+          body.scope,
+          body.scope === "global" ? undefined : body.id,
+          body.mode as Mode | null,
+        );
+        sendJson(res, 200, { ok: true, tunnelsClosed: closed, modes: api.control.modes() });
+      },
+    },
+    "/api/rules": {
+      GET: (_req, res) =>
+        sendJson(res, 200, { schema: "clawguard.shield-rules/v1", levels: listRules(api.control.cfg) }),
+      POST: async (req, res) => {
+        const edit = parse(ruleSchema, await readJson(req)) as RuleEdit;
+        const r = await api.editRule(edit, "add");
+        sendJson(res, 201, { ok: true, ...r, levels: listRules(api.control.cfg) });
+      },
+      DELETE: async (req, res) => {
+        const edit = parse(ruleSchema, await readJson(req)) as RuleEdit;
+        const r = await api.editRule(edit, "remove");
+        sendJson(res, 200, { ok: true, ...r, levels: listRules(api.control.cfg) });
+      },
+    },
+    "/api/log": {
+      GET: (_req, res, url) => {
+        const q = url.searchParams;
+        for (const k of q.keys()) {
+          if (!["agent", "decision", "host", "since", "limit"].includes(k)) {
+            throw new HttpError(
+              400,
+              k,
+              `unknown query parameter "${k}" (agent, decision, host, since, limit)`,
+            );
+          }
+        }
+        const decision = q.get("decision") ?? undefined;
+        if (decision !== undefined && !(DECISIONS as readonly string[]).includes(decision)) {
+          throw new HttpError(400, "decision", `decision must be one of ${DECISIONS.join(", ")}`);
+        }
+        const limitText = q.get("limit") ?? "100";
+        const limit = Number(limitText);
+        if (!/^[0-9]+$/.test(limitText) || limit < 1 || limit > 1000) {
+          throw new HttpError(400, "limit", "limit must be a whole number from 1 to 1000");
+        }
+        const sinceText = q.get("since");
+        let since: number | undefined;
+        if (sinceText !== null) {
+          since = /^[0-9]+$/.test(sinceText) ? Number(sinceText) : Date.parse(sinceText);
+          if (!Number.isFinite(since)) {
+            throw new HttpError(
+              400,
+              "since",
+              "since must be milliseconds since the epoch or an ISO 8601 time",
+            );
+          }
+        }
+        const records = api.log.query({
+          ...(q.get("agent") ? { agent: q.get("agent") as string } : {}),
+          ...(decision ? { decision: decision as (typeof DECISIONS)[number] } : {}),
+          ...(q.get("host") ? { host: q.get("host") as string } : {}),
+          ...(since !== undefined ? { since } : {}),
+          limit,
+          order: "desc",
+        });
+        sendJson(res, 200, { schema: "clawguard.shield-log/v1", records });
+      },
+    },
+    "/api/events": {
+      GET: (req, res) => {
+        if (streams >= MAX_STREAMS)
+          throw new HttpError(503, null, `already ${MAX_STREAMS} live streams open`);
+        streams += 1;
+        res.writeHead(200, {
+          ...SECURITY_HEADERS,
+          "content-type": "text/event-stream; charset=utf-8",
+          connection: "keep-alive",
+          "x-accel-buffering": "no",
+        });
+        res.write("retry: 2000\n: live decisions\n\n");
+        const send = (d: LiveDecision) =>
+          res.write(`id: ${d.seq}\nevent: decision\ndata: ${JSON.stringify(d)}\n\n`);
+        api.control.events.on("decision", send);
+        const beat = setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS);
+        req.socket.setTimeout(0);
+        const stop = () => {
+          clearInterval(beat);
+          api.control.events.off("decision", send);
+        };
+        res.once("close", () => {
+          streams -= 1;
+          stop();
+        });
+      },
+    },
+    "/metrics": {
+      GET: async (_req, res) => {
+        const text = await api.metrics.registry.metrics();
+        res.writeHead(200, { ...SECURITY_HEADERS, "content-type": api.metrics.registry.contentType });
+        res.end(text);
+      },
+    },
+  };
+
+  return onRequest;
+}
+
+function openTunnels(api: AdminApi): number {
+  return api.control.agents().reduce((n, a) => n + a.openTunnels, 0);
+}
+
+function staticFile(req: http.IncomingMessage, res: http.ServerResponse, body: string, type: string): void {
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    res.setHeader("allow", "GET, HEAD");
+    throw new HttpError(405, null, `${req.method} is not supported here`);
+  }
+  res.writeHead(200, {
+    ...SECURITY_HEADERS,
+    "content-security-policy": CSP,
+    "content-type": type,
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(req.method === "HEAD" ? undefined : body);
+}
+
+function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(value, null, 2) + "\n";
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > MAX_BODY) {
+    req.resume();
+    throw new HttpError(413, "body", `the body is larger than ${MAX_BODY} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) {
+      req.resume();
+      throw new HttpError(413, "body", `the body is larger than ${MAX_BODY} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.trim() === "") throw new HttpError(400, "body", "expected a JSON object in the body");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new HttpError(400, "body", `the body is not JSON: ${(e as Error).message}`);
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0] as z.core.$ZodIssue;
+  let field = issue.path.map(String).join(".");
+  if (issue.code === "unrecognized_keys") field = issue.keys[0] ?? field;
+  const known = issue.code === "invalid_value" ? ` (one of ${issue.values.map(String).join(", ")})` : "";
+  throw new HttpError(400, field || "body", `${field || "body"}: ${issue.message}${known}`);
+}
+
+function pathOf(req: http.IncomingMessage): string {
+  return (req.url ?? "/").replace(/\?.*$/, "");
+}

@@ -1,0 +1,459 @@
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startManagedShield } from "../../src/shield/admin/index.js";
+import { loadShieldConfig } from "../../src/shield/config.js";
+import { ADMIN_TOKEN, openTunnel, startAdminShield, until, type AdminShield } from "./admin-harness.js";
+import { curl, rawExchange, basic, sha256, TableResolver, Upstream, v4 } from "./proxy-harness.js";
+
+const SCOUT = "scout-proxy-password";
+const ROVER = "rover-proxy-password";
+const AUDITOR = "auditor-proxy-password";
+
+const resolver = new TableResolver({
+  "web.test": v4("127.0.0.3"),
+  "later.test": v4("127.0.0.3"),
+  "free.test": v4("127.0.0.3"),
+});
+
+const body = () => `mode: enforce
+tiers:
+  crew:
+    # the crew may reach the test web server
+    allow: [web.test, 127.0.0.3/32]
+fleets:
+  acme: { isolation: isolated }
+agents:
+  - id: scout
+    fleet: acme
+    tier: crew
+    token_sha256: "${sha256(SCOUT)}"
+    # scout's own rules
+    allow: []
+  - { id: rover, fleet: acme, tier: crew, token_sha256: "${sha256(ROVER)}", allow: [127.0.0.0/8] }
+  - { id: auditor, mode: audit, token_sha256: "${sha256(AUDITOR)}", allow: [127.0.0.3/32] }
+`;
+
+let web: Upstream;
+let s: AdminShield;
+
+beforeAll(async () => {
+  web = await new Upstream("127.0.0.3").start();
+  s = await startAdminShield(body(), { resolver: resolver.resolve });
+});
+
+afterAll(async () => {
+  await s?.close();
+  await web?.stop();
+});
+
+const as = (agent: string, pass: string) => ["-x", s.proxyUrl, "--proxy-user", `${agent}:${pass}`];
+const at = (host: string, p = "/") => `http://${host}:${web.port}${p}`;
+
+const ENDPOINTS: Array<[string, string, unknown?]> = [
+  ["GET", "/api/status"],
+  ["GET", "/api/agents"],
+  ["PUT", "/api/mode", { scope: "global", mode: "lockdown" }],
+  ["GET", "/api/rules"],
+  ["POST", "/api/rules", { level: "global", verdict: "allow", rule: "evil.test" }],
+  ["DELETE", "/api/rules", { level: "tier", name: "crew", verdict: "allow", rule: "web.test" }],
+  ["GET", "/api/log"],
+  ["GET", "/api/events"],
+  ["GET", "/metrics"],
+];
+
+describe("authentication", () => {
+  it("answers 401 on every endpoint without the token, with a wrong one and with a near miss", async () => {
+    const before = readFileSync(s.file, "utf8");
+    for (const [method, p, b] of ENDPOINTS) {
+      for (const token of [null, "wrong", ADMIN_TOKEN.slice(0, -1), ADMIN_TOKEN + "x", ""]) {
+        const r = await s.api(method, p, b, token);
+        expect(r.status, `${method} ${p} with ${String(token)}`).toBe(401);
+        expect(r.text).not.toContain(ADMIN_TOKEN.slice(0, 8));
+      }
+      const basicAuth = await fetch(s.admin + p, {
+        method,
+        headers: { authorization: basic("admin", ADMIN_TOKEN) },
+      });
+      expect(basicAuth.status).toBe(401);
+      await basicAuth.body?.cancel();
+    }
+    // Nothing the refused calls asked for happened.
+    expect(readFileSync(s.file, "utf8")).toBe(before);
+    const st = await s.api("GET", "/api/status");
+    expect(st.json.modes.global).toBe("enforce");
+  });
+
+  it("serves the dashboard without a token, with a strict CSP and no data in it", async () => {
+    const res = await fetch(s.admin + "/");
+    expect(res.status).toBe(200);
+    const csp = res.headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain("unsafe");
+    const html = await res.text();
+    expect(html).toContain('name="viewport"');
+    expect(html).not.toMatch(/https?:\/\//);
+    for (const asset of ["/dashboard.js", "/dashboard.css"]) {
+      const r = await fetch(s.admin + asset);
+      expect(r.status).toBe(200);
+      expect(await r.text()).not.toMatch(/https?:\/\/(?!admin)/);
+    }
+  });
+
+  it("answers 404 for unknown paths and 405 for a wrong method", async () => {
+    expect((await s.api("GET", "/api/nope")).status).toBe(404);
+    expect((await s.api("GET", "/etc/passwd")).status).toBe(404);
+    const r = await s.api("POST", "/api/status", {});
+    expect(r.status).toBe(405);
+  });
+});
+
+describe("refusing to start (fail closed)", () => {
+  const cases: Array<[string, (dir: string) => void, RegExp]> = [
+    ["no token file", () => undefined, /cannot read the admin token file.*ENOENT/],
+    [
+      "a token file others can read",
+      (d) => writeFileSync(path.join(d, "admin.token"), ADMIN_TOKEN, { mode: 0o644 }),
+      /readable by group or others.*chmod 600/,
+    ],
+    [
+      "an empty token",
+      (d) => writeFileSync(path.join(d, "admin.token"), "\n", { mode: 0o600 }),
+      /at least 16/,
+    ],
+    [
+      "a short token",
+      (d) => writeFileSync(path.join(d, "admin.token"), "abc123", { mode: 0o600 }),
+      /at least 16/,
+    ],
+  ];
+  for (const [what, setup, message] of cases) {
+    it(`refuses with ${what}, and never opens the proxy port`, async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), "clawguard-admin-bad-"));
+      try {
+        setup(dir);
+        if (what.includes("others")) chmodSync(path.join(dir, "admin.token"), 0o644);
+        const port = await freePort();
+        const file = path.join(dir, "shield.yaml");
+        writeFileSync(
+          file,
+          `listen: 127.0.0.1:${port}\nlog: { path: shield.db }\nadmin: { listen: 127.0.0.1:0, token_file: admin.token }\n`,
+        );
+        const cfg = await loadShieldConfig(file);
+        await expect(startManagedShield(cfg, { watch: false })).rejects.toThrow(message);
+        const probe = await rawExchange(port, "GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n", 500);
+        expect(probe.reply).toBe("");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it("refuses an admin section without token_file", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "clawguard-admin-bad-"));
+    try {
+      const file = path.join(dir, "shield.yaml");
+      writeFileSync(file, `listen: 127.0.0.1:0\nlog: { path: shield.db }\nadmin: { listen: 127.0.0.1:0 }\n`);
+      const cfg = await loadShieldConfig(file);
+      await expect(startManagedShield(cfg, { watch: false })).rejects.toThrow(/admin.token_file is not set/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the admin endpoint through the proxy", () => {
+  it("refuses CONNECT and plain HTTP to the admin port even for an agent allowed all of loopback", async () => {
+    const ok = await curl([...as("rover", ROVER), at("127.0.0.3")]);
+    expect(ok.status).toBe(200);
+    for (const host of ["127.0.0.1", "[::ffff:127.0.0.1]", "2130706433"]) {
+      const tunnel = await rawExchange(
+        s.proxyPort,
+        `CONNECT ${host}:${s.adminPort} HTTP/1.1\r\nHost: ${host}:${s.adminPort}\r\nProxy-Authorization: ${basic("rover", ROVER)}\r\n\r\n`,
+        1000,
+      );
+      expect(tunnel.reply, host).toMatch(/^HTTP\/1\.1 403 /);
+    }
+    const plain = await curl([...as("rover", ROVER), `http://127.0.0.1:${s.adminPort}/api/status`]);
+    expect(plain.status).toBe(403);
+    const log = await s.api("GET", `/api/log?agent=rover&decision=denied`);
+    expect(log.json.records.some((r: { reason: string }) => /shield's own endpoint/.test(r.reason))).toBe(
+      true,
+    );
+  });
+});
+
+describe("status, agents, log, metrics", () => {
+  it("counts decisions and traffic per agent, and names no secret", async () => {
+    const before = (await s.api("GET", "/api/status")).json.decisions;
+    const ok = await curl([...as("scout", SCOUT), at("web.test", "/big?n=5000")]);
+    expect(ok.status).toBe(200);
+    const denied = await curl([...as("scout", SCOUT), at("later.test")]);
+    expect(denied.status).toBe(403);
+    const st = await until(async () => {
+      const r = await s.api("GET", "/api/status");
+      return r.json.decisions.denied > before.denied ? r : undefined;
+    }, "status counts");
+    expect(st.json).toMatchObject({
+      schema: "clawguard.shield-status/v1",
+      version: expect.any(String),
+      uptimeSeconds: expect.any(Number),
+      openTunnels: 0,
+      modes: { global: "enforce", fleets: { acme: null }, agents: { scout: "enforce", auditor: "audit" } },
+    });
+    expect(st.json.decisions.allowed).toBe(before.allowed + 1);
+    const agents = (await s.api("GET", "/api/agents")).json.agents as Array<Record<string, unknown>>;
+    const scout = agents.find((a) => a.id === "scout")!;
+    expect(scout).toMatchObject({ fleet: "acme", tier: "crew", mode: "enforce", openTunnels: 0 });
+    expect(scout.requests).toBeGreaterThanOrEqual(2);
+    expect(scout.bytesDown as number).toBeGreaterThanOrEqual(5000);
+    expect(Date.now() - (scout.lastSeen as number)).toBeLessThan(5000);
+    const all = JSON.stringify([st.json, agents, (await s.api("GET", "/api/rules")).json]);
+    for (const secret of [SCOUT, sha256(SCOUT), ADMIN_TOKEN, sha256(ADMIN_TOKEN)])
+      expect(all).not.toContain(secret);
+  });
+
+  it("queries the audit log with filters and refuses bad ones with the field named", async () => {
+    await curl([...as("scout", SCOUT), at("later.test")]);
+    const r = await until(async () => {
+      const x = await s.api(
+        "GET",
+        `/api/log?agent=scout&decision=denied&host=later.test&since=${Date.now() - 60_000}&limit=5`,
+      );
+      return x.json.records.length > 0 ? x : undefined;
+    }, "log records");
+    expect(
+      r.json.records.every(
+        (x: { agent: string; decision: string }) => x.agent === "scout" && x.decision === "denied",
+      ),
+    ).toBe(true);
+    for (const [q, field] of [
+      ["limit=abc", "limit"],
+      ["limit=0", "limit"],
+      ["decision=maybe", "decision"],
+      ["since=yesterday", "since"],
+      ["colour=red", "colour"],
+    ]) {
+      const bad = await s.api("GET", `/api/log?${q}`);
+      expect(bad.status, q).toBe(400);
+      expect(bad.json.field).toBe(field);
+    }
+  });
+
+  it("exposes Prometheus metrics: decisions, bytes, tunnels, latency and the log writer", async () => {
+    const text = (await s.api("GET", "/metrics")).text;
+    expect(text).toMatch(/clawguard_shield_decisions_total\{decision="allowed"\} [1-9]/);
+    expect(text).toMatch(/clawguard_shield_decisions_total\{decision="denied"\} [1-9]/);
+    expect(text).toMatch(/clawguard_shield_bytes_total\{direction="down"\} [1-9]/);
+    expect(text).toMatch(/clawguard_shield_open_tunnels 0/);
+    expect(text).toMatch(/clawguard_shield_decision_seconds_count [1-9]/);
+    expect(text).toMatch(/clawguard_shield_log_appended_total [1-9]/);
+  });
+
+  it("streams live decisions as server-sent events", async () => {
+    const ctl = new AbortController();
+    const res = await fetch(s.admin + "/api/events", {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      signal: ctl.signal,
+    });
+    expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
+    const reader = res.body!.getReader();
+    let text = "";
+    const got = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return text;
+        text += Buffer.from(value).toString();
+        if (/"host":"free\.test"/.test(text)) return text;
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 50));
+    await curl([...as("scout", SCOUT), at("free.test")]);
+    const stream = await Promise.race([got, new Promise<string>((r) => setTimeout(() => r(text), 3000))]);
+    ctl.abort();
+    const line = stream.split("\n").find((l) => l.startsWith("data: ") && l.includes("free.test"))!;
+    expect(JSON.parse(line.slice(6))).toMatchObject({
+      agent: "scout",
+      host: "free.test",
+      decision: "denied",
+    });
+    expect(stream).toContain("event: decision");
+  });
+});
+
+describe("modes", () => {
+  it("applies an agent's lockdown to the next request, and inherit lifts it", async () => {
+    expect((await curl([...as("scout", SCOUT), at("web.test")])).status).toBe(200);
+    const r = await s.api("PUT", "/api/mode", { scope: "agent", id: "scout", mode: "lockdown" });
+    expect(r.status).toBe(200);
+    expect(r.json.modes.agents.scout).toBe("lockdown");
+    expect((await curl([...as("scout", SCOUT), at("web.test")])).status).toBe(403);
+    // Rover shares fleet and tier and is not affected.
+    expect((await curl([...as("rover", ROVER), at("web.test")])).status).toBe(200);
+    await s.api("PUT", "/api/mode", { scope: "agent", id: "scout", mode: null });
+    expect((await curl([...as("scout", SCOUT), at("web.test")])).status).toBe(200);
+  });
+
+  it("closes an agent's open CONNECT tunnel within a second of its lockdown", async () => {
+    const t = await openTunnel(s.proxyPort, `127.0.0.3:${web.port}`, "scout", SCOUT);
+    expect(t.head).toMatch(/^HTTP\/1\.1 200/);
+    expect(await t.get("127.0.0.3")).toMatch(/ok$/);
+    const other = await openTunnel(s.proxyPort, `127.0.0.3:${web.port}`, "rover", ROVER);
+    expect((await s.api("GET", "/api/status")).json.openTunnels).toBe(2);
+    const switched = Date.now();
+    const r = await s.api("PUT", "/api/mode", { scope: "agent", id: "scout", mode: "lockdown" });
+    expect(r.json.tunnelsClosed).toBe(1);
+    const closedAt = await Promise.race([
+      t.closed,
+      new Promise<number>((res) => setTimeout(() => res(-1), 1000)),
+    ]);
+    expect(closedAt).toBeGreaterThan(0);
+    expect(closedAt - switched).toBeLessThan(1000);
+    // Rover's tunnel is still open and still carries bytes.
+    expect(await other.get("127.0.0.3")).toMatch(/ok$/);
+    other.socket.destroy();
+    await s.api("PUT", "/api/mode", { scope: "agent", id: "scout", mode: null });
+  });
+
+  it("closes a tunnel that audit mode let through when the agent is switched to enforce", async () => {
+    const t = await openTunnel(s.proxyPort, `web.test:${web.port}`, "auditor", AUDITOR);
+    expect(t.head).toMatch(/^HTTP\/1\.1 200/);
+    expect(await t.get("web.test")).toMatch(/ok$/);
+    const r = await s.api("PUT", "/api/mode", { scope: "agent", id: "auditor", mode: "enforce" });
+    // The agent's own mode is audit in the file; the API's enforce replaces it.
+    expect(r.json.modes.agents.auditor).toBe("enforce");
+    const closedAt = await Promise.race([
+      t.closed,
+      new Promise<number>((res) => setTimeout(() => res(-1), 1000)),
+    ]);
+    expect(closedAt).toBeGreaterThan(0);
+    const again = await rawExchange(
+      s.proxyPort,
+      `CONNECT web.test:${web.port} HTTP/1.1\r\nHost: web.test\r\nProxy-Authorization: ${basic("auditor", AUDITOR)}\r\n\r\n`,
+      1000,
+    );
+    expect(again.reply).toMatch(/^HTTP\/1\.1 403/);
+    await s.api("PUT", "/api/mode", { scope: "agent", id: "auditor", mode: null });
+  });
+
+  it("switches a fleet and the whole shield", async () => {
+    const t = await openTunnel(s.proxyPort, `127.0.0.3:${web.port}`, "rover", ROVER);
+    const fleet = await s.api("PUT", "/api/mode", { scope: "fleet", id: "acme", mode: "lockdown" });
+    expect(fleet.json.modes.fleets.acme).toBe("lockdown");
+    expect(
+      await Promise.race([t.closed, new Promise<number>((res) => setTimeout(() => res(-1), 1000))]),
+    ).toBeGreaterThan(0);
+    expect((await curl([...as("scout", SCOUT), at("web.test")])).status).toBe(403);
+    // The auditor is in no fleet.
+    expect((await curl([...as("auditor", AUDITOR), at("web.test")])).status).toBe(200);
+    await s.api("PUT", "/api/mode", { scope: "fleet", id: "acme", mode: null });
+    await s.api("PUT", "/api/mode", { scope: "global", mode: "lockdown" });
+    expect((await curl([...as("auditor", AUDITOR), at("web.test")])).status).toBe(403);
+    const st = await s.api("GET", "/api/status");
+    expect(st.json.modes.global).toBe("lockdown");
+    await s.api("PUT", "/api/mode", { scope: "global", mode: null });
+    expect((await curl([...as("scout", SCOUT), at("web.test")])).status).toBe(200);
+  });
+
+  it("refuses bad mode requests with the field named", async () => {
+    const cases: Array<[unknown, number, string]> = [
+      [{ scope: "agent", id: "scout", mode: "party" }, 400, "mode"],
+      [{ scope: "planet", mode: "audit" }, 400, "scope"],
+      [{ scope: "agent", mode: "audit" }, 400, "id"],
+      [{ scope: "agent", id: "ghost", mode: "audit" }, 404, "id"],
+      [{ scope: "fleet", id: "nope", mode: "audit" }, 404, "id"],
+      [{ scope: "global", mode: "audit", extra: 1 }, 400, "extra"],
+      ["{not json", 400, "body"],
+      ["", 400, "body"],
+      [{ scope: "global", mode: "audit", pad: "x".repeat(70_000) }, 413, "body"],
+    ];
+    for (const [b, status, field] of cases) {
+      const r = await s.api("PUT", "/api/mode", b);
+      expect(r.status, JSON.stringify(b).slice(0, 60)).toBe(status);
+      expect(r.json.field).toBe(field);
+      expect(r.json.error).toEqual(expect.any(String));
+    }
+    expect((await s.api("GET", "/api/status")).json.modes.global).toBe("enforce");
+  });
+});
+
+describe("rules", () => {
+  it("adds a rule, saves it atomically with the file's comments, and applies it at once", async () => {
+    expect((await curl([...as("scout", SCOUT), at("later.test")])).status).toBe(403);
+    const r = await s.api("POST", "/api/rules", {
+      level: "agent",
+      name: "scout",
+      verdict: "allow",
+      rule: "later.test",
+    });
+    expect(r.status).toBe(201);
+    expect((await curl([...as("scout", SCOUT), at("later.test")])).status).toBe(200);
+    const text = readFileSync(s.file, "utf8");
+    expect(text).toContain("# scout's own rules");
+    expect(text).toContain("# the crew may reach the test web server");
+    expect(text).toMatch(/allow:\n\s+- later\.test|allow: \[ later\.test \]|allow: \[later\.test\]/);
+    expect(readdirSync(s.dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    const listed = (await s.api("GET", "/api/rules")).json.levels;
+    expect(listed).toContainEqual({ level: "agent", name: "scout", allow: ["later.test"], deny: [] });
+    // A rule listed is a rule a restart keeps: the file parses to the same rules.
+    const reread = await loadShieldConfig(s.file);
+    expect(reread.agents.find((a) => a.id === "scout")?.allow).toEqual(["later.test"]);
+  });
+
+  it("removes a rule and closes tunnels it allowed", async () => {
+    const t = await openTunnel(s.proxyPort, `later.test:${web.port}`, "scout", SCOUT);
+    expect(t.head).toMatch(/^HTTP\/1\.1 200/);
+    const r = await s.api("DELETE", "/api/rules", {
+      level: "agent",
+      name: "scout",
+      verdict: "allow",
+      rule: "later.test",
+    });
+    expect(r.status).toBe(200);
+    expect(r.json.tunnelsClosed).toBe(1);
+    expect(
+      await Promise.race([t.closed, new Promise<number>((res) => setTimeout(() => res(-1), 1000))]),
+    ).toBeGreaterThan(0);
+    expect((await curl([...as("scout", SCOUT), at("later.test")])).status).toBe(403);
+    expect(readFileSync(s.file, "utf8")).not.toContain("later.test");
+  });
+
+  it("adds a global deny that beats the tier's allow", async () => {
+    const r = await s.api("POST", "/api/rules", { level: "global", verdict: "deny", rule: "web.test" });
+    expect(r.status).toBe(201);
+    expect((await curl([...as("scout", SCOUT), at("web.test")])).status).toBe(403);
+    await s.api("DELETE", "/api/rules", { level: "global", verdict: "deny", rule: "web.test" });
+    expect((await curl([...as("scout", SCOUT), at("web.test")])).status).toBe(200);
+  });
+
+  it("refuses bad rule edits and leaves the file alone", async () => {
+    const before = readFileSync(s.file, "utf8");
+    const cases: Array<[string, unknown, number, string]> = [
+      ["POST", { level: "global", verdict: "allow", rule: "http://x/" }, 400, "rule"],
+      ["POST", { level: "tier", name: "crew", verdict: "allow", rule: "web.test" }, 409, "rule"],
+      ["POST", { level: "tier", name: "nope", verdict: "allow", rule: "a.test" }, 404, "name"],
+      ["POST", { level: "agent", verdict: "allow", rule: "a.test" }, 400, "name"],
+      ["POST", { level: "planet", verdict: "allow", rule: "a.test" }, 400, "level"],
+      ["POST", { level: "global", verdict: "maybe", rule: "a.test" }, 400, "verdict"],
+      ["DELETE", { level: "global", verdict: "allow", rule: "never.test" }, 404, "rule"],
+    ];
+    for (const [method, b, status, field] of cases) {
+      const r = await s.api(method, "/api/rules", b);
+      expect(r.status, JSON.stringify(b)).toBe(status);
+      expect(r.json.field).toBe(field);
+    }
+    expect(readFileSync(s.file, "utf8")).toBe(before);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
