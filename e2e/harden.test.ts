@@ -149,7 +149,7 @@ describe.skipIf(!isRoot)("clawguard harden on a booted Debian 12 with a gateway 
     for (const id of [
       "gateway.bind_loopback",
       "user.dedicated",
-      "firewall.enabled",
+      "firewall.installed",
       "tmp.persistent_options",
       "updates.enabled",
     ])

@@ -16,7 +16,7 @@ export type Change =
       undo?: string[];
       /**
        * Makes a service re-read files (daemon-reload, reload ssh): rollback runs it again after
-       * the files are restored, instead of undoing it.
+       * the files are restored; its `undo`, if any, runs in its place on the way back.
        */
       refresh?: boolean;
       /** Needed only when one of these paths changes: dropped when they all already hold. */

@@ -300,6 +300,8 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
       out.gateway.changes.push({
         kind: "command",
         argv: ["systemctl", "restart", unitName],
+        // On the way back the gateway stops first, so its user and state dir can be taken back.
+        undo: ["systemctl", "stop", unitName],
         refresh: true,
         onlyIf: restartOn,
         live: true,

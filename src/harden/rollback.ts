@@ -38,6 +38,8 @@ export async function rollbackRecords(
     try {
       if (c.kind === "command" && c.refresh) {
         if (!refresh.some((a) => a.join(" ") === c.argv.join(" "))) refresh.unshift(c.argv);
+        // e.g. stop the gateway before its user is removed; it is restarted at the end.
+        if (c.undo) await runOrThrow(host, c.undo);
       } else if (c.kind === "package") {
         packagesKept.push(...(rec.packagesAdded ?? []));
       } else if (c.kind === "command") {
@@ -81,6 +83,13 @@ export async function rollbackRecords(
     }
   }
   return { undone, packagesKept, problems };
+}
+
+async function runOrThrow(host: Host, argv: string[]): Promise<void> {
+  const [cmd, ...args] = argv;
+  const r = await host.run(cmd!, args, { timeoutMs: 120_000 });
+  if (r.code !== 0)
+    throw new Error(`${argv.join(" ")} exited ${r.code}: ${r.stderr.trim().split("\n").pop() ?? ""}`);
 }
 
 async function restore(host: Host, writer: Writer, runDir: string, s: Saved): Promise<void> {
