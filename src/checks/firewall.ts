@@ -178,7 +178,11 @@ function checkUfw(f: FirewallFacts, u: UfwFact, problems: Problem[]): Finding[] 
           ? { source: `${UFW_CONF} line ${enabledSetting.line}`, excerpt: `ENABLED=${enabledSetting.value}` }
           : { source: UFW_CONF, excerpt: "no ENABLED= line (ufw treats it as no)" },
         {
-          remediation: `${f.sshd.status === "ok" ? f.sshd.value.ports.map((p) => `ufw allow ${p}/tcp && `).join("") : ""}ufw enable`,
+          // Without sshd's real ports, keep the catalog's advice to allow SSH first.
+          remediation:
+            f.sshd.status === "ok" && f.sshd.value.ports.length > 0
+              ? `${f.sshd.value.ports.map((p) => `ufw allow ${p}/tcp && `).join("")}ufw enable`
+              : undefined,
         },
       ),
     );
