@@ -21,7 +21,7 @@ function tree(files: Record<string, string>): LocalHost {
 describe("sshd_config parsing", () => {
   it("expands relative Include globs in sorted order and ends an included Match block at its file's end", async () => {
     const host = tree({
-      "etc/ssh/sshd_config": "Include conf.d/*.conf\nX11Forwarding yes\nPort 22\n",
+      "etc/ssh/sshd_config": "Include conf.d/*.conf /etc/ssh/absent.conf\nX11Forwarding yes\nPort 22\n",
       "etc/ssh/conf.d/20-b.conf": "Match User git\n  X11Forwarding yes\n",
       "etc/ssh/conf.d/10-a.conf": "port 2222\nX11Forwarding no\n",
       "etc/ssh/conf.d/notes.txt": "PermitRootLogin yes\n",
@@ -49,6 +49,7 @@ describe("sshd_config parsing", () => {
     // Port accumulates across files; the main file's "Port 22" is global again after the include.
     expect(configuredPorts(parsed.settings).map((p) => p.port)).toEqual([2222, 22]);
     expect(sshdValue(parsed, "permitrootlogin")?.source).toBe("default");
+    expect(parsed.problems).toEqual([]);
   });
 
   it("takes a ListenAddress's own port over Port", () => {

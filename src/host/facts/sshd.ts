@@ -133,7 +133,9 @@ export async function parseSshdConfig(host: Host, path = SSHD_CONFIG): Promise<S
             try {
               await visit(inc, match, depth + 1);
             } catch (err) {
-              out.problems.push(toProblem(inc, err));
+              // sshd skips an Include that matches nothing, so a missing file is no problem.
+              const p = toProblem(inc, err);
+              if (p.kind !== "missing") out.problems.push(p);
             }
           }
         }
