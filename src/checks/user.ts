@@ -90,6 +90,18 @@ function checkInstall(
     for (const m of DEPENDENT) out.push(m.skip("unknown service user"));
     return out;
   }
+  if (/^(yes|true|on|1)$/i.test(i.unit?.directives.DynamicUser?.at(-1) ?? "")) {
+    // systemd allocates a fresh unprivileged uid per start: dedicated, no sudo, no shell, no home.
+    out.push(
+      C.dedicated.pass({
+        source: i.unit!.directiveAt.DynamicUser ?? i.unit!.path,
+        excerpt: `DynamicUser=yes (${name})`,
+      }),
+    );
+    for (const m of DEPENDENT)
+      out.push(m.skip("DynamicUser=yes: systemd makes a transient unprivileged user"));
+    return out;
+  }
   const u: PasswdEntry | undefined = users.users.find((x) => x.name === name);
   if (!u) {
     out.push(

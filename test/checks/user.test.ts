@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { runAudit } from "../../src/checks/audit.js";
 import { LocalHost } from "../../src/host/host.js";
-import { auditFixture, one } from "../helpers/fixture.js";
+import { auditFixture, loadFixture, one } from "../helpers/fixture.js";
 import { auditServiceFixture, loadServiceFixture } from "../host/openclaw-fixtures.js";
 
 describe("user layer", () => {
@@ -46,5 +46,22 @@ describe("user layer", () => {
     expect(one(report.findings, "user.login_shell").status).toBe("fail");
     // A login user with sudo is a person's account, not a dedicated one.
     expect(one(report.findings, "user.dedicated").status).toBe("fail");
+  });
+
+  it("accepts DynamicUser=yes as a dedicated user", async () => {
+    const root = loadFixture("openclaw-careless");
+    const unit = path.join(root, "etc/systemd/system/openclaw.service");
+    writeFileSync(
+      unit,
+      readFileSync(unit, "utf8").replace(
+        "[Service]\n",
+        "[Service]\nDynamicUser=yes\nEnvironment=OPENCLAW_STATE_DIR=/root/.openclaw\n",
+      ),
+    );
+    const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["user"] });
+    const d = one(report.findings, "user.dedicated");
+    expect(d.status).toBe("pass");
+    expect(d.evidence.source).toBe("/etc/systemd/system/openclaw.service:6");
+    expect(one(report.findings, "user.no_sudo").status).toBe("skip");
   });
 });

@@ -169,6 +169,8 @@ async function loadUnit(
   const userSetting = lastAssignment(read.unit, "Service", "User")?.value;
   let runsAs: string;
   if (scope === "user") runsAs = owner?.name ?? "unknown";
+  else if (/^(yes|true|on|1)$/i.test(lastAssignment(read.unit, "Service", "DynamicUser")?.value ?? ""))
+    runsAs = userSetting ?? name.replace(/\.service$/, "");
   else if (userSetting === undefined) runsAs = "root";
   else if (/^\d+$/.test(userSetting))
     runsAs = users.users.find((u) => u.uid === Number(userSetting))?.name ?? userSetting;
