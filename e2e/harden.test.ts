@@ -173,4 +173,19 @@ describe.skipIf(!isRoot)("clawguard harden on a booted Debian 12 with a gateway 
     expect((await c.exec("ufw status")).stdout).toContain("Status: inactive");
     expect((await c.exec("id openclaw", { check: false })).code).not.toBe(0);
   });
+
+  it("when apt cannot reach a mirror it says so and changes nothing", async () => {
+    const c = ct();
+    // fail2ban is needed again, and its .deb is gone: apt has to reach a mirror it cannot.
+    await c.exec("apt-get remove -y -q fail2ban && rm -f /var/cache/apt/archives/fail2ban_*.deb", {
+      env: { DEBIAN_FRONTEND: "noninteractive" },
+    });
+    const unchanged = (await c.exec(sums)).stdout;
+    const run = await hardenIn(c, ["--apply"]);
+    expect(run.code).toBe(1);
+    expect(run.report.applied).toBe(false);
+    expect(run.report.error).toMatch(/apt cannot reach its mirror .*Nothing was changed/s);
+    expect((await c.exec(sums)).stdout).toBe(unchanged);
+    expect((await c.exec("ufw status")).stdout).toContain("Status: inactive");
+  });
 });
