@@ -6,6 +6,9 @@
  *   - small HTTP requests per second with keep-alive: wrk, 50 connections, absolute-form URLs;
  *   - added latency (p50/p99) at a fixed 1,000 requests per second, over direct;
  *   - resident memory of the proxy holding 5,000 idle CONNECT tunnels.
+ * Wall-clock numbers swing with whatever else the machine runs, so each measurement also reads
+ * the proxy's CPU time (utime + stime of all its threads, from /proc/PID/stat) before and after,
+ * and reports CPU per request and per MB moved: those ratios hold up under other load.
  * Prints a markdown table and the ratios the shield is held to.
  *
  *   npm run bench:shield [-- --seconds S] [--tunnels N]
@@ -14,7 +17,7 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -78,6 +81,26 @@ async function waitPort(port: number, ms = 15_000): Promise<void> {
     if (Date.now() > end) throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Clock ticks per second of /proc/PID/stat's utime and stime (USER_HZ; 100 on Linux). */
+const TICKS_PER_S = await sh("getconf", ["CLK_TCK"]).then((r) => Number(r.stdout.trim()) || 100);
+
+/** CPU time (ms) a process and all its threads have used so far, from /proc; 0 without a pid. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  // The command name may hold spaces; the fields after its closing parenthesis do not.
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S;
+}
+
+/** Runs `fn` and returns its result with the CPU time (ms) the proxy spent meanwhile. */
+async function withCpu<T>(p: Proxy, fn: () => Promise<T>): Promise<{ value: T; cpuMs: number }> {
+  const before = cpuMs(p.pid);
+  const value = await fn();
+  return { value, cpuMs: cpuMs(p.pid) - before };
 }
 
 /** Resident memory of a process and its threads, in MiB, from /proc. */
@@ -197,8 +220,8 @@ async function startTinyproxy(port: number): Promise<Proxy> {
 
 // ---- measurements -------------------------------------------------------------------------
 
-/** MB/s of one curl download for SECONDS, through a CONNECT tunnel when there is a proxy. */
-async function connectThroughput(p: Proxy, bulkPort: number): Promise<number> {
+/** One curl download for SECONDS, through a CONNECT tunnel when there is a proxy: MB/s and MB moved. */
+async function connectThroughput(p: Proxy, bulkPort: number): Promise<{ mbps: number; mb: number }> {
   const via = p.port ? ["-p", "-x", `http://127.0.0.1:${p.port}`] : [];
   const r = await sh("curl", [
     "-s",
@@ -207,15 +230,16 @@ async function connectThroughput(p: Proxy, bulkPort: number): Promise<number> {
     "--max-time",
     String(SECONDS),
     "-w",
-    "%{speed_download}",
+    "%{speed_download} %{size_download}",
     ...via,
     `http://127.0.0.1:${bulkPort}/`,
   ]);
-  return Number(r.stdout) / 1e6;
+  const [speed, size] = r.stdout.trim().split(" ").map(Number);
+  return { mbps: speed! / 1e6, mb: size! / 1e6 };
 }
 
-/** Requests per second from wrk, 50 keep-alive connections, absolute-form through a proxy. */
-async function requestsPerSecond(p: Proxy, smallPort: number): Promise<number> {
+/** Requests per second and requests made by wrk, 50 keep-alive connections, absolute-form through a proxy. */
+async function requestsPerSecond(p: Proxy, smallPort: number): Promise<{ rps: number; requests: number }> {
   const origin = `127.0.0.1:${smallPort}`;
   const script = path.join(dir, `wrk-${p.name}.lua`);
   writeFileSync(
@@ -227,10 +251,11 @@ async function requestsPerSecond(p: Proxy, smallPort: number): Promise<number> {
   const target = p.port ? `http://127.0.0.1:${p.port}/` : `http://${origin}/`;
   const r = await sh("wrk", ["-t1", "-c50", `-d${SECONDS}s`, "-s", script, target], (SECONDS + 30) * 1000);
   const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  const n = /(\d+) requests in/.exec(r.stdout);
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout);
-  if (!m) throw new Error(`wrk through ${p.name} printed no rate:\n${r.stdout}${r.stderr}`);
+  if (!m || !n) throw new Error(`wrk through ${p.name} printed no rate:\n${r.stdout}${r.stderr}`);
   if (errors) throw new Error(`wrk through ${p.name}: ${errors[1]} error responses`);
-  return Number(m[1]);
+  return { rps: Number(m[1]), requests: Number(n[1]) };
 }
 
 /**
@@ -344,21 +369,31 @@ async function main(): Promise<void> {
     p50: number;
     p99: number;
     rss: number | null;
+    /** The proxy's CPU per MB through the tunnel, per request under wrk, per request at 1k/s (µs). */
+    cpuPerMb: number;
+    cpuPerReq: number;
+    cpuPerTimedReq: number;
   }
+  const load = [loadavg()[0]!];
   const rows: Row[] = [];
   for (const p of contenders) {
     process.stderr.write(`measuring ${p.name} ...\n`);
-    const mbps = await connectThroughput(p, bulkPort!);
-    const rps = await requestsPerSecond(p, smallPort!);
-    const timed = await latencies(p, smallPort!);
+    const bulk = await withCpu(p, () => connectThroughput(p, bulkPort!));
+    const small = await withCpu(p, () => requestsPerSecond(p, smallPort!));
+    const paced = await withCpu(p, () => latencies(p, smallPort!));
+    const timed = paced.value;
     const lat = timed.ms.sort((a, b) => a - b);
     if (timed.failed > 0)
       process.stderr.write(`${p.name}: ${timed.failed} of ${RATE * SECONDS} timed requests failed\n`);
     const mem = p.port ? await idleTunnelsMemory(p, smallPort!) : null;
+    load.push(loadavg()[0]!);
     rows.push({
       name: p.name,
-      mbps,
-      rps,
+      mbps: bulk.value.mbps,
+      rps: small.value.rps,
+      cpuPerMb: (bulk.cpuMs * 1000) / bulk.value.mb,
+      cpuPerReq: (small.cpuMs * 1000) / small.value.requests,
+      cpuPerTimedReq: (paced.cpuMs * 1000) / (timed.ms.length + timed.failed),
       p50: percentile(lat, 0.5),
       p99: percentile(lat, 0.99),
       rss: mem?.after ?? null,
@@ -371,6 +406,7 @@ async function main(): Promise<void> {
   const squid = get("squid");
   const f = (n: number, d = 1) => n.toFixed(d);
   let out = `\n### Shield benchmark (loopback, ${SECONDS} s per measurement, ${TUNNELS} idle tunnels)\n\n`;
+  out += `Load average (1 min) at the start and after each contender: ${load.map((l) => f(l, 2)).join(", ")}.\n\n`;
   out +=
     "| proxy | CONNECT MB/s | req/s (wrk, 50 conns) | p50 ms @1k rps | p99 ms @1k rps | added p50 / p99 ms | RSS with idle tunnels MiB |\n";
   out += "|---|---:|---:|---:|---:|---:|---:|\n";
@@ -378,10 +414,34 @@ async function main(): Promise<void> {
     const added = r === direct ? "-" : `${f(r.p50 - direct.p50, 3)} / ${f(r.p99 - direct.p99, 3)}`;
     out += `| ${r.name} | ${f(r.mbps)} | ${f(r.rps, 0)} | ${f(r.p50, 3)} | ${f(r.p99, 3)} | ${added} | ${r.rss === null ? "-" : f(r.rss)} |\n`;
   }
+  // CPU the proxy process spent (all threads), robust to other load; direct has no proxy.
+  out += "\n| proxy | CPU µs per MB (CONNECT) | CPU µs per request (wrk) | CPU µs per request @1k rps |\n";
+  out += "|---|---:|---:|---:|\n";
+  for (const r of rows.filter((r) => r !== direct))
+    out += `| ${r.name} | ${f(r.cpuPerMb, 0)} | ${f(r.cpuPerReq, 0)} | ${f(r.cpuPerTimedReq, 0)} |\n`;
   const checks: Array<[string, number, string, boolean]> = [
     ["CONNECT throughput vs squid", shield.mbps / squid.mbps, ">= 1.5", shield.mbps / squid.mbps >= 1.5],
     ["CONNECT throughput vs direct", shield.mbps / direct.mbps, ">= 0.5", shield.mbps / direct.mbps >= 0.5],
     ["req/s vs squid", shield.rps / squid.rps, ">= 1.0", shield.rps >= squid.rps],
+    // The CPU twins of the two ratios above: the same targets, read as work per unit.
+    [
+      "CPU per MB, squid / clawguard",
+      squid.cpuPerMb / shield.cpuPerMb,
+      ">= 1.5",
+      squid.cpuPerMb / shield.cpuPerMb >= 1.5,
+    ],
+    [
+      "CPU per request (wrk), squid / clawguard",
+      squid.cpuPerReq / shield.cpuPerReq,
+      ">= 1.0",
+      squid.cpuPerReq >= shield.cpuPerReq,
+    ],
+    [
+      "CPU per request @1k rps, squid / clawguard",
+      squid.cpuPerTimedReq / shield.cpuPerTimedReq,
+      ">= 1.0",
+      squid.cpuPerTimedReq >= shield.cpuPerTimedReq,
+    ],
     ["added p99 latency (ms)", shield.p99 - direct.p99, "< 2", shield.p99 - direct.p99 < 2],
     [`RSS with ${TUNNELS} idle tunnels (MiB)`, shield.rss ?? NaN, "< 300", (shield.rss ?? Infinity) < 300],
   ];
