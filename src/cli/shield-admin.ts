@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { InvalidArgumentError, type Command } from "commander";
+import type { Command } from "commander";
 import { loadShieldConfig } from "../shield/config.js";
 import { installShield } from "../shield/install.js";
 
@@ -154,7 +154,7 @@ function ruleTarget(flags: RuleFlags): { level: string; name?: string } {
   const given = [flags.global ? "global" : null, flags.tier, flags.fleet, flags.agent].filter(
     (x) => x != null,
   );
-  if (given.length > 1) throw new InvalidArgumentError("give one of --global, --tier, --fleet, --agent");
+  if (given.length > 1) throw new Error("give one of --global, --tier, --fleet, --agent");
   if (flags.tier !== undefined) return { level: "tier", name: flags.tier };
   if (flags.fleet !== undefined) return { level: "fleet", name: flags.fleet };
   if (flags.agent !== undefined) return { level: "agent", name: flags.agent };
@@ -231,7 +231,7 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
       .option("--agent <agent>", "one agent"),
   ).action(async (mode: string, flags: ModeFlags) => {
     if (!(MODES as readonly string[]).includes(mode)) {
-      throw new InvalidArgumentError(`mode must be one of ${MODES.join(", ")}, not "${mode}"`);
+      throw new Error(`mode must be one of ${MODES.join(", ")}, not "${mode}"`);
     }
     const t = ruleTarget(flags);
     const body = {
@@ -282,7 +282,7 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
         .option("--agent <agent>", "an agent's own rules"),
     ).action(async (verdict: string, rule: string, flags: RuleFlags) => {
       if (verdict !== "allow" && verdict !== "deny") {
-        throw new InvalidArgumentError(`verdict must be allow or deny, not "${verdict}"`);
+        throw new Error(`verdict must be allow or deny, not "${verdict}"`);
       }
       const t = ruleTarget(flags);
       const r = await call(flags, op === "add" ? "POST" : "DELETE", "/api/rules", { ...t, verdict, rule });
