@@ -51,14 +51,26 @@ export interface HardenOptions {
   healthTimeoutMs?: number;
 }
 
+const SECRET_VALUE =
+  /((?:token|password|passwd|secret|api_?key|key)["']?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,}]+)/gi;
+
+/**
+ * What a report may show of a change. A file only its owner may read holds secrets (a new
+ * gateway token, API keys): its diff keeps the shape with the values masked, its content stays
+ * out. Reports end up in terminals, CI logs and cloud-init's log.
+ */
 function view(s: SettledChange): PlannedView {
+  const c = s.change;
+  const secret = c.kind === "file" && (c.mode & 0o077) === 0;
   return {
-    kind: s.change.kind,
-    action: describeChange(s.change),
-    fixes: s.change.fixes,
-    note: s.change.note,
-    diff: s.diff,
-    change: s.change,
+    kind: c.kind,
+    action: describeChange(c),
+    fixes: c.fixes,
+    note: c.note,
+    diff: secret ? s.diff?.replace(SECRET_VALUE, '$1"<redacted>"') : s.diff,
+    change: secret
+      ? { ...c, content: `<${Buffer.byteLength(c.content)} bytes, not shown: only its owner may read it>` }
+      : c,
   };
 }
 

@@ -120,6 +120,22 @@ describe("harden where the agent runs as root (the quick-start way)", () => {
     expect(config?.fixes).toEqual(expect.arrayContaining(["gateway.bind_loopback", "gateway.auth_enabled"]));
   });
 
+  it("never shows the new token or the old secrets in its report", async () => {
+    const root = loadFixture("openclaw-careless");
+    const host = new LocalHost(root, { isRoot: false });
+    const report = await harden(host, new LocalWriter(host), {
+      profile: validateProfile({}, "test"),
+      apply: false,
+    });
+    const config = report.changes.find(
+      (c) => c.change.kind === "file" && c.change.path.endsWith("openclaw.json"),
+    );
+    expect(config?.diff).toContain('"token": "<redacted>"');
+    const json = JSON.stringify(report);
+    expect(json).not.toMatch(/[0-9a-f]{64}/);
+    expect(json).toContain("bytes, not shown");
+  });
+
   it("refuses to apply that plan in a copy without root, and changes nothing", async () => {
     const root = loadFixture("openclaw-careless");
     const before = snapshot(root);
