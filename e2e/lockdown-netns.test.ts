@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,15 +8,18 @@ import { cmd, isRoot, PROJECT_DIR, sleep, type CmdResult } from "./lib/index.js"
 /**
  * Three network namespaces: the agent, the shield (also the agent's router, so that before
  * lockdown the agent CAN reach the internet host directly and the tests below can fail), and
- * the internet host with HTTP, HTTPS and a DNS responder. Only the agent's own table decides
+ * the internet host with HTTP, HTTPS and a DNS responder; and a container on the agent (cg-guest
+ * 10.88.3.2 fd00:88:3::2 behind the agent's `docker0`), whose traffic the agent routes through
+ * the forward hook, which the output chain never sees. Only the agent's own table decides
  * what leaves it.
  *
  *   cg-agent 10.88.1.2 fd00:88:1::2 -- 10.88.1.1 fd00:88:1::1 cg-shield 10.88.2.1 fd00:88:2::1 -- 10.88.2.2 fd00:88:2::2 cg-inet
  */
-const NS = { agent: "cg-agent", shield: "cg-shield", inet: "cg-inet" } as const;
+const NS = { agent: "cg-agent", shield: "cg-shield", inet: "cg-inet", guest: "cg-guest" } as const;
 const AGENT = { v4: "10.88.1.2", v6: "fd00:88:1::2" };
 const SHIELD = { v4: "10.88.1.1", v6: "fd00:88:1::1", up4: "10.88.2.1", up6: "fd00:88:2::1" };
 const INET = { v4: "10.88.2.2", v6: "fd00:88:2::2" };
+const GUEST = { v4: "10.88.3.2", v6: "fd00:88:3::2", gw4: "10.88.3.1", gw6: "fd00:88:3::1" };
 const PROXY = `http://${SHIELD.v4}:3128`;
 const BIN = path.join(PROJECT_DIR, "bin/clawguard.js");
 const HOSTS_DIR = `/etc/netns/${NS.shield}`;
@@ -69,14 +72,14 @@ let work = "";
 let agentRoot = "";
 let inet: ChildProcess | undefined;
 let shield: ChildProcess | undefined;
+let guest: ChildProcess | undefined;
 
 const inNs = (ns: string, argv: string[], timeoutMs = 60_000): Promise<CmdResult> =>
   cmd(["ip", "netns", "exec", ns, ...argv], { check: false, timeoutMs });
 const clawguard = (args: string[]) => inNs(NS.agent, [process.execPath, BIN, ...args], 120_000);
-const probe = async (kind: "tcp" | "udp", host: string, port: number) =>
-  (
-    await inNs(NS.agent, [process.execPath, path.join(work, "probe.mjs"), kind, host, String(port)])
-  ).stdout.trim();
+const probeFrom = async (ns: string, kind: "tcp" | "udp", host: string, port: number) =>
+  (await inNs(ns, [process.execPath, path.join(work, "probe.mjs"), kind, host, String(port)])).stdout.trim();
+const probe = (kind: "tcp" | "udp", host: string, port: number) => probeFrom(NS.agent, kind, host, port);
 const curl = (args: string[]) => inNs(NS.agent, ["curl", "-sS", "--max-time", "6", ...args]);
 
 /** Start a long-running process in a namespace and wait for `ready` on its stdout. */
@@ -112,6 +115,11 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
 async function teardown(): Promise<void> {
   for (const ns of Object.values(NS)) await cmd(["ip", "netns", "del", ns], { check: false });
   rmSync(HOSTS_DIR, { recursive: true, force: true });
+  try {
+    rmdirSync(path.dirname(HOSTS_DIR));
+  } catch {
+    // Not empty: other namespaces keep their files there.
+  }
 }
 
 async function wire(): Promise<void> {
@@ -148,6 +156,20 @@ async function wire(): Promise<void> {
     "netns",
     NS.shield,
   );
+  await ip(
+    "-n",
+    NS.guest,
+    "link",
+    "add",
+    "eth0",
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "docker0",
+    "netns",
+    NS.agent,
+  );
   const addr = (ns: string, dev: string, a4: string, a6: string) =>
     Promise.all([
       ip("-n", ns, "addr", "add", `${a4}/24`, "dev", dev),
@@ -157,19 +179,29 @@ async function wire(): Promise<void> {
   await addr(NS.shield, "to-agent", SHIELD.v4, SHIELD.v6);
   await addr(NS.shield, "to-inet", SHIELD.up4, SHIELD.up6);
   await addr(NS.inet, "eth0", INET.v4, INET.v6);
+  await addr(NS.guest, "eth0", GUEST.v4, GUEST.v6);
+  await addr(NS.agent, "docker0", GUEST.gw4, GUEST.gw6);
   for (const [ns, dev] of [
     [NS.agent, "eth0"],
     [NS.shield, "to-agent"],
     [NS.shield, "to-inet"],
     [NS.inet, "eth0"],
+    [NS.guest, "eth0"],
+    [NS.agent, "docker0"],
   ] as const)
     await ip("-n", ns, "link", "set", dev, "up");
   await ip("-n", NS.agent, "route", "add", "default", "via", SHIELD.v4);
   await ip("-n", NS.agent, "-6", "route", "add", "default", "via", SHIELD.v6);
   await ip("-n", NS.inet, "route", "add", "default", "via", SHIELD.up4);
   await ip("-n", NS.inet, "-6", "route", "add", "default", "via", SHIELD.up6);
-  await cmd(["ip", "netns", "exec", NS.shield, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-  await cmd(["ip", "netns", "exec", NS.shield, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+  await ip("-n", NS.guest, "route", "add", "default", "via", GUEST.gw4);
+  await ip("-n", NS.guest, "-6", "route", "add", "default", "via", GUEST.gw6);
+  await ip("-n", NS.shield, "route", "add", "10.88.3.0/24", "via", AGENT.v4);
+  await ip("-n", NS.shield, "-6", "route", "add", "fd00:88:3::/64", "via", AGENT.v6);
+  for (const ns of [NS.shield, NS.agent]) {
+    await cmd(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    await cmd(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+  }
   // `ip netns exec` mounts /etc/netns/NAME/hosts over /etc/hosts: the shield's names.
   mkdirSync(HOSTS_DIR, { recursive: true });
   writeFileSync(
@@ -239,11 +271,21 @@ describe.skipIf(!isRoot)(
         /ready/,
       );
       shield = await startShield();
+      guest = await startIn(
+        NS.guest,
+        [
+          process.execPath,
+          "-e",
+          `require("net").createServer((s) => s.on("error", () => {}).end("guest")).listen(8080, "::", () => console.log("ready"))`,
+        ],
+        /ready/,
+      );
     });
 
     afterAll(async () => {
       await stop(shield);
       await stop(inet);
+      await stop(guest);
       await teardown();
       if (work) rmSync(work, { recursive: true, force: true });
     });
@@ -271,6 +313,8 @@ describe.skipIf(!isRoot)(
       expect(await probe("tcp", INET.v6, 443)).toBe("open");
       expect(await probe("udp", INET.v4, 53)).toBe("open");
       expect(await probe("udp", INET.v6, 53)).toBe("open");
+      expect(await probeFrom(NS.guest, "tcp", INET.v4, 443)).toBe("open");
+      expect(await probeFrom(NS.guest, "tcp", INET.v6, 443)).toBe("open");
       const direct = await curl([
         "--noproxy",
         "*",
@@ -316,6 +360,14 @@ describe.skipIf(!isRoot)(
         expect(await probe("tcp", host, port), `${host}:${port}`).toMatch(/^blocked/);
       expect(await probe("udp", INET.v4, 53)).toMatch(/^blocked/);
       expect(await probe("udp", INET.v6, 53)).toMatch(/^blocked/);
+    });
+
+    it("a container on the agent cannot get out directly either, and can still be reached from outside", async () => {
+      expect(await probeFrom(NS.guest, "tcp", INET.v4, 443)).toMatch(/^blocked/);
+      expect(await probeFrom(NS.guest, "tcp", INET.v6, 80)).toMatch(/^blocked/);
+      expect(await probeFrom(NS.guest, "udp", INET.v4, 53)).toMatch(/^blocked/);
+      expect(await probeFrom(NS.inet, "tcp", GUEST.v4, 8080)).toBe("open");
+      expect(await probeFrom(NS.inet, "tcp", GUEST.v6, 8080)).toBe("open");
     });
 
     it("HTTP and HTTPS through the shield reach an allowed name; a denied name and a proxy-ignoring client do not", async () => {
@@ -386,6 +438,7 @@ describe.skipIf(!isRoot)(
       expect(tables.stdout).not.toContain("clawguard_egress");
       expect(await probe("tcp", INET.v4, 80)).toBe("open");
       expect(await probe("tcp", INET.v6, 80)).toBe("open");
+      expect(await probeFrom(NS.guest, "tcp", INET.v4, 443)).toBe("open");
     });
   },
 );

@@ -34,6 +34,7 @@ interface LockdownFlags {
   allowDns?: string[];
   allowDhcp?: boolean;
   log: boolean;
+  forward: boolean;
   filesOnly?: boolean;
   probe?: HostPort[];
   probeViaShield?: string;
@@ -173,6 +174,10 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
         "iptables",
       ]),
     )
+    .option(
+      "--no-forward",
+      "leave routed traffic alone (this server routes for others); containers then bypass",
+    )
     .option("--no-log", "do not log dropped packets (they are still counted)")
     .option("--files-only", "with --apply: write files only, leave the running rules and systemd alone")
     .option(
@@ -231,6 +236,7 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
         dns: flags.allowDns ?? [],
         dhcp: flags.allowDhcp ?? false,
         log: flags.log,
+        forward: flags.forward,
         backend: flags.backend ?? (await detectBackend()),
       });
       if (!flags.apply) {

@@ -76,6 +76,8 @@ export interface PlanInput {
   dns: string[];
   dhcp: boolean;
   log: boolean;
+  /** Filter traffic routed out of local containers and VMs too. */
+  forward: boolean;
   backend: Backend;
 }
 
@@ -211,6 +213,7 @@ export async function planLockdown(host: Host, input: PlanInput): Promise<Lockdo
     dns: input.dns,
     dhcp: input.dhcp,
     log: input.log,
+    forward: input.forward && input.backend === "nft",
   };
   // The agent cannot resolve names once locked down: the proxy URL names an address.
   const proxyUrl = `http://${authority(shield.addresses[0]!, shield.port)}`;
@@ -238,10 +241,18 @@ export async function planLockdown(host: Host, input: PlanInput): Promise<Lockdo
     `Inbound traffic is untouched (only the output hook is filtered): new SSH connections keep working; ` +
       `replies of SSH on port ${ssh.ports.join(", ")} pass.`,
   );
+  if (input.forward && input.backend === "nft")
+    notes.push(
+      "Traffic routed out of local containers and VMs (Docker sandboxes) is held to the same rules; " +
+        "traffic into them is not. Pass --no-forward if this server routes for other machines.",
+    );
+  else if (!input.forward)
+    warnings.push("--no-forward: local containers and VMs can still reach the internet directly.");
   if (input.backend === "iptables")
     warnings.push(
       `iptables backend: the rules go into iptables/ip6tables chain ${IPT_CHAIN} instead of table ` +
-        `${NFT_FAMILY} ${NFT_TABLE}. Install nftables and run lockdown again to get the table the audit expects.`,
+        `${NFT_FAMILY} ${NFT_TABLE}. Install nftables and run lockdown again to get the table the audit expects. ` +
+        `This fallback filters this server's own traffic only, not that of its containers.`,
     );
 
   const files: PlannedFile[] = [];

@@ -29,7 +29,15 @@ export interface EgressSpec {
   dhcp: boolean;
   /** Log dropped packets, rate limited. */
   log: boolean;
+  /**
+   * Filter routed traffic too: containers and VMs on this server (Docker sandboxes) send
+   * through the forward hook, which the output chain never sees.
+   */
+  forward: boolean;
 }
+
+/** Bridges of local containers and VMs: traffic routed into them is inbound, not egress. */
+export const GUEST_BRIDGES = ["docker0", "br-*", "virbr*", "lxcbr*"];
 
 export function isV6(addr: string): boolean {
   return addr.includes(":");
@@ -62,6 +70,14 @@ function quote(s: string): string {
  * packet ever sees a half-loaded table.
  */
 export function renderNftRuleset(spec: EgressSpec): string {
+  const allowRules = allows(spec).map(
+    (a) =>
+      `${isV6(a.cidr) ? "ip6" : "ip"} daddr ${a.cidr} ${a.proto} dport ${a.port} accept comment ${quote(a.why)}`,
+  );
+  const drop = (what: string) => [
+    ...(spec.log ? [`limit rate 10/minute burst 5 packets log prefix ${quote(LOG_PREFIX)} level warn`] : []),
+    `counter drop comment ${quote(what)}`,
+  ];
   const r: string[] = [];
   r.push(`oif "lo" accept`);
   r.push(`ct state established,related accept`);
@@ -72,11 +88,7 @@ export function renderNftRuleset(spec: EgressSpec): string {
       `tcp sport { ${spec.sshPorts.join(", ")} } tcp flags & (syn | ack) != syn accept comment ${quote("replies of the operator's SSH")}`,
     );
   }
-  for (const a of allows(spec)) {
-    r.push(
-      `${isV6(a.cidr) ? "ip6" : "ip"} daddr ${a.cidr} ${a.proto} dport ${a.port} accept comment ${quote(a.why)}`,
-    );
-  }
+  r.push(...allowRules);
   r.push(
     `icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept comment ${quote("IPv6 neighbour discovery on the link")}`,
   );
@@ -87,8 +99,19 @@ export function renderNftRuleset(spec: EgressSpec): string {
     r.push(`meta nfproto ipv4 udp sport 68 udp dport 67 accept comment ${quote("DHCP lease renewal")}`);
     r.push(`meta nfproto ipv6 udp sport 546 udp dport 547 accept comment ${quote("DHCPv6 lease renewal")}`);
   }
-  if (spec.log) r.push(`limit rate 10/minute burst 5 packets log prefix ${quote(LOG_PREFIX)} level warn`);
-  r.push(`counter drop comment ${quote("everything else: IPv4 and IPv6, TCP, UDP and DNS")}`);
+  r.push(...drop("everything else: IPv4 and IPv6, TCP, UDP and DNS"));
+  const chain = (name: string, hook: string, rules: string[]) => [
+    `\tchain ${name} {`,
+    `\t\ttype filter hook ${hook} priority 0; policy drop;`,
+    ...rules.map((l) => `\t\t${l}`),
+    "\t}",
+  ];
+  const fwd = [
+    `ct state established,related accept`,
+    `oifname { ${GUEST_BRIDGES.map(quote).join(", ")} } accept comment ${quote("into local containers and VMs (inbound, or between them)")}`,
+    ...allowRules,
+    ...drop("routed out of local containers and VMs"),
+  ];
   return [
     "#!/usr/sbin/nft -f",
     `# clawguard lockdown: nothing leaves this server except through the shield ${spec.shield.label}.`,
@@ -96,10 +119,8 @@ export function renderNftRuleset(spec: EgressSpec): string {
     `table ${NFT_FAMILY} ${NFT_TABLE} {}`,
     `delete table ${NFT_FAMILY} ${NFT_TABLE}`,
     `table ${NFT_FAMILY} ${NFT_TABLE} {`,
-    "\tchain output {",
-    "\t\ttype filter hook output priority 0; policy drop;",
-    ...r.map((l) => `\t\t${l}`),
-    "\t}",
+    ...chain("output", "output", r),
+    ...(spec.forward ? chain("forward", "forward", fwd) : []),
     "}",
     "",
   ].join("\n");

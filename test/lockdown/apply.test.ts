@@ -13,6 +13,7 @@ const input: PlanInput = {
   dns: [],
   dhcp: false,
   log: true,
+  forward: true,
   backend: "nft",
 };
 const filesOnly = { live: false, systemd: false } as const;

@@ -36,6 +36,7 @@ describe("lockdown and the audit's egress layer", () => {
       dns: [],
       dhcp: false,
       log: true,
+      forward: true,
       backend: "nft",
     });
     await applyLockdown(host, writer, plan, { live: false, systemd: false });

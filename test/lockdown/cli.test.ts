@@ -72,7 +72,7 @@ describe("clawguard lockdown", () => {
       const script = [
         `${cg} lockdown --shield 10.0.0.2:3128 --root '${root}' --apply --json > '${root}/apply.json'`,
         "echo apply=$?",
-        "nft list table inet clawguard_egress | grep -c 'policy drop'",
+        "nft list table inet clawguard_egress | grep -c 'hook output priority filter; policy drop'",
         `${cg} lockdown --shield 10.0.0.2:3128 --root '${root}' --apply > /dev/null`,
         "nft list tables",
         `${cg} lockdown rollback --root '${root}' --json > '${root}/rollback.json'`,

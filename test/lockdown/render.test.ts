@@ -14,6 +14,7 @@ const base: EgressSpec = {
   dns: [],
   dhcp: false,
   log: true,
+  forward: false,
 };
 
 const dir = mkdtempSync(path.join(tmpdir(), "clawguard-nft-"));
@@ -114,6 +115,17 @@ table inet clawguard_egress {
     ).rejects.toThrow(/cannot resolve "nowhere.invalid".*give the shield's IP address/);
   });
 
+  it("holds traffic routed out of local containers to the same rules, and lets traffic into them pass", () => {
+    const text = renderNftRuleset({ ...base, forward: true });
+    const forward = text.slice(text.indexOf("\tchain forward {"));
+    expect(forward).toContain("type filter hook forward priority 0; policy drop;");
+    expect(forward).toContain('oifname { "docker0", "br-*", "virbr*", "lxcbr*" } accept');
+    expect(forward).toContain("ip daddr 10.0.0.2 tcp dport 3128 accept");
+    expect(forward).toMatch(/counter drop comment "routed out of local containers and VMs"\n\t}\n}\n$/);
+    expect(forward).not.toContain("sport");
+    expect(renderNftRuleset(base)).not.toContain("hook forward");
+  });
+
   it("is what the audit's egress layer recognises", () => {
     expect(summarizeNft(renderNftRuleset(base))).toEqual({ hasTable: true, dropsOutput: true });
   });
@@ -129,6 +141,7 @@ table inet clawguard_egress {
         allowOut: [parseAllowOut("[2001:db8::/32]:443")],
         dns: ["fd00::53"],
         dhcp: true,
+        forward: true,
       }),
     );
     const r = await inPrivateNetns(`nft -f '${file}' && nft -f '${file}' && nft list ruleset`);
@@ -136,6 +149,7 @@ table inet clawguard_egress {
     expect(r.code).toBe(0);
     expect(r.stdout.match(/table inet clawguard_egress/g)).toHaveLength(1);
     expect(r.stdout.match(/hook output/g)).toHaveLength(1);
+    expect(r.stdout.match(/hook forward/g)).toHaveLength(1);
     expect(r.stdout).toContain("policy drop;");
     expect(r.stdout).toContain("ip6 daddr fd00::2 tcp dport 3128 accept");
     expect(summarizeNft(r.stdout)).toEqual({ hasTable: true, dropsOutput: true });
