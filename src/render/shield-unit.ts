@@ -16,6 +16,38 @@ export interface ShieldUnitOptions {
 export const SHIELD_UNIT_NAME = "clawguard-shield.service";
 export const SHIELD_STATE_DIR = "/var/lib/clawguard-shield";
 
+// Every address except 169.254.0.0/16 and 224.0.0.0/3 (multicast, reserved, broadcast).
+const IPV4_ALLOW = [
+  "0.0.0.0/1",
+  "128.0.0.0/3",
+  "160.0.0.0/5",
+  "168.0.0.0/8",
+  "169.0.0.0/9",
+  "169.128.0.0/10",
+  "169.192.0.0/11",
+  "169.224.0.0/12",
+  "169.240.0.0/13",
+  "169.248.0.0/14",
+  "169.252.0.0/15",
+  "169.255.0.0/16",
+  "170.0.0.0/7",
+  "172.0.0.0/6",
+  "176.0.0.0/4",
+  "192.0.0.0/3",
+].join(" ");
+// Every address except fe80::/10 (link-local) and ff00::/8 (multicast).
+const IPV6_ALLOW = [
+  "::/1",
+  "8000::/2",
+  "c000::/3",
+  "e000::/4",
+  "f000::/5",
+  "f800::/6",
+  "fc00::/7",
+  "fe00::/9",
+  "fec0::/10",
+].join(" ");
+
 export function renderShieldUnit(o: ShieldUnitOptions): string {
   const config = `${o.configDir.replace(/\/+$/, "")}/shield.yaml`;
   return `# Written by clawguard shield install. Reload the config with: systemctl reload clawguard-shield
@@ -49,6 +81,7 @@ PrivateTmp=yes
 PrivateDevices=yes
 PrivateUsers=yes
 PrivateIPC=yes
+PrivateMounts=yes
 ProtectHostname=yes
 ProtectClock=yes
 ProtectKernelTunables=yes
@@ -57,8 +90,14 @@ ProtectKernelLogs=yes
 ProtectControlGroups=yes
 ProtectProc=invisible
 ProcSubset=pid
-# AF_NETLINK: listing local addresses, which a wildcard listen address needs.
-RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
+# AF_NETLINK: listing local addresses, which a wildcard listen address needs. No AF_UNIX:
+# name lookups fall back from nss sockets to DNS over UDP.
+RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK
+# The kernel keeps link-local (the cloud metadata service at 169.254.169.254, fe80::/10) and
+# multicast out of reach of the shield process, whatever its policy code decides.
+IPAddressDeny=any
+IPAddressAllow=${IPV4_ALLOW}
+IPAddressAllow=${IPV6_ALLOW}
 RestrictNamespaces=yes
 RestrictRealtime=yes
 RestrictSUIDSGID=yes
