@@ -203,16 +203,17 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
         throw new LockdownInputError("--apply and --verify are separate steps: run one, then the other");
       const host = new LocalHost(flags.root);
       if (flags.verify) {
+        const st = await readState(host);
+        const given = flags.shield ? parseHostPort(flags.shield, "--shield") : undefined;
+        if (!given && !st)
+          throw new LockdownInputError("--verify needs --shield HOST:PORT (no lockdown state recorded here)");
+        // A locked-down agent cannot resolve names: a shield given by name is the one lockdown
+        // pinned, or it is resolved now (which fails when DNS is blocked, as it should be).
         let shield: HostPort;
-        if (flags.shield) shield = parseHostPort(flags.shield, "--shield");
-        else {
-          const st = await readState(host);
-          if (!st)
-            throw new LockdownInputError(
-              "--verify needs --shield HOST:PORT (no lockdown state recorded here)",
-            );
-          shield = { host: st.shield.addresses[0]!, port: st.shield.port };
-        }
+        if (!given) shield = { host: st!.shield.addresses[0]!, port: st!.shield.port };
+        else if (st && given.host === st.shield.host && given.port === st.shield.port)
+          shield = { host: st.shield.addresses[0]!, port: given.port };
+        else shield = { host: (await pinShield(given)).addresses[0]!, port: given.port };
         const resolvers = flags.dns ?? resolversOf(await host.readFile("/etc/resolv.conf").catch(() => ""));
         const report = await verifyLockdown({
           shield,

@@ -60,6 +60,19 @@ describe("clawguard lockdown", () => {
       const none = await cli(["lockdown", "--root", makeTree()]);
       expect(none.code).toBe(2);
       expect(none.stderr).toMatch(/--shield HOST:PORT is required/);
+      const verify = await cli(["lockdown", "--verify", "--root", makeTree()]);
+      expect(verify.code).toBe(2);
+      expect(verify.stderr).toMatch(/--verify needs --shield HOST:PORT \(no lockdown state recorded here\)/);
+      const both = await cli([
+        "lockdown",
+        "--shield",
+        "10.0.0.2:3128",
+        "--apply",
+        "--verify",
+        "--root",
+        makeTree(),
+      ]);
+      expect(both.code).toBe(2);
     },
     SLOW,
   );
