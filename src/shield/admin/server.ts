@@ -105,6 +105,11 @@ export function createAdminHandler(
       return staticFile(req, res, DASHBOARD_HTML, "text/html; charset=utf-8");
     if (p === "/dashboard.js") return staticFile(req, res, DASHBOARD_JS, "text/javascript; charset=utf-8");
     if (p === "/dashboard.css") return staticFile(req, res, DASHBOARD_CSS, "text/css; charset=utf-8");
+    if (p === "/favicon.ico") {
+      // Browsers ask for it on every page; an empty answer keeps their consoles clean.
+      res.writeHead(204, SECURITY_HEADERS).end();
+      return;
+    }
     const route = ROUTES[p];
     if (!route) throw new HttpError(404, null, `no such endpoint: ${p}`);
     if (!authorized(req)) {

@@ -109,6 +109,14 @@ button.on { background: var(--accent); color: #fff; border-color: var(--accent);
 #login-form { display: flex; gap: .5rem; flex-wrap: wrap; }
 #login-form input { flex: 1 1 16rem; min-width: 0; }
 #login[hidden] { display: none; }
+@media (max-width: 700px) {
+  #agents thead { display: none; }
+  #agents tr { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: .25rem .5rem; padding: .5rem 0; border-bottom: 1px solid var(--line); }
+  #agents td { border: 0; padding: 0; white-space: normal; overflow-wrap: anywhere; }
+  #agents td::before { content: attr(data-label); display: block; color: var(--muted); font-size: .75rem; }
+  #agents td:first-child { font-weight: 600; }
+  #agents td:last-child { grid-column: 1 / -1; }
+}
 `;
 
 export const DASHBOARD_JS = String.raw`"use strict";
@@ -191,11 +199,20 @@ export const DASHBOARD_JS = String.raw`"use strict";
     body.replaceChildren();
     list.forEach(function (a) {
       var tr = el("tr", { "data-agent": a.id });
-      [a.id, a.fleet || "", a.tier || ""].forEach(function (v) { tr.appendChild(el("td", null, v)); });
-      tr.appendChild(el("td", { class: "mode mode-" + a.mode, "data-field": "mode" }, a.mode));
-      [ago(a.lastSeen), a.requests, bytes(a.bytesUp), bytes(a.bytesDown), a.openTunnels].forEach(function (v) {
-        tr.appendChild(el("td", null, v));
-      });
+      var cell = function (label, v, attrs) {
+        var td = el("td", attrs || {}, v);
+        td.setAttribute("data-label", label);
+        tr.appendChild(td);
+      };
+      cell("Agent", a.id);
+      cell("Fleet", a.fleet || "-");
+      cell("Tier", a.tier || "-");
+      cell("Mode", a.mode, { class: "mode mode-" + a.mode, "data-field": "mode" });
+      cell("Last seen", ago(a.lastSeen));
+      cell("Requests", a.requests);
+      cell("Up", bytes(a.bytesUp));
+      cell("Down", bytes(a.bytesDown));
+      cell("Tunnels", a.openTunnels);
       var td = el("td");
       td.appendChild(modeButtons("agent", a.id, a.modeOverride));
       tr.appendChild(td);
