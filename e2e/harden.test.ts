@@ -174,6 +174,39 @@ describe.skipIf(!isRoot)("clawguard harden on a booted Debian 12 with a gateway 
     expect((await c.exec("id openclaw", { check: false })).code).not.toBe(0);
   });
 
+  it("when the gateway does not come up under the new unit, its old unit, user and state dir come back", async () => {
+    const c = ct();
+    // A gateway that only runs as root: under its own user it exits at start.
+    await c.exec([
+      "sed",
+      "-i",
+      '2i if (process.getuid() !== 0) { console.error("must run as root"); process.exit(1); }',
+      "/usr/local/bin/openclaw",
+    ]);
+    await c.exec("systemctl restart openclaw.service");
+    await waitListening(c, "0.0.0.0:18789");
+    const gatewaySums =
+      "sha256sum /etc/systemd/system/openclaw.service /root/.openclaw/openclaw.json '/root/.openclaw/credentials/my key.json'";
+    const unchanged = (await c.exec(gatewaySums)).stdout;
+
+    const run = await hardenIn(c, ["--apply"]);
+    expect(run.code).toBe(1);
+    expect(run.report.applied).toBe(true);
+    expect(run.report.health?.ok).toBe(false);
+    expect(run.report.error).toMatch(/did not answer http:\/\/127\.0\.0\.1:18789\/healthz .*put back/);
+    expect(run.report.rollbackProblems).toBeUndefined();
+    expect((await c.exec(gatewaySums)).stdout).toBe(unchanged);
+    await waitListening(c, "0.0.0.0:18789");
+    expect((await c.exec("id openclaw", { check: false })).code).not.toBe(0);
+    // The rest of the run stays: the firewall is up.
+    expect((await c.exec("ufw status")).stdout).toContain("Status: active");
+
+    const back = await c.exec(["clawguard", "rollback", "--json"], { check: false, timeoutMs: 300_000 });
+    expect((JSON.parse(back.stdout) as { problems: string[] }).problems).toEqual([]);
+    expect((await c.exec("ufw status")).stdout).toContain("Status: inactive");
+    await c.exec(["sed", "-i", "2d", "/usr/local/bin/openclaw"]);
+  });
+
   it("when apt cannot reach a mirror it says so and changes nothing", async () => {
     const c = ct();
     // fail2ban is needed again, and its .deb is gone: apt has to reach a mirror it cannot.

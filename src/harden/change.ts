@@ -5,6 +5,11 @@
 interface Base {
   fixes: string[];
   note?: string;
+  /**
+   * Part of moving the gateway (its user, state dir, unit, config): undone together when the
+   * gateway does not answer under the new unit.
+   */
+  gateway?: boolean;
 }
 
 export type Change =

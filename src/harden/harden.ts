@@ -10,7 +10,7 @@ import type { JournalRecord } from "./journal.js";
 import { planHarden, type Blocked } from "./plan.js";
 import type { Profile } from "./profile.js";
 import { settle, type SettledChange } from "./settle.js";
-import { waitHealthy, restoreUnits } from "./verify.js";
+import { restoreGateway, waitHealthy } from "./verify.js";
 
 export interface PlannedView {
   kind: Change["kind"];
@@ -122,8 +122,8 @@ export async function harden(host: Host, writer: Writer, opts: HardenOptions): P
       const port = gatewayPort(changes, opts.profile.gatewayPort);
       report.health = await waitHealthy(port, opts.healthTimeoutMs ?? 60_000);
       if (!report.health.ok) {
-        const problems = await restoreUnits(host, writer, stateDir, res.runId, restarts[0]!.argv[2]!);
-        report.error = `the gateway did not answer http://127.0.0.1:${port}/healthz under the new unit (${report.health.detail}); the previous unit was restored`;
+        const problems = await restoreGateway(host, writer, stateDir, res.runId);
+        report.error = `the gateway did not answer http://127.0.0.1:${port}/healthz under the new unit (${report.health.detail}); the gateway's user, state dir, unit and config were put back as they were`;
         if (problems.length) report.rollbackProblems = problems;
       }
     }

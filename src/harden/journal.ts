@@ -18,7 +18,9 @@ export type JournalRecord =
   | { t: "begin"; n: number; change: Change; saved: Saved[]; packagesAdded?: string[] }
   | { t: "done"; n: number }
   | { t: "end"; status: "ok" | "failed"; error?: string }
-  | { t: "rolledback"; at: string; problems: string[] };
+  | { t: "rolledback"; at: string; problems: string[] }
+  /** Some changes were undone on their own (the gateway's, when it did not come up). */
+  | { t: "undone"; n: number[]; at: string; problems: string[] };
 
 export const JOURNAL = "journal.jsonl";
 

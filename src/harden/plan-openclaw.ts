@@ -332,5 +332,7 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
       });
     }
   }
+  for (const layer of ["user", "systemd", "gateway"] as const)
+    for (const c of out[layer].changes) c.gateway = true;
   return out;
 }

@@ -28,7 +28,10 @@ export async function rollbackRecords(
   records: JournalRecord[],
 ): Promise<{ undone: Change[]; packagesKept: string[]; problems: string[] }> {
   const done = new Set(records.filter((r) => r.t === "done").map((r) => (r as { n: number }).n));
-  const begun = records.filter((r): r is Extract<JournalRecord, { t: "begin" }> => r.t === "begin");
+  const undoneBefore = new Set(records.flatMap((r) => (r.t === "undone" ? r.n : [])));
+  const begun = records.filter(
+    (r): r is Extract<JournalRecord, { t: "begin" }> => r.t === "begin" && !undoneBefore.has(r.n),
+  );
   const undone: Change[] = [];
   const packagesKept: string[] = [];
   const problems: string[] = [];

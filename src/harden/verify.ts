@@ -1,6 +1,6 @@
 import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
-import { readRun } from "./journal.js";
+import { Journal, readRun } from "./journal.js";
 import { rollbackRecords } from "./rollback.js";
 
 export interface Health {
@@ -30,41 +30,25 @@ export async function waitHealthy(port: number, timeoutMs: number): Promise<Heal
 }
 
 /**
- * The gateway did not come up under the new unit: put back the unit files (and the user unit
- * that was set aside), reload systemd and start what ran before. The rest of the run stays.
+ * The gateway did not come up under the new unit: undo what moved it (its user, state dir, unit
+ * and config, marked `gateway` in the plan), which restarts it as it ran before. The rest of the
+ * run (firewall, jail, upgrades) stays.
  */
-export async function restoreUnits(
+export async function restoreGateway(
   host: Host,
   writer: Writer,
   stateDir: string,
   runId: string,
-  unitName: string,
 ): Promise<string[]> {
   const { summary, records } = await readRun(stateDir, runId);
-  const isUnit = (p: string) => /\/systemd\/(system|user)\//.test(p);
   const wanted = new Set(
-    records
-      .filter((r) => r.t === "begin")
-      .filter((r) => {
-        const c = r.change;
-        if (c.kind === "move") return isUnit(c.from);
-        if (c.kind === "file" || c.kind === "remove") return isUnit(c.path);
-        return c.kind === "command" && c.argv[0] === "systemctl" && c.argv[1] !== "restart";
-      })
-      .map((r) => (r as { n: number }).n),
+    records.filter((r) => r.t === "begin" && r.change.gateway).map((r) => (r as { n: number }).n),
   );
   const picked = records.filter((r) => (r.t === "begin" || r.t === "done") && wanted.has(r.n));
   const res = await rollbackRecords(host, writer, summary.dir, picked);
-  const problems = [...res.problems];
-  for (const argv of [
-    ["systemctl", "daemon-reload"],
-    ["systemctl", "restart", unitName],
-  ]) {
-    const r = await host
-      .run(argv[0]!, argv.slice(1), { timeoutMs: 60_000 })
-      .catch((e: Error) => ({ code: -1, stdout: "", stderr: e.message }));
-    if (r.code !== 0)
-      problems.push(`${argv.join(" ")} exited ${r.code}: ${r.stderr.trim().split("\n").pop() ?? ""}`);
-  }
-  return problems;
+  // Recorded, so that rolling back the whole run later does not undo these a second time.
+  const journal = await Journal.reopen(summary.dir);
+  await journal.append({ t: "undone", n: [...wanted], at: new Date().toISOString(), problems: res.problems });
+  await journal.close();
+  return res.problems;
 }
