@@ -149,7 +149,7 @@ export function openTunnel(
 export async function until<T>(
   what: () => Promise<T | undefined> | T | undefined,
   label: string,
-  ms = 5000,
+  ms = 15_000,
 ): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {

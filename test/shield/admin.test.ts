@@ -179,6 +179,7 @@ describe("the admin endpoint through the proxy", () => {
     }
     const plain = await curl([...as("rover", ROVER), `http://127.0.0.1:${s.adminPort}/api/status`]);
     expect(plain.status).toBe(403);
+    await s.managed.log.flush();
     const log = await s.api("GET", `/api/log?agent=rover&decision=denied`);
     expect(log.json.records.some((r: { reason: string }) => /shield's own endpoint/.test(r.reason))).toBe(
       true,
@@ -218,6 +219,7 @@ describe("status, agents, log, metrics", () => {
 
   it("queries the audit log with filters and refuses bad ones with the field named", async () => {
     await curl([...as("scout", SCOUT), at("later.test")]);
+    await s.managed.log.flush();
     const r = await until(async () => {
       const x = await s.api(
         "GET",

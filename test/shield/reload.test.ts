@@ -26,7 +26,7 @@ afterAll(async () => {
 
 afterEach(async () => {
   await s?.close();
-});
+}, 60_000);
 
 const scout = (host: string) =>
   curl(["-x", s.proxyUrl, "--proxy-user", `scout:${SCOUT}`, `http://${host}:${web.port}/`]);
@@ -63,7 +63,10 @@ describe("reload on change", () => {
     expect((await scout("web.test")).status).toBe(200);
     const broken: Array<[string, RegExp]> = [
       [original.replace("127.0.0.3/32]", "127.0.0.3/32"), /shield\.yaml:\d+: invalid YAML/],
-      [original.replace("allow: [web.test,", "allow: [web.test"), /shield\.yaml:10: agents\[0\]\.allow\[0\]: rule/],
+      [
+        original.replace("allow: [web.test,", "allow: [web.test"),
+        /shield\.yaml:10: agents\[0\]\.allow\[0\]: rule/,
+      ],
       [original + "alow: [everything.test]\n", /shield\.yaml:\d+: alow: unknown key/],
       [original.replace(/token_sha256: .*/, 'token_sha256: "not-a-hash"'), /agents\[0\]\.token_sha256/],
       ["", /expected a mapping/],
