@@ -335,7 +335,7 @@ export class Container {
 /** Containers of this process that are not destroyed yet. */
 const live = new Set<Container>();
 
-process.once("exit", () => {
+function cleanupSync(): void {
   // Last resort when a run is interrupted before afterAll: synchronous, best effort.
   for (const ct of live) {
     const rec = readRecord(ct.dir);
@@ -354,7 +354,17 @@ process.once("exit", () => {
     }
     rmSync(ct.dir, { recursive: true, force: true });
   }
-});
+  live.clear();
+}
+
+process.once("exit", cleanupSync);
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(sig, () => {
+    cleanupSync();
+    // The handler is gone now, so this ends the process the way the signal would have.
+    process.kill(process.pid, sig);
+  });
+}
 
 function killHard(nspawn: number, init: number): void {
   // Killing a PID namespace's init kills every process in it.
