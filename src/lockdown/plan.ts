@@ -99,7 +99,7 @@ async function sshPortsOf(ctx: FactContext, given: number[] | undefined, warning
     `sshd's ports could not be read (${why}); assuming 22. If SSH listens elsewhere, pass --ssh-port N, ` +
       `or replies of SSH sessions older than the table may be dropped`,
   );
-  return { ports: [22], source: "assumed (sshd's settings unreadable)" };
+  return { ports: [22], source: "assumed: sshd's settings unreadable" };
 }
 
 export function renderLockdownUnit(backend: Backend): string {
@@ -238,7 +238,7 @@ export async function planLockdown(host: Host, input: PlanInput): Promise<Lockdo
       "DHCP is dropped: if this server leases its address (udp 68->67, 546->547), pass --allow-dhcp.",
     );
   notes.push(
-    `Inbound traffic is untouched (only the output hook is filtered): new SSH connections keep working; ` +
+    `Traffic to this server is untouched (there is no input chain): new SSH connections keep working; ` +
       `replies of SSH on port ${ssh.ports.join(", ")} pass.`,
   );
   if (input.forward && input.backend === "nft")
