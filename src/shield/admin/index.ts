@@ -139,6 +139,7 @@ export async function startManagedShield(
     shield = await startShield(withRealAdmin(cfg), { sink, resolver: opts.resolver });
   } catch (e) {
     adminServer?.close();
+    await log.close().catch(() => undefined);
     throw e;
   }
   const proxyPort = shield.address.port;
