@@ -238,13 +238,24 @@ export class ShieldControl {
     };
   }
 
+  /** Open CONNECT and WebSocket tunnels (in-flight plain HTTP exchanges are not tunnels). */
+  openTunnels(): number {
+    let n = 0;
+    for (const t of this.opts.proxy.tunnels.list()) if (t.kind !== "http") n += 1;
+    return n;
+  }
+
   decisionTotals(): { allowed: number; denied: number; audited: number; bytesUp: number; bytesDown: number } {
     return { ...this.totals };
   }
 
   agents(): AgentView[] {
     const open = new Map<string, number>();
-    for (const t of this.opts.proxy.tunnels.list()) open.set(t.agent, (open.get(t.agent) ?? 0) + 1);
+    const inFlight = new Map<string, number>();
+    for (const t of this.opts.proxy.tunnels.list()) {
+      const m = t.kind === "http" ? inFlight : open;
+      m.set(t.agent, (m.get(t.agent) ?? 0) + 1);
+    }
     return this.cfgNow.agents.map((a) => {
       const t = this.traffic.get(a.id);
       const agent = this.policyNow.agent(a.id) as Agent;
@@ -262,6 +273,7 @@ export class ShieldControl {
         bytesUp: t?.bytesUp ?? 0,
         bytesDown: t?.bytesDown ?? 0,
         openTunnels: open.get(a.id) ?? 0,
+        httpInFlight: inFlight.get(a.id) ?? 0,
       };
     });
   }
@@ -287,7 +299,10 @@ export interface AgentView {
   audited: number;
   bytesUp: number;
   bytesDown: number;
+  /** CONNECT and WebSocket tunnels open now. */
   openTunnels: number;
+  /** Plain HTTP exchanges in progress (a long download, say). */
+  httpInFlight: number;
 }
 
 /** A refusal the admin API turns into an HTTP status with the field at fault. */

@@ -144,7 +144,7 @@ export async function startManagedShield(
   }
   const proxyPort = shield.address.port;
   metrics = new ShieldMetrics(
-    () => shield.proxy.tunnels.size,
+    () => control?.openTunnels() ?? 0,
     () => log.stats(),
   );
   const m = metrics;

@@ -144,7 +144,7 @@ export function createAdminHandler(
           config: c.cfg.file,
           decisions: { allowed: totals.allowed, denied: totals.denied, audited: totals.audited },
           bytes: { up: totals.bytesUp, down: totals.bytesDown },
-          openTunnels: openTunnels(api),
+          openTunnels: c.openTunnels(),
           agents: c.cfg.agents.length,
           modes: c.modes(),
           lastReload: c.lastReload,
@@ -264,10 +264,6 @@ export function createAdminHandler(
   };
 
   return onRequest;
-}
-
-function openTunnels(api: AdminApi): number {
-  return api.control.agents().reduce((n, a) => n + a.openTunnels, 0);
 }
 
 function staticFile(req: http.IncomingMessage, res: http.ServerResponse, body: string, type: string): void {
