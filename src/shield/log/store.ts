@@ -1,10 +1,15 @@
 import type Database from "better-sqlite3";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
 import type { LogRecord, LogSink } from "../types.js";
 import { followRecords, queryRecords, type FollowOptions, type LogFilter } from "./query.js";
-import { normaliseRecord, recordHash, reverseHost, type StoredRecord } from "./record.js";
-import { pruneRecords, type PruneOptions, type PruneResult } from "./retention.js";
+import { normaliseRecord, type StoredRecord } from "./record.js";
+import type { PruneOptions, PruneResult } from "./retention.js";
 import { LogError, openReadOnly, openWritable, readChain, type Synchronous } from "./schema.js";
 import { verifyChain, type VerifyResult } from "./verify.js";
+import type { FromWriter, ToWriter, WriterConfig } from "./writer.js";
 
 export interface LogStoreOptions {
   /** Commit whatever is queued at least this often (ms). */
@@ -52,19 +57,60 @@ export interface LogStore extends LogSink, LogReader {
   stats(): LogStats;
 }
 
-const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 const WARN_EVERY_MS = 10_000;
 
+/**
+ * The writer thread's entry. Built, it is writer.js next to this file; run from the TypeScript
+ * sources (tests, `tsx`), the thread first registers tsx's loader so writer.ts can be imported.
+ */
+function startWriter(): Worker {
+  const here = import.meta.url;
+  // The writer needs no flags, and some of the parent's (--input-type, -e) are not valid for it.
+  if (!here.endsWith(".ts")) return new Worker(new URL("./writer.js", here), { execArgv: [] });
+  // The ESM build of tsx's API: its CommonJS twin cannot register hooks from a worker.
+  const tsx = createRequire(here).resolve("tsx/package.json");
+  const loader = pathToFileURL(path.join(path.dirname(tsx), "dist/esm/api/index.mjs")).href;
+  const entry = new URL("./writer.ts", here).href;
+  const code = `import(${JSON.stringify(loader)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(code, { eval: true, execArgv: [] });
+}
+
+/** The process's writer thread and the stores it serves; started on first use, again after a crash. */
+interface SharedWriter {
+  worker: Worker;
+  stores: Map<number, SqliteLogStore>;
+  /** Requests in flight: while any waits, the thread keeps the process alive. */
+  waiting: number;
+}
+
+let shared: SharedWriter | null = null;
+let nextStoreId = 1;
+
+function sharedWriter(): SharedWriter {
+  if (shared) return shared;
+  const w: SharedWriter = { worker: startWriter(), stores: new Map(), waiting: 0 };
+  w.worker.unref();
+  let failure: string | null = null;
+  w.worker.on("message", (m: FromWriter) => w.stores.get(m.s)?.onWriterMessage(m));
+  w.worker.on("error", (err) => (failure = err.message));
+  w.worker.on("exit", () => {
+    if (shared === w) shared = null;
+    for (const store of w.stores.values()) store.writerDied(failure ?? "the log writer thread stopped");
+  });
+  shared = w;
+  return w;
+}
+
 class SqliteLogStore implements LogStore {
-  private readonly queue: LogRecord[] = [];
-  /** Index of the first uncommitted record in `queue`; compacted now and then. */
-  private start = 0;
+  /** Normalised records not yet posted to the writer. */
+  private pending: LogRecord[] = [];
   private appended = 0;
   private committed = 0;
   private dropped = 0;
+  /** Records the writer held when it died: counted as dropped, no longer as queued. */
+  private lost = 0;
   private commitFailures = 0;
   private lastError: string | null = null;
-  private failStreak = 0;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -72,16 +118,24 @@ class SqliteLogStore implements LogStore {
   private pruning: Promise<PruneResult> | null = null;
   private closed = false;
   private readonly lastWarned = new Map<string, number>();
-  private readonly insert: Database.Statement;
-  private readonly head: Database.Statement;
-  private readonly setHead: Database.Statement;
   private readonly intervalMs: number;
   private readonly batchSize: number;
   private readonly maxQueue: number;
   private readonly warn: (message: string) => void;
+  private readonly writerConfig: WriterConfig;
+  private readonly id = nextStoreId++;
+  private writer!: SharedWriter;
+  private committedBefore = 0;
+  private failuresBefore = 0;
+  private nextRequest = 1;
+  private readonly requests = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void }
+  >();
 
   constructor(
     readonly path: string,
+    /** Read-only: queries, follow, verify and stats read here while the writer thread writes. */
     private readonly db: Database.Database,
     opts: LogStoreOptions,
   ) {
@@ -89,13 +143,14 @@ class SqliteLogStore implements LogStore {
     this.batchSize = opts.batchSize ?? 512;
     this.maxQueue = opts.maxQueue ?? 250_000;
     this.warn = opts.onWarning ?? ((m) => process.stderr.write(`clawguard shield log: ${m}\n`));
-    this.insert = db.prepare(
-      `INSERT INTO records (id, ts, agent, fleet, tier, source_address, method, host, host_rev, port, path,
-         decision, rule, reason, upstream_address, bytes_up, bytes_down, duration_ms, prev_hash, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.head = db.prepare("SELECT head_id AS id, head_hash AS hash FROM chain WHERE one = 1");
-    this.setHead = db.prepare("UPDATE chain SET head_id = ?, head_hash = ? WHERE one = 1");
+    this.writerConfig = {
+      path,
+      synchronous: opts.synchronous ?? "normal",
+      hardLimitBytes: opts.hardLimitBytes,
+      intervalMs: this.intervalMs,
+      batchSize: this.batchSize,
+    };
+    this.attach();
     if (
       opts.retention &&
       (opts.retention.olderThanMs !== undefined || opts.retention.maxBytes !== undefined)
@@ -113,8 +168,73 @@ class SqliteLogStore implements LogStore {
     }
   }
 
+  /** Register with the process's writer thread (a new one after a crash). */
+  private attach(): void {
+    // A new writer counts from zero; these carry the totals of the ones before it.
+    this.committedBefore = this.committed;
+    this.failuresBefore = this.commitFailures;
+    this.writer = sharedWriter();
+    this.writer.stores.set(this.id, this);
+    this.writer.worker.postMessage({ t: "open", s: this.id, cfg: this.writerConfig } satisfies ToWriter);
+  }
+
+  /** The writer thread died: fail what waited on it, count what it held, and go on with a new one. */
+  writerDied(reason: string): void {
+    this.lastError = `log writer failed: ${reason}`;
+    for (const r of this.requests.values()) r.reject(new LogError(`${this.path}: ${this.lastError}`));
+    this.requests.clear();
+    if (this.closed) return;
+    const held = this.queued - this.pending.length;
+    this.lost += held;
+    this.dropped += held;
+    this.loud(
+      "writer",
+      `the log writer for ${this.path} stopped (${reason}); ${held} record(s) lost; restarting it`,
+      true,
+    );
+    this.attach();
+  }
+
+  onWriterMessage(m: FromWriter): void {
+    switch (m.t) {
+      case "committed":
+        this.committed = m.committed + this.committedBefore;
+        return;
+      case "failed":
+        this.commitFailures = m.commitFailures + this.failuresBefore;
+        this.lastError = m.lastError;
+        this.loud(
+          "commit",
+          `cannot write to ${this.path} (${m.lastError}); ${this.queued} record(s) kept in memory and retried`,
+        );
+        return;
+      case "warn":
+        this.loud(m.kind, m.message, m.always);
+        return;
+      case "done": {
+        const r = this.requests.get(m.id);
+        if (!r) return;
+        this.requests.delete(m.id);
+        if (--this.writer.waiting === 0) this.writer.worker.unref();
+        if (m.ok) r.resolve(m.value);
+        else r.reject(new LogError(m.error));
+      }
+    }
+  }
+
+  /** Ask the writer for something after every record appended so far was posted to it. */
+  private request<T>(msg: DistributiveOmit<ToWriter, "id" | "s">): Promise<T> {
+    this.post();
+    const id = this.nextRequest++;
+    return new Promise<T>((resolve, reject) => {
+      this.requests.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      if (this.writer.waiting++ === 0) this.writer.worker.ref();
+      this.writer.worker.postMessage({ ...msg, s: this.id, id } as ToWriter);
+    });
+  }
+
   get queued(): number {
-    return this.queue.length - this.start;
+    return this.appended - this.committed - this.lost;
   }
 
   append(record: LogRecord): void {
@@ -127,7 +247,7 @@ class SqliteLogStore implements LogStore {
         );
         return;
       }
-      this.queue.push(normaliseRecord(record));
+      this.pending.push(normaliseRecord(record));
       this.appended += 1;
       this.schedule();
     } catch (err) {
@@ -137,95 +257,42 @@ class SqliteLogStore implements LogStore {
     }
   }
 
+  /**
+   * Hand records to the writer once a batch is full (on the next turn, so a burst of appends
+   * costs the data path nothing) or after `intervalMs`: one message per batch, not per record.
+   */
   private schedule(): void {
     if (this.immediate) return;
-    if (this.failStreak === 0 && this.queued >= this.batchSize) {
+    if (this.pending.length >= this.batchSize) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
-      this.immediate = setImmediate(() => this.drainStep());
+      this.immediate = setImmediate(() => this.postStep());
     } else if (!this.timer) {
-      // After failures, back off (up to 2 s) instead of hammering a full or locked database.
-      const delay =
-        this.failStreak === 0
-          ? this.intervalMs
-          : Math.min(2000, this.intervalMs * 2 ** Math.min(this.failStreak, 6));
-      this.timer = setTimeout(() => this.drainStep(), delay);
+      this.timer = setTimeout(() => this.postStep(), this.intervalMs);
       this.timer.unref();
     }
   }
 
-  /** Commit one batch, then come back on the next turn of the event loop if more is queued. */
-  private drainStep(): void {
+  /** Post one batch, then come back on the next turn if more wait: a backlog never stalls the loop. */
+  private postStep(): void {
     if (this.immediate) clearImmediate(this.immediate);
     if (this.timer) clearTimeout(this.timer);
     this.immediate = null;
     this.timer = null;
-    if (this.queued === 0 || !this.db.open) return;
-    this.commitBatch();
-    if (this.queued > 0) this.schedule();
+    this.postBatch(this.batchSize);
+    if (this.pending.length > 0) this.schedule();
   }
 
-  /** Write up to one batch in one transaction, chained from the stored head. False if the database refused. */
-  private commitBatch(): boolean {
-    const n = Math.min(this.batchSize, this.queued);
-    try {
-      this.db
-        .transaction(() => {
-          const head = this.head.get() as { id: number; hash: string } | undefined;
-          if (!head) throw new LogError("the chain table has no row");
-          let id = head.id;
-          let prev = head.hash;
-          for (let i = this.start; i < this.start + n; i++) {
-            const r = this.queue[i]!;
-            id += 1;
-            const hash = recordHash(id, r, prev);
-            this.insert.run(
-              id,
-              r.ts,
-              r.agent,
-              r.fleet,
-              r.tier,
-              r.sourceAddress,
-              r.method,
-              r.host,
-              reverseHost(r.host),
-              r.port,
-              r.path,
-              r.decision,
-              r.rule,
-              r.reason,
-              r.upstreamAddress,
-              r.bytesUp,
-              r.bytesDown,
-              r.durationMs,
-              prev,
-              hash,
-            );
-            prev = hash;
-          }
-          this.setHead.run(id, prev);
-        })
-        .immediate();
-    } catch (err) {
-      this.commitFailures += 1;
-      this.failStreak += 1;
-      this.lastError = err instanceof Error ? err.message : String(err);
-      this.loud(
-        "commit",
-        `cannot write to ${this.path} (${this.lastError}); ${this.queued} record(s) kept in memory and retried`,
-      );
-      return false;
-    }
-    if (this.failStreak > 0)
-      this.loud("recovered", `writing to ${this.path} again after ${this.failStreak} failure(s)`, true);
-    this.failStreak = 0;
-    this.start += n;
-    this.committed += n;
-    if (this.start > 4096 && this.start * 2 > this.queue.length) {
-      this.queue.splice(0, this.start);
-      this.start = 0;
-    }
-    return true;
+  private postBatch(max: number): void {
+    if (this.pending.length === 0) return;
+    const records = this.pending.length <= max ? this.pending : this.pending.slice(0, max);
+    this.pending = this.pending.length <= max ? [] : this.pending.slice(max);
+    this.writer.worker.postMessage({ t: "records", s: this.id, records } satisfies ToWriter);
+  }
+
+  /** Post everything appended so far, in batches, before a request that must come after it. */
+  private post(): void {
+    while (this.pending.length > 0) this.postBatch(this.batchSize);
   }
 
   private loud(kind: string, message: string, always = false): void {
@@ -236,25 +303,20 @@ class SqliteLogStore implements LogStore {
     this.warn(message);
   }
 
+  /** Resolves once the writer has committed every record appended before the call. */
   async flush(): Promise<void> {
-    const target = this.appended;
-    while (this.committed < target) {
-      if (!this.db.open)
-        throw new LogError(`${target - this.committed} record(s) not written: ${this.path} is closed`);
-      if (!this.commitBatch()) {
-        this.schedule();
-        throw new LogError(
-          `cannot write ${this.queued} record(s) to ${this.path}: ${this.lastError}; they stay queued and are retried`,
-        );
-      }
-      // Yield between batches so a large backlog does not stall the event loop.
-      await tick();
-    }
+    if (this.queued === 0) return;
+    if (this.closed && !this.closing)
+      throw new LogError(`${this.queued} record(s) not written: ${this.path} is closed`);
+    await this.request({ t: "flush" });
   }
+
+  private closing = false;
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing = true;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     if (this.retentionStart) clearTimeout(this.retentionStart);
     if (this.pruning) await this.pruning.catch(() => undefined);
@@ -269,6 +331,9 @@ class SqliteLogStore implements LogStore {
     this.timer = null;
     this.immediate = null;
     const lost = this.queued;
+    await this.request({ t: "close" }).catch(() => undefined);
+    this.writer.stores.delete(this.id);
+    this.closing = false;
     this.db.close();
     if (failure) {
       throw new LogError(
@@ -297,7 +362,7 @@ class SqliteLogStore implements LogStore {
     // One prune at a time; a second caller waits for the running one and then runs its own.
     const run = (this.pruning ?? Promise.resolve())
       .catch(() => undefined)
-      .then(() => pruneRecords(this.db, opts));
+      .then(() => this.request<PruneResult>({ t: "prune", opts }));
     this.pruning = run;
     return run.finally(() => {
       if (this.pruning === run) this.pruning = null;
@@ -317,20 +382,19 @@ class SqliteLogStore implements LogStore {
   }
 }
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 /**
- * Open the shield's audit log for writing. `append` only queues in memory; batches are committed
- * in one transaction every `intervalMs` or as soon as `batchSize` records wait, so the proxy never
- * waits on the disk. If the database refuses writes (disk full, locked, read-only), records stay
- * queued, are retried with backoff, and only the overflow beyond `maxQueue` is dropped, counted,
- * and reported on stderr.
+ * Open the shield's audit log for writing. `append` only queues in memory; a writer thread
+ * commits batches in one transaction every `intervalMs` or as soon as `batchSize` records wait,
+ * so the proxy never waits on the disk or on hashing. If the database refuses writes (disk
+ * full, locked, read-only), records stay queued, are retried with backoff, and only the
+ * overflow beyond `maxQueue` is dropped, counted, and reported on stderr.
  */
 export function openLogStore(path: string, opts: LogStoreOptions = {}): LogStore {
-  const db = openWritable(path, opts.synchronous ?? "normal");
-  if (opts.hardLimitBytes !== undefined) {
-    const pageSize = db.pragma("page_size", { simple: true }) as number;
-    db.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.hardLimitBytes / pageSize))}`);
-  }
-  return new SqliteLogStore(path, db, opts);
+  // Create and migrate here, so a path that cannot be a log fails now, with its reason.
+  openWritable(path, opts.synchronous ?? "normal").close();
+  return new SqliteLogStore(path, openReadOnly(path), opts);
 }
 
 class SqliteLogReader implements LogReader {
