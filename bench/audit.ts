@@ -56,10 +56,14 @@ async function main(): Promise<number> {
     // One untimed run each warms the page cache, as on a server that has been up for a while.
     await timeInside(ct, "clawguard audit --json");
     const ours: number[] = [];
-    for (let i = 0; i < runs; i++) ours.push(await timeInside(ct, "clawguard audit --json"));
+    for (let i = 0; i < runs; i++) {
+      ours.push(await timeInside(ct, "clawguard audit --json"));
+      process.stderr.write(`clawguard audit run ${i + 1}/${runs}: ${fmt(ours[i] ?? NaN)}\n`);
+    }
     const theirs: number[] = [];
     for (let i = 0; i < lynisRuns; i++) {
       theirs.push(await timeInside(ct, "lynis audit system --quick --no-colors"));
+      process.stderr.write(`lynis run ${i + 1}/${lynisRuns}: ${fmt(theirs[i] ?? NaN)}\n`);
     }
 
     const a = median(ours);
