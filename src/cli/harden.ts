@@ -59,6 +59,14 @@ export function renderHardenText(r: HardenReport, color: boolean): string {
       "",
       `gateway /healthz on 127.0.0.1:${r.health.port}: ${r.health.ok ? c.green("ok") : c.red("failed")} (${r.health.detail})`,
     );
+  if (r.egress) {
+    const e = r.egress;
+    const state = e.applied ? c.green("applied") : e.error ? c.red("failed") : "planned";
+    out.push("", `egress lockdown through ${e.shield}: ${state} (undo with: clawguard lockdown rollback)`);
+    for (const p of e.paths) out.push(`     ${p}`);
+    for (const w of e.warnings) out.push(`     ${c.yellow("warning:")} ${w}`);
+    if (e.error) out.push(`     ${c.red("error:")} ${e.error}`);
+  }
   if (r.after) {
     out.push("", `before: ${r.before.pass} pass, ${r.before.fail} fail, ${r.before.warn} warn`);
     out.push(`after:  ${r.after.pass} pass, ${r.after.fail} fail, ${r.after.warn} warn`);
@@ -99,6 +107,6 @@ export function registerHarden(program: Command, setCode: (c: number) => void): 
       });
       if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
       else process.stdout.write(renderHardenText(report, wantColor(process.stdout)));
-      setCode(report.error ? 1 : 0);
+      setCode(report.error || report.egress?.error ? 1 : 0);
     });
 }

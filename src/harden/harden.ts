@@ -4,6 +4,7 @@ import { FactContext } from "../host/context.js";
 import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
 import { applyPlan, ApplyError, defaultStateDir } from "./apply.js";
+import { applyEgress, planEgress, type EgressStep } from "./egress.js";
 import { describeChange, type Change } from "./change.js";
 import { gatherPlanFacts } from "./facts.js";
 import type { JournalRecord } from "./journal.js";
@@ -39,6 +40,8 @@ export interface HardenReport {
   /** Fixable findings still failing after the run. */
   stillFailing?: Array<Pick<Finding, "id" | "title" | "status">>;
   health?: { port: number; ok: boolean; detail: string };
+  /** With a shield: the agent-side lockdown (see `clawguard lockdown`). */
+  egress?: EgressStep;
   error?: string;
   rollbackProblems?: string[];
 }
@@ -104,7 +107,13 @@ export async function harden(host: Host, writer: Writer, opts: HardenOptions): P
     blocked: plan.blocked,
     before: audit.summary,
   };
-  if (!opts.apply || settled.length === 0) return report;
+  const egress = await planEgress(host, opts.profile);
+  if (egress) report.egress = egress.view;
+  if (!opts.apply) return report;
+  if (settled.length === 0) {
+    if (egress) report.egress = await applyEgress(host, writer, egress);
+    return report;
+  }
   const stateDir = opts.stateDir ?? defaultStateDir(host.root);
   const changes = settled.map((s) => s.change);
   try {
@@ -127,6 +136,8 @@ export async function harden(host: Host, writer: Writer, opts: HardenOptions): P
         if (problems.length) report.rollbackProblems = problems;
       }
     }
+    // Lock egress down only once the gateway runs under its new unit: a failed run stays open.
+    if (egress && !report.error) report.egress = await applyEgress(host, writer, egress);
   } catch (err) {
     if (!(err instanceof ApplyError)) throw err;
     report.error = err.message;
