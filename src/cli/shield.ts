@@ -30,6 +30,24 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
         process.stdout.write(
           flags.json ? JSON.stringify({ schema: "clawguard.shield-run/v1", ...event }) + "\n" : text + "\n",
         );
+      // Handlers first: whoever waits for "listening" may signal the moment it reads it.
+      const stopped = new Promise<NodeJS.Signals>((resolve) => {
+        const on = (s: NodeJS.Signals) => {
+          process.off("SIGTERM", on);
+          process.off("SIGINT", on);
+          resolve(s);
+        };
+        process.on("SIGTERM", on);
+        process.on("SIGINT", on);
+      });
+      // SIGHUP re-reads the config; a config that fails validation leaves the running policy.
+      const onHup = () => {
+        void running.reload("SIGHUP", true).then((r) => {
+          if (r.ok)
+            say({ event: "reloaded", tunnelsClosed: r.tunnelsClosed }, "clawguard shield: config reloaded");
+        });
+      };
+      process.on("SIGHUP", onHup);
       say(
         {
           event: "listening",
@@ -43,23 +61,7 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
         `clawguard shield: listening on ${address}:${port}, ${cfg.agents.length} agent(s), mode ${cfg.mode}, log ${cfg.log.path}` +
           (running.admin ? `, admin API on ${running.admin.address}:${running.admin.port}` : ""),
       );
-      // SIGHUP re-reads the config; a config that fails validation leaves the running policy.
-      const onHup = () => {
-        void running.reload("SIGHUP", true).then((r) => {
-          if (r.ok)
-            say({ event: "reloaded", tunnelsClosed: r.tunnelsClosed }, "clawguard shield: config reloaded");
-        });
-      };
-      process.on("SIGHUP", onHup);
-      const signal = await new Promise<NodeJS.Signals>((resolve) => {
-        const on = (s: NodeJS.Signals) => {
-          process.off("SIGTERM", on);
-          process.off("SIGINT", on);
-          resolve(s);
-        };
-        process.on("SIGTERM", on);
-        process.on("SIGINT", on);
-      });
+      const signal = await stopped;
       process.off("SIGHUP", onHup);
       say({ event: "stopping", signal }, `clawguard shield: ${signal}: no new connections, flushing the log`);
       await running.close();
