@@ -35,6 +35,9 @@ export function renderJailLocal(j: JailInput): string {
     ...(j.backend.kind === "systemd"
       ? ["backend = systemd"]
       : ["backend = auto", `logpath = ${j.backend.logpath}`]),
+    // A key that is not authorized leaves only "Connection closed by authenticating user ...
+    // [preauth]" in sshd's log, which the normal mode ignores: key guessing would never be banned.
+    "mode = aggressive",
     "",
   ].join("\n");
 }
