@@ -22,7 +22,8 @@ export interface WriterConfig {
 /** What the proxy's thread sends, per store `s`. Records arrive already normalised, in append order. */
 export type ToWriter =
   | { t: "open"; s: number; cfg: WriterConfig }
-  | { t: "records"; s: number; records: LogRecord[] }
+  /** `json` holds a LogRecord[]: normalised records are plain strings, numbers and nulls. */
+  | { t: "records"; s: number; json: string }
   | { t: "flush"; s: number; id: number }
   | { t: "prune"; s: number; id: number; opts: PruneOptions }
   | { t: "close"; s: number; id: number };
@@ -225,7 +226,7 @@ async function handle(m: ToWriter): Promise<void> {
   }
   switch (m.t) {
     case "records":
-      return store.add(m.records);
+      return store.add(JSON.parse(m.json) as LogRecord[]);
     case "flush":
       return reply(m.s, m.id, () => store.flush());
     case "prune":

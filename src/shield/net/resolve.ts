@@ -45,6 +45,19 @@ export async function resolveChecked(
       return { ok: false, refused: false, reason: `resolve ${target.host}: ${code}` };
     }
   }
+  return checkAnswers(target, answers, check);
+}
+
+/**
+ * The synchronous half of `resolveChecked`: judge `answers` (already resolved for `target`) and
+ * pick the one to dial. An IP literal needs no lookup, so `checkAnswers(t, [t.ip], check)`
+ * decides it without leaving the current turn of the event loop.
+ */
+export function checkAnswers(
+  target: Target,
+  answers: readonly ResolvedAddress[],
+  check: (address: string) => Decision,
+): CheckedAddress {
   // Answers that are not IP addresses would be resolved again by connect(); refuse them.
   const valid = answers.filter((a) => isIP(a.address) === a.family);
   if (valid.length === 0 || valid.length !== answers.length) {

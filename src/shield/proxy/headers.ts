@@ -1,4 +1,8 @@
-import type { IncomingHttpHeaders } from "node:http";
+/**
+ * Header handling works on `rawHeaders` (name, value, name, value, ...) as the parser produced
+ * it: one pass, no per-request object of arrays, and the result is again a flat list that
+ * `http.request` and `writeHead` take as is.
+ */
 
 /** RFC 9110 §7.6.1: meaningful for one connection only, never forwarded. */
 const HOP_BY_HOP = new Set([
@@ -13,20 +17,20 @@ const HOP_BY_HOP = new Set([
 
 /** Headers that would tell the destination who is behind the shield, or that it exists. */
 const MASKED_EXACT = new Set(["via", "forwarded", "x-real-ip", "client-ip", "true-client-ip", "x-client-ip"]);
-const MASKED_PREFIXES = ["proxy-", "x-forwarded-", "x-agent-"];
 
 export function isMasked(name: string, extra: ReadonlySet<string>): boolean {
   if (MASKED_EXACT.has(name) || extra.has(name)) return true;
-  return MASKED_PREFIXES.some((p) => name.startsWith(p));
+  return name.startsWith("proxy-") || name.startsWith("x-forwarded-") || name.startsWith("x-agent-");
 }
 
-/** Names listed in a Connection header are hop-by-hop for this message too. */
-function connectionTokens(headers: Record<string, string[] | undefined>): Set<string> {
-  const out = new Set<string>();
-  for (const value of headers["connection"] ?? []) {
-    for (const token of value.split(",")) {
+/** Names listed in Connection headers are hop-by-hop for this message too; null when there are none. */
+function connectionTokens(raw: readonly string[]): Set<string> | null {
+  let out: Set<string> | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length !== 10 || raw[i]!.toLowerCase() !== "connection") continue;
+    for (const token of raw[i + 1]!.split(",")) {
       const t = token.trim().toLowerCase();
-      if (t) out.add(t);
+      if (t) (out ??= new Set()).add(t);
     }
   }
   return out;
@@ -38,49 +42,48 @@ function connectionTokens(headers: Record<string, string[] | undefined>): Set<st
  * WebSocket handshake still means what it said.
  */
 export function upstreamRequestHeaders(
-  distinct: Record<string, string[] | undefined>,
+  raw: readonly string[],
   host: string,
   extraMasked: ReadonlySet<string>,
   upgrade: boolean,
-): Record<string, string[] | string> {
-  const listed = connectionTokens(distinct);
-  const out: Record<string, string[] | string> = {};
-  for (const [name, values] of Object.entries(distinct)) {
-    if (values === undefined || name === "host") continue;
-    if (HOP_BY_HOP.has(name) || listed.has(name) || isMasked(name, extraMasked)) continue;
-    out[name] = values;
+): string[] {
+  const listed = connectionTokens(raw);
+  const out = ["Host", host];
+  let upgradeValue: string | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (name === "upgrade") upgradeValue ??= raw[i + 1]!;
+    if (name === "host" || HOP_BY_HOP.has(name) || listed?.has(name) || isMasked(name, extraMasked)) continue;
+    out.push(raw[i]!, raw[i + 1]!);
   }
-  out["host"] = host;
-  if (upgrade) {
-    const up = distinct["upgrade"];
-    if (up) {
-      out["upgrade"] = up;
-      out["connection"] = "Upgrade";
-    }
-  }
+  if (upgrade && upgradeValue !== null) out.push("Upgrade", upgradeValue, "Connection", "Upgrade");
   return out;
 }
 
 /** The response headers to return to the client: hop-by-hop removed, the rest as sent. */
 export function downstreamResponseHeaders(
-  distinct: Record<string, string[] | undefined>,
+  raw: readonly string[],
   extraMasked: ReadonlySet<string>,
-): Record<string, string[]> {
-  const listed = connectionTokens(distinct);
-  const out: Record<string, string[]> = {};
-  for (const [name, values] of Object.entries(distinct)) {
-    if (values === undefined) continue;
-    if (HOP_BY_HOP.has(name) || listed.has(name) || name.startsWith("proxy-") || extraMasked.has(name))
+): string[] {
+  const listed = connectionTokens(raw);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(name) || listed?.has(name) || name.startsWith("proxy-") || extraMasked.has(name))
       continue;
-    out[name] = values;
+    out.push(raw[i]!, raw[i + 1]!);
   }
   return out;
 }
 
 /** `Proxy-Authorization: Basic base64(user:pass)`, or undefined when absent or malformed. */
-export function parseProxyBasic(headers: IncomingHttpHeaders): { user: string; pass: string } | undefined {
-  const value = headers["proxy-authorization"];
-  if (typeof value !== "string") return undefined;
+export function parseProxyBasic(raw: readonly string[]): { user: string; pass: string } | undefined {
+  let value: string | undefined;
+  // The first one counts, as for Node's `headers`: a second cannot override it.
+  for (let i = 0; i < raw.length && value === undefined; i += 2) {
+    if (raw[i]!.length === 19 && raw[i]!.toLowerCase() === "proxy-authorization") value = raw[i + 1];
+  }
+  if (value === undefined) return undefined;
   const m = /^basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(value);
   if (!m) return undefined;
   const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
@@ -89,24 +92,39 @@ export function parseProxyBasic(headers: IncomingHttpHeaders): { user: string; p
   return { user: decoded.slice(0, colon), pass: decoded.slice(colon + 1) };
 }
 
+export interface Framing {
+  /** Why the message cannot be trusted to be split one way, or null. */
+  ambiguous: string | null;
+  /** False when the request certainly has no body (no Transfer-Encoding, Content-Length absent or 0). */
+  hasBody: boolean;
+}
+
 /**
  * Smuggling guard, on top of Node's strict parser: a message framed two ways, or with
  * Content-Length values that disagree, means the shield and the destination could split the
  * byte stream differently.
  */
-export function ambiguousFraming(distinct: Record<string, string[] | undefined>): string | null {
-  const cl = distinct["content-length"];
-  const te = distinct["transfer-encoding"];
-  if (cl && te) return "both Content-Length and Transfer-Encoding";
+export function framing(raw: readonly string[]): Framing {
+  let cl: string[] | null = null;
+  let te: string[] | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === 14 && n.toLowerCase() === "content-length") (cl ??= []).push(raw[i + 1]!);
+    else if (n.length === 17 && n.toLowerCase() === "transfer-encoding") (te ??= []).push(raw[i + 1]!);
+  }
+  if (cl && te) return { ambiguous: "both Content-Length and Transfer-Encoding", hasBody: true };
   if (cl) {
     const values = new Set(cl.flatMap((v) => v.split(",")).map((v) => v.trim()));
-    if (values.size !== 1) return "conflicting Content-Length values";
+    if (values.size !== 1) return { ambiguous: "conflicting Content-Length values", hasBody: true };
     const [only] = values;
-    if (!/^\d+$/.test(only!)) return "invalid Content-Length";
+    if (!/^\d+$/.test(only!)) return { ambiguous: "invalid Content-Length", hasBody: true };
+    return { ambiguous: null, hasBody: Number(only) !== 0 };
   }
   if (te) {
     const codings = te.flatMap((v) => v.split(",")).map((v) => v.trim().toLowerCase());
-    if (codings[codings.length - 1] !== "chunked") return "Transfer-Encoding that does not end in chunked";
+    if (codings[codings.length - 1] !== "chunked")
+      return { ambiguous: "Transfer-Encoding that does not end in chunked", hasBody: true };
+    return { ambiguous: null, hasBody: true };
   }
-  return null;
+  return { ambiguous: null, hasBody: false };
 }

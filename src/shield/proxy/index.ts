@@ -2,15 +2,16 @@ import http from "node:http";
 import type net from "node:net";
 import type { AddressInfo } from "node:net";
 import { parseTarget } from "../policy/normalize.js";
-import { dial, dialSocket, DialError, asDialError } from "../net/dial.js";
-import { resolveChecked, systemResolver, type Resolver } from "../net/resolve.js";
-import type { Agent, Decision, LogRecord, LogSink, Target } from "../types.js";
+import { dial, dialSocket, DialError, asDialError, SOCKET_HIGH_WATER_MARK } from "../net/dial.js";
 import {
-  ambiguousFraming,
-  downstreamResponseHeaders,
-  parseProxyBasic,
-  upstreamRequestHeaders,
-} from "./headers.js";
+  checkAnswers,
+  resolveChecked,
+  systemResolver,
+  type CheckedAddress,
+  type Resolver,
+} from "../net/resolve.js";
+import type { Agent, Decision, LogRecord, LogSink, Target } from "../types.js";
+import { downstreamResponseHeaders, framing, parseProxyBasic, upstreamRequestHeaders } from "./headers.js";
 import { ConnectionTracker } from "./tracker.js";
 
 /** What the data path needs from the policy; `Policy` from ../policy satisfies it. */
@@ -78,6 +79,8 @@ export class ShieldProxy {
       keepAliveTimeout: Math.min(5000, limits.idleTimeoutMs),
       insecureHTTPParser: false,
       noDelay: true,
+      // Client sockets carry tunnels too: the same room as the upstream side (see dial.ts).
+      highWaterMark: SOCKET_HIGH_WATER_MARK,
     });
     this.server.timeout = limits.idleTimeoutMs;
     this.server.on("connection", (s: net.Socket) => {
@@ -142,15 +145,15 @@ export class ShieldProxy {
       req.socket.resetAndDestroy();
       return;
     }
-    const framing = ambiguousFraming(req.headersDistinct);
-    const agent = policy.identify(log.base.sourceAddress, parseProxyBasic(req.headers));
+    const frame = framing(req.rawHeaders);
+    const agent = policy.identify(log.sourceAddress, parseProxyBasic(req.rawHeaders));
     log.agent(agent);
-    if (framing) {
+    if (frame.ambiguous) {
       // The rest of this connection cannot be trusted to be split the way the client meant.
       res.shouldKeepAlive = false;
       sendPlain(res, 400, "Bad Request", { connection: "close" });
       res.once("finish", () => req.socket.destroySoon());
-      log.end({ decision: "denied", rule: null, reason: `refused: ${framing}` });
+      log.end({ decision: "denied", rule: null, reason: `refused: ${frame.ambiguous}` });
       return;
     }
     const form = splitAbsoluteForm(req.url ?? "");
@@ -163,7 +166,7 @@ export class ShieldProxy {
       });
       return;
     }
-    log.base.path = form.path;
+    log.path = form.path;
     if (!agent) {
       sendPlain(res, 407, "Proxy Authentication Required", { "proxy-authenticate": 'Basic realm="proxy"' });
       log.end({ ...AUTH_REQUIRED_OUTCOME });
@@ -184,24 +187,37 @@ export class ShieldProxy {
       log.end(outcomeOf(decision));
       return;
     }
-    this.forwardHttp(req, res, policy, agent, target, form, decision, log).catch((err: unknown) => {
+    const check = (a: string) => policy.checkAddress(agent, target, a);
+    const forward = (checked: CheckedAddress) =>
+      this.forwardHttp(req, res, agent, target, form, frame.hasBody, decision, checked, log);
+    const failed = (err: unknown) => {
       // A bug here must cost one request, not the process: cut it and say why in the log.
       res.destroy();
       log.end({ decision: "denied", rule: null, reason: `internal error: ${messageOf(err)}` });
-    });
+    };
+    // An IP literal needs no lookup: decide and dial in this turn, without a promise per request.
+    if (target.ip) {
+      try {
+        forward(checkAnswers(target, [target.ip], check));
+      } catch (err) {
+        failed(err);
+      }
+      return;
+    }
+    resolveChecked(target, check, this.resolver).then(forward).catch(failed);
   }
 
-  private async forwardHttp(
+  private forwardHttp(
     req: http.IncomingMessage,
     res: http.ServerResponse,
-    policy: ProxyPolicy,
     agent: Agent,
     target: Target,
     form: AbsoluteForm,
+    hasBody: boolean,
     decision: Decision,
+    checked: CheckedAddress,
     log: RequestLogger,
-  ): Promise<void> {
-    const checked = await resolveChecked(target, (a) => policy.checkAddress(agent, target, a), this.resolver);
+  ): void {
     if (!checked.ok) {
       if (checked.refused) {
         this.refuseHttp(req, res);
@@ -216,7 +232,7 @@ export class ShieldProxy {
       log.end({ ...combined(decision, checked.decision), reason: "client went away before dialling" });
       return;
     }
-    log.base.upstreamAddress = checked.address;
+    log.upstreamAddress = checked.address;
     const outcome = combined(decision, checked.decision);
     const upstream = http.request({
       host: checked.address,
@@ -224,7 +240,7 @@ export class ShieldProxy {
       family: checked.family,
       method: req.method,
       path: form.path + form.query,
-      headers: upstreamRequestHeaders(req.headersDistinct, form.authority, this.masked, false),
+      headers: upstreamRequestHeaders(req.rawHeaders, form.authority, this.masked, false),
       agent: this.upstreamAgent,
       setHost: false,
     });
@@ -243,7 +259,7 @@ export class ShieldProxy {
         res.writeHead(
           ures.statusCode ?? 502,
           ures.statusMessage,
-          downstreamResponseHeaders(ures.headersDistinct, this.masked),
+          downstreamResponseHeaders(ures.rawHeaders, this.masked),
         );
       } catch (err) {
         failure = `response not relayed: ${messageOf(err)}`;
@@ -273,7 +289,7 @@ export class ShieldProxy {
         kind: "http",
         host: target.host,
         port: target.port,
-        openedAt: log.base.ts,
+        openedAt: log.ts,
       },
       () => {
         upstream.destroy();
@@ -286,8 +302,7 @@ export class ShieldProxy {
       log.end({ ...outcome, reason: failure ? `${outcome.reason}; ${failure}` : outcome.reason }, up, down);
     });
     // Most requests have no body; ending at once saves a pipe per request.
-    const cl = req.headers["content-length"];
-    if (req.headers["transfer-encoding"] === undefined && (cl === undefined || cl === "0")) {
+    if (!hasBody) {
       upstream.end();
     } else {
       req.on("data", (chunk: Buffer) => {
@@ -331,27 +346,27 @@ export class ShieldProxy {
       client.resetAndDestroy();
       return;
     }
-    const agent = policy.identify(log.base.sourceAddress, parseProxyBasic(req.headers));
+    const agent = policy.identify(log.sourceAddress, parseProxyBasic(req.rawHeaders));
     log.agent(agent);
     let authority: string;
     let form: AbsoluteForm | null = null;
     if (kind === "connect") {
       authority = req.url ?? "";
-      log.base.path = null;
+      log.path = null;
     } else {
       form = splitAbsoluteForm(req.url ?? "");
-      const framing = ambiguousFraming(req.headersDistinct);
-      if (!form || framing) {
+      const ambiguous = framing(req.rawHeaders).ambiguous;
+      if (!form || ambiguous) {
         rawReply(client, 400, "Bad Request");
         log.end({
           decision: "denied",
           rule: null,
-          reason: `refused: ${framing ?? "request target is not an absolute http URL"}`,
+          reason: `refused: ${ambiguous ?? "request target is not an absolute http URL"}`,
         });
         return;
       }
       authority = form.authority;
-      log.base.path = form.path;
+      log.path = form.path;
     }
     if (!agent) {
       rawReply(client, 407, "Proxy Authentication Required", 'Proxy-Authenticate: Basic realm="proxy"\r\n');
@@ -414,7 +429,7 @@ export class ShieldProxy {
       return;
     }
     const outcome = combined(decision, checked.decision);
-    log.base.upstreamAddress = checked.address;
+    log.upstreamAddress = checked.address;
     if (client.destroyed) {
       release();
       log.end({ ...outcome, reason: "client went away before dialling" });
@@ -438,7 +453,7 @@ export class ShieldProxy {
     if (kind === "connect") {
       client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
     } else {
-      const headers = upstreamRequestHeaders(req.headersDistinct, authority, this.masked, true);
+      const headers = upstreamRequestHeaders(req.rawHeaders, authority, this.masked, true);
       upstream.write(rawRequestHead(req.method ?? "GET", form!.path + form!.query, headers));
     }
     if (head.length > 0) upstream.write(head);
@@ -493,56 +508,54 @@ export class ShieldProxy {
 
 /** Builds the one log record of a request; `end` emits it once, later calls are ignored. */
 class RequestLogger {
-  readonly base: LogRecord;
+  agentId: string | null = null;
+  fleet: string | null = null;
+  tier: string | null = null;
+  host = "";
+  port = 0;
+  path: string | null = null;
+  upstreamAddress: string | null = null;
   private done = false;
 
   constructor(
     private readonly sink: LogSink,
-    started: number,
-    sourceAddress: string,
-    method: string,
-  ) {
-    this.base = {
-      ts: started,
-      agent: null,
-      fleet: null,
-      tier: null,
-      sourceAddress,
-      method,
-      host: "",
-      port: 0,
-      path: null,
-      decision: "denied",
-      rule: null,
-      reason: "",
-      upstreamAddress: null,
-      bytesUp: 0,
-      bytesDown: 0,
-      durationMs: 0,
-    };
-  }
+    readonly ts: number,
+    readonly sourceAddress: string,
+    private readonly method: string,
+  ) {}
 
   agent(agent: Agent | null): void {
     if (!agent) return;
-    this.base.agent = agent.id;
-    this.base.fleet = agent.fleet ?? null;
-    this.base.tier = agent.tier ?? null;
+    this.agentId = agent.id;
+    this.fleet = agent.fleet ?? null;
+    this.tier = agent.tier ?? null;
   }
 
   target(target: Target): void {
-    this.base.host = target.host;
-    this.base.port = target.port;
+    this.host = target.host;
+    this.port = target.port;
   }
 
   end(outcome: Outcome, bytesUp = 0, bytesDown = 0): void {
     if (this.done) return;
     this.done = true;
     this.sink.append({
-      ...this.base,
-      ...outcome,
+      ts: this.ts,
+      agent: this.agentId,
+      fleet: this.fleet,
+      tier: this.tier,
+      sourceAddress: this.sourceAddress,
+      method: this.method,
+      host: this.host,
+      port: this.port,
+      path: this.path,
+      decision: outcome.decision,
+      rule: outcome.rule,
+      reason: outcome.reason,
+      upstreamAddress: this.upstreamAddress,
       bytesUp,
       bytesDown,
-      durationMs: Date.now() - this.base.ts,
+      durationMs: Date.now() - this.ts,
     });
   }
 }
@@ -617,11 +630,9 @@ function rawReply(socket: net.Socket, status: number, text: string, extraHeaders
   );
 }
 
-function rawRequestHead(method: string, path: string, headers: Record<string, string[] | string>): string {
+function rawRequestHead(method: string, path: string, headers: readonly string[]): string {
   let out = `${method} ${path} HTTP/1.1\r\n`;
-  for (const [name, value] of Object.entries(headers)) {
-    for (const v of Array.isArray(value) ? value : [value]) out += `${name}: ${v}\r\n`;
-  }
+  for (let i = 0; i < headers.length; i += 2) out += `${headers[i]}: ${headers[i + 1]}\r\n`;
   return out + "\r\n";
 }
 
