@@ -65,6 +65,12 @@ export function renderGatewayUnit(u: GatewayUnitInput): string {
           "Environment=NO_PROXY=localhost,127.0.0.1,::1",
         ]
       : []),
+    // OpenClaw stages copies of its SQLite state under $XDG_CACHE_HOME, else ~/.cache, which
+    // ProtectHome=tmpfs leaves read-only: the gateway then exits 78 ("shared state database is
+    // unreadable ... EACCES ... ~/.cache/openclaw-<uid>"). systemd makes this one, owner-only.
+    `CacheDirectory=openclaw/${u.user}`,
+    "CacheDirectoryMode=0700",
+    `Environment=XDG_CACHE_HOME=/var/cache/openclaw/${u.user}`,
     `WorkingDirectory=${unitPath(u.stateDir)}`,
     `ExecStart=${unitPath(u.openclaw)} gateway run --bind loopback --port ${u.port}`,
     "Restart=on-failure",

@@ -42,6 +42,8 @@ describe("gateway unit", () => {
     expect(u.CapabilityBoundingSet).toEqual([]);
     expect(u.PrivateUsers).toEqual(["yes"]);
     expect(u.UMask).toEqual(["0077"]);
+    expect(u.CacheDirectory).toEqual(["openclaw/openclaw"]);
+    expect(u.Environment).toContain("XDG_CACHE_HOME=/var/cache/openclaw/openclaw");
     expect(u.MemoryDenyWriteExecute).toBeUndefined();
     expect(u.IPAddressDeny).toBeUndefined();
   });
