@@ -66,6 +66,8 @@ describe("jail.local", () => {
     expect(text).toContain("[sshd]\nenabled = true\nport = 22,2222\nbackend = systemd\n");
     expect(text).toMatch(/bantime = 3600\nfindtime = 600\nmaxretry = 5/);
     expect(text).not.toContain("logpath");
+    // Debian 12's sshd logs a refused key only as a [preauth] close, which normal mode ignores.
+    expect(text).toContain("mode = aggressive");
   });
 
   it("names the log file when the log is a file", () => {
