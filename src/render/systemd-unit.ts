@@ -29,8 +29,9 @@ function unitPath(p: string): string {
 
 /**
  * The gateway as a sandboxed system service. Every setting below was seen to keep a Node.js
- * gateway working; the ones left out break it: MemoryDenyWriteExecute (V8 needs W+X pages) and
- * a SystemCallFilter that kills (a denied call fails with EPERM instead).
+ * gateway working; the ones left out break it: MemoryDenyWriteExecute (V8 needs W+X pages),
+ * RestrictSUIDSGID (OpenClaw's state lock needs openat2) and a SystemCallFilter that kills (a
+ * denied call fails with EPERM instead).
  */
 export function renderGatewayUnit(u: GatewayUnitInput): string {
   const writable = [u.stateDir];
@@ -99,7 +100,10 @@ export function renderGatewayUnit(u: GatewayUnitInput): string {
     "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
     "RestrictNamespaces=yes",
     "RestrictRealtime=yes",
-    "RestrictSUIDSGID=yes",
+    // RestrictSUIDSGID is left out: systemd enforces it by failing openat2() with ENOSYS, and
+    // OpenClaw takes its state lock with openat2(RESOLVE_BENEATH) and no fallback, so the gateway
+    // exits at start ("failed to acquire gateway lock ... openat2 beneath root ... ENOSYS").
+    // With no capabilities and NoNewPrivileges, a SUID file it made could only be its own user.
     "LockPersonality=yes",
     "RemoveIPC=yes",
     "SystemCallArchitectures=native",

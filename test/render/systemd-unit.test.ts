@@ -45,6 +45,7 @@ describe("gateway unit", () => {
     expect(u.CacheDirectory).toEqual(["openclaw/openclaw"]);
     expect(u.Environment).toContain("XDG_CACHE_HOME=/var/cache/openclaw/openclaw");
     expect(u.MemoryDenyWriteExecute).toBeUndefined();
+    expect(u.RestrictSUIDSGID).toBeUndefined();
     expect(u.IPAddressDeny).toBeUndefined();
   });
 
