@@ -22,7 +22,12 @@ export class DialError extends Error {
  * checked it). The socket destroys itself with a DialError if it is not connected within
  * `timeoutMs`, so a blackholed destination cannot hold a client forever.
  */
-export function dialSocket(address: string, port: number, timeoutMs: number): net.Socket {
+export function dialSocket(
+  address: string,
+  port: number,
+  timeoutMs: number,
+  onread?: net.OnReadOpts,
+): net.Socket {
   if (net.isIP(address) === 0) throw new DialError(`dial: ${address} is not an IP address`, "other");
   // net.Socket passes highWaterMark on to its streams; Node's typings list it for servers only.
   const options: net.TcpNetConnectOpts & { highWaterMark: number } = {
@@ -30,6 +35,7 @@ export function dialSocket(address: string, port: number, timeoutMs: number): ne
     port,
     noDelay: true,
     highWaterMark: SOCKET_HIGH_WATER_MARK,
+    ...(onread ? { onread } : {}),
   };
   const socket = net.connect(options);
   const timer = setTimeout(() => {
@@ -42,11 +48,16 @@ export function dialSocket(address: string, port: number, timeoutMs: number): ne
 }
 
 /** dialSocket, resolved once connected or rejected with a DialError. */
-export function dial(address: string, port: number, timeoutMs: number): Promise<net.Socket> {
+export function dial(
+  address: string,
+  port: number,
+  timeoutMs: number,
+  onread?: net.OnReadOpts,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     let socket: net.Socket;
     try {
-      socket = dialSocket(address, port, timeoutMs);
+      socket = dialSocket(address, port, timeoutMs, onread);
     } catch (err) {
       reject(err);
       return;

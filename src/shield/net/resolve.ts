@@ -10,10 +10,37 @@ export interface ResolvedAddress {
 /** Turns a name into addresses; tests inject their own to play DNS tricks on loopback. */
 export type Resolver = (host: string) => Promise<ResolvedAddress[]>;
 
-export const systemResolver: Resolver = async (host) => {
+const lookupResolver: Resolver = async (host) => {
   const answers = await lookup(host, { all: true, verbatim: true });
   return answers.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
 };
+
+/**
+ * `base`, with one lookup per name shared by every request that asks within `reuseMs` of it
+ * (including those that ask while it is still running). A failed lookup is not reused. This
+ * never weakens the rebinding guard: `resolveChecked` judges the answers on every use and the
+ * proxy dials the address it judged; reuse only spares the thread pool a getaddrinfo (and the
+ * resolver a query) per request to a busy destination.
+ */
+export function reusingResolver(base: Resolver, reuseMs: number, maxNames = 10_000): Resolver {
+  const recent = new Map<string, { until: number; answers: Promise<ResolvedAddress[]> }>();
+  return (host) => {
+    const now = Date.now();
+    const hit = recent.get(host);
+    if (hit && hit.until > now) return hit.answers;
+    const entry = { until: now + reuseMs, answers: base(host) };
+    // Bounded without bookkeeping: at worst every name is looked up once more.
+    if (recent.size >= maxNames) recent.clear();
+    recent.set(host, entry);
+    entry.answers.catch(() => {
+      if (recent.get(host) === entry) recent.delete(host);
+    });
+    return entry.answers;
+  };
+}
+
+/** getaddrinfo (so /etc/hosts and nsswitch count), each name's answers shared for one second. */
+export const systemResolver: Resolver = reusingResolver(lookupResolver, 1000);
 
 export type CheckedAddress =
   /** Every answer passed; `address` is the one to dial, and the only one. */

@@ -436,7 +436,12 @@ export class ShieldProxy {
       return;
     }
     try {
-      upstream = await dial(checked.address, target.port, this.opts.limits.connectTimeoutMs);
+      upstream = await dial(
+        checked.address,
+        target.port,
+        this.opts.limits.connectTimeoutMs,
+        relayTo(client, () => upstream),
+      );
     } catch (err) {
       release();
       const timeout = err instanceof DialError && err.code === "timeout";
@@ -641,6 +646,7 @@ function rawRequestHead(method: string, path: string, headers: readonly string[]
  * timer, so `idleMs` means no bytes in either direction. A close on either side tears down both. `onClose` runs once, after both sockets are closed.
  */
 function splice(a: net.Socket, b: net.Socket, idleMs: number, onClose: () => void): void {
+  // b's bytes already go to a through relayTo (dialled with it); only a -> b is a pipe.
   let closed = 0;
   const teardown = () => {
     a.destroy();
@@ -656,7 +662,43 @@ function splice(a: net.Socket, b: net.Socket, idleMs: number, onClose: () => voi
     s.once("close", onSocketClose);
   }
   a.pipe(b);
-  b.pipe(a);
+  b.once("end", () => a.end());
+}
+
+/** Bytes a tunnel's upstream reads at once once it carries data; the first read uses a small one. */
+const RELAY_BUFFER_BYTES = 64 * 1024;
+const FIRST_READ_BYTES = 1024;
+
+/**
+ * Read options for a tunnel's upstream socket that write every read straight to `client`.
+ * Reads land in one buffer per tunnel instead of a fresh 64 KiB allocation each (whose page
+ * faults and collection cost several times the copy itself). While any of it waits in the
+ * client's queue (the kernel took less than all), reading stops, so the buffer is never
+ * overwritten under a pending write; the write's callback starts it again. An idle tunnel holds
+ * only the small first buffer.
+ */
+function relayTo(client: net.Socket, upstream: () => net.Socket | null): net.OnReadOpts {
+  let big: Buffer | null = null;
+  let reads = 0;
+  let paused = false;
+  const written = () => {
+    // An earlier write's callback can run after a later write was queued: wait for that one too.
+    if (!paused || client.writableLength > 0) return;
+    paused = false;
+    upstream()?.resume();
+  };
+  return {
+    // Called once at connect and again after each read: the buffer for the next read.
+    buffer: () =>
+      reads++ === 0 ? Buffer.allocUnsafe(FIRST_READ_BYTES) : (big ??= Buffer.allocUnsafe(RELAY_BUFFER_BYTES)),
+    callback: (n: number, buf: Uint8Array) => {
+      if (client.destroyed) return false;
+      client.write(buf.subarray(0, n), written);
+      if (client.writableLength === 0) return true;
+      paused = true;
+      return false;
+    },
+  };
 }
 
 function messageOf(err: unknown): string {
