@@ -128,23 +128,6 @@ const journal = async (c: Container) =>
     .stdout;
 
 describe.skipIf(!ENABLED)(
-  `clawguard harden --apply with the real OpenClaw ${OPENCLAW_VERSION} gateway running on a booted Debian 12 (runs as root with CLAWGUARD_E2E_OPENCLAW=1)`,
-  () => {
-    const ct = useContainer({ tag: "hardenoc" });
-
-    it("moves the running gateway to its own user, on loopback, under the sandboxed unit", async () => {
-      const c = ct();
-      await setUpCareless(c);
-      const run = await hardenIn(c, ["--apply"]);
-      expect(run.report.error, `${run.report.error}\n${await journal(c)}`).toBeUndefined();
-      expect(run.code, run.out).toBe(0);
-      expect(run.report.health?.ok, JSON.stringify(run.report.health)).toBe(true);
-      await expectSandboxedGateway(c);
-    });
-  },
-);
-
-describe.skipIf(!ENABLED)(
   `the unit clawguard harden renders runs the real OpenClaw ${OPENCLAW_VERSION} gateway (runs as root with CLAWGUARD_E2E_OPENCLAW=1)`,
   () => {
     const ct = useContainer({ tag: "unitoc" });
