@@ -135,13 +135,6 @@ export const DIRECTIVES: Directive[] = [
     good: isYes,
   },
   {
-    key: "RestrictSUIDSGID",
-    severity: "medium",
-    want: "RestrictSUIDSGID=yes",
-    why: "can create setuid files",
-    good: isYes,
-  },
-  {
     key: "CapabilityBoundingSet",
     severity: "high",
     want: "CapabilityBoundingSet=",
@@ -218,6 +211,13 @@ const C = catalog("systemd", {
     remediation: "remove MemoryDenyWriteExecute=yes: V8's JIT needs writable and executable pages",
     fixable: true,
   },
+  restrict_suid_sgid: {
+    severity: "high",
+    title: "The unit does not set RestrictSUIDSGID=yes (it stops the OpenClaw gateway at start)",
+    remediation:
+      "remove RestrictSUIDSGID=yes: systemd enforces it by failing openat2(), which OpenClaw's state lock needs (NoNewPrivileges=yes already keeps setuid files from raising privileges)",
+    fixable: true,
+  },
   system_call_filter: {
     severity: "medium",
     title: "The unit filters system calls and denied calls fail with EPERM",
@@ -281,6 +281,22 @@ function checkUnit(
       : C.memory_deny_write_execute.pass({
           source: u.path,
           excerpt: mdwe ? `MemoryDenyWriteExecute=${mdwe.join(" ")}` : "not set",
+        }),
+  );
+
+  const suid = u.directives.RestrictSUIDSGID;
+  out.push(
+    isYes(suid)
+      ? C.restrict_suid_sgid.fail(
+          { source: at(u, "RestrictSUIDSGID"), excerpt: "RestrictSUIDSGID=yes" },
+          {
+            title:
+              "RestrictSUIDSGID=yes makes openat2() fail: the OpenClaw gateway cannot take its state lock",
+          },
+        )
+      : C.restrict_suid_sgid.pass({
+          source: u.path,
+          excerpt: suid ? `RestrictSUIDSGID=${suid.join(" ")}` : "not set",
         }),
   );
 

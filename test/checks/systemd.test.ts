@@ -25,7 +25,6 @@ describe("systemd layer", () => {
       "private_tmp",
       "capability_bounding_set",
       "protect_proc",
-      "restrict_suid_sgid",
       "umask",
     ])
       expect(one(f, `systemd.${id}`).status, id).toBe("fail");
@@ -45,19 +44,23 @@ describe("systemd layer", () => {
     expect(one(report.findings, "systemd.user_unit_conflict").status).toBe("pass");
   });
 
-  it("fails MemoryDenyWriteExecute=yes, warns on a killing SystemCallFilter, and reads drop-ins", async () => {
+  it("fails MemoryDenyWriteExecute=yes and RestrictSUIDSGID=yes, warns on a killing SystemCallFilter, and reads drop-ins", async () => {
     const root = loadFixture("openclaw-careless");
     const dir = path.join(root, "etc/systemd/system/openclaw.service.d");
     mkdirSync(dir);
     writeFileSync(
       path.join(dir, "50-harden.conf"),
-      "[Service]\nMemoryDenyWriteExecute=yes\nSystemCallFilter=@system-service\nReadWritePaths=/etc /tmp\nExecStart=\nExecStart=/usr/bin/openclaw gateway run --bind loopback\n",
+      "[Service]\nMemoryDenyWriteExecute=yes\nSystemCallFilter=@system-service\nReadWritePaths=/etc /tmp\nRestrictSUIDSGID=yes\nExecStart=\nExecStart=/usr/bin/openclaw gateway run --bind loopback\n",
     );
     const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["systemd"] });
     const mdwe = one(report.findings, "systemd.memory_deny_write_execute");
     expect(mdwe.status).toBe("fail");
     expect(mdwe.evidence.source).toBe("/etc/systemd/system/openclaw.service.d/50-harden.conf:2");
     expect(one(report.findings, "systemd.system_call_filter").status).toBe("warn");
+    // systemd enforces it by failing openat2(), which OpenClaw's state lock needs.
+    const suid = one(report.findings, "systemd.restrict_suid_sgid");
+    expect(suid.status).toBe("fail");
+    expect(suid.evidence.source).toBe("/etc/systemd/system/openclaw.service.d/50-harden.conf:5");
     const rw = one(report.findings, "systemd.read_write_paths");
     expect(rw.status).toBe("fail");
     expect(rw.title).toContain("/etc, /tmp");
