@@ -172,5 +172,7 @@ export function openClawAuditGatherer(timeoutMs: number): Gatherer<OpenClawAudit
     });
 }
 
-export const OPENCLAW_AUDIT_TIMEOUT_MS = 20_000;
+// openclaw 2026.9.6 took 25 s on an empty home and up to 53 s on a loaded 2-core server: a
+// shorter limit turns a slow but healthy run into an error finding.
+export const OPENCLAW_AUDIT_TIMEOUT_MS = 60_000;
 export const gatherOpenClawAudit = openClawAuditGatherer(OPENCLAW_AUDIT_TIMEOUT_MS);
