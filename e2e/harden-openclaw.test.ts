@@ -1,7 +1,8 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { HardenReport } from "../src/harden/harden.js";
-import { cmd, isRoot, sleep, type Container } from "./lib/index.js";
+import type { Layer } from "../src/checks/finding.js";
+import { auditIn, cmd, isRoot, sleep, type Container } from "./lib/index.js";
 import { ensureOpenClaw, NODE_VERSION, OPENCLAW_VERSION } from "./lib/openclaw.js";
 import { useContainer } from "./lib/suite.js";
 
@@ -11,6 +12,9 @@ import { useContainer } from "./lib/suite.js";
  * write its state, and still score as well as the stand-in does.
  */
 const ENABLED = process.env.CLAWGUARD_E2E_OPENCLAW === "1" && isRoot;
+
+/** The layers that are about the gateway itself (the host's are proven with the stand-in). */
+const GATEWAY_LAYERS: Layer[] = ["gateway", "user", "systemd", "credentials", "openclaw"];
 
 // Node 24 beside the distribution's tree, and openclaw's package under /opt, launched by a
 // wrapper on PATH: the machine's own `node` (clawguard's) is too old for OpenClaw.
@@ -126,6 +130,54 @@ async function expectSandboxedGateway(c: Container): Promise<void> {
 const journal = async (c: Container) =>
   (await c.exec("journalctl -u openclaw -n 80 --no-pager; systemctl cat openclaw.service", { check: false }))
     .stdout;
+
+describe.skipIf(!ENABLED)(
+  `clawguard harden --apply with the real OpenClaw ${OPENCLAW_VERSION} gateway running on a booted Debian 12 (runs as root with CLAWGUARD_E2E_OPENCLAW=1)`,
+  () => {
+    const ct = useContainer({ tag: "hardenoc" });
+
+    it("moves the running gateway to its own user, on loopback, under the sandboxed unit", async () => {
+      const c = ct();
+      await setUpCareless(c);
+      // The running gateway keeps writing its state dir (temp files, SQLite journals): the run
+      // must not depend on the list of files it saw when it planned.
+      const run = await hardenIn(c, ["--apply"]);
+      expect(run.report.error, `${run.report.error}\n${await journal(c)}`).toBeUndefined();
+      expect(run.code, run.out).toBe(0);
+      expect(run.report.health?.ok, JSON.stringify(run.report.health)).toBe(true);
+      await expectSandboxedGateway(c);
+      // Nothing under the moved state dir is left to root, and no secret is readable by others.
+      const strays = await c.exec(
+        "find /home/openclaw/.openclaw \\( ! -user openclaw -o ! -group openclaw \\) -printf '%u:%g %p\\n'",
+      );
+      expect(strays.stdout).toBe("");
+      expect((await c.exec("test -e /root/.openclaw", { check: false })).code).not.toBe(0);
+    });
+
+    it("afterwards the audit passes the gateway's layers, OpenClaw's own audit included", async () => {
+      const c = ct();
+      const { report } = await auditIn(c, ["--layer", ...GATEWAY_LAYERS]);
+      const offenders = report.findings
+        .filter((f) => f.status === "fail" || f.status === "error")
+        .map((f) => `${f.id}: ${f.status} (${f.evidence.source}: ${f.evidence.excerpt})`);
+      expect(offenders, `failing after harden:\n${offenders.join("\n")}`).toEqual([]);
+      expect(new Set(report.findings.map((f) => f.layer))).toEqual(new Set(GATEWAY_LAYERS));
+    });
+
+    it("a second run changes nothing, and rollback brings the gateway back as root on its old port", async () => {
+      const c = ct();
+      const again = await hardenIn(c, []);
+      expect(again.report.changes.map((x) => x.action)).toEqual([]);
+      const r = await c.exec(["clawguard", "rollback", "--json"], { check: false, timeoutMs: 600_000 });
+      expect((JSON.parse(r.stdout) as { problems: string[] }).problems).toEqual([]);
+      expect(r.code).toBe(0);
+      await waitHealthy(c, c.address);
+      const owner = await c.exec("ps -o user= -p $(systemctl show -p MainPID --value openclaw.service)");
+      expect(owner.stdout.trim()).toBe("root");
+      expect((await c.exec("find /root/.openclaw ! -user root", { check: false })).stdout).toBe("");
+    });
+  },
+);
 
 describe.skipIf(!ENABLED)(
   `the unit clawguard harden renders runs the real OpenClaw ${OPENCLAW_VERSION} gateway (runs as root with CLAWGUARD_E2E_OPENCLAW=1)`,

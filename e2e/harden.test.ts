@@ -189,10 +189,11 @@ describe.skipIf(!isRoot)("clawguard harden on a booted Debian 12 with a gateway 
       "sha256sum /etc/systemd/system/openclaw.service /root/.openclaw/openclaw.json '/root/.openclaw/credentials/my key.json'";
     const unchanged = (await c.exec(gatewaySums)).stdout;
 
-    const run = await hardenIn(c, ["--apply"]);
+    const run = await hardenIn(c, ["--apply", "--health-timeout", "20"]);
     expect(run.code).toBe(1);
     expect(run.report.applied).toBe(true);
     expect(run.report.health?.ok).toBe(false);
+    expect(run.report.health?.detail).toMatch(/^after 20 s/);
     expect(run.report.error).toMatch(/did not answer http:\/\/127\.0\.0\.1:18789\/healthz .*put back/);
     expect(run.report.rollbackProblems).toBeUndefined();
     expect((await c.exec(gatewaySums)).stdout).toBe(unchanged);

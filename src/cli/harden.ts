@@ -1,13 +1,14 @@
-import type { Command } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import pc from "picocolors";
 import { describeChange } from "../harden/change.js";
-import { harden, type HardenReport, type PlannedView } from "../harden/harden.js";
+import { DEFAULT_HEALTH_TIMEOUT_S, harden, type HardenReport, type PlannedView } from "../harden/harden.js";
 import { LocalHost } from "../host/host.js";
 import { LocalWriter } from "../host/writer.js";
 import { addProfileOptions, profileFrom, type ProfileFlags } from "./profile-flags.js";
 import { wantColor } from "./report.js";
 
 interface HardenFlags extends ProfileFlags {
+  healthTimeout: number;
   root: string;
   apply?: boolean;
   json?: boolean;
@@ -90,6 +91,17 @@ export function registerHarden(program: Command, setCode: (c: number) => void): 
     .option("--apply", "make the changes (after a backup of everything they touch)")
     .option("--json", "print the report as JSON (schema clawguard.harden/v1)")
     .option("--state-dir <dir>", "where runs and backups are kept (default ROOT/var/lib/clawguard)")
+    .option(
+      "--health-timeout <seconds>",
+      "how long the gateway may take to answer /healthz under its new unit before it is put back",
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n <= 0 || n > 3600)
+          throw new InvalidArgumentError("expected a number of seconds between 1 and 3600");
+        return n;
+      },
+      DEFAULT_HEALTH_TIMEOUT_S,
+    )
     .action(async (flags: HardenFlags) => {
       const { profile } = await profileFrom(flags);
       const host = new LocalHost(flags.root);
@@ -98,6 +110,7 @@ export function registerHarden(program: Command, setCode: (c: number) => void): 
         profile,
         apply: Boolean(flags.apply),
         stateDir: flags.stateDir,
+        healthTimeoutMs: flags.healthTimeout * 1000,
         onRecord: flags.json
           ? undefined
           : (r) => {

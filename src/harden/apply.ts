@@ -7,6 +7,7 @@ import { parseGroup, parsePasswd } from "../host/facts/users.js";
 import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
 import { describeChange, type Change } from "./change.js";
+import { chownTree, saveOwners } from "./owners.js";
 import { Journal, newRunId, type JournalRecord, type Saved } from "./journal.js";
 import { rollbackRecords } from "./rollback.js";
 
@@ -78,8 +79,13 @@ export async function applyPlan(
     for (const change of ordered) {
       n++;
       const saved: Saved[] = [];
-      for (const p of await pathsToSave(host, change))
-        saved.push(await save(host, journal.dir, n, p.path, p.content));
+      if (change.kind === "chown-tree") saved.push(await saveOwners(host, journal.dir, n, change.path));
+      for (const p of await pathsToSave(host, change)) {
+        const s = await save(host, journal.dir, n, p.path, p.content);
+        // An optional chmod or chown of a path that is gone has nothing to undo.
+        if (s.state === "absent" && "optional" in change && change.optional) continue;
+        saved.push(s);
+      }
       const begin: JournalRecord = { t: "begin", n, change, saved };
       if (change.kind === "package") {
         const installed = await installedPackages(host);
@@ -233,11 +239,16 @@ async function perform(host: Host, writer: Writer, c: Change): Promise<void> {
       return;
     }
     case "chmod":
-      await writer.chmod(c.path, c.mode);
+      await optional(c.optional, () => writer.chmod(c.path, c.mode));
       return;
     case "chown": {
       const ids = await resolveIds(host, c.owner, c.group);
-      await writer.chown(c.path, ids.uid, ids.gid);
+      await optional(c.optional, () => writer.chown(c.path, ids.uid, ids.gid));
+      return;
+    }
+    case "chown-tree": {
+      const ids = await resolveIds(host, c.owner, c.group);
+      await chownTree(host, writer, c.path, ids.uid, ids.gid);
       return;
     }
     case "move":
@@ -256,6 +267,15 @@ async function perform(host: Host, writer: Writer, c: Change): Promise<void> {
     case "package":
       await installPackages(host, c.names);
       return;
+  }
+}
+
+/** Run `fn`; when `skipMissing`, a path that no longer exists is not an error. */
+async function optional(skipMissing: boolean | undefined, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (!(skipMissing && err instanceof HostError && err.problem.kind === "missing")) throw err;
   }
 }
 

@@ -28,11 +28,26 @@ export type Change =
       onlyIf?: string[];
       /** Acts on the running system (mount, ufw, systemctl): meaningless on a mounted image. */
       live?: boolean;
+      /**
+       * Run `undo` at the very end of a rollback, after the files are back and services re-read
+       * them (e.g. start the gateway that was stopped so its state dir could be moved).
+       */
+      undoLast?: boolean;
     })
   | (Base & { kind: "package"; names: string[] })
   | (Base & { kind: "move"; from: string; to: string })
-  | (Base & { kind: "chmod"; path: string; mode: number })
-  | (Base & { kind: "chown"; path: string; owner: string; group: string })
+  /**
+   * `optional`: the path may be gone by the time the change runs (a file a running program
+   * created and deleted since the plan was made); then there is nothing to do.
+   */
+  | (Base & { kind: "chmod"; path: string; mode: number; optional?: boolean })
+  | (Base & { kind: "chown"; path: string; owner: string; group: string; optional?: boolean })
+  /**
+   * The directory and everything under it (symlinks themselves, never followed), walked when the
+   * change runs, so entries created or deleted since the plan are handled; previous owners are
+   * journaled entry by entry.
+   */
+  | (Base & { kind: "chown-tree"; path: string; owner: string; group: string })
   | (Base & { kind: "remove"; path: string });
 
 export type ChangeKind = Change["kind"];
@@ -63,6 +78,8 @@ export function describeChange(c: Change): string {
       return `chmod ${octal(c.mode)} ${shellQuote(c.path)}`;
     case "chown":
       return `chown ${c.owner}:${c.group} ${shellQuote(c.path)}`;
+    case "chown-tree":
+      return `chown -R --no-dereference ${c.owner}:${c.group} ${shellQuote(c.path)}`;
     case "remove":
       return `rm ${shellQuote(c.path)}`;
   }

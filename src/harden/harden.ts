@@ -46,6 +46,13 @@ export interface HardenReport {
   rollbackProblems?: string[];
 }
 
+/**
+ * A real OpenClaw gateway answers /healthz after ~20 s on an idle 2-core server and took up to
+ * 143 s on a loaded one (plugins, channels, its own migrations): a shorter wait would undo a
+ * gateway that was about to come up.
+ */
+export const DEFAULT_HEALTH_TIMEOUT_S = 180;
+
 export interface HardenOptions {
   profile: Profile;
   apply: boolean;
@@ -129,7 +136,7 @@ export async function harden(host: Host, writer: Writer, opts: HardenOptions): P
     );
     if (restarts.length && host.root === "/") {
       const port = gatewayPort(changes, opts.profile.gatewayPort);
-      report.health = await waitHealthy(port, opts.healthTimeoutMs ?? 60_000);
+      report.health = await waitHealthy(port, opts.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_S * 1000);
       if (!report.health.ok) {
         const problems = await restoreGateway(host, writer, stateDir, res.runId);
         report.error = `the gateway did not answer http://127.0.0.1:${port}/healthz under the new unit (${report.health.detail}); the gateway's user, state dir, unit and config were put back as they were`;

@@ -10,7 +10,20 @@ export type Saved =
   | { path: string; state: "dir"; mode: number; uid: number; gid: number }
   | { path: string; state: "symlink"; target: string; uid: number; gid: number }
   /** Only mode and owner matter (chmod, chown). */
-  | { path: string; state: "meta"; mode: number; uid: number; gid: number };
+  | { path: string; state: "meta"; mode: number; uid: number; gid: number }
+  /**
+   * Owners of a whole tree (chown-tree): `blob` lists `[relative path, uid, gid]` per entry;
+   * entries created later get the owner the top directory had (`uid`, `gid`).
+   */
+  | {
+      path: string;
+      state: "owners";
+      uid: number;
+      gid: number;
+      blob: string;
+      sha256: string;
+      entries: number;
+    };
 
 export type JournalRecord =
   | { t: "run"; id: string; startedAt: string; root: string; changes: number }

@@ -1,12 +1,12 @@
 import path from "node:path";
 import type { Layer } from "../checks/finding.js";
-import type { OpenClawInstall } from "../host/facts/openclaw-model.js";
+import type { GatewayUnit, OpenClawInstall } from "../host/facts/openclaw-model.js";
 import { isSecretInStateDir } from "../host/facts/credentials.js";
 import { execWords } from "../host/facts/units.js";
 import type { PasswdEntry, UsersFact } from "../host/facts/users.js";
 import { editOpenClawConfig } from "../render/openclaw-config.js";
 import { renderGatewayUnit } from "../render/systemd-unit.js";
-import { shellQuote } from "./change.js";
+import { shellQuote, type Change } from "./change.js";
 import { failing, type LayerPlan, type PlanInput } from "./plan.js";
 import { parseShield } from "./profile.js";
 
@@ -85,6 +85,35 @@ function carried(i: OpenClawInstall, shield: boolean): { environment: string[]; 
   };
 }
 
+/** Stop the unit that runs a gateway; start it again last when the run is rolled back. */
+function stopUnit(unit: GatewayUnit): Change {
+  if (unit.scope === "system")
+    return {
+      kind: "command",
+      argv: ["systemctl", "stop", unit.name],
+      undo: ["systemctl", "start", unit.name],
+      undoLast: true,
+      live: true,
+      fixes: [],
+      note: "the gateway stays stopped while its state dir is secured and moved",
+    };
+  const user = `--machine=${shellQuote(unit.owner ?? "")}@`;
+  return {
+    kind: "command",
+    argv: ["sh", "-c", `systemctl --user ${user} stop ${shellQuote(unit.name)} 2>/dev/null || true`],
+    undo: [
+      "sh",
+      "-c",
+      // Without the user's manager running (no lingering) the gateway was not running either.
+      `(systemctl --user ${user} daemon-reload && systemctl --user ${user} start ${shellQuote(unit.name)}) 2>/dev/null || true`,
+    ],
+    undoLast: true,
+    live: true,
+    fixes: [],
+    note: "the gateway stays stopped while its state dir is secured and moved",
+  };
+}
+
 /**
  * The user, credentials, systemd and gateway layers for each OpenClaw install: they depend on
  * one another (a new user moves the state dir, the unit and the config follow it), so they are
@@ -151,13 +180,15 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
           out.user.changes.push({ kind: "move", from: i.stateDir, to: stateDir, fixes: userIds });
         }
       }
-      for (const e of tree)
+      // One walk when the change runs, not one chown per entry seen at plan time: the gateway
+      // created and deleted files (temp files, SQLite journals) until it was stopped.
+      if (tree.length || i.stateDirExists)
         out.user.changes.push({
-          kind: "chown",
-          path: remap(e.path, i.stateDir, stateDir),
+          kind: "chown-tree",
+          path: stateDir,
           owner: svc.name,
           group: svc.group,
-          fixes: [...(e.path === i.stateDir ? failing(findings, "user", ["home_owned"]) : []), ...ownerIds],
+          fixes: [...failing(findings, "user", ["home_owned"]), ...ownerIds],
         });
     } else if (
       svc.entry &&
@@ -182,7 +213,13 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
       if (!secret(e)) continue;
       const want = e.type === "dir" ? 0o700 : (e.mode & 0o100) | 0o600;
       if ((e.mode & 0o7777) !== want)
-        out.credentials.changes.push({ kind: "chmod", path: e.path, mode: want, fixes: modeIds });
+        out.credentials.changes.push({
+          kind: "chmod",
+          path: e.path,
+          mode: want,
+          fixes: modeIds,
+          optional: true,
+        });
     }
     if (!switching && ownerEntry && ownerEntry.uid !== 0) {
       for (const e of tree)
@@ -193,6 +230,7 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
             owner: ownerEntry.name,
             group: primaryGroup(users, ownerEntry),
             fixes: ownerIds,
+            optional: true,
           });
     }
     const home = path.posix.dirname(i.stateDir);
@@ -296,7 +334,15 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
       }
     }
     const restartOn = [unitPath, configPath];
-    if (out.systemd.changes.length || out.gateway.changes.length)
+    const restarts = out.systemd.changes.length > 0 || out.gateway.changes.length > 0;
+    if (switching && restarts && i.unit) {
+      // The gateway keeps writing its state dir while it runs: stop it before the dir is touched
+      // (its modes, its move, its owner); the restart below brings it up under the new unit, and
+      // a rollback starts it again as it ran before.
+      const first = skip.has("credentials") ? out.user : out.credentials;
+      first.changes.unshift({ ...stopUnit(i.unit), gateway: true });
+    }
+    if (restarts)
       out.gateway.changes.push({
         kind: "command",
         argv: ["systemctl", "restart", unitName],

@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
 import { describeChange, type Change } from "./change.js";
+import { restoreOwners } from "./owners.js";
 import { Journal, listRuns, readRun, type JournalRecord, type RunSummary, type Saved } from "./journal.js";
 
 export interface RollbackResult {
@@ -36,6 +37,7 @@ export async function rollbackRecords(
   const packagesKept: string[] = [];
   const problems: string[] = [];
   const refresh: string[][] = [];
+  const last: string[][] = [];
   for (const rec of [...begun].reverse()) {
     const c = rec.change;
     try {
@@ -45,6 +47,8 @@ export async function rollbackRecords(
         if (c.undo) await runOrThrow(host, c.undo);
       } else if (c.kind === "package") {
         packagesKept.push(...(rec.packagesAdded ?? []));
+      } else if (c.kind === "command" && c.undoLast) {
+        if (c.undo) last.unshift(c.undo);
       } else if (c.kind === "command") {
         if (c.undo) {
           const [cmd, ...args] = c.undo;
@@ -74,8 +78,9 @@ export async function rollbackRecords(
       problems.push(`${describeChange(c)}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  // Services re-read the restored files last, in the order the run first asked them to.
-  for (const argv of refresh) {
+  // Services re-read the restored files last, in the order the run first asked them to; then
+  // what was stopped for the run starts again.
+  for (const argv of [...refresh, ...last]) {
     const [cmd, ...args] = argv;
     try {
       const r = await host.run(cmd!, args, { timeoutMs: 120_000 });
@@ -119,6 +124,9 @@ async function restore(host: Host, writer: Writer, runDir: string, s: Saved): Pr
       if (!now) await writer.mkdir(s.path, { mode: s.mode, uid: s.uid, gid: s.gid });
       await writer.chmod(s.path, s.mode);
       await writer.chown(s.path, s.uid, s.gid);
+      return;
+    case "owners":
+      await restoreOwners(host, writer, runDir, s);
       return;
     case "meta":
       if (!now) throw new Error(`${s.path} no longer exists`);

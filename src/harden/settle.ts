@@ -2,6 +2,7 @@ import { HostError } from "../host/errors.js";
 import type { Host } from "../host/host.js";
 import { unifiedDiff } from "../render/diff.js";
 import { resolveIds } from "./apply.js";
+import { treeNeedsChown } from "./owners.js";
 import { changePaths, type Change } from "./change.js";
 
 export interface SettledChange {
@@ -58,11 +59,17 @@ export async function settle(host: Host, changes: Change[]): Promise<SettledChan
         if (st?.type !== "dir") out.push({ change: c });
         break;
       case "chmod":
-        if (!st || st.mode !== c.mode) out.push({ change: c });
+        if (st ? st.mode !== c.mode : !c.optional) out.push({ change: c });
         break;
       case "chown": {
         const want = await ids(host, c.owner, c.group);
-        if (!st || !want || st.uid !== want.uid || st.gid !== want.gid) out.push({ change: c });
+        if (!st ? !c.optional : !want || st.uid !== want.uid || st.gid !== want.gid) out.push({ change: c });
+        break;
+      }
+      case "chown-tree": {
+        const want = await ids(host, c.owner, c.group);
+        // A tree that is not there yet is moved there by an earlier change of the plan.
+        if (!st || !want || (await treeNeedsChown(host, c.path, want.uid, want.gid))) out.push({ change: c });
         break;
       }
       case "remove":

@@ -3,9 +3,13 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runAudit } from "../../src/checks/audit.js";
 import { LAYERS } from "../../src/checks/finding.js";
+import { changePaths } from "../../src/harden/change.js";
+import { gatherPlanFacts } from "../../src/harden/facts.js";
 import { harden, planFor } from "../../src/harden/harden.js";
+import { planHarden } from "../../src/harden/plan.js";
 import { validateProfile } from "../../src/harden/profile.js";
 import { rollbackRun } from "../../src/harden/rollback.js";
+import { FactContext } from "../../src/host/context.js";
 import { parseUnitFile } from "../../src/host/facts/unitfile.js";
 import { LocalHost } from "../../src/host/host.js";
 import { LocalWriter } from "../../src/host/writer.js";
@@ -82,7 +86,7 @@ describe("harden where the agent runs as root (the quick-start way)", () => {
   it("plans a system user, moves the state dir to it, and points a sandboxed unit there", async () => {
     const root = loadFixture("openclaw-careless");
     const host = new LocalHost(root, { isRoot: false });
-    const { plan } = await planFor(host, validateProfile({}, "test"));
+    const { plan, audit } = await planFor(host, validateProfile({}, "test"));
     const actions = plan.changes.map((c) =>
       c.kind === "command"
         ? c.argv.join(" ")
@@ -98,7 +102,29 @@ describe("harden where the agent runs as root (the quick-start way)", () => {
     expect(move).toBeGreaterThan(useradd);
     // Names with spaces are one path, not two.
     expect(actions).toContain("chmod /root/.openclaw/credentials/my key.json");
-    expect(actions).toContain("chown /home/openclaw/.openclaw/credentials/my key.json");
+    // The owner changes in one walk when the change runs, not per entry seen at plan time.
+    expect(actions).toContain("chown-tree /home/openclaw/.openclaw");
+    expect(actions.filter((a) => a.startsWith("chown "))).toEqual([]);
+    // On the running system, the gateway is stopped before anything in its state dir is touched,
+    // and started last when the run is undone.
+    const live = planHarden({
+      profile: validateProfile({}, "test"),
+      findings: audit.findings,
+      facts: { ...(await gatherPlanFacts(new FactContext(host))), live: true },
+    }).changes;
+    const stop = live.findIndex(
+      (c) => c.kind === "command" && c.argv.join(" ") === "systemctl stop openclaw.service",
+    );
+    const firstTouch = live.findIndex((c) => changePaths(c).some((p) => p.startsWith("/root/.openclaw")));
+    expect(stop).toBeGreaterThanOrEqual(0);
+    expect(stop).toBeLessThan(firstTouch);
+    const stopChange = live[stop];
+    expect(stopChange?.kind === "command" && stopChange.undoLast && stopChange.undo).toEqual([
+      "systemctl",
+      "start",
+      "openclaw.service",
+    ]);
+    expect(plan.deferred).toContainEqual(stopChange);
     const unitChange = plan.changes.find(
       (c) => c.kind === "file" && c.path === "/etc/systemd/system/openclaw.service",
     );

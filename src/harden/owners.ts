@@ -1,0 +1,129 @@
+import { createHash } from "node:crypto";
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import { HostError } from "../host/errors.js";
+import type { Host } from "../host/host.js";
+import type { Writer } from "../host/writer.js";
+import type { Saved } from "./journal.js";
+
+/** One entry of a tree as found when walked: path relative to the top ("" is the top itself). */
+export interface OwnedEntry {
+  rel: string;
+  uid: number;
+  gid: number;
+}
+
+function gone(err: unknown): boolean {
+  return err instanceof HostError && err.problem.kind === "missing";
+}
+
+/**
+ * Every entry under `top` (the top included), symlinks as themselves, never followed: what
+ * `chown -R -h` sees. Entries that vanish while walked (a program deleting its temp files) are
+ * left out.
+ */
+export async function walkOwners(host: Host, top: string): Promise<OwnedEntry[]> {
+  const out: OwnedEntry[] = [];
+  const rootStat = await host.lstat(top);
+  if (!rootStat) return out;
+  out.push({ rel: "", uid: rootStat.uid, gid: rootStat.gid });
+  if (rootStat.type !== "dir") return out;
+  const dirs = [""];
+  while (dirs.length) {
+    const rel = dirs.pop()!;
+    let names;
+    try {
+      names = await host.readDir(rel ? `${top}/${rel}` : top);
+    } catch (err) {
+      if (gone(err)) continue;
+      throw err;
+    }
+    for (const e of names) {
+      const child = rel ? `${rel}/${e.name}` : e.name;
+      const st = await host.lstat(`${top}/${child}`);
+      if (!st) continue;
+      out.push({ rel: child, uid: st.uid, gid: st.gid });
+      if (st.type === "dir") dirs.push(child);
+    }
+  }
+  return out;
+}
+
+/** Whether some entry of the tree is not owned by uid:gid (settle uses it). */
+export async function treeNeedsChown(host: Host, top: string, uid: number, gid: number): Promise<boolean> {
+  return (await walkOwners(host, top)).some((e) => e.uid !== uid || e.gid !== gid);
+}
+
+/** Journal the owners of every entry under `top` into a blob of the run, fsynced. */
+export async function saveOwners(host: Host, runDir: string, n: number, top: string): Promise<Saved> {
+  const entries = await walkOwners(host, top);
+  if (entries.length === 0) throw new Error(`${top} does not exist`);
+  const bytes = Buffer.from(JSON.stringify(entries.map((e) => [e.rel, e.uid, e.gid])));
+  const blob = `blobs/${n}-owners.json`;
+  const fh = await fs.open(path.join(runDir, blob), "wx", 0o600);
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return {
+    path: top,
+    state: "owners",
+    uid: entries[0]!.uid,
+    gid: entries[0]!.gid,
+    blob,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    entries: entries.length,
+  };
+}
+
+/** lchown that shrugs at an entry deleted since the walk. */
+async function lchown(writer: Writer, p: string, uid: number, gid: number): Promise<void> {
+  try {
+    await writer.chown(p, uid, gid);
+  } catch (err) {
+    if (!gone(err)) throw err;
+  }
+}
+
+/** Give every entry under `top`, as it is now, to uid:gid. */
+export async function chownTree(
+  host: Host,
+  writer: Writer,
+  top: string,
+  uid: number,
+  gid: number,
+): Promise<void> {
+  if (!(await host.lstat(top))) throw new Error(`${top} does not exist`);
+  for (const e of await walkOwners(host, top)) {
+    if (e.uid === uid && e.gid === gid) continue;
+    await lchown(writer, e.rel ? `${top}/${e.rel}` : top, uid, gid);
+  }
+}
+
+/**
+ * Put the journaled owners back: each entry that was there gets its old owner; entries made
+ * since (by the service under its new user) get the owner the top directory had.
+ */
+export async function restoreOwners(
+  host: Host,
+  writer: Writer,
+  runDir: string,
+  s: Extract<Saved, { state: "owners" }>,
+): Promise<void> {
+  const bytes = await fs.readFile(path.join(runDir, s.blob));
+  if (createHash("sha256").update(bytes).digest("hex") !== s.sha256)
+    throw new Error(
+      `backup ${s.blob} does not match its checksum; left the owners under ${s.path} as they are`,
+    );
+  const before = new Map<string, [number, number]>();
+  for (const [rel, uid, gid] of JSON.parse(bytes.toString("utf8")) as Array<[string, number, number]>)
+    before.set(rel, [uid, gid]);
+  if (!(await host.lstat(s.path))) throw new Error(`${s.path} no longer exists`);
+  for (const e of await walkOwners(host, s.path)) {
+    const [uid, gid] = before.get(e.rel) ?? [s.uid, s.gid];
+    if (e.uid === uid && e.gid === gid) continue;
+    await lchown(writer, e.rel ? `${s.path}/${e.rel}` : s.path, uid, gid);
+  }
+}
