@@ -10,7 +10,7 @@ import { planHarden } from "../../src/harden/plan.js";
 import { validateProfile } from "../../src/harden/profile.js";
 import { rollbackRun } from "../../src/harden/rollback.js";
 import { FactContext } from "../../src/host/context.js";
-import { parseUnitFile } from "../../src/host/facts/unitfile.js";
+import { parseUnitFile } from "../../src/host/facts/units.js";
 import { LocalHost } from "../../src/host/host.js";
 import { LocalWriter } from "../../src/host/writer.js";
 import { loadFixture, one } from "../helpers/fixture.js";

@@ -4,7 +4,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAptConf } from "../../src/host/facts/aptconf.js";
 import { parseMountTable } from "../../src/host/facts/mounts.js";
-import { parseUnitFile } from "../../src/host/facts/unitfile.js";
+import { parseUnitFile } from "../../src/host/facts/units.js";
 import { renderAutoUpgrades, renderSecurityOrigins } from "../../src/render/apt.js";
 import { unifiedDiff } from "../../src/render/diff.js";
 import { renderSshdDropIn } from "../../src/render/sshd.js";

@@ -1,7 +1,7 @@
 import type { FactContext } from "../context.js";
 import { HostError, type Problem } from "../errors.js";
 import { gather, MalformedError, ok, toProblem, type Fact } from "../fact.js";
-import { lastValue, readUnitWithDropIns } from "./unitfile.js";
+import { lastAssignment, readScopedUnit } from "./units.js";
 
 export interface MountEntry {
   device: string;
@@ -70,7 +70,7 @@ const WANTS = [
 
 async function readTmpMountUnit(ctx: FactContext): Promise<TmpMountUnit | undefined> {
   for (const path of TMP_MOUNT_PATHS) {
-    const read = await readUnitWithDropIns(ctx, path);
+    const read = await readScopedUnit(ctx, path, "system");
     if (!read) continue;
     if (
       (await ctx.host.lstat(path))?.type === "symlink" &&
@@ -80,11 +80,11 @@ async function readTmpMountUnit(ctx: FactContext): Promise<TmpMountUnit | undefi
     }
     let enabled = false;
     for (const w of WANTS) if (await ctx.host.lstat(w)) enabled = true;
-    const opts = lastValue(read.unit, "Mount", "Options");
+    const opts = lastAssignment(read.unit, "Mount", "Options")?.value;
     return {
       path,
       options: opts ? opts.split(",").map((o) => o.trim()) : [],
-      what: lastValue(read.unit, "Mount", "What"),
+      what: lastAssignment(read.unit, "Mount", "What")?.value,
       enabled,
       sources: read.sources,
     };

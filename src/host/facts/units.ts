@@ -1,6 +1,5 @@
 import type { FactContext } from "../context.js";
 import { HostError } from "../errors.js";
-import { splitCommandLine } from "./unitfile.js";
 
 /** One assignment of a unit file, with where it was written. */
 export interface Assignment {
@@ -38,6 +37,28 @@ export function parseLocatedUnit(text: string, source: string, into: LocatedUnit
     else (s[key] ??= []).push({ value, at: `${source}:${start + 1}` });
   }
   return into;
+}
+
+/** A unit file without locations: section -> key -> values in order (renderers' tests read it). */
+export type UnitFile = Record<string, Record<string, string[]>>;
+
+export function parseUnitFile(text: string): UnitFile {
+  const located = parseLocatedUnit(text, "");
+  return Object.fromEntries(
+    Object.entries(located).map(([section, keys]) => [
+      section,
+      Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, v.map((a) => a.value)])),
+    ]),
+  );
+}
+
+/** Split an ExecStart-like command line into words, honouring quotes. */
+export function splitCommandLine(s: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s))) out.push(m[1] ?? m[2] ?? m[3]!);
+  return out;
 }
 
 export function lastAssignment(unit: LocatedUnit, section: string, key: string): Assignment | undefined {
