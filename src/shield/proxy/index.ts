@@ -2,7 +2,7 @@ import http from "node:http";
 import type net from "node:net";
 import type { AddressInfo } from "node:net";
 import { parseTarget } from "../policy/normalize.js";
-import { dial, dialSocket, DialError, asDialError, SOCKET_HIGH_WATER_MARK } from "../net/dial.js";
+import { dial, DialError, SOCKET_HIGH_WATER_MARK } from "../net/dial.js";
 import {
   checkAnswers,
   resolveChecked,
@@ -13,6 +13,7 @@ import {
 import type { Agent, Decision, LogRecord, LogSink, Target } from "../types.js";
 import { downstreamResponseHeaders, framing, parseProxyBasic, upstreamRequestHeaders } from "./headers.js";
 import { ConnectionTracker } from "./tracker.js";
+import { UpstreamPool, type Exchange, type UpstreamHandler } from "./upstream.js";
 
 /** What the data path needs from the policy; `Policy` from ../policy satisfies it. */
 export interface ProxyPolicy {
@@ -59,7 +60,7 @@ export class ShieldProxy {
   private policy: ProxyPolicy | null = null;
   private readonly masked: ReadonlySet<string>;
   private readonly resolver: Resolver;
-  private readonly upstreamAgent: http.Agent;
+  private readonly upstream: UpstreamPool;
   private readonly sockets = new Set<net.Socket>();
   /** Sockets already answered for a parse error: what the parser says after that is noise. */
   private readonly rejected = new WeakSet<net.Socket>();
@@ -67,8 +68,13 @@ export class ShieldProxy {
   constructor(private readonly opts: ProxyOptions) {
     this.masked = new Set((opts.stripHeaders ?? []).map((h) => h.toLowerCase()));
     this.resolver = opts.resolver ?? systemResolver;
-    this.upstreamAgent = new CheckedAddressAgent(opts.limits.connectTimeoutMs);
     const { limits } = opts;
+    this.upstream = new UpstreamPool({
+      connectTimeoutMs: limits.connectTimeoutMs,
+      idleTimeoutMs: limits.idleTimeoutMs,
+      // Node's own client accepted response heads up to 16 KiB; never less than agents may send.
+      maxHeaderBytes: Math.max(16 * 1024, limits.maxHeaderBytes),
+    });
     this.server = http.createServer({
       maxHeaderSize: limits.maxHeaderBytes,
       headersTimeout: limits.headerTimeoutMs,
@@ -132,7 +138,7 @@ export class ShieldProxy {
     }, graceMs);
     await closed;
     clearTimeout(timer);
-    this.upstreamAgent.destroy();
+    this.upstream.close();
   }
 
   // ---- plain HTTP -------------------------------------------------------------------------
@@ -233,55 +239,8 @@ export class ShieldProxy {
       return;
     }
     log.upstreamAddress = checked.address;
-    const outcome = combined(decision, checked.decision);
-    const upstream = http.request({
-      host: checked.address,
-      port: target.port,
-      family: checked.family,
-      method: req.method,
-      path: form.path + form.query,
-      headers: upstreamRequestHeaders(req.rawHeaders, form.authority, this.masked, false),
-      agent: this.upstreamAgent,
-      setHost: false,
-    });
-    upstream.setTimeout(this.opts.limits.idleTimeoutMs, () => {
-      upstream.destroy(new DialError(`upstream idle for ${this.opts.limits.idleTimeoutMs} ms`, "timeout"));
-    });
-    let up = 0;
-    let down = 0;
-    let failure: string | null = null;
-    upstream.on("continue", () => res.writeContinue());
-    upstream.on("response", (ures) => {
-      ures.on("data", (chunk: Buffer) => {
-        down += chunk.length;
-      });
-      try {
-        res.writeHead(
-          ures.statusCode ?? 502,
-          ures.statusMessage,
-          downstreamResponseHeaders(ures.rawHeaders, this.masked),
-        );
-      } catch (err) {
-        failure = `response not relayed: ${messageOf(err)}`;
-        ures.destroy();
-        sendPlain(res, 502, "Bad Gateway", { connection: "close" });
-        return;
-      }
-      ures.pipe(res);
-      ures.once("error", () => res.destroy());
-    });
-    upstream.on("error", (err) => {
-      failure = asDialError(err, checked.address, target.port).message;
-      if (!res.headersSent && !res.destroyed) {
-        const timeout = err instanceof DialError && err.code === "timeout";
-        sendPlain(res, timeout ? 504 : 502, timeout ? "Gateway Timeout" : "Bad Gateway", {
-          connection: "close",
-        });
-      } else {
-        res.destroy();
-      }
-    });
-    const release = this.tunnels.add(
+    const exchange = new HttpExchange(req, res, log, combined(decision, checked.decision), this.masked);
+    exchange.release = this.tunnels.add(
       {
         agent: agent.id,
         fleet: agent.fleet ?? null,
@@ -291,25 +250,22 @@ export class ShieldProxy {
         port: target.port,
         openedAt: log.ts,
       },
-      () => {
-        upstream.destroy();
-        res.destroy();
-      },
+      () => exchange.cut(),
     );
-    res.once("close", () => {
-      release();
-      if (!res.writableFinished) upstream.destroy();
-      log.end({ ...outcome, reason: failure ? `${outcome.reason}; ${failure}` : outcome.reason }, up, down);
-    });
-    // Most requests have no body; ending at once saves a pipe per request.
-    if (!hasBody) {
-      upstream.end();
-    } else {
-      req.on("data", (chunk: Buffer) => {
-        up += chunk.length;
-      });
-      req.pipe(upstream);
-    }
+    res.once("close", () => exchange.closed());
+    exchange.upstream = this.upstream.request(
+      {
+        address: checked.address,
+        port: target.port,
+        method: req.method ?? "GET",
+        target: form.path + form.query,
+        headers: upstreamRequestHeaders(req.rawHeaders, form.authority, this.masked, false),
+        hasBody,
+      },
+      exchange,
+    );
+    // Most requests have no body: the head alone was the whole request.
+    if (hasBody) exchange.sendBody();
   }
 
   private refuseHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -511,6 +467,100 @@ export class ShieldProxy {
   }
 }
 
+/**
+ * One plain HTTP request relayed: the request body to the destination and the response back,
+ * each with backpressure, and the request's log record once the client's response is closed.
+ */
+class HttpExchange implements UpstreamHandler {
+  upstream: Exchange | null = null;
+  release: (() => void) | null = null;
+  private up = 0;
+  private down = 0;
+  private failure: string | null = null;
+
+  constructor(
+    private readonly req: http.IncomingMessage,
+    private readonly res: http.ServerResponse,
+    private readonly log: RequestLogger,
+    private readonly outcome: Outcome,
+    private readonly masked: ReadonlySet<string>,
+  ) {}
+
+  /** Stream the request body to the destination. */
+  sendBody(): void {
+    const { req } = this;
+    req.on("data", (chunk: Buffer) => {
+      this.up += chunk.length;
+      if (this.upstream && !this.upstream.write(chunk)) req.pause();
+    });
+    req.once("end", () => this.upstream?.end());
+  }
+
+  onDrain(): void {
+    this.req.resume();
+  }
+
+  onContinue(): void {
+    if (!this.res.headersSent && !this.res.destroyed) this.res.writeContinue();
+  }
+
+  onResponse(status: number, reason: string, rawHeaders: string[]): void {
+    const { res } = this;
+    if (res.destroyed) return;
+    try {
+      res.writeHead(status, reason, downstreamResponseHeaders(rawHeaders, this.masked));
+    } catch (err) {
+      this.failure = `response not relayed: ${messageOf(err)}`;
+      this.upstream?.abort();
+      sendPlain(res, 502, "Bad Gateway", { connection: "close" });
+    }
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.down += chunk.length;
+    const { res } = this;
+    if (res.destroyed) return true;
+    if (res.write(chunk)) return true;
+    res.once("drain", () => this.upstream?.resume());
+    return false;
+  }
+
+  onEnd(): void {
+    if (!this.res.destroyed) this.res.end();
+  }
+
+  onError(err: Error): void {
+    const { res } = this;
+    this.failure = err.message;
+    if (!res.headersSent && !res.destroyed) {
+      const timeout = err instanceof DialError && err.code === "timeout";
+      sendPlain(res, timeout ? 504 : 502, timeout ? "Gateway Timeout" : "Bad Gateway", {
+        connection: "close",
+      });
+    } else {
+      res.destroy();
+    }
+  }
+
+  /** Lockdown or shutdown: cut both sides now. */
+  cut(): void {
+    this.upstream?.abort();
+    this.res.destroy();
+  }
+
+  /** The client's response is closed (sent, or cut): release the slot and write the record. */
+  closed(): void {
+    this.release?.();
+    if (!this.res.writableFinished) this.upstream?.abort();
+    const { outcome, failure } = this;
+    this.log.end(
+      failure ? { ...outcome, reason: `${outcome.reason}; ${failure}` } : outcome,
+      this.up,
+      this.down,
+    );
+  }
+}
+
 /** Builds the one log record of a request; `end` emits it once, later calls are ignored. */
 class RequestLogger {
   agentId: string | null = null;
@@ -562,17 +612,6 @@ class RequestLogger {
       bytesDown,
       durationMs: Date.now() - this.ts,
     });
-  }
-}
-
-/** An http.Agent whose connections go to the already-checked IP address, with a connect timeout. */
-class CheckedAddressAgent extends http.Agent {
-  constructor(private readonly connectTimeoutMs: number) {
-    super({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo", timeout: 60_000 });
-  }
-
-  override createConnection(options: { host?: string | null; port?: number | null }): net.Socket {
-    return dialSocket(options.host ?? "", options.port ?? 0, this.connectTimeoutMs);
   }
 }
 
