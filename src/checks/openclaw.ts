@@ -40,7 +40,9 @@ export function mapOpenClawAudit(run: OpenClawAuditRun): Finding[] {
       id: `openclaw.${sanitiseCheckId(f.checkId)}`,
       layer: "openclaw",
       severity,
-      status: failing ? "fail" : "pass",
+      // OpenClaw's own words: a critical (or unknown) finding fails, a warning stays a warning
+      // (several are advice that holds only in some setups, e.g. behind a reverse proxy).
+      status: !failing ? "pass" : severity === "medium" ? "warn" : "fail",
       title: f.title,
       evidence: {
         source: run.stateDir ? `${run.command} (state dir ${run.stateDir})` : run.command,
