@@ -704,21 +704,29 @@ function splice(a: net.Socket, b: net.Socket, idleMs: number, onClose: () => voi
   b.once("end", () => a.end());
 }
 
-/** Bytes a tunnel's upstream reads at once once it carries data; the first read uses a small one. */
-const RELAY_BUFFER_BYTES = 64 * 1024;
+/** Read buffer of a tunnel's upstream: small to start with and for light traffic. */
 const FIRST_READ_BYTES = 1024;
+const MEDIUM_READ_BYTES = 64 * 1024;
+/**
+ * Read buffer while a tunnel streams in bulk (each read filled the one before): a read of 1 MiB
+ * and one write of it cost half the CPU per MB of 64 KiB pieces, whose syscalls and callbacks
+ * dominate the copy itself.
+ */
+const BULK_READ_BYTES = 1024 * 1024;
 
 /**
  * Read options for a tunnel's upstream socket that write every read straight to `client`.
- * Reads land in one buffer per tunnel instead of a fresh 64 KiB allocation each (whose page
- * faults and collection cost several times the copy itself). While any of it waits in the
+ * Reads land in a buffer of the tunnel's own instead of a fresh allocation each (whose page
+ * faults and collection cost several times the copy itself). The buffer grows while reads fill
+ * it (1 KiB, 64 KiB, 1 MiB) and the bulk one is let go as soon as a read does not need it, so
+ * an idle or interactive tunnel holds at most 64 KiB. While any of the last read waits in the
  * client's queue (the kernel took less than all), reading stops, so the buffer is never
- * overwritten under a pending write; the write's callback starts it again. An idle tunnel holds
- * only the small first buffer.
+ * overwritten under a pending write; the write's callback starts it again.
  */
 function relayTo(client: net.Socket, upstream: () => net.Socket | null): net.OnReadOpts {
-  let big: Buffer | null = null;
-  let reads = 0;
+  let current: Buffer | null = null;
+  let medium: Buffer | null = null;
+  let bulk: Buffer | null = null;
   let paused = false;
   const written = () => {
     // An earlier write's callback can run after a later write was queued: wait for that one too.
@@ -728,10 +736,19 @@ function relayTo(client: net.Socket, upstream: () => net.Socket | null): net.OnR
   };
   return {
     // Called once at connect and again after each read: the buffer for the next read.
-    buffer: () =>
-      reads++ === 0 ? Buffer.allocUnsafe(FIRST_READ_BYTES) : (big ??= Buffer.allocUnsafe(RELAY_BUFFER_BYTES)),
+    buffer: () => current ?? (current = Buffer.allocUnsafe(FIRST_READ_BYTES)),
     callback: (n: number, buf: Uint8Array) => {
       if (client.destroyed) return false;
+      // The next read's buffer: larger if this one was filled, back to 64 KiB if bulk is over.
+      if (n === buf.length && buf.length < BULK_READ_BYTES) {
+        current =
+          buf.length < MEDIUM_READ_BYTES
+            ? (medium ??= Buffer.allocUnsafe(MEDIUM_READ_BYTES))
+            : (bulk = Buffer.allocUnsafe(BULK_READ_BYTES));
+      } else if (n < MEDIUM_READ_BYTES && bulk) {
+        bulk = null;
+        current = medium;
+      }
       client.write(buf.subarray(0, n), written);
       if (client.writableLength === 0) return true;
       paused = true;

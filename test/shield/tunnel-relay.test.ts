@@ -1,0 +1,117 @@
+/**
+ * A CONNECT tunnel's download path reads into buffers of its own that grow with bulk traffic:
+ * whatever the pace of the client, every byte must arrive once and in order, and the record
+ * must count them.
+ */
+import { createHash } from "node:crypto";
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { basic, sha256, startTestShield, TableResolver, v4, type TestShield } from "./proxy-harness.js";
+
+const TOKEN = "relay-token";
+const SIZE = 24 * 1024 * 1024 + 13;
+
+/** Bytes no two nearby offsets share a pattern of, so a reordered or overwritten piece shows. */
+function pattern(size: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  let x = 2463534242;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+const payload = pattern(SIZE);
+let origin: net.Server;
+let port = 0;
+let t: TestShield;
+
+beforeAll(async () => {
+  // Sends the payload in pieces of varied size as soon as a tunnel connects, then closes.
+  origin = net.createServer((s) => {
+    s.on("error", () => {});
+    let at = 0;
+    const sizes = [1, 700, 65_536, 1_048_576, 3_000_000, 17, 200_000];
+    let k = 0;
+    const pump = () => {
+      while (at < SIZE) {
+        const n = Math.min(sizes[k++ % sizes.length]!, SIZE - at);
+        const ok = s.write(payload.subarray(at, at + n));
+        at += n;
+        if (!ok) return void s.once("drain", pump);
+      }
+      s.end();
+    };
+    pump();
+  });
+  await new Promise<void>((r) => origin.listen(0, "127.0.0.3", r));
+  port = (origin.address() as net.AddressInfo).port;
+  t = await startTestShield(
+    `
+listen: 127.0.0.1:3128
+log: { path: ./unused.db }
+agents:
+  - { id: scout, token_sha256: "${sha256(TOKEN)}", allow: [relay.test, 127.0.0.3/32] }
+`,
+    new TableResolver({ "relay.test": v4("127.0.0.3") }).resolve,
+  );
+});
+
+afterAll(async () => {
+  await t?.close();
+  await new Promise<void>((r) => origin?.close(() => r()));
+});
+
+/** Download through a tunnel; `stall` pauses the reader now and then, so the shield's writes queue. */
+function download(stall: boolean): Promise<{ hash: string; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(t.port, "127.0.0.1");
+    const hash = createHash("sha256");
+    let head = "";
+    let open = false;
+    let bytes = 0;
+    let nextStall = 2 * 1024 * 1024;
+    s.on("error", reject);
+    s.on("data", (d: Buffer) => {
+      let body = d;
+      if (!open) {
+        head += d.toString("latin1");
+        const end = head.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        if (!head.startsWith("HTTP/1.1 200")) return reject(new Error(head.split("\r\n")[0]));
+        open = true;
+        // `head` holds every byte so far, one char each: the body starts end + 4 bytes in.
+        body = d.subarray(end + 4 - (head.length - d.length));
+      }
+      hash.update(body);
+      bytes += body.length;
+      if (stall && bytes >= nextStall) {
+        nextStall += 5 * 1024 * 1024;
+        s.pause();
+        setTimeout(() => s.resume(), 60);
+      }
+    });
+    s.on("end", () => resolve({ hash: hash.digest("hex"), bytes }));
+    s.write(
+      `CONNECT relay.test:${port} HTTP/1.1\r\nHost: relay.test:${port}\r\nProxy-Authorization: ${basic("scout", TOKEN)}\r\n\r\n`,
+    );
+  });
+}
+
+describe("tunnel relay", () => {
+  const expected = createHash("sha256").update(payload).digest("hex");
+
+  it("delivers every byte in order to a fast reader and to one that stalls, and counts them", async () => {
+    for (const stall of [false, true]) {
+      const before = t.sink.records.length;
+      const got = await download(stall);
+      expect(got.bytes).toBe(SIZE);
+      expect(got.hash).toBe(expected);
+      const records = await t.sink.waitFor(before + 1);
+      expect(records.at(-1)).toMatchObject({ method: "CONNECT", decision: "allowed", bytesDown: SIZE });
+    }
+  });
+});
