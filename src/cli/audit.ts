@@ -9,6 +9,7 @@ interface AuditFlags {
   root: string;
   json?: boolean;
   layer?: Layer[];
+  skip?: Layer[];
   failOn: Severity;
 }
 
@@ -24,12 +25,23 @@ export function registerAudit(program: Command, setCode: (c: number) => void): v
       ),
     )
     .addOption(
+      new Option(
+        "--skip <layer...>",
+        "leave these layers out (e.g. openclaw: OpenClaw's own audit takes seconds, the rest milliseconds)",
+      ).argParser((v: string, prev: Layer[] | undefined) => [
+        ...(prev ?? []),
+        parseChoice("--skip", LAYERS)(v),
+      ]),
+    )
+    .addOption(
       new Option("--fail-on <severity>", "exit 1 when a check fails at or above this severity")
         .choices(SEVERITIES)
         .default("high"),
     )
     .action(async (flags: AuditFlags) => {
-      const report = await runAudit(new LocalHost(flags.root), { layers: flags.layer });
+      const skip = new Set(flags.skip ?? []);
+      const layers = (flags.layer ?? LAYERS).filter((l) => !skip.has(l));
+      const report = await runAudit(new LocalHost(flags.root), { layers });
       if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
       else process.stdout.write(renderText(report, makeStyle(wantColor(process.stdout))));
       setCode(failingAtOrAbove(report.findings, flags.failOn).length > 0 ? 1 : 0);
