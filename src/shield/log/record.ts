@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import crypto from "node:crypto";
 import type { LogRecord } from "../types.js";
 
 /** The hash the first record chains from. */
@@ -104,10 +104,14 @@ export function canonicalRecord(id: number, r: LogRecord, prevHash: string): str
   ]);
 }
 
+/** SHA-256 in hex; the one-shot `crypto.hash` (Node >= 20.12) skips a Hash object per record. */
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === "function"
+    ? (text) => crypto.hash("sha256", text, "hex")
+    : (text) => crypto.createHash("sha256").update(text).digest("hex");
+
 export function recordHash(id: number, r: LogRecord, prevHash: string): string {
-  return createHash("sha256")
-    .update(canonicalRecord(id, r, prevHash))
-    .digest("hex");
+  return sha256Hex(canonicalRecord(id, r, prevHash));
 }
 
 /** Reversed host, indexed so that `*.example.com` is a range scan instead of a table scan. */

@@ -477,6 +477,8 @@ class HttpExchange implements UpstreamHandler {
   private up = 0;
   private down = 0;
   private failure: string | null = null;
+  /** A drain listener is waiting to resume the destination's response. */
+  private waiting = false;
 
   constructor(
     private readonly req: http.IncomingMessage,
@@ -521,7 +523,14 @@ class HttpExchange implements UpstreamHandler {
     const { res } = this;
     if (res.destroyed) return true;
     if (res.write(chunk)) return true;
-    res.once("drain", () => this.upstream?.resume());
+    // One read can hold several chunks: one drain listener is enough for all of them.
+    if (!this.waiting) {
+      this.waiting = true;
+      res.once("drain", () => {
+        this.waiting = false;
+        this.upstream?.resume();
+      });
+    }
     return false;
   }
 
