@@ -65,7 +65,12 @@ export const shieldSchema = z.strictObject({
     .transform((v) => (v === 403 ? "403" : v)),
   strip_headers: z.array(z.string()).default([]),
   admin: z
-    .strictObject({ listen: z.string().default("127.0.0.1:9090"), token_file: z.string().min(1).optional() })
+    .strictObject({
+      listen: z.string().default("127.0.0.1:9090"),
+      token_file: z.string().min(1).optional(),
+      /** Where mode switches made through the API are kept; default shield-modes.json beside the log. */
+      state_file: z.string().min(1).optional(),
+    })
     .optional(),
 });
 

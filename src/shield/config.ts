@@ -63,7 +63,7 @@ export interface ShieldConfig extends RuleSet {
   /** Extra request headers to remove, lowercase. */
   stripHeaders: string[];
   /** `tokenFile` is absolute, like `log.path`; the admin API refuses to start without it. */
-  admin?: { listen: Endpoint; tokenFile?: string };
+  admin?: { listen: Endpoint; tokenFile?: string; stateFile: string };
 }
 
 export interface ConfigProblem {
@@ -246,6 +246,13 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
         ...(raw.admin.token_file !== undefined
           ? { tokenFile: path.resolve(path.dirname(path.resolve(file)), raw.admin.token_file) }
           : {}),
+        stateFile:
+          raw.admin.state_file !== undefined
+            ? path.resolve(path.dirname(path.resolve(file)), raw.admin.state_file)
+            : path.join(
+                path.dirname(path.resolve(path.dirname(path.resolve(file)), raw.log.path)),
+                "shield-modes.json",
+              ),
       }
     : undefined;
   if (admin && listen.port !== 0 && listen.port === admin.listen.port && listen.host === admin.listen.host) {

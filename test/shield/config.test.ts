@@ -85,7 +85,10 @@ admin: { listen: 127.0.0.1:9090 }
     expect(cfg.limits.idleTimeoutMs).toBe(120_000);
     expect(cfg.refusal).toBe("reset");
     expect(cfg.stripHeaders).toEqual(["x-trace-id"]);
-    expect(cfg.admin).toEqual({ listen: { host: "127.0.0.1", port: 9090 } });
+    expect(cfg.admin).toEqual({
+      listen: { host: "127.0.0.1", port: 9090 },
+      stateFile: path.join(path.dirname(cfg.log.path), "shield-modes.json"),
+    });
   });
 
   it("accepts refusal: 403 written as a number", () => {

@@ -69,6 +69,8 @@ describe("clawguard shield install", () => {
     expect(cfg.admin).toEqual({
       listen: { host: "127.0.0.1", port: 9090 },
       tokenFile: path.join(root, "etc/clawguard/admin.token"),
+      // Beside the log: the one directory the shield's unit may write.
+      stateFile: "/var/lib/clawguard-shield/shield-modes.json",
     });
     expect(cfg.log.path).toBe("/var/lib/clawguard-shield/shield.db");
     expect(cfg.mode).toBe("enforce");

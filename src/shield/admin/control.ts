@@ -159,8 +159,8 @@ export class ShieldControl {
   }
 
   /**
-   * Set (or with `null`, drop) the API's mode for a scope. Overrides last until the shield
-   * restarts and survive reloads; the effective mode is still the strictest of global, fleet
+   * Set (or with `null`, drop) the API's mode for a scope. Overrides survive reloads (and,
+   * saved by the caller, restarts); the effective mode is still the strictest of global, fleet
    * and agent. Returns how many open tunnels were closed.
    */
   setMode(scope: ModeScopeName, id: string | undefined, mode: Mode | null): number {
@@ -179,6 +179,26 @@ export class ShieldControl {
     }
     this.installModes();
     return this.redecideTunnels();
+  }
+
+  /**
+   * Put back the switches saved by an earlier run (before the proxy serves). Those for fleets
+   * or agents the config no longer has are dropped; their names are returned.
+   */
+  restoreOverrides(o: Overrides): string[] {
+    const dropped: string[] = [];
+    this.globalOverride.mode = o.global;
+    for (const [id, mode] of Object.entries(o.fleets)) {
+      if (Object.hasOwn(this.cfgNow.fleets, id)) this.fleetOverrides.set(id, mode);
+      else dropped.push(`fleet ${id}`);
+    }
+    for (const [id, mode] of Object.entries(o.agents)) {
+      if (this.policyNow.agent(id) !== null) this.agentOverrides.set(id, mode);
+      else dropped.push(`agent ${id}`);
+    }
+    this.installModes();
+    this.redecideTunnels();
+    return dropped;
   }
 
   private installModes(): void {

@@ -17,6 +17,7 @@ import { selfEndpoints, startShield, type RunningShield } from "../server.js";
 import { ShieldControl } from "./control.js";
 import { ShieldMetrics } from "./metrics.js";
 import { editRulesText, writeFileAtomic, type RuleEdit } from "./rules-file.js";
+import { loadModeOverrides, NO_OVERRIDES, saveModeOverrides, withOverrides } from "./modes-file.js";
 import { createAdminHandler } from "./server.js";
 import { ControlError } from "./control.js";
 
@@ -88,6 +89,9 @@ export async function startManagedShield(
   opts: ManagedShieldOptions = {},
 ): Promise<ManagedShield> {
   const tokenSha256 = cfg.admin ? await readAdminToken(cfg.admin.tokenFile) : null;
+  // Mode switches an operator made through the API before a restart (a lockdown, say) hold
+  // from the first connection on; a file that cannot be read stops the start.
+  const saved = cfg.admin ? await loadModeOverrides(cfg.admin.stateFile) : NO_OVERRIDES;
 
   // Bind the admin port before anything serves; the API is wired once the proxy runs.
   let adminServer: http.Server | null = null;
@@ -136,7 +140,7 @@ export async function startManagedShield(
   };
   let shield: RunningShield;
   try {
-    shield = await startShield(withRealAdmin(cfg), { sink, resolver: opts.resolver });
+    shield = await startShield(withRealAdmin(withOverrides(cfg, saved)), { sink, resolver: opts.resolver });
   } catch (e) {
     adminServer?.close();
     await log.close().catch(() => undefined);
@@ -155,7 +159,20 @@ export async function startManagedShield(
     onLatency: (s) => m.observeLatency(s),
   });
   const ctl = control;
+  const dropped = ctl.restoreOverrides(saved);
+  if (dropped.length)
+    (opts.warn ?? ((m: string) => process.stderr.write(m + "\n")))(
+      `saved mode switches for ${dropped.join(", ")} dropped: the config no longer has them`,
+    );
   shield.proxy.setPolicy(ctl.proxyPolicy);
+  let saving: Promise<void> = Promise.resolve();
+  const saveModes = (): Promise<void> => {
+    const file = cfg.admin?.stateFile;
+    if (!file) return Promise.resolve();
+    // One write at a time, each with the switches as they are when it starts.
+    saving = saving.catch(() => undefined).then(() => saveModeOverrides(file, ctl.modes().overrides));
+    return saving;
+  };
 
   const reloader = new ConfigReloader(cfg.file, ctl, {
     ...(opts.warn ? { warn: opts.warn } : {}),
@@ -190,6 +207,7 @@ export async function startManagedShield(
       tokenSha256,
       version: SHIELD_VERSION,
       editRule,
+      saveModes,
     });
   }
 

@@ -23,6 +23,8 @@ export interface AdminApi {
   version: string;
   /** Add or remove a rule: edit the file, validate, write it, apply. */
   editRule(edit: RuleEdit, op: "add" | "remove"): Promise<{ tunnelsClosed: number }>;
+  /** Keep the API's mode switches across restarts. */
+  saveModes(): Promise<void>;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -166,6 +168,19 @@ export function createAdminHandler(
           body.scope === "global" ? undefined : body.id,
           body.mode as Mode | null,
         );
+        try {
+          await api.saveModes();
+        } catch (e) {
+          // The switch holds now (a lockdown must not wait for a disk); say it will not survive a restart.
+          const why = (e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message : String(e));
+          sendJson(res, 500, {
+            ok: false,
+            error: `the mode is in force, but could not be saved (${why}): it will not survive a restart`,
+            tunnelsClosed: closed,
+            modes: api.control.modes(),
+          });
+          return;
+        }
         sendJson(res, 200, { ok: true, tunnelsClosed: closed, modes: api.control.modes() });
       },
     },
