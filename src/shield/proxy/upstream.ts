@@ -68,6 +68,7 @@ const CHUNK_SIZE = /^([0-9A-Fa-f]{1,13})(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?$/
 /** A request target or Host value that could break out of its line. */
 const UNSAFE_IN_HEAD = /[\x00-\x20\x7f]/;
 const LINE_BREAK = /[\r\n\0]/;
+const DIGITS = /^\d{1,15}$/;
 /* eslint-enable no-control-regex */
 
 /** A malformed or unframeable response. */
@@ -138,10 +139,12 @@ export class UpstreamPool {
 
   /** A kept-alive connection to exactly this address and port, or null. */
   private take(address: string, port: number): Connection | null {
-    const list = this.free.get(key(address, port));
+    const k = key(address, port);
+    const list = this.free.get(k);
+    if (!list) return null;
     // Newest first: the one least likely to have been closed by the destination meanwhile.
-    const conn = list?.pop() ?? null;
-    if (list && list.length === 0) this.free.delete(key(address, port));
+    const conn = list.pop() ?? null;
+    if (list.length === 0) this.free.delete(k);
     return conn;
   }
 
@@ -516,17 +519,21 @@ export class Exchange {
   /** A complete head (without its final CRLF CRLF): interim, or the final response. */
   private onHead(text: string): void {
     this.headBytes = 0;
-    const lines = text.split("\r\n");
-    const status = STATUS_LINE.exec(lines[0]!);
+    let eol = text.indexOf("\r\n");
+    if (eol < 0) eol = text.length;
+    const status = STATUS_LINE.exec(text.slice(0, eol));
     if (!status) throw new UpstreamProtocolError("malformed status line");
     const code = Number(status[2]);
+    const http10 = status[1] === "0";
     const raw: string[] = [];
     let length: string | null = null;
     let te: string | null = null;
-    let close = status[1] === "0";
-    for (let k = 1; k < lines.length; k++) {
-      const line = lines[k]!;
-      const m = HEADER_LINE.exec(line);
+    let close = http10;
+    while (eol < text.length) {
+      const from = eol + 2;
+      eol = text.indexOf("\r\n", from);
+      if (eol < 0) eol = text.length;
+      const m = HEADER_LINE.exec(text.slice(from, eol));
       // Also refuses obsolete line folding (a line starting with whitespace) and a bare LF.
       if (!m) throw new UpstreamProtocolError("malformed header field");
       const name = m[1]!;
@@ -534,9 +541,11 @@ export class Exchange {
       raw.push(name, value);
       const n = name.length;
       if (n === 14 && name.toLowerCase() === "content-length") {
-        for (const part of value.split(",")) {
+        // Usually one plain number; a list must repeat one value.
+        const parts = DIGITS.test(value) ? [value] : value.split(",");
+        for (const part of parts) {
           const v = part.trim();
-          if (!/^\d{1,15}$/.test(v)) throw new UpstreamProtocolError("invalid Content-Length");
+          if (!DIGITS.test(v)) throw new UpstreamProtocolError("invalid Content-Length");
           if (length !== null && length !== v)
             throw new UpstreamProtocolError("conflicting Content-Length values");
           length = v;
@@ -547,7 +556,7 @@ export class Exchange {
         for (const token of value.toLowerCase().split(",")) {
           const t = token.trim();
           if (t === "close") close = true;
-          else if (t === "keep-alive" && status[1] === "0") close = false;
+          else if (t === "keep-alive" && http10) close = false;
         }
       }
     }
