@@ -5,6 +5,8 @@ import {
   DECISIONS,
   LogError,
   openLogReader,
+  parseAnchor,
+  type Anchor,
   type LogDecision,
   type LogFilter,
   type StoredRecord,
@@ -164,12 +166,23 @@ export function registerShieldLogCommands(
   sourceOptions(
     shield
       .command("verify-log")
-      .description("check the log's hash chain; exit 1 naming the first record that was changed or removed"),
-  ).action(async (flags: SourceFlags) => {
+      .description("check the log's hash chain; exit 1 naming the first record that was changed or removed")
+      .option(
+        "--anchor <id:hash...>",
+        "a head printed by an earlier verify-log and kept elsewhere: that record must still have that hash",
+        (v: string, prev: Anchor[] | undefined) => {
+          try {
+            return [...(prev ?? []), parseAnchor(v)];
+          } catch (e) {
+            throw new InvalidArgumentError((e as Error).message);
+          }
+        },
+      ),
+  ).action(async (flags: SourceFlags & { anchor?: Anchor[] }) => {
     const db = await dbPath(flags);
     const reader = openLogReader(db);
     try {
-      const v = reader.verify();
+      const v = reader.verify(flags.anchor ?? []);
       if (flags.json) {
         process.stdout.write(
           JSON.stringify({ schema: "clawguard.shield-verify-log/v1", db, ...v }, null, 2) + "\n",
@@ -177,7 +190,15 @@ export function registerShieldLogCommands(
       } else if (v.ok) {
         const span = v.count > 0 ? `, ids ${v.fromId + 1}..${v.headId}` : "";
         const from = v.fromId > 0 ? ` (older records pruned up to id ${v.fromId})` : "";
-        process.stdout.write(`${db}: intact, ${v.count} record(s)${span}${from}\n`);
+        const anchors = flags.anchor?.length
+          ? `; ${flags.anchor.length - v.anchorsPruned.length} anchor(s) match` +
+            (v.anchorsPruned.length ? `, ${v.anchorsPruned.length} name pruned records` : "")
+          : "";
+        process.stdout.write(
+          `${db}: intact, ${v.count} record(s)${span}${from}${anchors}\n` +
+            `head ${v.headId}:${v.headHash}\n` +
+            `  keep this line off the shield host; verify-log --anchor ${v.headId}:${v.headHash} later proves the log was not rewritten up to it\n`,
+        );
       } else {
         process.stdout.write(
           `${db}: BROKEN at record ${v.firstBadId}: ${v.reason}\n` +

@@ -6,6 +6,8 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli/main.js";
 import { openLogStore } from "../../src/shield/log/index.js";
+import { fromRow, type RawRow } from "../../src/shield/log/query.js";
+import { recordHash } from "../../src/shield/log/record.js";
 import { record, tempDb, tempDir } from "./log-helpers.js";
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.ts");
@@ -131,7 +133,11 @@ describe("clawguard shield log", () => {
     const { code, out, err } = await cli("shield", "verify-log", "--config", config);
     expect(err).toBe("");
     expect(code).toBe(0);
-    expect(out).toBe(`${path.join(dir, "audit.db")}: intact, 1 record(s), ids 1..1\n`);
+    expect(out).toMatch(
+      new RegExp(
+        `^${path.join(dir, "audit.db")}: intact, 1 record\\(s\\), ids 1\\.\\.1\\nhead 1:[0-9a-f]{64}\\n`,
+      ),
+    );
   });
 
   it("refuses to guess which log, and names a missing one", async () => {
@@ -146,7 +152,10 @@ describe("clawguard shield verify-log", () => {
   it("exits 0 with the count when intact, and 1 naming the first broken record when not", async () => {
     const db = await logWith(50);
     const ok = await cli("shield", "verify-log", "--db", db);
-    expect(ok).toMatchObject({ code: 0, out: `${db}: intact, 50 record(s), ids 1..50\n` });
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(
+      /: intact, 50 record\(s\), ids 1\.\.50\nhead 50:[0-9a-f]{64}\n {2}keep this line off the shield host/,
+    );
 
     const w = new Database(db);
     w.prepare("UPDATE records SET bytes_down = 0 WHERE id = 7").run();
@@ -163,6 +172,73 @@ describe("clawguard shield verify-log", () => {
       firstBadId: 7,
       count: 6,
     });
+  });
+});
+
+describe("clawguard shield verify-log --anchor", () => {
+  const headOf = (out: string) => /^head (\d+:[0-9a-f]{64})$/m.exec(out)?.[1];
+
+  it("catches a log rewritten whole, its chain recomputed, that the chain alone calls intact", async () => {
+    const db = await logWith(50);
+    const first = await cli("shield", "verify-log", "--db", db);
+    const anchor = headOf(first.out)!;
+    expect(anchor).toMatch(/^50:/);
+    expect(await cli("shield", "verify-log", "--db", db, "--anchor", anchor)).toMatchObject({ code: 0 });
+
+    // An attacker with the database edits record 7 and recomputes every hash after it.
+    const w = new Database(db);
+    w.prepare("UPDATE records SET bytes_down = 0 WHERE id = 7").run();
+    let prev = (w.prepare("SELECT hash FROM records WHERE id = 6").get() as { hash: string }).hash;
+    for (const raw of w.prepare("SELECT * FROM records WHERE id >= 7 ORDER BY id").all() as RawRow[]) {
+      const hash = recordHash(raw.id, fromRow(raw), prev);
+      w.prepare("UPDATE records SET prev_hash = ?, hash = ? WHERE id = ?").run(prev, hash, raw.id);
+      prev = hash;
+    }
+    w.prepare("UPDATE chain SET head_hash = ? WHERE one = 1").run(prev);
+    w.close();
+    const fooled = await cli("shield", "verify-log", "--db", db);
+    expect(fooled.code).toBe(0);
+    const caught = await cli("shield", "verify-log", "--db", db, "--anchor", anchor);
+    expect(caught.code).toBe(1);
+    expect(caught.out).toMatch(
+      /BROKEN at record 50: record 50's hash differs from a copy of its hash kept elsewhere/,
+    );
+  });
+
+  it("catches records cut off the end with the head moved back, and says which anchors were pruned", async () => {
+    const db = await logWith(20);
+    const anchor = headOf((await cli("shield", "verify-log", "--db", db)).out)!;
+    const w = new Database(db);
+    w.prepare("DELETE FROM records WHERE id > 15").run();
+    const h = (w.prepare("SELECT hash FROM records WHERE id = 15").get() as { hash: string }).hash;
+    w.prepare("UPDATE chain SET head_id = 15, head_hash = ? WHERE one = 1").run(h);
+    w.close();
+    expect((await cli("shield", "verify-log", "--db", db)).code).toBe(0);
+    const caught = await cli("shield", "verify-log", "--db", db, "--anchor", anchor, "--json");
+    expect(caught.code).toBe(1);
+    expect(JSON.parse(caught.out)).toMatchObject({ ok: false, firstBadId: 20 });
+
+    const bad = await cli("shield", "verify-log", "--db", db, "--anchor", "x:y");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/not an anchor: expected ID:HASH/);
+  });
+
+  it("checks an anchor at the retention checkpoint, and names anchors retention pruned", async () => {
+    const db = await logWith(20);
+    const r = new Database(db, { readonly: true });
+    const hashOf = (id: number) =>
+      `${id}:${(r.prepare("SELECT hash FROM records WHERE id = ?").get(id) as { hash: string }).hash}`;
+    const [five, ten] = [hashOf(5), hashOf(10)];
+    r.close();
+    const store = openLogStore(db);
+    // Records 1..10 are older than a day at this "now".
+    await store.prune({ olderThanMs: 86_400_000, now: 1_700_000_010_000 + 86_400_000 });
+    await store.close();
+    const v = await cli("shield", "verify-log", "--db", db, "--anchor", five, "--anchor", ten, "--json");
+    expect(v.code).toBe(0);
+    expect(JSON.parse(v.out)).toMatchObject({ ok: true, fromId: 10, anchorsPruned: [5] });
+    const text = await cli("shield", "verify-log", "--db", db, "--anchor", five, "--anchor", ten);
+    expect(text.out).toContain("1 anchor(s) match, 1 name pruned records");
   });
 });
 

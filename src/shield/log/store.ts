@@ -8,7 +8,7 @@ import { followRecords, queryRecords, type FollowOptions, type LogFilter } from 
 import { normaliseRecord, type StoredRecord } from "./record.js";
 import type { PruneOptions, PruneResult } from "./retention.js";
 import { LogError, openReadOnly, openWritable, readChain, type Synchronous } from "./schema.js";
-import { verifyChain, type VerifyResult } from "./verify.js";
+import { verifyChain, type Anchor, type VerifyResult } from "./verify.js";
 import type { FromWriter, ToWriter, WriterConfig } from "./writer.js";
 
 export interface LogStoreOptions {
@@ -48,7 +48,7 @@ export interface LogReader {
     onRecords: (records: StoredRecord[]) => void,
     opts?: FollowOptions,
   ): Promise<void>;
-  verify(): VerifyResult;
+  verify(anchors?: Anchor[]): VerifyResult;
   close(): Promise<void>;
 }
 
@@ -359,8 +359,8 @@ class SqliteLogStore implements LogStore {
     return followRecords(this.db, filter, onRecords, opts);
   }
 
-  verify(): VerifyResult {
-    return verifyChain(this.db);
+  verify(anchors: Anchor[] = []): VerifyResult {
+    return verifyChain(this.db, anchors);
   }
 
   prune(opts: PruneOptions): Promise<PruneResult> {
@@ -417,8 +417,8 @@ class SqliteLogReader implements LogReader {
   ): Promise<void> {
     return followRecords(this.db, filter, onRecords, opts);
   }
-  verify(): VerifyResult {
-    return verifyChain(this.db);
+  verify(anchors: Anchor[] = []): VerifyResult {
+    return verifyChain(this.db, anchors);
   }
   async close(): Promise<void> {
     this.db.close();
