@@ -24,7 +24,7 @@ describe("shield log when the database refuses writes", () => {
     other.close();
     await expect.poll(() => store.stats().queued, { timeout: 5000 }).toBe(0);
     expect(warnings.at(-1)).toMatch(/writing to .* again/);
-    expect(store.verify()).toEqual({ ok: true, count: 1001, fromId: 0, headId: 1001 });
+    expect(store.verify()).toMatchObject({ ok: true, count: 1001, fromId: 0, headId: 1001 });
     expect(store.query({ afterId: 999 }).map((r) => r.reason)).toEqual(["request 999", "request 1000"]);
     await store.close();
   });
