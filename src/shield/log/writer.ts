@@ -181,7 +181,12 @@ class StoreWriter {
     this.failStreak = 0;
     this.start += n;
     this.committed += n;
-    if (this.start > 4096 && this.start * 2 > this.queue.length) {
+    if (this.start === this.queue.length) {
+      // The usual case: all caught up. Let the committed records go while they are young,
+      // instead of holding them until the queue is compacted and V8 has moved them to old space.
+      this.queue.length = 0;
+      this.start = 0;
+    } else if (this.start > 4096 && this.start * 2 > this.queue.length) {
       this.queue.splice(0, this.start);
       this.start = 0;
     }
