@@ -474,6 +474,57 @@ describe("bodies and backpressure", () => {
     expect(r.body.length).toBe(total);
   });
 
+  it("asks the sender to wait while the destination does not read the body, and says when to go on", async () => {
+    let origin: net.Socket | null = null;
+    let received = 0;
+    const server = net.createServer((s) => {
+      origin = s;
+      // Read the head, then stop reading until told.
+      s.once("data", (d: Buffer) => {
+        received += d.length;
+        s.pause();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    origins.push({ stop: () => new Promise<void>((r) => (origin?.destroy(), server.close(() => r()))) });
+    const port = (server.address() as net.AddressInfo).port;
+    const total = 256 * 1024 * 1024;
+    const block = Buffer.alloc(1024 * 1024, 0x62);
+    let sent = 0;
+    let ex: Exchange | null = null;
+    /** Write until the exchange says wait; called again on every drain. */
+    const pump = () => {
+      while (sent < total) {
+        sent += block.length;
+        if (!ex!.write(block)) return;
+      }
+    };
+    const c = new (class extends Collector {
+      override onDrain(): void {
+        super.onDrain();
+        pump();
+      }
+    })();
+    ex = pool().request(
+      get(port, { method: "PUT", headers: ["Host", "x", "Content-Length", String(total)], hasBody: true }),
+      c,
+    );
+    pump();
+    const settled = async () => {
+      // Until nothing moves for 200 ms.
+      for (let last = -1; last !== sent; await new Promise((r) => setTimeout(r, 200))) last = sent;
+    };
+    await settled();
+    // The kernel's buffers and the socket's high-water mark took a few MiB; the rest waits.
+    const held = sent;
+    expect(held).toBeLessThan(total / 4);
+    origin!.on("data", (d: Buffer) => (received += d.length));
+    origin!.resume();
+    await settled();
+    expect(sent).toBeGreaterThan(held);
+    expect(received).toBeGreaterThan(held - 4 * block.length);
+  });
+
   it("aborting ends the exchange silently and closes its connection", async () => {
     const o = await origin([() => {}]);
     const c = new Collector();
