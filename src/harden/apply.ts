@@ -239,11 +239,17 @@ async function perform(host: Host, writer: Writer, c: Change): Promise<void> {
       return;
     }
     case "chmod":
-      await optional(c.optional, () => writer.chmod(c.path, c.mode));
+      await optional(c.optional, () =>
+        c.within ? writer.chmodWithin(c.within, c.path, c.mode) : writer.chmod(c.path, c.mode),
+      );
       return;
     case "chown": {
       const ids = await resolveIds(host, c.owner, c.group);
-      await optional(c.optional, () => writer.chown(c.path, ids.uid, ids.gid));
+      await optional(c.optional, () =>
+        c.within
+          ? writer.chownWithin(c.within, c.path, ids.uid, ids.gid)
+          : writer.chown(c.path, ids.uid, ids.gid),
+      );
       return;
     }
     case "chown-tree": {

@@ -38,14 +38,22 @@ export type Change =
   | (Base & { kind: "move"; from: string; to: string })
   /**
    * `optional`: the path may be gone by the time the change runs (a file a running program
-   * created and deleted since the plan was made); then there is nothing to do.
+   * created and deleted since the plan was made); then there is nothing to do. `within`: a tree
+   * another user can write; the change is refused if it would reach outside it (see Writer).
    */
-  | (Base & { kind: "chmod"; path: string; mode: number; optional?: boolean })
-  | (Base & { kind: "chown"; path: string; owner: string; group: string; optional?: boolean })
+  | (Base & { kind: "chmod"; path: string; mode: number; optional?: boolean; within?: string })
+  | (Base & {
+      kind: "chown";
+      path: string;
+      owner: string;
+      group: string;
+      optional?: boolean;
+      within?: string;
+    })
   /**
-   * The directory and everything under it (symlinks themselves, never followed), walked when the
-   * change runs, so entries created or deleted since the plan are handled; previous owners are
-   * journaled entry by entry.
+   * The directory and everything under it (symlinks never followed, and left as they are),
+   * walked when the change runs, so entries created or deleted since the plan are handled;
+   * previous owners are journaled entry by entry.
    */
   | (Base & { kind: "chown-tree"; path: string; owner: string; group: string })
   | (Base & { kind: "remove"; path: string });
@@ -79,7 +87,7 @@ export function describeChange(c: Change): string {
     case "chown":
       return `chown ${c.owner}:${c.group} ${shellQuote(c.path)}`;
     case "chown-tree":
-      return `chown -R --no-dereference ${c.owner}:${c.group} ${shellQuote(c.path)}`;
+      return `chown -R ${c.owner}:${c.group} ${shellQuote(c.path)}`;
     case "remove":
       return `rm ${shellQuote(c.path)}`;
   }

@@ -11,6 +11,7 @@ export interface OwnedEntry {
   rel: string;
   uid: number;
   gid: number;
+  symlink: boolean;
 }
 
 function gone(err: unknown): boolean {
@@ -18,15 +19,14 @@ function gone(err: unknown): boolean {
 }
 
 /**
- * Every entry under `top` (the top included), symlinks as themselves, never followed: what
- * `chown -R -h` sees. Entries that vanish while walked (a program deleting its temp files) are
+ * Every entry under `top` (the top included), symlinks as themselves, never followed. Entries that vanish while walked (a program deleting its temp files) are
  * left out.
  */
 export async function walkOwners(host: Host, top: string): Promise<OwnedEntry[]> {
   const out: OwnedEntry[] = [];
   const rootStat = await host.lstat(top);
   if (!rootStat) return out;
-  out.push({ rel: "", uid: rootStat.uid, gid: rootStat.gid });
+  out.push({ rel: "", uid: rootStat.uid, gid: rootStat.gid, symlink: rootStat.type === "symlink" });
   if (rootStat.type !== "dir") return out;
   const dirs = [""];
   while (dirs.length) {
@@ -42,16 +42,22 @@ export async function walkOwners(host: Host, top: string): Promise<OwnedEntry[]>
       const child = rel ? `${rel}/${e.name}` : e.name;
       const st = await host.lstat(`${top}/${child}`);
       if (!st) continue;
-      out.push({ rel: child, uid: st.uid, gid: st.gid });
+      out.push({ rel: child, uid: st.uid, gid: st.gid, symlink: st.type === "symlink" });
       if (st.type === "dir") dirs.push(child);
     }
   }
   return out;
 }
 
+/**
+ * Symbolic links keep their owner: it grants nothing outside sticky directories, and changing it
+ * would mean a chown by path, which a directory swapped for a link could send outside the tree.
+ */
+const owned = (e: OwnedEntry) => !e.symlink;
+
 /** Whether some entry of the tree is not owned by uid:gid (settle uses it). */
 export async function treeNeedsChown(host: Host, top: string, uid: number, gid: number): Promise<boolean> {
-  return (await walkOwners(host, top)).some((e) => e.uid !== uid || e.gid !== gid);
+  return (await walkOwners(host, top)).filter(owned).some((e) => e.uid !== uid || e.gid !== gid);
 }
 
 /** Journal the owners of every entry under `top` into a blob of the run, fsynced. */
@@ -78,10 +84,13 @@ export async function saveOwners(host: Host, runDir: string, n: number, top: str
   };
 }
 
-/** lchown that shrugs at an entry deleted since the walk. */
-async function lchown(writer: Writer, p: string, uid: number, gid: number): Promise<void> {
+/**
+ * chown of one entry through a handle that must be inside the tree (see Writer.chownWithin); an
+ * entry deleted since the walk is no error.
+ */
+async function chownEntry(writer: Writer, top: string, rel: string, uid: number, gid: number): Promise<void> {
   try {
-    await writer.chown(p, uid, gid);
+    await writer.chownWithin(top, rel ? `${top}/${rel}` : top, uid, gid);
   } catch (err) {
     if (!gone(err)) throw err;
   }
@@ -96,9 +105,9 @@ export async function chownTree(
   gid: number,
 ): Promise<void> {
   if (!(await host.lstat(top))) throw new Error(`${top} does not exist`);
-  for (const e of await walkOwners(host, top)) {
+  for (const e of (await walkOwners(host, top)).filter(owned)) {
     if (e.uid === uid && e.gid === gid) continue;
-    await lchown(writer, e.rel ? `${top}/${e.rel}` : top, uid, gid);
+    await chownEntry(writer, top, e.rel, uid, gid);
   }
 }
 
@@ -121,9 +130,9 @@ export async function restoreOwners(
   for (const [rel, uid, gid] of JSON.parse(bytes.toString("utf8")) as Array<[string, number, number]>)
     before.set(rel, [uid, gid]);
   if (!(await host.lstat(s.path))) throw new Error(`${s.path} no longer exists`);
-  for (const e of await walkOwners(host, s.path)) {
+  for (const e of (await walkOwners(host, s.path)).filter(owned)) {
     const [uid, gid] = before.get(e.rel) ?? [s.uid, s.gid];
     if (e.uid === uid && e.gid === gid) continue;
-    await lchown(writer, e.rel ? `${s.path}/${e.rel}` : s.path, uid, gid);
+    await chownEntry(writer, s.path, e.rel, uid, gid);
   }
 }

@@ -219,6 +219,7 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
           mode: want,
           fixes: modeIds,
           optional: true,
+          within: i.stateDir,
         });
     }
     if (!switching && ownerEntry && ownerEntry.uid !== 0) {
@@ -231,6 +232,7 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
             group: primaryGroup(users, ownerEntry),
             fixes: ownerIds,
             optional: true,
+            within: i.stateDir,
           });
     }
     const home = path.posix.dirname(i.stateDir);
@@ -241,6 +243,7 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
         path: `${home}/.config/openclaw/gateway.env`,
         mode: 0o600,
         fixes: modeIds,
+        within: home,
       });
 
     // systemd: a sandboxed system unit, and no user unit running a second gateway.

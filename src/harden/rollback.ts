@@ -71,7 +71,8 @@ export async function rollbackRecords(
           await writer.rename(c.to, c.from);
         }
       } else {
-        for (const s of [...rec.saved].reverse()) await restore(host, writer, runDir, s);
+        const within = c.kind === "chmod" || c.kind === "chown" ? c.within : undefined;
+        for (const s of [...rec.saved].reverse()) await restore(host, writer, runDir, s, within);
       }
       undone.push(c);
     } catch (err) {
@@ -100,7 +101,14 @@ async function runOrThrow(host: Host, argv: string[]): Promise<void> {
     throw new Error(`${argv.join(" ")} exited ${r.code}: ${r.stderr.trim().split("\n").pop() ?? ""}`);
 }
 
-async function restore(host: Host, writer: Writer, runDir: string, s: Saved): Promise<void> {
+async function restore(
+  host: Host,
+  writer: Writer,
+  runDir: string,
+  s: Saved,
+  /** A tree another user can write: put modes and owners back only inside it (see Writer). */
+  within?: string,
+): Promise<void> {
   const now = await host.lstat(s.path);
   switch (s.state) {
     case "absent":
@@ -130,6 +138,11 @@ async function restore(host: Host, writer: Writer, runDir: string, s: Saved): Pr
       return;
     case "meta":
       if (!now) throw new Error(`${s.path} no longer exists`);
+      if (within) {
+        await writer.chmodWithin(within, s.path, s.mode);
+        await writer.chownWithin(within, s.path, s.uid, s.gid);
+        return;
+      }
       await writer.chmod(s.path, s.mode);
       await writer.chown(s.path, s.uid, s.gid);
       return;

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { promises as fs } from "node:fs";
+import { constants as fsConstants, promises as fs } from "node:fs";
 import path from "node:path";
 import { HostError, problemFromFsError } from "./errors.js";
 import type { Host } from "./host.js";
@@ -23,12 +23,24 @@ export interface Writer {
   mkdir(p: string, own: Ownership): Promise<void>;
   chmod(p: string, mode: number): Promise<void>;
   chown(p: string, uid: number, gid: number): Promise<void>;
+  /**
+   * chmod and chown of `p` inside `dir`, a tree someone else can write (a service's state dir):
+   * through a handle opened without following `p` itself, and only when that handle is at
+   * `dir`'s place plus the rest of `p`. A directory swapped for a symbolic link between plan and
+   * change cannot point the change at a file outside the tree.
+   */
+  chmodWithin(dir: string, p: string, mode: number): Promise<void>;
+  chownWithin(dir: string, p: string, uid: number, gid: number): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   /** A file, a symlink, or an empty directory. */
   remove(p: string): Promise<void>;
   symlink(target: string, p: string): Promise<void>;
   readlink(p: string): Promise<string>;
 }
+
+/** Read-only, never the last link, never blocking on a FIFO, never a controlling terminal. */
+const PINNED_FLAGS =
+  fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY;
 
 export class LocalWriter implements Writer {
   constructor(private readonly host: Host) {}
@@ -93,6 +105,44 @@ export class LocalWriter implements Writer {
 
   chown(p: string, uid: number, gid: number): Promise<void> {
     return this.wrap(p, (real) => fs.lchown(real, uid, gid));
+  }
+
+  chmodWithin(dir: string, p: string, mode: number): Promise<void> {
+    return this.pinned(dir, p, (fh) => fh.chmod(mode));
+  }
+
+  chownWithin(dir: string, p: string, uid: number, gid: number): Promise<void> {
+    return this.pinned(dir, p, (fh) => fh.chown(uid, gid));
+  }
+
+  private async pinned(dir: string, p: string, fn: (fh: fs.FileHandle) => Promise<void>): Promise<void> {
+    const top = path.posix.resolve("/", dir);
+    const rel = path.posix.relative(top, path.posix.resolve("/", p));
+    if (rel.startsWith("..") || path.posix.isAbsolute(rel))
+      throw new HostError({ kind: "io", source: p, message: `is not inside ${dir}` });
+    // The tree's parent is trusted (its owner is not the tree's); everything below it is not.
+    const parent = await fs.realpath(await this.host.resolve(path.posix.dirname(top)));
+    const expected = path.join(parent, path.posix.basename(top), rel);
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(expected, PINNED_FLAGS);
+    } catch (err) {
+      throw new HostError(problemFromFsError(p, err));
+    }
+    try {
+      const at = await fs.readlink(`/proc/self/fd/${fh.fd}`);
+      if (at !== expected)
+        throw new HostError({
+          kind: "io",
+          source: p,
+          message: `is reached through a symbolic link (it opened as ${at}); left it alone`,
+        });
+      await fn(fh);
+    } catch (err) {
+      throw err instanceof HostError ? err : new HostError(problemFromFsError(p, err));
+    } finally {
+      await fh.close();
+    }
   }
 
   async rename(from: string, to: string): Promise<void> {

@@ -101,19 +101,13 @@ describe("changes to a state dir a running program keeps changing", () => {
       ]);
       writeFileSync(path.join(stateDir, ".staging-2.tmp"), "y", { mode: 0o600 });
       await applyPlan(host, writer, plan("openclaw"), { stateDir: state });
-      for (const rel of [
-        "",
-        "openclaw.json",
-        "agents",
-        "agents/main/sessions/s 1.jsonl",
-        ".staging-2.tmp",
-        "fstab-link",
-      ]) {
+      for (const rel of ["", "openclaw.json", "agents", "agents/main/sessions/s 1.jsonl", ".staging-2.tmp"]) {
         const st = lstatSync(path.join(stateDir, rel));
         expect([rel, st.uid, st.gid]).toEqual([rel, 4242, 4242]);
       }
-      // The symlink itself changed owner; what it points to did not.
-      expect(lstatSync(path.join(root, "etc/fstab")).uid).toBe(uid);
+      // A symlink keeps its owner, and what it points to is never touched.
+      expect(lstatSync(path.join(stateDir, "fstab-link")).uid).toBe(uid);
+      expect(lstatSync("/etc/fstab").uid).toBe(0);
       // Planning again: nothing left to chown.
       expect((await settle(host, plan("openclaw"))).map((s) => s.change.kind)).toEqual([]);
       // The service, now running as openclaw, keeps making and deleting files.
@@ -133,6 +127,91 @@ describe("changes to a state dir a running program keeps changing", () => {
       expect(readFileSync(path.join(root, "etc/fstab"), "utf8")).toBe("# not the gateway's\n");
     },
   );
+});
+
+describe("changes inside a tree another user can write", () => {
+  it("refuses a chmod or chown that a directory swapped for a symlink would send outside the tree", async () => {
+    const root = makeRoot();
+    const state = path.join(root, "home/openclaw/.openclaw");
+    // What the agent could do between plan and apply: its sessions dir becomes a link to a
+    // directory of someone else's that holds a file of the same name.
+    mkdirSync(path.join(root, "etc/secret"), { recursive: true });
+    writeFileSync(path.join(root, "etc/secret/s 1.jsonl"), "not the agent's\n", { mode: 0o644 });
+    rmSync(path.join(state, "agents/main/sessions"), { recursive: true });
+    symlinkSync("../../../../../etc/secret", path.join(state, "agents/main/sessions"));
+    const host = new LocalHost(root, { isRoot: false });
+    const writer = new LocalWriter(host);
+    const target = "/home/openclaw/.openclaw/agents/main/sessions/s 1.jsonl";
+    const within = "/home/openclaw/.openclaw";
+    const changes: Change[] = [
+      { kind: "chmod", path: target, mode: 0o600, fixes: [], optional: true, within },
+      { kind: "chown", path: target, owner: "me", group: "me", fixes: [], optional: true, within },
+    ];
+    for (const change of changes) {
+      const err = await applyPlan(host, writer, [change], { stateDir: tempDir("state") }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ApplyError);
+      expect((err as Error).message).toMatch(/is reached through a symbolic link .*left it alone/);
+    }
+    expect(lstatSync(path.join(root, "etc/secret/s 1.jsonl")).mode & 0o777).toBe(0o644);
+    // The same change with nothing swapped goes through; a symlink as the last part is refused.
+    rmSync(path.join(state, "agents/main/sessions"));
+    mkdirSync(path.join(state, "agents/main/sessions"));
+    writeFileSync(path.join(state, "agents/main/sessions/s 1.jsonl"), "{}\n", { mode: 0o644 });
+    await applyPlan(host, writer, [{ kind: "chmod", path: target, mode: 0o600, fixes: [], within }], {
+      stateDir: tempDir("state"),
+    });
+    expect(lstatSync(path.join(state, "agents/main/sessions/s 1.jsonl")).mode & 0o777).toBe(0o600);
+    const link: Change = { kind: "chmod", path: `${within}/fstab-link`, mode: 0o600, fixes: [], within };
+    await expect(applyPlan(host, writer, [link], { stateDir: tempDir("state") })).rejects.toThrow(
+      /symbolic links/,
+    );
+    expect(lstatSync(path.join(root, "etc/fstab")).mode & 0o777).not.toBe(0o600);
+  });
+
+  it("rolls back a mode only inside the tree, whatever was swapped since", async () => {
+    const root = makeRoot();
+    const state = path.join(root, "home/openclaw/.openclaw");
+    const host = new LocalHost(root, { isRoot: false });
+    const writer = new LocalWriter(host);
+    const dir = tempDir("state");
+    const within = "/home/openclaw/.openclaw";
+    const target = `${within}/agents/main/sessions/s 1.jsonl`;
+    await applyPlan(host, writer, [{ kind: "chmod", path: target, mode: 0o600, fixes: [], within }], {
+      stateDir: dir,
+    });
+    // Now the agent swaps the dir, hoping the rollback puts 644 on someone else's file.
+    mkdirSync(path.join(root, "etc/secret"), { recursive: true });
+    writeFileSync(path.join(root, "etc/secret/s 1.jsonl"), "x", { mode: 0o600 });
+    rmSync(path.join(state, "agents/main/sessions"), { recursive: true });
+    symlinkSync("../../../../../etc/secret", path.join(state, "agents/main/sessions"));
+    const res = await rollbackRun(host, writer, dir);
+    expect(res.problems.join("\n")).toMatch(/reached through a symbolic link/);
+    expect(lstatSync(path.join(root, "etc/secret/s 1.jsonl")).mode & 0o777).toBe(0o600);
+  });
+
+  it("refuses when the tree itself was swapped for a symlink", async () => {
+    const root = makeRoot();
+    const state = path.join(root, "home/openclaw/.openclaw");
+    mkdirSync(path.join(root, "etc/other"), { recursive: true });
+    writeFileSync(path.join(root, "etc/other/openclaw.json"), "{}\n", { mode: 0o644 });
+    rmSync(state, { recursive: true });
+    symlinkSync("../../etc/other", state);
+    const host = new LocalHost(root, { isRoot: false });
+    const change: Change = {
+      kind: "chmod",
+      path: "/home/openclaw/.openclaw/openclaw.json",
+      mode: 0o600,
+      fixes: [],
+      optional: true,
+      within: "/home/openclaw/.openclaw",
+    };
+    await expect(
+      applyPlan(host, new LocalWriter(host), [change], { stateDir: tempDir("state") }),
+    ).rejects.toThrow(/reached through a symbolic link/);
+    expect(lstatSync(path.join(root, "etc/other/openclaw.json")).mode & 0o777).toBe(0o644);
+  });
 });
 
 describe("undo order of a stopped service", () => {
