@@ -229,7 +229,8 @@ async function perform(host: Host, writer: Writer, c: Change): Promise<void> {
     case "file": {
       const ids = await resolveIds(host, c.owner, c.group);
       for (const d of await missingAncestors(host, c.path)) await writer.mkdir(d, { mode: 0o755, ...ids });
-      await writer.writeFile(c.path, c.content, { mode: c.mode, ...ids });
+      if (c.within) await writer.writeFileWithin(c.within, c.path, c.content, { mode: c.mode, ...ids });
+      else await writer.writeFile(c.path, c.content, { mode: c.mode, ...ids });
       return;
     }
     case "mkdir": {

@@ -13,7 +13,16 @@ interface Base {
 }
 
 export type Change =
-  | (Base & { kind: "file"; path: string; content: string; mode: number; owner: string; group: string })
+  | (Base & {
+      kind: "file";
+      path: string;
+      content: string;
+      mode: number;
+      owner: string;
+      group: string;
+      /** A tree another user can write: the write is refused if it would land outside it. */
+      within?: string;
+    })
   | (Base & { kind: "mkdir"; path: string; mode: number; owner: string; group: string })
   | (Base & {
       kind: "command";

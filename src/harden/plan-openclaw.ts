@@ -320,6 +320,8 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
           kind: "file",
           path: configPath,
           content: edited.content,
+          // The agent's user can rewrite its state dir: the config lands in it or nowhere.
+          ...(under(configPath, stateDir) ? { within: stateDir } : {}),
           mode: 0o600,
           owner: switching ? svc.name : owner,
           group: switching ? svc.group : ownerEntry ? primaryGroup(users, ownerEntry) : owner,

@@ -71,7 +71,7 @@ export async function rollbackRecords(
           await writer.rename(c.to, c.from);
         }
       } else {
-        const within = c.kind === "chmod" || c.kind === "chown" ? c.within : undefined;
+        const within = c.kind === "chmod" || c.kind === "chown" || c.kind === "file" ? c.within : undefined;
         for (const s of [...rec.saved].reverse()) await restore(host, writer, runDir, s, within);
       }
       undone.push(c);
@@ -120,7 +120,9 @@ async function restore(
       if (sum !== s.sha256)
         throw new Error(`backup ${s.blob} does not match its checksum; left ${s.path} as it is`);
       if (now?.type === "dir") throw new Error(`${s.path} is now a directory; left it as it is`);
-      await writer.writeFile(s.path, bytes, { mode: s.mode, uid: s.uid, gid: s.gid });
+      const own = { mode: s.mode, uid: s.uid, gid: s.gid };
+      if (within) await writer.writeFileWithin(within, s.path, bytes, own);
+      else await writer.writeFile(s.path, bytes, own);
       return;
     }
     case "symlink":

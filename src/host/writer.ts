@@ -20,6 +20,8 @@ export interface Writer {
   readonly root: string;
   /** Atomic: a temp file in the same directory, fsynced, renamed over, directory fsynced. */
   writeFile(p: string, data: Buffer | string, own: Ownership): Promise<void>;
+  /** writeFile inside a tree someone else can write, pinned like chmodWithin. */
+  writeFileWithin(dir: string, p: string, data: Buffer | string, own: Ownership): Promise<void>;
   mkdir(p: string, own: Ownership): Promise<void>;
   chmod(p: string, mode: number): Promise<void>;
   chown(p: string, uid: number, gid: number): Promise<void>;
@@ -41,6 +43,31 @@ export interface Writer {
 /** Read-only, never the last link, never blocking on a FIFO, never a controlling terminal. */
 const PINNED_FLAGS =
   fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY;
+const PINNED_DIR_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_DIRECTORY;
+
+/** Temp file in `dir`, fsynced, renamed over `name`, then `dir` fsynced. */
+async function atomicWrite(dir: string, name: string, data: Buffer | string, own: Ownership): Promise<void> {
+  const tmp = path.join(dir, `.${name}.clawguard-${randomBytes(4).toString("hex")}`);
+  const fh = await fs.open(tmp, "wx", 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.chown(own.uid, own.gid);
+    await fh.chmod(own.mode);
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  try {
+    await fs.rename(tmp, path.join(dir, name));
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await syncDir(dir);
+}
 
 export class LocalWriter implements Writer {
   constructor(private readonly host: Host) {}
@@ -65,29 +92,16 @@ export class LocalWriter implements Writer {
   }
 
   writeFile(p: string, data: Buffer | string, own: Ownership): Promise<void> {
-    return this.wrap(p, async (real) => {
-      const dir = path.dirname(real);
-      const tmp = path.join(dir, `.${path.basename(real)}.clawguard-${randomBytes(4).toString("hex")}`);
-      const fh = await fs.open(tmp, "wx", 0o600);
-      try {
-        await fh.writeFile(data);
-        await fh.chown(own.uid, own.gid);
-        await fh.chmod(own.mode);
-        await fh.sync();
-      } catch (err) {
-        await fh.close();
-        await fs.rm(tmp, { force: true });
-        throw err;
-      }
-      await fh.close();
-      try {
-        await fs.rename(tmp, real);
-      } catch (err) {
-        await fs.rm(tmp, { force: true });
-        throw err;
-      }
-      await syncDir(dir);
-    });
+    return this.wrap(p, (real) => atomicWrite(path.dirname(real), path.basename(real), data, own));
+  }
+
+  writeFileWithin(dir: string, p: string, data: Buffer | string, own: Ownership): Promise<void> {
+    const abs = path.posix.resolve("/", p);
+    // The directory is pinned; the temp file and the rename go through its handle, so a
+    // directory swapped for a link after the check cannot redirect them.
+    return this.pinned(dir, path.posix.dirname(abs), PINNED_DIR_FLAGS, (_fh, at) =>
+      atomicWrite(at, path.posix.basename(abs), data, own),
+    );
   }
 
   mkdir(p: string, own: Ownership): Promise<void> {
@@ -108,14 +122,23 @@ export class LocalWriter implements Writer {
   }
 
   chmodWithin(dir: string, p: string, mode: number): Promise<void> {
-    return this.pinned(dir, p, (fh) => fh.chmod(mode));
+    return this.pinned(dir, p, PINNED_FLAGS, (fh) => fh.chmod(mode));
   }
 
   chownWithin(dir: string, p: string, uid: number, gid: number): Promise<void> {
-    return this.pinned(dir, p, (fh) => fh.chown(uid, gid));
+    return this.pinned(dir, p, PINNED_FLAGS, (fh) => fh.chown(uid, gid));
   }
 
-  private async pinned(dir: string, p: string, fn: (fh: fs.FileHandle) => Promise<void>): Promise<void> {
+  /**
+   * Open `p` (inside `dir`) with `flags`, and run `fn` on the handle and on a path that reaches
+   * the same inode through it, only when the kernel places the handle where the path says.
+   */
+  private async pinned(
+    dir: string,
+    p: string,
+    flags: number,
+    fn: (fh: fs.FileHandle, at: string) => Promise<void>,
+  ): Promise<void> {
     const top = path.posix.resolve("/", dir);
     const rel = path.posix.relative(top, path.posix.resolve("/", p));
     if (rel.startsWith("..") || path.posix.isAbsolute(rel))
@@ -125,8 +148,15 @@ export class LocalWriter implements Writer {
     const expected = path.join(parent, path.posix.basename(top), rel);
     let fh: fs.FileHandle;
     try {
-      fh = await fs.open(expected, PINNED_FLAGS);
+      fh = await fs.open(expected, flags);
     } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // O_NOFOLLOW meets a link: ELOOP, or ENOTDIR when a directory was asked for.
+      if (
+        code === "ELOOP" ||
+        (code === "ENOTDIR" && (await fs.lstat(expected).catch(() => null))?.isSymbolicLink())
+      )
+        throw new HostError({ kind: "io", source: p, message: "is a symbolic link; left it alone" });
       throw new HostError(problemFromFsError(p, err));
     }
     try {
@@ -137,7 +167,7 @@ export class LocalWriter implements Writer {
           source: p,
           message: `is reached through a symbolic link (it opened as ${at}); left it alone`,
         });
-      await fn(fh);
+      await fn(fh, `/proc/self/fd/${fh.fd}`);
     } catch (err) {
       throw err instanceof HostError ? err : new HostError(problemFromFsError(p, err));
     } finally {

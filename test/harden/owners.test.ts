@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { applyPlan, ApplyError } from "../../src/harden/apply.js";
@@ -165,7 +165,7 @@ describe("changes inside a tree another user can write", () => {
     expect(lstatSync(path.join(state, "agents/main/sessions/s 1.jsonl")).mode & 0o777).toBe(0o600);
     const link: Change = { kind: "chmod", path: `${within}/fstab-link`, mode: 0o600, fixes: [], within };
     await expect(applyPlan(host, writer, [link], { stateDir: tempDir("state") })).rejects.toThrow(
-      /symbolic links/,
+      /fstab-link: is a symbolic link; left it alone/,
     );
     expect(lstatSync(path.join(root, "etc/fstab")).mode & 0o777).not.toBe(0o600);
   });
@@ -189,6 +189,41 @@ describe("changes inside a tree another user can write", () => {
     const res = await rollbackRun(host, writer, dir);
     expect(res.problems.join("\n")).toMatch(/reached through a symbolic link/);
     expect(lstatSync(path.join(root, "etc/secret/s 1.jsonl")).mode & 0o777).toBe(0o600);
+  });
+
+  it("writes a file into the tree, or nowhere, and rolls it back the same way", async () => {
+    const root = makeRoot();
+    const state = path.join(root, "home/openclaw/.openclaw");
+    const host = new LocalHost(root, { isRoot: false });
+    const writer = new LocalWriter(host);
+    const within = "/home/openclaw/.openclaw";
+    const write = (content: string): Change => ({
+      kind: "file",
+      path: `${within}/agents/main/sessions/openclaw.json`,
+      content,
+      mode: 0o600,
+      owner: "me",
+      group: "me",
+      fixes: [],
+      within,
+    });
+    const dir = tempDir("state");
+    await applyPlan(host, writer, [write('{ "gateway": {} }\n')], { stateDir: dir });
+    const inside = path.join(state, "agents/main/sessions/openclaw.json");
+    expect(readFileSync(inside, "utf8")).toBe('{ "gateway": {} }\n');
+    expect(lstatSync(inside).mode & 0o777).toBe(0o600);
+    // Swapped before the write: refused, nothing written outside.
+    mkdirSync(path.join(root, "etc/secret"), { recursive: true });
+    rmSync(path.join(state, "agents/main/sessions"), { recursive: true });
+    symlinkSync("../../../../../etc/secret", path.join(state, "agents/main/sessions"));
+    await expect(applyPlan(host, writer, [write("{}\n")], { stateDir: tempDir("state") })).rejects.toThrow(
+      /sessions: is a symbolic link; left it alone/,
+    );
+    expect(readdirSync(path.join(root, "etc/secret"))).toEqual([]);
+    // The first run's rollback would put the old (absent) state back; the new file it wrote is
+    // gone with the swapped dir, and nothing lands in etc/secret either.
+    await rollbackRun(host, writer, dir);
+    expect(readdirSync(path.join(root, "etc/secret"))).toEqual([]);
   });
 
   it("refuses when the tree itself was swapped for a symlink", async () => {
