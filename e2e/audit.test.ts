@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { AuditReport } from "../src/checks/audit.js";
 import { LAYERS, type Finding } from "../src/checks/finding.js";
-import { auditIn, isRoot, sshFrom } from "./lib/index.js";
+import { auditIn, isRoot, sleep, sshFrom } from "./lib/index.js";
 import { useContainer } from "./lib/suite.js";
 
 /** Statuses of every finding with this exact id, so a missing or duplicated id fails too. */
@@ -131,7 +131,12 @@ describe.skipIf(!isRoot)("clawguard audit on a booted Debian 12", () => {
 
     // What the findings claim, observed directly: the jail runs, SSH still gets through the
     // firewall with a key, and a program copied to /tmp cannot run.
-    const jail = await c.exec("fail2ban-client status sshd", { check: false });
+    // fail2ban opens its socket a moment after the boot counts as done: give it a minute.
+    let jail = await c.exec("fail2ban-client status sshd", { check: false });
+    for (let i = 0; i < 60 && jail.code !== 0; i++) {
+      await sleep(1000);
+      jail = await c.exec("fail2ban-client status sshd", { check: false });
+    }
     expect(jail.code, `fail2ban's sshd jail is not running after boot:\n${jail.stderr}`).toBe(0);
     const ssh = await sshFrom(c.net.peerNs, c, "true");
     expect(ssh.code, `SSH through ufw failed: ${ssh.stderr}`).toBe(0);
