@@ -161,6 +161,9 @@ export class LocalWriter implements Writer {
     }
     try {
       const at = await fs.readlink(`/proc/self/fd/${fh.fd}`);
+      // Deleted since it was opened (a program removing its temp file): as if never there.
+      if (at === `${expected} (deleted)`)
+        throw new HostError({ kind: "missing", source: p, message: "does not exist" });
       if (at !== expected)
         throw new HostError({
           kind: "io",
