@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { HostError } from "../host/errors.js";
@@ -8,7 +7,7 @@ import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
 import { describeChange, type Change } from "./change.js";
 import { chownTree, saveOwners } from "./owners.js";
-import { Journal, newRunId, type JournalRecord, type Saved } from "./journal.js";
+import { Journal, newRunId, writeBlob, type JournalRecord, type Saved } from "./journal.js";
 import { rollbackRecords } from "./rollback.js";
 
 export interface ApplyOptions {
@@ -170,13 +169,7 @@ async function save(host: Host, runDir: string, n: number, p: string, content: b
     throw new Error(`${p} is not a regular file, a directory or a symlink; refusing to replace it`);
   const bytes = await host.readBytes(p);
   const blob = `blobs/${n}-${path.posix.basename(p).replace(/[^A-Za-z0-9._-]/g, "_")}`;
-  const fh = await fs.open(path.join(runDir, blob), "wx", 0o600);
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  const sha256 = await writeBlob(runDir, blob, bytes);
   return {
     path: p,
     state: "file",
@@ -184,7 +177,7 @@ async function save(host: Host, runDir: string, n: number, p: string, content: b
     uid: st.uid,
     gid: st.gid,
     blob,
-    sha256: createHash("sha256").update(bytes).digest("hex"),
+    sha256,
   };
 }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Change } from "./change.js";
@@ -43,6 +43,18 @@ export function newRunId(now = new Date()): string {
     .replace(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z");
   return `${stamp}-${randomBytes(3).toString("hex")}`;
+}
+
+/** Write a backup into the run's `blobs/` (new file, 600, fsynced); returns its sha256. */
+export async function writeBlob(runDir: string, blob: string, bytes: Buffer): Promise<string> {
+  const fh = await fs.open(path.join(runDir, blob), "wx", 0o600);
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return createHash("sha256").update(bytes).digest("hex");
 }
 
 export function runsDir(stateDir: string): string {

@@ -4,7 +4,7 @@ import path from "node:path";
 import { HostError } from "../host/errors.js";
 import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
-import type { Saved } from "./journal.js";
+import { writeBlob, type Saved } from "./journal.js";
 
 /** One entry of a tree as found when walked: path relative to the top ("" is the top itself). */
 export interface OwnedEntry {
@@ -66,20 +66,14 @@ export async function saveOwners(host: Host, runDir: string, n: number, top: str
   if (entries.length === 0) throw new Error(`${top} does not exist`);
   const bytes = Buffer.from(JSON.stringify(entries.map((e) => [e.rel, e.uid, e.gid])));
   const blob = `blobs/${n}-owners.json`;
-  const fh = await fs.open(path.join(runDir, blob), "wx", 0o600);
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  const sha256 = await writeBlob(runDir, blob, bytes);
   return {
     path: top,
     state: "owners",
     uid: entries[0]!.uid,
     gid: entries[0]!.gid,
     blob,
-    sha256: createHash("sha256").update(bytes).digest("hex"),
+    sha256,
     entries: entries.length,
   };
 }
