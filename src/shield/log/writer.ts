@@ -22,8 +22,8 @@ export interface WriterConfig {
 /** What the proxy's thread sends, per store `s`. Records arrive already normalised, in append order. */
 export type ToWriter =
   | { t: "open"; s: number; cfg: WriterConfig }
-  /** `json` holds a LogRecord[]: normalised records are plain strings, numbers and nulls. */
-  | { t: "records"; s: number; json: string }
+  /** `utf8` is the JSON of a LogRecord[]: normalised records are plain strings, numbers and nulls. */
+  | { t: "records"; s: number; utf8: Uint8Array }
   | { t: "flush"; s: number; id: number }
   | { t: "prune"; s: number; id: number; opts: PruneOptions }
   | { t: "close"; s: number; id: number };
@@ -39,6 +39,7 @@ export type FromWriter =
 if (!parentPort) throw new Error("the shield log writer runs only as a worker thread");
 const port: MessagePort = parentPort;
 const send = (m: FromWriter) => port.postMessage(m);
+const decoder = new TextDecoder();
 
 /** One open log: its queue, its connection, its retry state. */
 class StoreWriter {
@@ -231,7 +232,7 @@ async function handle(m: ToWriter): Promise<void> {
   }
   switch (m.t) {
     case "records":
-      return store.add(JSON.parse(m.json) as LogRecord[]);
+      return store.add(JSON.parse(decoder.decode(m.utf8)) as LogRecord[]);
     case "flush":
       return reply(m.s, m.id, () => store.flush());
     case "prune":
