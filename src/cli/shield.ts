@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { loadShieldConfig } from "../shield/config.js";
 import { startManagedShield } from "../shield/admin/index.js";
+import { missingNodeFlags } from "../shield/node-flags.js";
 import { registerShieldAdminCommands } from "./shield-admin.js";
 import { registerShieldLogCommands } from "./shield-log.js";
 
@@ -61,6 +62,12 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
         `clawguard shield: listening on ${address}:${port}, ${cfg.agents.length} agent(s), mode ${cfg.mode}, log ${cfg.log.path}` +
           (running.admin ? `, admin API on ${running.admin.address}:${running.admin.port}` : ""),
       );
+      const missing = missingNodeFlags();
+      if (missing.length > 0)
+        process.stderr.write(
+          `clawguard shield: node was started without ${missing.join(" ")}: after a bulk tunnel every request costs about a third more CPU; ` +
+            `run it as \`node ${missing.join(" ")} ${process.argv[1] ?? "clawguard.js"} shield run\`, or as \`clawguard\` itself\n`,
+        );
       const signal = await stopped;
       process.off("SIGHUP", onHup);
       say({ event: "stopping", signal }, `clawguard shield: ${signal}: no new connections, flushing the log`);

@@ -4,6 +4,8 @@
  * audit log), and nothing else: no shell, no capabilities (it listens above 1024), no devices.
  */
 
+import { SHIELD_NODE_FLAGS } from "../shield/node-flags.js";
+
 export interface ShieldUnitOptions {
   /** Absolute path of the node binary. */
   node: string;
@@ -58,7 +60,7 @@ Wants=network-online.target
 
 [Service]
 Type=simple
-ExecStart=${o.node} ${o.bin} shield run --config ${config}
+ExecStart=${o.node} ${SHIELD_NODE_FLAGS.join(" ")} ${o.bin} shield run --config ${config}
 # SIGHUP re-reads shield.yaml; a file that fails validation leaves the running policy in force.
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure

@@ -43,7 +43,7 @@ describe("clawguard shield install", () => {
     const file = path.join(root, UNIT);
     const unit = readFileSync(file, "utf8");
     expect(unit).toMatch(
-      /^ExecStart=\/\S+ \/\S+\/bin\/clawguard\.js shield run --config \/etc\/clawguard\/shield\.yaml$/m,
+      /^ExecStart=\/\S+ --no-memory-reducer \/\S+\/bin\/clawguard\.js shield run --config \/etc\/clawguard\/shield\.yaml$/m,
     );
     expect(unit).toMatch(/^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
     expect(unit).toMatch(/^CapabilityBoundingSet=$/m);

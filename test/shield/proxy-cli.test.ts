@@ -40,8 +40,11 @@ interface Run {
   exit: Promise<number | null>;
 }
 
-function run(args: string[]): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+/** `clawguard ARGS` through plain `node`, or with `direct` as the bin itself (its shebang line). */
+function run(args: string[], direct = false): Run {
+  const child = direct
+    ? spawn(BIN, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(process.execPath, [BIN, ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -81,6 +84,20 @@ describe("clawguard shield run", () => {
     const missing = run(["shield", "run", "--config", path.join(dir, "nope.yaml")]);
     expect(await missing.exit).toBe(2);
     expect(missing.stderr()).toContain("nope.yaml");
+  });
+
+  it("runs with the Node flags it needs when started as clawguard, and names them when they are missing", async () => {
+    const port = await freePort();
+    const file = path.join(dir, "flags.yaml");
+    writeFileSync(file, goodConfig(port, path.join(dir, "flags.db")));
+    for (const direct of [true, false]) {
+      const r = run(["shield", "run", "--config", file], direct);
+      await until(() => r.stdout().includes("listening"), "the listening line");
+      r.child.kill("SIGTERM");
+      expect(await r.exit).toBe(0);
+      if (direct) expect(r.stderr()).toBe("");
+      else expect(r.stderr()).toMatch(/started without --no-memory-reducer/);
+    }
   });
 
   it("serves, then on SIGTERM stops, flushes every record to the log and exits 0", async () => {

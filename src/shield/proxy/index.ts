@@ -1,7 +1,6 @@
 import http from "node:http";
 import type net from "node:net";
 import type { AddressInfo } from "node:net";
-import v8 from "node:v8";
 import { parseTarget } from "../policy/normalize.js";
 import { dial, DialError, SOCKET_HIGH_WATER_MARK } from "../net/dial.js";
 import {
@@ -67,7 +66,6 @@ export class ShieldProxy {
   private readonly rejected = new WeakSet<net.Socket>();
 
   constructor(private readonly opts: ProxyOptions) {
-    keepShortLivedObjectsYoung();
     this.masked = new Set((opts.stripHeaders ?? []).map((h) => h.toLowerCase()));
     this.resolver = opts.resolver ?? systemResolver;
     const { limits } = opts;
@@ -570,22 +568,6 @@ class HttpExchange implements UpstreamHandler {
       this.down,
     );
   }
-}
-
-/**
- * V8 moves allocation sites whose objects often survive a young-generation collection to the
- * old generation ("pretenuring"). A bulk tunnel does exactly that to the write requests and
- * buffers every socket write shares, and from then on each plain HTTP request's short-lived
- * objects land in the old generation: measured, the heap grows 1.7 MB per collection until a
- * full one, young collections take 10 ms instead of 1, and CPU per request rises by a third.
- * The shield's objects either die within a request or live as long as a connection, so it is
- * better off without. Process-wide, which the shield is; Node keeps V8 flags writable.
- */
-let pretenuringOff = false;
-function keepShortLivedObjectsYoung(): void {
-  if (pretenuringOff) return;
-  pretenuringOff = true;
-  v8.setFlagsFromString("--no-allocation-site-pretenuring");
 }
 
 /** Builds the one log record of a request; `end` emits it once, later calls are ignored. */
