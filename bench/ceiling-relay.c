@@ -1,0 +1,73 @@
+/*
+ * The ceiling for a relay that copies: a TCP forwarder with no policy, no parsing and no log,
+ * moving bytes with read(2) and write(2) through a 1 MiB buffer, one process per connection.
+ * bench/shield.ts compiles it (when a C compiler is there) and measures a CONNECT-sized bulk
+ * download through it, so that clawguard's tunnel throughput can be read against what any
+ * user-space proxy on the same machine could reach.
+ *
+ *   ceiling-relay LISTEN_PORT TARGET_PORT      (both on 127.0.0.1)
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BUFFER_BYTES (1024 * 1024)
+
+static int copy(int from, int to, char *buf) {
+  ssize_t n = read(from, buf, BUFFER_BYTES);
+  if (n <= 0) return -1;
+  for (ssize_t off = 0; off < n;) {
+    ssize_t m = write(to, buf + off, (size_t)(n - off));
+    if (m <= 0) return -1;
+    off += m;
+  }
+  return 0;
+}
+
+static void relay(int client, int target_port) {
+  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(target_port)};
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int upstream = socket(AF_INET, SOCK_STREAM, 0);
+  if (upstream < 0 || connect(upstream, (struct sockaddr *)&to, sizeof to) != 0) return;
+  char *buf = malloc(BUFFER_BYTES);
+  if (!buf) return;
+  struct pollfd fds[2] = {{.fd = client, .events = POLLIN}, {.fd = upstream, .events = POLLIN}};
+  for (;;) {
+    if (poll(fds, 2, -1) < 0) return;
+    if (fds[0].revents && copy(client, upstream, buf) != 0) return;
+    if (fds[1].revents && copy(upstream, client, buf) != 0) return;
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: %s LISTEN_PORT TARGET_PORT\n", argv[0]);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGCHLD, SIG_IGN); /* children are reaped by the kernel */
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))};
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(listener, (struct sockaddr *)&at, sizeof at) != 0 || listen(listener, 64) != 0) {
+    perror("ceiling-relay: listen");
+    return 1;
+  }
+  for (;;) {
+    int client = accept(listener, NULL, NULL);
+    if (client < 0) continue;
+    if (fork() == 0) {
+      close(listener);
+      relay(client, atoi(argv[2]));
+      _exit(0);
+    }
+    close(client);
+  }
+}
