@@ -12,6 +12,8 @@ export interface StartShieldOptions {
   sink?: LogSink;
   /** Name resolution for destinations; the system resolver by default. */
   resolver?: Resolver;
+  /** Tunnels that may read 1 MiB at a time (see ShieldProxy); 64 by default. */
+  maxBulkBuffers?: number;
 }
 
 export interface RunningShield {
@@ -49,6 +51,7 @@ export async function startShield(cfg: ShieldConfig, opts: StartShieldOptions = 
     refusal: cfg.refusal,
     stripHeaders: cfg.stripHeaders,
     resolver: opts.resolver,
+    maxBulkBuffers: opts.maxBulkBuffers,
   });
   let address: AddressInfo;
   try {

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseShieldConfig } from "../../src/shield/config.js";
 import type { Resolver } from "../../src/shield/net/resolve.js";
-import { startShield, type RunningShield } from "../../src/shield/server.js";
+import { startShield, type RunningShield, type StartShieldOptions } from "../../src/shield/server.js";
 import type { LogRecord, LogSink } from "../../src/shield/types.js";
 
 export const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -302,10 +302,17 @@ export interface TestShield {
 }
 
 /** Parse `yaml` with the real config loader and start the real shield on a free loopback port. */
-export async function startTestShield(yaml: string, resolver?: Resolver): Promise<TestShield> {
+export async function startTestShield(
+  yaml: string,
+  resolver?: Resolver,
+  opts: Omit<StartShieldOptions, "sink" | "resolver"> = {},
+): Promise<TestShield> {
   const cfg = parseShieldConfig(yaml, "shield.yaml");
   const sink = new MemorySink();
-  const shield = await startShield({ ...cfg, listen: { host: "127.0.0.1", port: 0 } }, { sink, resolver });
+  const shield = await startShield(
+    { ...cfg, listen: { host: "127.0.0.1", port: 0 } },
+    { ...opts, sink, resolver },
+  );
   const port = shield.address.port;
   return { shield, sink, port, proxyUrl: `http://127.0.0.1:${port}`, close: () => shield.close(200) };
 }

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BulkBuffers } from "../../src/shield/proxy/bulk-buffers.js";
 import { basic, sha256, startTestShield, TableResolver, v4, type TestShield } from "./proxy-harness.js";
 
 const TOKEN = "relay-token";
@@ -28,6 +29,8 @@ const payload = pattern(SIZE);
 let origin: net.Server;
 let port = 0;
 let t: TestShield;
+/** The same shield with a single bulk buffer: every other tunnel must make do with 64 KiB reads. */
+let one: TestShield;
 
 beforeAll(async () => {
   // Sends the payload in pieces of varied size as soon as a tunnel connects, then closes.
@@ -49,26 +52,27 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => origin.listen(0, "127.0.0.3", r));
   port = (origin.address() as net.AddressInfo).port;
-  t = await startTestShield(
-    `
+  const config = `
 listen: 127.0.0.1:3128
 log: { path: ./unused.db }
 agents:
   - { id: scout, token_sha256: "${sha256(TOKEN)}", allow: [relay.test, 127.0.0.3/32] }
-`,
-    new TableResolver({ "relay.test": v4("127.0.0.3") }).resolve,
-  );
+`;
+  const resolver = new TableResolver({ "relay.test": v4("127.0.0.3") }).resolve;
+  t = await startTestShield(config, resolver);
+  one = await startTestShield(config, resolver, { maxBulkBuffers: 1 });
 });
 
 afterAll(async () => {
   await t?.close();
+  await one?.close();
   await new Promise<void>((r) => origin?.close(() => r()));
 });
 
 /** Download through a tunnel; `stall` pauses the reader now and then, so the shield's writes queue. */
-function download(stall: boolean): Promise<{ hash: string; bytes: number }> {
+function download(stall: boolean, via: TestShield = t): Promise<{ hash: string; bytes: number }> {
   return new Promise((resolve, reject) => {
-    const s = net.connect(t.port, "127.0.0.1");
+    const s = net.connect(via.port, "127.0.0.1");
     const hash = createHash("sha256");
     let head = "";
     let open = false;
@@ -113,5 +117,35 @@ describe("tunnel relay", () => {
       const records = await t.sink.waitFor(before + 1);
       expect(records.at(-1)).toMatchObject({ method: "CONNECT", decision: "allowed", bytesDown: SIZE });
     }
+  });
+
+  it("lends bulk buffers to as many tunnels as allowed, and gets every one back", async () => {
+    // Three downloads at once through a shield with one bulk buffer: each arrives whole, and
+    // once they are done the buffer is home again. The stalling reader holds its buffer back
+    // under a pending write, which is when returning it too early would corrupt another tunnel.
+    const got = await Promise.all([download(true, one), download(false, one), download(false, one)]);
+    for (const g of got) {
+      expect(g.bytes).toBe(SIZE);
+      expect(g.hash).toBe(expected);
+    }
+    await one.sink.waitFor(3);
+    expect(one.shield.proxy.bulkBuffers.inUse).toBe(0);
+    expect(t.shield.proxy.bulkBuffers.inUse).toBe(0);
+  });
+});
+
+describe("bulk buffer pool", () => {
+  it("lends at most maxLent, reuses what comes back and keeps at most maxIdle", () => {
+    const pool = new BulkBuffers(16, 2, 1);
+    const a = pool.take()!;
+    const b = pool.take()!;
+    expect(a.length).toBe(16);
+    expect(pool.take()).toBeNull();
+    pool.give(a);
+    pool.give(b);
+    expect(pool.inUse).toBe(0);
+    // Only one was kept: the next take reuses it, the one after allocates.
+    expect(pool.take()).toBe(a);
+    expect(pool.take()).not.toBe(b);
   });
 });

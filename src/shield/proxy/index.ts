@@ -12,6 +12,7 @@ import {
 } from "../net/resolve.js";
 import type { Agent, Decision, LogRecord, LogSink, Target } from "../types.js";
 import { downstreamResponseHeaders, framing, parseProxyBasic, upstreamRequestHeaders } from "./headers.js";
+import { BulkBuffers } from "./bulk-buffers.js";
 import { ConnectionTracker } from "./tracker.js";
 import { UpstreamPool, type Exchange, type UpstreamHandler } from "./upstream.js";
 
@@ -37,6 +38,8 @@ export interface ProxyOptions {
   /** Extra request headers never forwarded upstream (on top of the built-in masking list). */
   stripHeaders?: readonly string[];
   resolver?: Resolver;
+  /** Tunnels reading 1 MiB at a time, at most; the rest read 64 KiB at a time. Default 64. */
+  maxBulkBuffers?: number;
 }
 
 type Outcome = Pick<LogRecord, "decision" | "rule" | "reason">;
@@ -61,6 +64,8 @@ export class ShieldProxy {
   private readonly masked: ReadonlySet<string>;
   private readonly resolver: Resolver;
   private readonly upstream: UpstreamPool;
+  /** 1 MiB read buffers for tunnels streaming in bulk, lent and returned. */
+  readonly bulkBuffers: BulkBuffers;
   private readonly sockets = new Set<net.Socket>();
   /** Sockets already answered for a parse error: what the parser says after that is noise. */
   private readonly rejected = new WeakSet<net.Socket>();
@@ -68,6 +73,7 @@ export class ShieldProxy {
   constructor(private readonly opts: ProxyOptions) {
     this.masked = new Set((opts.stripHeaders ?? []).map((h) => h.toLowerCase()));
     this.resolver = opts.resolver ?? systemResolver;
+    this.bulkBuffers = new BulkBuffers(BULK_READ_BYTES, opts.maxBulkBuffers ?? MAX_BULK_BUFFERS);
     const { limits } = opts;
     this.upstream = new UpstreamPool({
       connectTimeoutMs: limits.connectTimeoutMs,
@@ -391,13 +397,9 @@ export class ShieldProxy {
       log.end({ ...outcome, reason: "client went away before dialling" });
       return;
     }
+    const relay = relayTo(client, () => upstream, this.bulkBuffers);
     try {
-      upstream = await dial(
-        checked.address,
-        target.port,
-        this.opts.limits.connectTimeoutMs,
-        relayTo(client, () => upstream),
-      );
+      upstream = await dial(checked.address, target.port, this.opts.limits.connectTimeoutMs, relay.onread);
     } catch (err) {
       release();
       const timeout = err instanceof DialError && err.code === "timeout";
@@ -407,6 +409,7 @@ export class ShieldProxy {
     }
     if (client.destroyed) {
       upstream.destroy();
+      relay.release();
       release();
       log.end({ ...outcome, reason: "client went away while dialling" });
       return;
@@ -419,6 +422,7 @@ export class ShieldProxy {
     }
     if (head.length > 0) upstream.write(head);
     splice(client, upstream, this.opts.limits.idleTimeoutMs, () => {
+      relay.release();
       release();
       // bytesWritten/bytesRead count exactly what crossed the upstream socket.
       log.end(outcome, upstream!.bytesWritten, upstream!.bytesRead);
@@ -722,48 +726,73 @@ const MEDIUM_READ_BYTES = 64 * 1024;
  * dominate the copy itself.
  */
 const BULK_READ_BYTES = 1024 * 1024;
+/** Bulk buffers lent at once: parallel bulk downloads hold at most 64 MiB of them. */
+const MAX_BULK_BUFFERS = 64;
+
+/** A tunnel's download path: read options for the upstream socket, and what to do at its end. */
+interface Relay {
+  onread: net.OnReadOpts;
+  /** Both sockets are closed: hand a bulk buffer still held back to the pool. */
+  release(): void;
+}
 
 /**
  * Read options for a tunnel's upstream socket that write every read straight to `client`.
  * Reads land in a buffer of the tunnel's own instead of a fresh allocation each (whose page
  * faults and collection cost several times the copy itself). The buffer grows while reads fill
- * it (1 KiB, 64 KiB, 1 MiB) and the bulk one is let go as soon as a read does not need it, so
- * an idle or interactive tunnel holds at most 64 KiB. While any of the last read waits in the
- * client's queue (the kernel took less than all), reading stops, so the buffer is never
- * overwritten under a pending write; the write's callback starts it again.
+ * it (1 KiB, 64 KiB, then 1 MiB lent by `bulkBuffers` if one is free), and the bulk one goes
+ * back as soon as a read does not need it, so an idle or interactive tunnel holds at most
+ * 64 KiB. While any of the last read waits in the client's queue (the kernel took less than
+ * all), reading stops, so a buffer is never overwritten, nor returned, under a pending write;
+ * the write's callback starts reading again.
  */
-function relayTo(client: net.Socket, upstream: () => net.Socket | null): net.OnReadOpts {
+function relayTo(client: net.Socket, upstream: () => net.Socket | null, bulkBuffers: BulkBuffers): Relay {
   let current: Buffer | null = null;
   let medium: Buffer | null = null;
   let bulk: Buffer | null = null;
+  /** The bulk buffer is no longer read into; it goes back once its last write is done. */
+  let retiring = false;
   let paused = false;
+  const giveBack = () => {
+    if (bulk) bulkBuffers.give(bulk);
+    bulk = null;
+    retiring = false;
+  };
   const written = () => {
     // An earlier write's callback can run after a later write was queued: wait for that one too.
-    if (!paused || client.writableLength > 0) return;
+    if (client.writableLength > 0) return;
+    if (retiring) giveBack();
+    if (!paused) return;
     paused = false;
     upstream()?.resume();
   };
-  return {
+  const onread: net.OnReadOpts = {
     // Called once at connect and again after each read: the buffer for the next read.
     buffer: () => current ?? (current = Buffer.allocUnsafe(FIRST_READ_BYTES)),
     callback: (n: number, buf: Uint8Array) => {
       if (client.destroyed) return false;
       // The next read's buffer: larger if this one was filled, back to 64 KiB if bulk is over.
       if (n === buf.length && buf.length < BULK_READ_BYTES) {
-        current =
-          buf.length < MEDIUM_READ_BYTES
-            ? (medium ??= Buffer.allocUnsafe(MEDIUM_READ_BYTES))
-            : (bulk = Buffer.allocUnsafe(BULK_READ_BYTES));
-      } else if (n < MEDIUM_READ_BYTES && bulk) {
-        bulk = null;
+        if (buf.length < MEDIUM_READ_BYTES) current = medium ??= Buffer.allocUnsafe(MEDIUM_READ_BYTES);
+        else if (!bulk) {
+          // None free: stay at 64 KiB.
+          const lent = bulkBuffers.take();
+          if (lent) current = bulk = lent;
+        }
+      } else if (n < MEDIUM_READ_BYTES && bulk && current === bulk) {
         current = medium;
+        retiring = true;
       }
       client.write(buf.subarray(0, n), written);
-      if (client.writableLength === 0) return true;
+      if (client.writableLength === 0) {
+        if (retiring) giveBack();
+        return true;
+      }
       paused = true;
       return false;
     },
   };
+  return { onread, release: giveBack };
 }
 
 function messageOf(err: unknown): string {
