@@ -127,7 +127,12 @@ function childPids(pid: number): number[] {
 }
 
 /** Runs `fn` and returns its result with the CPU time (ms) the proxy spent meanwhile. */
-async function withCpu<T>(p: Proxy, fn: () => Promise<T>): Promise<{ value: T; cpuMs: number }> {
+interface Measured<T> {
+  value: T;
+  cpuMs: number;
+}
+
+async function withCpu<T>(p: Proxy, fn: () => Promise<T>): Promise<Measured<T>> {
   const before = cpuMs(p.pid);
   const value = await fn();
   return { value, cpuMs: cpuMs(p.pid) - before };
@@ -454,29 +459,36 @@ async function main(): Promise<void> {
   const samples = new Map<string, Array<Omit<Row, "name" | "rss">>>(contenders.map((p) => [p.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
     const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]!);
+    // One kind of measurement at a time across all contenders, so that what they are compared
+    // on is measured within seconds of each other, not a whole round apart.
+    process.stderr.write(`round ${round + 1}/${ROUNDS}: CONNECT throughput ...\n`);
+    const bulk = new Map<string, Measured<{ mbps: number; mb: number }>>();
+    for (const p of order) bulk.set(p.name, await withCpu(p, () => connectThroughput(p, bulkPort!)));
+    if (ceiling) {
+      // A plain forwarder to the bulk origin: curl asks it as if it were the origin.
+      ceilingMbps.push((await connectThroughput({ name: "ceiling" }, ceiling.port!)).mbps);
+    }
+    process.stderr.write(`round ${round + 1}/${ROUNDS}: requests per second ...\n`);
+    const small = new Map<string, Measured<{ rps: number; requests: number }>>();
+    for (const p of order) small.set(p.name, await withCpu(p, () => requestsPerSecond(p, smallPort!)));
+    process.stderr.write(`round ${round + 1}/${ROUNDS}: latency at ${RATE} requests per second ...\n`);
     for (const p of order) {
-      process.stderr.write(`round ${round + 1}/${ROUNDS}: measuring ${p.name} ...\n`);
-      const bulk = await withCpu(p, () => connectThroughput(p, bulkPort!));
-      const small = await withCpu(p, () => requestsPerSecond(p, smallPort!));
       const paced = await withCpu(p, () => latencies(p, smallPort!));
       const timed = paced.value;
       const lat = timed.ms.sort((a, b) => a - b);
       if (timed.failed > 0)
         process.stderr.write(`${p.name}: ${timed.failed} of ${RATE * SECONDS} timed requests failed\n`);
+      const b = bulk.get(p.name)!;
+      const w = small.get(p.name)!;
       samples.get(p.name)!.push({
-        mbps: bulk.value.mbps,
-        rps: small.value.rps,
-        cpuPerMb: (bulk.cpuMs * 1000) / bulk.value.mb,
-        cpuPerReq: (small.cpuMs * 1000) / small.value.requests,
+        mbps: b.value.mbps,
+        rps: w.value.rps,
+        cpuPerMb: (b.cpuMs * 1000) / b.value.mb,
+        cpuPerReq: (w.cpuMs * 1000) / w.value.requests,
         cpuPerTimedReq: (paced.cpuMs * 1000) / (timed.ms.length + timed.failed),
         p50: percentile(lat, 0.5),
         p99: percentile(lat, 0.99),
       });
-    }
-    if (ceiling) {
-      process.stderr.write(`round ${round + 1}/${ROUNDS}: measuring the ceiling relay ...\n`);
-      // A plain forwarder to the bulk origin: curl asks it as if it were the origin.
-      ceilingMbps.push((await connectThroughput({ name: "ceiling" }, ceiling.port!)).mbps);
     }
     load.push(loadavg()[0]!);
   }
