@@ -1,17 +1,20 @@
 /**
  * The shield against its peers, all on loopback in one run: no proxy (direct), clawguard's
- * `shield run` (real config, real SQLite log), squid and tinyproxy (each started here with a
- * temporary config on a free port, and stopped at the end). Measures:
- *   - CONNECT bulk throughput: one curl stream through a CONNECT tunnel for a few seconds;
+ * `shield run` (real config, real SQLite log), squid as Debian ships it (an access log line per
+ * request) and with `access_log none`, and tinyproxy (each started here with a temporary config
+ * on a free port, and stopped at the end). Measures:
+ *   - CONNECT bulk throughput: one curl stream through a CONNECT tunnel for a few seconds, and
+ *     the same through bench/ceiling-relay.c, a forwarder that only copies (the ceiling);
  *   - small HTTP requests per second with keep-alive: wrk, 50 connections, absolute-form URLs;
  *   - added latency (p50/p99) at a fixed 1,000 requests per second, over direct;
  *   - resident memory of the proxy holding 5,000 idle CONNECT tunnels.
  * Wall-clock numbers swing with whatever else the machine runs, so each measurement also reads
- * the proxy's CPU time (utime + stime of all its threads, from /proc/PID/stat) before and after,
- * and reports CPU per request and per MB moved: those ratios hold up under other load.
- * Prints a markdown table and the ratios the shield is held to.
+ * the proxy's CPU time (utime + stime of all its threads and child processes, from /proc) before
+ * and after, and reports CPU per request and per MB moved.
+ * Prints a markdown table and the ratios the shield is held to, against squid as shipped.
  *
- * Each is measured in ROUNDS rounds (the order of contenders rotating), and judged on the medians.
+ * Each is measured in ROUNDS rounds (one kind at a time across all contenders, their order
+ * rotating from round to round), and judged on the medians.
  *
  *   npm run bench:shield [-- --seconds S] [--rounds R] [--tunnels N]
  */
@@ -126,12 +129,12 @@ function childPids(pid: number): number[] {
   return out;
 }
 
-/** Runs `fn` and returns its result with the CPU time (ms) the proxy spent meanwhile. */
 interface Measured<T> {
   value: T;
   cpuMs: number;
 }
 
+/** Runs `fn` and returns its result with the CPU time (ms) the proxy spent meanwhile. */
 async function withCpu<T>(p: Proxy, fn: () => Promise<T>): Promise<Measured<T>> {
   const before = cpuMs(p.pid);
   const value = await fn();
