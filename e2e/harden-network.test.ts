@@ -3,42 +3,18 @@ import type { AuditReport } from "../src/checks/audit.js";
 import { LAYERS, type Finding, type Layer } from "../src/checks/finding.js";
 import type { HardenReport } from "../src/harden/harden.js";
 import { auditIn, cmd, generateKey, isRoot, netnsArgv, sleep, type Container } from "./lib/index.js";
+import {
+  GATEWAY_PORT,
+  hardenIn,
+  installGatewayStandIn,
+  startCarelessGateway,
+  waitListening,
+} from "./lib/careless.js";
 import { useContainer } from "./lib/suite.js";
-
-/** The gateway stand-in of harden.test.ts: `openclaw gateway run`'s command line and /healthz. */
-const GATEWAY = `#!/usr/local/bin/node
-const http = require("node:http");
-const fs = require("node:fs");
-const path = require("node:path");
-const a = process.argv.slice(2);
-const flag = (n, d) => (a.indexOf(n) >= 0 ? a[a.indexOf(n) + 1] : d);
-const state = process.env.OPENCLAW_STATE_DIR || path.join(process.env.HOME || "/root", ".openclaw");
-fs.writeFileSync(path.join(state, "gateway.pid"), String(process.pid));
-const host = { loopback: "127.0.0.1", lan: "0.0.0.0" }[flag("--bind", "loopback")];
-http
-  .createServer((req, res) => {
-    res.setHeader("content-type", "application/json");
-    res.end(req.url === "/healthz" ? '{"ok":true,"status":"live"}' : "{}");
-  })
-  .listen(Number(flag("--port", "18789")), host);
-`;
-
-const CARELESS_UNIT = `[Unit]
-Description=OpenClaw gateway
-After=network-online.target
-
-[Service]
-ExecStart=/usr/local/bin/openclaw gateway run --bind lan --port 18789
-Restart=always
-
-[Install]
-WantedBy=multi-user.target
-`;
 
 const CONFIG = `{ gateway: { bind: "lan", port: 18789, auth: { mode: "none" } } }\n`;
 
 const SSH_PORT = 2222;
-const GATEWAY_PORT = 18789;
 /** The profile leaves egress alone: no shield is given, so there is nothing to route through. */
 const SKIPPED: Layer[] = ["egress"];
 
@@ -63,25 +39,13 @@ const NOT_AUDITED: Layer[] = ["openclaw"];
 const OTHER_SOURCE = "10.77.1.1";
 
 async function setUp(c: Container): Promise<void> {
-  await c.exec(["sh", "-c", "cat > /usr/local/bin/openclaw && chmod 755 /usr/local/bin/openclaw"], {
-    input: GATEWAY,
-  });
-  await c.exec("mkdir -p /root/.openclaw/credentials && chmod 755 /root/.openclaw");
-  await c.exec(["sh", "-c", "cat > /root/.openclaw/openclaw.json"], { input: CONFIG });
-  await c.exec(["sh", "-c", "cat > /etc/systemd/system/openclaw.service"], { input: CARELESS_UNIT });
-  await c.exec("systemctl daemon-reload && systemctl enable --now openclaw.service");
+  await installGatewayStandIn(c);
+  await startCarelessGateway(c, CONFIG);
+  await c.exec("mkdir -p /root/.openclaw/credentials");
   await waitListening(c, `0.0.0.0:${GATEWAY_PORT}`);
   // SSH moved off 22, the way many operators run it: harden must follow sshd's real port.
   await c.exec(`echo 'Port ${SSH_PORT}' > /etc/ssh/sshd_config.d/10-port.conf && systemctl restart ssh`);
   await waitListening(c, `0.0.0.0:${SSH_PORT}`);
-}
-
-async function waitListening(c: Container, addr: string): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    if ((await c.exec(["ss", "-Hltn"], { check: false })).stdout.includes(addr)) return;
-    await sleep(200);
-  }
-  throw new Error(`nothing listens on ${addr}:\n${(await c.exec("ss -ltnp", { check: false })).stdout}`);
 }
 
 /** ssh from the peer namespace to the container's SSH port, optionally from a chosen source. */
@@ -140,15 +104,8 @@ describe.skipIf(!isRoot)(`clawguard harden with sshd on port ${SSH_PORT}, seen f
   beforeAll(async () => {
     const c = ct();
     await setUp(c);
-    const r = await c.exec(
-      ["clawguard", "harden", "--json", "--apply", ...SKIPPED.flatMap((l) => ["--skip", l])],
-      { check: false, timeoutMs: 900_000 },
-    );
-    try {
-      run = JSON.parse(r.stdout) as HardenReport;
-    } catch {
-      throw new Error(`clawguard harden exited ${r.code} without JSON:\n${r.stdout}\n${r.stderr}`);
-    }
+    const r = await hardenIn(c, ["--apply", ...SKIPPED.flatMap((l) => ["--skip", l])]);
+    run = r.report;
     if (r.code !== 0 || run.error)
       throw new Error(`clawguard harden --apply exited ${r.code}: ${run.error ?? r.stderr}`);
   });

@@ -1,9 +1,9 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { HardenReport } from "../src/harden/harden.js";
 import type { Layer } from "../src/checks/finding.js";
 import { auditIn, cmd, isRoot, sleep, type Container } from "./lib/index.js";
 import { ensureOpenClaw, NODE_VERSION, OPENCLAW_VERSION } from "./lib/openclaw.js";
+import { hardenIn, startCarelessGateway } from "./lib/careless.js";
 import { useContainer } from "./lib/suite.js";
 
 /**
@@ -22,19 +22,6 @@ const NODE_DIR = "/opt/node-v24";
 const OPENCLAW_DIR = "/opt/openclaw";
 const WRAPPER = `#!/bin/sh
 exec ${NODE_DIR}/bin/node ${OPENCLAW_DIR}/node_modules/openclaw/openclaw.mjs "$@"
-`;
-
-/** The quick-start way: a system unit without User= (root), bound to every address. */
-const CARELESS_UNIT = `[Unit]
-Description=OpenClaw gateway
-After=network-online.target
-
-[Service]
-ExecStart=/usr/local/bin/openclaw gateway run --bind lan --port 18789
-Restart=always
-
-[Install]
-WantedBy=multi-user.target
 `;
 
 // gateway.mode=local is what `openclaw gateway run` needs to start without --allow-unconfigured.
@@ -84,27 +71,10 @@ async function waitHealthy(c: Container, host: string, ms = 300_000): Promise<vo
   throw new Error(`the gateway never answered http://${host}:18789/healthz:\n${why.stdout}`);
 }
 
-async function hardenIn(
-  c: Container,
-  args: string[],
-): Promise<{ code: number; report: HardenReport; out: string }> {
-  const r = await c.exec(["clawguard", "harden", "--json", ...args], { check: false, timeoutMs: 900_000 });
-  try {
-    return { code: r.code, report: JSON.parse(r.stdout) as HardenReport, out: r.stderr };
-  } catch {
-    throw new Error(
-      `clawguard harden exited ${r.code} without JSON:\n${r.stdout.slice(0, 3000)}\n${r.stderr.slice(0, 3000)}`,
-    );
-  }
-}
-
 /** The quick-start install: root, every address, a guessable token; up and answering. */
 async function setUpCareless(c: Container): Promise<void> {
   await install(c);
-  await c.exec("mkdir -p /root/.openclaw && chmod 755 /root/.openclaw");
-  await c.exec(["sh", "-c", "cat > /root/.openclaw/openclaw.json"], { input: CONFIG });
-  await c.exec(["sh", "-c", "cat > /etc/systemd/system/openclaw.service"], { input: CARELESS_UNIT });
-  await c.exec("systemctl daemon-reload && systemctl enable --now openclaw.service");
+  await startCarelessGateway(c, CONFIG);
   await waitHealthy(c, c.address);
 }
 
@@ -143,7 +113,7 @@ describe.skipIf(!ENABLED)(
       // must not depend on the list of files it saw when it planned.
       const run = await hardenIn(c, ["--apply"]);
       expect(run.report.error, `${run.report.error}\n${await journal(c)}`).toBeUndefined();
-      expect(run.code, run.out).toBe(0);
+      expect(run.code, run.stderr).toBe(0);
       expect(run.report.health?.ok, JSON.stringify(run.report.health)).toBe(true);
       await expectSandboxedGateway(c);
       // Nothing under the moved state dir is left to root, and no secret is readable by others.

@@ -1,42 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { HardenReport } from "../src/harden/harden.js";
+import { hardenIn, installGatewayStandIn, startCarelessGateway, waitListening } from "./lib/careless.js";
 import { isRoot, sshFrom, type Container } from "./lib/index.js";
 import { useContainer } from "./lib/suite.js";
-
-/**
- * A stand-in for `openclaw gateway run`: the same command line, the same /healthz answer, and it
- * writes into its state dir at start, as the real gateway does, so a sandbox that takes the
- * state dir away makes it fail the way OpenClaw would.
- */
-const GATEWAY = `#!/usr/local/bin/node
-const http = require("node:http");
-const fs = require("node:fs");
-const path = require("node:path");
-const a = process.argv.slice(2);
-const flag = (n, d) => (a.indexOf(n) >= 0 ? a[a.indexOf(n) + 1] : d);
-const state = process.env.OPENCLAW_STATE_DIR || path.join(process.env.HOME || "/root", ".openclaw");
-fs.writeFileSync(path.join(state, "gateway.pid"), String(process.pid));
-const host = { loopback: "127.0.0.1", lan: "0.0.0.0" }[flag("--bind", "loopback")];
-http
-  .createServer((req, res) => {
-    res.setHeader("content-type", "application/json");
-    res.end(req.url === "/healthz" ? '{"ok":true,"status":"live"}' : "{}");
-  })
-  .listen(Number(flag("--port", "18789")), host);
-`;
-
-/** The quick-start way: a system unit without User= (root), bound to every address, no auth. */
-const CARELESS_UNIT = `[Unit]
-Description=OpenClaw gateway
-After=network-online.target
-
-[Service]
-ExecStart=/usr/local/bin/openclaw gateway run --bind lan --port 18789
-Restart=always
-
-[Install]
-WantedBy=multi-user.target
-`;
 
 const CONFIG = `// written by the quick-start guide
 {
@@ -49,51 +14,14 @@ const CONFIG = `// written by the quick-start guide
 `;
 
 async function setUpCareless(c: Container): Promise<void> {
-  await c.exec(["sh", "-c", "cat > /usr/local/bin/openclaw && chmod 755 /usr/local/bin/openclaw"], {
-    input: GATEWAY,
-  });
+  await installGatewayStandIn(c);
+  await startCarelessGateway(c, CONFIG);
+  // The config and a secret left world-readable, the secret with a space in its name.
+  await c.exec("chmod 644 /root/.openclaw/openclaw.json");
   await c.exec(
-    "mkdir -p '/root/.openclaw/credentials' && chmod 755 /root/.openclaw /root/.openclaw/credentials",
+    "mkdir -p /root/.openclaw/credentials && chmod 755 /root/.openclaw/credentials && echo '{\"key\":\"sk-test\"}' > '/root/.openclaw/credentials/my key.json' && chmod 644 '/root/.openclaw/credentials/my key.json'",
   );
-  await c.exec(
-    ["sh", "-c", "cat > /root/.openclaw/openclaw.json && chmod 644 /root/.openclaw/openclaw.json"],
-    {
-      input: CONFIG,
-    },
-  );
-  await c.exec(
-    "echo '{\"key\":\"sk-test\"}' > '/root/.openclaw/credentials/my key.json' && chmod 644 '/root/.openclaw/credentials/my key.json'",
-  );
-  await c.exec(["sh", "-c", "cat > /etc/systemd/system/openclaw.service"], { input: CARELESS_UNIT });
-  await c.exec("systemctl daemon-reload && systemctl enable --now openclaw.service");
   await waitListening(c, "0.0.0.0:18789");
-}
-
-async function waitListening(c: Container, addr: string): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    const r = await c.exec(["ss", "-Hltn"], { check: false });
-    if (r.stdout.includes(addr)) return;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  throw new Error(
-    `nothing listens on ${addr}:\n${(await c.exec("ss -ltnp; journalctl -u openclaw -n 30 --no-pager", { check: false })).stdout}`,
-  );
-}
-
-async function hardenIn(
-  c: Container,
-  args: string[],
-): Promise<{ code: number; report: HardenReport; stderr: string }> {
-  const r = await c.exec(["clawguard", "harden", "--json", ...args], { check: false, timeoutMs: 900_000 });
-  let report: HardenReport;
-  try {
-    report = JSON.parse(r.stdout) as HardenReport;
-  } catch {
-    throw new Error(
-      `clawguard harden exited ${r.code} without JSON:\n${r.stdout.slice(0, 3000)}\n${r.stderr.slice(0, 3000)}`,
-    );
-  }
-  return { code: r.code, report, stderr: r.stderr };
 }
 
 const sums =
