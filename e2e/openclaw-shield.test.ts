@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StoredRecord } from "../src/shield/log/index.js";
+import { SHIELD_NODE_FLAGS } from "../src/shield/node-flags.js";
 import { cmd, PROJECT_DIR, sleep } from "./lib/index.js";
 import { ensureOpenClaw, OPENCLAW_VERSION } from "./lib/openclaw.js";
 
@@ -119,7 +120,7 @@ describe.skipIf(!ENABLED)(
         ].join("\n"),
       );
       shield = start(
-        [process.execPath, BIN, "shield", "run", "--config", config, "--json"],
+        [process.execPath, ...SHIELD_NODE_FLAGS, BIN, "shield", "run", "--config", config, "--json"],
         process.env,
         dir,
       );
