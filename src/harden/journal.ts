@@ -57,6 +57,17 @@ export async function writeBlob(runDir: string, blob: string, bytes: Buffer): Pr
   return createHash("sha256").update(bytes).digest("hex");
 }
 
+/**
+ * Read a backup written by writeBlob, refusing one whose checksum no longer matches; `left`
+ * says what is then left alone ("backup X does not match its checksum; left LEFT").
+ */
+export async function readBlob(runDir: string, blob: string, sha256: string, left: string): Promise<Buffer> {
+  const bytes = await fs.readFile(path.join(runDir, blob));
+  if (createHash("sha256").update(bytes).digest("hex") !== sha256)
+    throw new Error(`backup ${blob} does not match its checksum; left ${left}`);
+  return bytes;
+}
+
 export function runsDir(stateDir: string): string {
   return path.join(stateDir, "runs");
 }

@@ -1,10 +1,7 @@
-import { createHash } from "node:crypto";
-import { promises as fs } from "node:fs";
-import path from "node:path";
 import { HostError } from "../host/errors.js";
 import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
-import { writeBlob, type Saved } from "./journal.js";
+import { readBlob, writeBlob, type Saved } from "./journal.js";
 
 /** One entry of a tree as found when walked: path relative to the top ("" is the top itself). */
 export interface OwnedEntry {
@@ -19,8 +16,8 @@ function gone(err: unknown): boolean {
 }
 
 /**
- * Every entry under `top` (the top included), symlinks as themselves, never followed. Entries that vanish while walked (a program deleting its temp files) are
- * left out.
+ * Every entry under `top` (the top included), symlinks as themselves, never followed. Entries
+ * that vanish while walked (a program deleting its temp files) are left out.
  */
 export async function walkOwners(host: Host, top: string): Promise<OwnedEntry[]> {
   const out: OwnedEntry[] = [];
@@ -115,11 +112,7 @@ export async function restoreOwners(
   runDir: string,
   s: Extract<Saved, { state: "owners" }>,
 ): Promise<void> {
-  const bytes = await fs.readFile(path.join(runDir, s.blob));
-  if (createHash("sha256").update(bytes).digest("hex") !== s.sha256)
-    throw new Error(
-      `backup ${s.blob} does not match its checksum; left the owners under ${s.path} as they are`,
-    );
+  const bytes = await readBlob(runDir, s.blob, s.sha256, `the owners under ${s.path} as they are`);
   const before = new Map<string, [number, number]>();
   for (const [rel, uid, gid] of JSON.parse(bytes.toString("utf8")) as Array<[string, number, number]>)
     before.set(rel, [uid, gid]);

@@ -1,11 +1,17 @@
-import { createHash } from "node:crypto";
-import { promises as fs } from "node:fs";
 import path from "node:path";
 import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
 import { describeChange, type Change } from "./change.js";
 import { restoreOwners } from "./owners.js";
-import { Journal, listRuns, readRun, type JournalRecord, type RunSummary, type Saved } from "./journal.js";
+import {
+  Journal,
+  listRuns,
+  readBlob,
+  readRun,
+  type JournalRecord,
+  type RunSummary,
+  type Saved,
+} from "./journal.js";
 
 export interface RollbackResult {
   runId: string;
@@ -115,10 +121,7 @@ async function restore(
       if (now) await writer.remove(s.path);
       return;
     case "file": {
-      const bytes = await fs.readFile(path.join(runDir, s.blob));
-      const sum = createHash("sha256").update(bytes).digest("hex");
-      if (sum !== s.sha256)
-        throw new Error(`backup ${s.blob} does not match its checksum; left ${s.path} as it is`);
+      const bytes = await readBlob(runDir, s.blob, s.sha256, `${s.path} as it is`);
       if (now?.type === "dir") throw new Error(`${s.path} is now a directory; left it as it is`);
       const own = { mode: s.mode, uid: s.uid, gid: s.gid };
       if (within) await writer.writeFileWithin(within, s.path, bytes, own);
