@@ -4,7 +4,7 @@ import { HostError } from "../host/errors.js";
 import { parseDpkgStatus } from "../host/facts/packages.js";
 import { parseGroup, parsePasswd } from "../host/facts/users.js";
 import type { Host } from "../host/host.js";
-import type { Writer } from "../host/writer.js";
+import { confinedTo, type Writer } from "../host/writer.js";
 import { describeChange, type Change } from "./change.js";
 import { chownTree, saveOwners } from "./owners.js";
 import { Journal, newRunId, writeBlob, type JournalRecord, type Saved } from "./journal.js";
@@ -222,8 +222,7 @@ async function perform(host: Host, writer: Writer, c: Change): Promise<void> {
     case "file": {
       const ids = await resolveIds(host, c.owner, c.group);
       for (const d of await missingAncestors(host, c.path)) await writer.mkdir(d, { mode: 0o755, ...ids });
-      if (c.within) await writer.writeFileWithin(c.within, c.path, c.content, { mode: c.mode, ...ids });
-      else await writer.writeFile(c.path, c.content, { mode: c.mode, ...ids });
+      await confinedTo(writer, c.within).writeFile(c.path, c.content, { mode: c.mode, ...ids });
       return;
     }
     case "mkdir": {
@@ -233,17 +232,11 @@ async function perform(host: Host, writer: Writer, c: Change): Promise<void> {
       return;
     }
     case "chmod":
-      await optional(c.optional, () =>
-        c.within ? writer.chmodWithin(c.within, c.path, c.mode) : writer.chmod(c.path, c.mode),
-      );
+      await optional(c.optional, () => confinedTo(writer, c.within).chmod(c.path, c.mode));
       return;
     case "chown": {
       const ids = await resolveIds(host, c.owner, c.group);
-      await optional(c.optional, () =>
-        c.within
-          ? writer.chownWithin(c.within, c.path, ids.uid, ids.gid)
-          : writer.chown(c.path, ids.uid, ids.gid),
-      );
+      await optional(c.optional, () => confinedTo(writer, c.within).chown(c.path, ids.uid, ids.gid));
       return;
     }
     case "chown-tree": {

@@ -1,6 +1,6 @@
 import path from "node:path";
 import type { Host } from "../host/host.js";
-import type { Writer } from "../host/writer.js";
+import { confinedTo, type ConfinedWrites, type Writer } from "../host/writer.js";
 import { describeChange, type Change } from "./change.js";
 import { restoreOwners } from "./owners.js";
 import {
@@ -77,8 +77,8 @@ export async function rollbackRecords(
           await writer.rename(c.to, c.from);
         }
       } else {
-        const within = c.kind === "chmod" || c.kind === "chown" || c.kind === "file" ? c.within : undefined;
-        for (const s of [...rec.saved].reverse()) await restore(host, writer, runDir, s, within);
+        const w = confinedTo(writer, "within" in c ? c.within : undefined);
+        for (const s of [...rec.saved].reverse()) await restore(host, writer, w, runDir, s);
       }
       undone.push(c);
     } catch (err) {
@@ -110,10 +110,10 @@ async function runOrThrow(host: Host, argv: string[]): Promise<void> {
 async function restore(
   host: Host,
   writer: Writer,
+  /** The change's own writes: kept inside its tree when it names one (see confinedTo). */
+  w: ConfinedWrites,
   runDir: string,
   s: Saved,
-  /** A tree another user can write: put modes and owners back only inside it (see Writer). */
-  within?: string,
 ): Promise<void> {
   const now = await host.lstat(s.path);
   switch (s.state) {
@@ -123,9 +123,7 @@ async function restore(
     case "file": {
       const bytes = await readBlob(runDir, s.blob, s.sha256, `${s.path} as it is`);
       if (now?.type === "dir") throw new Error(`${s.path} is now a directory; left it as it is`);
-      const own = { mode: s.mode, uid: s.uid, gid: s.gid };
-      if (within) await writer.writeFileWithin(within, s.path, bytes, own);
-      else await writer.writeFile(s.path, bytes, own);
+      await w.writeFile(s.path, bytes, { mode: s.mode, uid: s.uid, gid: s.gid });
       return;
     }
     case "symlink":
@@ -143,13 +141,8 @@ async function restore(
       return;
     case "meta":
       if (!now) throw new Error(`${s.path} no longer exists`);
-      if (within) {
-        await writer.chmodWithin(within, s.path, s.mode);
-        await writer.chownWithin(within, s.path, s.uid, s.gid);
-        return;
-      }
-      await writer.chmod(s.path, s.mode);
-      await writer.chown(s.path, s.uid, s.gid);
+      await w.chmod(s.path, s.mode);
+      await w.chown(s.path, s.uid, s.gid);
       return;
   }
 }

@@ -40,6 +40,22 @@ export interface Writer {
   readlink(p: string): Promise<string>;
 }
 
+/** The writes a change may have to keep inside a tree someone else can write. */
+export type ConfinedWrites = Pick<Writer, "writeFile" | "chmod" | "chown">;
+
+/**
+ * `writer`'s writeFile, chmod and chown, kept inside `dir` (the Within variants) when a tree is
+ * given, and the plain ones when not.
+ */
+export function confinedTo(writer: Writer, dir: string | undefined): ConfinedWrites {
+  if (dir === undefined) return writer;
+  return {
+    writeFile: (p, data, own) => writer.writeFileWithin(dir, p, data, own),
+    chmod: (p, mode) => writer.chmodWithin(dir, p, mode),
+    chown: (p, uid, gid) => writer.chownWithin(dir, p, uid, gid),
+  };
+}
+
 /** Read-only, never the last link, never blocking on a FIFO, never a controlling terminal. */
 const PINNED_FLAGS =
   fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY;
