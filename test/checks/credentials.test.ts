@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { LocalHost, runCommand } from "../../src/host/host.js";
@@ -12,6 +12,25 @@ import { auditServiceFixture, loadServiceFixture, SERVICE_UID_AS_ROOT } from "..
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const CLI = path.join(REPO, "bin/clawguard.js");
+
+/**
+ * Let other users search `dir` and every directory above it (a checkout under a 0700 temp dir
+ * is out of the service user's reach otherwise); returns what puts the old modes back.
+ */
+function searchableByOthers(dir: string): () => void {
+  const changed: Array<[string, number]> = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    const mode = statSync(d).mode & 0o7777;
+    if ((mode & 0o001) === 0) {
+      chmodSync(d, mode | 0o001);
+      changed.push([d, mode]);
+    }
+    if (d === path.dirname(d)) break;
+  }
+  return () => {
+    for (const [d, mode] of changed) chmodSync(d, mode);
+  };
+}
 
 describe("credentials layer", () => {
   it("fails the careless install: world-readable secrets, including a name with a space", async () => {
@@ -71,9 +90,16 @@ describe("credentials layer", () => {
             process.execPath,
           ]
         : [process.execPath];
-    const r = await runCommand([...argv, CLI, "audit", "--root", root, "--layer", "credentials", "--json"], {
-      timeoutMs: 15_000,
-    });
+    // The service user must reach the CLI to run it, wherever this checkout lives.
+    const restore = process.getuid?.() === 0 ? searchableByOthers(REPO) : () => {};
+    let r: Awaited<ReturnType<typeof runCommand>>;
+    try {
+      r = await runCommand([...argv, CLI, "audit", "--root", root, "--layer", "credentials", "--json"], {
+        timeoutMs: 15_000,
+      });
+    } finally {
+      restore();
+    }
     chmodSync(path.join(root, "home/openclaw/.openclaw/credentials"), 0o700);
     expect(r.stderr).toBe("");
     const report = JSON.parse(r.stdout) as AuditReport;
