@@ -119,6 +119,15 @@ describe("address parsing and CIDRs", () => {
     expect(parseLooseIPv4("08")).toBe("invalid");
   });
 
+  it("tells names from numbers by the last part, with or without one trailing dot", () => {
+    expect(parseLooseIPv4("127.1.")).toBe(0x7f000001);
+    expect(parseLooseIPv4("example.0x7f")).toBe("invalid");
+    expect(parseLooseIPv4("a.1")).toBe("invalid");
+    for (const name of ["", ".", "1.2..", "1.a", "1.2.3.4..", "com.", "x1", "0x7f.com"]) {
+      expect(parseLooseIPv4(name), name).toBeNull();
+    }
+  });
+
   it("parses CIDRs, refusing host bits and bad prefixes", () => {
     const c = parseCidr("10.0.0.0/8");
     expect(typeof c).toBe("object");

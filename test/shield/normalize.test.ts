@@ -101,3 +101,32 @@ describe("parseTarget", () => {
     expect((err as TargetError).message).toContain(why);
   });
 });
+
+describe("parseTarget, asked the same thing again", () => {
+  it("answers equal values in a new object each time, so per-request state keyed by it stays apart", () => {
+    const a = parseTarget("API.Example.COM.:8443", 443);
+    a.host = "changed.example";
+    a.port = 1;
+    const b = parseTarget("API.Example.COM.:8443", 443);
+    expect(b).not.toBe(a);
+    expect(b).toEqual({ host: "api.example.com", port: 8443 });
+    const ip1 = parseTarget("0x7f.1", 80);
+    const ip2 = parseTarget("0x7f.1", 80);
+    expect(ip2).not.toBe(ip1);
+    expect(ip2).toEqual({ host: "127.0.0.1", port: 80, ip: { address: "127.0.0.1", family: 4 } });
+  });
+
+  it("keeps the default port apart: the same text under CONNECT and plain HTTP", () => {
+    expect(parseTarget("example.org", 443).port).toBe(443);
+    expect(parseTarget("example.org", 80).port).toBe(80);
+    expect(parseTarget("example.org", 443).port).toBe(443);
+  });
+
+  it("refuses a bad authority every time it is asked, and stays right after many distinct names", () => {
+    for (let i = 0; i < 3; i++) expect(() => parseTarget("user@example.com", 443)).toThrow(TargetError);
+    for (let i = 0; i < 10_000; i++) parseTarget(`host-${i}.example.net`, 443);
+    expect(parseTarget("host-5.example.net:444", 443)).toEqual({ host: "host-5.example.net", port: 444 });
+    expect(parseTarget("host-9999.example.net", 443)).toEqual({ host: "host-9999.example.net", port: 443 });
+    expect(() => parseTarget("user@example.com", 443)).toThrow(TargetError);
+  });
+});

@@ -75,6 +75,10 @@ export function parseDottedQuad(text: string): number | null {
  * of range, so callers can refuse instead of treating it as a name.
  */
 export function parseLooseIPv4(text: string): number | null | "invalid" {
+  // Most hosts are names: a numeric last part (after one trailing dot) starts with a digit.
+  const end = text.endsWith(".") ? text.length - 1 : text.length;
+  const first = text.charCodeAt(text.lastIndexOf(".", end - 1) + 1);
+  if (!(first >= 48 && first <= 57)) return null;
   const parts = text.split(".");
   if (parts.length > 0 && parts[parts.length - 1] === "") parts.pop();
   const last = parts[parts.length - 1];
@@ -265,12 +269,14 @@ export function cidrContains(c: Cidr, ip: IP): boolean {
 interface Range4 {
   cidr: Cidr;
   cls: AddressClass;
+  /** What `classify` answers for an address in this range: built once, shared, never written. */
+  answer: Readonly<Classification>;
 }
 
 function r4(text: string, cls: AddressClass): Range4 {
   const c = parseCidr(text);
   if (typeof c === "string") throw new Error(c);
-  return { cidr: c, cls };
+  return { cidr: c, cls, answer: Object.freeze({ class: cls, range: formatCidr(c) }) };
 }
 
 // Most specific first: the first containing range decides.
@@ -344,24 +350,27 @@ const CLASS_RANK: Record<AddressClass, number> = {
   loopback: 3,
 };
 
-function classifyV4(v: number): Classification {
+const PUBLIC_V4: Readonly<Classification> = Object.freeze({ class: "public", range: "0.0.0.0/0" });
+const OUTSIDE_V6: Readonly<Classification> = Object.freeze({ class: "reserved", range: "outside 2000::/3" });
+
+function classifyV4(v: number): Readonly<Classification> {
   for (const r of V4_RANGES) {
-    if (maskV4(v, r.cidr.prefix) === r.cidr.network) return { class: r.cls, range: formatCidr(r.cidr) };
+    if (maskV4(v, r.cidr.prefix) === r.cidr.network) return r.answer;
   }
-  return { class: "public", range: "0.0.0.0/0" };
+  return PUBLIC_V4;
 }
 
 /**
  * What kind of address this is. IPv6 forms that embed an IPv4 address are judged by the embedded
  * address (the worst one, for Teredo), so `64:ff9b::7f00:1` is loopback, not public.
  */
-export function classify(ip: IP): Classification {
+export function classify(ip: IP): Readonly<Classification> {
   if (ip.family === 4) return classifyV4(ip.v);
-  if (ip.v === 0n) return { class: "unspecified", range: "::/128" };
-  if (ip.v === 1n) return { class: "loopback", range: "::1/128" };
+  if (ip.v === 0n) return V6_RANGES[0]!.answer;
+  if (ip.v === 1n) return V6_RANGES[1]!.answer;
   for (const e of EMBEDDINGS) {
     if (maskV6(ip.v, e.cidr.prefix) !== e.cidr.network) continue;
-    let worst: { c: Classification; addr: number } | null = null;
+    let worst: { c: Readonly<Classification>; addr: number } | null = null;
     for (const addr of e.extract(ip.v)) {
       const c = classifyV4(addr);
       if (worst === null || CLASS_RANK[c.class] > CLASS_RANK[worst.c.class]) worst = { c, addr };
@@ -370,10 +379,10 @@ export function classify(ip: IP): Classification {
     return { ...worst.c, embedded: formatIPv4(worst.addr), via: e.name };
   }
   for (const r of V6_RANGES) {
-    if (maskV6(ip.v, r.cidr.prefix) === r.cidr.network) return { class: r.cls, range: formatCidr(r.cidr) };
+    if (maskV6(ip.v, r.cidr.prefix) === r.cidr.network) return r.answer;
   }
   // Outside 2000::/3 nothing is assigned for global unicast.
-  return { class: "reserved", range: "outside 2000::/3" };
+  return OUTSIDE_V6;
 }
 
 /**
@@ -389,7 +398,7 @@ export function embeddedIPv4(ip: IP): IP[] {
 }
 
 /** Classify an address given as text; null when the text is not an address. */
-export function classifyAddress(text: string): Classification | null {
+export function classifyAddress(text: string): Readonly<Classification> | null {
   const ip = parseIP(text);
   return ip === null ? null : classify(ip);
 }

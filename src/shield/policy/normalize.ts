@@ -106,11 +106,40 @@ export function parsePort(text: string, authority: string): number {
   return port;
 }
 
+/** Longest authority remembered: a valid host is at most 253 characters, plus brackets and port. */
+const CACHEABLE_LENGTH = 300;
+/** Parsed authorities, per default port; bounded, and emptied when full. */
+const MAX_PARSED = 4096;
+const parsed = new Map<number, Map<string, Target>>();
+
 /**
  * Parse `host`, `host:port`, `[v6]` or `[v6]:port` as it appears in a CONNECT line or a Host
  * header. userinfo (`user@host`) is refused: it is how URLs smuggle a second host past a reader.
+ *
+ * Agents ask for the same few destinations over and over, so valid authorities are remembered
+ * (parsing is a pure function of the text). Each call still returns its own Target object, since
+ * callers key per-request state by it. A client sending ever new names can churn the cache,
+ * never grow it; refused authorities are not remembered and are parsed again each time.
  */
 export function parseTarget(authority: string, defaultPort: number): Target {
+  let byText = parsed.get(defaultPort);
+  const known = byText?.get(authority);
+  if (known !== undefined) return copyTarget(known);
+  const target = parseTargetText(authority, defaultPort);
+  if (authority.length <= CACHEABLE_LENGTH) {
+    if (byText === undefined) parsed.set(defaultPort, (byText = new Map()));
+    if (byText.size >= MAX_PARSED) byText.clear();
+    byText.set(authority, target);
+  }
+  return copyTarget(target);
+}
+
+function copyTarget(t: Target): Target {
+  // `ip` is never written to: it can be shared.
+  return t.ip ? { host: t.host, port: t.port, ip: t.ip } : { host: t.host, port: t.port };
+}
+
+function parseTargetText(authority: string, defaultPort: number): Target {
   if (authority.includes("@")) throw new TargetError(authority, "userinfo (user@host) is not allowed");
   let hostPart: string;
   let port = defaultPort;
