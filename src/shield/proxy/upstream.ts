@@ -71,6 +71,7 @@ const CHUNK_SIZE = /^([0-9A-Fa-f]{1,13})(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?$/
 const UNSAFE_IN_HEAD = /[\x00-\x20\x7f]/;
 const LINE_BREAK = /[\r\n\0]/;
 const DIGITS = /^\d{1,15}$/;
+/* eslint-enable no-control-regex */
 
 /**
  * The field `name ":" OWS value OWS` in text[from, end), appended to `out` as name and value;
@@ -96,7 +97,6 @@ function pushField(text: string, from: number, end: number, out: string[]): bool
 function isBlank(c: number): boolean {
   return c === 32 || c === 9;
 }
-/* eslint-enable no-control-regex */
 
 /** A malformed or unframeable response. */
 export class UpstreamProtocolError extends Error {
