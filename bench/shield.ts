@@ -587,58 +587,27 @@ async function main(): Promise<void> {
     `>= ${target}`,
     value >= target,
   ];
-  // Targets are held against squid as shipped; the rows marked "reference" are read, not judged.
+  /** `of(a)[key] / of(b)[key]`, paired within each round. */
+  const ratio = (a: string, b: string, key: keyof Sample) => paired((of) => of(a)[key] / of(b)[key]);
   const addedP99 = paired((of) => of("clawguard").p99 - of("direct").p99);
+  // Targets are held against squid as shipped; the rows marked "reference" are read, not judged.
   const checks: Array<[string, ...([number, string, boolean] | [number, string, null])]> = [
-    [
-      "CONNECT throughput vs squid",
-      ...atLeast(
-        paired((of) => of("clawguard").mbps / of("squid").mbps),
-        1.5,
-      ),
-    ],
-    [
-      "CONNECT throughput vs direct",
-      ...atLeast(
-        paired((of) => of("clawguard").mbps / of("direct").mbps),
-        0.5,
-      ),
-    ],
-    [
-      "req/s vs squid",
-      ...atLeast(
-        paired((of) => of("clawguard").rps / of("squid").rps),
-        1,
-      ),
-    ],
+    ["CONNECT throughput vs squid", ...atLeast(ratio("clawguard", "squid", "mbps"), 1.5)],
+    ["CONNECT throughput vs direct", ...atLeast(ratio("clawguard", "direct", "mbps"), 0.5)],
+    ["req/s vs squid", ...atLeast(ratio("clawguard", "squid", "rps"), 1)],
     // The CPU twins of the ratios above: the same targets, read as work per unit.
-    [
-      "CPU per MB, squid / clawguard",
-      ...atLeast(
-        paired((of) => of("squid").cpuPerMb / of("clawguard").cpuPerMb),
-        1.5,
-      ),
-    ],
-    [
-      "CPU per request (wrk), squid / clawguard",
-      ...atLeast(
-        paired((of) => of("squid").cpuPerReq / of("clawguard").cpuPerReq),
-        1,
-      ),
-    ],
+    ["CPU per MB, squid / clawguard", ...atLeast(ratio("squid", "clawguard", "cpuPerMb"), 1.5)],
+    ["CPU per request (wrk), squid / clawguard", ...atLeast(ratio("squid", "clawguard", "cpuPerReq"), 1)],
     [
       "CPU per request @1k rps, squid / clawguard",
-      ...atLeast(
-        paired((of) => of("squid").cpuPerTimedReq / of("clawguard").cpuPerTimedReq),
-        1,
-      ),
+      ...atLeast(ratio("squid", "clawguard", "cpuPerTimedReq"), 1),
     ],
     ["added p99 latency (ms)", addedP99, "< 2", addedP99 < 2],
     [`RSS with ${TUNNELS} idle tunnels (MiB)`, shield.rss ?? NaN, "< 300", (shield.rss ?? Infinity) < 300],
-    ["req/s vs squid-nolog", paired((of) => of("clawguard").rps / of("squid-nolog").rps), "reference", null],
+    ["req/s vs squid-nolog", ratio("clawguard", "squid-nolog", "rps"), "reference", null],
     [
       "CPU per request (wrk), squid-nolog / clawguard",
-      paired((of) => of("squid-nolog").cpuPerReq / of("clawguard").cpuPerReq),
+      ratio("squid-nolog", "clawguard", "cpuPerReq"),
       "reference",
       null,
     ],
