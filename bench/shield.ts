@@ -447,7 +447,16 @@ async function idleTunnelsMemory(p: Proxy, smallPort: number): Promise<{ before:
 
 let stopping = false;
 
+/** The programs the bench drives, each from the Debian package of the same name. */
+const PROGRAMS = ["curl", "wrk", "squid", "tinyproxy"];
+
 async function main(): Promise<void> {
+  const missing: string[] = [];
+  for (const p of PROGRAMS) if ((await sh("sh", ["-c", `command -v ${p}`])).code !== 0) missing.push(p);
+  if (missing.length > 0)
+    throw new Error(
+      `${missing.join(", ")} not found; on Debian: apt-get install ${PROGRAMS.join(" ")} (a C compiler, cc, is optional)`,
+    );
   const [bulkPort, smallPort, shieldPort, squidPort, squidNologPort, tinyPort, relayPort] = await Promise.all(
     [freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()],
   );
