@@ -116,10 +116,12 @@ describe("parseTarget, asked the same thing again", () => {
     expect(ip2).toEqual({ host: "127.0.0.1", port: 80, ip: { address: "127.0.0.1", family: 4 } });
   });
 
-  it("keeps the default port apart: the same text under CONNECT and plain HTTP", () => {
+  it("keeps the default port apart: the same text under CONNECT, plain HTTP and any other port", () => {
     expect(parseTarget("example.org", 443).port).toBe(443);
     expect(parseTarget("example.org", 80).port).toBe(80);
     expect(parseTarget("example.org", 443).port).toBe(443);
+    expect(parseTarget("example.org", 8080).port).toBe(8080);
+    expect(parseTarget("example.org", 8080)).toEqual({ host: "example.org", port: 8080 });
   });
 
   it("refuses a bad authority every time it is asked, and stays right after many distinct names", () => {

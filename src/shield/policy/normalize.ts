@@ -108,26 +108,29 @@ export function parsePort(text: string, authority: string): number {
 
 /** Longest authority remembered: a valid host is at most 253 characters, plus brackets and port. */
 const CACHEABLE_LENGTH = 300;
-/** Parsed authorities, per default port; bounded, and emptied when full. */
+/** Parsed authorities, for each default port the proxy uses; bounded, and emptied when full. */
 const MAX_PARSED = 4096;
-const parsed = new Map<number, Map<string, Target>>();
+const parsed = new Map<number, Map<string, Target>>([
+  [80, new Map()],
+  [443, new Map()],
+]);
 
 /**
  * Parse `host`, `host:port`, `[v6]` or `[v6]:port` as it appears in a CONNECT line or a Host
  * header. userinfo (`user@host`) is refused: it is how URLs smuggle a second host past a reader.
  *
  * Agents ask for the same few destinations over and over, so valid authorities are remembered
- * (parsing is a pure function of the text). Each call still returns its own Target object, since
- * callers key per-request state by it. A client sending ever new names can churn the cache,
- * never grow it; refused authorities are not remembered and are parsed again each time.
+ * under the proxy's default ports, 80 and 443 (parsing is a pure function of the text). Each
+ * call still returns its own Target object, since callers key per-request state by it. A client
+ * sending ever new names can churn the cache, never grow it; refused authorities are not
+ * remembered and are parsed again each time.
  */
 export function parseTarget(authority: string, defaultPort: number): Target {
-  let byText = parsed.get(defaultPort);
+  const byText = parsed.get(defaultPort);
   const known = byText?.get(authority);
   if (known !== undefined) return copyTarget(known);
   const target = parseTargetText(authority, defaultPort);
-  if (authority.length <= CACHEABLE_LENGTH) {
-    if (byText === undefined) parsed.set(defaultPort, (byText = new Map()));
+  if (byText !== undefined && authority.length <= CACHEABLE_LENGTH) {
     if (byText.size >= MAX_PARSED) byText.clear();
     byText.set(authority, target);
   }
