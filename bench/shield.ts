@@ -498,7 +498,7 @@ async function main(): Promise<void> {
     ]);
   // Rounds, each measuring every contender, in an order that rotates from round to round: a
   // burst of other work on the machine then lands on one sample of each, not on all of one,
-  // and the medians below are what the targets are judged on.
+  // and the paired medians below are what the targets are judged on.
   type Sample = Omit<Row, "name" | "rss">;
   const samples = new Map<string, Sample[]>(contenders.map((p) => [p.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
