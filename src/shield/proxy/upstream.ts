@@ -14,6 +14,7 @@
  */
 import type net from "node:net";
 import { asDialError, DialError, dialSocket } from "../net/dial.js";
+import { ChunkedBody, contentLength, endsInChunked, pushField } from "./http1.js";
 
 /** What one exchange tells its owner; exactly one of `onEnd` / `onError` ends it. */
 export interface UpstreamHandler {
@@ -57,46 +58,14 @@ export interface UpstreamOptions {
 const CRLF = Buffer.from("\r\n");
 const HEAD_END = Buffer.from("\r\n\r\n");
 const LAST_CHUNK = "0\r\n\r\n";
-/** Longest chunk-size line (size, extensions) accepted. */
-const MAX_CHUNK_LINE = 4096;
 
 // Control characters are exactly what these patterns refuse (HTAB aside).
 /* eslint-disable no-control-regex */
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
-const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Control characters other than tab: never inside a field value (a bare CR or LF included). */
-const NOT_IN_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-const CHUNK_SIZE = /^([0-9A-Fa-f]{1,13})(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
 /** A request target or Host value that could break out of its line. */
 const UNSAFE_IN_HEAD = /[\x00-\x20\x7f]/;
 const LINE_BREAK = /[\r\n\0]/;
-const DIGITS = /^\d{1,15}$/;
 /* eslint-enable no-control-regex */
-
-/**
- * The field `name ":" OWS value OWS` in text[from, end), appended to `out` as name and value;
- * false when malformed: obsolete line folding (a line starting with whitespace), a space before
- * the colon, a control character in the value (a bare CR or LF included). Taken apart by hand:
- * no match arrays for every field of every response.
- */
-function pushField(text: string, from: number, end: number, out: string[]): boolean {
-  const colon = text.indexOf(":", from);
-  if (colon < 0 || colon >= end) return false;
-  const name = text.slice(from, colon);
-  let start = colon + 1;
-  let stop = end;
-  while (start < stop && isBlank(text.charCodeAt(start))) start++;
-  while (stop > start && isBlank(text.charCodeAt(stop - 1))) stop--;
-  const value = text.slice(start, stop);
-  if (!FIELD_NAME.test(name) || NOT_IN_VALUE.test(value)) return false;
-  out.push(name, value);
-  return true;
-}
-
-/** Optional whitespace around a field value: space or tab. */
-function isBlank(c: number): boolean {
-  return c === 32 || c === 9;
-}
 
 /** A malformed or unframeable response. */
 export class UpstreamProtocolError extends Error {
@@ -110,10 +79,7 @@ const enum State {
   Idle,
   Head,
   Length,
-  ChunkSize,
-  ChunkData,
-  ChunkEnd,
-  Trailers,
+  Chunked,
   UntilClose,
   Done,
 }
@@ -249,8 +215,10 @@ export class Exchange {
   private state = State.Idle;
   /** Bytes of a head, chunk-size line or trailer section not yet complete. */
   private pending: Buffer | null = null;
-  /** Body bytes still expected (Length, ChunkData) or CRLF bytes still expected (ChunkEnd). */
+  /** Body bytes still expected (Length). */
   private remaining = 0;
+  /** The body's decoder while it is chunked. */
+  private chunks: ChunkedBody | null = null;
   private keepAlive = true;
   private noBody: boolean;
   private requestDone = false;
@@ -259,8 +227,6 @@ export class Exchange {
   private paused = false;
   /** Response complete, request body still coming: the connection waits for `end` to be reused. */
   private parked = false;
-  /** Head bytes seen so far, for the size limit across packets. */
-  private headBytes = 0;
 
   constructor(
     private readonly pool: UpstreamPool,
@@ -453,68 +419,16 @@ export class Exchange {
           i += n;
           break;
         }
-        case State.ChunkSize: {
-          const lf = b.indexOf(10, i);
-          if (lf < 0) {
-            if (b.length - i > MAX_CHUNK_LINE) throw new UpstreamProtocolError("chunk size line too long");
+        case State.Chunked: {
+          const chunks = this.chunks!;
+          const next = chunks.step(b, i);
+          if (next < 0) {
             this.pending = b.subarray(i);
             return;
           }
-          if (lf === i || b[lf - 1] !== 13 || lf - i > MAX_CHUNK_LINE)
-            throw new UpstreamProtocolError("malformed chunk size line");
-          const m = CHUNK_SIZE.exec(b.toString("latin1", i, lf - 1));
-          if (!m) throw new UpstreamProtocolError("malformed chunk size");
-          const size = parseInt(m[1]!, 16);
-          i = lf + 1;
-          if (size === 0) {
-            this.state = State.Trailers;
-            this.headBytes = 0;
-          } else {
-            this.state = State.ChunkData;
-            this.remaining = size;
-          }
-          break;
-        }
-        case State.ChunkData: {
-          const n = Math.min(this.remaining, b.length - i);
-          this.remaining -= n;
-          if (this.remaining === 0) {
-            this.state = State.ChunkEnd;
-            this.remaining = 2;
-          }
-          this.body(b.subarray(i, i + n));
-          i += n;
-          break;
-        }
-        case State.ChunkEnd: {
-          // Exactly CRLF after the chunk's data, possibly split across reads.
-          const want = this.remaining === 2 ? 13 : 10;
-          if (b[i] !== want) throw new UpstreamProtocolError("chunk data not followed by CRLF");
-          i += 1;
-          this.remaining -= 1;
-          if (this.remaining === 0) this.state = State.ChunkSize;
-          break;
-        }
-        case State.Trailers: {
-          // Trailer fields are read and dropped (the client's response is already framed).
-          const lf = b.indexOf(10, i);
-          if (lf < 0) {
-            if (this.headBytes + b.length - i > this.pool.opts.maxHeaderBytes)
-              throw new UpstreamProtocolError("trailer section too large");
-            this.pending = b.subarray(i);
-            return;
-          }
-          if (b[lf - 1] !== 13 || lf === i) throw new UpstreamProtocolError("malformed trailer line");
-          const line = b.toString("latin1", i, lf - 1);
-          this.headBytes += lf + 1 - i;
-          if (this.headBytes > this.pool.opts.maxHeaderBytes)
-            throw new UpstreamProtocolError("trailer section too large");
-          i = lf + 1;
-          if (line.length === 0) {
-            this.state = State.Done;
-          } else if (!pushField(line, 0, line.length, [])) {
-            throw new UpstreamProtocolError("malformed trailer field");
-          }
+          i = next;
+          if (chunks.data) this.body(chunks.data);
+          if (chunks.done) this.state = State.Done;
           break;
         }
         case State.UntilClose: {
@@ -545,7 +459,6 @@ export class Exchange {
 
   /** A complete head (without its final CRLF CRLF): interim, or the final response. */
   private onHead(text: string): void {
-    this.headBytes = 0;
     let eol = text.indexOf("\r\n");
     if (eol < 0) eol = text.length;
     const status = STATUS_LINE.exec(text.slice(0, eol));
@@ -553,7 +466,7 @@ export class Exchange {
     const code = Number(status[2]);
     const http10 = status[1] === "0";
     const raw: string[] = [];
-    let length: string | null = null;
+    let lengths: string[] | null = null;
     let te: string | null = null;
     let close = http10;
     while (eol < text.length) {
@@ -565,15 +478,7 @@ export class Exchange {
       const value = raw[raw.length - 1]!;
       const n = name.length;
       if (n === 14 && name.toLowerCase() === "content-length") {
-        // Usually one plain number; a list must repeat one value.
-        const parts = DIGITS.test(value) ? [value] : value.split(",");
-        for (const part of parts) {
-          const v = part.trim();
-          if (!DIGITS.test(v)) throw new UpstreamProtocolError("invalid Content-Length");
-          if (length !== null && length !== v)
-            throw new UpstreamProtocolError("conflicting Content-Length values");
-          length = v;
-        }
+        (lengths ??= []).push(value);
       } else if (n === 17 && name.toLowerCase() === "transfer-encoding") {
         te = te === null ? value : `${te}, ${value}`;
       } else if (n === 10 && name.toLowerCase() === "connection") {
@@ -591,18 +496,20 @@ export class Exchange {
       this.state = State.Head;
       return;
     }
-    if (length !== null && te !== null)
+    if (lengths !== null && te !== null)
       throw new UpstreamProtocolError("both Content-Length and Transfer-Encoding");
+    const length = lengths === null ? null : contentLength(lengths);
+    if (typeof length === "string") throw new UpstreamProtocolError(length);
     this.keepAlive = !close;
     if (this.noBody || code === 204 || code === 304) {
       this.state = State.Done;
     } else if (te !== null) {
-      const codings = te.split(",");
-      if (codings[codings.length - 1]!.trim().toLowerCase() !== "chunked")
+      if (!endsInChunked(te))
         throw new UpstreamProtocolError("Transfer-Encoding that does not end in chunked");
-      this.state = State.ChunkSize;
+      this.state = State.Chunked;
+      this.chunks = new ChunkedBody(this.pool.opts.maxHeaderBytes, (m) => new UpstreamProtocolError(m));
     } else if (length !== null) {
-      this.remaining = Number(length);
+      this.remaining = length;
       this.state = this.remaining === 0 ? State.Done : State.Length;
     } else {
       this.state = State.UntilClose;
