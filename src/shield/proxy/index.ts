@@ -1,4 +1,3 @@
-import http from "node:http";
 import type net from "node:net";
 import type { AddressInfo } from "node:net";
 import { parseTarget } from "../policy/normalize.js";
@@ -11,7 +10,14 @@ import {
   type Resolver,
 } from "../net/resolve.js";
 import type { Agent, Decision, LogRecord, LogSink, Target } from "../types.js";
-import { downstreamResponseHeaders, framing, parseProxyBasic, upstreamRequestHeaders } from "./headers.js";
+import { downstreamResponseHeaders, parseProxyBasic, upstreamRequestHeaders } from "./headers.js";
+import {
+  FrontServer,
+  STATUS_TEXT,
+  type FrontRequest,
+  type RequestError,
+  type ResponseWatcher,
+} from "./front.js";
 import { BulkBuffers } from "./bulk-buffers.js";
 import { ConnectionTracker } from "./tracker.js";
 import { UpstreamPool, type Exchange, type UpstreamHandler } from "./upstream.js";
@@ -57,9 +63,10 @@ const AUTH_REQUIRED_OUTCOME: Outcome = {
  * exactly one log record. Until a policy is set every connection is reset (fail closed).
  */
 export class ShieldProxy {
-  readonly server: http.Server;
+  readonly server: net.Server;
   /** Open tunnels and in-flight HTTP exchanges, for the tunnel limit and for lockdown. */
   readonly tunnels = new ConnectionTracker();
+  private readonly front: FrontServer;
   private policy: ProxyPolicy | null = null;
   private readonly masked: ReadonlySet<string>;
   private readonly resolver: Resolver;
@@ -67,8 +74,6 @@ export class ShieldProxy {
   /** 1 MiB read buffers for tunnels streaming in bulk, lent and returned. */
   readonly bulkBuffers: BulkBuffers;
   private readonly sockets = new Set<net.Socket>();
-  /** Sockets already answered for a parse error: what the parser says after that is noise. */
-  private readonly rejected = new WeakSet<net.Socket>();
 
   constructor(private readonly opts: ProxyOptions) {
     this.masked = new Set((opts.stripHeaders ?? []).map((h) => h.toLowerCase()));
@@ -78,45 +83,30 @@ export class ShieldProxy {
     this.upstream = new UpstreamPool({
       connectTimeoutMs: limits.connectTimeoutMs,
       idleTimeoutMs: limits.idleTimeoutMs,
-      // Node's own client accepted response heads up to 16 KiB; never less than agents may send.
+      // Never refuse a response head smaller than what agents may send, nor one under 16 KiB.
       maxHeaderBytes: Math.max(16 * 1024, limits.maxHeaderBytes),
     });
-    this.server = http.createServer({
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: limits.headerTimeoutMs,
-      // Streaming bodies may legitimately take long; idleness is bounded by `timeout` below.
-      requestTimeout: 0,
-      // How often Node looks for connections past headersTimeout: the slowloris bound.
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headerTimeoutMs / 4))),
-      keepAliveTimeout: Math.min(5000, limits.idleTimeoutMs),
-      insecureHTTPParser: false,
-      noDelay: true,
-      // Client sockets carry tunnels too: the same room as the upstream side (see dial.ts).
-      highWaterMark: SOCKET_HIGH_WATER_MARK,
-    });
-    this.server.timeout = limits.idleTimeoutMs;
+    this.front = new FrontServer(
+      {
+        maxHeaderBytes: limits.maxHeaderBytes,
+        headerTimeoutMs: limits.headerTimeoutMs,
+        keepAliveTimeoutMs: Math.min(5000, limits.idleTimeoutMs),
+        idleTimeoutMs: limits.idleTimeoutMs,
+        // Client sockets carry tunnels too: the same room as the upstream side (see dial.ts).
+        highWaterMark: SOCKET_HIGH_WATER_MARK,
+      },
+      {
+        request: (req) => this.onRequest(req),
+        tunnel: (req, socket, head, kind) => this.onTunnel(req, socket, head, kind),
+        clientError: (err, socket) => this.onClientError(err, socket),
+      },
+    );
+    this.server = this.front.server;
     this.server.on("connection", (s: net.Socket) => {
       this.sockets.add(s);
       s.once("close", () => this.sockets.delete(s));
       if (!this.policy) s.resetAndDestroy();
     });
-    this.server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) =>
-      this.onRequest(req, res),
-    );
-    // Without this listener Node answers "100 Continue" itself, before the policy has spoken;
-    // with it, the 100 comes from the destination (relayed below) or not at all.
-    this.server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) =>
-      this.onRequest(req, res),
-    );
-    this.server.on("connect", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
-      this.onTunnel(req, socket, head, "connect"),
-    );
-    this.server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
-      this.onTunnel(req, socket, head, "upgrade"),
-    );
-    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) =>
-      this.onClientError(err, socket),
-    );
   }
 
   /** Install (or swap) the policy; requests already past `decide` keep the answer they got. */
@@ -137,7 +127,7 @@ export class ShieldProxy {
   /** Stop accepting, end idle keep-alive connections, and cut open tunnels after `graceMs`. */
   async close(graceMs = 2000): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
+    this.front.closeIdle();
     const timer = setTimeout(() => {
       this.tunnels.closeWhere(() => true);
       for (const s of this.sockets) s.destroy();
@@ -149,7 +139,7 @@ export class ShieldProxy {
 
   // ---- plain HTTP -------------------------------------------------------------------------
 
-  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private onRequest(req: FrontRequest): void {
     const started = Date.now();
     const log = this.logger(req, started);
     const policy = this.policy;
@@ -157,20 +147,18 @@ export class ShieldProxy {
       req.socket.resetAndDestroy();
       return;
     }
-    const frame = framing(req.rawHeaders);
     const agent = policy.identify(log.sourceAddress, parseProxyBasic(req.rawHeaders));
     log.agent(agent);
-    if (frame.ambiguous) {
-      // The rest of this connection cannot be trusted to be split the way the client meant.
-      res.shouldKeepAlive = false;
-      sendPlain(res, 400, "Bad Request", { connection: "close" });
-      res.once("finish", () => req.socket.destroySoon());
-      log.end({ decision: "denied", rule: null, reason: `refused: ${frame.ambiguous}` });
+    if (req.ambiguous) {
+      // The rest of this connection cannot be trusted to be split the way the client meant:
+      // the front reads nothing more of it and closes it after this answer.
+      req.reply(400, "Bad Request");
+      log.end({ decision: "denied", rule: null, reason: `refused: ${req.ambiguous}` });
       return;
     }
-    const form = splitAbsoluteForm(req.url ?? "");
+    const form = splitAbsoluteForm(req.url);
     if (!form) {
-      sendPlain(res, 400, "Bad Request");
+      req.reply(400, "Bad Request");
       log.end({
         decision: "denied",
         rule: null,
@@ -180,7 +168,7 @@ export class ShieldProxy {
     }
     log.path = form.path;
     if (!agent) {
-      sendPlain(res, 407, "Proxy Authentication Required", { "proxy-authenticate": 'Basic realm="proxy"' });
+      req.reply(407, "Proxy Authentication Required", ["Proxy-Authenticate", 'Basic realm="proxy"']);
       log.end({ ...AUTH_REQUIRED_OUTCOME });
       return;
     }
@@ -188,23 +176,23 @@ export class ShieldProxy {
     try {
       target = parseTarget(form.authority, 80);
     } catch (err) {
-      sendPlain(res, 400, "Bad Request");
+      req.reply(400, "Bad Request");
       log.end({ decision: "denied", rule: null, reason: `refused: bad target: ${messageOf(err)}` });
       return;
     }
     log.target(target);
     const decision = policy.decide(agent, target);
     if (decision.verdict !== "allow") {
-      this.refuseHttp(req, res);
+      this.refuseHttp(req);
       log.end(outcomeOf(decision));
       return;
     }
     const check = (a: string) => policy.checkAddress(agent, target, a);
     const forward = (checked: CheckedAddress) =>
-      this.forwardHttp(req, res, agent, target, form, frame.hasBody, decision, checked, log);
+      this.forwardHttp(req, agent, target, form, decision, checked, log);
     const failed = (err: unknown) => {
       // A bug here must cost one request, not the process: cut it and say why in the log.
-      res.destroy();
+      req.destroy();
       log.end({ decision: "denied", rule: null, reason: `internal error: ${messageOf(err)}` });
     };
     // An IP literal needs no lookup: decide and dial in this turn, without a promise per request.
@@ -220,22 +208,20 @@ export class ShieldProxy {
   }
 
   private forwardHttp(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
+    req: FrontRequest,
     agent: Agent,
     target: Target,
     form: AbsoluteForm,
-    hasBody: boolean,
     decision: Decision,
     checked: CheckedAddress,
     log: RequestLogger,
   ): void {
     if (!checked.ok) {
       if (checked.refused) {
-        this.refuseHttp(req, res);
+        this.refuseHttp(req);
         log.end(outcomeOf(checked.decision));
       } else {
-        if (!res.headersSent && !res.destroyed) sendPlain(res, 502, "Bad Gateway");
+        req.reply(502, "Bad Gateway");
         log.end({ ...outcomeOf(decision), reason: `${decision.reason}; ${checked.reason}` });
       }
       return;
@@ -245,7 +231,7 @@ export class ShieldProxy {
       return;
     }
     log.upstreamAddress = checked.address;
-    const exchange = new HttpExchange(req, res, log, combined(decision, checked.decision), this.masked);
+    const exchange = new HttpExchange(req, log, combined(decision, checked.decision), this.masked);
     exchange.release = this.tunnels.add(
       {
         agent: agent.id,
@@ -258,47 +244,37 @@ export class ShieldProxy {
       },
       () => exchange.cut(),
     );
-    res.once("close", () => exchange.closed());
+    req.watch(exchange);
     exchange.upstream = this.upstream.request(
       {
         address: checked.address,
         port: target.port,
-        method: req.method ?? "GET",
+        method: req.method,
         target: form.path + form.query,
         headers: upstreamRequestHeaders(req.rawHeaders, form.authority, this.masked, false),
-        hasBody,
+        hasBody: req.hasBody,
       },
       exchange,
     );
     // Most requests have no body: the head alone was the whole request.
-    if (hasBody) exchange.sendBody();
+    if (req.hasBody) exchange.sendBody();
   }
 
-  private refuseHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private refuseHttp(req: FrontRequest): void {
     if (this.opts.refusal === "reset") req.socket.resetAndDestroy();
-    else sendPlain(res, 403, "Forbidden");
+    else req.reply(403, "Forbidden");
   }
 
   // ---- CONNECT and Upgrade: both end as a byte tunnel ---------------------------------------
 
-  private onTunnel(
-    req: http.IncomingMessage,
-    client: net.Socket,
-    head: Buffer,
-    kind: "connect" | "upgrade",
-  ): void {
+  private onTunnel(req: FrontRequest, client: net.Socket, head: Buffer, kind: "connect" | "upgrade"): void {
     void this.tunnel(req, client, head, kind).catch((err: unknown) => {
       client.destroy();
       process.emitWarning(`shield: tunnel handler failed: ${messageOf(err)}`);
     });
   }
 
-  private async tunnel(
-    req: http.IncomingMessage,
-    client: net.Socket,
-    head: Buffer,
-    kind: "connect" | "upgrade",
-  ) {
+  private async tunnel(req: FrontRequest, client: net.Socket, head: Buffer, kind: "connect" | "upgrade") {
     const started = Date.now();
     client.pause();
     client.on("error", () => client.destroy());
@@ -313,11 +289,11 @@ export class ShieldProxy {
     let authority: string;
     let form: AbsoluteForm | null = null;
     if (kind === "connect") {
-      authority = req.url ?? "";
+      authority = req.url;
       log.path = null;
     } else {
-      form = splitAbsoluteForm(req.url ?? "");
-      const ambiguous = framing(req.rawHeaders).ambiguous;
+      form = splitAbsoluteForm(req.url);
+      const ambiguous = req.ambiguous;
       if (!form || ambiguous) {
         rawReply(client, 400, "Bad Request");
         log.end({
@@ -418,7 +394,7 @@ export class ShieldProxy {
       client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
     } else {
       const headers = upstreamRequestHeaders(req.rawHeaders, authority, this.masked, true);
-      upstream.write(rawRequestHead(req.method ?? "GET", form!.path + form!.query, headers));
+      upstream.write(rawRequestHead(req.method, form!.path + form!.query, headers));
     }
     if (head.length > 0) upstream.write(head);
     splice(client, upstream, this.opts.limits.idleTimeoutMs, () => {
@@ -436,16 +412,8 @@ export class ShieldProxy {
 
   // ---- malformed requests ------------------------------------------------------------------
 
-  private onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
-    if (this.rejected.has(socket)) return void socket.destroy();
-    this.rejected.add(socket);
-    const status =
-      err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-    const text =
-      status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request";
-    if (socket.writable && !socket.destroyed) rawReply(socket, status, text);
-    else socket.destroy();
-    if (err.code === "ECONNRESET") return;
+  private onClientError(err: RequestError, socket: net.Socket): void {
+    rawReply(socket, err.status, STATUS_TEXT[err.status]);
     this.opts.sink.append({
       ts: Date.now(),
       agent: null,
@@ -458,7 +426,7 @@ export class ShieldProxy {
       path: null,
       decision: "denied",
       rule: null,
-      reason: `refused: malformed request (${err.code ?? err.message})`,
+      reason: `refused: malformed request (${err.message})`,
       upstreamAddress: null,
       bytesUp: 0,
       bytesDown: 0,
@@ -466,27 +434,24 @@ export class ShieldProxy {
     });
   }
 
-  private logger(req: http.IncomingMessage, started: number): RequestLogger {
-    return new RequestLogger(this.opts.sink, started, sourceOf(req.socket), req.method ?? "");
+  private logger(req: FrontRequest, started: number): RequestLogger {
+    return new RequestLogger(this.opts.sink, started, sourceOf(req.socket), req.method);
   }
 }
 
 /**
  * One plain HTTP request relayed: the request body to the destination and the response back,
- * each with backpressure, and the request's log record once the client's response is closed.
+ * each with backpressure, and the request's log record once the client's response is done.
  */
-class HttpExchange implements UpstreamHandler {
+class HttpExchange implements UpstreamHandler, ResponseWatcher {
   upstream: Exchange | null = null;
   release: (() => void) | null = null;
   private up = 0;
   private down = 0;
   private failure: string | null = null;
-  /** A drain listener is waiting to resume the destination's response. */
-  private waiting = false;
 
   constructor(
-    private readonly req: http.IncomingMessage,
-    private readonly res: http.ServerResponse,
+    private readonly req: FrontRequest,
     private readonly log: RequestLogger,
     private readonly outcome: Outcome,
     private readonly masked: ReadonlySet<string>,
@@ -494,78 +459,70 @@ class HttpExchange implements UpstreamHandler {
 
   /** Stream the request body to the destination. */
   sendBody(): void {
-    const { req } = this;
-    req.on("data", (chunk: Buffer) => {
-      this.up += chunk.length;
-      if (this.upstream && !this.upstream.write(chunk)) req.pause();
-    });
-    req.once("end", () => this.upstream?.end());
+    this.req.takeBody(
+      (chunk) => {
+        this.up += chunk.length;
+        return this.upstream ? this.upstream.write(chunk) : true;
+      },
+      () => this.upstream?.end(),
+    );
   }
 
   onDrain(): void {
-    this.req.resume();
+    // The destination takes more of the request body: read more of it.
+    this.req.resumeBody();
+  }
+
+  onWritable(): void {
+    this.upstream?.resume();
   }
 
   onContinue(): void {
-    if (!this.res.headersSent && !this.res.destroyed) this.res.writeContinue();
+    this.req.writeContinue();
   }
 
   onResponse(status: number, reason: string, rawHeaders: string[]): void {
-    const { res } = this;
-    if (res.destroyed) return;
-    try {
-      res.writeHead(status, reason, downstreamResponseHeaders(rawHeaders, this.masked));
-    } catch (err) {
-      this.failure = `response not relayed: ${messageOf(err)}`;
-      this.upstream?.abort();
-      sendPlain(res, 502, "Bad Gateway", { connection: "close" });
-    }
+    if (this.req.destroyed) return;
+    this.req.writeHead(status, reason, downstreamResponseHeaders(rawHeaders, this.masked));
   }
 
   onData(chunk: Buffer): boolean {
     this.down += chunk.length;
-    const { res } = this;
-    if (res.destroyed) return true;
-    if (res.write(chunk)) return true;
-    // One read can hold several chunks: one drain listener is enough for all of them.
-    if (!this.waiting) {
-      this.waiting = true;
-      res.once("drain", () => {
-        this.waiting = false;
-        this.upstream?.resume();
-      });
-    }
-    return false;
+    const { req } = this;
+    if (req.destroyed) return true;
+    // False: `onDrain` resumes the destination once the client's socket has room.
+    return req.write(chunk);
   }
 
   onEnd(): void {
-    if (!this.res.destroyed) this.res.end();
+    this.req.end();
   }
 
   onError(err: Error): void {
-    const { res } = this;
+    const { req } = this;
     this.failure = err.message;
-    if (!res.headersSent && !res.destroyed) {
+    if (!req.headersSent && !req.destroyed) {
       const timeout = err instanceof DialError && err.code === "timeout";
-      sendPlain(res, timeout ? 504 : 502, timeout ? "Gateway Timeout" : "Bad Gateway", {
-        connection: "close",
-      });
+      req.keepAlive = false;
+      req.reply(timeout ? 504 : 502, timeout ? "Gateway Timeout" : "Bad Gateway");
     } else {
-      res.destroy();
+      req.destroy();
     }
   }
 
   /** Lockdown or shutdown: cut both sides now. */
   cut(): void {
     this.upstream?.abort();
-    this.res.destroy();
+    this.req.destroy();
   }
 
-  /** The client's response is closed (sent, or cut): release the slot and write the record. */
-  closed(): void {
+  /** The client's response is done (sent, or cut): release the slot and write the record. */
+  onClose(): void {
     this.release?.();
-    if (!this.res.writableFinished) this.upstream?.abort();
-    const { outcome, failure } = this;
+    const { req, outcome } = this;
+    const failure = this.failure ?? req.failure;
+    // A response cut short, or a request body that broke off, leaves the destination's side unusable.
+    if (!req.complete || req.failure) this.upstream?.abort();
     this.log.end(
       failure ? { ...outcome, reason: `${outcome.reason}; ${failure}` } : outcome,
       this.up,
@@ -662,22 +619,6 @@ function sourceOf(socket: net.Socket): string {
   const a = socket.remoteAddress ?? "";
   // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; agents are configured by IPv4.
   return a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a;
-}
-
-function sendPlain(
-  res: http.ServerResponse,
-  status: number,
-  text: string,
-  extra: Record<string, string> = {},
-): void {
-  if (res.headersSent || res.destroyed) return;
-  const body = `${text}\n`;
-  res.writeHead(status, {
-    "content-type": "text/plain",
-    "content-length": Buffer.byteLength(body),
-    ...extra,
-  });
-  res.end(body);
 }
 
 function rawReply(socket: net.Socket, status: number, text: string, extraHeaders = ""): void {
