@@ -179,8 +179,9 @@ export class Connection {
     }
   }
 
+  /** No request in flight and no byte of the next one: nothing is lost by closing now. */
   closeIfIdle(): void {
-    if (this.phase === Phase.Head && this.headSince === 0 && !this.pending) this.socket.destroy();
+    if (this.phase === Phase.Head && !this.pending && !this.scheduled) this.socket.destroy();
   }
 
   // ---- reading -----------------------------------------------------------------------------
