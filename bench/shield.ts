@@ -31,7 +31,7 @@ import net from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { SHIELD_NODE_FLAGS } from "../src/shield/node-flags.js";
+import { shieldRunArgv } from "../src/shield/node-flags.js";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);
@@ -234,14 +234,8 @@ async function startShield(port: number): Promise<Proxy> {
     ].join("\n"),
   );
   // With the Node flags the installed unit and the clawguard command give it.
-  const child = start(process.execPath, [
-    ...SHIELD_NODE_FLAGS,
-    path.join(ROOT, "bin/clawguard.js"),
-    "shield",
-    "run",
-    "--config",
-    file,
-  ]);
+  const [node, ...argv] = shieldRunArgv(path.join(ROOT, "bin/clawguard.js"), ["--config", file]);
+  const child = start(node!, argv);
   await waitPort(port);
   return { name: "clawguard", port, pid: child.pid };
 }

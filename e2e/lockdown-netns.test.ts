@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SHIELD_NODE_FLAGS } from "../src/shield/node-flags.js";
+import { shieldRunArgv } from "../src/shield/node-flags.js";
 import { cmd, isRoot, PROJECT_DIR, sleep, type CmdResult } from "./lib/index.js";
 
 /**
@@ -212,19 +212,7 @@ async function wire(): Promise<void> {
 }
 
 async function startShield(): Promise<ChildProcess> {
-  return startIn(
-    NS.shield,
-    [
-      process.execPath,
-      ...SHIELD_NODE_FLAGS,
-      BIN,
-      "shield",
-      "run",
-      "--config",
-      path.join(work, "shield.yaml"),
-    ],
-    /listening on/,
-  );
+  return startIn(NS.shield, shieldRunArgv(BIN, ["--config", path.join(work, "shield.yaml")]), /listening on/);
 }
 
 describe.skipIf(!isRoot)(

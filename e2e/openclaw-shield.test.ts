@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StoredRecord } from "../src/shield/log/index.js";
-import { SHIELD_NODE_FLAGS } from "../src/shield/node-flags.js";
+import { shieldRunArgv } from "../src/shield/node-flags.js";
 import { cmd, PROJECT_DIR, sleep } from "./lib/index.js";
 import { ensureOpenClaw, OPENCLAW_VERSION } from "./lib/openclaw.js";
 
@@ -119,11 +119,7 @@ describe.skipIf(!ENABLED)(
           "",
         ].join("\n"),
       );
-      shield = start(
-        [process.execPath, ...SHIELD_NODE_FLAGS, BIN, "shield", "run", "--config", config, "--json"],
-        process.env,
-        dir,
-      );
+      shield = start(shieldRunArgv(BIN, ["--config", config, "--json"]), process.env, dir);
       await until(
         async () => (shield!.output().includes('"listening"') ? true : undefined),
         `the shield to listen (output so far:\n${shield.output()})`,

@@ -16,3 +16,11 @@ export const SHIELD_NODE_FLAGS: readonly string[] = ["--no-memory-reducer"];
 export function missingNodeFlags(execArgv: readonly string[] = process.execArgv): string[] {
   return SHIELD_NODE_FLAGS.filter((f) => !execArgv.includes(f));
 }
+
+/**
+ * The command line that starts `clawguard shield run` from `bin` (the clawguard script) with
+ * this Node and the flags above, followed by `args`.
+ */
+export function shieldRunArgv(bin: string, args: readonly string[]): string[] {
+  return [process.execPath, ...SHIELD_NODE_FLAGS, bin, "shield", "run", ...args];
+}
