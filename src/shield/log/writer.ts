@@ -7,7 +7,7 @@
 import type Database from "better-sqlite3";
 import { parentPort, type MessagePort } from "node:worker_threads";
 import type { LogRecord } from "../types.js";
-import { recordHash, reverseHost } from "./record.js";
+import { chainAppender, decodeBatch } from "./batch.js";
 import { pruneRecords, type PruneOptions, type PruneResult } from "./retention.js";
 import { LogError, openWritable, type Synchronous } from "./schema.js";
 
@@ -22,7 +22,7 @@ export interface WriterConfig {
 /** What the proxy's thread sends, per store `s`. Records arrive already normalised, in append order. */
 export type ToWriter =
   | { t: "open"; s: number; cfg: WriterConfig }
-  /** `utf8` is the JSON of a LogRecord[]: normalised records are plain strings, numbers and nulls. */
+  /** `utf8` is a batch as `encodeBatch` made it. */
   | { t: "records"; s: number; utf8: Uint8Array }
   | { t: "flush"; s: number; id: number }
   | { t: "prune"; s: number; id: number; opts: PruneOptions }
@@ -39,7 +39,6 @@ export type FromWriter =
 if (!parentPort) throw new Error("the shield log writer runs only as a worker thread");
 const port: MessagePort = parentPort;
 const send = (m: FromWriter) => port.postMessage(m);
-const decoder = new TextDecoder();
 
 /** One open log: its queue, its connection, its retry state. */
 class StoreWriter {
@@ -53,11 +52,7 @@ class StoreWriter {
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private db: Database.Database | null = null;
-  private statements: {
-    insert: Database.Statement;
-    head: Database.Statement;
-    setHead: Database.Statement;
-  } | null = null;
+  private append: ((records: LogRecord[], start: number, n: number) => void) | null = null;
 
   constructor(
     private readonly s: number,
@@ -77,15 +72,7 @@ class StoreWriter {
       const pageSize = opened.pragma("page_size", { simple: true }) as number;
       opened.pragma(`max_page_count = ${Math.max(1, Math.floor(cfg.hardLimitBytes / pageSize))}`);
     }
-    this.statements = {
-      insert: opened.prepare(
-        `INSERT INTO records (id, ts, agent, fleet, tier, source_address, method, host, host_rev, port, path,
-           decision, rule, reason, upstream_address, bytes_up, bytes_down, duration_ms, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      head: opened.prepare("SELECT head_id AS id, head_hash AS hash FROM chain WHERE one = 1"),
-      setHead: opened.prepare("UPDATE chain SET head_id = ?, head_hash = ? WHERE one = 1"),
-    };
+    this.append = chainAppender(opened);
     this.db = opened;
     return opened;
   }
@@ -124,45 +111,8 @@ class StoreWriter {
   private commitBatch(): boolean {
     const n = Math.min(this.cfg.batchSize, this.queued);
     try {
-      const conn = this.connection();
-      const { insert, head, setHead } = this.statements!;
-      conn
-        .transaction(() => {
-          const row = head.get() as { id: number; hash: string } | undefined;
-          if (!row) throw new LogError("the chain table has no row");
-          let id = row.id;
-          let prev = row.hash;
-          for (let i = this.start; i < this.start + n; i++) {
-            const r = this.queue[i]!;
-            id += 1;
-            const hash = recordHash(id, r, prev);
-            insert.run(
-              id,
-              r.ts,
-              r.agent,
-              r.fleet,
-              r.tier,
-              r.sourceAddress,
-              r.method,
-              r.host,
-              reverseHost(r.host),
-              r.port,
-              r.path,
-              r.decision,
-              r.rule,
-              r.reason,
-              r.upstreamAddress,
-              r.bytesUp,
-              r.bytesDown,
-              r.durationMs,
-              prev,
-              hash,
-            );
-            prev = hash;
-          }
-          setHead.run(id, prev);
-        })
-        .immediate();
+      this.connection();
+      this.append!(this.queue, this.start, n);
     } catch (err) {
       this.commitFailures += 1;
       this.failStreak += 1;
@@ -232,7 +182,7 @@ async function handle(m: ToWriter): Promise<void> {
   }
   switch (m.t) {
     case "records":
-      return store.add(JSON.parse(decoder.decode(m.utf8)) as LogRecord[]);
+      return store.add(decodeBatch(m.utf8));
     case "flush":
       return reply(m.s, m.id, () => store.flush());
     case "prune":
