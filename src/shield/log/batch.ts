@@ -5,33 +5,35 @@
  */
 import type Database from "better-sqlite3";
 import type { LogRecord } from "../types.js";
-import { recordHash, reverseHost } from "./record.js";
+import { lineHash, recordLine, reverseHost, type RecordFields } from "./record.js";
 import { LogError } from "./schema.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * Normalised records as one JSON text, UTF-8 encoded so that its buffer can be transferred
- * rather than copied: cloning a few hundred small objects costs several times more, and posting
- * the string itself was measured at 1.1 us per record on the proxy's thread.
+ * Normalised records as one text, a `recordLine` each, UTF-8 encoded so that its buffer can be
+ * transferred rather than copied: cloning a few hundred small objects costs several times more,
+ * and posting the string itself was measured at 1.1 us per record on the proxy's thread. Lines
+ * of bare field values serialise in a third of the time of an array of objects, and the writer
+ * hashes them as they are instead of serialising every record again.
  */
 export function encodeBatch(records: LogRecord[]): Uint8Array<ArrayBuffer> {
-  return encoder.encode(JSON.stringify(records));
+  return encoder.encode(records.map(recordLine).join("\n"));
 }
 
-export function decodeBatch(utf8: Uint8Array): LogRecord[] {
-  return JSON.parse(decoder.decode(utf8)) as LogRecord[];
+/** The lines of a batch; each is parsed when it is written. */
+export function decodeBatch(utf8: Uint8Array): string[] {
+  const text = decoder.decode(utf8);
+  return text === "" ? [] : text.split("\n");
 }
 
 /**
  * Prepare the statements that append to the chain on `db`. The returned function writes
- * `records[start .. start + n)` in one transaction, chained from the stored head, and throws if
+ * `lines[start .. start + n)` in one transaction, chained from the stored head, and throws if
  * the database refuses (nothing of the batch is then written).
  */
-export function chainAppender(
-  db: Database.Database,
-): (records: LogRecord[], start: number, n: number) => void {
+export function chainAppender(db: Database.Database): (lines: string[], start: number, n: number) => void {
   const insert = db.prepare(
     `INSERT INTO records (id, ts, agent, fleet, tier, source_address, method, host, host_rev, port, path,
        decision, rule, reason, upstream_address, bytes_up, bytes_down, duration_ms, prev_hash, hash)
@@ -39,34 +41,35 @@ export function chainAppender(
   );
   const head = db.prepare("SELECT head_id AS id, head_hash AS hash FROM chain WHERE one = 1");
   const setHead = db.prepare("UPDATE chain SET head_id = ?, head_hash = ? WHERE one = 1");
-  const write = db.transaction((records: LogRecord[], start: number, n: number) => {
+  const write = db.transaction((lines: string[], start: number, n: number) => {
     const row = head.get() as { id: number; hash: string } | undefined;
     if (!row) throw new LogError("the chain table has no row");
     let id = row.id;
     let prev = row.hash;
     for (let i = start; i < start + n; i++) {
-      const r = records[i]!;
+      const line = lines[i]!;
+      const f = JSON.parse(line) as RecordFields;
       id += 1;
-      const hash = recordHash(id, r, prev);
+      const hash = lineHash(id, line, prev);
       insert.run(
         id,
-        r.ts,
-        r.agent,
-        r.fleet,
-        r.tier,
-        r.sourceAddress,
-        r.method,
-        r.host,
-        reverseHost(r.host),
-        r.port,
-        r.path,
-        r.decision,
-        r.rule,
-        r.reason,
-        r.upstreamAddress,
-        r.bytesUp,
-        r.bytesDown,
-        r.durationMs,
+        f[0],
+        f[1],
+        f[2],
+        f[3],
+        f[4],
+        f[5],
+        f[6],
+        reverseHost(f[6]),
+        f[7],
+        f[8],
+        f[9],
+        f[10],
+        f[11],
+        f[12],
+        f[13],
+        f[14],
+        f[15],
         prev,
         hash,
       );
@@ -74,5 +77,5 @@ export function chainAppender(
     }
     setHead.run(id, prev);
   });
-  return (records, start, n) => write.immediate(records, start, n);
+  return (lines, start, n) => write.immediate(lines, start, n);
 }

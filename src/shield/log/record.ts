@@ -104,6 +104,63 @@ export function canonicalRecord(id: number, r: LogRecord, prevHash: string): str
   ]);
 }
 
+/**
+ * A record's fields in the order `canonicalRecord` hashes them, as JSON: how a record travels to
+ * the writer thread. It holds no line break, since JSON escapes them inside strings, so a batch
+ * is its records' lines joined by "\n".
+ */
+export function recordLine(r: LogRecord): string {
+  return JSON.stringify([
+    r.ts,
+    r.agent,
+    r.fleet,
+    r.tier,
+    r.sourceAddress,
+    r.method,
+    r.host,
+    r.port,
+    r.path,
+    r.decision,
+    r.rule,
+    r.reason,
+    r.upstreamAddress,
+    r.bytesUp,
+    r.bytesDown,
+    r.durationMs,
+  ]);
+}
+
+/** What `JSON.parse(recordLine(r))` gives back. */
+export type RecordFields = [
+  ts: number,
+  agent: string | null,
+  fleet: string | null,
+  tier: string | null,
+  sourceAddress: string,
+  method: string,
+  host: string,
+  port: number,
+  path: string | null,
+  decision: LogDecision,
+  rule: string | null,
+  reason: string,
+  upstreamAddress: string | null,
+  bytesUp: number,
+  bytesDown: number,
+  durationMs: number,
+];
+
+const CANONICAL_HEAD = `[${JSON.stringify(CANONICAL_TAG)},`;
+
+/**
+ * `canonicalRecord(id, r, prevHash)` built from `recordLine(r)` without serialising the record
+ * again: JSON.stringify joins array items with "," and adds nothing else, so splicing the line's
+ * items between the id and the previous hash gives the same text.
+ */
+export function canonicalFromLine(id: number, line: string, prevHash: string): string {
+  return `${CANONICAL_HEAD}${JSON.stringify(id)},${line.slice(1, -1)},${JSON.stringify(prevHash)}]`;
+}
+
 /** SHA-256 in hex; the one-shot `crypto.hash` (Node >= 20.12) skips a Hash object per record. */
 const sha256Hex: (text: string) => string =
   typeof crypto.hash === "function"
@@ -112,6 +169,11 @@ const sha256Hex: (text: string) => string =
 
 export function recordHash(id: number, r: LogRecord, prevHash: string): string {
   return sha256Hex(canonicalRecord(id, r, prevHash));
+}
+
+/** `recordHash(id, r, prevHash)` from `recordLine(r)`. */
+export function lineHash(id: number, line: string, prevHash: string): string {
+  return sha256Hex(canonicalFromLine(id, line, prevHash));
 }
 
 /** Reversed host, indexed so that `*.example.com` is a range scan instead of a table scan. */

@@ -6,7 +6,6 @@
  */
 import type Database from "better-sqlite3";
 import { parentPort, type MessagePort } from "node:worker_threads";
-import type { LogRecord } from "../types.js";
 import { chainAppender, decodeBatch } from "./batch.js";
 import { pruneRecords, type PruneOptions, type PruneResult } from "./retention.js";
 import { LogError, openWritable, type Synchronous } from "./schema.js";
@@ -42,7 +41,8 @@ const send = (m: FromWriter) => port.postMessage(m);
 
 /** One open log: its queue, its connection, its retry state. */
 class StoreWriter {
-  private readonly queue: LogRecord[] = [];
+  /** Records as `recordLine` wrote them. */
+  private readonly queue: string[] = [];
   /** Index of the first uncommitted record in `queue`; compacted now and then. */
   private start = 0;
   private committed = 0;
@@ -52,7 +52,7 @@ class StoreWriter {
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private db: Database.Database | null = null;
-  private append: ((records: LogRecord[], start: number, n: number) => void) | null = null;
+  private append: ((lines: string[], start: number, n: number) => void) | null = null;
 
   constructor(
     private readonly s: number,
@@ -77,8 +77,8 @@ class StoreWriter {
     return opened;
   }
 
-  add(records: LogRecord[]): void {
-    for (const r of records) this.queue.push(r);
+  add(lines: string[]): void {
+    for (const line of lines) this.queue.push(line);
     this.schedule();
   }
 
