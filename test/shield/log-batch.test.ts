@@ -55,6 +55,23 @@ describe("shield log batches", () => {
     expect(canonicalFromLine(3, recordLine(awkward), 'a"b\\')).toBe(canonicalRecord(3, awkward, 'a"b\\'));
   });
 
+  it("reverse a host by code point, as stored logs have it", () => {
+    const byCodePoint = (h: string) => [...h].reverse().join("");
+    for (const host of [
+      "",
+      "a",
+      "api.openai.com",
+      awkward.host,
+      "\u{1F600}\u{1F601}",
+      "x\uD800y",
+      "\uDC00x\uD83D",
+      "\uD83D\uD83D\uDE00\uDE00",
+    ]) {
+      expect(reverseHost(host)).toBe(byCodePoint(host));
+    }
+    expect(reverseHost("api.example.com")).toBe("moc.elpmaxe.ipa");
+  });
+
   it("carry records to the writer unchanged, one line each, and an empty batch as none", () => {
     const records = [awkward, normaliseRecord(record(1)), normaliseRecord(record(2))];
     const lines = decodeBatch(encodeBatch(records));
