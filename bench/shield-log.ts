@@ -125,9 +125,12 @@ function floorRows(records: LogRecord[]): unknown[][] {
   ]);
 }
 
+/** Per record, in us: wall time, and CPU time of the process (this thread does all the work). */
 interface Round {
   writer: number;
+  writerCpu: number;
   floor: number;
+  floorCpu: number;
   encode: number;
 }
 const rounds: Round[] = [];
@@ -135,6 +138,10 @@ const rounds: Round[] = [];
 for (let round = 0; round < ROUNDS; round++) {
   const batches = Array.from({ length: BATCHES }, () => Array.from({ length: BATCH_SIZE }, nextRecord));
   const perRecord = (ms: number) => (ms * 1000) / (BATCHES * BATCH_SIZE);
+  const cpuPerRecord = (since: NodeJS.CpuUsage) => {
+    const used = process.cpuUsage(since);
+    return perRecord((used.user + used.system) / 1000);
+  };
   const sample: Partial<Round> = {};
 
   const runWriter = () => {
@@ -142,16 +149,20 @@ for (let round = 0; round < ROUNDS; round++) {
     const encoded = batches.map(encodeBatch);
     sample.encode = perRecord(performance.now() - t);
     t = performance.now();
+    const cpu = process.cpuUsage();
     for (const utf8 of encoded) {
       const batch = decodeBatch(utf8);
       append(batch, 0, batch.length);
     }
+    sample.writerCpu = cpuPerRecord(cpu);
     sample.writer = perRecord(performance.now() - t);
   };
   const runFloor = () => {
     const rows = batches.map(floorRows);
     const t = performance.now();
+    const cpu = process.cpuUsage();
     for (const batch of rows) floorBatch.immediate(batch);
+    sample.floorCpu = cpuPerRecord(cpu);
     sample.floor = perRecord(performance.now() - t);
   };
   if (round % 2) {
@@ -168,20 +179,22 @@ writerDb.close();
 floorDb.close();
 rmSync(dir, { recursive: true, force: true });
 
-const total = made;
 const us = (x: number) => `${x.toFixed(2)} us`;
+const med = (key: keyof Round) => us(median(rounds.map((r) => r[key])));
+const ratio = (a: keyof Round, b: keyof Round) => median(rounds.map((r) => r[a] / r[b])).toFixed(2);
 process.stdout.write(
   [
     `${ROUNDS - WARMUP} rounds (after ${WARMUP} to warm up) of ${BATCHES} batches of ${BATCH_SIZE} records;` +
-      ` ${HOSTS} hosts, ${AGENTS} agents; each log ends with ${total} records`,
+      ` ${HOSTS} hosts, ${AGENTS} agents; each log ends with ${made} records`,
     "",
-    "| per record, median over rounds | us |",
-    "| --- | --- |",
-    `| writer: decode, hash, insert, commit | ${us(median(rounds.map((r) => r.writer)))} |`,
-    `| floor: bare insert and commit, no index | ${us(median(rounds.map((r) => r.floor)))} |`,
-    `| proxy's thread: encode the batch for the writer | ${us(median(rounds.map((r) => r.encode)))} |`,
+    "| per record, median over rounds | wall | CPU |",
+    "| --- | --- | --- |",
+    `| writer: decode, hash, insert, commit | ${med("writer")} | ${med("writerCpu")} |`,
+    `| floor: bare insert and commit, no index | ${med("floor")} | ${med("floorCpu")} |`,
+    `| proxy's thread: encode the batch for the writer | ${med("encode")} | |`,
     "",
-    `writer / floor: ${median(rounds.map((r) => r.writer / r.floor)).toFixed(2)} (median of the ratio within each round)`,
+    `writer / floor: ${ratio("writer", "floor")} wall, ${ratio("writerCpu", "floorCpu")} CPU` +
+      " (each the median of the ratio within a round)",
     "",
   ].join("\n"),
 );
