@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { chainAppender, decodeBatch, encodeBatch } from "../src/shield/log/batch.js";
 import { normaliseRecord, reverseHost } from "../src/shield/log/record.js";
 import { openWritable } from "../src/shield/log/schema.js";
+import { verifyChain } from "../src/shield/log/verify.js";
 import type { LogRecord } from "../src/shield/types.js";
 
 const { values } = parseArgs({
@@ -175,6 +176,12 @@ for (let round = 0; round < ROUNDS; round++) {
   if (round >= WARMUP) rounds.push(sample as Round);
 }
 
+// What was timed must be a chain verify-log accepts, record for record.
+const check = verifyChain(writerDb);
+if (!check.ok || check.count !== made) {
+  process.stderr.write(`the writer's log does not verify: ${JSON.stringify(check)}\n`);
+  process.exitCode = 1;
+}
 writerDb.close();
 floorDb.close();
 rmSync(dir, { recursive: true, force: true });
