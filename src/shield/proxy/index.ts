@@ -414,6 +414,8 @@ export class ShieldProxy {
 
   private onClientError(err: RequestError, socket: net.Socket): void {
     rawReply(socket, err.status, STATUS_TEXT[err.status]);
+    // Closed for good once the answer is out, even if the client never closes its side.
+    socket.destroySoon();
     this.opts.sink.append({
       ts: Date.now(),
       agent: null,
