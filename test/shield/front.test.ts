@@ -104,6 +104,25 @@ describe("request heads", () => {
     expect(records[0]!.reason).toMatch(/^refused: malformed request/);
   });
 
+  it("closes for good after a request it could not read, even if the client keeps its side open", async () => {
+    const s = net.connect({ host: "127.0.0.1", port: t.port, allowHalfOpen: true });
+    let reply = "";
+    s.on("data", (d: Buffer) => (reply += d.toString("latin1")));
+    const ended = new Promise((r) => s.once("end", r));
+    const failed = new Promise<string>((resolve) => {
+      s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      setTimeout(() => resolve("no error"), 2000);
+    });
+    s.write("NOT A REQUEST\r\n\r\n");
+    await ended;
+    expect(reply).toMatch(/^HTTP\/1.1 400 /);
+    // Nothing listens on the shield's side any more: what the client sends now is refused.
+    s.write("more");
+    setTimeout(() => s.writable && s.write("more"), 100);
+    expect(await failed).toMatch(/^(ECONNRESET|EPIPE)$/);
+    s.destroy();
+  });
+
   it("ignores empty lines before a request line", async () => {
     const r = await rawExchange(t.port, `\r\n\r\n${get("/")}`, 800);
     expect(responses(r.reply).map((x) => [x.status, x.body])).toEqual([[200, "ok"]]);
