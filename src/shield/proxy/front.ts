@@ -230,7 +230,10 @@ export class Connection {
     if (rest.length > this.front.opts.maxHeaderBytes) this.socket.pause();
   }
 
-  /** A head from b[i]: returns where its body starts, or -1 if the head is not complete (or the socket is no longer ours). */
+  /**
+   * A head from b[i]: returns where its body starts, or -1 if the head is not complete (or the
+   * socket is no longer ours).
+   */
   private readHead(b: Buffer, i: number): number {
     // RFC 9112 §2.2: empty lines before a request line are ignored.
     while (i + 1 < b.length && b[i] === 13 && b[i + 1] === 10) i += 2;
@@ -510,8 +513,9 @@ export class FrontRequest {
     this.onBodyEnd?.();
   }
 
+  /** Relay a 100 Continue; never to an HTTP/1.0 client, which cannot read one (RFC 9110 §15.2). */
   writeContinue(): void {
-    if (!this.headersSent && !this.destroyed)
+    if (this.http11 && !this.headersSent && !this.destroyed)
       this.conn.socket.write("HTTP/1.1 100 Continue\r\n\r\n", "latin1");
   }
 
