@@ -19,7 +19,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { chainAppender, decodeBatch, encodeBatch } from "../src/shield/log/batch.js";
-import { normaliseRecord, reverseHost } from "../src/shield/log/record.js";
+import { normaliseRecord, recordFields, reverseHost } from "../src/shield/log/record.js";
 import { openWritable } from "../src/shield/log/schema.js";
 import { verifyChain } from "../src/shield/log/verify.js";
 import type { LogRecord } from "../src/shield/types.js";
@@ -102,28 +102,11 @@ const floorBatch = floorDb.transaction((rows: unknown[][]) => {
 let floorId = 0;
 const HASH_SIZED = "0123456789abcdef".repeat(4);
 function floorRows(records: LogRecord[]): unknown[][] {
-  return records.map((r) => [
-    ++floorId,
-    r.ts,
-    r.agent,
-    r.fleet,
-    r.tier,
-    r.sourceAddress,
-    r.method,
-    r.host,
-    reverseHost(r.host),
-    r.port,
-    r.path,
-    r.decision,
-    r.rule,
-    r.reason,
-    r.upstreamAddress,
-    r.bytesUp,
-    r.bytesDown,
-    r.durationMs,
-    HASH_SIZED,
-    HASH_SIZED,
-  ]);
+  return records.map((r) => {
+    const f = recordFields(r);
+    // The table's column order: host_rev right after host.
+    return [++floorId, ...f.slice(0, 7), reverseHost(r.host), ...f.slice(7), HASH_SIZED, HASH_SIZED];
+  });
 }
 
 /** Per record, in us: wall time, and CPU time of the process (this thread does all the work). */

@@ -81,9 +81,12 @@ export function normaliseRecord(r: LogRecord): LogRecord {
 
 /** The exact bytes that are hashed: every field in a fixed order, the id and the previous hash. */
 export function canonicalRecord(id: number, r: LogRecord, prevHash: string): string {
-  return JSON.stringify([
-    CANONICAL_TAG,
-    id,
+  return JSON.stringify([CANONICAL_TAG, id, ...recordFields(r), prevHash]);
+}
+
+/** A record's fields in the order the chain hashes them. */
+export function recordFields(r: LogRecord): RecordFields {
+  return [
     r.ts,
     r.agent,
     r.fleet,
@@ -100,8 +103,7 @@ export function canonicalRecord(id: number, r: LogRecord, prevHash: string): str
     r.bytesUp,
     r.bytesDown,
     r.durationMs,
-    prevHash,
-  ]);
+  ];
 }
 
 /**
@@ -110,24 +112,7 @@ export function canonicalRecord(id: number, r: LogRecord, prevHash: string): str
  * is its records' lines joined by "\n".
  */
 export function recordLine(r: LogRecord): string {
-  return JSON.stringify([
-    r.ts,
-    r.agent,
-    r.fleet,
-    r.tier,
-    r.sourceAddress,
-    r.method,
-    r.host,
-    r.port,
-    r.path,
-    r.decision,
-    r.rule,
-    r.reason,
-    r.upstreamAddress,
-    r.bytesUp,
-    r.bytesDown,
-    r.durationMs,
-  ]);
+  return JSON.stringify(recordFields(r));
 }
 
 /** What `JSON.parse(recordLine(r))` gives back. */
