@@ -17,8 +17,9 @@
  * connection opened), a kept-alive connection may wait `keepAliveTimeoutMs` for its next
  * request, and no byte either way for `idleTimeoutMs` closes the connection.
  */
+import { METHODS } from "node:http";
 import net from "node:net";
-import { ChunkedBody, contentLength, endsInChunked, FIELD_NAME, pushField } from "./http1.js";
+import { ChunkedBody, DIGITS, pushField } from "./http1.js";
 
 export interface FrontOptions {
   /** Largest request head (request line and headers, final CRLF included). */
@@ -50,7 +51,7 @@ export interface ResponseWatcher {
 /** A request that cannot be served, with the status that says so. */
 export class RequestError extends Error {
   constructor(
-    readonly status: 400 | 408 | 431,
+    readonly status: 400 | 408 | 417 | 431,
     message: string,
   ) {
     super(message);
@@ -61,6 +62,7 @@ export class RequestError extends Error {
 export const STATUS_TEXT = {
   400: "Bad Request",
   408: "Request Timeout",
+  417: "Expectation Failed",
   431: "Request Header Fields Too Large",
 } as const;
 
@@ -68,6 +70,10 @@ const HEAD_END = Buffer.from("\r\n\r\n");
 const CRLF = Buffer.from("\r\n");
 /** A request target: visible ASCII only. */
 const NOT_IN_TARGET = /[^\x21-\x7e]/;
+/** Where a request other than CONNECT may point: a path, or an absolute URL (RFC 9112 §3.2). */
+const PATH_OR_URL = /^(?:\/|[A-Za-z]+:\/\/)/;
+/** The methods Node's own parser knows, all upper case: a destination reads no other as one of them. */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
 /** Bodies at most this large go out with their head in one write. */
 const JOINED_WRITE_BYTES = 16 * 1024;
 
@@ -250,6 +256,8 @@ export class Connection {
     i = end + 4;
     this.headSince = 0;
     if (req.kind !== "plain") {
+      // A tunnel's bytes follow its head; a body framed in a way a parser could doubt is refused.
+      if (req.ambiguous) throw new RequestError(400, req.ambiguous);
       this.handOver(req, b.subarray(i));
       return -1;
     }
@@ -639,8 +647,12 @@ function parseHead(conn: Connection, text: string): FrontRequest {
   const version = text.slice(sp2 + 1, eol);
   const http11 = version === "HTTP/1.1";
   if (!http11 && version !== "HTTP/1.0") throw new RequestError(400, "unsupported HTTP version");
-  if (!FIELD_NAME.test(method) || url.length === 0 || NOT_IN_TARGET.test(url))
-    throw new RequestError(400, "malformed request line");
+  if (!KNOWN_METHODS.has(method)) throw new RequestError(400, "unknown method");
+  if (url.length === 0 || NOT_IN_TARGET.test(url)) throw new RequestError(400, "malformed request target");
+  if (
+    method === "CONNECT" ? url[0] === "/" : !(PATH_OR_URL.test(url) || (url === "*" && method === "OPTIONS"))
+  )
+    throw new RequestError(400, "request target of the wrong form for its method");
   const raw: string[] = [];
   let lengths: string[] | null = null;
   let te: string | null = null;
@@ -658,9 +670,14 @@ function parseHead(conn: Connection, text: string): FrontRequest {
     if (n === 4) {
       if (name.toLowerCase() === "host") hosts++;
     } else if (n === 14) {
-      if (name.toLowerCase() === "content-length") (lengths ??= []).push(raw[raw.length - 1]!);
+      if (name.toLowerCase() === "content-length") {
+        // Framing fields allow no tab around their value, as in Node's parser.
+        if (text.lastIndexOf("\t", eol) > from) throw new RequestError(400, "tab in Content-Length");
+        (lengths ??= []).push(raw[raw.length - 1]!);
+      }
     } else if (n === 17) {
       if (name.toLowerCase() === "transfer-encoding") {
+        if (text.lastIndexOf("\t", eol) > from) throw new RequestError(400, "tab in Transfer-Encoding");
         const v = raw[raw.length - 1]!;
         te = te === null ? v : `${te}, ${v}`;
       }
@@ -673,8 +690,12 @@ function parseHead(conn: Connection, text: string): FrontRequest {
           else if (t === "upgrade") upgradeToken = true;
         }
       }
-    } else if (n === 7 && name.toLowerCase() === "upgrade") {
-      upgradeHeader = true;
+    } else if (n === 7) {
+      if (name.toLowerCase() === "upgrade") upgradeHeader = true;
+    } else if (n === 6) {
+      // RFC 9110 §10.1.1: 100-continue is the one expectation defined; any other is refused.
+      if (name.toLowerCase() === "expect" && raw[raw.length - 1]!.toLowerCase() !== "100-continue")
+        throw new RequestError(417, "an expectation other than 100-continue");
     }
   }
   // RFC 9112 §3.2: exactly one Host in HTTP/1.1 (the target, not Host, says where to go).
@@ -685,16 +706,18 @@ function parseHead(conn: Connection, text: string): FrontRequest {
   let ambiguous: string | null = null;
   let bodyKind = BodyKind.None;
   let bodyLength = 0;
+  // Stricter than RFC 9112 allows, as strict as Node's parser: one Content-Length of digits
+  // only, and no transfer coding but chunked (another one would reach the destination undone).
   if (lengths !== null && te !== null) ambiguous = "both Content-Length and Transfer-Encoding";
   else if (te !== null) {
-    if (endsInChunked(te)) bodyKind = BodyKind.Chunked;
-    else ambiguous = "Transfer-Encoding that does not end in chunked";
+    if (te.trim().toLowerCase() === "chunked") bodyKind = BodyKind.Chunked;
+    else ambiguous = "Transfer-Encoding other than chunked";
   } else if (lengths !== null) {
-    const length = contentLength(lengths);
-    if (typeof length === "string") ambiguous = length;
-    else if (length > 0) {
+    if (lengths.length > 1) ambiguous = "more than one Content-Length";
+    else if (!DIGITS.test(lengths[0]!)) ambiguous = "invalid Content-Length";
+    else if (Number(lengths[0]) > 0) {
       bodyKind = BodyKind.Length;
-      bodyLength = length;
+      bodyLength = Number(lengths[0]);
     }
   }
   if (ambiguous) bodyKind = BodyKind.Length;

@@ -292,14 +292,14 @@ export class ShieldProxy {
       authority = req.url;
       log.path = null;
     } else {
+      // (The front refuses an Upgrade request whose framing is ambiguous before it gets here.)
       form = splitAbsoluteForm(req.url);
-      const ambiguous = req.ambiguous;
-      if (!form || ambiguous) {
+      if (!form) {
         rawReply(client, 400, "Bad Request");
         log.end({
           decision: "denied",
           rule: null,
-          reason: `refused: ${ambiguous ?? "request target is not an absolute http URL"}`,
+          reason: "refused: request target is not an absolute http URL",
         });
         return;
       }

@@ -1,0 +1,286 @@
+/**
+ * The shield's agent-side HTTP/1.1 server against Node's own strict parser (llhttp), on
+ * thousands of request streams mutated from valid ones: stray CR, LF, NUL, spaces and colons,
+ * folded lines, duplicated or conflicting framing headers, odd versions and methods, pipelined
+ * requests and chunked bodies. The front may refuse more than llhttp, never less: every request
+ * it reads must be one llhttp reads the same way (method, target, header list, body, and whether
+ * it is a tunnel), in the same place in the stream. A request read where llhttp saw none, or
+ * read differently, is how a proxy and a destination come to disagree about where a request
+ * ends.
+ */
+import http from "node:http";
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FrontServer } from "../../src/shield/proxy/front.js";
+
+interface Seen {
+  kind: "plain" | "connect" | "upgrade";
+  method: string;
+  url: string;
+  rawHeaders: string[];
+  /** The decoded body, once read to its end (a later parse error may cut it off). */
+  body: string | null;
+}
+
+/** What each server read, per connection, keyed by the client's local port. */
+type Log = Map<number, Seen[]>;
+
+function record(log: Log, socket: net.Socket, seen: Seen): Seen {
+  const port = socket.remotePort!;
+  const list = log.get(port) ?? [];
+  list.push(seen);
+  log.set(port, list);
+  return seen;
+}
+
+const frontLog: Log = new Map();
+const nodeLog: Log = new Map();
+let front: FrontServer;
+let node: http.Server;
+let frontPort = 0;
+let nodePort = 0;
+
+beforeAll(async () => {
+  front = new FrontServer(
+    {
+      maxHeaderBytes: 8192,
+      headerTimeoutMs: 5000,
+      keepAliveTimeoutMs: 5000,
+      idleTimeoutMs: 10_000,
+      highWaterMark: 64 * 1024,
+    },
+    {
+      request(req) {
+        // A request whose body could end in two places is refused, as the shield does.
+        if (req.ambiguous) return req.reply(400, "Bad Request");
+        const chunks: Buffer[] = [];
+        const seen = record(frontLog, req.socket, {
+          kind: "plain",
+          method: req.method,
+          url: req.url,
+          rawHeaders: req.rawHeaders,
+          body: null,
+        });
+        req.takeBody(
+          (c) => (chunks.push(Buffer.from(c)), true),
+          () => {
+            seen.body = Buffer.concat(chunks).toString("latin1");
+            req.reply(200, "OK");
+          },
+        );
+      },
+      tunnel(req, socket, _head, kind) {
+        record(frontLog, socket, {
+          kind,
+          method: req.method,
+          url: req.url,
+          rawHeaders: req.rawHeaders,
+          body: null,
+        });
+        socket.destroy();
+      },
+      clientError(_err, socket) {
+        socket.destroy();
+      },
+    },
+  );
+  node = http.createServer({ maxHeaderSize: 8192, insecureHTTPParser: false });
+  node.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const chunks: Buffer[] = [];
+    const seen = record(nodeLog, req.socket, {
+      kind: "plain",
+      method: req.method!,
+      url: req.url!,
+      rawHeaders: req.rawHeaders,
+      body: null,
+    });
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      seen.body = Buffer.concat(chunks).toString("latin1");
+      res.end("OK\n");
+    });
+  });
+  for (const kind of ["connect", "upgrade"] as const) {
+    node.on(kind, (req: http.IncomingMessage, socket: net.Socket) => {
+      record(nodeLog, socket, {
+        kind,
+        method: req.method!,
+        url: req.url!,
+        rawHeaders: req.rawHeaders,
+        body: null,
+      });
+      socket.destroy();
+    });
+  }
+  node.on("clientError", (_err: Error, socket: net.Socket) => socket.destroy());
+  const listen = (server: net.Server) =>
+    new Promise<number>((resolve) =>
+      server.listen(0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port)),
+    );
+  frontPort = await listen(front.server);
+  nodePort = await listen(node);
+});
+
+afterAll(async () => {
+  front?.server.close();
+  node?.closeAllConnections();
+  node?.close();
+});
+
+/** A small deterministic generator, so that a failure names an input that can be replayed. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const BASES = [
+  "GET http://a.test/p?q=1 HTTP/1.1\r\nHost: a.test\r\nAccept: */*\r\n\r\n",
+  "POST http://a.test/u HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello",
+  "POST http://a.test/u HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+  "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n",
+  "GET http://a.test/ws HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+  "GET http://a.test/ HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+];
+
+const HEADERS = [
+  "Content-Length: 5",
+  "Content-Length: 0",
+  "Content-Length: 5, 5",
+  "Content-Length: 5, 6",
+  "Content-Length: +5",
+  "Content-Length: 05",
+  "Content-Length:5",
+  "Content-Length: 5 ",
+  "Transfer-Encoding: chunked",
+  "Transfer-Encoding: gzip, chunked",
+  "Transfer-Encoding: chunked, gzip",
+  "Transfer-Encoding: xchunked",
+  "Transfer-Encoding : chunked",
+  " Transfer-Encoding: chunked",
+  "Transfer-Encoding:\tchunked",
+  "Host: b.test",
+  "Connection: close",
+  "Connection: upgrade",
+  "Upgrade: h2c",
+  "Expect: 100-continue",
+  "X-Empty:",
+  "X-Obs: a\r\n b",
+  ": novalue",
+  "NoColon",
+  "X-Tab:\tv\t",
+];
+
+const BYTES = ["\r", "\n", "\r\n", " ", "\t", "\0", ":", "\x7f", "\x80", "\xff", "a", "0", ";"];
+
+/** 1 to 3 mutations of a base request, sometimes followed by a second request. */
+function mutant(rand: () => number): string {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  let s = pick(BASES);
+  const n = 1 + Math.floor(rand() * 3);
+  for (let k = 0; k < n; k++) {
+    const headEnd = Math.max(1, s.indexOf("\r\n\r\n"));
+    const at = Math.floor(rand() * (rand() < 0.8 ? headEnd : s.length));
+    switch (Math.floor(rand() * 6)) {
+      case 0:
+        s = s.slice(0, at) + pick(BYTES) + s.slice(at);
+        break;
+      case 1:
+        s = s.slice(0, at) + s.slice(at + 1);
+        break;
+      case 2: {
+        // A header line after the request line.
+        const eol = s.indexOf("\r\n");
+        s = `${s.slice(0, eol + 2)}${pick(HEADERS)}\r\n${s.slice(eol + 2)}`;
+        break;
+      }
+      case 3:
+        s = s.replace(
+          /HTTP\/1\.[01]/,
+          pick(["HTTP/1.0", "HTTP/1.2", "HTTP/2.0", "http/1.1", "HTTP/1.1 ", "HTTP/1"]),
+        );
+        break;
+      case 4:
+        s = s.replace(/^[A-Z]+/, pick(["get", "GE T", "PUT", "CONNECT", "G\x01T", "HEAD", "OPTIONS"]));
+        break;
+      case 5:
+        // Body bytes that look like a request, or a chunk size line.
+        s += pick([
+          "GET http://b.test/ HTTP/1.1\r\nHost: b.test\r\n\r\n",
+          "0\r\n\r\n",
+          "5\r\nworld\r\n0\r\n\r\n",
+          "x",
+        ]);
+        break;
+    }
+  }
+  return s;
+}
+
+/** Send the same bytes on one connection to each server, and wait until both have gone quiet. */
+function send(port: number, bytes: Buffer): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: "127.0.0.1", port });
+    let local = 0;
+    s.on("error", () => {});
+    s.resume();
+    s.once("connect", () => {
+      local = s.localPort!;
+      s.write(bytes);
+    });
+    const done = () => {
+      s.destroy();
+      resolve(local);
+    };
+    const timer = setTimeout(done, 300);
+    s.once("close", () => {
+      clearTimeout(timer);
+      resolve(local);
+    });
+  });
+}
+
+describe("the front reads no request that Node's parser reads differently", () => {
+  it("over 3,000 mutated request streams", async () => {
+    const rand = prng(0x5eed);
+    const inputs = Array.from({ length: 3000 }, () => mutant(rand));
+    const mismatches: string[] = [];
+    let readByFront = 0;
+    for (let i = 0; i < inputs.length; i += 100) {
+      const batch = inputs.slice(i, i + 100);
+      const ports = await Promise.all(
+        batch.flatMap((text) => {
+          const bytes = Buffer.from(text, "latin1");
+          return [send(frontPort, bytes), send(nodePort, bytes)];
+        }),
+      );
+      batch.forEach((text, j) => {
+        const ours = frontLog.get(ports[2 * j]!) ?? [];
+        const theirs = nodeLog.get(ports[2 * j + 1]!) ?? [];
+        frontLog.delete(ports[2 * j]!);
+        nodeLog.delete(ports[2 * j + 1]!);
+        readByFront += ours.length;
+        ours.forEach((seen, k) => {
+          const ref = theirs[k];
+          // Bodies are compared where both read one to its end.
+          const same =
+            ref !== undefined &&
+            JSON.stringify({ ...seen, body: null }) === JSON.stringify({ ...ref, body: null }) &&
+            (seen.body === null || ref.body === null || seen.body === ref.body);
+          if (!same)
+            mismatches.push(
+              `${JSON.stringify(text)}: front read ${JSON.stringify(seen)}, Node ${JSON.stringify(ref ?? null)}`,
+            );
+        });
+      });
+    }
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    // The mutations leave enough valid requests for the comparison to mean something.
+    expect(readByFront).toBeGreaterThan(500);
+  }, 120_000);
+});
