@@ -222,65 +222,79 @@ function mutant(rand: () => number): string {
   return s;
 }
 
-/** Send the same bytes on one connection to each server, and wait until both have gone quiet. */
-function send(port: number, bytes: Buffer): Promise<number> {
+/**
+ * Send bytes on a new connection to `port`; resolves with the client's port once the server
+ * closed, or once it has sent nothing for `quietMs` (every request a server reads is answered).
+ */
+function send(port: number, bytes: Buffer, quietMs: number): Promise<number> {
   return new Promise((resolve) => {
     const s = net.connect({ host: "127.0.0.1", port });
     let local = 0;
-    s.on("error", () => {});
-    s.resume();
-    s.once("connect", () => {
-      local = s.localPort!;
-      s.write(bytes);
-    });
+    let timer: NodeJS.Timeout | undefined;
     const done = () => {
+      clearTimeout(timer);
       s.destroy();
       resolve(local);
     };
-    const timer = setTimeout(done, 300);
-    s.once("close", () => {
+    const quiet = () => {
       clearTimeout(timer);
-      resolve(local);
+      timer = setTimeout(done, quietMs);
+    };
+    s.on("error", () => {});
+    s.on("data", quiet);
+    s.once("connect", () => {
+      local = s.localPort!;
+      s.write(bytes);
+      quiet();
     });
+    s.once("close", done);
   });
 }
+
+/** Where the front read a request that Node's parser did not read the same way, or null. */
+async function compare(text: string, quietMs: number): Promise<string | null> {
+  const bytes = Buffer.from(text, "latin1");
+  const [fp, np] = await Promise.all([send(frontPort, bytes, quietMs), send(nodePort, bytes, quietMs)]);
+  const ours = frontLog.get(fp) ?? [];
+  const theirs = nodeLog.get(np) ?? [];
+  frontLog.delete(fp);
+  nodeLog.delete(np);
+  read += ours.length;
+  for (const [k, seen] of ours.entries()) {
+    const ref = theirs[k];
+    // Bodies are compared where both read one to its end.
+    const same =
+      ref !== undefined &&
+      JSON.stringify({ ...seen, body: null }) === JSON.stringify({ ...ref, body: null }) &&
+      (seen.body === null || ref.body === null || seen.body === ref.body);
+    if (!same)
+      return `${JSON.stringify(text)}: front read ${JSON.stringify(seen)}, Node ${JSON.stringify(ref ?? null)}`;
+  }
+  return null;
+}
+
+let read = 0;
 
 describe("the front reads no request that Node's parser reads differently", () => {
   it("over 3,000 mutated request streams", async () => {
     const rand = prng(0x5eed);
     const inputs = Array.from({ length: 3000 }, () => mutant(rand));
-    const mismatches: string[] = [];
-    let readByFront = 0;
+    const suspects: string[] = [];
     for (let i = 0; i < inputs.length; i += 100) {
       const batch = inputs.slice(i, i + 100);
-      const ports = await Promise.all(
-        batch.flatMap((text) => {
-          const bytes = Buffer.from(text, "latin1");
-          return [send(frontPort, bytes), send(nodePort, bytes)];
-        }),
-      );
-      batch.forEach((text, j) => {
-        const ours = frontLog.get(ports[2 * j]!) ?? [];
-        const theirs = nodeLog.get(ports[2 * j + 1]!) ?? [];
-        frontLog.delete(ports[2 * j]!);
-        nodeLog.delete(ports[2 * j + 1]!);
-        readByFront += ours.length;
-        ours.forEach((seen, k) => {
-          const ref = theirs[k];
-          // Bodies are compared where both read one to its end.
-          const same =
-            ref !== undefined &&
-            JSON.stringify({ ...seen, body: null }) === JSON.stringify({ ...ref, body: null }) &&
-            (seen.body === null || ref.body === null || seen.body === ref.body);
-          if (!same)
-            mismatches.push(
-              `${JSON.stringify(text)}: front read ${JSON.stringify(seen)}, Node ${JSON.stringify(ref ?? null)}`,
-            );
-        });
-      });
+      const found = await Promise.all(batch.map((text) => compare(text, 150)));
+      found.forEach((f, j) => f && suspects.push(batch[j]!));
     }
-    expect(mismatches.slice(0, 5)).toEqual([]);
+    // On a loaded machine a server may still be reading when the window closes: a difference
+    // counts only if it shows again with the input sent alone and a long window.
+    // (A real difference shows in many inputs: the first 40 are enough to name it.)
+    const confirmed: string[] = [];
+    for (const text of suspects.slice(0, 40)) {
+      const again = await compare(text, 1000);
+      if (again) confirmed.push(again);
+    }
+    expect(confirmed.slice(0, 5)).toEqual([]);
     // The mutations leave enough valid requests for the comparison to mean something.
-    expect(readByFront).toBeGreaterThan(500);
-  }, 120_000);
+    expect(read).toBeGreaterThan(500);
+  }, 180_000);
 });
