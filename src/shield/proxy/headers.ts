@@ -1,7 +1,7 @@
 /**
  * Header handling works on `rawHeaders` (name, value, name, value, ...) as the parser produced
- * it: one pass, no per-request object of arrays, and the result is again a flat list that
- * `http.request` and `writeHead` take as is.
+ * it: one pass, no per-request object of arrays, and the result is again a flat list that the
+ * shield's HTTP/1.1 client and server (upstream.ts, front.ts) write out as is.
  */
 
 /** RFC 9110 §7.6.1: meaningful for one connection only, never forwarded. */

@@ -105,7 +105,7 @@ export class UpstreamPool {
       const name = h[i]!;
       const value = h[i + 1]!;
       if (name.length === 14 && name.toLowerCase() === "content-length") hasLength = true;
-      // Values from Node's strict parser are clean; Host comes from the request target.
+      // Values the front's strict parser read are clean; Host comes from the request target.
       if (LINE_BREAK.test(value)) throw new Error(`header ${name} cannot be sent as is`);
       head += `${name}: ${value}\r\n`;
     }
