@@ -98,7 +98,7 @@ export const enum BodyKind {
 export class FrontServer {
   readonly server: net.Server;
   /** @internal connections being served (not tunnels). */
-  readonly conns = new Set<Connection>();
+  readonly conns = new Set<AgentConnection>();
   /** @internal set by `closeIdle`: responses from now on close their connection. */
   closing = false;
   private readonly sweeper: NodeJS.Timeout;
@@ -113,7 +113,7 @@ export class FrontServer {
       noDelay: true,
       highWaterMark: opts.highWaterMark,
     });
-    this.server.on("connection", (s: net.Socket) => this.conns.add(new Connection(this, s)));
+    this.server.on("connection", (s: net.Socket) => this.conns.add(new AgentConnection(this, s)));
     // How often heads and kept-alive connections are checked against their limits.
     const every = Math.max(100, Math.min(1000, Math.floor(opts.headerTimeoutMs / 4)));
     this.sweeper = setInterval(() => this.sweep(), every).unref();
@@ -133,7 +133,7 @@ export class FrontServer {
 }
 
 /** One agent connection while it speaks HTTP. */
-export class Connection {
+export class AgentConnection {
   private phase = Phase.Head;
   /** Bytes received and not yet consumed: a partial head, a paused body, pipelined requests. */
   private pending: Buffer | null = null;
@@ -461,7 +461,7 @@ export class FrontRequest {
   private closeNotified = false;
 
   constructor(
-    private readonly conn: Connection,
+    private readonly conn: AgentConnection,
     readonly method: string,
     readonly url: string,
     readonly http11: boolean,
@@ -635,7 +635,7 @@ export class FrontRequest {
 }
 
 /** A request head (without its final CRLF CRLF) as a request, or a RequestError. */
-function parseHead(conn: Connection, text: string): FrontRequest {
+function parseHead(conn: AgentConnection, text: string): FrontRequest {
   let eol = text.indexOf("\r\n");
   if (eol < 0) eol = text.length;
   const sp1 = text.indexOf(" ");

@@ -6,7 +6,7 @@
 
 // Control characters are exactly what these patterns refuse (HTAB aside).
 /* eslint-disable no-control-regex */
-export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Control characters other than tab: never inside a field value (a bare CR or LF included). */
 const NOT_IN_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,13})(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
