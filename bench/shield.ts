@@ -6,7 +6,8 @@
  *   - CONNECT bulk throughput: one curl stream through a CONNECT tunnel for a few seconds, and
  *     the same through bench/ceiling-relay.c, a forwarder that only copies (the ceiling);
  *   - small HTTP requests per second with keep-alive: wrk, 50 connections, absolute-form URLs;
- *   - added latency (p50/p99) at a fixed 1,000 requests per second, over direct;
+ *   - added latency (p50/p99) at a fixed 1,000 requests per second, over direct, sent by
+ *     bench/paced-client.c (a C client that costs the shared cores little);
  *   (both against bench/small-origin.c, an origin that costs little CPU per request, so that
  *   the proxies' own costs decide the numbers rather than an origin as busy as they are)
  *   - resident memory of the proxy holding 5,000 idle CONNECT tunnels.
@@ -348,11 +349,39 @@ async function requestsPerSecond(p: Proxy, smallPort: number): Promise<{ rps: nu
   return { rps: Number(m[1]), requests: Number(n[1]) };
 }
 
+/** Latencies (ms) of requests sent at RATE per second for SECONDS; a failed request is counted, not timed. */
+interface Paced {
+  ms: number[];
+  failed: number;
+}
+
 /**
- * Latencies (ms) of requests sent at RATE per second for SECONDS, keep-alive where the proxy
- * offers it (tinyproxy closes after each response). A failed request is counted, not timed.
+ * The latency run through bench/paced-client.c: keep-alive where the proxy offers it (tinyproxy
+ * closes after each response), a new connection whenever none is free, so a slow answer never
+ * holds back the next request. It costs a few percent of a core; the Node client below took
+ * about 60% at this rate, and its garbage collector's threads ran for milliseconds on the cores
+ * the proxies share (perf sched), which the proxies' tails then showed.
  */
-async function latencies(p: Proxy, smallPort: number): Promise<{ ms: number[]; failed: number }> {
+async function latenciesPaced(binary: string, p: Proxy, smallPort: number): Promise<Paced> {
+  const origin = `127.0.0.1:${smallPort}`;
+  const r = await sh(
+    binary,
+    [
+      String(p.port ?? smallPort),
+      String(RATE),
+      String(SECONDS),
+      p.port ? `http://${origin}/` : "/",
+      origin,
+      ...(p.closes ? ["close"] : []),
+    ],
+    (SECONDS + 30) * 1000,
+  );
+  if (r.code !== 0) throw new Error(`paced-client through ${p.name} failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as Paced;
+}
+
+/** The same with Node's http client, when there is no C compiler. */
+async function latenciesNode(p: Proxy, smallPort: number): Promise<Paced> {
   // Reusing a connection tinyproxy is closing fails the request: ask it to close instead.
   const agent = new http.Agent({ keepAlive: !p.closes, maxSockets: 64 });
   const origin = `127.0.0.1:${smallPort}`;
@@ -464,6 +493,9 @@ async function main(): Promise<void> {
     await startTinyproxy(tinyPort!),
   ];
   const ceiling = await startCeilingRelay(relayPort!, bulkPort!);
+  const pacedClient = await compiled("paced-client");
+  const latencies = (p: Proxy, port: number) =>
+    pacedClient ? latenciesPaced(pacedClient, p, port) : latenciesNode(p, port);
   const ceilingMbps: number[] = [];
 
   interface Row {
@@ -560,7 +592,7 @@ async function main(): Promise<void> {
   let out = `\n### Shield benchmark (loopback, ${SECONDS} s per measurement, medians of ${ROUNDS} rounds, ${TUNNELS} idle tunnels)\n\n`;
   out += `Load average (1 min) at the start and after each round: ${load.map((l) => f(l, 2)).join(", ")}.\n`;
   out += `squid runs twice: as Debian ships it, writing an access log line per request (\`squid\`), and with \`access_log none\` (\`squid-nolog\`).\n`;
-  out += `The small requests go to ${smallOrigin}.\n\n`;
+  out += `The small requests go to ${smallOrigin}; the latency runs' requests come from ${pacedClient ? "bench/paced-client.c" : "Node's http client (no C compiler)"}.\n\n`;
   // How much the rounds disagreed: the spread behind each median.
   out +=
     "| round | clawguard / squid CONNECT | clawguard / direct CONNECT | clawguard / squid req/s | clawguard / squid-nolog req/s | added p99 ms |\n";

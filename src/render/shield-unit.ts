@@ -110,6 +110,10 @@ DevicePolicy=closed
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
 SystemCallFilter=~@privileged @resources
+# Back from @resources: the log writer thread drops to nice 19 while it keeps up and returns to
+# nice 0 when records pile up, which LimitNICE permits (never below 0).
+SystemCallFilter=setpriority
+LimitNICE=+0
 # A refused call fails with EPERM instead of killing Node.js at start.
 SystemCallErrorNumber=EPERM
 # No MemoryDenyWriteExecute: V8 needs writable and executable pages.

@@ -33,7 +33,7 @@ function exposure(unitFile: string): { score: number; failing: string[] } {
 }
 
 describe("clawguard shield install", () => {
-  it("writes a unit that systemd-analyze scores at 1.0 or better, with no shell and no capabilities", async () => {
+  it("writes a unit that systemd-analyze scores at 1.1 or better, with no shell and no capabilities", async () => {
     const r = await installShield({ root, configDir: "/etc/clawguard", user: "clawguard-shield" });
     expect(r.files.map((f) => [f.path, f.action])).toEqual([
       ["/etc/systemd/system/clawguard-shield.service", "created"],
@@ -48,6 +48,9 @@ describe("clawguard shield install", () => {
     expect(unit).toMatch(/^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
     expect(unit).toMatch(/^CapabilityBoundingSet=$/m);
     expect(unit).toMatch(/^SystemCallFilter=@system-service$/m);
+    // The log writer's priority (log/priority.ts): setpriority back, and nice 0 the floor.
+    expect(unit).toMatch(/^SystemCallFilter=setpriority$/m);
+    expect(unit).toMatch(/^LimitNICE=\+0$/m);
     expect(unit).toMatch(/^SystemCallErrorNumber=EPERM$/m);
     expect(unit).toMatch(/^StateDirectory=clawguard-shield$/m);
     expect(unit).toMatch(/^ProtectSystem=strict$/m);
@@ -55,7 +58,9 @@ describe("clawguard shield install", () => {
     expect(unit).not.toMatch(/^MemoryDenyWriteExecute=/m);
     expect(unit).not.toMatch(/\/bin\/(ba)?sh/);
     const { score, failing } = exposure(file);
-    expect(score, failing.join("\n")).toBeLessThanOrEqual(1.0);
+    // 0.9 without setpriority: systemd-analyze counts the one call as all of @resources (0.2).
+    expect(score, failing.join("\n")).toBeLessThanOrEqual(1.1);
+    expect(failing.join("\n")).toMatch(/@resources is included \(e\.g\. setpriority is allowed\)/);
     // What is left is what a proxy is: it must use the network.
     expect(failing.join("\n")).toMatch(/PrivateNetwork/);
   });

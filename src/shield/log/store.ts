@@ -6,6 +6,7 @@ import { Worker } from "node:worker_threads";
 import type { LogRecord, LogSink } from "../types.js";
 import { encodeBatch } from "./batch.js";
 import { followRecords, queryRecords, type FollowOptions, type LogFilter } from "./query.js";
+import { WriterPriority } from "./priority.js";
 import { normaliseRecord, type StoredRecord } from "./record.js";
 import type { PruneOptions, PruneResult } from "./retention.js";
 import { LogError, openReadOnly, openWritable, readChain, type Synchronous } from "./schema.js";
@@ -82,6 +83,24 @@ interface SharedWriter {
   stores: Map<number, SqliteLogStore>;
   /** Requests in flight: while any waits, the thread keeps the process alive. */
   waiting: number;
+  /** The thread's CPU priority, once it said who it is (Linux only). */
+  priority: WriterPriority | null;
+}
+
+/**
+ * The writer thread runs in the background while at most this many records wait in all its
+ * stores, and at the proxy's priority again above WRITER_BEHIND: a proxy busy enough to starve a
+ * background thread then gets no more than a fraction of a second ahead of its log.
+ */
+const WRITER_KEEPS_UP = 512;
+const WRITER_BEHIND = 4096;
+
+/** Give the writer thread the priority its backlog calls for. */
+function paceWriter(w: SharedWriter): void {
+  if (!w.priority) return;
+  let backlog = 0;
+  for (const store of w.stores.values()) backlog += store.queued;
+  w.priority.update(backlog);
 }
 
 let shared: SharedWriter | null = null;
@@ -89,12 +108,26 @@ let nextStoreId = 1;
 
 function sharedWriter(): SharedWriter {
   if (shared) return shared;
-  const w: SharedWriter = { worker: startWriter(), stores: new Map(), waiting: 0 };
+  const w: SharedWriter = { worker: startWriter(), stores: new Map(), waiting: 0, priority: null };
   w.worker.unref();
   let failure: string | null = null;
-  w.worker.on("message", (m: FromWriter) => w.stores.get(m.s)?.onWriterMessage(m));
+  w.worker.on("message", (m: FromWriter) => {
+    if (m.t !== "thread") {
+      w.stores.get(m.s)?.onWriterMessage(m);
+      if (m.t === "committed") paceWriter(w);
+      return;
+    }
+    try {
+      w.priority = new WriterPriority(m.tid, WRITER_KEEPS_UP, WRITER_BEHIND);
+    } catch {
+      w.priority = null; // its priority cannot be read: leave it as it is
+    }
+    paceWriter(w);
+  });
   w.worker.on("error", (err) => (failure = err.message));
   w.worker.on("exit", () => {
+    // Its id may go to another thread now: never touch it again.
+    w.priority = null;
     if (shared === w) shared = null;
     for (const store of w.stores.values()) store.writerDied(failure ?? "the log writer thread stopped");
   });
@@ -196,7 +229,7 @@ class SqliteLogStore implements LogStore {
     this.attach();
   }
 
-  onWriterMessage(m: FromWriter): void {
+  onWriterMessage(m: Exclude<FromWriter, { t: "thread" }>): void {
     switch (m.t) {
       case "committed":
         this.committed = m.committed + this.committedBefore;
@@ -290,6 +323,7 @@ class SqliteLogStore implements LogStore {
     this.pending = this.pending.length <= max ? [] : this.pending.slice(max);
     const utf8 = encodeBatch(records);
     this.writer.worker.postMessage({ t: "records", s: this.id, utf8 } satisfies ToWriter, [utf8.buffer]);
+    paceWriter(this.writer);
   }
 
   /** Post everything appended so far, in batches, before a request that must come after it. */

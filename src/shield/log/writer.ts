@@ -7,6 +7,7 @@
 import type Database from "better-sqlite3";
 import { parentPort, type MessagePort } from "node:worker_threads";
 import { chainAppender, decodeBatch } from "./batch.js";
+import { threadId } from "./priority.js";
 import { pruneRecords, type PruneOptions, type PruneResult } from "./retention.js";
 import { LogError, openWritable, type Synchronous } from "./schema.js";
 
@@ -27,8 +28,12 @@ export type ToWriter =
   | { t: "prune"; s: number; id: number; opts: PruneOptions }
   | { t: "close"; s: number; id: number };
 
-/** What the writer sends back about store `s`. `committed` and `commitFailures` are running totals. */
+/**
+ * What the writer sends back about store `s`. `committed` and `commitFailures` are running totals.
+ * `thread` comes once, first: the writer thread's kernel id, for its CPU priority (priority.ts).
+ */
 export type FromWriter =
+  | { t: "thread"; tid: number }
   | { t: "committed"; s: number; committed: number }
   | { t: "failed"; s: number; commitFailures: number; lastError: string }
   | { t: "warn"; s: number; kind: string; message: string; always: boolean }
@@ -38,6 +43,8 @@ export type FromWriter =
 if (!parentPort) throw new Error("the shield log writer runs only as a worker thread");
 const port: MessagePort = parentPort;
 const send = (m: FromWriter) => port.postMessage(m);
+const tid = threadId();
+if (tid !== null) send({ t: "thread", tid });
 
 /** One open log: its queue, its connection, its retry state. */
 class StoreWriter {
