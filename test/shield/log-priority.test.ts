@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { openLogStore } from "../../src/shield/log/index.js";
+import { registerLogMetrics } from "../../src/shield/log/metrics.js";
 import { BACKGROUND_NICE, mayLowerNiceTo, threadId, WriterPriority } from "../../src/shield/log/priority.js";
 import { record, tempDb } from "./log-helpers.js";
 
@@ -103,6 +105,7 @@ describe("the log writer thread's priority", () => {
         await store.flush();
         expect(await until(() => backgroundThreads().length === 1)).toBe(true);
         const [writer] = backgroundThreads();
+        expect(store.stats().writerInBackground).toBe(true);
 
         // A burst far beyond what one batch takes: the backlog climbs past the high mark.
         for (let i = 1; i <= 20_000; i++) store.append(record(i));
@@ -113,6 +116,9 @@ describe("the log writer thread's priority", () => {
         expect(sawFull).toBe(true);
         // Caught up: back in the background.
         expect(await until(() => niceOf(process.pid, writer) === BACKGROUND_NICE)).toBe(true);
+        const registry = new Registry();
+        registerLogMetrics(registry, () => store.stats());
+        expect(await registry.metrics()).toMatch(/^clawguard_shield_log_writer_background 1$/m);
       } finally {
         await store.close();
       }
@@ -128,6 +134,7 @@ describe("the log writer thread's priority", () => {
         await store.flush();
         await sleep(50);
         expect(backgroundThreads()).toEqual([]);
+        expect(store.stats().writerInBackground).toBeNull();
       } finally {
         await store.close();
       }

@@ -33,4 +33,9 @@ export function registerLogMetrics(registry: Registry, stats: () => LogStats): v
     (s) => s.commitFailures,
   );
   gauge("clawguard_shield_log_head_id", "Id of the newest record written.", (s) => s.headId);
+  gauge(
+    "clawguard_shield_log_writer_background",
+    "1 while the log writer thread runs at nice 19 (it keeps up), 0 at the proxy's priority, -1 where its priority is left alone.",
+    (s) => (s.writerInBackground === null ? -1 : s.writerInBackground ? 1 : 0),
+  );
 }

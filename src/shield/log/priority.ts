@@ -73,6 +73,11 @@ export class WriterPriority {
     this.enabled = permitted && normal < BACKGROUND_NICE;
   }
 
+  /** Whether this moves the thread at all (it may, and was not refused). */
+  get managed(): boolean {
+    return this.enabled;
+  }
+
   /** Whether the thread runs at BACKGROUND_NICE now. */
   get inBackground(): boolean {
     return this.background;

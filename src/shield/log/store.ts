@@ -39,6 +39,8 @@ export interface LogStats {
   commitFailures: number;
   lastError: string | null;
   headId: number;
+  /** The writer thread runs at nice 19 now (it keeps up); null where its priority is left alone. */
+  writerInBackground: boolean | null;
 }
 
 /** Reading side of the log: what `shield log` and `verify-log` need. */
@@ -414,6 +416,7 @@ class SqliteLogStore implements LogStore {
       commitFailures: this.commitFailures,
       lastError: this.lastError,
       headId: this.db.open ? readChain(this.db).headId : -1,
+      writerInBackground: this.writer.priority?.managed ? this.writer.priority.inBackground : null,
     };
   }
 }
