@@ -31,6 +31,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,7 +91,10 @@ static int dial(int ep, struct conn *c) {
   if (fd < 0) return -1;
   struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  /* A blocking connect: on loopback it takes microseconds. */
+  /* A blocking connect (on loopback it takes microseconds), given up after 2 s: a proxy whose
+   * listen queue is full must cost a failed request, not the run. */
+  struct timeval limit = {.tv_sec = 2};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
   if (connect(fd, (struct sockaddr *)&to, sizeof to) != 0) {
     close(fd);
     return -1;
