@@ -196,13 +196,30 @@ static void timeouts(int ep) {
     if (conns[i].busy && now - conns[i].sent_ns > TIMEOUT_NS) finish(ep, &conns[i], 0);
 }
 
-static void wait_events(int ep, int tfd, long long until_ns, long long *next_due, long *next_i, long total,
-                        long long start, int rate) {
+/* The schedule: `total` requests, the i-th due at start + i / rate; `sent` of them so far. */
+static long long start_ns;
+static int rate;
+static long total, sent;
+
+static long long due_ns(long i) { return start_ns + (i * 1000000000LL) / rate; }
+
+/* Send what is due, and set the timer for the next one. */
+static void send_due(int ep, int tfd) {
+  while (sent < total && due_ns(sent) <= now_ns()) {
+    send_one(ep, 1);
+    sent += 1;
+  }
+  if (sent < total) {
+    long long next = due_ns(sent);
+    struct itimerspec at = {.it_value = {.tv_sec = next / 1000000000LL, .tv_nsec = next % 1000000000LL}};
+    timerfd_settime(tfd, TFD_TIMER_ABSTIME, &at, NULL);
+  }
+}
+
+/* Serve the timer and the connections until every request is sent and answered (or timed out). */
+static void run(int ep, int tfd) {
   struct epoll_event events[64];
-  for (;;) {
-    long long now = now_ns();
-    if (until_ns && now >= until_ns) return;
-    if (!until_ns && outstanding == 0) return;
+  while (sent < total || outstanding > 0) {
     int n = epoll_wait(ep, events, 64, 100);
     if (n < 0 && errno != EINTR) return;
     for (int i = 0; i < n; i++) {
@@ -210,21 +227,10 @@ static void wait_events(int ep, int tfd, long long until_ns, long long *next_due
         unsigned long long ticks;
         if (read(tfd, &ticks, sizeof ticks) < 0) { /* spurious */
         }
-        now = now_ns();
-        while (*next_i < total && *next_due <= now) {
-          send_one(ep, 1);
-          *next_i += 1;
-          *next_due = start + (*next_i * 1000000000LL) / rate;
-        }
-        if (*next_i < total) {
-          struct itimerspec at = {.it_value = {.tv_sec = *next_due / 1000000000LL, .tv_nsec = *next_due % 1000000000LL}};
-          timerfd_settime(tfd, TFD_TIMER_ABSTIME, &at, NULL);
-        } else if (until_ns) {
-          return;
-        }
-        continue;
+        send_due(ep, tfd);
+      } else {
+        readable(ep, events[i].data.ptr);
       }
-      readable(ep, events[i].data.ptr);
     }
     timeouts(ep);
   }
@@ -236,16 +242,16 @@ int main(int argc, char **argv) {
     return 2;
   }
   port = atoi(argv[1]);
-  int rate = atoi(argv[2]);
-  long total = (long)rate * atol(argv[3]);
+  rate = atoi(argv[2]);
+  long seconds = atol(argv[3]);
   close_each = argc > 6 && strcmp(argv[6], "close") == 0;
   request_len = (size_t)snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", argv[4], argv[5],
                                  close_each ? "Connection: close\r\n" : "");
-  if (rate <= 0 || total <= 0 || request_len >= sizeof request) {
+  if (rate <= 0 || seconds <= 0 || request_len >= sizeof request) {
     fprintf(stderr, "paced-client: bad arguments\n");
     return 2;
   }
-  lat_ms = malloc(sizeof(double) * (size_t)total);
+  lat_ms = malloc(sizeof(double) * (size_t)(rate * seconds));
   for (int i = 0; i < MAX_CONNS; i++) conns[i].fd = -1;
   int ep = epoll_create1(0);
   int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
@@ -253,20 +259,13 @@ int main(int argc, char **argv) {
   epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev);
 
   /* Warm the connection pool so the run measures steady state, not handshakes. */
-  long long no_due = 0;
-  long no_i = 0;
   for (int i = 0; i < WARMUP; i++) send_one(ep, 0);
-  wait_events(ep, tfd, 0, &no_due, &no_i, 0, 0, rate);
+  run(ep, tfd);
 
-  long long start = now_ns();
-  long long next_due = start;
-  long next_i = 0;
-  struct itimerspec at = {.it_value = {.tv_sec = start / 1000000000LL, .tv_nsec = start % 1000000000LL}};
-  timerfd_settime(tfd, TFD_TIMER_ABSTIME, &at, NULL);
-  /* Sends end after total requests; then wait for the last answers (or their timeout). */
-  wait_events(ep, tfd, start + (total * 1000000000LL) / rate + TIMEOUT_NS + 1000000000LL, &next_due, &next_i,
-              total, start, rate);
-  if (next_i >= total) wait_events(ep, tfd, 0, &next_due, &next_i, total, start, rate);
+  total = (long)rate * seconds;
+  start_ns = now_ns();
+  send_due(ep, tfd);
+  run(ep, tfd);
   failed += outstanding;
 
   printf("{\"failed\":%ld,\"ms\":[", failed);
