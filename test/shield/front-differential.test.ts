@@ -12,6 +12,7 @@ import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FrontServer } from "../../src/shield/proxy/front.js";
+import { prng } from "./differential.js";
 
 interface Seen {
   kind: "plain" | "connect" | "upgrade";
@@ -127,22 +128,10 @@ afterAll(async () => {
   node?.close();
 });
 
-/** A small deterministic generator, so that a failure names an input that can be replayed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const BASES = [
   "GET http://a.test/p?q=1 HTTP/1.1\r\nHost: a.test\r\nAccept: */*\r\n\r\n",
   "POST http://a.test/u HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello",
-  "POST http://a.test/u HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+  "POST http://a.test/u HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\n\r\n",
   "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n",
   "GET http://a.test/ws HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
   "GET http://a.test/ HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",

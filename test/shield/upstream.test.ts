@@ -186,8 +186,24 @@ describe("response framing", () => {
     expect(o.seen[0]).toBe(`GET /one?x=1 HTTP/1.1\r\nHost: origin.test:${o.port}\r\n\r\n`);
   });
 
+  it("reads repeats of one Content-Length as that length, and reports them as one field", async () => {
+    const o = await origin([
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\ncontent-length: 5\r\n\r\nhello",
+      "HTTP/1.1 200 OK\r\nX-B: 2\r\nContent-Length: 3, 3\r\n\r\nabc",
+    ]);
+    const p = pool();
+    const a = await fetchOnce(p, get(o.port));
+    expect(a.headers).toEqual(["Content-Length", "5", "X-A", "1"]);
+    expect(a.body.toString()).toBe("hello");
+    const b = await fetchOnce(p, get(o.port));
+    expect(b.headers).toEqual(["X-B", "2", "Content-Length", "3"]);
+    expect(b.body.toString()).toBe("abc");
+    expect(o.connections).toBe(1);
+  });
+
   it("de-chunks chunked bodies split anywhere, with extensions and trailers, then reuses", async () => {
-    const body = "4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: never\r\n\r\n";
+    const body =
+      '4;ext=1\r\nWiki\r\n5;a;b="q \\"x\\""\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: never\r\n\r\n';
     const head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
     const o = await origin([
       (s) => {
@@ -299,6 +315,20 @@ describe("strict framing", () => {
     ["malformed status line", "ICY 200 OK\r\n\r\n"],
     ["malformed chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n"],
     ["malformed chunk size line", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\nx\r\n0\r\n\r\n"],
+    // Whitespace in a chunk-size line, or an extension that is not name[=token|"quoted"]:
+    // Node's parser refuses them all.
+    ["malformed chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1 ;x=y\r\nx\r\n0\r\n\r\n"],
+    [
+      "malformed chunk size",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;x=y\t\r\nx\r\n0\r\n\r\n",
+    ],
+    [
+      "malformed chunk size",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;x=a,b\r\nx\r\n0\r\n\r\n",
+    ],
+    ["malformed chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;\r\nx\r\n0\r\n\r\n"],
+    ["tab in Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 1\t\r\n\r\nx"],
+    ["tab in Transfer-Encoding", "HTTP/1.1 200 OK\r\nTransfer-Encoding:\tchunked\r\n\r\n0\r\n\r\n"],
     [
       "chunk data not followed by CRLF",
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nxy\r\n0\r\n\r\n",
@@ -548,6 +578,36 @@ describe("bodies and backpressure", () => {
 });
 
 describe("through the shield", () => {
+  it("passes repeats of one Content-Length on as one field, which Node's client reads", async () => {
+    const o = await origin(["HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok"]);
+    const t = await startTestShield(
+      `
+listen: 127.0.0.1:3128
+log: { path: ./unused.db }
+agents:
+  - { id: scout, sources: [127.0.0.1/32], allow: [origin.test, 127.0.0.1/32] }
+`,
+      new TableResolver({ "origin.test": v4("127.0.0.1") }).resolve,
+    );
+    origins.push({ stop: () => t.close() });
+    const got = await new Promise<{ status: number; raw: string[]; body: string }>((resolve, reject) => {
+      const req = http.request(
+        { host: "127.0.0.1", port: t.port, path: `http://origin.test:${o.port}/`, agent: false },
+        (res) => {
+          let body = "";
+          res.setEncoding("latin1");
+          res.on("data", (c: string) => (body += c));
+          res.on("end", () => resolve({ status: res.statusCode!, raw: res.rawHeaders, body }));
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    expect(got.status).toBe(200);
+    expect(got.body).toBe("ok");
+    expect(got.raw.filter((h) => h.toLowerCase() === "content-length")).toHaveLength(1);
+  });
+
   it("answers pipelined requests in order, bodies and byte counts intact, one record each", async () => {
     const web = await new Upstream("127.0.0.3").start();
     origins.push(web);

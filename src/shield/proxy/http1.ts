@@ -9,7 +9,13 @@
 const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Control characters other than tab: never inside a field value (a bare CR or LF included). */
 const NOT_IN_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-const CHUNK_SIZE = /^([0-9A-Fa-f]{1,13})(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
+/**
+ * A chunk-size line: hex digits, then extensions `;name` or `;name=value`, the value a token or
+ * a quoted string. No whitespace anywhere: RFC 9112 §7.1.1 allows it around ";" and "=", but
+ * Node's parser, like many, refuses it, and what one parser refuses another must not read.
+ */
+const CHUNK_SIZE =
+  /^([0-9A-Fa-f]{1,13})(?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"))?)*$/;
 /* eslint-enable no-control-regex */
 export const DIGITS = /^\d{1,15}$/;
 

@@ -14,7 +14,7 @@
  */
 import type net from "node:net";
 import { asDialError, DialError, dialSocket } from "../net/dial.js";
-import { ChunkedBody, contentLength, endsInChunked, pushField } from "./http1.js";
+import { ChunkedBody, contentLength, DIGITS, endsInChunked, pushField } from "./http1.js";
 
 /** What one exchange tells its owner; exactly one of `onEnd` / `onError` ends it. */
 export interface UpstreamHandler {
@@ -478,8 +478,11 @@ export class Exchange {
       const value = raw[raw.length - 1]!;
       const n = name.length;
       if (n === 14 && name.toLowerCase() === "content-length") {
+        // Framing fields allow no tab around their value, as in Node's parser (and the front).
+        if (text.lastIndexOf("\t", eol) > from) throw new UpstreamProtocolError("tab in Content-Length");
         (lengths ??= []).push(value);
       } else if (n === 17 && name.toLowerCase() === "transfer-encoding") {
+        if (text.lastIndexOf("\t", eol) > from) throw new UpstreamProtocolError("tab in Transfer-Encoding");
         te = te === null ? value : `${te}, ${value}`;
       } else if (n === 10 && name.toLowerCase() === "connection") {
         for (const token of value.toLowerCase().split(",")) {
@@ -500,6 +503,9 @@ export class Exchange {
       throw new UpstreamProtocolError("both Content-Length and Transfer-Encoding");
     const length = lengths === null ? null : contentLength(lengths);
     if (typeof length === "string") throw new UpstreamProtocolError(length);
+    // Repeats of one length ("5, 5", or two fields of 5) are read as that length (RFC 9110
+    // §8.6), but passed on as one field: most clients, Node's among them, refuse them.
+    if (length !== null && (lengths!.length > 1 || !DIGITS.test(lengths![0]!))) oneContentLength(raw, length);
     this.keepAlive = !close;
     if (this.noBody || code === 204 || code === 304) {
       this.state = State.Done;
@@ -517,4 +523,24 @@ export class Exchange {
     }
     this.handler.onResponse(code, status[3] ?? "", raw);
   }
+}
+
+/** Replace the Content-Length fields of a header list by one, where the first was, of `length`. */
+function oneContentLength(raw: string[], length: number): void {
+  let kept = false;
+  let to = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 14 && name.toLowerCase() === "content-length") {
+      if (kept) continue;
+      kept = true;
+      raw[to] = name;
+      raw[to + 1] = String(length);
+    } else {
+      raw[to] = name;
+      raw[to + 1] = raw[i + 1]!;
+    }
+    to += 2;
+  }
+  raw.length = to;
 }

@@ -1,0 +1,281 @@
+/**
+ * The shield's destination-side HTTP/1.1 client against Node's own strict parser (llhttp), on
+ * thousands of response streams mutated from valid ones: stray CR, LF, NUL, spaces and colons,
+ * folded lines, duplicated or conflicting framing headers, odd versions and status lines,
+ * interim responses, chunked bodies and bytes after the end. The shield's client may refuse more
+ * than llhttp, never less: every response it reads to its end must be one llhttp reads the same
+ * way (status, header list, body). A response read where llhttp saw another, or a body cut in
+ * another place, is how a destination could slip bytes past the shield's framing into what the
+ * agent reads next.
+ */
+import http from "node:http";
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UpstreamPool, type UpstreamHandler } from "../../src/shield/proxy/upstream.js";
+import { prng } from "./differential.js";
+
+interface Seen {
+  status: number;
+  headers: string[];
+  body: string;
+}
+
+type Outcome = { ok: true; seen: Seen } | { ok: false; error: string };
+
+/** The origin answers `GET /id` with the bytes stored under id, then closes the connection. */
+const answers = new Map<string, Buffer>();
+let serial = 0;
+
+function serve(text: string): string {
+  const id = `r${++serial}`;
+  answers.set(id, Buffer.from(text, "latin1"));
+  return id;
+}
+let origin: net.Server;
+let port = 0;
+
+beforeAll(async () => {
+  origin = net.createServer((s) => {
+    s.on("error", () => {});
+    let head = "";
+    s.on("data", (b: Buffer) => {
+      head += b.toString("latin1");
+      const end = head.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      // The request target names the response to send.
+      const id = /^[A-Z]+ \/(\S+) /.exec(head)?.[1] ?? "";
+      const bytes = answers.get(id);
+      if (bytes) s.end(bytes);
+      else s.destroy();
+    });
+  });
+  await new Promise<void>((resolve) => origin.listen(0, "127.0.0.1", resolve));
+  port = (origin.address() as net.AddressInfo).port;
+});
+
+afterAll(() => {
+  origin?.close();
+});
+
+const pool = new UpstreamPool({ connectTimeoutMs: 2000, idleTimeoutMs: 5000, maxHeaderBytes: 16384 });
+
+/** What the shield's client reads of `text` sent by the origin. */
+function viaShield(text: string, method: string): Promise<Outcome> {
+  const id = serve(text);
+  return new Promise((resolve) => {
+    let status = 0;
+    let headers: string[] = [];
+    const chunks: Buffer[] = [];
+    const handler: UpstreamHandler = {
+      onContinue() {},
+      onResponse(s, _reason, raw) {
+        status = s;
+        headers = raw;
+      },
+      onData(chunk) {
+        chunks.push(Buffer.from(chunk));
+        return true;
+      },
+      onEnd() {
+        answers.delete(id);
+        resolve({ ok: true, seen: { status, headers, body: Buffer.concat(chunks).toString("latin1") } });
+      },
+      onError(err) {
+        answers.delete(id);
+        resolve({ ok: false, error: err.message });
+      },
+      onDrain() {},
+    };
+    pool.request(
+      { address: "127.0.0.1", port, method, target: `/${id}`, headers: ["Host", "a.test"], hasBody: false },
+      handler,
+    );
+  });
+}
+
+/** What Node's client reads of `text` sent by the origin. */
+function viaNode(text: string, method: string): Promise<Outcome> {
+  const id = serve(text);
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (o: Outcome) => {
+      if (settled) return;
+      settled = true;
+      answers.delete(id);
+      resolve(o);
+    };
+    const req = http.request(
+      { host: "127.0.0.1", port, method, path: `/${id}`, agent: false, maxHeaderSize: 16384 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", (err) => settle({ ok: false, error: err.message }));
+        res.on("aborted", () => settle({ ok: false, error: "aborted" }));
+        res.on("end", () => {
+          // A body cut short by the close is an error, not an end, for a framed response.
+          if (!res.complete) return settle({ ok: false, error: "incomplete" });
+          settle({
+            ok: true,
+            seen: {
+              status: res.statusCode!,
+              headers: res.rawHeaders,
+              body: Buffer.concat(chunks).toString("latin1"),
+            },
+          });
+        });
+      },
+    );
+    req.on("error", (err) => settle({ ok: false, error: err.message }));
+    req.end();
+  });
+}
+
+const BASES = [
+  "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello",
+  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n",
+  "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n",
+  "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+  "HTTP/1.0 200 OK\r\n\r\nuntil the close",
+  "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the close",
+  "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+  "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+];
+
+const HEADERS = [
+  "Content-Length: 5",
+  "Content-Length: 0",
+  "Content-Length: 5, 5",
+  "Content-Length: 5, 6",
+  "Content-Length: +5",
+  "Content-Length: 05",
+  "Content-Length:5",
+  "Content-Length: 5 ",
+  "Content-Length: 99999999999999999999",
+  "Transfer-Encoding: chunked",
+  "Transfer-Encoding: gzip, chunked",
+  "Transfer-Encoding: chunked, gzip",
+  "Transfer-Encoding: xchunked",
+  "Transfer-Encoding : chunked",
+  " Transfer-Encoding: chunked",
+  "Transfer-Encoding:\tchunked",
+  "Transfer-Encoding: identity",
+  "Connection: close",
+  "Connection: keep-alive",
+  "X-Empty:",
+  "X-Obs: a\r\n b",
+  ": novalue",
+  "NoColon",
+  "X-Tab:\tv\t",
+];
+
+const BYTES = ["\r", "\n", "\r\n", " ", "\t", "\0", ":", "\x7f", "\x80", "\xff", "a", "0", ";"];
+
+/** 1 to 3 mutations of a base response. */
+function mutant(rand: () => number): string {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  let s = pick(BASES);
+  const n = 1 + Math.floor(rand() * 3);
+  for (let k = 0; k < n; k++) {
+    const headEnd = Math.max(1, s.indexOf("\r\n\r\n"));
+    const at = Math.floor(rand() * (rand() < 0.7 ? headEnd : s.length));
+    switch (Math.floor(rand() * 6)) {
+      case 0:
+        s = s.slice(0, at) + pick(BYTES) + s.slice(at);
+        break;
+      case 1:
+        s = s.slice(0, at) + s.slice(at + 1);
+        break;
+      case 2: {
+        // A header line after the status line (of the final response, after an interim one).
+        const last = s.lastIndexOf("HTTP/1.");
+        const eol = s.indexOf("\r\n", last);
+        s = `${s.slice(0, eol + 2)}${pick(HEADERS)}\r\n${s.slice(eol + 2)}`;
+        break;
+      }
+      case 3:
+        s = s.replace(
+          /^HTTP\/1\.[01] \d{3}/,
+          pick([
+            "HTTP/1.0 200",
+            "HTTP/1.1 999",
+            "HTTP/2.0 200",
+            "http/1.1 200",
+            "HTTP/1.1  200",
+            "HTTP/1 200",
+          ]),
+        );
+        break;
+      case 4:
+        s = s.replace(
+          / (OK|Continue|No Content|Not Found|Not Modified)\r\n/,
+          pick([" \r\n", "\r\n", " O\tK\r\n"]),
+        );
+        break;
+      case 5:
+        // Bytes after the response that look like a second one, or like more body.
+        s += pick([
+          "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+          "0\r\n\r\n",
+          "5\r\nworld\r\n0\r\n\r\n",
+          "x",
+        ]);
+        break;
+    }
+  }
+  return s;
+}
+
+/** Where the shield read a response that Node's parser did not read the same way, or null. */
+async function compare(text: string, method: string): Promise<string | null> {
+  const ours = await viaShield(text, method);
+  if (!ours.ok) return null;
+  read += 1;
+  // Repeats of one Content-Length are read as one, and the shield passes on a single field:
+  // Node, which refuses the repeats, must read that single field's message the same way.
+  const single = oneContentLength(text, ours.seen.headers);
+  const theirs = await viaNode(single ?? text, method);
+  if (theirs.ok && JSON.stringify(ours.seen) === JSON.stringify(theirs.seen)) return null;
+  return `${method} ${JSON.stringify(text)}: shield read ${JSON.stringify(ours.seen)}, Node ${JSON.stringify(theirs)}`;
+}
+
+/**
+ * The response with its last head's Content-Length fields replaced by the one the shield passed
+ * on, where it had several or a list; null where there is nothing to replace.
+ */
+function oneContentLength(text: string, headers: string[]): string | null {
+  const at = headers.findIndex((h, i) => i % 2 === 0 && h.toLowerCase() === "content-length");
+  if (at < 0) return null;
+  const from = text.lastIndexOf("HTTP/1.");
+  const end = text.indexOf("\r\n\r\n", from);
+  const lines = text.slice(from, end).split("\r\n");
+  const fields = lines.filter((l) => /^content-length:/i.test(l));
+  if (fields.length < 2 && !fields.some((l) => l.includes(","))) return null;
+  let kept = false;
+  const out = lines.flatMap((l) => {
+    if (!/^content-length:/i.test(l)) return [l];
+    if (kept) return [];
+    kept = true;
+    return [`${headers[at]}: ${headers[at + 1]}`];
+  });
+  return text.slice(0, from) + out.join("\r\n") + text.slice(end);
+}
+
+let read = 0;
+
+describe("the shield's client reads no response that Node's parser reads differently", () => {
+  it("over 6,000 mutated responses", async () => {
+    const rand = prng(0xfeed);
+    const inputs = Array.from({ length: 6000 }, () => ({
+      text: mutant(rand),
+      method: rand() < 0.1 ? "HEAD" : "GET",
+    }));
+    const found: string[] = [];
+    for (let i = 0; i < inputs.length; i += 100) {
+      const batch = inputs.slice(i, i + 100);
+      for (const f of await Promise.all(batch.map((x) => compare(x.text, x.method)))) if (f) found.push(f);
+    }
+    expect(found.slice(0, 5)).toEqual([]);
+    // The mutations leave enough valid responses for the comparison to mean something.
+    expect(read).toBeGreaterThan(1000);
+  }, 180_000);
+});
