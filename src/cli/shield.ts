@@ -3,6 +3,7 @@ import { loadShieldConfig } from "../shield/config.js";
 import { startManagedShield } from "../shield/admin/index.js";
 import { missingNodeFlags } from "../shield/node-flags.js";
 import { registerShieldAdminCommands } from "./shield-admin.js";
+import { registerShieldCheckCommand } from "./shield-check.js";
 import { registerShieldLogCommands } from "./shield-log.js";
 
 interface RunFlags {
@@ -76,6 +77,7 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
       setCode(0);
     });
 
+  registerShieldCheckCommand(shield, setCode);
   registerShieldLogCommands(shield, setCode);
   registerShieldAdminCommands(shield, setCode);
 }

@@ -1,6 +1,7 @@
 import type net from "node:net";
 import type { AddressInfo } from "node:net";
 import { parseTarget } from "../policy/normalize.js";
+import { combined, outcomeOf, type Outcome } from "../policy/outcome.js";
 import { dial, DialError, SOCKET_HIGH_WATER_MARK } from "../net/dial.js";
 import {
   checkAnswers,
@@ -9,7 +10,7 @@ import {
   type CheckedAddress,
   type Resolver,
 } from "../net/resolve.js";
-import type { Agent, Decision, LogRecord, LogSink, Target } from "../types.js";
+import type { Agent, Decision, LogSink, Target } from "../types.js";
 import { downstreamResponseHeaders, parseProxyBasic, upstreamRequestHeaders } from "./headers.js";
 import {
   FrontServer,
@@ -47,8 +48,6 @@ export interface ProxyOptions {
   /** Tunnels reading 1 MiB at a time, at most; the rest read 64 KiB at a time. Default 64. */
   maxBulkBuffers?: number;
 }
-
-type Outcome = Pick<LogRecord, "decision" | "rule" | "reason">;
 
 const AUTH_REQUIRED_OUTCOME: Outcome = {
   decision: "denied",
@@ -600,21 +599,6 @@ function splitAbsoluteForm(url: string): AbsoluteForm | null {
   const m = /^(http|ws):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?/i.exec(url);
   if (!m || !m[2]) return null;
   return { authority: m[2], path: m[3] || "/", query: m[4] ?? "" };
-}
-
-function outcomeOf(d: Decision): Outcome {
-  return {
-    decision: d.verdict !== "allow" ? "denied" : d.audited ? "audited" : "allowed",
-    rule: d.rule,
-    reason: d.reason,
-  };
-}
-
-/** The name was allowed and every address too: the record is audited if either step was. */
-function combined(name: Decision, address: Decision): Outcome {
-  if (address.audited && !name.audited) return outcomeOf(address);
-  const o = outcomeOf(name);
-  return address.audited ? { ...o, decision: "audited" } : o;
 }
 
 function sourceOf(socket: net.Socket): string {

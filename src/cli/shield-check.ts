@@ -1,0 +1,120 @@
+import { existsSync } from "node:fs";
+import type { Command } from "commander";
+import pc from "picocolors";
+import {
+  checker,
+  effectiveConfig,
+  parseDestination,
+  ruleCount,
+  type CheckResult,
+  type Destination,
+} from "../shield/check.js";
+import { loadShieldConfig } from "../shield/config.js";
+import { systemResolver } from "../shield/net/resolve.js";
+import { wantColor } from "./report.js";
+
+interface CheckFlags {
+  config?: string;
+  agent?: string;
+  source?: string;
+  resolve?: boolean;
+  json?: boolean;
+}
+
+const DEFAULT_CONFIG = "/etc/clawguard/shield.yaml";
+const SCHEMA = "clawguard.shield-check/v1";
+
+function authority(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** One line per destination: decision, where it goes, the rule, the reason and the address. */
+export function formatCheck(r: CheckResult, color = false): string {
+  const c = pc.createColors(color);
+  const paint = r.decision === "allowed" ? c.green : r.decision === "denied" ? c.red : c.yellow;
+  const where =
+    r.host === null
+      ? r.destination
+      : `${r.kind === "http" ? "GET" : "CONNECT"} ${authority(r.host, r.port!)}${r.path ?? ""}`;
+  const via = r.dial
+    ? ` via ${r.dial}`
+    : r.unresolved
+      ? ` (${r.unresolved}: the shield would answer 502)`
+      : "";
+  // "matched <rule>" says nothing the rule column does not.
+  const why = r.rule !== null && r.reason === `matched ${r.rule}` ? "" : `  ${c.dim(r.reason)}`;
+  return `${paint(r.decision.padEnd(7))}  ${where}${via}  ${c.dim(r.rule ?? "default")}${why}`;
+}
+
+/** `shield check`: the config's validity, or what the shield would decide for destinations. */
+export function registerShieldCheckCommand(shield: Command, setCode: (c: number) => void): void {
+  shield
+    .command("check")
+    .description(
+      "validate shield.yaml, or say what the shield would decide for an agent and destinations (exit 1 if any is denied)",
+    )
+    .argument("[destination...]", "http://host/path, https://host, or host[:port] as CONNECT takes it")
+    .option("--config <file>", `shield.yaml (default ${DEFAULT_CONFIG} when it exists)`)
+    .option("--agent <id>", "the agent asking")
+    .option("--source <address>", "the agent that this source address identifies (without credentials)")
+    .option("--resolve", "look names up with the system resolver and judge every address, as the shield does")
+    .option("--json", `print JSON (schema ${SCHEMA})`)
+    .action(async (given: string[], flags: CheckFlags) => {
+      const file = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+      if (file === undefined)
+        throw new Error(`which config? pass --config shield.yaml (${DEFAULT_CONFIG} does not exist)`);
+      const loaded = await loadShieldConfig(file);
+      const out = (o: unknown, text: string) =>
+        process.stdout.write(
+          flags.json
+            ? JSON.stringify({ schema: SCHEMA, config: file, ...(o as object) }, null, 2) + "\n"
+            : text,
+        );
+      if (given.length === 0) {
+        if (flags.agent !== undefined || flags.source !== undefined)
+          throw new Error("give one or more destinations to check for the agent");
+        const summary = {
+          valid: true,
+          agents: loaded.agents.length,
+          tiers: Object.keys(loaded.tiers).length,
+          fleets: Object.keys(loaded.fleets).length,
+          rules: ruleCount(loaded),
+          mode: loaded.mode,
+        };
+        out(
+          summary,
+          `${file}: valid; ${summary.agents} agent(s), ${summary.tiers} tier(s), ${summary.fleets} fleet(s), ` +
+            `${summary.rules} rule(s), mode ${summary.mode}\n`,
+        );
+        setCode(0);
+        return;
+      }
+      if ((flags.agent === undefined) === (flags.source === undefined))
+        throw new Error("pass exactly one of --agent ID or --source ADDRESS");
+      // Every destination is read before any is judged: a typo fails the whole command.
+      const destinations: Destination[] = given.map(parseDestination);
+      const { cfg, switches } = await effectiveConfig(loaded);
+      const ck = checker(
+        cfg,
+        { agentId: flags.agent, source: flags.source },
+        flags.resolve ? systemResolver : null,
+      );
+      const results: CheckResult[] = [];
+      for (const d of destinations) results.push(await ck.check(d));
+      const { agent, mode } = ck;
+      const color = !flags.json && wantColor(process.stdout);
+      const who = [agent.fleet && `fleet ${agent.fleet}`, agent.tier && `tier ${agent.tier}`]
+        .filter(Boolean)
+        .join(", ");
+      const head =
+        `agent ${agent.id}${who ? ` (${who})` : ""}, mode ${mode}` +
+        (switches > 0 ? ` (${switches} mode switch(es) saved through the admin API applied)` : "") +
+        (flags.resolve ? "" : "; names not looked up (--resolve judges their addresses too)") +
+        "\n";
+      out(
+        { agent, mode, savedModeSwitches: switches, resolved: Boolean(flags.resolve), results },
+        head + results.map((r) => formatCheck(r, color) + "\n").join(""),
+      );
+      setCode(results.every((r) => r.decision !== "denied") ? 0 : 1);
+    });
+}

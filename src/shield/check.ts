@@ -1,0 +1,181 @@
+/**
+ * What the shield would do with a destination, asked without sending it: the proxy's own
+ * target normaliser, policy and address checks, for one agent, with the mode switches saved
+ * through the admin API applied as the shield applies them at start. An operator editing rules
+ * asks "may scout reach api.openai.com, and by which rule?" here instead of from an agent.
+ */
+import type { ShieldConfig } from "./config.js";
+import { loadModeOverrides, NO_OVERRIDES, withOverrides } from "./admin/modes-file.js";
+import { checkAnswers, resolveChecked, type Resolver } from "./net/resolve.js";
+import { Policy, parseTarget } from "./policy/index.js";
+import { combined, outcomeOf, type Outcome } from "./policy/outcome.js";
+import { selfEndpoints } from "./server.js";
+import type { Agent, Decision, Mode, Target } from "./types.js";
+
+/** A destination as an agent would ask for it. */
+export interface Destination {
+  /** What was given. */
+  given: string;
+  /** "http": a plain request through the proxy; "connect": a tunnel (https, wss, host:port). */
+  kind: "http" | "connect";
+  authority: string;
+  defaultPort: number;
+  /** The path of a plain request, else null. */
+  path: string | null;
+}
+
+export class DestinationError extends Error {
+  constructor(given: string, why: string) {
+    super(`destination "${given}": ${why}`);
+    this.name = "DestinationError";
+  }
+}
+
+/**
+ * `http://host[:port]/path` and `ws://` are plain requests; `https://` and `wss://` are tunnels
+ * to port 443 unless they name one, as an agent's HTTPS goes through CONNECT; a bare
+ * `host[:port]` is a CONNECT authority, 443 by default. The authority is taken as written, not
+ * through `new URL`, which would repair it before the shield's own normaliser could see it.
+ */
+export function parseDestination(given: string): Destination {
+  const text = given.trim();
+  const url = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)/.exec(text);
+  if (url) {
+    const scheme = url[1]!.toLowerCase();
+    const authority = url[2]!;
+    if (!authority) throw new DestinationError(given, "no host");
+    if (scheme === "http" || scheme === "ws")
+      return { given, kind: "http", authority, defaultPort: 80, path: url[3] || "/" };
+    if (scheme === "https" || scheme === "wss")
+      return { given, kind: "connect", authority, defaultPort: 443, path: null };
+    throw new DestinationError(given, `the shield carries http, https, ws and wss, not ${scheme}`);
+  }
+  if (!text || /[/?#\s]/.test(text))
+    throw new DestinationError(given, "give a URL (http://, https://) or a host[:port] as CONNECT takes it");
+  return { given, kind: "connect", authority: text, defaultPort: 443, path: null };
+}
+
+export interface AddressVerdict {
+  address: string;
+  decision: Outcome["decision"];
+  rule: string | null;
+  reason: string;
+}
+
+export interface CheckResult {
+  destination: string;
+  kind: Destination["kind"];
+  /** The normalised host and port the rules saw; null when the target could not be read. */
+  host: string | null;
+  port: number | null;
+  path: string | null;
+  /** What the log would record. */
+  decision: Outcome["decision"];
+  rule: string | null;
+  reason: string;
+  /**
+   * Every address judged, in the resolver's order, up to the first one refused; null when the
+   * name was not looked up (no `resolver`, or refused by name first).
+   */
+  addresses: AddressVerdict[] | null;
+  /** The one address the shield would dial, when the check got that far. */
+  dial: string | null;
+  /** Why the name could not be resolved; the shield answers 502 (the policy allowed it). */
+  unresolved: string | null;
+}
+
+export interface Checker {
+  agent: Agent;
+  mode: Mode;
+  check(destination: Destination): Promise<CheckResult>;
+}
+
+/**
+ * A checker for one agent: `agentId`, or the agent that `source` identifies without
+ * credentials. `resolver`: look names up and judge their addresses as the proxy does (null:
+ * judge names only; IP literals are always judged, as they need no lookup).
+ */
+export function checker(
+  cfg: ShieldConfig,
+  who: { agentId?: string; source?: string },
+  resolver: Resolver | null,
+): Checker {
+  const policy = Policy.compile(cfg, { endpoints: selfEndpoints(cfg, cfg.listen.port) });
+  let agent: Agent | null;
+  if (who.agentId !== undefined) {
+    agent = policy.agent(who.agentId);
+    if (!agent) throw new Error(`no agent "${who.agentId}" in the config`);
+  } else if (who.source !== undefined) {
+    agent = policy.identify(who.source);
+    if (!agent)
+      throw new Error(
+        `no agent is known by source address ${who.source} alone (an agent with a token needs it: use --agent)`,
+      );
+  } else {
+    throw new Error("which agent? pass --agent ID or --source ADDRESS");
+  }
+  const a = agent;
+  return {
+    agent: a,
+    mode: policy.modeOf(a),
+    async check(d: Destination): Promise<CheckResult> {
+      const base = {
+        destination: d.given,
+        kind: d.kind,
+        path: d.path,
+        addresses: null,
+        dial: null,
+        unresolved: null,
+      };
+      let target: Target;
+      try {
+        target = parseTarget(d.authority, d.defaultPort);
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        return {
+          ...base,
+          host: null,
+          port: null,
+          decision: "denied",
+          rule: null,
+          reason: `refused: bad target: ${why}`,
+        };
+      }
+      const at = { ...base, host: target.host, port: target.port };
+      const decision = policy.decide(a, target);
+      if (decision.verdict !== "allow") return { ...at, ...outcomeOf(decision) };
+      if (!target.ip && !resolver) return { ...at, ...outcomeOf(decision) };
+      const judged: AddressVerdict[] = [];
+      const judge = (address: string): Decision => {
+        const v = policy.checkAddress(a, target, address);
+        judged.push({ address, ...outcomeOf(v) });
+        return v;
+      };
+      const checked = target.ip
+        ? checkAnswers(target, [target.ip], judge)
+        : await resolveChecked(target, judge, resolver!);
+      if (checked.ok)
+        return { ...at, ...combined(decision, checked.decision), addresses: judged, dial: checked.address };
+      if (checked.refused) return { ...at, ...outcomeOf(checked.decision), addresses: judged };
+      return { ...at, ...outcomeOf(decision), addresses: judged, unresolved: checked.reason };
+    },
+  };
+}
+
+/**
+ * The config as the running shield decides with it: the mode switches saved through the admin
+ * API applied. A state file that exists and cannot be read is an error, as it stops the shield:
+ * a check that ignored a saved lockdown would answer for a shield that is not running.
+ */
+export async function effectiveConfig(cfg: ShieldConfig): Promise<{ cfg: ShieldConfig; switches: number }> {
+  const saved = cfg.admin ? await loadModeOverrides(cfg.admin.stateFile) : NO_OVERRIDES;
+  const switches =
+    (saved.global !== null ? 1 : 0) + Object.keys(saved.fleets).length + Object.keys(saved.agents).length;
+  return { cfg: withOverrides(cfg, saved), switches };
+}
+
+/** How many allow and deny rules the config holds, over every level. */
+export function ruleCount(cfg: ShieldConfig): number {
+  const sets = [cfg, ...Object.values(cfg.tiers), ...Object.values(cfg.fleets), ...cfg.agents];
+  return sets.reduce((n, s) => n + s.allow.length + s.deny.length, 0);
+}
