@@ -125,8 +125,9 @@ WantedBy=multi-user.target
 
 /** A shield.yaml that starts (every destination denied) and says where everything goes. */
 export function renderShieldConfigSkeleton(o: { configDir: string }): string {
-  return `# clawguard shield configuration. Check it with: clawguard shield run --config ${o.configDir}/shield.yaml
-# (it refuses to start on any error), then: systemctl enable --now clawguard-shield
+  return `# clawguard shield configuration. Check it with: clawguard shield check --config ${o.configDir}/shield.yaml
+# (the shield refuses to start on any error), then: systemctl enable --now clawguard-shield
+# What would an agent be allowed? clawguard shield check --config ${o.configDir}/shield.yaml --agent ID https://host
 # Reload after editing: systemctl reload clawguard-shield (a file with errors is not applied).
 
 # Where agents connect. 0.0.0.0 serves every interface: let only your agents reach it

@@ -72,7 +72,9 @@ export async function installShield(o: InstallOptions): Promise<InstallResult> {
   files.push(await writeOnce(at(tokenPath), tokenPath, randomBytes(32).toString("hex") + "\n", 0o600, owner));
 
   next.push(`edit ${cfgPath}: add your agents and the destinations they may reach`);
-  next.push(`check it: clawguard shield run --config ${cfgPath} (Ctrl-C once it listens)`);
+  next.push(
+    `check it: clawguard shield check --config ${cfgPath}, then ask it: clawguard shield check --config ${cfgPath} --agent ID https://api.openai.com`,
+  );
   next.push(`systemctl daemon-reload && systemctl enable --now ${SHIELD_UNIT_NAME}`);
   next.push(
     `from your machine: ssh -L 9090:127.0.0.1:9090 THIS-HOST, then clawguard shield status --admin http://127.0.0.1:9090 --token-file COPY-OF-${tokenPath}`,
