@@ -10,6 +10,7 @@ import {
   type Destination,
 } from "../shield/check.js";
 import { loadShieldConfig } from "../shield/config.js";
+import { lintShieldConfig } from "../shield/policy/lint.js";
 import { systemResolver } from "../shield/net/resolve.js";
 import { wantColor } from "./report.js";
 
@@ -18,6 +19,7 @@ interface CheckFlags {
   agent?: string;
   source?: string;
   resolve?: boolean;
+  strict?: boolean;
   json?: boolean;
 }
 
@@ -58,6 +60,7 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
     .option("--agent <id>", "the agent asking")
     .option("--source <address>", "the agent that this source address identifies (without credentials)")
     .option("--resolve", "look names up with the system resolver and judge every address, as the shield does")
+    .option("--strict", "without destinations: exit 1 when the config draws a warning")
     .option("--json", `print JSON (schema ${SCHEMA})`)
     .action(async (given: string[], flags: CheckFlags) => {
       const file = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
@@ -73,6 +76,7 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
       if (given.length === 0) {
         if (flags.agent !== undefined || flags.source !== undefined)
           throw new Error("give one or more destinations to check for the agent");
+        const warnings = lintShieldConfig(loaded);
         const summary = {
           valid: true,
           agents: loaded.agents.length,
@@ -80,12 +84,24 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
           fleets: Object.keys(loaded.fleets).length,
           rules: ruleCount(loaded),
           mode: loaded.mode,
+          warnings,
         };
+        const color = !flags.json && wantColor(process.stdout);
+        const c = pc.createColors(color);
         out(
           summary,
           `${file}: valid; ${summary.agents} agent(s), ${summary.tiers} tier(s), ${summary.fleets} fleet(s), ` +
-            `${summary.rules} rule(s), mode ${summary.mode}\n`,
+            `${summary.rules} rule(s), mode ${summary.mode}` +
+            (warnings.length ? `; ${warnings.length} warning(s)` : "") +
+            "\n" +
+            warnings
+              .map((w) => `${c.yellow("warning")} ${w.key}: ${w.message} ${c.dim(`[${w.code}]`)}\n`)
+              .join(""),
         );
+        if (flags.strict && warnings.length > 0) {
+          setCode(1);
+          return;
+        }
         setCode(0);
         return;
       }

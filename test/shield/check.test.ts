@@ -267,7 +267,25 @@ describe("clawguard shield check", () => {
   it("validates a config: exit 0 with a summary, exit 2 naming the key for a broken one", async () => {
     const ok = await cli("shield", "check", "--config", file);
     expect(ok.code).toBe(0);
-    expect(ok.out).toContain("valid; 2 agent(s), 2 tier(s), 1 fleet(s), 11 rule(s), mode enforce");
+    expect(ok.out).toContain(
+      "valid; 2 agent(s), 2 tier(s), 1 fleet(s), 11 rule(s), mode enforce; 1 warning(s)",
+    );
+    // scout's 127.0.0.0/8 opens the shield host's loopback: a warning, an error only with --strict.
+    expect(ok.out).toMatch(
+      /warning agents\[0\]\.allow\[3\]: "127\.0\.0\.0\/8" lets agent scout reach services .*\[loopback-open\]/,
+    );
+    expect((await cli("shield", "check", "--config", file, "--strict")).code).toBe(1);
+    const json = JSON.parse((await cli("shield", "check", "--config", file, "--json")).out) as Record<
+      string,
+      unknown
+    >;
+    expect(json).toMatchObject({ schema: "clawguard.shield-check/v1", valid: true, rules: 11 });
+    expect(json.warnings).toEqual([
+      expect.objectContaining({ code: "loopback-open", key: "agents[0].allow[3]" }),
+    ]);
+    const clean = path.join(dir, "clean.yaml");
+    writeFileSync(clean, YAML.replace(", 127.0.0.0/8]", "]"));
+    expect(await cli("shield", "check", "--config", clean, "--strict")).toMatchObject({ code: 0 });
     const broken = path.join(dir, "broken.yaml");
     writeFileSync(broken, YAML.replace("isolation: isolated", "isolation: sometimes"));
     const bad = await cli("shield", "check", "--config", broken);
