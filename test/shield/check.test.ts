@@ -6,29 +6,19 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../src/cli/main.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cli } from "./cli-harness.js";
 import { checker, DestinationError, effectiveConfig, parseDestination } from "../../src/shield/check.js";
 import { parseShieldConfig } from "../../src/shield/config.js";
-import { rawExchange, sha256, startTestShield, TableResolver, v4 } from "./proxy-harness.js";
+import { EXAMPLE, SCOUT_HASH, SCOUT_TOKEN } from "./policy-fixtures.js";
+import { rawExchange, startTestShield, TableResolver, v4 } from "./proxy-harness.js";
 
-const TOKEN = "check-token";
-
-/** The issue's example config, with a CIDR for the address checks and an agent of its own fleet. */
-const YAML = `
-listen: 127.0.0.1:3128
-log: { path: ./shield.db }
-mode: enforce
-tiers:
-  crew:      { allow: [api.openai.com, "*.anthropic.com:443"] }
-  commodore: { allow: ["*.openai.com", "*.anthropic.com", api.github.com] }
-fleets:
-  acme: { isolation: isolated }
-agents:
-  - { id: scout, fleet: acme, tier: crew, token_sha256: "${sha256(TOKEN)}", allow: [rebind.test, inside.test, meta.test, 127.0.0.0/8] }
-  - { id: admiral, fleet: acme, tier: commodore, sources: [127.0.0.2/32] }
-deny: [pastebin.com, "*.ngrok.io"]
-`;
+/** The documented example, with a CIDR for the address checks and names of scout's own. */
+const YAML = EXAMPLE.replace(
+  `token_sha256: "${SCOUT_HASH}" }`,
+  `token_sha256: "${SCOUT_HASH}", allow: [rebind.test, inside.test, meta.test, 127.0.0.0/8] }`,
+);
+const TOKEN = SCOUT_TOKEN;
 
 const resolver = new TableResolver({
   "api.openai.com": v4("127.0.0.1"),
@@ -43,7 +33,6 @@ beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), "clawguard-check-"));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-afterEach(() => vi.restoreAllMocks());
 
 describe("destinations", () => {
   it("reads URLs as plain requests or tunnels, and host[:port] as a CONNECT authority", () => {
@@ -238,22 +227,6 @@ function readable(file: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  vi.spyOn(process.stdout, "write").mockImplementation(
-    (s: string | Uint8Array) => ((out += String(s)), true),
-  );
-  vi.spyOn(process.stderr, "write").mockImplementation(
-    (s: string | Uint8Array) => ((err += String(s)), true),
-  );
-  try {
-    return { code: await main(["node", "clawguard", ...args]), out, err };
-  } finally {
-    vi.restoreAllMocks();
   }
 }
 

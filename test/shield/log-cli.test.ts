@@ -4,30 +4,13 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { main } from "../../src/cli/main.js";
 import { openLogStore } from "../../src/shield/log/index.js";
 import { fromRow, type RawRow } from "../../src/shield/log/query.js";
 import { recordHash } from "../../src/shield/log/record.js";
+import { cli } from "./cli-harness.js";
 import { record, tempDb, tempDir } from "./log-helpers.js";
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.ts");
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  vi.spyOn(process.stdout, "write").mockImplementation(
-    (s: string | Uint8Array) => ((out += String(s)), true),
-  );
-  vi.spyOn(process.stderr, "write").mockImplementation(
-    (s: string | Uint8Array) => ((err += String(s)), true),
-  );
-  try {
-    const code = await main(["node", "clawguard", ...args]);
-    return { code, out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
 
 afterEach(() => vi.restoreAllMocks());
 
