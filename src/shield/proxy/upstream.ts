@@ -8,9 +8,12 @@
  * Transfer-Encoding ends in chunked; else exactly Content-Length bytes; else until the
  * connection closes. Anything that could be split two ways is an error, never a guess: a
  * response with both Content-Length and Transfer-Encoding, Content-Length values that disagree,
- * a Transfer-Encoding not ending in chunked, obsolete line folding, bare LF, control characters
- * in the head, a malformed chunk size, bytes after the response. A connection goes back to the
- * pool only after a complete, well-framed response to a completely sent request.
+ * a Transfer-Encoding not ending in chunked, a tab around either value, obsolete line folding,
+ * bare LF, control characters in the head, a malformed chunk size or extension, bytes after the
+ * response. Nothing is read that Node's own parser would read differently (a differential test
+ * holds it to that); repeats of one Content-Length are read as that one and passed on as one
+ * field. A connection goes back to the pool only after a complete, well-framed response to a
+ * completely sent request.
  */
 import type net from "node:net";
 import { asDialError, DialError, dialSocket } from "../net/dial.js";
