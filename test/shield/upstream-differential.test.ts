@@ -7,11 +7,17 @@
  * way (status, header list, body). A response read where llhttp saw another, or a body cut in
  * another place, is how a destination could slip bytes past the shield's framing into what the
  * agent reads next.
+ *
+ * Then the same responses through a running shield to Node's client as the agent: it must read
+ * what the shield's client read (the framing the shield writes itself aside), a 502, or no
+ * complete response at all. Where the shield refused only bytes after a complete response, the
+ * agent may have that response, as it was framed: never a truncated body that looks whole.
  */
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UpstreamPool, type UpstreamHandler } from "../../src/shield/proxy/upstream.js";
+import { startTestShield } from "./proxy-harness.js";
 import { FRAMING_HEADERS, mutant, ODD_HEADERS, prng, type MutationSpec } from "./differential.js";
 
 interface Seen {
@@ -93,9 +99,20 @@ function viaShield(text: string, method: string): Promise<Outcome> {
   });
 }
 
-/** What Node's client reads of `text` sent by the origin. */
-function viaNode(text: string, method: string): Promise<Outcome> {
+/**
+ * What Node's client reads of `text` sent by the origin, directly or through a proxy on
+ * `proxyPort`. With `framedOnly`, a response counts once it is complete, whatever error the bytes
+ * after it raise: what a client had been given before it saw them.
+ */
+function viaNode(
+  text: string,
+  method: string,
+  opts: { proxyPort?: number; framedOnly?: boolean } = {},
+): Promise<Outcome> {
   const id = serve(text);
+  const at = opts.proxyPort
+    ? { port: opts.proxyPort, path: `http://127.0.0.1:${port}/${id}`, headers: { host: `127.0.0.1:${port}` } }
+    : { port, path: `/${id}` };
   return new Promise((resolve) => {
     let settled = false;
     const settle = (o: Outcome) => {
@@ -104,16 +121,13 @@ function viaNode(text: string, method: string): Promise<Outcome> {
       answers.delete(id);
       resolve(o);
     };
+    let responded = false;
     const req = http.request(
-      { host: "127.0.0.1", port, method, path: `/${id}`, agent: false, maxHeaderSize: 16384 },
+      { host: "127.0.0.1", ...at, method, agent: false, maxHeaderSize: 16384 },
       (res) => {
+        responded = true;
         const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("error", (err) => settle({ ok: false, error: err.message }));
-        res.on("aborted", () => settle({ ok: false, error: "aborted" }));
-        res.on("end", () => {
-          // A body cut short by the close is an error, not an end, for a framed response.
-          if (!res.complete) return settle({ ok: false, error: "incomplete" });
+        const done = () =>
           settle({
             ok: true,
             seen: {
@@ -122,10 +136,22 @@ function viaNode(text: string, method: string): Promise<Outcome> {
               body: Buffer.concat(chunks).toString("latin1"),
             },
           });
-        });
+        // A body cut short by the close is an error, not an end, for a framed response.
+        const ended = (error: string) => (res.complete ? done() : settle({ ok: false, error }));
+        res.on("data", (c: Buffer) => chunks.push(c));
+        if (opts.framedOnly) {
+          // Bytes after the response may raise an error before its data is delivered: wait for all of it.
+          res.on("close", () => ended("incomplete"));
+          return;
+        }
+        res.on("error", (err) => settle({ ok: false, error: err.message }));
+        res.on("aborted", () => settle({ ok: false, error: "aborted" }));
+        res.on("end", () => ended("incomplete"));
       },
     );
-    req.on("error", (err) => settle({ ok: false, error: err.message }));
+    req.on("error", (err) => {
+      if (!(opts.framedOnly && responded)) settle({ ok: false, error: err.message });
+    });
     req.end();
   });
 }
@@ -143,11 +169,21 @@ const BASES = [
 
 const HEADERS = [...FRAMING_HEADERS, "Connection: close", "Connection: keep-alive", ...ODD_HEADERS];
 
+/** Where the final response's head starts: after any interim (1xx) ones. */
+function finalHead(text: string): number {
+  let from = 0;
+  for (;;) {
+    const end = text.indexOf("\r\n\r\n", from);
+    if (end < 0 || !/^HTTP\/1\.[01] 1\d\d/.test(text.slice(from, from + 12))) return from;
+    from = end + 4;
+  }
+}
+
 const RESPONSES: MutationSpec = {
   bases: BASES,
   headers: HEADERS,
   // After the status line of the final response (after an interim one).
-  headerAt: (s) => s.indexOf("\r\n", s.lastIndexOf("HTTP/1.")) + 2,
+  headerAt: (s) => s.indexOf("\r\n", finalHead(s)) + 2,
   swaps: [
     [
       /^HTTP\/1\.[01] \d{3}/,
@@ -180,8 +216,9 @@ async function compare(text: string, method: string): Promise<string | null> {
 function oneContentLength(text: string, headers: string[]): string | null {
   const at = headers.findIndex((h, i) => i % 2 === 0 && h.toLowerCase() === "content-length");
   if (at < 0) return null;
-  const from = text.lastIndexOf("HTTP/1.");
+  const from = finalHead(text);
   const end = text.indexOf("\r\n\r\n", from);
+  if (end < 0) return null;
   const lines = text.slice(from, end).split("\r\n");
   const fields = lines.filter((l) => /^content-length:/i.test(l));
   if (fields.length < 2 && !fields.some((l) => l.includes(","))) return null;
@@ -212,5 +249,77 @@ describe("the shield's client reads no response that Node's parser reads differe
     expect(found.slice(0, 5)).toEqual([]);
     // The mutations leave enough valid responses for the comparison to mean something.
     expect(read).toBeGreaterThan(1000);
+  }, 180_000);
+});
+
+/** Framing the shield writes itself for the agent's connection: not part of what it read. */
+const FRAMING = new Set([
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "upgrade",
+]);
+const unframed = (headers: string[]) =>
+  headers.flatMap((h, i) => (i % 2 === 0 && !FRAMING.has(h.toLowerCase()) ? [h, headers[i + 1]!] : []));
+
+function sameResponse(a: Seen, b: Seen): boolean {
+  return (
+    a.status === b.status &&
+    a.body === b.body &&
+    JSON.stringify(unframed(a.headers)) === JSON.stringify(unframed(b.headers))
+  );
+}
+
+describe("what an agent reads through the shield", () => {
+  it("is what the shield's client read, or a 502, or no complete response: over 2,000 mutated responses", async () => {
+    const t = await startTestShield(
+      "listen: 127.0.0.1:3128\nlog: { path: ./unused.db }\nagents:\n  - { id: probe, sources: [127.0.0.1/32], allow: [127.0.0.1/32] }\n",
+    );
+    try {
+      const rand = prng(0xbeef);
+      const inputs = Array.from({ length: 2000 }, () => ({
+        text: mutant(rand, RESPONSES),
+        method: rand() < 0.1 ? "HEAD" : "GET",
+      }));
+      const found: string[] = [];
+      let complete = 0;
+      let refused = 0;
+      const one = async ({ text, method }: { text: string; method: string }) => {
+        const [ours, agent] = await Promise.all([
+          viaShield(text, method),
+          viaNode(text, method, { proxyPort: t.port }),
+        ]);
+        const say = () =>
+          `${method} ${JSON.stringify(text)}: shield read ${JSON.stringify(ours)}, the agent ${JSON.stringify(agent)}`;
+        if (!ours.ok) {
+          // Refused by the shield: a 502, or a connection cut before the response was complete.
+          refused += 1;
+          if (!agent.ok || agent.seen.status === 502) return;
+          // Or, where only bytes after a complete response were refused, that response as it
+          // was framed: what Node reads from the destination directly, before the stray bytes.
+          // (Repeats of one Content-Length passed on as one field, as in the test above.)
+          const single = oneContentLength(text, agent.seen.headers);
+          const direct = await viaNode(single ?? text, method, { framedOnly: true });
+          if (
+            !/data after the end of the response/.test(ours.error) ||
+            !direct.ok ||
+            !sameResponse(agent.seen, direct.seen)
+          )
+            found.push(say());
+          return;
+        }
+        complete += 1;
+        if (!agent.ok || !sameResponse(agent.seen, ours.seen)) found.push(say());
+      };
+      for (let i = 0; i < inputs.length; i += 50) await Promise.all(inputs.slice(i, i + 50).map(one));
+      expect(found.slice(0, 5)).toEqual([]);
+      expect(complete).toBeGreaterThan(300);
+      expect(refused).toBeGreaterThan(300);
+    } finally {
+      await t.close();
+    }
   }, 180_000);
 });
