@@ -7,12 +7,18 @@
  * it is a tunnel), in the same place in the stream. A request read where llhttp saw none, or
  * read differently, is how a proxy and a destination come to disagree about where a request
  * ends.
+ *
+ * Then the same streams through a running shield to a Node destination: every request the
+ * destination reads must be one the front read (method, target, body), in order, under the name
+ * it was sent to. The shield may refuse some; a request it did not read, or a body cut in another
+ * place, reaching the destination would be a smuggled one.
  */
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FrontServer } from "../../src/shield/proxy/front.js";
 import { FRAMING_HEADERS, mutant, ODD_HEADERS, prng, type MutationSpec } from "./differential.js";
+import { startTestShield } from "./proxy-harness.js";
 
 interface Seen {
   kind: "plain" | "connect" | "upgrade";
@@ -237,4 +243,95 @@ describe("the front reads no request that Node's parser reads differently", () =
     // The mutations leave enough valid requests for the comparison to mean something.
     expect(read).toBeGreaterThan(500);
   }, 180_000);
+});
+
+/** Complete requests a destination behind the shield read, by the Host the shield sent. */
+const atOrigin = new Map<string, Array<{ method: string; url: string; body: string }>>();
+const origin = http.createServer({ maxHeaderSize: 16384 }, (req, res) => {
+  const chunks: Buffer[] = [];
+  req.on("data", (c: Buffer) => chunks.push(c));
+  req.on("end", () => {
+    const host = req.headers.host ?? "";
+    const list = atOrigin.get(host) ?? [];
+    list.push({ method: req.method!, url: req.url!, body: Buffer.concat(chunks).toString("latin1") });
+    atOrigin.set(host, list);
+    res.end("ok");
+  });
+});
+
+/** The origin-form (path and query) of an absolute URL as the front read it, and its authority. */
+function split(url: string): { authority: string; path: string } | null {
+  const m = /^http:\/\/([^/?#]*)([^#]*)/i.exec(url);
+  if (!m) return null;
+  const rest = m[2] || "/";
+  return { authority: m[1]!.toLowerCase(), path: rest.startsWith("?") ? `/${rest}` : rest };
+}
+
+describe("what a destination reads of requests through the shield", () => {
+  it("is what the front read, and nothing else, over 2,000 mutated request streams", async () => {
+    await new Promise<void>((resolve) => origin.listen(0, "127.0.0.1", resolve));
+    const originPort = (origin.address() as net.AddressInfo).port;
+    const resolver = async (host: string) => {
+      if (!/^[ij]\d+\.test$/.test(host)) throw Object.assign(new Error("ENOTFOUND"), { code: "ENOTFOUND" });
+      return [{ address: "127.0.0.1", family: 4 as const }];
+    };
+    const t = await startTestShield(
+      "listen: 127.0.0.1:3128\nlog: { path: ./unused.db }\nagents:\n  - { id: probe, sources: [127.0.0.1/32], allow: ['*.test', 127.0.0.1/32] }\n",
+      resolver,
+    );
+    try {
+      const rand = prng(0x5eed);
+      // Each stream names destinations of its own, so what reached the origin can be told apart.
+      const inputs = Array.from({ length: 2000 }, (_, n) =>
+        mutant(rand, REQUESTS)
+          .replaceAll("a.test", `i${n}.test:${originPort}`)
+          .replaceAll("b.test", `j${n}.test:${originPort}`),
+      );
+      const found: string[] = [];
+      let forwarded = 0;
+      const one = async (text: string, n: number) => {
+        const bytes = Buffer.from(text, "latin1");
+        const fp = await send(frontPort, bytes, 150);
+        const read = frontLog.get(fp) ?? [];
+        frontLog.delete(fp);
+        await send(t.port, bytes, 300);
+        // A tunnel or upgrade carries raw bytes to its destination by design: nothing to compare.
+        if (read.some((r) => r.kind !== "plain")) return;
+        for (const host of [`i${n}.test:${originPort}`, `j${n}.test:${originPort}`]) {
+          const expected = read
+            .filter((r) => r.body !== null && split(r.url)?.authority === host)
+            .map((r) => ({ method: r.method, url: split(r.url)!.path, body: r.body! }));
+          const got = atOrigin.get(host) ?? [];
+          forwarded += got.length;
+          // In order, each one a request the front read; the shield may refuse some, add none.
+          let k = 0;
+          for (const g of got) {
+            while (k < expected.length && JSON.stringify(expected[k]) !== JSON.stringify(g)) k++;
+            if (k === expected.length) {
+              found.push(
+                `${JSON.stringify(text)}: the origin read ${JSON.stringify(g)}, the front ${JSON.stringify(expected)}`,
+              );
+              break;
+            }
+            k++;
+          }
+        }
+      };
+      for (let i = 0; i < inputs.length; i += 50)
+        await Promise.all(inputs.slice(i, i + 50).map((text, j) => one(text, i + j)));
+      // Nothing reached the origin under a name no stream sent it to.
+      const names = new Set(
+        inputs.flatMap((_, n) => [`i${n}.test:${originPort}`, `j${n}.test:${originPort}`]),
+      );
+      for (const [host, got] of atOrigin)
+        if (!names.has(host))
+          found.push(`the origin read ${JSON.stringify(got)} for Host ${JSON.stringify(host)}`);
+      expect(found.slice(0, 5)).toEqual([]);
+      expect(forwarded).toBeGreaterThan(300);
+    } finally {
+      await t.close();
+      origin.closeAllConnections();
+      origin.close();
+    }
+  }, 240_000);
 });
