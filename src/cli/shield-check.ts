@@ -13,6 +13,7 @@ import { loadShieldConfig } from "../shield/config.js";
 import { lintShieldConfig } from "../shield/policy/lint.js";
 import { systemResolver } from "../shield/net/resolve.js";
 import { wantColor } from "./report.js";
+import { authority } from "./shield-log.js";
 
 interface CheckFlags {
   config?: string;
@@ -25,10 +26,6 @@ interface CheckFlags {
 
 const DEFAULT_CONFIG = "/etc/clawguard/shield.yaml";
 const SCHEMA = "clawguard.shield-check/v1";
-
-function authority(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 /** One line per destination: decision, where it goes, the rule, the reason and the address. */
 export function formatCheck(r: CheckResult, color = false): string {

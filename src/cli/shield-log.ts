@@ -66,7 +66,8 @@ async function dbPath(flags: SourceFlags): Promise<string> {
   throw new LogError("which log? pass --db PATH, or --config shield.yaml to use its log.path");
 }
 
-function authority(host: string, port: number): string {
+/** `host:port`, IPv6 addresses in brackets. */
+export function authority(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 

@@ -20,14 +20,11 @@ const CAP_SYS_NICE = 23n;
 
 /** The calling thread's kernel id, or null where there is no /proc (not Linux). */
 export function threadId(): number | null {
-  try {
-    const tid = Number(readFileSync("/proc/thread-self/stat", "utf8").split(" ", 1)[0]);
-    return Number.isInteger(tid) && tid > 0 ? tid : null;
-  } catch {
-    return null;
-  }
+  const tid = Number(readProc("/proc/thread-self/stat").split(" ", 1)[0]);
+  return Number.isInteger(tid) && tid > 0 ? tid : null;
 }
 
+/** A /proc file's text, or "" where it cannot be read. */
 function readProc(file: string): string {
   try {
     return readFileSync(file, "utf8");

@@ -19,7 +19,7 @@
  */
 import { METHODS } from "node:http";
 import net from "node:net";
-import { ChunkedBody, DIGITS, pushField } from "./http1.js";
+import { ChunkedBody, DIGITS, hasTab, pushField } from "./http1.js";
 
 export interface FrontOptions {
   /** Largest request head (request line and headers, final CRLF included). */
@@ -672,12 +672,12 @@ function parseHead(conn: AgentConnection, text: string): FrontRequest {
     } else if (n === 14) {
       if (name.toLowerCase() === "content-length") {
         // Framing fields allow no tab around their value, as in Node's parser.
-        if (text.lastIndexOf("\t", eol) > from) throw new RequestError(400, "tab in Content-Length");
+        if (hasTab(text, from, eol)) throw new RequestError(400, "tab in Content-Length");
         (lengths ??= []).push(raw[raw.length - 1]!);
       }
     } else if (n === 17) {
       if (name.toLowerCase() === "transfer-encoding") {
-        if (text.lastIndexOf("\t", eol) > from) throw new RequestError(400, "tab in Transfer-Encoding");
+        if (hasTab(text, from, eol)) throw new RequestError(400, "tab in Transfer-Encoding");
         const v = raw[raw.length - 1]!;
         te = te === null ? v : `${te}, ${v}`;
       }

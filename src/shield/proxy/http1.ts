@@ -42,6 +42,15 @@ export function pushField(text: string, from: number, end: number, out: string[]
   return true;
 }
 
+/**
+ * Whether text[from, end) holds a tab: framing fields (Content-Length, Transfer-Encoding) allow
+ * none around their value, as in Node's parser. Bounded by the line, however long the head.
+ */
+export function hasTab(text: string, from: number, end: number): boolean {
+  for (let i = from; i < end; i++) if (text.charCodeAt(i) === 9) return true;
+  return false;
+}
+
 /** Optional whitespace around a field value: space or tab. */
 function isBlank(c: number): boolean {
   return c === 32 || c === 9;

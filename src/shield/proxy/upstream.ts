@@ -17,7 +17,7 @@
  */
 import type net from "node:net";
 import { asDialError, DialError, dialSocket } from "../net/dial.js";
-import { ChunkedBody, contentLength, DIGITS, endsInChunked, pushField } from "./http1.js";
+import { ChunkedBody, contentLength, DIGITS, endsInChunked, hasTab, pushField } from "./http1.js";
 
 /** What one exchange tells its owner; exactly one of `onEnd` / `onError` ends it. */
 export interface UpstreamHandler {
@@ -482,10 +482,10 @@ export class Exchange {
       const n = name.length;
       if (n === 14 && name.toLowerCase() === "content-length") {
         // Framing fields allow no tab around their value, as in Node's parser (and the front).
-        if (text.lastIndexOf("\t", eol) > from) throw new UpstreamProtocolError("tab in Content-Length");
+        if (hasTab(text, from, eol)) throw new UpstreamProtocolError("tab in Content-Length");
         (lengths ??= []).push(value);
       } else if (n === 17 && name.toLowerCase() === "transfer-encoding") {
-        if (text.lastIndexOf("\t", eol) > from) throw new UpstreamProtocolError("tab in Transfer-Encoding");
+        if (hasTab(text, from, eol)) throw new UpstreamProtocolError("tab in Transfer-Encoding");
         te = te === null ? value : `${te}, ${value}`;
       } else if (n === 10 && name.toLowerCase() === "connection") {
         for (const token of value.toLowerCase().split(",")) {
