@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { loadShieldConfig } from "../shield/config.js";
 import { installShield } from "../shield/install.js";
 
-interface ApiFlags {
+export interface ApiFlags {
   admin?: string;
   tokenFile?: string;
   config?: string;
@@ -61,7 +61,7 @@ async function connect(flags: ApiFlags): Promise<Connection> {
   return { base, token };
 }
 
-async function call(
+export async function call(
   flags: ApiFlags,
   method: string,
   path: string,

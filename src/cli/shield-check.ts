@@ -10,9 +10,11 @@ import {
   type Destination,
 } from "../shield/check.js";
 import { loadShieldConfig } from "../shield/config.js";
+import type { Agent, Mode } from "../shield/types.js";
 import { lintShieldConfig } from "../shield/policy/lint.js";
 import { systemResolver } from "../shield/net/resolve.js";
 import { wantColor } from "./report.js";
+import { call } from "./shield-admin.js";
 import { authority } from "./shield-log.js";
 
 interface CheckFlags {
@@ -22,6 +24,9 @@ interface CheckFlags {
   resolve?: boolean;
   strict?: boolean;
   json?: boolean;
+  live?: boolean;
+  admin?: string;
+  tokenFile?: string;
 }
 
 const DEFAULT_CONFIG = "/etc/clawguard/shield.yaml";
@@ -59,7 +64,16 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
     .option("--resolve", "look names up with the system resolver and judge every address, as the shield does")
     .option("--strict", "without destinations: exit 1 when the config draws a warning")
     .option("--json", `print JSON (schema ${SCHEMA})`)
+    .option(
+      "--live",
+      "ask the running shield through its admin API: its policy as in force now, its resolver",
+    )
+    .option("--admin <url>", "with --live: admin API address (env CLAWGUARD_ADMIN_URL; else from --config)")
+    .option("--token-file <file>", "with --live: the admin token file (env CLAWGUARD_ADMIN_TOKEN_FILE)")
     .action(async (given: string[], flags: CheckFlags) => {
+      if (flags.live) return checkLive(given, flags, setCode);
+      if (flags.admin !== undefined || flags.tokenFile !== undefined)
+        throw new Error("--admin and --token-file ask the running shield: add --live");
       const file = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
       if (file === undefined)
         throw new Error(`which config? pass --config shield.yaml (${DEFAULT_CONFIG} does not exist)`);
@@ -115,19 +129,64 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
       const results: CheckResult[] = [];
       for (const d of destinations) results.push(await ck.check(d));
       const { agent, mode } = ck;
-      const color = !flags.json && wantColor(process.stdout);
-      const who = [agent.fleet && `fleet ${agent.fleet}`, agent.tier && `tier ${agent.tier}`]
-        .filter(Boolean)
-        .join(", ");
       const head =
-        `agent ${agent.id}${who ? ` (${who})` : ""}, mode ${mode}` +
+        agentLine(agent, mode) +
         (switches > 0 ? ` (${switches} mode switch(es) saved through the admin API applied)` : "") +
         (flags.resolve ? "" : "; names not looked up (--resolve judges their addresses too)") +
         "\n";
       out(
         { agent, mode, savedModeSwitches: switches, resolved: Boolean(flags.resolve), results },
-        head + results.map((r) => formatCheck(r, color) + "\n").join(""),
+        head + lines(results, !flags.json && wantColor(process.stdout)),
       );
       setCode(results.every((r) => r.decision !== "denied") ? 0 : 1);
     });
+}
+
+function agentLine(agent: Agent, mode: Mode): string {
+  const who = [agent.fleet && `fleet ${agent.fleet}`, agent.tier && `tier ${agent.tier}`]
+    .filter(Boolean)
+    .join(", ");
+  return `agent ${agent.id}${who ? ` (${who})` : ""}, mode ${mode}`;
+}
+
+function lines(results: CheckResult[], color: boolean): string {
+  return results.map((r) => formatCheck(r, color) + "\n").join("");
+}
+
+/**
+ * `--live`: the same question put to the running shield. Between an edit of shield.yaml and its
+ * reload, or after a mode switch, this is the answer that holds for the agents now.
+ */
+async function checkLive(given: string[], flags: CheckFlags, setCode: (c: number) => void): Promise<void> {
+  if (given.length === 0)
+    throw new Error("--live asks about destinations: give one or more (validating a file needs no shield)");
+  if (flags.strict) throw new Error("--strict is about the config file's warnings, not --live");
+  if ((flags.agent === undefined) === (flags.source === undefined))
+    throw new Error("pass exactly one of --agent ID or --source ADDRESS");
+  given.forEach(parseDestination); // a typo is named here, before the shield is asked
+  const answer = (await call(flags, "POST", "/api/check", {
+    ...(flags.agent !== undefined ? { agent: flags.agent } : { source: flags.source }),
+    destinations: given,
+    resolve: Boolean(flags.resolve),
+  })) as unknown as LiveAnswer;
+  if (flags.json) {
+    process.stdout.write(JSON.stringify(answer, null, 2) + "\n");
+  } else {
+    const head =
+      agentLine(answer.agent, answer.mode) +
+      ", asked the running shield" +
+      (answer.resolved ? "" : "; names not looked up (--resolve judges their addresses too)") +
+      "\n";
+    process.stdout.write(head + lines(answer.results, wantColor(process.stdout)));
+  }
+  setCode(answer.results.every((r) => r.decision !== "denied") ? 0 : 1);
+}
+
+interface LiveAnswer {
+  schema: string;
+  live: true;
+  agent: Agent;
+  mode: Mode;
+  resolved: boolean;
+  results: CheckResult[];
 }

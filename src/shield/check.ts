@@ -101,18 +101,42 @@ export function checker(
   resolver: Resolver | null,
 ): Checker {
   const policy = Policy.compile(cfg, { endpoints: selfEndpoints(cfg, cfg.listen.port) });
+  return policyChecker(policy, who, resolver);
+}
+
+/** The agent a check asks for; throws CheckAgentError when there is none. */
+export class CheckAgentError extends Error {
+  constructor(
+    readonly field: "agent" | "source",
+    message: string,
+  ) {
+    super(message);
+    this.name = "CheckAgentError";
+  }
+}
+
+/**
+ * A checker on a compiled policy: the running shield's own (the admin API's check, with the
+ * mode switches in force and the shield's resolver), or one compiled from a file.
+ */
+export function policyChecker(
+  policy: Policy,
+  who: { agentId?: string; source?: string },
+  resolver: Resolver | null,
+): Checker {
   let agent: Agent | null;
   if (who.agentId !== undefined) {
     agent = policy.agent(who.agentId);
-    if (!agent) throw new Error(`no agent "${who.agentId}" in the config`);
+    if (!agent) throw new CheckAgentError("agent", `no agent "${who.agentId}" in the config`);
   } else if (who.source !== undefined) {
     agent = policy.identify(who.source);
     if (!agent)
-      throw new Error(
-        `no agent is known by source address ${who.source} alone (an agent with a token needs it: use --agent)`,
+      throw new CheckAgentError(
+        "source",
+        `no agent is known by source address ${who.source} alone (an agent with a token is asked for by its id)`,
       );
   } else {
-    throw new Error("which agent? pass --agent ID or --source ADDRESS");
+    throw new CheckAgentError("agent", "which agent? pass --agent ID or --source ADDRESS");
   }
   const a = agent;
   return {

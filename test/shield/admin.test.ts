@@ -60,6 +60,7 @@ const ENDPOINTS: Array<[string, string, unknown?]> = [
   ["POST", "/api/rules", { level: "global", verdict: "allow", rule: "evil.test" }],
   ["DELETE", "/api/rules", { level: "tier", name: "crew", verdict: "allow", rule: "web.test" }],
   ["GET", "/api/log"],
+  ["POST", "/api/check", { agent: "scout", destinations: ["web.test:443"] }],
   ["GET", "/api/events"],
   ["GET", "/metrics"],
 ];
@@ -467,6 +468,117 @@ describe("rules", () => {
       expect(r.json.field).toBe(field);
     }
     expect(readFileSync(s.file, "utf8")).toBe(before);
+  });
+});
+
+describe("asking the running shield", () => {
+  const check = (b: unknown) => s.api("POST", "/api/check", b);
+
+  it("answers as the shield then logs, for allowed, denied and the admin port", async () => {
+    const destinations = [at("web.test", "/a"), at("later.test", "/b"), `127.0.0.1:${s.adminPort}`];
+    const r = await check({ agent: "scout", destinations, resolve: true });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({
+      schema: "clawguard.shield-check/v1",
+      live: true,
+      agent: { id: "scout", fleet: "acme", tier: "crew" },
+      mode: "enforce",
+      resolved: true,
+    });
+    const [web, later, admin] = r.json.results;
+    expect(web).toMatchObject({ decision: "allowed", rule: "tier:crew allow web.test", dial: "127.0.0.3" });
+    expect(later).toMatchObject({ decision: "denied", rule: null, host: "later.test", path: "/b" });
+    expect(admin).toMatchObject({ decision: "denied", host: "127.0.0.1", port: s.adminPort });
+    // The same requests from scout: the log's records say what the check said.
+    const since = Date.now() - 1;
+    await curl([...as("scout", SCOUT), destinations[0]!]);
+    await curl([...as("scout", SCOUT), destinations[1]!]);
+    await curl([...as("scout", SCOUT), "-p", `http://${destinations[2]}/`]);
+    await s.managed.log.flush();
+    const logged = await until(async () => {
+      const x = await s.api("GET", `/api/log?agent=scout&since=${since}&limit=10`);
+      return x.json.records.length >= 3 ? x.json.records.reverse() : undefined;
+    }, "three records");
+    for (const [i, answer] of [web, later, admin].entries()) {
+      const { decision, rule, reason } = logged[i];
+      expect({ decision, rule, reason }, answer.destination).toEqual({
+        decision: answer.decision,
+        rule: answer.rule,
+        reason: answer.reason,
+      });
+    }
+  });
+
+  it("follows mode switches and rule edits at once, and logs and counts nothing", async () => {
+    const ask = async () => (await check({ agent: "scout", destinations: ["https://new.test"] })).json;
+    const seen = (await s.api("GET", "/api/agents")).json.agents.find(
+      (a: { id: string }) => a.id === "scout",
+    );
+    const before = s.managed.log.stats();
+    expect((await ask()).results[0].decision).toBe("denied");
+    await s.api("POST", "/api/rules", {
+      level: "agent",
+      name: "scout",
+      verdict: "allow",
+      rule: "new.test:443",
+    });
+    expect((await ask()).results[0]).toMatchObject({
+      decision: "allowed",
+      rule: "agent:scout allow new.test:443",
+    });
+    await s.api("PUT", "/api/mode", { scope: "fleet", id: "acme", mode: "lockdown" });
+    const locked = await ask();
+    expect(locked.mode).toBe("lockdown");
+    expect(locked.results[0].decision).toBe("denied");
+    await s.api("PUT", "/api/mode", { scope: "fleet", id: "acme", mode: null });
+    await s.api("DELETE", "/api/rules", {
+      level: "agent",
+      name: "scout",
+      verdict: "allow",
+      rule: "new.test:443",
+    });
+    expect((await ask()).results[0].decision).toBe("denied");
+    await s.managed.log.flush();
+    expect(s.managed.log.stats().appended).toBe(before.appended);
+    const after = (await s.api("GET", "/api/agents")).json.agents.find(
+      (a: { id: string }) => a.id === "scout",
+    );
+    expect(after).toMatchObject({ requests: seen.requests, lastSeen: seen.lastSeen });
+  });
+
+  it("finds an agent by source address, and names names only when asked to resolve", async () => {
+    const bySource = await check({ source: "127.0.0.1", destinations: ["web.test"] });
+    expect(bySource.status).toBe(404);
+    expect(bySource.json.field).toBe("source");
+    const names = await check({ agent: "rover", destinations: ["web.test", "http://[::ffff:127.0.0.3]/"] });
+    expect(names.json.resolved).toBe(false);
+    expect(names.json.results[0]).toMatchObject({ decision: "allowed", dial: null, addresses: null });
+    // An IP literal is judged by address without a lookup: rover's 127.0.0.0/8 opens it.
+    expect(names.json.results[1]).toMatchObject({
+      decision: "allowed",
+      host: "127.0.0.3",
+      dial: "127.0.0.3",
+    });
+  });
+
+  it("refuses bad questions with the field named", async () => {
+    const many = Array.from({ length: 65 }, (_, i) => `h${i}.test`);
+    const cases: Array<[unknown, number, string]> = [
+      [{ destinations: ["web.test"] }, 400, "agent"],
+      [{ agent: "scout", source: "127.0.0.1", destinations: ["web.test"] }, 400, "agent"],
+      [{ agent: "nobody", destinations: ["web.test"] }, 404, "agent"],
+      [{ agent: "scout", destinations: [] }, 400, "destinations"],
+      [{ agent: "scout", destinations: many }, 400, "destinations"],
+      [{ agent: "scout", destinations: ["web.test", "ftp://web.test/"] }, 400, "destinations.1"],
+      [{ agent: "scout", destinations: ["web.test"], resolve: "yes" }, 400, "resolve"],
+      [{ agent: "scout", destinations: ["web.test"], colour: 1 }, 400, "colour"],
+    ];
+    for (const [b, status, field] of cases) {
+      const r = await check(b);
+      expect(r.status, JSON.stringify(b).slice(0, 80)).toBe(status);
+      expect(r.json.field, JSON.stringify(b).slice(0, 80)).toBe(field);
+    }
+    expect((await s.api("GET", "/api/check")).status).toBe(405);
   });
 });
 

@@ -135,8 +135,39 @@ describe("dashboard in a browser", { timeout: 60_000 }, () => {
     expect(s.managed.control.cfg.agents.find((a) => a.id === "rover")?.deny).toEqual([]);
   });
 
+  it("asks what the shield would decide for an agent, and says it without sending", async () => {
+    // Lift the lockdown of the first case (a second click on the lit button).
+    await page.click('button[data-scope="agent"][data-id="scout"][data-mode="lockdown"]');
+    await page.waitForSelector('tr[data-agent="scout"] td[data-field="mode"]:has-text("enforce")');
+    const before = s.managed.log.stats().appended;
+    await page.selectOption("#check-agent", "scout");
+    await page.fill("#check-text", `web.test:${web.port}  http://other.test/`);
+    await page.click("#check-run");
+    const allowed = await page.waitForSelector(
+      `#check-results li[data-destination="web.test:${web.port}"][data-decision="allowed"]`,
+    );
+    // Looked up with the shield's own resolver: the address it would dial.
+    expect(await allowed.textContent()).toMatch(
+      /CONNECT web\.test:\d+.*via 127\.0\.0\.3.*agent:scout allow web\.test/,
+    );
+    const denied = await page.waitForSelector('#check-results li[data-destination="http://other.test/"]');
+    expect(await denied.getAttribute("data-decision")).toBe("denied");
+    // Rover may name web.test but has no CIDR rule for the loopback address it resolves to.
+    await page.selectOption("#check-agent", "rover");
+    await page.fill("#check-text", `web.test:${web.port}`);
+    await page.click("#check-run");
+    const loopback = await page.waitForSelector(
+      `#check-results li[data-destination="web.test:${web.port}"][data-decision="denied"]`,
+    );
+    expect(await loopback.textContent()).toMatch(/127\.0\.0\.3 is loopback/);
+    await page.fill("#check-text", "ftp://web.test/");
+    await page.click("#check-run");
+    await page.waitForSelector("#error:has-text('not ftp')");
+    expect(s.managed.log.stats().appended).toBe(before);
+  });
+
   it("ran under the CSP without a blocked script, style or request", () => {
-    // The wrong token of the first case is the one error expected.
-    expect(problems.filter((p) => !/status of 401/.test(p))).toEqual([]);
+    // The wrong token of the first case and the refused ftp:// check are the errors expected.
+    expect(problems.filter((p) => !/status of 40[01]/.test(p))).toEqual([]);
   });
 });

@@ -11,7 +11,7 @@ import { createRequire } from "node:module";
 import type { ShieldConfig } from "../config.js";
 import { parseShieldConfig } from "../config.js";
 import { openLogStore, type LogStore } from "../log/index.js";
-import type { Resolver } from "../net/resolve.js";
+import { systemResolver, type Resolver } from "../net/resolve.js";
 import { ConfigReloader, type ReloadOutcome } from "../reload.js";
 import { selfEndpoints, startShield, type RunningShield } from "../server.js";
 import { ShieldControl } from "./control.js";
@@ -208,6 +208,7 @@ export async function startManagedShield(
       version: SHIELD_VERSION,
       editRule,
       saveModes,
+      resolver: opts.resolver ?? systemResolver,
     });
   }
 

@@ -6,7 +6,15 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import { z } from "zod";
+import {
+  CheckAgentError,
+  DestinationError,
+  parseDestination,
+  policyChecker,
+  type CheckResult,
+} from "../check.js";
 import { DECISIONS, type LogReader } from "../log/index.js";
+import type { Resolver } from "../net/resolve.js";
 import type { Mode } from "../types.js";
 import { ControlError, type ShieldControl, type LiveDecision } from "./control.js";
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/assets.js";
@@ -25,9 +33,13 @@ export interface AdminApi {
   editRule(edit: RuleEdit, op: "add" | "remove"): Promise<{ tunnelsClosed: number }>;
   /** Keep the API's mode switches across restarts. */
   saveModes(): Promise<void>;
+  /** The proxy's own resolver, for /api/check with `resolve`. */
+  resolver: Resolver;
 }
 
 const MAX_BODY = 64 * 1024;
+/** Destinations one /api/check may ask about: each may cost a name lookup. */
+const MAX_CHECKS = 64;
 const MAX_STREAMS = 32;
 const HEARTBEAT_MS = 15_000;
 
@@ -60,6 +72,13 @@ const ruleSchema = z.strictObject({
   name: z.string().min(1).max(128).optional(),
   verdict: z.enum(["allow", "deny"]),
   rule: z.string().min(1).max(1024),
+});
+
+const checkSchema = z.strictObject({
+  agent: z.string().min(1).max(128).optional(),
+  source: z.string().min(1).max(64).optional(),
+  destinations: z.array(z.string().min(1).max(2048)).min(1).max(MAX_CHECKS),
+  resolve: z.boolean().optional(),
 });
 
 class HttpError extends Error {
@@ -196,6 +215,44 @@ export function createAdminHandler(
         const edit = parse(ruleSchema, await readJson(req)) as RuleEdit;
         const r = await api.editRule(edit, "remove");
         sendJson(res, 200, { ok: true, ...r, levels: listRules(api.control.cfg) });
+      },
+    },
+    "/api/check": {
+      // What the running shield would decide, without sending anything: its compiled policy
+      // with the mode switches in force, and its resolver. Nothing is logged or counted.
+      POST: async (req, res) => {
+        const body = parse(checkSchema, await readJson(req));
+        if ((body.agent === undefined) === (body.source === undefined))
+          throw new HttpError(400, "agent", "give exactly one of agent (an id) or source (an address)");
+        const destinations = body.destinations.map((d, i) => {
+          try {
+            return parseDestination(d);
+          } catch (e) {
+            if (e instanceof DestinationError) throw new HttpError(400, `destinations.${i}`, e.message);
+            throw e;
+          }
+        });
+        let ck;
+        try {
+          ck = policyChecker(
+            api.control.policy,
+            { agentId: body.agent, source: body.source },
+            body.resolve ? api.resolver : null,
+          );
+        } catch (e) {
+          if (e instanceof CheckAgentError) throw new HttpError(404, e.field, e.message);
+          throw e;
+        }
+        const results: CheckResult[] = [];
+        for (const d of destinations) results.push(await ck.check(d));
+        sendJson(res, 200, {
+          schema: "clawguard.shield-check/v1",
+          live: true,
+          agent: ck.agent,
+          mode: ck.mode,
+          resolved: Boolean(body.resolve),
+          results,
+        });
       },
     },
     "/api/log": {

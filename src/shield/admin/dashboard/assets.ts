@@ -67,6 +67,17 @@ export const DASHBOARD_HTML = `<!doctype html>
       </form>
       <div id="rules"></div>
     </section>
+    <section class="card">
+      <h2>Check</h2>
+      <p class="muted">What the shield would decide now, without sending anything.</p>
+      <form id="check-form" class="rule-form">
+        <select id="check-agent" aria-label="agent" required></select>
+        <input id="check-text" placeholder="api.example.com  example.org:8443" aria-label="destinations" required>
+        <label class="muted"><input id="check-resolve" type="checkbox" checked> look names up</label>
+        <button id="check-run" type="submit">Check</button>
+      </form>
+      <ol id="check-results" class="plain"></ol>
+    </section>
   </div>
 </main>
 </body>
@@ -106,6 +117,8 @@ button.on { background: var(--accent); color: #fff; border-color: var(--accent);
 .muted { color: var(--muted); font-size: .85rem; }
 .rule-form { display: flex; flex-wrap: wrap; gap: .35rem; margin-bottom: .5rem; }
 .rule-form input { flex: 1 1 10rem; min-width: 0; }
+.rule-form label { display: flex; align-items: center; gap: .3rem; }
+.rule-form input[type=checkbox] { flex: none; min-height: 0; }
 #login-form { display: flex; gap: .5rem; flex-wrap: wrap; }
 #login-form input { flex: 1 1 16rem; min-width: 0; }
 #login[hidden] { display: none; }
@@ -220,6 +233,32 @@ export const DASHBOARD_JS = String.raw`"use strict";
     });
   }
 
+  function renderCheckAgents(list) {
+    var sel = $("check-agent");
+    var ids = list.map(function (a) { return a.id; });
+    var have = Array.prototype.map.call(sel.options, function (o) { return o.value; });
+    if (ids.join("\n") === have.join("\n")) return;
+    var keep = sel.value;
+    sel.replaceChildren();
+    ids.forEach(function (id) { sel.appendChild(el("option", { value: id }, id)); });
+    if (ids.indexOf(keep) >= 0) sel.value = keep;
+  }
+
+  function renderCheck(r) {
+    var list = $("check-results");
+    list.replaceChildren();
+    r.results.forEach(function (x) {
+      var li = el("li", { class: "d-" + x.decision, "data-decision": x.decision, "data-destination": x.destination });
+      li.appendChild(el("strong", null, x.decision));
+      li.appendChild(el("code", null, x.host === null ? x.destination : (x.kind === "http" ? "GET " : "CONNECT ") +
+        (x.host.indexOf(":") >= 0 ? "[" + x.host + "]" : x.host) + ":" + x.port + (x.path || "")));
+      if (x.dial) li.appendChild(el("span", { class: "muted" }, "via " + x.dial));
+      li.appendChild(el("span", { class: "muted" }, (x.rule ? "[" + x.rule + "] " : "[default] ") + x.reason +
+        (x.unresolved ? " (" + x.unresolved + ")" : "")));
+      list.appendChild(li);
+    });
+  }
+
   function renderRules(levels) {
     var box = $("rules");
     box.replaceChildren();
@@ -256,6 +295,7 @@ export const DASHBOARD_JS = String.raw`"use strict";
     return Promise.all([api("GET", "/api/status"), api("GET", "/api/agents")]).then(function (r) {
       renderStatus(r[0]);
       renderAgents(r[1].agents);
+      renderCheckAgents(r[1].agents);
       showError("");
     }).catch(function (e) { if (e.message !== "unauthorized") showError(e.message); });
   }
@@ -349,6 +389,13 @@ export const DASHBOARD_JS = String.raw`"use strict";
       var name = $("rule-name").value.trim();
       if (rule.level !== "global") rule.name = name;
       api("POST", "/api/rules", rule).then(function (r) { $("rule-text").value = ""; renderRules(r.levels); })
+        .catch(function (e) { showError(e.message); });
+    });
+    $("check-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var destinations = $("check-text").value.trim().split(/\s+/).filter(Boolean);
+      var body = { agent: $("check-agent").value, destinations: destinations, resolve: $("check-resolve").checked };
+      api("POST", "/api/check", body).then(function (r) { showError(""); renderCheck(r); })
         .catch(function (e) { showError(e.message); });
     });
     if (token) start();
