@@ -4,7 +4,8 @@
  * request) and with `access_log none`, and tinyproxy (each started here with a temporary config
  * on a free port, and stopped at the end). Measures:
  *   - CONNECT bulk throughput: one curl stream through a CONNECT tunnel for a few seconds, and
- *     the same through bench/ceiling-relay.c, a forwarder that only copies (the ceiling);
+ *     the same through bench/ceiling-relay.c, a forwarder that only copies (the ceiling), and,
+ *     as root, through bench/ceiling-sockmap.c, which leaves the copying to the kernel;
  *   - small HTTP requests per second with keep-alive: wrk, 50 connections, absolute-form URLs;
  *   - added latency (p50/p99) at a fixed 1,000 requests per second, over direct, sent by
  *     bench/paced-client.c (a C client that costs the shared cores little);
@@ -309,6 +310,22 @@ async function startCeilingRelay(port: number, bulkPort: number): Promise<Proxy 
   return { name: "ceiling", port, pid: child.pid };
 }
 
+/**
+ * bench/ceiling-sockmap.c, or null when it cannot be compiled or cannot load its BPF program
+ * (not root, or a kernel without sockmap): said on stderr, and the bench goes on without it.
+ */
+async function startSockmapCeiling(port: number, bulkPort: number): Promise<Proxy | null> {
+  const binary = await compiled("ceiling-sockmap");
+  if (!binary) return null;
+  const child = start(binary, [String(port), String(bulkPort)]);
+  const exited = new Promise<"exited">((resolve) => child.once("exit", () => resolve("exited")));
+  if ((await Promise.race([waitPort(port).then(() => "up" as const), exited])) === "exited") {
+    process.stderr.write("no sockmap ceiling (its BPF program did not load: see above)\n");
+    return null;
+  }
+  return { name: "sockmap", port, pid: child.pid };
+}
+
 // ---- measurements -------------------------------------------------------------------------
 
 /** One curl download for SECONDS, through a CONNECT tunnel when there is a proxy: MB/s and MB moved. */
@@ -480,9 +497,8 @@ async function main(): Promise<void> {
     throw new Error(
       `${missing.join(", ")} not found; on Debian: apt-get install ${PROGRAMS.join(" ")} (a C compiler, cc, is optional)`,
     );
-  const [bulkPort, smallPort, shieldPort, squidPort, squidNologPort, tinyPort, relayPort] = await Promise.all(
-    [freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()],
-  );
+  const [bulkPort, smallPort, shieldPort, squidPort, squidNologPort, tinyPort, relayPort, sockmapPort] =
+    await Promise.all(Array.from({ length: 8 }, freePort));
   const smallOrigin = await startOrigins(bulkPort!, smallPort!);
   writeFileSync(path.join(dir, "warm.lua"), `wrk.path = "http://127.0.0.1:${smallPort}/"\n`);
   const contenders: Proxy[] = [
@@ -493,10 +509,12 @@ async function main(): Promise<void> {
     await startTinyproxy(tinyPort!),
   ];
   const ceiling = await startCeilingRelay(relayPort!, bulkPort!);
+  const sockmap = await startSockmapCeiling(sockmapPort!, bulkPort!);
   const pacedClient = await compiled("paced-client");
   const latencies = (p: Proxy, port: number) =>
     pacedClient ? latenciesPaced(pacedClient, p, port) : latenciesNode(p, port);
   const ceilingMbps: number[] = [];
+  const sockmapMbps: number[] = [];
 
   interface Row {
     name: string;
@@ -538,6 +556,8 @@ async function main(): Promise<void> {
       // A plain forwarder to the bulk origin: curl asks it as if it were the origin.
       ceilingMbps.push((await connectThroughput({ name: "ceiling" }, ceiling.port!)).mbps);
     }
+    // It speaks CONNECT, so curl goes through it as through a proxy.
+    if (sockmap) sockmapMbps.push((await connectThroughput(sockmap, bulkPort!)).mbps);
     process.stderr.write(`round ${round + 1}/${ROUNDS}: requests per second ...\n`);
     const small = new Map<string, Measured<{ rps: number; requests: number }>>();
     for (const p of order) small.set(p.name, await withCpu(p, () => requestsPerSecond(p, smallPort!)));
@@ -612,6 +632,9 @@ async function main(): Promise<void> {
   const relay = ceilingMbps.length > 0 ? median(ceilingMbps) : null;
   if (relay !== null)
     out += `\nCeiling: bench/ceiling-relay.c, a forwarder that only copies (read/write, 1 MiB buffer, no policy, no log), moved ${f(relay)} MB/s, ${f(relay / direct.mbps, 2)} of direct; clawguard's tunnel moved ${f(shield.mbps / relay, 2)} of that.\n`;
+  const kernel = sockmapMbps.length > 0 ? median(sockmapMbps) : null;
+  if (kernel !== null)
+    out += `Kernel redirect: bench/ceiling-sockmap.c, a CONNECT forwarder whose tunnels a BPF sockhash moves inside the kernel (no copy through user space), moved ${f(kernel)} MB/s, ${f(kernel / direct.mbps, 2)} of direct${relay !== null ? ` and ${f(kernel / relay, 2)} of the copying relay` : ""}.\n`;
   // CPU the proxy process spent (all threads and child processes), robust to other load.
   out += "\n| proxy | CPU µs per MB (CONNECT) | CPU µs per request (wrk) | CPU µs per request @1k rps |\n";
   out += "|---|---:|---:|---:|\n";
@@ -651,6 +674,13 @@ async function main(): Promise<void> {
     checks.push([
       "CONNECT throughput vs the ceiling relay",
       paired((of, round) => of("clawguard").mbps / ceilingMbps[round]!),
+      "reference",
+      null,
+    ]);
+  if (kernel !== null)
+    checks.push([
+      "CONNECT throughput vs the kernel redirect",
+      paired((of, round) => of("clawguard").mbps / sockmapMbps[round]!),
       "reference",
       null,
     ]);

@@ -126,8 +126,7 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
         { agentId: flags.agent, source: flags.source },
         flags.resolve ? systemResolver : null,
       );
-      const results: CheckResult[] = [];
-      for (const d of destinations) results.push(await ck.check(d));
+      const results: CheckResult[] = await Promise.all(destinations.map((d) => ck.check(d)));
       const { agent, mode } = ck;
       const head =
         agentLine(agent, mode) +
