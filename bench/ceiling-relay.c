@@ -10,11 +10,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "ceiling-serve.h"
 
 #define BUFFER_BYTES (1024 * 1024)
 
@@ -49,25 +50,5 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s LISTEN_PORT TARGET_PORT\n", argv[0]);
     return 2;
   }
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGCHLD, SIG_IGN); /* children are reaped by the kernel */
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))};
-  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listener, (struct sockaddr *)&at, sizeof at) != 0 || listen(listener, 64) != 0) {
-    perror("ceiling-relay: listen");
-    return 1;
-  }
-  for (;;) {
-    int client = accept(listener, NULL, NULL);
-    if (client < 0) continue;
-    if (fork() == 0) {
-      close(listener);
-      relay(client, atoi(argv[2]));
-      _exit(0);
-    }
-    close(client);
-  }
+  return serve("ceiling-relay", argv[1], argv[2], relay);
 }

@@ -16,7 +16,6 @@
 #include <linux/bpf.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "ceiling-serve.h"
 
 static int map_fd;
 
@@ -110,26 +111,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s LISTEN_PORT TARGET_PORT\n", argv[0]);
     return 2;
   }
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGCHLD, SIG_IGN);
   if (setup() != 0) return 1;
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in at = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))};
-  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listener, (struct sockaddr *)&at, sizeof at) != 0 || listen(listener, 64) != 0) {
-    perror("ceiling-sockmap: listen");
-    return 1;
-  }
-  for (;;) {
-    int client = accept(listener, NULL, NULL);
-    if (client < 0) continue;
-    if (fork() == 0) {
-      close(listener);
-      tunnel(client, atoi(argv[2]));
-      _exit(0);
-    }
-    close(client);
-  }
+  return serve("ceiling-sockmap", argv[1], argv[2], tunnel);
 }

@@ -187,35 +187,16 @@ describe("clawguard shield status | agents | mode | rules", { timeout: 120_000 }
   });
 
   it("asks the running shield what it would decide, and exits 1 when a destination is denied", async () => {
+    const live = (...args: string[]) => cli(["shield", "check", "--live", "--config", file, ...args]);
     const web1 = `http://127.0.0.3:${web.port}/x`;
-    const mixed = await cli([
-      "shield",
-      "check",
-      "--live",
-      "--config",
-      file,
-      "--agent",
-      "scout",
-      web1,
-      "evil.test",
-    ]);
+    const mixed = await live("--agent", "scout", web1, "evil.test");
     expect(mixed.code, mixed.stderr).toBe(1);
     expect(mixed.stdout).toMatch(/^agent scout \(fleet acme\), mode enforce, asked the running shield/);
     expect(mixed.stdout).toMatch(
       new RegExp(`allowed\\s+GET 127\\.0\\.0\\.3:${web.port}/x via 127\\.0\\.0\\.3`),
     );
     expect(mixed.stdout).toMatch(/denied\s+CONNECT evil\.test:443\s+default/);
-    const json = await cli([
-      "shield",
-      "check",
-      "--live",
-      "--config",
-      file,
-      "--agent",
-      "scout",
-      "--json",
-      web1,
-    ]);
+    const json = await live("--agent", "scout", "--json", web1);
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({
       schema: "clawguard.shield-check/v1",
@@ -223,16 +204,7 @@ describe("clawguard shield status | agents | mode | rules", { timeout: 120_000 }
       results: [{ decision: "allowed", rule: "agent:scout allow 127.0.0.3/32" }],
     });
     // The admin port is the shield's own: refused though the agent may reach 127.0.0.3 only.
-    const own = await cli([
-      "shield",
-      "check",
-      "--live",
-      "--config",
-      file,
-      "--agent",
-      "scout",
-      `127.0.0.1:${adminPort}`,
-    ]);
+    const own = await live("--agent", "scout", `127.0.0.1:${adminPort}`);
     expect(own.code).toBe(1);
     for (const [args, message] of [
       [["--agent", "scout"], /give one or more/],
@@ -240,7 +212,7 @@ describe("clawguard shield status | agents | mode | rules", { timeout: 120_000 }
       [["--agent", "scout", "ftp://evil.test/"], /not ftp/],
       [["evil.test"], /exactly one of --agent/],
     ] as Array<[string[], RegExp]>) {
-      const r = await cli(["shield", "check", "--live", "--config", file, ...args]);
+      const r = await live(...args);
       expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr, args.join(" ")).toMatch(message);
     }
