@@ -25,12 +25,33 @@ interface CheckFlags {
   strict?: boolean;
   json?: boolean;
   live?: boolean;
+  expect?: string;
   admin?: string;
   tokenFile?: string;
 }
 
 const DEFAULT_CONFIG = "/etc/clawguard/shield.yaml";
 const SCHEMA = "clawguard.shield-check/v1";
+const DECISIONS = ["allowed", "audited", "denied"] as const;
+type Expected = (typeof DECISIONS)[number];
+
+/** `--expect`, checked before anything is asked. */
+function expected(flags: CheckFlags): Expected | undefined {
+  if (flags.expect === undefined) return undefined;
+  if (!(DECISIONS as readonly string[]).includes(flags.expect))
+    throw new Error(`--expect must be one of ${DECISIONS.join(", ")}, not "${flags.expect}"`);
+  return flags.expect as Expected;
+}
+
+/**
+ * The destinations that fail: with `--expect`, those decided otherwise; without, the denied
+ * ones. The exit code is 1 when there is any.
+ */
+function unexpected(results: CheckResult[], expect: Expected | undefined): string[] {
+  return results
+    .filter((r) => (expect === undefined ? r.decision === "denied" : r.decision !== expect))
+    .map((r) => r.destination);
+}
 
 /** One line per destination: decision, where it goes, the rule, the reason and the address. */
 export function formatCheck(r: CheckResult, color = false): string {
@@ -65,13 +86,18 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
     .option("--strict", "without destinations: exit 1 when the config draws a warning")
     .option("--json", `print JSON (schema ${SCHEMA})`)
     .option(
+      "--expect <decision>",
+      "exit 0 only when every destination is decided so (allowed, audited or denied), else 1: a policy test",
+    )
+    .option(
       "--live",
       "ask the running shield through its admin API: its policy as in force now, its resolver",
     )
     .option("--admin <url>", "with --live: admin API address (env CLAWGUARD_ADMIN_URL; else from --config)")
     .option("--token-file <file>", "with --live: the admin token file (env CLAWGUARD_ADMIN_TOKEN_FILE)")
     .action(async (given: string[], flags: CheckFlags) => {
-      if (flags.live) return checkLive(given, flags, setCode);
+      const expect = expected(flags);
+      if (flags.live) return checkLive(given, flags, expect, setCode);
       if (flags.admin !== undefined || flags.tokenFile !== undefined)
         throw new Error("--admin and --token-file ask the running shield: add --live");
       const file = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
@@ -85,7 +111,7 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
             : text,
         );
       if (given.length === 0) {
-        if (flags.agent !== undefined || flags.source !== undefined)
+        if (flags.agent !== undefined || flags.source !== undefined || expect !== undefined)
           throw new Error("give one or more destinations to check for the agent");
         const warnings = lintShieldConfig(loaded);
         const summary = {
@@ -133,11 +159,19 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
         (switches > 0 ? ` (${switches} mode switch(es) saved through the admin API applied)` : "") +
         (flags.resolve ? "" : "; names not looked up (--resolve judges their addresses too)") +
         "\n";
+      const failed = unexpected(results, expect);
       out(
-        { agent, mode, savedModeSwitches: switches, resolved: Boolean(flags.resolve), results },
-        head + lines(results, !flags.json && wantColor(process.stdout)),
+        {
+          agent,
+          mode,
+          savedModeSwitches: switches,
+          resolved: Boolean(flags.resolve),
+          results,
+          ...(expect !== undefined ? { expect, unexpected: failed } : {}),
+        },
+        head + lines(results, !flags.json && wantColor(process.stdout), expect),
       );
-      setCode(results.every((r) => r.decision !== "denied") ? 0 : 1);
+      setCode(failed.length === 0 ? 0 : 1);
     });
 }
 
@@ -148,15 +182,28 @@ function agentLine(agent: Agent, mode: Mode): string {
   return `agent ${agent.id}${who ? ` (${who})` : ""}, mode ${mode}`;
 }
 
-function lines(results: CheckResult[], color: boolean): string {
-  return results.map((r) => formatCheck(r, color) + "\n").join("");
+function lines(results: CheckResult[], color: boolean, expect: Expected | undefined): string {
+  const c = pc.createColors(color);
+  return results
+    .map(
+      (r) =>
+        formatCheck(r, color) +
+        (expect !== undefined && r.decision !== expect ? `  ${c.red(`(expected ${expect})`)}` : "") +
+        "\n",
+    )
+    .join("");
 }
 
 /**
  * `--live`: the same question put to the running shield. Between an edit of shield.yaml and its
  * reload, or after a mode switch, this is the answer that holds for the agents now.
  */
-async function checkLive(given: string[], flags: CheckFlags, setCode: (c: number) => void): Promise<void> {
+async function checkLive(
+  given: string[],
+  flags: CheckFlags,
+  expect: Expected | undefined,
+  setCode: (c: number) => void,
+): Promise<void> {
   if (given.length === 0)
     throw new Error("--live asks about destinations: give one or more (validating a file needs no shield)");
   if (flags.strict) throw new Error("--strict is about the config file's warnings, not --live");
@@ -168,17 +215,19 @@ async function checkLive(given: string[], flags: CheckFlags, setCode: (c: number
     destinations: given,
     resolve: Boolean(flags.resolve),
   })) as unknown as LiveAnswer;
+  const failed = unexpected(answer.results, expect);
   if (flags.json) {
-    process.stdout.write(JSON.stringify(answer, null, 2) + "\n");
+    const extra = expect !== undefined ? { expect, unexpected: failed } : {};
+    process.stdout.write(JSON.stringify({ ...answer, ...extra }, null, 2) + "\n");
   } else {
     const head =
       agentLine(answer.agent, answer.mode) +
       ", asked the running shield" +
       (answer.resolved ? "" : "; names not looked up (--resolve judges their addresses too)") +
       "\n";
-    process.stdout.write(head + lines(answer.results, wantColor(process.stdout)));
+    process.stdout.write(head + lines(answer.results, wantColor(process.stdout), expect));
   }
-  setCode(answer.results.every((r) => r.decision !== "denied") ? 0 : 1);
+  setCode(failed.length === 0 ? 0 : 1);
 }
 
 interface LiveAnswer {

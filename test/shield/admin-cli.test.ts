@@ -206,6 +206,9 @@ describe("clawguard shield status | agents | mode | rules", { timeout: 120_000 }
     // The admin port is the shield's own: refused though the agent may reach 127.0.0.3 only.
     const own = await live("--agent", "scout", `127.0.0.1:${adminPort}`);
     expect(own.code).toBe(1);
+    expect(
+      (await live("--agent", "scout", "--expect", "denied", `127.0.0.1:${adminPort}`, "evil.test")).code,
+    ).toBe(0);
     for (const [args, message] of [
       [["--agent", "scout"], /give one or more/],
       [["--agent", "nobody", "evil.test"], /HTTP 404 \(agent\): no agent "nobody"/],

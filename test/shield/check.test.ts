@@ -285,6 +285,26 @@ describe("clawguard shield check", () => {
     expect(mixed.out).toMatch(/denied\s+GET pastebin\.com:80\/x\s+global deny pastebin\.com/);
   });
 
+  it("tests a policy with --expect: exit 0 only when every destination is decided so", async () => {
+    const check = (...args: string[]) =>
+      cli("shield", "check", "--config", file, "--agent", "scout", ...args);
+    const denied = await check("--expect", "denied", "pastebin.com", "https://x.ngrok.io", "api.github.com");
+    expect(denied.code, denied.err).toBe(0);
+    const leak = await check("--expect", "denied", "pastebin.com", "api.openai.com");
+    expect(leak.code).toBe(1);
+    expect(leak.out).toMatch(/allowed\s+CONNECT api\.openai\.com:443 .*\(expected denied\)/);
+    expect(leak.out).not.toMatch(/pastebin.*expected/);
+    const json = JSON.parse(
+      (await check("--json", "--expect", "allowed", "api.openai.com", "pastebin.com")).out,
+    );
+    expect(json).toMatchObject({ expect: "allowed", unexpected: ["pastebin.com"] });
+    // Allowed is not audited: an expectation names one decision.
+    expect((await check("--expect", "audited", "api.openai.com")).code).toBe(1);
+    const bad = await check("--expect", "maybe", "api.openai.com");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--expect must be one of allowed, audited, denied/);
+  });
+
   it("prints JSON with its schema", async () => {
     const r = await cli(
       "shield",
