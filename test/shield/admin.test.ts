@@ -5,6 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startManagedShield } from "../../src/shield/admin/index.js";
 import { loadShieldConfig } from "../../src/shield/config.js";
+import type { Resolver } from "../../src/shield/net/resolve.js";
 import { ADMIN_TOKEN, openTunnel, startAdminShield, until, type AdminShield } from "./admin-harness.js";
 import { curl, rawExchange, basic, sha256, TableResolver, Upstream, v4 } from "./proxy-harness.js";
 
@@ -559,6 +560,36 @@ describe("asking the running shield", () => {
       host: "127.0.0.3",
       dial: "127.0.0.3",
     });
+  });
+
+  it("looks names up two at a time over all checks, and answers in the order asked", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const slow: Resolver = async (host) => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 20));
+      inFlight -= 1;
+      return resolver.resolve(host);
+    };
+    const other = await startAdminShield(body(), { resolver: slow });
+    try {
+      const names = Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? "web.test" : `n${i}.test`));
+      const answers = await Promise.all(
+        [0, 1].map(() =>
+          other.api("POST", "/api/check", { agent: "scout", destinations: names, resolve: true }),
+        ),
+      );
+      for (const a of answers) {
+        expect(a.status).toBe(200);
+        expect(a.json.results.map((r: { destination: string }) => r.destination)).toEqual(names);
+        expect(a.json.results[0]).toMatchObject({ decision: "allowed", dial: "127.0.0.3" });
+        expect(a.json.results[1]).toMatchObject({ decision: "denied" });
+      }
+      expect(most).toBe(2);
+    } finally {
+      await other.close();
+    }
   });
 
   it("refuses bad questions with the field named", async () => {

@@ -40,6 +40,12 @@ export interface AdminApi {
 const MAX_BODY = 64 * 1024;
 /** Destinations one /api/check may ask about: each may cost a name lookup. */
 const MAX_CHECKS = 64;
+/**
+ * Name lookups the checks may run at once, over all requests. getaddrinfo runs on libuv's
+ * thread pool (4 threads), which the proxy's own lookups need: an operator asking about 64 slow
+ * names must not hold up the agents' requests.
+ */
+const CHECK_LOOKUPS = 2;
 const MAX_STREAMS = 32;
 const HEARTBEAT_MS = 15_000;
 
@@ -96,6 +102,7 @@ export function createAdminHandler(
   api: AdminApi,
 ): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   let streams = 0;
+  const lookup = limiter(CHECK_LOOKUPS);
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     void handle(req, res).catch((err: unknown) => {
       if (err instanceof HttpError || err instanceof ControlError) {
@@ -244,7 +251,7 @@ export function createAdminHandler(
           throw e;
         }
         // Looked up side by side: a slow name does not make the others wait.
-        const results: CheckResult[] = await Promise.all(destinations.map((d) => ck.check(d)));
+        const results: CheckResult[] = await Promise.all(destinations.map((d) => lookup(() => ck.check(d))));
         sendJson(res, 200, {
           schema: "clawguard.shield-check/v1",
           live: true,
@@ -336,6 +343,24 @@ export function createAdminHandler(
   };
 
   return onRequest;
+}
+
+/** Run at most `n` of the functions given at once, the others in the order they came. */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async (fn) => {
+    if (running >= n) await new Promise<void>((go) => waiting.push(go));
+    else running += 1;
+    try {
+      return await fn();
+    } finally {
+      // Hand the slot straight to the next in line, or free it.
+      const next = waiting.shift();
+      if (next) next();
+      else running -= 1;
+    }
+  };
 }
 
 function staticFile(req: http.IncomingMessage, res: http.ServerResponse, body: string, type: string): void {
