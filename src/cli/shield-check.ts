@@ -3,9 +3,12 @@ import type { Command } from "commander";
 import pc from "picocolors";
 import {
   checker,
+  checkEveryAgent,
+  compilePolicy,
   effectiveConfig,
   parseDestination,
   ruleCount,
+  type AgentAnswer,
   type CheckResult,
   type Destination,
 } from "../shield/check.js";
@@ -21,6 +24,7 @@ interface CheckFlags {
   config?: string;
   agent?: string;
   source?: string;
+  allAgents?: boolean;
   resolve?: boolean;
   strict?: boolean;
   json?: boolean;
@@ -43,14 +47,72 @@ function expected(flags: CheckFlags): Expected | undefined {
   return flags.expect as Expected;
 }
 
-/**
- * The destinations that fail: with `--expect`, those decided otherwise; without, the denied
- * ones. The exit code is 1 when there is any.
- */
+/** Whether a result fails: with `--expect`, decided otherwise; without, denied. */
+function fails(r: CheckResult, expect: Expected | undefined): boolean {
+  return expect === undefined ? r.decision === "denied" : r.decision !== expect;
+}
+
+/** The destinations that fail. The exit code is 1 when there is any. */
 function unexpected(results: CheckResult[], expect: Expected | undefined): string[] {
-  return results
-    .filter((r) => (expect === undefined ? r.decision === "denied" : r.decision !== expect))
-    .map((r) => r.destination);
+  return results.filter((r) => fails(r, expect)).map((r) => r.destination);
+}
+
+/** Exactly one of --agent, --source and --all-agents. */
+function oneAsker(flags: CheckFlags): void {
+  const n = [flags.agent, flags.source, flags.allAgents].filter((x) => x !== undefined).length;
+  if (n !== 1) throw new Error("pass exactly one of --agent ID, --source ADDRESS or --all-agents");
+}
+
+/**
+ * `--all-agents`: one row per agent, one column per destination, and the failures: with
+ * `--expect`, each (agent, destination) decided otherwise; without, each denial.
+ */
+function everyAgentOutput(
+  answers: AgentAnswer[],
+  given: string[],
+  expect: Expected | undefined,
+  color: boolean,
+): { text: string; failed: Array<{ agent: string; destination: string; decision: string }> } {
+  const c = pc.createColors(color);
+  const failed: Array<{ agent: string; destination: string; decision: string }> = [];
+  const rows: string[][] = [["AGENT", "MODE", ...given]];
+  for (const a of answers) {
+    rows.push([
+      a.agent.id,
+      a.mode,
+      ...a.results.map((r) => {
+        if (!fails(r, expect)) return r.decision;
+        failed.push({ agent: a.agent.id, destination: r.destination, decision: r.decision });
+        return expect === undefined ? r.decision : `${r.decision}!`;
+      }),
+    ]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const paint = (cell: string, i: number) => {
+    const padded = cell.padEnd(widths[i]!);
+    if (i < 2) return padded;
+    if (cell.endsWith("!")) return c.red(c.bold(padded));
+    return cell.startsWith("allowed")
+      ? c.green(padded)
+      : cell.startsWith("denied")
+        ? c.red(padded)
+        : c.yellow(padded);
+  };
+  let text =
+    rows
+      .map((r, n) =>
+        r
+          .map((cell, i) => (n === 0 ? cell.padEnd(widths[i]!) : paint(cell, i)))
+          .join("  ")
+          .trimEnd(),
+      )
+      .join("\n") + "\n";
+  if (expect !== undefined)
+    text +=
+      failed.length === 0
+        ? `every agent: ${expect}, as expected\n`
+        : `! not ${expect} as expected: ${failed.length}\n`;
+  return { text, failed };
 }
 
 /** One line per destination: decision, where it goes, the rule, the reason and the address. */
@@ -82,6 +144,7 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
     .option("--config <file>", `shield.yaml (default ${DEFAULT_CONFIG} when it exists)`)
     .option("--agent <id>", "the agent asking")
     .option("--source <address>", "the agent that this source address identifies (without credentials)")
+    .option("--all-agents", "every agent of the config, one row each: who may reach these destinations?")
     .option("--resolve", "look names up with the system resolver and judge every address, as the shield does")
     .option("--strict", "without destinations: exit 1 when the config draws a warning")
     .option("--json", `print JSON (schema ${SCHEMA})`)
@@ -111,7 +174,12 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
             : text,
         );
       if (given.length === 0) {
-        if (flags.agent !== undefined || flags.source !== undefined || expect !== undefined)
+        if (
+          flags.agent !== undefined ||
+          flags.source !== undefined ||
+          flags.allAgents ||
+          expect !== undefined
+        )
           throw new Error("give one or more destinations to check for the agent");
         const warnings = lintShieldConfig(loaded);
         const summary = {
@@ -142,23 +210,34 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
         setCode(0);
         return;
       }
-      if ((flags.agent === undefined) === (flags.source === undefined))
-        throw new Error("pass exactly one of --agent ID or --source ADDRESS");
+      oneAsker(flags);
       // Every destination is read before any is judged: a typo fails the whole command.
       const destinations: Destination[] = given.map(parseDestination);
       const { cfg, switches } = await effectiveConfig(loaded);
-      const ck = checker(
-        cfg,
-        { agentId: flags.agent, source: flags.source },
-        flags.resolve ? systemResolver : null,
-      );
+      const resolver = flags.resolve ? systemResolver : null;
+      const saved = switches > 0 ? ` (${switches} mode switch(es) saved through the admin API applied)` : "";
+      const lookups = flags.resolve ? "" : "; names not looked up (--resolve judges their addresses too)";
+      if (flags.allAgents) {
+        const ids = cfg.agents.map((a) => a.id);
+        const agents = await checkEveryAgent(compilePolicy(cfg), ids, destinations, resolver);
+        const shown = everyAgentOutput(agents, given, expect, !flags.json && wantColor(process.stdout));
+        out(
+          {
+            all: true,
+            savedModeSwitches: switches,
+            resolved: Boolean(flags.resolve),
+            agents,
+            ...(expect !== undefined ? { expect, unexpected: shown.failed } : {}),
+          },
+          `${agents.length} agent(s)${saved}${lookups}\n` + shown.text,
+        );
+        setCode(shown.failed.length === 0 ? 0 : 1);
+        return;
+      }
+      const ck = checker(cfg, { agentId: flags.agent, source: flags.source }, resolver);
       const results: CheckResult[] = await Promise.all(destinations.map((d) => ck.check(d)));
       const { agent, mode } = ck;
-      const head =
-        agentLine(agent, mode) +
-        (switches > 0 ? ` (${switches} mode switch(es) saved through the admin API applied)` : "") +
-        (flags.resolve ? "" : "; names not looked up (--resolve judges their addresses too)") +
-        "\n";
+      const head = agentLine(agent, mode) + saved + lookups + "\n";
       const failed = unexpected(results, expect);
       out(
         {
@@ -207,24 +286,41 @@ async function checkLive(
   if (given.length === 0)
     throw new Error("--live asks about destinations: give one or more (validating a file needs no shield)");
   if (flags.strict) throw new Error("--strict is about the config file's warnings, not --live");
-  if ((flags.agent === undefined) === (flags.source === undefined))
-    throw new Error("pass exactly one of --agent ID or --source ADDRESS");
+  oneAsker(flags);
   given.forEach(parseDestination); // a typo is named here, before the shield is asked
-  const answer = (await call(flags, "POST", "/api/check", {
-    ...(flags.agent !== undefined ? { agent: flags.agent } : { source: flags.source }),
+  const who = flags.allAgents
+    ? { all: true }
+    : flags.agent !== undefined
+      ? { agent: flags.agent }
+      : { source: flags.source };
+  const lookups = flags.resolve ? "" : "; names not looked up (--resolve judges their addresses too)";
+  const reply = await call(flags, "POST", "/api/check", {
+    ...who,
     destinations: given,
     resolve: Boolean(flags.resolve),
-  })) as unknown as LiveAnswer;
+  });
+  if (flags.allAgents) {
+    const all = reply as unknown as { agents: AgentAnswer[] };
+    const shown = everyAgentOutput(all.agents, given, expect, !flags.json && wantColor(process.stdout));
+    process.stdout.write(
+      flags.json
+        ? JSON.stringify(
+            { ...reply, ...(expect !== undefined ? { expect, unexpected: shown.failed } : {}) },
+            null,
+            2,
+          ) + "\n"
+        : `${all.agents.length} agent(s), asked the running shield${lookups}\n` + shown.text,
+    );
+    setCode(shown.failed.length === 0 ? 0 : 1);
+    return;
+  }
+  const answer = reply as unknown as LiveAnswer;
   const failed = unexpected(answer.results, expect);
   if (flags.json) {
     const extra = expect !== undefined ? { expect, unexpected: failed } : {};
     process.stdout.write(JSON.stringify({ ...answer, ...extra }, null, 2) + "\n");
   } else {
-    const head =
-      agentLine(answer.agent, answer.mode) +
-      ", asked the running shield" +
-      (answer.resolved ? "" : "; names not looked up (--resolve judges their addresses too)") +
-      "\n";
+    const head = agentLine(answer.agent, answer.mode) + ", asked the running shield" + lookups + "\n";
     process.stdout.write(head + lines(answer.results, wantColor(process.stdout), expect));
   }
   setCode(failed.length === 0 ? 0 : 1);

@@ -100,8 +100,39 @@ export function checker(
   who: { agentId?: string; source?: string },
   resolver: Resolver | null,
 ): Checker {
-  const policy = Policy.compile(cfg, { endpoints: selfEndpoints(cfg, cfg.listen.port) });
-  return policyChecker(policy, who, resolver);
+  return policyChecker(compilePolicy(cfg), who, resolver);
+}
+
+/** The policy the shield would compile from `cfg`, its own listener counted as its own. */
+export function compilePolicy(cfg: ShieldConfig): Policy {
+  return Policy.compile(cfg, { endpoints: selfEndpoints(cfg, cfg.listen.port) });
+}
+
+/** One agent's answers. */
+export interface AgentAnswer {
+  agent: Agent;
+  mode: Mode;
+  results: CheckResult[];
+}
+
+/**
+ * Every agent of `ids` asked about every destination, on one compiled policy: "who may reach
+ * this?". `run` wraps each check (the admin API bounds its lookups with it).
+ */
+export function checkEveryAgent(
+  policy: Policy,
+  ids: readonly string[],
+  destinations: readonly Destination[],
+  resolver: Resolver | null,
+  run: (check: () => Promise<CheckResult>) => Promise<CheckResult> = (check) => check(),
+): Promise<AgentAnswer[]> {
+  return Promise.all(
+    ids.map(async (id) => {
+      const ck = policyChecker(policy, { agentId: id }, resolver);
+      const results = await Promise.all(destinations.map((d) => run(() => ck.check(d))));
+      return { agent: ck.agent, mode: ck.mode, results };
+    }),
+  );
 }
 
 /** The agent a check asks for; throws CheckAgentError when there is none. */

@@ -209,6 +209,10 @@ describe("clawguard shield status | agents | mode | rules", { timeout: 120_000 }
     expect(
       (await live("--agent", "scout", "--expect", "denied", `127.0.0.1:${adminPort}`, "evil.test")).code,
     ).toBe(0);
+    const all = await live("--all-agents", "--expect", "allowed", web1);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toMatch(/^1 agent\(s\), asked the running shield/);
+    expect(all.stdout).toMatch(/^scout\s+enforce\s+allowed$/m);
     for (const [args, message] of [
       [["--agent", "scout"], /give one or more/],
       [["--agent", "nobody", "evil.test"], /HTTP 404 \(agent\): no agent "nobody"/],

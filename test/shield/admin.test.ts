@@ -592,11 +592,36 @@ describe("asking the running shield", () => {
     }
   });
 
+  it("asks every agent at once", async () => {
+    const r = await check({ all: true, destinations: [at("web.test"), "https://later.test"], resolve: true });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({
+      schema: "clawguard.shield-check/v1",
+      live: true,
+      all: true,
+      resolved: true,
+    });
+    const byId = Object.fromEntries(
+      r.json.agents.map((a: { agent: { id: string }; results: Array<{ decision: string }> }) => [
+        a.agent.id,
+        a.results.map((x) => x.decision),
+      ]),
+    );
+    // Scout and rover by the crew's name rule; the auditor has only a CIDR, so its denial is audited.
+    expect(byId).toEqual({
+      scout: ["allowed", "denied"],
+      rover: ["allowed", "denied"],
+      auditor: ["audited", "audited"],
+    });
+  });
+
   it("refuses bad questions with the field named", async () => {
     const many = Array.from({ length: 65 }, (_, i) => `h${i}.test`);
     const cases: Array<[unknown, number, string]> = [
       [{ destinations: ["web.test"] }, 400, "agent"],
       [{ agent: "scout", source: "127.0.0.1", destinations: ["web.test"] }, 400, "agent"],
+      [{ agent: "scout", all: true, destinations: ["web.test"] }, 400, "agent"],
+      [{ all: false, destinations: ["web.test"] }, 400, "all"],
       [{ agent: "nobody", destinations: ["web.test"] }, 404, "agent"],
       [{ agent: "scout", destinations: [] }, 400, "destinations"],
       [{ agent: "scout", destinations: many }, 400, "destinations"],

@@ -305,6 +305,33 @@ describe("clawguard shield check", () => {
     expect(bad.err).toMatch(/--expect must be one of allowed, audited, denied/);
   });
 
+  it("asks every agent with --all-agents: one row each, and a policy test over all of them", async () => {
+    const all = (...args: string[]) => cli("shield", "check", "--config", file, "--all-agents", ...args);
+    const table = await all("api.github.com", "pastebin.com");
+    expect(table.code).toBe(1);
+    const rows = table.out.split("\n");
+    expect(rows[1]).toMatch(/^AGENT\s+MODE\s+api\.github\.com\s+pastebin\.com$/);
+    expect(rows.find((r) => r.startsWith("scout"))).toMatch(/^scout\s+enforce\s+denied\s+denied$/);
+    expect(rows.find((r) => r.startsWith("admiral"))).toMatch(/^admiral\s+enforce\s+allowed\s+denied$/);
+    const test = await all("--expect", "denied", "api.github.com", "pastebin.com");
+    expect(test.code).toBe(1);
+    expect(test.out).toMatch(/^admiral\s+enforce\s+allowed!\s+denied$/m);
+    expect(test.out).toMatch(/! not denied as expected: 1/);
+    expect((await all("--expect", "denied", "pastebin.com", "https://x.ngrok.io")).code).toBe(0);
+    const json = JSON.parse((await all("--json", "--expect", "denied", "api.github.com")).out);
+    expect(json).toMatchObject({
+      schema: "clawguard.shield-check/v1",
+      all: true,
+      expect: "denied",
+      unexpected: [{ agent: "admiral", destination: "api.github.com", decision: "allowed" }],
+    });
+    expect(json.agents.map((a: { agent: { id: string } }) => a.agent.id)).toEqual(["scout", "admiral"]);
+    expect(json.agents[1].results[0]).toMatchObject({ rule: "tier:commodore allow api.github.com" });
+    const both = await cli("shield", "check", "--config", file, "--all-agents", "--agent", "scout", "a.test");
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/exactly one of --agent ID, --source ADDRESS or --all-agents/);
+  });
+
   it("prints JSON with its schema", async () => {
     const r = await cli(
       "shield",
@@ -339,6 +366,7 @@ describe("clawguard shield check", () => {
       [["--agent", "nobody", "a.test"], /no agent "nobody"/],
       [["a.test"], /exactly one of --agent/],
       [["--agent", "scout", "--source", "127.0.0.2", "a.test"], /exactly one of --agent/],
+      [["--all-agents"], /give one or more destinations/],
       [["--agent", "scout"], /give one or more destinations/],
     ];
     for (const [args, why] of cases) {

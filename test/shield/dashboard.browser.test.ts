@@ -160,6 +160,13 @@ describe("dashboard in a browser", { timeout: 60_000 }, () => {
       `#check-results li[data-destination="web.test:${web.port}"][data-decision="denied"]`,
     );
     expect(await loopback.textContent()).toMatch(/127\.0\.0\.3 is loopback/);
+    // Every agent at once: one line per agent and destination.
+    await page.selectOption("#check-agent", "*");
+    await page.fill("#check-text", `web.test:${web.port}`);
+    await page.click("#check-run");
+    await page.waitForSelector(`#check-results li[data-agent="rover"][data-decision="denied"]`);
+    await page.waitForSelector(`#check-results li[data-agent="scout"][data-decision="allowed"]`);
+    expect(await page.locator("#check-results li").count()).toBe(2);
     await page.fill("#check-text", "ftp://web.test/");
     await page.click("#check-run");
     await page.waitForSelector("#error:has-text('not ftp')");

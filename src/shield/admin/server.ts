@@ -8,6 +8,7 @@ import http from "node:http";
 import { z } from "zod";
 import {
   CheckAgentError,
+  checkEveryAgent,
   DestinationError,
   parseDestination,
   policyChecker,
@@ -83,6 +84,7 @@ const ruleSchema = z.strictObject({
 const checkSchema = z.strictObject({
   agent: z.string().min(1).max(128).optional(),
   source: z.string().min(1).max(64).optional(),
+  all: z.literal(true).optional(),
   destinations: z.array(z.string().min(1).max(2048)).min(1).max(MAX_CHECKS),
   resolve: z.boolean().optional(),
 });
@@ -229,8 +231,13 @@ export function createAdminHandler(
       // with the mode switches in force, and its resolver. Nothing is logged or counted.
       POST: async (req, res) => {
         const body = parse(checkSchema, await readJson(req));
-        if ((body.agent === undefined) === (body.source === undefined))
-          throw new HttpError(400, "agent", "give exactly one of agent (an id) or source (an address)");
+        const asked = [body.agent, body.source, body.all].filter((x) => x !== undefined).length;
+        if (asked !== 1)
+          throw new HttpError(
+            400,
+            "agent",
+            "give exactly one of agent (an id), source (an address) or all (true: every agent)",
+          );
         const destinations = body.destinations.map((d, i) => {
           try {
             return parseDestination(d);
@@ -239,13 +246,23 @@ export function createAdminHandler(
             throw e;
           }
         });
+        const resolver = body.resolve ? api.resolver : null;
+        if (body.all) {
+          // The agents and the policy of one config: `apply` swaps both at once.
+          const ids = api.control.cfg.agents.map((a) => a.id);
+          const agents = await checkEveryAgent(api.control.policy, ids, destinations, resolver, lookup);
+          sendJson(res, 200, {
+            schema: "clawguard.shield-check/v1",
+            live: true,
+            all: true,
+            resolved: Boolean(body.resolve),
+            agents,
+          });
+          return;
+        }
         let ck;
         try {
-          ck = policyChecker(
-            api.control.policy,
-            { agentId: body.agent, source: body.source },
-            body.resolve ? api.resolver : null,
-          );
+          ck = policyChecker(api.control.policy, { agentId: body.agent, source: body.source }, resolver);
         } catch (e) {
           if (e instanceof CheckAgentError) throw new HttpError(404, e.field, e.message);
           throw e;

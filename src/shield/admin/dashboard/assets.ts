@@ -235,28 +235,32 @@ export const DASHBOARD_JS = String.raw`"use strict";
 
   function renderCheckAgents(list) {
     var sel = $("check-agent");
-    var ids = list.map(function (a) { return a.id; });
+    var ids = ["*"].concat(list.map(function (a) { return a.id; }));
     var have = Array.prototype.map.call(sel.options, function (o) { return o.value; });
     if (ids.join("\n") === have.join("\n")) return;
-    var keep = sel.value;
+    var keep = sel.value || (ids.length > 1 ? ids[1] : "*");
     sel.replaceChildren();
-    ids.forEach(function (id) { sel.appendChild(el("option", { value: id }, id)); });
+    ids.forEach(function (id) { sel.appendChild(el("option", { value: id }, id === "*" ? "every agent" : id)); });
     if (ids.indexOf(keep) >= 0) sel.value = keep;
   }
 
   function renderCheck(r) {
     var list = $("check-results");
     list.replaceChildren();
-    r.results.forEach(function (x) {
-      var li = el("li", { class: "d-" + x.decision, "data-decision": x.decision, "data-destination": x.destination });
-      li.appendChild(el("strong", null, x.decision));
-      li.appendChild(el("code", null, x.host === null ? x.destination : (x.kind === "http" ? "GET " : "CONNECT ") +
-        (x.host.indexOf(":") >= 0 ? "[" + x.host + "]" : x.host) + ":" + x.port + (x.path || "")));
-      if (x.dial) li.appendChild(el("span", { class: "muted" }, "via " + x.dial));
-      li.appendChild(el("span", { class: "muted" }, (x.rule ? "[" + x.rule + "] " : "[default] ") + x.reason +
-        (x.unresolved ? " (" + x.unresolved + ")" : "")));
-      list.appendChild(li);
-    });
+    var answers = r.all ? r.agents : [{ agent: r.agent, results: r.results }];
+    answers.forEach(function (a) { a.results.forEach(function (x) { list.appendChild(checkLine(a.agent.id, x)); }); });
+  }
+
+  function checkLine(agent, x) {
+    var li = el("li", { class: "d-" + x.decision, "data-agent": agent, "data-decision": x.decision, "data-destination": x.destination });
+    li.appendChild(el("strong", null, x.decision));
+    li.appendChild(el("span", null, agent));
+    li.appendChild(el("code", null, x.host === null ? x.destination : (x.kind === "http" ? "GET " : "CONNECT ") +
+      (x.host.indexOf(":") >= 0 ? "[" + x.host + "]" : x.host) + ":" + x.port + (x.path || "")));
+    if (x.dial) li.appendChild(el("span", { class: "muted" }, "via " + x.dial));
+    li.appendChild(el("span", { class: "muted" }, (x.rule ? "[" + x.rule + "] " : "[default] ") + x.reason +
+      (x.unresolved ? " (" + x.unresolved + ")" : "")));
+    return li;
   }
 
   function renderRules(levels) {
@@ -394,7 +398,9 @@ export const DASHBOARD_JS = String.raw`"use strict";
     $("check-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
       var destinations = $("check-text").value.trim().split(/\s+/).filter(Boolean);
-      var body = { agent: $("check-agent").value, destinations: destinations, resolve: $("check-resolve").checked };
+      var who = $("check-agent").value;
+      var body = { destinations: destinations, resolve: $("check-resolve").checked };
+      if (who === "*") body.all = true; else body.agent = who;
       api("POST", "/api/check", body).then(function (r) { showError(""); renderCheck(r); })
         .catch(function (e) { showError(e.message); });
     });
