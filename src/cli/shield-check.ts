@@ -267,7 +267,7 @@ function lines(results: CheckResult[], color: boolean, expect: Expected | undefi
     .map(
       (r) =>
         formatCheck(r, color) +
-        (expect !== undefined && r.decision !== expect ? `  ${c.red(`(expected ${expect})`)}` : "") +
+        (expect !== undefined && fails(r, expect) ? `  ${c.red(`(expected ${expect})`)}` : "") +
         "\n",
     )
     .join("");

@@ -4,6 +4,7 @@
  * through the admin API applied as the shield applies them at start. An operator editing rules
  * asks "may scout reach api.openai.com, and by which rule?" here instead of from an agent.
  */
+import { setImmediate as yieldToIo } from "node:timers/promises";
 import type { ShieldConfig } from "./config.js";
 import { loadModeOverrides, NO_OVERRIDES, withOverrides } from "./admin/modes-file.js";
 import { checkAnswers, resolveChecked, type Resolver } from "./net/resolve.js";
@@ -119,23 +120,26 @@ export interface AgentAnswer {
  * Every agent of `ids` asked about every destination, on one compiled policy: "who may reach
  * this?". `run` wraps each check (the admin API bounds its lookups with it).
  */
-export function checkEveryAgent(
+export async function checkEveryAgent(
   policy: Policy,
   ids: readonly string[],
   destinations: readonly Destination[],
   resolver: Resolver | null,
   run: (check: () => Promise<CheckResult>) => Promise<CheckResult> = (check) => check(),
 ): Promise<AgentAnswer[]> {
-  return Promise.all(
-    ids.map(async (id) => {
-      const ck = policyChecker(policy, { agentId: id }, resolver);
-      const results = await Promise.all(destinations.map((d) => run(() => ck.check(d))));
-      return { agent: ck.agent, mode: ck.mode, results };
-    }),
-  );
+  const answers: AgentAnswer[] = [];
+  for (const id of ids) {
+    const ck = policyChecker(policy, { agentId: id }, resolver);
+    const results = await Promise.all(destinations.map((d) => run(() => ck.check(d))));
+    answers.push({ agent: ck.agent, mode: ck.mode, results });
+    // Checks that need no lookup never leave the microtask queue: between agents the event loop
+    // serves I/O, so a fleet of thousands asked at once does not stall the proxy's traffic.
+    await yieldToIo();
+  }
+  return answers;
 }
 
-/** The agent a check asks for; throws CheckAgentError when there is none. */
+/** No agent answers to what a check named: the field that named it, and why. */
 export class CheckAgentError extends Error {
   constructor(
     readonly field: "agent" | "source",

@@ -615,6 +615,44 @@ describe("asking the running shield", () => {
     });
   });
 
+  it("keeps serving agents while it asks a large fleet", async () => {
+    const AGENTS = 2000;
+    const fleet = Array.from(
+      { length: AGENTS },
+      (_, i) => `  - { id: a${i}, sources: [10.${i >> 8}.${i & 255}.1/32], allow: [web.test] }`,
+    );
+    const order: string[] = [];
+    let lookups = 0;
+    let request: Promise<unknown> | null = null;
+    // One lookup of web.test per agent: the first starts an agent's request through the proxy,
+    // the last comes as the check ends. Checks that need no lookup run in between.
+    const watching: Resolver = async (host) => {
+      lookups += 1;
+      if (lookups === 1)
+        request = rawExchange(
+          big.proxyPort,
+          `GET ${at("web.test")} HTTP/1.1\r\nHost: web.test:${web.port}\r\n` +
+            `Proxy-Authorization: ${basic("scout", SCOUT)}\r\nConnection: close\r\n\r\n`,
+        ).then((r) => order.push(r.reply.startsWith("HTTP/1.1 200") ? "request" : `request: ${r.reply}`));
+      if (lookups === AGENTS + 1) order.push("check");
+      return resolver.resolve(host);
+    };
+    const big = await startAdminShield(
+      `agents:\n  - { id: scout, token_sha256: "${sha256(SCOUT)}", allow: [web.test, 127.0.0.3/32] }\n${fleet.join("\n")}\n`,
+      { resolver: watching },
+    );
+    try {
+      const names = ["web.test", ...Array.from({ length: 63 }, (_, i) => `h${i}.test`)];
+      const r = await big.api("POST", "/api/check", { all: true, destinations: names, resolve: true });
+      await request;
+      expect(r.status).toBe(200);
+      expect(r.json.agents).toHaveLength(AGENTS + 1);
+      expect(order).toEqual(["request", "check"]);
+    } finally {
+      await big.close();
+    }
+  });
+
   it("refuses bad questions with the field named", async () => {
     const many = Array.from({ length: 65 }, (_, i) => `h${i}.test`);
     const cases: Array<[unknown, number, string]> = [
