@@ -6,12 +6,14 @@ import {
   checkEveryAgent,
   compilePolicy,
   effectiveConfig,
+  policyChecker,
   parseDestination,
   ruleCount,
   type AgentAnswer,
   type CheckResult,
   type Destination,
 } from "../shield/check.js";
+import { loadPolicyTests, runPolicyTests, type Asker, type PolicyOutcome } from "../shield/check-tests.js";
 import { loadShieldConfig } from "../shield/config.js";
 import type { Agent, Mode } from "../shield/types.js";
 import { lintShieldConfig } from "../shield/policy/lint.js";
@@ -30,6 +32,7 @@ interface CheckFlags {
   json?: boolean;
   live?: boolean;
   expect?: string;
+  tests?: string;
   admin?: string;
   tokenFile?: string;
 }
@@ -152,6 +155,7 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
       "--expect <decision>",
       "exit 0 only when every destination is decided so (allowed, audited or denied), else 1: a policy test",
     )
+    .option("--tests <file>", "run the policy tests in FILE (a YAML list of agents and expected decisions)")
     .option(
       "--live",
       "ask the running shield through its admin API: its policy as in force now, its resolver",
@@ -160,6 +164,7 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
     .option("--token-file <file>", "with --live: the admin token file (env CLAWGUARD_ADMIN_TOKEN_FILE)")
     .action(async (given: string[], flags: CheckFlags) => {
       const expect = expected(flags);
+      if (flags.tests !== undefined) return checkTests(flags.tests, given, flags, setCode);
       if (flags.live) return checkLive(given, flags, expect, setCode);
       if (flags.admin !== undefined || flags.tokenFile !== undefined)
         throw new Error("--admin and --token-file ask the running shield: add --live");
@@ -333,4 +338,85 @@ interface LiveAnswer {
   mode: Mode;
   resolved: boolean;
   results: CheckResult[];
+}
+
+/**
+ * `--tests FILE`: every case of a policy tests file, against the config file or, with `--live`,
+ * the running shield. Prints the expectations that do not hold; exit 1 when there is any.
+ */
+async function checkTests(
+  testsFile: string,
+  given: string[],
+  flags: CheckFlags,
+  setCode: (c: number) => void,
+): Promise<void> {
+  if (given.length > 0 || flags.agent || flags.source || flags.allAgents || flags.expect || flags.strict)
+    throw new Error(
+      "--tests takes its agents, destinations and expectations from the file: give none of them here",
+    );
+  const cases = await loadPolicyTests(testsFile);
+  const resolve = Boolean(flags.resolve);
+  let ask: (who: Asker, destinations: string[]) => Promise<AgentAnswer[]>;
+  let against: Record<string, unknown>;
+  if (flags.live) {
+    ask = async (who, destinations) => {
+      const reply = await call(flags, "POST", "/api/check", { ...who, destinations, resolve });
+      return "all" in who
+        ? (reply as unknown as { agents: AgentAnswer[] }).agents
+        : [reply as unknown as AgentAnswer];
+    };
+    against = { live: true };
+  } else {
+    if (flags.admin !== undefined || flags.tokenFile !== undefined)
+      throw new Error("--admin and --token-file ask the running shield: add --live");
+    const file = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+    if (file === undefined)
+      throw new Error(`which config? pass --config shield.yaml (${DEFAULT_CONFIG} does not exist)`);
+    const { cfg } = await effectiveConfig(await loadShieldConfig(file));
+    const policy = compilePolicy(cfg);
+    const resolver = resolve ? systemResolver : null;
+    const ids = cfg.agents.map((a) => a.id);
+    ask = async (who, destinations) => {
+      const ds = destinations.map(parseDestination);
+      if ("all" in who) return checkEveryAgent(policy, ids, ds, resolver);
+      const ck = policyChecker(
+        policy,
+        "agent" in who ? { agentId: who.agent } : { source: who.source },
+        resolver,
+      );
+      return [{ agent: ck.agent, mode: ck.mode, results: await Promise.all(ds.map((d) => ck.check(d))) }];
+    };
+    against = { config: file };
+  }
+  const outcomes = await runPolicyTests(testsFile, cases, ask);
+  const failed = outcomes.filter((o) => !o.holds);
+  if (flags.json) {
+    const report = {
+      schema: TESTS_SCHEMA,
+      tests: testsFile,
+      ...against,
+      resolved: resolve,
+      cases: cases.length,
+    };
+    process.stdout.write(JSON.stringify({ ...report, failed: failed.length, outcomes }, null, 2) + "\n");
+  } else {
+    const c = pc.createColors(wantColor(process.stdout));
+    const head =
+      `${testsFile}: ${outcomes.length} expectation(s) in ${cases.length} case(s), ` +
+      (failed.length === 0 ? c.green("all hold") : c.red(`${failed.length} do not hold`)) +
+      (resolve ? "" : "; names not looked up (--resolve judges their addresses too)") +
+      "\n";
+    process.stdout.write(head + failed.map((o) => failure(testsFile, o, c)).join(""));
+  }
+  setCode(failed.length === 0 ? 0 : 1);
+}
+
+const TESTS_SCHEMA = "clawguard.shield-check-tests/v1";
+
+function failure(file: string, o: PolicyOutcome, c: ReturnType<typeof pc.createColors>): string {
+  const where = o.line !== undefined ? `${file}:${o.line}` : file;
+  return (
+    `${c.red("FAIL")}  ${where}  ${o.agent}  ${o.destination}  ${o.decision} (expected ${o.expected})  ` +
+    `${c.dim(o.rule ?? "default")}${o.rule !== null && o.reason === `matched ${o.rule}` ? "" : `  ${c.dim(o.reason)}`}\n`
+  );
 }

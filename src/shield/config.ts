@@ -7,6 +7,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Document } from "yaml";
+import type { z } from "zod";
 import type { Isolation, Mode } from "./types.js";
 import { shieldSchema, type RawShieldConfig } from "./config-schema.js";
 import { RuleError, parseRule } from "./policy/rules.js";
@@ -103,7 +104,7 @@ export function formatKeyPath(segments: readonly Segment[]): string {
   return out;
 }
 
-class Locator {
+export class Locator {
   constructor(
     private readonly doc: Document,
     private readonly lines: LineCounter,
@@ -161,6 +162,24 @@ export async function loadShieldConfig(file: string): Promise<ShieldConfig> {
 }
 
 export function parseShieldConfig(text: string, file: string): ShieldConfig {
+  const { data, loc } = parseYamlAs(text, file, shieldSchema, {
+    list: false,
+    reason: "expected a mapping with listen, log, agents, ... at the top",
+  });
+  return finish(data, file, loc);
+}
+
+/**
+ * YAML text checked against `schema`, or ShieldConfigError with file, line, key path and reason
+ * for every problem. `top` says whether the document is a mapping or a list, and what to say
+ * when it is neither. Also reads the other files the shield is given (`shield check --tests`).
+ */
+export function parseYamlAs<T>(
+  text: string,
+  file: string,
+  schema: z.ZodType<T>,
+  top: { list: boolean; reason: string },
+): { data: T; loc: Locator } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -175,12 +194,10 @@ export function parseShieldConfig(text: string, file: string): ShieldConfig {
   }
   const loc = new Locator(doc, lines);
   const data: unknown = doc.toJS();
-  if (data === null || typeof data !== "object" || Array.isArray(data)) {
-    throw new ShieldConfigError(file, [
-      { keyPath: "", line: 1, reason: "expected a mapping with listen, log, agents, ... at the top" },
-    ]);
+  if (data === null || typeof data !== "object" || Array.isArray(data) !== top.list) {
+    throw new ShieldConfigError(file, [{ keyPath: "", line: 1, reason: top.reason }]);
   }
-  const parsed = shieldSchema.safeParse(data);
+  const parsed = schema.safeParse(data);
   if (!parsed.success) {
     throw new ShieldConfigError(
       file,
@@ -206,7 +223,7 @@ export function parseShieldConfig(text: string, file: string): ShieldConfig {
       }),
     );
   }
-  return finish(parsed.data, file, loc);
+  return { data: parsed.data, loc };
 }
 
 function valueAt(data: unknown, segs: readonly Segment[]): unknown {

@@ -213,6 +213,13 @@ describe("clawguard shield status | agents | mode | rules", { timeout: 120_000 }
     expect(all.code, all.stderr).toBe(0);
     expect(all.stdout).toMatch(/^1 agent\(s\), asked the running shield/);
     expect(all.stdout).toMatch(/^scout\s+enforce\s+allowed$/m);
+    writeFileSync(
+      path.join(dir, "policy-tests.yaml"),
+      `- agent: scout\n  allowed: ["${web1}"]\n  denied: [evil.test, "127.0.0.1:${adminPort}"]\n`,
+    );
+    const tests = await cli(["shield", "check", "--live", "--config", file, "--tests", "policy-tests.yaml"]);
+    expect(tests.code, tests.stdout + tests.stderr).toBe(0);
+    expect(tests.stdout).toMatch(/3 expectation\(s\) in 1 case\(s\), all hold/);
     for (const [args, message] of [
       [["--agent", "scout"], /give one or more/],
       [["--agent", "nobody", "evil.test"], /HTTP 404 \(agent\): no agent "nobody"/],

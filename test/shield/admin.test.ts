@@ -547,7 +547,7 @@ describe("asking the running shield", () => {
     expect(after).toMatchObject({ requests: seen.requests, lastSeen: seen.lastSeen });
   });
 
-  it("finds an agent by source address, and names names only when asked to resolve", async () => {
+  it("finds an agent by source address, and judges names by name unless asked to resolve", async () => {
     const bySource = await check({ source: "127.0.0.1", destinations: ["web.test"] });
     expect(bySource.status).toBe(404);
     expect(bySource.json.field).toBe("source");

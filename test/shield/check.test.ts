@@ -332,6 +332,67 @@ describe("clawguard shield check", () => {
     expect(both.err).toMatch(/exactly one of --agent ID, --source ADDRESS or --all-agents/);
   });
 
+  it("runs a policy tests file, naming the line of every expectation that does not hold", async () => {
+    const tests = path.join(dir, "policy-tests.yaml");
+    writeFileSync(
+      tests,
+      [
+        "# what the fleet may and may not reach",
+        "- agent: scout",
+        '  allowed: [api.openai.com, "https://x.anthropic.com/v1"]',
+        '  denied: [pastebin.com, "http://169.254.169.254/"]',
+        "- source: 127.0.0.2",
+        "  allowed: [api.github.com]",
+        "- all: true",
+        "  denied: [pastebin.com, x.ngrok.io, api.github.com]",
+        "",
+      ].join("\n"),
+    );
+    const run = (...args: string[]) => cli("shield", "check", "--config", file, "--tests", tests, ...args);
+    const r = await run();
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^.*policy-tests\.yaml: 11 expectation\(s\) in 3 case\(s\), 1 do not hold/);
+    expect(r.out).toMatch(
+      /FAIL {2}.*policy-tests\.yaml:7 {2}admiral {2}api\.github\.com {2}allowed \(expected denied\) {2}tier:commodore allow api\.github\.com\n/,
+    );
+    expect(r.out.match(/FAIL/g)).toHaveLength(1);
+    const json = JSON.parse((await run("--json")).out);
+    expect(json).toMatchObject({ schema: "clawguard.shield-check-tests/v1", cases: 3, failed: 1 });
+    expect(json.outcomes).toHaveLength(11);
+    expect(json.outcomes.filter((o: { holds: boolean }) => o.holds)).toHaveLength(10);
+    // Fixed, the same file passes.
+    writeFileSync(tests, readFileSync(tests, "utf8").replace(", api.github.com]", "]"));
+    expect((await run()).code).toBe(0);
+  });
+
+  it("refuses a broken tests file with file, line and key, and runs none of it", async () => {
+    const bad = path.join(dir, "bad-tests.yaml");
+    const cases: Array<[string, RegExp]> = [
+      [
+        "- agent: scout\n  denied: [ftp://a.test]\n",
+        /bad-tests\.yaml:2: \[0\]\.denied\[0\]: destination "ftp:\/\/a\.test"/,
+      ],
+      ["- agent: scout\n  alowed: [a.test]\n", /bad-tests\.yaml:2: \[0\]\.alowed: unknown key "alowed"/],
+      [
+        "- agent: scout\n  source: 127.0.0.2\n  denied: [a.test]\n",
+        /bad-tests\.yaml:1: \[0\]: give exactly one of agent/,
+      ],
+      ["- agent: scout\n", /give destinations under allowed, audited or denied/],
+      ["agent: scout\n", /bad-tests\.yaml:1: expected a list of cases/],
+      ["- agent: nobody\n  denied: [a.test]\n", /bad-tests\.yaml:1: no agent "nobody" in the config/],
+    ];
+    for (const [text, why] of cases) {
+      writeFileSync(bad, text);
+      const r = await cli("shield", "check", "--config", file, "--tests", bad);
+      expect(r.code, text).toBe(2);
+      expect(r.err, text).toMatch(why);
+      expect(r.out, text).toBe("");
+    }
+    const mixed = await cli("shield", "check", "--config", file, "--tests", bad, "--agent", "scout");
+    expect(mixed.code).toBe(2);
+    expect(mixed.err).toMatch(/--tests takes its agents/);
+  });
+
   it("prints JSON with its schema", async () => {
     const r = await cli(
       "shield",
