@@ -9,12 +9,13 @@
  *     allowed: [api.openai.com, "https://x.anthropic.com/v1"]
  *     denied: [pastebin.com, "http://169.254.169.254/"]
  *   - all: true
- *     denied: [pastebin.com, "*.ngrok.io:443"]
+ *     denied: [pastebin.com, x.ngrok.io]
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { DestinationError, parseDestination, type AgentAnswer } from "./check.js";
 import { formatKeyPath, parseYamlAs, ShieldConfigError, type ConfigProblem } from "./config.js";
+import { parseTarget, TargetError } from "./policy/normalize.js";
 
 export const EXPECTATIONS = ["allowed", "audited", "denied"] as const;
 export type Expectation = (typeof EXPECTATIONS)[number];
@@ -88,9 +89,11 @@ export function parsePolicyTests(text: string, file: string): PolicyCase[] {
       if (!list) continue;
       list.forEach((d, j) => {
         try {
-          parseDestination(d);
+          // A destination the shield cannot even read would be "denied" and pass vacuously.
+          const dest = parseDestination(d);
+          parseTarget(dest.authority, dest.defaultPort);
         } catch (e) {
-          if (!(e instanceof DestinationError)) throw e;
+          if (!(e instanceof DestinationError) && !(e instanceof TargetError)) throw e;
           problems.push({
             keyPath: formatKeyPath([i, decision, j]),
             line: loc.line([i, decision, j]),

@@ -374,6 +374,10 @@ describe("clawguard shield check", () => {
       ],
       ["- agent: scout\n  alowed: [a.test]\n", /bad-tests\.yaml:2: \[0\]\.alowed: unknown key "alowed"/],
       [
+        '- agent: scout\n  denied: [pastebin.com, "*.ngrok.io"]\n',
+        /bad-tests\.yaml:2: \[0\]\.denied\[1\]: bad destination "\*\.ngrok\.io": invalid label/,
+      ],
+      [
         "- agent: scout\n  source: 127.0.0.2\n  denied: [a.test]\n",
         /bad-tests\.yaml:1: \[0\]: give exactly one of agent/,
       ],
