@@ -8,6 +8,7 @@ import {
   effectiveConfig,
   policyChecker,
   parseDestination,
+  readableDestination,
   ruleCount,
   type AgentAnswer,
   type CheckResult,
@@ -217,7 +218,7 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
       }
       oneAsker(flags);
       // Every destination is read before any is judged: a typo fails the whole command.
-      const destinations: Destination[] = given.map(parseDestination);
+      const destinations: Destination[] = given.map(expect ? readableDestination : parseDestination);
       const { cfg, switches } = await effectiveConfig(loaded);
       const resolver = flags.resolve ? systemResolver : null;
       const saved = switches > 0 ? ` (${switches} mode switch(es) saved through the admin API applied)` : "";
@@ -292,7 +293,7 @@ async function checkLive(
     throw new Error("--live asks about destinations: give one or more (validating a file needs no shield)");
   if (flags.strict) throw new Error("--strict is about the config file's warnings, not --live");
   oneAsker(flags);
-  given.forEach(parseDestination); // a typo is named here, before the shield is asked
+  given.forEach(expect ? readableDestination : parseDestination); // named here, before the shield is asked
   const who = flags.allAgents
     ? { all: true }
     : flags.agent !== undefined

@@ -13,9 +13,8 @@
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { DestinationError, parseDestination, type AgentAnswer } from "./check.js";
+import { DestinationError, readableDestination, type AgentAnswer } from "./check.js";
 import { formatKeyPath, parseYamlAs, ShieldConfigError, type ConfigProblem } from "./config.js";
-import { parseTarget, TargetError } from "./policy/normalize.js";
 
 export const EXPECTATIONS = ["allowed", "audited", "denied"] as const;
 export type Expectation = (typeof EXPECTATIONS)[number];
@@ -89,11 +88,9 @@ export function parsePolicyTests(text: string, file: string): PolicyCase[] {
       if (!list) continue;
       list.forEach((d, j) => {
         try {
-          // A destination the shield cannot even read would be "denied" and pass vacuously.
-          const dest = parseDestination(d);
-          parseTarget(dest.authority, dest.defaultPort);
+          readableDestination(d);
         } catch (e) {
-          if (!(e instanceof DestinationError) && !(e instanceof TargetError)) throw e;
+          if (!(e instanceof DestinationError)) throw e;
           problems.push({
             keyPath: formatKeyPath([i, decision, j]),
             line: loc.line([i, decision, j]),

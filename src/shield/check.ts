@@ -9,6 +9,7 @@ import type { ShieldConfig } from "./config.js";
 import { loadModeOverrides, NO_OVERRIDES, withOverrides } from "./admin/modes-file.js";
 import { checkAnswers, resolveChecked, type Resolver } from "./net/resolve.js";
 import { Policy, parseTarget } from "./policy/index.js";
+import { TargetError } from "./policy/normalize.js";
 import { combined, outcomeOf, type Outcome } from "./policy/outcome.js";
 import { selfEndpoints } from "./server.js";
 import type { Agent, Decision, Mode, Target } from "./types.js";
@@ -54,6 +55,22 @@ export function parseDestination(given: string): Destination {
   if (!text || /[/?#\s]/.test(text))
     throw new DestinationError(given, "give a URL (http://, https://) or a host[:port] as CONNECT takes it");
   return { given, kind: "connect", authority: text, defaultPort: 443, path: null };
+}
+
+/**
+ * `parseDestination`, and the shield's own reading of its host and port too. Where a decision
+ * is expected (a policy test), a destination the shield cannot read would come out "denied"
+ * (bad target) and make a denied expectation pass vacuously: it is refused instead.
+ */
+export function readableDestination(given: string): Destination {
+  const d = parseDestination(given);
+  try {
+    parseTarget(d.authority, d.defaultPort);
+  } catch (e) {
+    if (!(e instanceof TargetError)) throw e;
+    throw new DestinationError(given, e.reason);
+  }
+  return d;
 }
 
 export interface AddressVerdict {

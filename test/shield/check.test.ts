@@ -300,6 +300,11 @@ describe("clawguard shield check", () => {
     expect(json).toMatchObject({ expect: "allowed", unexpected: ["pastebin.com"] });
     // Allowed is not audited: an expectation names one decision.
     expect((await check("--expect", "audited", "api.openai.com")).code).toBe(1);
+    // A destination the shield cannot read would be denied, and pass an expectation vacuously.
+    const unreadable = await check("--expect", "denied", "*.ngrok.io");
+    expect(unreadable.code).toBe(2);
+    expect(unreadable.err).toMatch(/destination "\*\.ngrok\.io": .*invalid label/);
+    expect((await check("*.ngrok.io")).out).toMatch(/denied .*bad target/);
     const bad = await check("--expect", "maybe", "api.openai.com");
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--expect must be one of allowed, audited, denied/);
@@ -375,7 +380,7 @@ describe("clawguard shield check", () => {
       ["- agent: scout\n  alowed: [a.test]\n", /bad-tests\.yaml:2: \[0\]\.alowed: unknown key "alowed"/],
       [
         '- agent: scout\n  denied: [pastebin.com, "*.ngrok.io"]\n',
-        /bad-tests\.yaml:2: \[0\]\.denied\[1\]: bad destination "\*\.ngrok\.io": invalid label/,
+        /bad-tests\.yaml:2: \[0\]\.denied\[1\]: destination "\*\.ngrok\.io": invalid label/,
       ],
       [
         "- agent: scout\n  source: 127.0.0.2\n  denied: [a.test]\n",
