@@ -11,10 +11,15 @@
  *   - all: true
  *     denied: [pastebin.com, x.ngrok.io]
  */
-import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { DestinationError, readableDestination, type AgentAnswer } from "./check.js";
-import { formatKeyPath, parseYamlAs, ShieldConfigError, type ConfigProblem } from "./config.js";
+import {
+  formatKeyPath,
+  parseYamlAs,
+  readConfigText,
+  ShieldConfigError,
+  type ConfigProblem,
+} from "./config.js";
 
 export const EXPECTATIONS = ["allowed", "audited", "denied"] as const;
 export type Expectation = (typeof EXPECTATIONS)[number];
@@ -64,15 +69,7 @@ export interface PolicyOutcome {
 
 /** Read and check a tests file: every problem (YAML, schema, destination) with its line. */
 export async function loadPolicyTests(file: string): Promise<PolicyCase[]> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const reason = code === "ENOENT" ? "file does not exist" : `cannot read the file (${code ?? String(e)})`;
-    throw new ShieldConfigError(file, [{ keyPath: "", reason }]);
-  }
-  return parsePolicyTests(text, file);
+  return parsePolicyTests(await readConfigText(file, "pass --tests PATH"), file);
 }
 
 export function parsePolicyTests(text: string, file: string): PolicyCase[] {

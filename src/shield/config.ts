@@ -143,14 +143,18 @@ export class Locator {
 }
 
 export async function loadShieldConfig(file: string): Promise<ShieldConfig> {
-  let text: string;
+  return parseShieldConfig(await readConfigText(file, "pass --config PATH"), file);
+}
+
+/** A file's text, or ShieldConfigError saying why it cannot be read (`hint` for a missing one). */
+export async function readConfigText(file: string, hint: string): Promise<string> {
   try {
-    text = await readFile(file, "utf8");
+    return await readFile(file, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const reason =
       code === "ENOENT"
-        ? "file does not exist (pass --config PATH)"
+        ? `file does not exist (${hint})`
         : code === "EACCES"
           ? "permission denied reading the file"
           : e instanceof Error
@@ -158,7 +162,6 @@ export async function loadShieldConfig(file: string): Promise<ShieldConfig> {
             : String(e);
     throw new ShieldConfigError(file, [{ keyPath: "", reason }]);
   }
-  return parseShieldConfig(text, file);
 }
 
 export function parseShieldConfig(text: string, file: string): ShieldConfig {

@@ -397,6 +397,9 @@ describe("clawguard shield check", () => {
       expect(r.err, text).toMatch(why);
       expect(r.out, text).toBe("");
     }
+    const missing = await cli("shield", "check", "--config", file, "--tests", path.join(dir, "none.yaml"));
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/none\.yaml: file does not exist \(pass --tests PATH\)/);
     const mixed = await cli("shield", "check", "--config", file, "--tests", bad, "--agent", "scout");
     expect(mixed.code).toBe(2);
     expect(mixed.err).toMatch(/--tests takes its agents/);
