@@ -128,12 +128,19 @@ function ago(ms: unknown): string {
   return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
 }
 
-function table(rows: string[][]): string {
+/**
+ * Rows in aligned columns (the first row is the header). `paint` colours a body cell after it
+ * is padded, so escape codes never count towards a width.
+ */
+export function table(
+  rows: string[][],
+  paint: (padded: string, cell: string, column: number) => string = (padded) => padded,
+): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return rows
-    .map((r) =>
+    .map((r, n) =>
       r
-        .map((c, i) => c.padEnd(widths[i]!))
+        .map((c, i) => (n === 0 ? c.padEnd(widths[i]!) : paint(c.padEnd(widths[i]!), c, i)))
         .join("  ")
         .trimEnd(),
     )

@@ -2,25 +2,30 @@ import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import pc from "picocolors";
 import {
-  checker,
   checkEveryAgent,
   compilePolicy,
   effectiveConfig,
-  policyChecker,
   parseDestination,
+  policyChecker,
   readableDestination,
   ruleCount,
   type AgentAnswer,
   type CheckResult,
-  type Destination,
 } from "../shield/check.js";
-import { loadPolicyTests, runPolicyTests, type Asker, type PolicyOutcome } from "../shield/check-tests.js";
-import { loadShieldConfig } from "../shield/config.js";
+import {
+  EXPECTATIONS,
+  loadPolicyTests,
+  runPolicyTests,
+  type Asker,
+  type Expectation,
+  type PolicyOutcome,
+} from "../shield/check-tests.js";
+import { loadShieldConfig, type ShieldConfig } from "../shield/config.js";
 import type { Agent, Mode } from "../shield/types.js";
 import { lintShieldConfig } from "../shield/policy/lint.js";
 import { systemResolver } from "../shield/net/resolve.js";
 import { wantColor } from "./report.js";
-import { call } from "./shield-admin.js";
+import { call, table } from "./shield-admin.js";
 import { authority } from "./shield-log.js";
 
 interface CheckFlags {
@@ -40,31 +45,71 @@ interface CheckFlags {
 
 const DEFAULT_CONFIG = "/etc/clawguard/shield.yaml";
 const SCHEMA = "clawguard.shield-check/v1";
-const DECISIONS = ["allowed", "audited", "denied"] as const;
-type Expected = (typeof DECISIONS)[number];
+const TESTS_SCHEMA = "clawguard.shield-check-tests/v1";
+const NOT_LOOKED_UP = "; names not looked up (--resolve judges their addresses too)";
 
 /** `--expect`, checked before anything is asked. */
-function expected(flags: CheckFlags): Expected | undefined {
+function expected(flags: CheckFlags): Expectation | undefined {
   if (flags.expect === undefined) return undefined;
-  if (!(DECISIONS as readonly string[]).includes(flags.expect))
-    throw new Error(`--expect must be one of ${DECISIONS.join(", ")}, not "${flags.expect}"`);
-  return flags.expect as Expected;
+  if (!(EXPECTATIONS as readonly string[]).includes(flags.expect))
+    throw new Error(`--expect must be one of ${EXPECTATIONS.join(", ")}, not "${flags.expect}"`);
+  return flags.expect as Expectation;
 }
 
 /** Whether a result fails: with `--expect`, decided otherwise; without, denied. */
-function fails(r: CheckResult, expect: Expected | undefined): boolean {
+function fails(r: CheckResult, expect: Expectation | undefined): boolean {
   return expect === undefined ? r.decision === "denied" : r.decision !== expect;
 }
 
-/** The destinations that fail. The exit code is 1 when there is any. */
-function unexpected(results: CheckResult[], expect: Expected | undefined): string[] {
-  return results.filter((r) => fails(r, expect)).map((r) => r.destination);
-}
-
-/** Exactly one of --agent, --source and --all-agents. */
-function oneAsker(flags: CheckFlags): void {
+/** Exactly one of --agent, --source and --all-agents, as the admin API takes it. */
+function asker(flags: CheckFlags): Asker {
   const n = [flags.agent, flags.source, flags.allAgents].filter((x) => x !== undefined).length;
   if (n !== 1) throw new Error("pass exactly one of --agent ID, --source ADDRESS or --all-agents");
+  return flags.allAgents
+    ? { all: true }
+    : flags.agent !== undefined
+      ? { agent: flags.agent }
+      : { source: flags.source! };
+}
+
+/** Who answers: the config file's policy, or the running shield. */
+type Ask = (who: Asker, destinations: string[]) => Promise<AgentAnswer[]>;
+
+/** The policy compiled from `cfg` (saved mode switches already applied), asked here. */
+function askFile(cfg: ShieldConfig, resolve: boolean): Ask {
+  const policy = compilePolicy(cfg);
+  const resolver = resolve ? systemResolver : null;
+  const ids = cfg.agents.map((a) => a.id);
+  return async (who, destinations) => {
+    const ds = destinations.map(parseDestination);
+    if ("all" in who) return checkEveryAgent(policy, ids, ds, resolver);
+    const ck = policyChecker(
+      policy,
+      "agent" in who ? { agentId: who.agent } : { source: who.source },
+      resolver,
+    );
+    return [{ agent: ck.agent, mode: ck.mode, results: await Promise.all(ds.map((d) => ck.check(d))) }];
+  };
+}
+
+/** The running shield, through `POST /api/check`. */
+function askLive(flags: CheckFlags, resolve: boolean): Ask {
+  return async (who, destinations) => {
+    const reply = await call(flags, "POST", "/api/check", { ...who, destinations, resolve });
+    return "all" in who
+      ? (reply as unknown as { agents: AgentAnswer[] }).agents
+      : [reply as unknown as AgentAnswer];
+  };
+}
+
+/** The config file named by the flags (or the default one), loaded; exit 2 when there is none. */
+async function configFile(flags: CheckFlags): Promise<{ file: string; loaded: ShieldConfig }> {
+  if (flags.admin !== undefined || flags.tokenFile !== undefined)
+    throw new Error("--admin and --token-file ask the running shield: add --live");
+  const file = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+  if (file === undefined)
+    throw new Error(`which config? pass --config shield.yaml (${DEFAULT_CONFIG} does not exist)`);
+  return { file, loaded: await loadShieldConfig(file) };
 }
 
 /**
@@ -74,7 +119,7 @@ function oneAsker(flags: CheckFlags): void {
 function everyAgentOutput(
   answers: AgentAnswer[],
   given: string[],
-  expect: Expected | undefined,
+  expect: Expectation | undefined,
   color: boolean,
 ): { text: string; failed: Array<{ agent: string; destination: string; decision: string }> } {
   const c = pc.createColors(color);
@@ -91,32 +136,28 @@ function everyAgentOutput(
       }),
     ]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const paint = (cell: string, i: number) => {
-    const padded = cell.padEnd(widths[i]!);
-    if (i < 2) return padded;
-    if (cell.endsWith("!")) return c.red(c.bold(padded));
-    return cell.startsWith("allowed")
-      ? c.green(padded)
-      : cell.startsWith("denied")
-        ? c.red(padded)
-        : c.yellow(padded);
-  };
-  let text =
-    rows
-      .map((r, n) =>
-        r
-          .map((cell, i) => (n === 0 ? cell.padEnd(widths[i]!) : paint(cell, i)))
-          .join("  ")
-          .trimEnd(),
-      )
-      .join("\n") + "\n";
+  const paint = (padded: string, cell: string, column: number) =>
+    column < 2
+      ? padded
+      : cell.endsWith("!")
+        ? c.red(c.bold(padded))
+        : cell === "allowed"
+          ? c.green(padded)
+          : cell === "denied"
+            ? c.red(padded)
+            : c.yellow(padded);
+  let text = table(rows, paint) + "\n";
   if (expect !== undefined)
     text +=
       failed.length === 0
         ? `every agent: ${expect}, as expected\n`
         : `! not ${expect} as expected: ${failed.length}\n`;
   return { text, failed };
+}
+
+/** "matched <rule>" says nothing the rule column does not. */
+function reasonAfterRule(rule: string | null, reason: string, c: ReturnType<typeof pc.createColors>): string {
+  return rule !== null && reason === `matched ${rule}` ? "" : `  ${c.dim(reason)}`;
 }
 
 /** One line per destination: decision, where it goes, the rule, the reason and the address. */
@@ -132,9 +173,7 @@ export function formatCheck(r: CheckResult, color = false): string {
     : r.unresolved
       ? ` (${r.unresolved}: the shield would answer 502)`
       : "";
-  // "matched <rule>" says nothing the rule column does not.
-  const why = r.rule !== null && r.reason === `matched ${r.rule}` ? "" : `  ${c.dim(r.reason)}`;
-  return `${paint(r.decision.padEnd(7))}  ${where}${via}  ${c.dim(r.rule ?? "default")}${why}`;
+  return `${paint(r.decision.padEnd(7))}  ${where}${via}  ${c.dim(r.rule ?? "default")}${reasonAfterRule(r.rule, r.reason, c)}`;
 }
 
 /** `shield check`: the config's validity, or what the shield would decide for destinations. */
@@ -166,19 +205,18 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
     .action(async (given: string[], flags: CheckFlags) => {
       const expect = expected(flags);
       if (flags.tests !== undefined) return checkTests(flags.tests, given, flags, setCode);
-      if (flags.live) return checkLive(given, flags, expect, setCode);
-      if (flags.admin !== undefined || flags.tokenFile !== undefined)
-        throw new Error("--admin and --token-file ask the running shield: add --live");
-      const file = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
-      if (file === undefined)
-        throw new Error(`which config? pass --config shield.yaml (${DEFAULT_CONFIG} does not exist)`);
-      const loaded = await loadShieldConfig(file);
-      const out = (o: unknown, text: string) =>
-        process.stdout.write(
-          flags.json
-            ? JSON.stringify({ schema: SCHEMA, config: file, ...(o as object) }, null, 2) + "\n"
-            : text,
-        );
+      if (flags.live) {
+        if (given.length === 0)
+          throw new Error(
+            "--live asks about destinations: give one or more (validating a file needs no shield)",
+          );
+        if (flags.strict) throw new Error("--strict is about the config file's warnings, not --live");
+        return checkDestinations(given, flags, expect, askLive(flags, Boolean(flags.resolve)), {
+          against: { live: true },
+          note: ", asked the running shield",
+        }).then(setCode);
+      }
+      const { file, loaded } = await configFile(flags);
       if (given.length === 0) {
         if (
           flags.agent !== undefined ||
@@ -187,77 +225,81 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
           expect !== undefined
         )
           throw new Error("give one or more destinations to check for the agent");
-        const warnings = lintShieldConfig(loaded);
-        const summary = {
-          valid: true,
-          agents: loaded.agents.length,
-          tiers: Object.keys(loaded.tiers).length,
-          fleets: Object.keys(loaded.fleets).length,
-          rules: ruleCount(loaded),
-          mode: loaded.mode,
-          warnings,
-        };
-        const color = !flags.json && wantColor(process.stdout);
-        const c = pc.createColors(color);
-        out(
-          summary,
-          `${file}: valid; ${summary.agents} agent(s), ${summary.tiers} tier(s), ${summary.fleets} fleet(s), ` +
-            `${summary.rules} rule(s), mode ${summary.mode}` +
-            (warnings.length ? `; ${warnings.length} warning(s)` : "") +
-            "\n" +
-            warnings
-              .map((w) => `${c.yellow("warning")} ${w.key}: ${w.message} ${c.dim(`[${w.code}]`)}\n`)
-              .join(""),
-        );
-        if (flags.strict && warnings.length > 0) {
-          setCode(1);
-          return;
-        }
-        setCode(0);
-        return;
+        return setCode(validate(file, loaded, flags));
       }
-      oneAsker(flags);
-      // Every destination is read before any is judged: a typo fails the whole command.
-      const destinations: Destination[] = given.map(expect ? readableDestination : parseDestination);
       const { cfg, switches } = await effectiveConfig(loaded);
-      const resolver = flags.resolve ? systemResolver : null;
-      const saved = switches > 0 ? ` (${switches} mode switch(es) saved through the admin API applied)` : "";
-      const lookups = flags.resolve ? "" : "; names not looked up (--resolve judges their addresses too)";
-      if (flags.allAgents) {
-        const ids = cfg.agents.map((a) => a.id);
-        const agents = await checkEveryAgent(compilePolicy(cfg), ids, destinations, resolver);
-        const shown = everyAgentOutput(agents, given, expect, !flags.json && wantColor(process.stdout));
-        out(
-          {
-            all: true,
-            savedModeSwitches: switches,
-            resolved: Boolean(flags.resolve),
-            agents,
-            ...(expect !== undefined ? { expect, unexpected: shown.failed } : {}),
-          },
-          `${agents.length} agent(s)${saved}${lookups}\n` + shown.text,
-        );
-        setCode(shown.failed.length === 0 ? 0 : 1);
-        return;
-      }
-      const ck = checker(cfg, { agentId: flags.agent, source: flags.source }, resolver);
-      const results: CheckResult[] = await Promise.all(destinations.map((d) => ck.check(d)));
-      const { agent, mode } = ck;
-      const head = agentLine(agent, mode) + saved + lookups + "\n";
-      const failed = unexpected(results, expect);
-      out(
-        {
-          agent,
-          mode,
-          savedModeSwitches: switches,
-          resolved: Boolean(flags.resolve),
-          results,
-          ...(expect !== undefined ? { expect, unexpected: failed } : {}),
-        },
-        head + lines(results, !flags.json && wantColor(process.stdout), expect),
-      );
-      setCode(failed.length === 0 ? 0 : 1);
+      return checkDestinations(given, flags, expect, askFile(cfg, Boolean(flags.resolve)), {
+        against: { config: file, savedModeSwitches: switches },
+        note: switches > 0 ? ` (${switches} mode switch(es) saved through the admin API applied)` : "",
+      }).then(setCode);
     });
+}
+
+/** Without destinations: the config's summary and warnings; the exit code. */
+function validate(file: string, loaded: ShieldConfig, flags: CheckFlags): number {
+  const warnings = lintShieldConfig(loaded);
+  const summary = {
+    valid: true,
+    agents: loaded.agents.length,
+    tiers: Object.keys(loaded.tiers).length,
+    fleets: Object.keys(loaded.fleets).length,
+    rules: ruleCount(loaded),
+    mode: loaded.mode,
+    warnings,
+  };
+  if (flags.json) {
+    process.stdout.write(JSON.stringify({ schema: SCHEMA, config: file, ...summary }, null, 2) + "\n");
+  } else {
+    const c = pc.createColors(wantColor(process.stdout));
+    process.stdout.write(
+      `${file}: valid; ${summary.agents} agent(s), ${summary.tiers} tier(s), ${summary.fleets} fleet(s), ` +
+        `${summary.rules} rule(s), mode ${summary.mode}` +
+        (warnings.length ? `; ${warnings.length} warning(s)` : "") +
+        "\n" +
+        warnings
+          .map((w) => `${c.yellow("warning")} ${w.key}: ${w.message} ${c.dim(`[${w.code}]`)}\n`)
+          .join(""),
+    );
+  }
+  return flags.strict && warnings.length > 0 ? 1 : 0;
+}
+
+/**
+ * Destinations given on the command line, asked of the file's policy or (`--live`) of the
+ * running shield; `note` follows the first line, `against` goes into the JSON. The exit code.
+ */
+async function checkDestinations(
+  given: string[],
+  flags: CheckFlags,
+  expect: Expectation | undefined,
+  ask: Ask,
+  how: { against: Record<string, unknown>; note: string },
+): Promise<number> {
+  const who = asker(flags);
+  // Every destination is read before any is judged: a typo fails the whole command, and
+  // before the running shield is asked.
+  given.forEach(expect ? readableDestination : parseDestination);
+  const answers = await ask(who, given);
+  const color = !flags.json && wantColor(process.stdout);
+  const lookups = flags.resolve ? "" : NOT_LOOKED_UP;
+  let body: Record<string, unknown>;
+  let text: string;
+  let failed: unknown[];
+  if ("all" in who) {
+    const shown = everyAgentOutput(answers, given, expect, color);
+    failed = shown.failed;
+    body = { all: true, agents: answers };
+    text = `${answers.length} agent(s)${how.note}${lookups}\n` + shown.text;
+  } else {
+    const { agent, mode, results } = answers[0]!;
+    failed = results.filter((r) => fails(r, expect)).map((r) => r.destination);
+    body = { agent, mode, results };
+    text = agentLine(agent, mode) + how.note + lookups + "\n" + lines(results, color, expect);
+  }
+  const report = { schema: SCHEMA, ...how.against, resolved: Boolean(flags.resolve), ...body };
+  const verdict = expect !== undefined ? { expect, unexpected: failed } : {};
+  process.stdout.write(flags.json ? JSON.stringify({ ...report, ...verdict }, null, 2) + "\n" : text);
+  return failed.length === 0 ? 0 : 1;
 }
 
 function agentLine(agent: Agent, mode: Mode): string {
@@ -267,7 +309,7 @@ function agentLine(agent: Agent, mode: Mode): string {
   return `agent ${agent.id}${who ? ` (${who})` : ""}, mode ${mode}`;
 }
 
-function lines(results: CheckResult[], color: boolean, expect: Expected | undefined): string {
+function lines(results: CheckResult[], color: boolean, expect: Expectation | undefined): string {
   const c = pc.createColors(color);
   return results
     .map(
@@ -277,68 +319,6 @@ function lines(results: CheckResult[], color: boolean, expect: Expected | undefi
         "\n",
     )
     .join("");
-}
-
-/**
- * `--live`: the same question put to the running shield. Between an edit of shield.yaml and its
- * reload, or after a mode switch, this is the answer that holds for the agents now.
- */
-async function checkLive(
-  given: string[],
-  flags: CheckFlags,
-  expect: Expected | undefined,
-  setCode: (c: number) => void,
-): Promise<void> {
-  if (given.length === 0)
-    throw new Error("--live asks about destinations: give one or more (validating a file needs no shield)");
-  if (flags.strict) throw new Error("--strict is about the config file's warnings, not --live");
-  oneAsker(flags);
-  given.forEach(expect ? readableDestination : parseDestination); // named here, before the shield is asked
-  const who = flags.allAgents
-    ? { all: true }
-    : flags.agent !== undefined
-      ? { agent: flags.agent }
-      : { source: flags.source };
-  const lookups = flags.resolve ? "" : "; names not looked up (--resolve judges their addresses too)";
-  const reply = await call(flags, "POST", "/api/check", {
-    ...who,
-    destinations: given,
-    resolve: Boolean(flags.resolve),
-  });
-  if (flags.allAgents) {
-    const all = reply as unknown as { agents: AgentAnswer[] };
-    const shown = everyAgentOutput(all.agents, given, expect, !flags.json && wantColor(process.stdout));
-    process.stdout.write(
-      flags.json
-        ? JSON.stringify(
-            { ...reply, ...(expect !== undefined ? { expect, unexpected: shown.failed } : {}) },
-            null,
-            2,
-          ) + "\n"
-        : `${all.agents.length} agent(s), asked the running shield${lookups}\n` + shown.text,
-    );
-    setCode(shown.failed.length === 0 ? 0 : 1);
-    return;
-  }
-  const answer = reply as unknown as LiveAnswer;
-  const failed = unexpected(answer.results, expect);
-  if (flags.json) {
-    const extra = expect !== undefined ? { expect, unexpected: failed } : {};
-    process.stdout.write(JSON.stringify({ ...answer, ...extra }, null, 2) + "\n");
-  } else {
-    const head = agentLine(answer.agent, answer.mode) + ", asked the running shield" + lookups + "\n";
-    process.stdout.write(head + lines(answer.results, wantColor(process.stdout), expect));
-  }
-  setCode(failed.length === 0 ? 0 : 1);
-}
-
-interface LiveAnswer {
-  schema: string;
-  live: true;
-  agent: Agent;
-  mode: Mode;
-  resolved: boolean;
-  results: CheckResult[];
 }
 
 /**
@@ -357,36 +337,14 @@ async function checkTests(
     );
   const cases = await loadPolicyTests(testsFile);
   const resolve = Boolean(flags.resolve);
-  let ask: (who: Asker, destinations: string[]) => Promise<AgentAnswer[]>;
+  let ask: Ask;
   let against: Record<string, unknown>;
   if (flags.live) {
-    ask = async (who, destinations) => {
-      const reply = await call(flags, "POST", "/api/check", { ...who, destinations, resolve });
-      return "all" in who
-        ? (reply as unknown as { agents: AgentAnswer[] }).agents
-        : [reply as unknown as AgentAnswer];
-    };
+    ask = askLive(flags, resolve);
     against = { live: true };
   } else {
-    if (flags.admin !== undefined || flags.tokenFile !== undefined)
-      throw new Error("--admin and --token-file ask the running shield: add --live");
-    const file = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
-    if (file === undefined)
-      throw new Error(`which config? pass --config shield.yaml (${DEFAULT_CONFIG} does not exist)`);
-    const { cfg } = await effectiveConfig(await loadShieldConfig(file));
-    const policy = compilePolicy(cfg);
-    const resolver = resolve ? systemResolver : null;
-    const ids = cfg.agents.map((a) => a.id);
-    ask = async (who, destinations) => {
-      const ds = destinations.map(parseDestination);
-      if ("all" in who) return checkEveryAgent(policy, ids, ds, resolver);
-      const ck = policyChecker(
-        policy,
-        "agent" in who ? { agentId: who.agent } : { source: who.source },
-        resolver,
-      );
-      return [{ agent: ck.agent, mode: ck.mode, results: await Promise.all(ds.map((d) => ck.check(d))) }];
-    };
+    const { file, loaded } = await configFile(flags);
+    ask = askFile((await effectiveConfig(loaded)).cfg, resolve);
     against = { config: file };
   }
   const outcomes = await runPolicyTests(testsFile, cases, ask);
@@ -405,19 +363,17 @@ async function checkTests(
     const head =
       `${testsFile}: ${outcomes.length} expectation(s) in ${cases.length} case(s), ` +
       (failed.length === 0 ? c.green("all hold") : c.red(`${failed.length} do not hold`)) +
-      (resolve ? "" : "; names not looked up (--resolve judges their addresses too)") +
+      (resolve ? "" : NOT_LOOKED_UP) +
       "\n";
     process.stdout.write(head + failed.map((o) => failure(testsFile, o, c)).join(""));
   }
   setCode(failed.length === 0 ? 0 : 1);
 }
 
-const TESTS_SCHEMA = "clawguard.shield-check-tests/v1";
-
 function failure(file: string, o: PolicyOutcome, c: ReturnType<typeof pc.createColors>): string {
   const where = o.line !== undefined ? `${file}:${o.line}` : file;
   return (
     `${c.red("FAIL")}  ${where}  ${o.agent}  ${o.destination}  ${o.decision} (expected ${o.expected})  ` +
-    `${c.dim(o.rule ?? "default")}${o.rule !== null && o.reason === `matched ${o.rule}` ? "" : `  ${c.dim(o.reason)}`}\n`
+    `${c.dim(o.rule ?? "default")}${reasonAfterRule(o.rule, o.reason, c)}\n`
   );
 }
