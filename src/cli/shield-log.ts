@@ -11,6 +11,7 @@ import {
   type LogFilter,
   type StoredRecord,
 } from "../shield/log/index.js";
+import { parseDuration } from "../shield/units.js";
 import { wantColor } from "./report.js";
 
 interface SourceFlags {
@@ -29,20 +30,11 @@ interface LogFlags extends SourceFlags {
   follow?: boolean;
 }
 
-const UNITS: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-};
-
 /** "1h" (that long ago) or an ISO time, as ms since the epoch. */
 export function parseTime(flag: string, now: () => number = Date.now) {
   return (v: string): number => {
-    const rel = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(v.trim());
-    if (rel) return now() - Number(rel[1]) * UNITS[rel[2]!]!;
+    const ago = parseDuration(v);
+    if (ago !== null) return now() - ago;
     const t = Date.parse(v);
     if (/^\d{4}-\d{2}-\d{2}/.test(v) && Number.isFinite(t)) return t;
     throw new InvalidArgumentError(

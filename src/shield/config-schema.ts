@@ -8,13 +8,26 @@ const mode = z.enum(["enforce", "audit", "lockdown"]);
 const rules = z.array(z.string()).default([]);
 const positiveInt = z.number().int().positive();
 
-export const tierSchema = z.strictObject({ allow: rules, deny: rules });
+/**
+ * What each agent under this level may send per window; sizes and the window are read in
+ * config.ts so that a bad one is reported with its line.
+ */
+const budget = z
+  .strictObject({
+    upload: z.union([z.number(), z.string()]).optional(),
+    requests: positiveInt.optional(),
+    window: z.string().default("1h"),
+  })
+  .optional();
+
+export const tierSchema = z.strictObject({ allow: rules, deny: rules, budget });
 
 export const fleetSchema = z.strictObject({
   isolation: z.enum(["isolated", "fleet"]).default("isolated"),
   mode: mode.optional(),
   allow: rules,
   deny: rules,
+  budget,
 });
 
 export const agentSchema = z.strictObject({
@@ -26,6 +39,7 @@ export const agentSchema = z.strictObject({
   mode: mode.optional(),
   allow: rules,
   deny: rules,
+  budget,
 });
 
 export const limitsSchema = z
@@ -57,6 +71,7 @@ export const shieldSchema = z.strictObject({
   agents: z.array(agentSchema).default([]),
   allow: rules,
   deny: rules,
+  budget,
   limits: limitsSchema,
   // YAML reads a bare 403 as a number; both spellings mean the generic 403 page.
   refusal: z

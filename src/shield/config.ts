@@ -12,6 +12,7 @@ import type { Isolation, Mode } from "./types.js";
 import { shieldSchema, type RawShieldConfig } from "./config-schema.js";
 import { RuleError, parseRule } from "./policy/rules.js";
 import { parseCidr, parseIP, formatIP, formatCidr } from "./net/addresses.js";
+import { parseDuration, parseSize } from "./units.js";
 
 export interface RuleSet {
   allow: string[];
@@ -23,11 +24,23 @@ export interface Endpoint {
   port: number;
 }
 
-export type TierConfig = RuleSet;
+/** What each agent under a level may send per window (see BudgetLimit). */
+export interface BudgetConfig {
+  uploadBytes?: number;
+  requests?: number;
+  windowMs: number;
+  /** As written: "upload 50MB, 1000 requests per 1h". */
+  text: string;
+}
+
+export interface TierConfig extends RuleSet {
+  budget?: BudgetConfig;
+}
 
 export interface FleetConfig extends RuleSet {
   isolation: Isolation;
   mode?: Mode;
+  budget?: BudgetConfig;
 }
 
 export interface AgentConfig extends RuleSet {
@@ -39,6 +52,7 @@ export interface AgentConfig extends RuleSet {
   /** Canonical CIDRs the agent connects from. */
   sources?: string[];
   mode?: Mode;
+  budget?: BudgetConfig;
 }
 
 export interface ShieldLimits {
@@ -59,6 +73,7 @@ export interface ShieldConfig extends RuleSet {
   tiers: Record<string, TierConfig>;
   fleets: Record<string, FleetConfig>;
   agents: AgentConfig[];
+  budget?: BudgetConfig;
   limits: ShieldLimits;
   refusal: "403" | "reset";
   /** Extra request headers to remove, lowercase. */
@@ -259,6 +274,11 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     return { allow: set.allow, deny: set.deny };
   };
 
+  const budgetAt = (segs: Segment[], b: RawBudget | undefined) => {
+    const out = budget(b, (key, reason) => fail([...segs, "budget", ...(key ? [key] : [])], reason));
+    return out ? { budget: out } : {};
+  };
+
   const listen = endpoint(raw.listen, ["listen"], fail);
   const admin = raw.admin
     ? {
@@ -282,7 +302,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
   const tiers: Record<string, TierConfig> = {};
   for (const [name, t] of Object.entries(raw.tiers)) {
     if (!NAME.test(name)) fail(["tiers", name], `tier name "${name}" must match ${NAME.source}`);
-    tiers[name] = rules(["tiers", name], t);
+    tiers[name] = { ...rules(["tiers", name], t), ...budgetAt(["tiers", name], t.budget) };
   }
   const fleets: Record<string, FleetConfig> = {};
   for (const [name, f] of Object.entries(raw.fleets)) {
@@ -291,6 +311,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
       ...rules(["fleets", name], f),
       isolation: f.isolation,
       ...(f.mode ? { mode: f.mode } : {}),
+      ...budgetAt(["fleets", name], f.budget),
     };
   }
 
@@ -357,10 +378,12 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
       ...(token !== undefined ? { tokenSha256: token } : {}),
       ...(sources !== undefined ? { sources } : {}),
       ...(a.mode !== undefined ? { mode: a.mode } : {}),
+      ...budgetAt(at(), a.budget),
     };
   });
 
   const global = rules([], raw);
+  const globalBudget = budgetAt([], raw.budget);
   const stripHeaders = raw.strip_headers.map((h, i) => {
     if (!HEADER.test(h)) fail(["strip_headers", i], `"${h}" is not a header name`);
     return h.toLowerCase();
@@ -383,6 +406,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     agents,
     allow: global.allow,
     deny: global.deny,
+    ...globalBudget,
     limits: {
       maxHeaderBytes: l.max_header_bytes,
       headerTimeoutMs: l.header_timeout_ms,
@@ -393,6 +417,50 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     refusal: raw.refusal,
     stripHeaders,
     ...(admin ? { admin } : {}),
+  };
+}
+
+type RawBudget = NonNullable<RawShieldConfig["budget"]>;
+
+/** Windows from a second (tests, bursts) to a week. */
+const MIN_WINDOW_MS = 1000;
+const MAX_WINDOW_MS = 7 * 86_400_000;
+
+/** A level's `budget:` read, or undefined (and `fail` told, with the key) when it is absent or bad. */
+function budget(
+  raw: RawBudget | undefined,
+  fail: (key: string, reason: string) => void,
+): BudgetConfig | undefined {
+  if (raw === undefined) return undefined;
+  let ok = true;
+  const bad = (key: string, reason: string) => {
+    ok = false;
+    fail(key, reason);
+  };
+  const windowMs = parseDuration(raw.window);
+  if (windowMs === null || windowMs < MIN_WINDOW_MS || windowMs > MAX_WINDOW_MS) {
+    bad("window", `"${raw.window}" is not a window from 1s to 7d (e.g. 30s, 10m, 1h, 1d)`);
+  }
+  let uploadBytes: number | undefined;
+  if (raw.upload !== undefined) {
+    const n = parseSize(raw.upload);
+    if (n === null) {
+      bad("upload", `"${raw.upload}" is not a size in bytes above zero (e.g. 65536, 500KB, 50MB, 2GiB)`);
+    } else uploadBytes = n;
+  }
+  if (raw.upload === undefined && raw.requests === undefined) {
+    bad("", "a budget needs upload, requests or both; remove it to set none");
+  }
+  if (!ok) return undefined;
+  const parts = [
+    ...(raw.upload !== undefined ? [`upload ${String(raw.upload).replace(/\s+/g, "")}`] : []),
+    ...(raw.requests !== undefined ? [`${raw.requests} requests`] : []),
+  ];
+  return {
+    ...(uploadBytes !== undefined ? { uploadBytes } : {}),
+    ...(raw.requests !== undefined ? { requests: raw.requests } : {}),
+    windowMs: windowMs as number,
+    text: `${parts.join(", ")} per ${raw.window.trim()}`,
   };
 }
 

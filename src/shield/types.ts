@@ -23,6 +23,22 @@ export interface Agent {
   tier?: string;
 }
 
+/**
+ * What one agent may send in a sliding window, from one level of the config. Every level that
+ * sets a budget holds on its own, each counting only this agent's traffic.
+ */
+export interface BudgetLimit {
+  /** The level that set it: "global", "tier:crew", "fleet:acme" or "agent:scout". */
+  scope: string;
+  /** Bytes the agent sends: request heads and bodies, and every byte up a tunnel. */
+  uploadBytes?: number;
+  /** Requests and tunnels opened. */
+  requests?: number;
+  windowMs: number;
+  /** The budget as written, for reasons and views: "upload 50MB, 1000 requests per 1h". */
+  text: string;
+}
+
 export type Verdict = "allow" | "deny";
 
 /** The policy's answer for one (agent, target). */

@@ -105,6 +105,7 @@ export class ShieldControl {
       }
       return d;
     },
+    budgets: (agent) => this.policyNow.budgets(agent),
   };
 
   /** Count a log record and pass it to the live view; called for every record the proxy writes. */

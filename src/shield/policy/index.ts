@@ -3,8 +3,8 @@
  * may they go to this destination (decide), and is each address the name resolved to safe to
  * dial (checkAddress). The proxy asks; nothing here does I/O.
  */
-import type { Agent, Decision, Mode, Target } from "../types.js";
-import type { AgentConfig, Endpoint, FleetConfig, ShieldConfig } from "../config.js";
+import type { Agent, BudgetLimit, Decision, Mode, Target } from "../types.js";
+import type { AgentConfig, BudgetConfig, Endpoint, FleetConfig, ShieldConfig } from "../config.js";
 import { type IP, classify, embeddedIPv4, formatIP, parseIP } from "../net/addresses.js";
 import { Identifier, parseSource } from "./identity.js";
 import { type MatchResult, RuleIndex, ipOf } from "./rules.js";
@@ -18,7 +18,11 @@ interface Compiled {
   /** Rule levels that apply to the agent, non-empty ones only: global, tier, fleet, agent. */
   levels: RuleIndex[];
   fleet: FleetConfig | undefined;
+  /** Budgets of every level that sets one: global, tier, fleet, agent. */
+  budgets: readonly BudgetLimit[];
 }
+
+const NO_BUDGETS: readonly BudgetLimit[] = Object.freeze([]);
 
 interface SelfEndpoint {
   /** null: the shield listens on every address, so any address at this port may be the shield. */
@@ -42,8 +46,10 @@ export class Policy {
   private readonly scratch: MatchResult = { deny: null, allow: null };
   private readonly profiles = new Map<string, RuleIndex[]>();
   private mergedRules = 0;
+  private readonly cfg: ShieldConfig;
 
   private constructor(cfg: ShieldConfig, self: { endpoints: Endpoint[] }) {
+    this.cfg = cfg;
     this.globalMode = cfg.mode;
     this.fleets = cfg.fleets;
     this.identifier = new Identifier(cfg.agents);
@@ -75,7 +81,20 @@ export class Policy {
     const own = new RuleIndex(`agent:${a.id}`, a);
     const shared = this.profile(`${a.tier ?? ""}\u0000${a.fleet ?? ""}`, [global, tier, fleet]);
     const levels = [...shared, own].filter((l) => !l.empty);
-    this.agents.set(a.id, { agent, levels, fleet: a.fleet !== undefined ? this.fleets[a.fleet] : undefined });
+    const budgets: BudgetLimit[] = [];
+    const withBudget = (scope: string, b: BudgetConfig | undefined) => {
+      if (b) budgets.push(Object.freeze({ scope, ...b }));
+    };
+    withBudget("global", this.cfg.budget);
+    if (a.tier !== undefined) withBudget(`tier:${a.tier}`, this.cfg.tiers[a.tier]?.budget);
+    if (a.fleet !== undefined) withBudget(`fleet:${a.fleet}`, this.fleets[a.fleet]?.budget);
+    withBudget(`agent:${a.id}`, a.budget);
+    this.agents.set(a.id, {
+      agent,
+      levels,
+      fleet: a.fleet !== undefined ? this.fleets[a.fleet] : undefined,
+      budgets: budgets.length > 0 ? Object.freeze(budgets) : NO_BUDGETS,
+    });
     if (a.mode) this.agentModes.set(a.id, a.mode);
   }
 
@@ -137,6 +156,11 @@ export class Policy {
       if (mode === null) this.agentModes.delete(scope.agent);
       else this.agentModes.set(scope.agent, mode);
     }
+  }
+
+  /** What the agent may send per window, one entry per level that sets a budget; often none. */
+  budgets(agent: Agent): readonly BudgetLimit[] {
+    return this.agents.get(agent.id)?.budgets ?? NO_BUDGETS;
   }
 
   /** The configured agent by id (the proxy logs fleet and tier from it). */

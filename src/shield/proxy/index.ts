@@ -10,7 +10,8 @@ import {
   type CheckedAddress,
   type Resolver,
 } from "../net/resolve.js";
-import type { Agent, Decision, LogSink, Target } from "../types.js";
+import type { Agent, BudgetLimit, Decision, LogSink, Target } from "../types.js";
+import { BudgetMeter, overrunReason, overrunRule, type Overrun } from "./budget.js";
 import { downstreamResponseHeaders, parseProxyBasic, upstreamRequestHeaders } from "./headers.js";
 import {
   FrontServer,
@@ -28,6 +29,8 @@ export interface ProxyPolicy {
   identify(sourceAddress: string, basic?: { user: string; pass: string }): Agent | null;
   decide(agent: Agent, target: Target): Decision;
   checkAddress(agent: Agent, target: Target, address: string): Decision;
+  /** What the agent may send per window; read again for every chunk it sends. */
+  budgets(agent: Agent): readonly BudgetLimit[];
 }
 
 export interface ProxyLimits {
@@ -72,6 +75,8 @@ export class ShieldProxy {
   private readonly upstream: UpstreamPool;
   /** 1 MiB read buffers for tunnels streaming in bulk, lent and returned. */
   readonly bulkBuffers: BulkBuffers;
+  /** What each agent sent and opened in its budgets' windows. */
+  readonly budgets = new BudgetMeter();
   private readonly sockets = new Set<net.Socket>();
 
   constructor(private readonly opts: ProxyOptions) {
@@ -180,7 +185,8 @@ export class ShieldProxy {
       return;
     }
     log.target(target);
-    const decision = policy.decide(agent, target);
+    let decision = policy.decide(agent, target);
+    if (decision.verdict === "allow") decision = this.admit(agent, decision, headBytesOf(req));
     if (decision.verdict !== "allow") {
       this.refuseHttp(req);
       log.end(outcomeOf(decision));
@@ -230,7 +236,13 @@ export class ShieldProxy {
       return;
     }
     log.upstreamAddress = checked.address;
-    const exchange = new HttpExchange(req, log, combined(decision, checked.decision), this.masked);
+    const exchange = new HttpExchange(
+      req,
+      log,
+      combined(decision, checked.decision),
+      this.masked,
+      this.meter(agent, decision.mode !== "audit"),
+    );
     exchange.release = this.tunnels.add(
       {
         agent: agent.id,
@@ -320,7 +332,10 @@ export class ShieldProxy {
       return;
     }
     log.target(target);
-    const decision = policy.decide(agent, target);
+    let decision = policy.decide(agent, target);
+    // An upgrade's head goes upstream; a CONNECT's does not.
+    if (decision.verdict === "allow")
+      decision = this.admit(agent, decision, kind === "upgrade" ? headBytesOf(req) : 0);
     if (decision.verdict !== "allow") {
       this.refuseRaw(client);
       log.end(outcomeOf(decision));
@@ -365,7 +380,7 @@ export class ShieldProxy {
       }
       return;
     }
-    const outcome = combined(decision, checked.decision);
+    let outcome = combined(decision, checked.decision);
     log.upstreamAddress = checked.address;
     if (client.destroyed) {
       release();
@@ -395,13 +410,56 @@ export class ShieldProxy {
       const headers = upstreamRequestHeaders(req.rawHeaders, authority, this.masked, true);
       upstream.write(rawRequestHead(req.method, form!.path + form!.query, headers));
     }
-    if (head.length > 0) upstream.write(head);
-    splice(client, upstream, this.opts.limits.idleTimeoutMs, () => {
+    const meter = this.meter(agent, decision.mode !== "audit");
+    const send = (n: number): boolean => {
+      const over = meter(n);
+      if (over === null) return true;
+      outcome = overrunOutcome(outcome, over.overrun, over.cut);
+      return !over.cut;
+    };
+    if (head.length > 0 && send(head.length)) upstream.write(head);
+    splice(client, upstream, this.opts.limits.idleTimeoutMs, send, () => {
       relay.release();
       release();
       // bytesWritten/bytesRead count exactly what crossed the upstream socket.
       log.end(outcome, upstream!.bytesWritten, upstream!.bytesRead);
     });
+  }
+
+  /**
+   * A request or tunnel the rules allow, against the agent's budgets: refused when one is spent
+   * (audited and let through in audit mode), otherwise counted. Agents without budgets pass
+   * untouched.
+   */
+  private admit(agent: Agent, decision: Decision, headBytes: number): Decision {
+    const limits = this.policy?.budgets(agent);
+    if (!limits || limits.length === 0) return decision;
+    const enforce = decision.mode !== "audit";
+    const over = this.budgets.admit(agent.id, limits, headBytes, enforce);
+    if (over === null) return decision;
+    const reason = overrunReason(over);
+    return enforce
+      ? {
+          ...decision,
+          verdict: "deny",
+          audited: false,
+          rule: overrunRule(over),
+          reason: `refused: ${reason}`,
+        }
+      : { ...decision, audited: true, rule: overrunRule(over), reason: `audit: ${reason}` };
+  }
+
+  /**
+   * Counts the bytes an agent sends up one request or tunnel, under the budgets in force at
+   * each chunk: null while they have room, else the overrun and whether to cut (not in audit).
+   */
+  private meter(agent: Agent, enforce: boolean): (n: number) => { overrun: Overrun; cut: boolean } | null {
+    return (n) => {
+      const limits = this.policy?.budgets(agent);
+      if (!limits || limits.length === 0) return null;
+      const overrun = this.budgets.spend(agent.id, limits, n, enforce);
+      return overrun === null ? null : { overrun, cut: enforce };
+    };
   }
 
   private refuseRaw(client: net.Socket): void {
@@ -454,14 +512,23 @@ class HttpExchange implements UpstreamHandler, ResponseWatcher {
   constructor(
     private readonly req: FrontRequest,
     private readonly log: RequestLogger,
-    private readonly outcome: Outcome,
+    private outcome: Outcome,
     private readonly masked: ReadonlySet<string>,
+    private readonly meter: (n: number) => { overrun: Overrun; cut: boolean } | null,
   ) {}
 
-  /** Stream the request body to the destination. */
+  /** Stream the request body to the destination, as far as the agent's budgets let it. */
   sendBody(): void {
     this.req.takeBody(
       (chunk) => {
+        const over = this.meter(chunk.length);
+        if (over !== null) {
+          this.outcome = overrunOutcome(this.outcome, over.overrun, over.cut);
+          if (over.cut) {
+            this.cut();
+            return false;
+          }
+        }
         this.up += chunk.length;
         return this.upstream ? this.upstream.write(chunk) : true;
       },
@@ -623,8 +690,15 @@ function rawRequestHead(method: string, path: string, headers: readonly string[]
 /**
  * Pipe both ways with backpressure. Each socket both reads and writes, and either refreshes its
  * timer, so `idleMs` means no bytes in either direction. A close on either side tears down both. `onClose` runs once, after both sockets are closed.
+ * Every chunk from a goes through `send` first: false tears both down before it is written.
  */
-function splice(a: net.Socket, b: net.Socket, idleMs: number, onClose: () => void): void {
+function splice(
+  a: net.Socket,
+  b: net.Socket,
+  idleMs: number,
+  send: (n: number) => boolean,
+  onClose: () => void,
+): void {
   // b's bytes already go to a through relayTo (dialled with it); only a -> b is a pipe.
   let closed = 0;
   const teardown = () => {
@@ -640,8 +714,33 @@ function splice(a: net.Socket, b: net.Socket, idleMs: number, onClose: () => voi
     s.on("error", teardown);
     s.once("close", onSocketClose);
   }
-  a.pipe(b);
+  a.on("data", (chunk: Buffer) => {
+    if (!send(chunk.length)) teardown();
+    else if (!b.write(chunk)) a.pause();
+  });
+  b.on("drain", () => a.resume());
+  a.once("end", () => b.end());
   b.once("end", () => a.end());
+  // The tunnel's client was paused until the destination answered.
+  a.resume();
+}
+
+/** Bytes of a request's line and header fields as the agent sent them. */
+function headBytesOf(req: FrontRequest): number {
+  let n = req.method.length + req.url.length + 12;
+  const h = req.rawHeaders;
+  for (let i = 0; i < h.length; i++) n += h[i]!.length + 2;
+  return n;
+}
+
+/** A tunnel's or request's outcome once a budget ran out under it. */
+function overrunOutcome(outcome: Outcome, overrun: Overrun, cut: boolean): Outcome {
+  if (!cut) {
+    // Audit: the first overrun is the one the record names.
+    if (outcome.decision === "audited" && outcome.rule === overrunRule(overrun)) return outcome;
+    return { decision: "audited", rule: overrunRule(overrun), reason: `audit: ${overrunReason(overrun)}` };
+  }
+  return { decision: "denied", rule: overrunRule(overrun), reason: `cut: ${overrunReason(overrun)}` };
 }
 
 /** Read buffer of a tunnel's upstream: small to start with and for light traffic. */

@@ -1,0 +1,192 @@
+/**
+ * Per-agent budgets: how many bytes an agent sent and how many requests it opened in each
+ * sliding window its budgets name. A rule list says where an agent may go; a budget bounds how
+ * much a hijacked agent can push out to the places it may go, and how fast it can spend an API
+ * key. Counts live in memory: a restart starts every window afresh.
+ */
+import type { BudgetLimit } from "../types.js";
+
+/**
+ * Slots per window. The count covers the current slot and the SLOTS before it whole, which is
+ * at least one window: a budget can refuse up to a slot early, never let more through.
+ */
+const SLOTS = 60;
+
+/** A sum over the last window, kept in SLOTS + 1 slots of window / SLOTS each. */
+class SlidingSum {
+  private readonly slots = new Float64Array(SLOTS + 1);
+  private readonly slotMs: number;
+  private slot = 0;
+  private slotStart = 0;
+  private sum = 0;
+
+  constructor(windowMs: number) {
+    this.slotMs = windowMs / SLOTS;
+  }
+
+  total(now: number): number {
+    this.advance(now);
+    return this.sum;
+  }
+
+  add(n: number, now: number): void {
+    this.advance(now);
+    this.slots[this.slot] = this.slots[this.slot]! + n;
+    this.sum += n;
+  }
+
+  private advance(now: number): void {
+    // A clock that stepped back stays in the current slot.
+    if (now < this.slotStart + this.slotMs) return;
+    const steps = Math.floor((now - this.slotStart) / this.slotMs);
+    if (steps > SLOTS) {
+      this.slots.fill(0);
+      this.sum = 0;
+    } else {
+      for (let i = 0; i < steps; i++) {
+        this.slot = this.slot === SLOTS ? 0 : this.slot + 1;
+        this.sum -= this.slots[this.slot]!;
+        this.slots[this.slot] = 0;
+      }
+      // Whole numbers in, whole numbers out: no drift below zero.
+      if (this.sum < 0.5) this.sum = 0;
+    }
+    this.slotStart += steps * this.slotMs;
+  }
+}
+
+/** One agent's counts for one window length (budgets of several levels may share it). */
+interface Window {
+  bytes: SlidingSum;
+  requests: SlidingSum;
+}
+
+/** The budget a request or a byte would overrun. */
+export interface Overrun {
+  limit: BudgetLimit;
+  kind: "upload" | "requests";
+}
+
+/** How much of one budget an agent has used in the current window. */
+export interface BudgetUsage {
+  scope: string;
+  windowMs: number;
+  text: string;
+  upload: { used: number; limit: number } | null;
+  requests: { used: number; limit: number } | null;
+}
+
+export class BudgetMeter {
+  private readonly agents = new Map<string, Map<number, Window>>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /**
+   * A new request or tunnel whose head sends `headBytes` upstream. With `enforce`, it is counted
+   * only when every budget has room for it, and the first budget it would overrun is returned;
+   * without (audit mode), it is counted whatever the budgets say, and the overrun still returned.
+   */
+  admit(agent: string, limits: readonly BudgetLimit[], headBytes: number, enforce: boolean): Overrun | null {
+    if (limits.length === 0) return null;
+    const now = this.now();
+    const windows = this.windowsOf(agent, limits);
+    let over: Overrun | null = null;
+    for (const limit of limits) {
+      const w = windows.get(limit.windowMs)!;
+      if (limit.requests !== undefined && w.requests.total(now) + 1 > limit.requests) {
+        over = { limit, kind: "requests" };
+        break;
+      }
+      // A spent budget (nothing left) refuses even a head of no bytes: a CONNECT's.
+      const sent = limit.uploadBytes !== undefined ? w.bytes.total(now) : 0;
+      if (
+        limit.uploadBytes !== undefined &&
+        (sent >= limit.uploadBytes || sent + headBytes > limit.uploadBytes)
+      ) {
+        over = { limit, kind: "upload" };
+        break;
+      }
+    }
+    if (over && enforce) return over;
+    for (const w of windows.values()) {
+      w.requests.add(1, now);
+      if (headBytes > 0) w.bytes.add(headBytes, now);
+    }
+    return over;
+  }
+
+  /**
+   * `n` more bytes the agent is about to send up an open request or tunnel: counted and null
+   * when every upload budget has room; otherwise the overrun, counted only without `enforce`.
+   * Enforced, an overrun spends the rest of that budget: the transfer is cut, and the agent
+   * sends nothing more under it until its window moves on, instead of retrying piece by piece.
+   */
+  spend(agent: string, limits: readonly BudgetLimit[], n: number, enforce: boolean): Overrun | null {
+    if (limits.length === 0) return null;
+    const now = this.now();
+    const windows = this.windowsOf(agent, limits);
+    let over: Overrun | null = null;
+    for (const limit of limits) {
+      if (limit.uploadBytes === undefined) continue;
+      const bytes = windows.get(limit.windowMs)!.bytes;
+      const sent = bytes.total(now);
+      if (sent + n > limit.uploadBytes) {
+        over = { limit, kind: "upload" };
+        if (enforce && sent < limit.uploadBytes) bytes.add(limit.uploadBytes - sent, now);
+        break;
+      }
+    }
+    if (over && enforce) return over;
+    for (const w of windows.values()) w.bytes.add(n, now);
+    return over;
+  }
+
+  /** The agent's use of each of its budgets now. */
+  usage(agent: string, limits: readonly BudgetLimit[]): BudgetUsage[] {
+    const now = this.now();
+    const windows = this.agents.get(agent);
+    return limits.map((limit) => {
+      const w = windows?.get(limit.windowMs);
+      return {
+        scope: limit.scope,
+        windowMs: limit.windowMs,
+        text: limit.text,
+        upload:
+          limit.uploadBytes !== undefined
+            ? { used: w ? w.bytes.total(now) : 0, limit: limit.uploadBytes }
+            : null,
+        requests:
+          limit.requests !== undefined
+            ? { used: w ? w.requests.total(now) : 0, limit: limit.requests }
+            : null,
+      };
+    });
+  }
+
+  /**
+   * The agent's counts, with one for each window length of `limits`. A window that a reload
+   * added starts empty; all of them count everything from then on.
+   */
+  private windowsOf(agent: string, limits: readonly BudgetLimit[]): Map<number, Window> {
+    let m = this.agents.get(agent);
+    if (!m) {
+      m = new Map();
+      this.agents.set(agent, m);
+    }
+    for (const { windowMs } of limits) {
+      if (!m.has(windowMs))
+        m.set(windowMs, { bytes: new SlidingSum(windowMs), requests: new SlidingSum(windowMs) });
+    }
+    return m;
+  }
+}
+
+/** Why a request was refused or a transfer cut, for the log: "tier:crew budget". */
+export function overrunRule(o: Overrun): string {
+  return `${o.limit.scope} budget`;
+}
+
+/** "upload budget spent (upload 50MB per 1h, tier:crew)". */
+export function overrunReason(o: Overrun): string {
+  return `${o.kind === "upload" ? "upload" : "request"} budget spent (${o.limit.text}, ${o.limit.scope})`;
+}
