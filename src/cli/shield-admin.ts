@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
+import type { BudgetUse } from "../shield/admin/control.js";
 import { loadShieldConfig } from "../shield/config.js";
 import { installShield } from "../shield/install.js";
 
@@ -128,6 +129,12 @@ function ago(ms: unknown): string {
   return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
 }
 
+/** The budget nearest to running out: "upload 84% tier:crew", "requests spent agent:scout", or "-". */
+export function budgetCell(u: BudgetUse | null): string {
+  if (u === null) return "-";
+  return `${u.kind} ${u.fraction >= 1 ? "spent" : `${Math.floor(u.fraction * 100)}%`} ${u.scope}`;
+}
+
 /**
  * Rows in aligned columns (the first row is the header). `paint` colours a body cell after it
  * is padded, so escape codes never count towards a width.
@@ -205,10 +212,24 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
   ).action(async (flags: ApiFlags) => {
     const s = await call(flags, "GET", "/api/agents");
     if (flags.json) return out(JSON.stringify(s, null, 2));
-    const agents = s.agents as Array<Record<string, string | number | null>>;
+    const agents = s.agents as Array<
+      Record<string, string | number | null> & { budgetUse: BudgetUse | null }
+    >;
     out(
       table([
-        ["AGENT", "FLEET", "TIER", "MODE", "LAST SEEN", "REQUESTS", "DENIED", "UP", "DOWN", "TUNNELS"],
+        [
+          "AGENT",
+          "FLEET",
+          "TIER",
+          "MODE",
+          "LAST SEEN",
+          "REQUESTS",
+          "DENIED",
+          "UP",
+          "DOWN",
+          "TUNNELS",
+          "BUDGET",
+        ],
         ...agents.map((a) => [
           String(a.id),
           String(a.fleet ?? "-"),
@@ -220,6 +241,7 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
           String(a.bytesUp),
           String(a.bytesDown),
           String(a.openTunnels),
+          budgetCell(a.budgetUse),
         ]),
       ]) + (agents.some((a) => a.modeOverride) ? "\n* mode set through the admin API" : ""),
     );

@@ -154,10 +154,16 @@ admin:
 allow: []
 deny: []
 
+# What each agent may send per window (bytes up: request heads, bodies, tunnel bytes; and
+# requests opened). A spent budget refuses; a transfer that would pass it is cut. Any level can
+# set one (here, a tier, a fleet or an agent); every one of them holds.
+#budget: { upload: 200MB, requests: 20000, window: 1h }
+
 # Rules shared by a class of agents.
 tiers: {}
 #  crew:
 #    allow: ["api.anthropic.com:443", "*.github.com:443"]
+#    budget: { upload: 50MB, window: 1h }
 
 # Agents that may see each other (isolation: fleet) or not (isolated, the default).
 fleets: {}

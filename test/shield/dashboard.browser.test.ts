@@ -33,7 +33,7 @@ beforeAll(async () => {
     `fleets:
   acme: {}
 agents:
-  - { id: scout, fleet: acme, token_sha256: "${sha256(SCOUT)}", allow: [web.test, 127.0.0.3/32] }
+  - { id: scout, fleet: acme, token_sha256: "${sha256(SCOUT)}", allow: [web.test, 127.0.0.3/32], budget: { requests: 10 } }
   - { id: rover, fleet: acme, token_sha256: "${sha256("rover-pass")}", allow: [web.test] }
 `,
     { resolver: resolver.resolve },
@@ -108,6 +108,11 @@ describe("dashboard in a browser", { timeout: 60_000 }, () => {
     await page.waitForSelector('tr[data-agent="scout"] td[data-label="Requests"]:text-is("2")', {
       timeout: 10_000,
     });
+    // Its budget counts only what it was let through.
+    await page.waitForSelector(
+      'tr[data-agent="scout"] td[data-field="budget"]:text-is("requests 10% agent:scout")',
+    );
+    await page.waitForSelector('tr[data-agent="rover"] td[data-field="budget"]:text-is("-")');
 
     // Usable on a phone: nothing wider than the screen outside the scrolling table.
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

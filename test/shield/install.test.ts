@@ -79,6 +79,14 @@ describe("clawguard shield install", () => {
     });
     expect(cfg.log.path).toBe("/var/lib/clawguard-shield/shield.db");
     expect(cfg.mode).toBe("enforce");
+    // The commented budget example means what it says once uncommented.
+    const budgeted = parseShieldConfig(text.replace(/^#budget:/m, "budget:"), cfgFile);
+    expect(budgeted.budget).toEqual({
+      uploadBytes: 200e6,
+      requests: 20000,
+      windowMs: 3_600_000,
+      text: "upload 200MB, 20000 requests per 1h",
+    });
     const tokenFile = path.join(root, "etc/clawguard/admin.token");
     expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
     expect(statSync(path.join(root, "etc/clawguard")).mode & 0o777).toBe(0o700);

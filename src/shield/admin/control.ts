@@ -9,6 +9,7 @@ import { EventEmitter } from "node:events";
 import type { Endpoint, ShieldConfig } from "../config.js";
 import { scrubSecrets } from "../log/record.js";
 import { Policy, parseTarget } from "../policy/index.js";
+import type { BudgetUsage } from "../proxy/budget.js";
 import type { ProxyPolicy, ShieldProxy } from "../proxy/index.js";
 import type { Agent, LogRecord, Mode, Target } from "../types.js";
 
@@ -295,9 +296,34 @@ export class ShieldControl {
         bytesDown: t?.bytesDown ?? 0,
         openTunnels: open.get(a.id) ?? 0,
         httpInFlight: inFlight.get(a.id) ?? 0,
+        ...budgetView(this.opts.proxy.budgets.usage(a.id, this.policyNow.budgets(agent))),
       };
     });
   }
+}
+
+/** An agent's budgets, and the one nearest to running out. */
+function budgetView(budgets: BudgetUsage[]): Pick<AgentView, "budgets" | "budgetUse"> {
+  let top: BudgetUse | null = null;
+  for (const b of budgets) {
+    for (const kind of ["upload", "requests"] as const) {
+      const u = b[kind];
+      if (u === null) continue;
+      const fraction = Math.min(1, u.used / u.limit);
+      if (top === null || fraction > top.fraction)
+        top = { scope: b.scope, kind, used: u.used, limit: u.limit, fraction };
+    }
+  }
+  return { budgets, budgetUse: top };
+}
+
+export interface BudgetUse {
+  scope: string;
+  kind: "upload" | "requests";
+  used: number;
+  limit: number;
+  /** used / limit, at most 1: 1 means spent. */
+  fraction: number;
 }
 
 export interface Overrides {
@@ -324,6 +350,10 @@ export interface AgentView {
   openTunnels: number;
   /** Plain HTTP exchanges in progress (a long download, say). */
   httpInFlight: number;
+  /** Each budget of the agent's levels, with what it used in the current window. */
+  budgets: BudgetUsage[];
+  /** The budget nearest to running out, or null without budgets. */
+  budgetUse: BudgetUse | null;
 }
 
 /** A refusal the admin API turns into an HTTP status with the field at fault. */

@@ -41,7 +41,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <section class="card">
       <h2>Agents</h2>
       <div class="scroll"><table id="agents">
-        <thead><tr><th>Agent</th><th>Fleet</th><th>Tier</th><th>Mode</th><th>Last seen</th><th>Req</th><th>Up</th><th>Down</th><th>Tunnels</th><th>Switch</th></tr></thead>
+        <thead><tr><th>Agent</th><th>Fleet</th><th>Tier</th><th>Mode</th><th>Last seen</th><th>Req</th><th>Up</th><th>Down</th><th>Tunnels</th><th>Budget</th><th>Switch</th></tr></thead>
         <tbody></tbody>
       </table></div>
     </section>
@@ -108,7 +108,7 @@ button:hover { border-color: var(--accent); }
 button.on { background: var(--accent); color: #fff; border-color: var(--accent); }
 .buttons { display: flex; flex-wrap: wrap; gap: .35rem; }
 .mode { font-weight: 600; }
-.mode-lockdown { color: var(--deny); } .mode-audit { color: var(--audit); } .mode-enforce { color: var(--allow); }
+.mode-lockdown { color: var(--deny); } .mode-audit { color: var(--audit); } .mode-enforce { color: var(--allow); } td.spent { color: var(--deny); }
 .plain { list-style: none; margin: 0; padding: 0; }
 .plain li { padding: .3rem 0; border-bottom: 1px solid var(--line); display: flex; flex-wrap: wrap; gap: .35rem .75rem; align-items: center; }
 .live { max-height: 24rem; overflow-y: auto; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .85rem; }
@@ -226,6 +226,12 @@ export const DASHBOARD_JS = String.raw`"use strict";
       cell("Up", bytes(a.bytesUp));
       cell("Down", bytes(a.bytesDown));
       cell("Tunnels", a.openTunnels);
+      var u = a.budgetUse;
+      cell(
+        "Budget",
+        u ? u.kind + " " + (u.fraction >= 1 ? "spent" : Math.floor(u.fraction * 100) + "%") + " " + u.scope : "-",
+        { "data-field": "budget", class: u && u.fraction >= 1 ? "spent" : "" }
+      );
       var td = el("td");
       td.appendChild(modeButtons("agent", a.id, a.modeOverride));
       tr.appendChild(td);
