@@ -186,7 +186,7 @@ export class ShieldProxy {
     }
     log.target(target);
     let decision = policy.decide(agent, target);
-    if (decision.verdict === "allow") decision = this.admit(agent, decision, headBytesOf(req));
+    if (decision.verdict === "allow") decision = this.admit(agent, decision, req);
     if (decision.verdict !== "allow") {
       this.refuseHttp(req);
       log.end(outcomeOf(decision));
@@ -334,8 +334,7 @@ export class ShieldProxy {
     log.target(target);
     let decision = policy.decide(agent, target);
     // An upgrade's head goes upstream; a CONNECT's does not.
-    if (decision.verdict === "allow")
-      decision = this.admit(agent, decision, kind === "upgrade" ? headBytesOf(req) : 0);
+    if (decision.verdict === "allow") decision = this.admit(agent, decision, kind === "upgrade" ? req : null);
     if (decision.verdict !== "allow") {
       this.refuseRaw(client);
       log.end(outcomeOf(decision));
@@ -428,14 +427,14 @@ export class ShieldProxy {
 
   /**
    * A request or tunnel the rules allow, against the agent's budgets: refused when one is spent
-   * (audited and let through in audit mode), otherwise counted. Agents without budgets pass
-   * untouched.
+   * (audited and let through in audit mode), otherwise counted with the bytes of `head`, the
+   * request head it sends upstream. Agents without budgets pass untouched.
    */
-  private admit(agent: Agent, decision: Decision, headBytes: number): Decision {
+  private admit(agent: Agent, decision: Decision, head: FrontRequest | null): Decision {
     const limits = this.policy?.budgets(agent);
     if (!limits || limits.length === 0) return decision;
     const enforce = decision.mode !== "audit";
-    const over = this.budgets.admit(agent.id, limits, headBytes, enforce);
+    const over = this.budgets.admit(agent.id, limits, head ? headBytesOf(head) : 0, enforce);
     if (over === null) return decision;
     const reason = overrunReason(over);
     return enforce
