@@ -74,6 +74,12 @@ describe("budgets through the admin API", () => {
       fraction: 1,
     });
 
+    const metric = 'clawguard_shield_budget_overruns_total{scope="agent:scout",action="refused"} 1';
+    await until(
+      async () => ((await s.api("GET", "/metrics")).text.includes(metric) ? true : undefined),
+      metric,
+    );
+
     const tokenFile = path.join(s.dir, "admin.token");
     const r = await cli("shield", "agents", "--admin", s.admin, "--token-file", tokenFile);
     expect(r.code).toBe(0);

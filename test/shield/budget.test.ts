@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseShieldConfig, ShieldConfigError } from "../../src/shield/config.js";
 import { Policy } from "../../src/shield/policy/index.js";
-import { BudgetMeter, overrunReason, overrunRule } from "../../src/shield/proxy/budget.js";
+import { budgetAction, BudgetMeter, overrunReason, overrunRule } from "../../src/shield/proxy/budget.js";
 import type { Agent, BudgetLimit } from "../../src/shield/types.js";
 import { parseDuration, parseSize } from "../../src/shield/units.js";
 
@@ -137,6 +137,27 @@ describe("budget meter", () => {
     expect(worst).toBeLessThanOrEqual(budget);
     // And it is a budget, not a trickle: most of it is usable.
     expect(worst).toBeGreaterThan(budget * 0.9);
+  });
+});
+
+describe("budget records", () => {
+  it("tells refusals, cuts and audits by a budget from every other record", () => {
+    const rec = (decision: string, rule: string | null, reason: string) =>
+      budgetAction({ decision, rule, reason });
+    expect(rec("denied", "tier:crew budget", "refused: upload budget spent (x)")).toEqual({
+      scope: "tier:crew",
+      action: "refused",
+    });
+    expect(rec("denied", "agent:a budget", "cut: upload budget spent (x)")).toEqual({
+      scope: "agent:a",
+      action: "cut",
+    });
+    expect(rec("audited", "global budget", "audit: request budget spent (x)")).toEqual({
+      scope: "global",
+      action: "audited",
+    });
+    expect(rec("denied", "tier:crew allow x.test", "cut: not a budget")).toBeNull();
+    expect(rec("denied", null, "no rule allows this destination")).toBeNull();
   });
 });
 

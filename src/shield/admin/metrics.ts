@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { registerLogMetrics, type LogStats } from "../log/index.js";
+import { budgetAction } from "../proxy/budget.js";
 import type { LogRecord } from "../types.js";
 
 export class ShieldMetrics {
@@ -11,6 +12,7 @@ export class ShieldMetrics {
   private readonly decisions: Counter<"decision">;
   private readonly bytes: Counter<"direction">;
   private readonly latency: Histogram;
+  private readonly overruns: Counter<"scope" | "action">;
 
   constructor(openTunnels: () => number, logStats?: () => LogStats) {
     const registers = [this.registry];
@@ -43,6 +45,12 @@ export class ShieldMetrics {
       buckets: [0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers,
     });
+    this.overruns = new Counter({
+      name: "clawguard_shield_budget_overruns_total",
+      help: "Requests refused, transfers cut and overruns audited because an agent's budget was spent, by the budget's level.",
+      labelNames: ["scope", "action"],
+      registers,
+    });
     if (logStats) registerLogMetrics(this.registry, logStats);
     collectDefaultMetrics({ register: this.registry, prefix: "clawguard_shield_process_" });
   }
@@ -51,6 +59,8 @@ export class ShieldMetrics {
     this.decisions.inc({ decision: r.decision });
     if (r.bytesUp > 0) this.bytes.inc({ direction: "up" }, r.bytesUp);
     if (r.bytesDown > 0) this.bytes.inc({ direction: "down" }, r.bytesDown);
+    const budget = budgetAction(r);
+    if (budget) this.overruns.inc(budget);
   }
 
   observeLatency(seconds: number): void {

@@ -181,9 +181,28 @@ export class BudgetMeter {
   }
 }
 
+const RULE_SUFFIX = " budget";
+/** How the reason of a transfer cut at its budget starts. */
+export const CUT_PREFIX = "cut: ";
+
 /** Why a request was refused or a transfer cut, for the log: "tier:crew budget". */
 export function overrunRule(o: Overrun): string {
-  return `${o.limit.scope} budget`;
+  return `${o.limit.scope}${RULE_SUFFIX}`;
+}
+
+/**
+ * For a log record a budget decided: the budget's level and what was done (rule texts carry no
+ * spaces, so only a budget's rule ends in " budget"). Null for every other record.
+ */
+export function budgetAction(r: {
+  rule: string | null;
+  decision: string;
+  reason: string;
+}): { scope: string; action: "refused" | "cut" | "audited" } | null {
+  if (r.rule === null || !r.rule.endsWith(RULE_SUFFIX)) return null;
+  const scope = r.rule.slice(0, -RULE_SUFFIX.length);
+  if (r.decision === "audited") return { scope, action: "audited" };
+  return { scope, action: r.reason.startsWith(CUT_PREFIX) ? "cut" : "refused" };
 }
 
 /** "upload budget spent (upload 50MB per 1h, tier:crew)". */

@@ -11,7 +11,7 @@ import {
   type Resolver,
 } from "../net/resolve.js";
 import type { Agent, BudgetLimit, Decision, LogSink, Target } from "../types.js";
-import { BudgetMeter, overrunReason, overrunRule, type Overrun } from "./budget.js";
+import { BudgetMeter, CUT_PREFIX, overrunReason, overrunRule, type Overrun } from "./budget.js";
 import { downstreamResponseHeaders, parseProxyBasic, upstreamRequestHeaders } from "./headers.js";
 import {
   FrontServer,
@@ -739,7 +739,7 @@ function overrunOutcome(outcome: Outcome, overrun: Overrun, cut: boolean): Outco
     if (outcome.decision === "audited" && outcome.rule === overrunRule(overrun)) return outcome;
     return { decision: "audited", rule: overrunRule(overrun), reason: `audit: ${overrunReason(overrun)}` };
   }
-  return { decision: "denied", rule: overrunRule(overrun), reason: `cut: ${overrunReason(overrun)}` };
+  return { decision: "denied", rule: overrunRule(overrun), reason: `${CUT_PREFIX}${overrunReason(overrun)}` };
 }
 
 /** Read buffer of a tunnel's upstream: small to start with and for light traffic. */
