@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
-import type { BudgetUse } from "../shield/admin/control.js";
+import type { BudgetUse } from "../shield/proxy/budget.js";
 import { loadShieldConfig } from "../shield/config.js";
 import { installShield } from "../shield/install.js";
 

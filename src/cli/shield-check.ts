@@ -20,6 +20,7 @@ import {
   type Expectation,
   type PolicyOutcome,
 } from "../shield/check-tests.js";
+import type { BudgetUse } from "../shield/proxy/budget.js";
 import { loadShieldConfig, type ShieldConfig } from "../shield/config.js";
 import type { Agent, Mode } from "../shield/types.js";
 import { lintShieldConfig } from "../shield/policy/lint.js";
@@ -128,7 +129,7 @@ function everyAgentOutput(
   for (const a of answers) {
     rows.push([
       a.agent.id,
-      a.mode,
+      a.budget && a.budget.fraction >= 1 ? `${a.mode}, budget spent` : a.mode,
       ...a.results.map((r) => {
         if (!fails(r, expect)) return r.decision;
         failed.push({ agent: a.agent.id, destination: r.destination, decision: r.decision });
@@ -291,15 +292,22 @@ async function checkDestinations(
     body = { all: true, agents: answers };
     text = `${answers.length} agent(s)${how.note}${lookups}\n` + shown.text;
   } else {
-    const { agent, mode, results } = answers[0]!;
+    const { agent, mode, results, budget } = answers[0]!;
     failed = results.filter((r) => fails(r, expect)).map((r) => r.destination);
-    body = { agent, mode, results };
-    text = agentLine(agent, mode) + how.note + lookups + "\n" + lines(results, color, expect);
+    body = { agent, mode, ...(budget !== undefined ? { budget } : {}), results };
+    text =
+      agentLine(agent, mode) + how.note + lookups + "\n" + spentLine(budget) + lines(results, color, expect);
   }
   const report = { schema: SCHEMA, ...how.against, resolved: Boolean(flags.resolve), ...body };
   const verdict = expect !== undefined ? { expect, unexpected: failed } : {};
   process.stdout.write(flags.json ? JSON.stringify({ ...report, ...verdict }, null, 2) + "\n" : text);
   return failed.length === 0 ? 0 : 1;
+}
+
+/** Asked live, an agent whose budget is spent is refused whatever the rules below say. */
+function spentLine(budget: BudgetUse | null | undefined): string {
+  if (!budget || budget.fraction < 1) return "";
+  return `budget spent: ${budget.kind} (${budget.scope}); the shield refuses this agent until the budget's window moves on, whatever the rules below say\n`;
 }
 
 function agentLine(agent: Agent, mode: Mode): string {

@@ -11,6 +11,7 @@ import { checkAnswers, resolveChecked, type Resolver } from "./net/resolve.js";
 import { Policy, parseTarget } from "./policy/index.js";
 import { TargetError } from "./policy/normalize.js";
 import { combined, outcomeOf, type Outcome } from "./policy/outcome.js";
+import type { BudgetUse } from "./proxy/budget.js";
 import { selfEndpoints } from "./server.js";
 import type { Agent, Decision, Mode, Target } from "./types.js";
 
@@ -131,6 +132,11 @@ export interface AgentAnswer {
   agent: Agent;
   mode: Mode;
   results: CheckResult[];
+  /**
+   * Asked of the running shield: the agent's budget nearest to running out, or null without
+   * budgets. Spent, it refuses every request whatever the rules decide.
+   */
+  budget?: BudgetUse | null;
 }
 
 /**

@@ -9,7 +9,7 @@ import { EventEmitter } from "node:events";
 import type { Endpoint, ShieldConfig } from "../config.js";
 import { scrubSecrets } from "../log/record.js";
 import { Policy, parseTarget } from "../policy/index.js";
-import type { BudgetUsage } from "../proxy/budget.js";
+import { nearestToSpent, type BudgetUsage, type BudgetUse } from "../proxy/budget.js";
 import type { ProxyPolicy, ShieldProxy } from "../proxy/index.js";
 import type { Agent, LogRecord, Mode, Target } from "../types.js";
 
@@ -271,6 +271,12 @@ export class ShieldControl {
     return { ...this.totals };
   }
 
+  /** The agent's budgets with what it used of each now, and the one nearest to running out. */
+  budgetsOf(agent: Agent): Pick<AgentView, "budgets" | "budgetUse"> {
+    const budgets = this.opts.proxy.budgets.usage(agent.id, this.policyNow.budgets(agent));
+    return { budgets, budgetUse: nearestToSpent(budgets) };
+  }
+
   agents(): AgentView[] {
     const open = new Map<string, number>();
     const inFlight = new Map<string, number>();
@@ -296,34 +302,10 @@ export class ShieldControl {
         bytesDown: t?.bytesDown ?? 0,
         openTunnels: open.get(a.id) ?? 0,
         httpInFlight: inFlight.get(a.id) ?? 0,
-        ...budgetView(this.opts.proxy.budgets.usage(a.id, this.policyNow.budgets(agent))),
+        ...this.budgetsOf(agent),
       };
     });
   }
-}
-
-/** An agent's budgets, and the one nearest to running out. */
-function budgetView(budgets: BudgetUsage[]): Pick<AgentView, "budgets" | "budgetUse"> {
-  let top: BudgetUse | null = null;
-  for (const b of budgets) {
-    for (const kind of ["upload", "requests"] as const) {
-      const u = b[kind];
-      if (u === null) continue;
-      const fraction = Math.min(1, u.used / u.limit);
-      if (top === null || fraction > top.fraction)
-        top = { scope: b.scope, kind, used: u.used, limit: u.limit, fraction };
-    }
-  }
-  return { budgets, budgetUse: top };
-}
-
-export interface BudgetUse {
-  scope: string;
-  kind: "upload" | "requests";
-  used: number;
-  limit: number;
-  /** used / limit, at most 1: 1 means spent. */
-  fraction: number;
 }
 
 export interface Overrides {

@@ -250,7 +250,9 @@ export function createAdminHandler(
         if (body.all) {
           // The agents and the policy of one config: `apply` swaps both at once.
           const ids = api.control.cfg.agents.map((a) => a.id);
-          const agents = await checkEveryAgent(api.control.policy, ids, destinations, resolver, lookup);
+          const agents = (await checkEveryAgent(api.control.policy, ids, destinations, resolver, lookup)).map(
+            (a) => ({ ...a, budget: api.control.budgetsOf(a.agent).budgetUse }),
+          );
           sendJson(res, 200, {
             schema: "clawguard.shield-check/v1",
             live: true,
@@ -274,6 +276,8 @@ export function createAdminHandler(
           live: true,
           agent: ck.agent,
           mode: ck.mode,
+          // Not a decision about destinations: a spent budget refuses all of them for now.
+          budget: api.control.budgetsOf(ck.agent).budgetUse,
           resolved: Boolean(body.resolve),
           results,
         });

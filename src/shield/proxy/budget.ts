@@ -76,6 +76,31 @@ export interface BudgetUsage {
   requests: { used: number; limit: number } | null;
 }
 
+/** The one budget of an agent nearest to running out: which, what of it, and how far. */
+export interface BudgetUse {
+  scope: string;
+  kind: "upload" | "requests";
+  used: number;
+  limit: number;
+  /** used / limit, at most 1: 1 means spent. */
+  fraction: number;
+}
+
+/** Of an agent's budgets, the one nearest to running out; null without budgets. */
+export function nearestToSpent(budgets: readonly BudgetUsage[]): BudgetUse | null {
+  let top: BudgetUse | null = null;
+  for (const b of budgets) {
+    for (const kind of ["upload", "requests"] as const) {
+      const u = b[kind];
+      if (u === null) continue;
+      const fraction = Math.min(1, u.used / u.limit);
+      if (top === null || fraction > top.fraction)
+        top = { scope: b.scope, kind, used: u.used, limit: u.limit, fraction };
+    }
+  }
+  return top;
+}
+
 export class BudgetMeter {
   private readonly agents = new Map<string, Map<number, Window>>();
 
