@@ -44,6 +44,7 @@ agents:
   - { id: auditee, sources: [127.0.0.15/32], mode: audit, allow: [web.test, 127.0.0.3/32], budget: { requests: 1, upload: 2000 } }
   - { id: bursty, sources: [127.0.0.16/32], allow: [web.test, 127.0.0.3/32], budget: { requests: 2, window: 1s } }
   - { id: late, sources: [127.0.0.17/32], allow: [127.0.0.3/32] }
+  - { id: eager, sources: [127.0.0.18/32], allow: [127.0.0.3/32], budget: { upload: 1000 } }
 `;
 
 let web: Upstream;
@@ -151,6 +152,27 @@ describe("upload budgets", () => {
       decision: "denied",
       reason: /^refused: upload budget spent/,
     });
+  });
+
+  it("cuts a tunnel whose first bytes, sent with the CONNECT, pass the budget, before any goes out", async () => {
+    const before = sink.received;
+    const reply = await new Promise<string>((resolve) => {
+      const socket = net.connect({ host: "127.0.0.1", port: t.port, localAddress: "127.0.0.18" });
+      let got = "";
+      socket.on("data", (d: Buffer) => (got += d.toString("latin1")));
+      socket.on("error", () => {});
+      socket.on("close", () => resolve(got));
+      socket.write(
+        Buffer.concat([
+          Buffer.from(`CONNECT 127.0.0.3:${sink.port} HTTP/1.1\r\nHost: 127.0.0.3:${sink.port}\r\n\r\n`),
+          Buffer.alloc(5000, 0x66),
+        ]),
+      );
+    });
+    expect(reply).toMatch(/^HTTP\/1.1 200 /);
+    await expect.poll(() => lastOf("eager")?.method).toBe("CONNECT");
+    expect(lastOf("eager")).toMatchObject({ decision: "denied", rule: "agent:eager budget", bytesUp: 0 });
+    expect(sink.received).toBe(before);
   });
 
   it("cuts a request body at the budget, and the destination sees less than the budget", async () => {

@@ -416,13 +416,16 @@ export class ShieldProxy {
       outcome = overrunOutcome(outcome, over.overrun, over.cut);
       return !over.cut;
     };
-    if (head.length > 0 && send(head.length)) upstream.write(head);
+    const headSent = head.length === 0 || send(head.length);
+    if (headSent && head.length > 0) upstream.write(head);
     splice(client, upstream, this.opts.limits.idleTimeoutMs, send, () => {
       relay.release();
       release();
       // bytesWritten/bytesRead count exactly what crossed the upstream socket.
       log.end(outcome, upstream!.bytesWritten, upstream!.bytesRead);
     });
+    // The bytes that came with the request head passed the budget: cut before any is sent.
+    if (!headSent) client.destroy();
   }
 
   /**
@@ -435,7 +438,8 @@ export class ShieldProxy {
     if (!limits || limits.length === 0) return decision;
     const enforce = decision.mode !== "audit";
     const over = this.budgets.admit(agent.id, limits, head ? headBytesOf(head) : 0, enforce);
-    if (over === null) return decision;
+    // In audit mode a request the rules would deny is recorded for that, not for its budget.
+    if (over === null || decision.audited) return decision;
     const reason = overrunReason(over);
     return enforce
       ? {
@@ -735,8 +739,8 @@ function headBytesOf(req: FrontRequest): number {
 /** A tunnel's or request's outcome once a budget ran out under it. */
 function overrunOutcome(outcome: Outcome, overrun: Overrun, cut: boolean): Outcome {
   if (!cut) {
-    // Audit: the first overrun is the one the record names.
-    if (outcome.decision === "audited" && outcome.rule === overrunRule(overrun)) return outcome;
+    // Audit: the record names the first thing audit let through, a rule's or a budget's.
+    if (outcome.decision === "audited") return outcome;
     return { decision: "audited", rule: overrunRule(overrun), reason: `audit: ${overrunReason(overrun)}` };
   }
   return { decision: "denied", rule: overrunRule(overrun), reason: `${CUT_PREFIX}${overrunReason(overrun)}` };
