@@ -167,6 +167,10 @@ tiers: {}
 
 # Agents that may see each other (isolation: fleet) or not (isolated, the default).
 fleets: {}
+#  acme:
+#    isolation: isolated
+#    # shared: one budget for the whole fleet together, not one per agent
+#    budget: { upload: 5GB, window: 1d, shared: true }
 
 # One entry per agent. token_sha256 is the sha256 of the agent's proxy password:
 #   printf %s "$TOKEN" | sha256sum

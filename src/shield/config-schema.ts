@@ -17,6 +17,7 @@ const budget = z
     upload: z.union([z.number(), z.string()]).optional(),
     requests: positiveInt.optional(),
     window: z.string().default("1h"),
+    shared: z.boolean().default(false),
   })
   .optional();
 

@@ -29,6 +29,8 @@ export interface BudgetConfig {
   uploadBytes?: number;
   requests?: number;
   windowMs: number;
+  /** One budget for every agent under the level together (not at agent level). */
+  shared?: boolean;
   /** As written: "upload 50MB, 1000 requests per 1h". */
   text: string;
 }
@@ -275,7 +277,11 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
   };
 
   const budgetAt = (segs: Segment[], b: RawBudget | undefined) => {
-    const out = budget(b, (key, reason) => fail([...segs, "budget", ...(key ? [key] : [])], reason));
+    const bad = (key: string, reason: string) => fail([...segs, "budget", ...(key ? [key] : [])], reason);
+    if (b?.shared && segs[0] === "agents") {
+      bad("shared", "an agent's budget is its own; shared is for global, tier and fleet budgets");
+    }
+    const out = budget(b, bad);
     return out ? { budget: out } : {};
   };
 
@@ -460,7 +466,8 @@ function budget(
     ...(uploadBytes !== undefined ? { uploadBytes } : {}),
     ...(raw.requests !== undefined ? { requests: raw.requests } : {}),
     windowMs: windowMs as number,
-    text: `${parts.join(", ")} per ${raw.window.trim()}`,
+    ...(raw.shared ? { shared: true } : {}),
+    text: `${parts.join(", ")} per ${raw.window.trim()}${raw.shared ? ", shared" : ""}`,
   };
 }
 

@@ -25,11 +25,14 @@ export interface Agent {
 
 /**
  * What one agent may send in a sliding window, from one level of the config. Every level that
- * sets a budget holds on its own, each counting only this agent's traffic.
+ * sets a budget holds on its own, each counting only this agent's traffic, or (shared) the
+ * traffic of every agent under the level.
  */
 export interface BudgetLimit {
   /** The level that set it: "global", "tier:crew", "fleet:acme" or "agent:scout". */
   scope: string;
+  /** One budget for all the level's agents together, instead of one each. */
+  shared?: boolean;
   /** Bytes the agent sends: request heads and bodies, and every byte up a tunnel. */
   uploadBytes?: number;
   /** Requests and tunnels opened. */

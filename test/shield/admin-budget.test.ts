@@ -50,6 +50,7 @@ describe("budgets through the admin API", () => {
     expect(scout.budgets).toEqual([
       {
         scope: "tier:crew",
+        shared: false,
         windowMs: 600_000,
         text: "upload 1MB per 10m",
         upload: { used: expect.any(Number), limit: 1_000_000 },
@@ -57,6 +58,7 @@ describe("budgets through the admin API", () => {
       },
       {
         scope: "agent:scout",
+        shared: false,
         windowMs: 3_600_000,
         text: "2 requests per 1h",
         upload: null,

@@ -93,6 +93,31 @@ describe("budget meter", () => {
     expect(overrunReason(over!)).toBe("upload budget spent (test, tier:crew)");
   });
 
+  it("holds a shared budget against all its agents together, beside each one's own", () => {
+    const { m } = meter();
+    const pool = limit({ scope: "fleet:acme", shared: true, uploadBytes: 1000, requests: 3 });
+    const own = limit({ scope: "agent:a", uploadBytes: 600 });
+    const a = [pool, own];
+    const b = [pool];
+    expect(m.spend("a", a, 500, true)).toBeNull();
+    expect(m.spend("b", b, 400, true)).toBeNull();
+    // a has room of its own (100) but the pool has 100 left for both.
+    expect(m.spend("b", b, 101, true)?.limit.scope).toBe("fleet:acme");
+    expect(m.usage("a", a)).toMatchObject([
+      { scope: "fleet:acme", shared: true, upload: { used: 1000, limit: 1000 } },
+      { scope: "agent:a", shared: false, upload: { used: 500, limit: 600 } },
+    ]);
+    // The cut spent the pool: a's next tunnel is refused by it, not by its own budget.
+    expect(m.admit("a", a, 0, true)?.limit.scope).toBe("fleet:acme");
+    // Requests are pooled too.
+    const { m: m2 } = meter();
+    expect(m2.admit("a", a, 0, true)).toBeNull();
+    expect(m2.admit("b", b, 0, true)).toBeNull();
+    expect(m2.admit("c", b, 0, true)).toBeNull();
+    expect(m2.admit("a", a, 0, true)).toMatchObject({ kind: "requests", limit: { scope: "fleet:acme" } });
+    expect(m2.usage("c", b)[0]?.requests).toEqual({ used: 3, limit: 3 });
+  });
+
   it("frees what was sent once the window has moved past it", () => {
     const { m, clock } = meter();
     const limits = [limit({ requests: 2, windowMs: 60_000 })];
@@ -174,7 +199,7 @@ budget: { upload: 1GB, window: 1d }
 tiers:
   crew: { allow: [a.test], budget: { upload: 50MB, requests: 1000 } }
 fleets:
-  acme: { budget: { requests: 100, window: 10m } }
+  acme: { budget: { requests: 100, window: 10m, shared: true } }
 agents:
   - { id: scout, tier: crew, fleet: acme, sources: [10.0.0.1/32], budget: { upload: 64KiB, window: 30s } }
   - { id: plain, sources: [10.0.0.2/32] }
@@ -192,7 +217,13 @@ agents:
         windowMs: HOUR,
         text: "upload 50MB, 1000 requests per 1h",
       },
-      { scope: "fleet:acme", requests: 100, windowMs: 600_000, text: "100 requests per 10m" },
+      {
+        scope: "fleet:acme",
+        requests: 100,
+        windowMs: 600_000,
+        shared: true,
+        text: "100 requests per 10m, shared",
+      },
       { scope: "agent:scout", uploadBytes: 65536, windowMs: 30_000, text: "upload 64KiB per 30s" },
     ]);
     expect(policy.budgets(policy.agent("plain") as Agent)).toEqual([
@@ -208,6 +239,12 @@ agents:
     ["budget: { window: 1h }", 4, "budget", /needs upload, requests or both/],
     ["budget: { requests: -1 }", 4, "budget.requests", /./],
     ["budget: { uploads: 1MB }", 4, "budget.uploads", /unknown key "uploads"/],
+    [
+      "agents:\n  - { id: a, sources: [10.0.0.1/32], budget: { requests: 1, shared: true } }",
+      5,
+      "agents[0].budget.shared",
+      /shared is for global, tier and fleet budgets/,
+    ],
     ["tiers:\n  crew: { budget: { upload: lots } }", 5, "tiers.crew.budget.upload", /"lots" is not a size/],
     [
       "agents:\n  - { id: a, sources: [10.0.0.1/32], budget: { requests: 1, window: soon } }",

@@ -34,6 +34,8 @@ const UPLOAD = 100_000;
 const config = `
 listen: 127.0.0.1:3128
 log: { path: ./unused.db }
+fleets:
+  pool: { budget: { requests: 3, shared: true } }
 tiers:
   bulk: { allow: [127.0.0.3/32, web.test], budget: { upload: ${UPLOAD} } }
 agents:
@@ -44,6 +46,8 @@ agents:
   - { id: auditee, sources: [127.0.0.15/32], mode: audit, allow: [web.test, 127.0.0.3/32], budget: { requests: 1, upload: 2000 } }
   - { id: bursty, sources: [127.0.0.16/32], allow: [web.test, 127.0.0.3/32], budget: { requests: 2, window: 1s } }
   - { id: late, sources: [127.0.0.17/32], allow: [127.0.0.3/32] }
+  - { id: p1, fleet: pool, sources: [127.0.0.19/32], allow: [web.test, 127.0.0.3/32] }
+  - { id: p2, fleet: pool, sources: [127.0.0.20/32], allow: [web.test, 127.0.0.3/32] }
   - { id: eager, sources: [127.0.0.18/32], allow: [127.0.0.3/32], budget: { upload: 1000 } }
 `;
 
@@ -118,6 +122,19 @@ describe("request budgets", () => {
     // A tunnel is a request too.
     expect((await connect("127.0.0.11")).status).toBe(403);
     expect((await get("127.0.0.12")).status).toBe(200);
+  });
+
+  it("holds a shared fleet budget against the fleet's agents together", async () => {
+    expect((await get("127.0.0.19")).status).toBe(200);
+    expect((await get("127.0.0.19")).status).toBe(200);
+    expect((await get("127.0.0.20")).status).toBe(200);
+    expect((await get("127.0.0.20")).status).toBe(403);
+    expect(lastOf("p2")).toMatchObject({
+      decision: "denied",
+      rule: "fleet:pool budget",
+      reason: "refused: request budget spent (3 requests per 1h, shared, fleet:pool)",
+    });
+    expect((await get("127.0.0.19")).status).toBe(403);
   });
 
   it("counts again once the window has moved on", async () => {

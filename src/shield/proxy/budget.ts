@@ -70,6 +70,8 @@ export interface Overrun {
 /** How much of one budget an agent has used in the current window. */
 export interface BudgetUsage {
   scope: string;
+  /** One count for every agent under the level, not one each. */
+  shared: boolean;
   windowMs: number;
   text: string;
   upload: { used: number; limit: number } | null;
@@ -102,7 +104,8 @@ export function nearestToSpent(budgets: readonly BudgetUsage[]): BudgetUse | nul
 }
 
 export class BudgetMeter {
-  private readonly agents = new Map<string, Map<number, Window>>();
+  /** Counts by agent id, and by level for shared budgets ("fleet:acme": no agent id has a colon). */
+  private readonly counts = new Map<string, Map<number, Window>>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -114,10 +117,9 @@ export class BudgetMeter {
   admit(agent: string, limits: readonly BudgetLimit[], headBytes: number, enforce: boolean): Overrun | null {
     if (limits.length === 0) return null;
     const now = this.now();
-    const windows = this.windowsOf(agent, limits);
     let over: Overrun | null = null;
     for (const limit of limits) {
-      const w = windows.get(limit.windowMs)!;
+      const w = this.windowFor(agent, limit);
       if (limit.requests !== undefined && w.requests.total(now) + 1 > limit.requests) {
         over = { limit, kind: "requests" };
         break;
@@ -133,27 +135,26 @@ export class BudgetMeter {
       }
     }
     if (over && enforce) return over;
-    for (const w of windows.values()) {
+    this.count(agent, limits, (w) => {
       w.requests.add(1, now);
       if (headBytes > 0) w.bytes.add(headBytes, now);
-    }
+    });
     return over;
   }
 
   /**
    * `n` more bytes the agent is about to send up an open request or tunnel: counted and null
    * when every upload budget has room; otherwise the overrun, counted only without `enforce`.
-   * Enforced, an overrun spends the rest of that budget: the transfer is cut, and the agent
-   * sends nothing more under it until its window moves on, instead of retrying piece by piece.
+   * Enforced, an overrun spends the rest of that budget: the transfer is cut, and nothing more
+   * is sent under it until its window moves on, instead of retrying piece by piece.
    */
   spend(agent: string, limits: readonly BudgetLimit[], n: number, enforce: boolean): Overrun | null {
     if (limits.length === 0) return null;
     const now = this.now();
-    const windows = this.windowsOf(agent, limits);
     let over: Overrun | null = null;
     for (const limit of limits) {
       if (limit.uploadBytes === undefined) continue;
-      const bytes = windows.get(limit.windowMs)!.bytes;
+      const bytes = this.windowFor(agent, limit).bytes;
       const sent = bytes.total(now);
       if (sent + n > limit.uploadBytes) {
         over = { limit, kind: "upload" };
@@ -162,18 +163,18 @@ export class BudgetMeter {
       }
     }
     if (over && enforce) return over;
-    for (const w of windows.values()) w.bytes.add(n, now);
+    this.count(agent, limits, (w) => w.bytes.add(n, now));
     return over;
   }
 
-  /** The agent's use of each of its budgets now. */
+  /** The use of each of the agent's budgets now: its own count, or the level's for a shared one. */
   usage(agent: string, limits: readonly BudgetLimit[]): BudgetUsage[] {
     const now = this.now();
-    const windows = this.agents.get(agent);
     return limits.map((limit) => {
-      const w = windows?.get(limit.windowMs);
+      const w = this.counts.get(keyOf(agent, limit))?.get(limit.windowMs);
       return {
         scope: limit.scope,
+        shared: limit.shared === true,
         windowMs: limit.windowMs,
         text: limit.text,
         upload:
@@ -189,21 +190,36 @@ export class BudgetMeter {
   }
 
   /**
-   * The agent's counts, with one for each window length of `limits`. A window that a reload
-   * added starts empty; all of them count everything from then on.
+   * `add` applied once to each of the agent's own windows (one per window length its budgets
+   * use, and any an earlier config used) and once to the window of each shared budget.
    */
-  private windowsOf(agent: string, limits: readonly BudgetLimit[]): Map<number, Window> {
-    let m = this.agents.get(agent);
+  private count(agent: string, limits: readonly BudgetLimit[], add: (w: Window) => void): void {
+    // Each own window exists before counting, though the check before stopped at an overrun.
+    for (const limit of limits) if (!limit.shared) this.windowFor(agent, limit);
+    const own = this.counts.get(agent);
+    if (own) for (const w of own.values()) add(w);
+    for (const limit of limits) if (limit.shared) add(this.windowFor(agent, limit));
+  }
+
+  /** The count a budget is held against; a window that a reload added starts empty. */
+  private windowFor(agent: string, limit: BudgetLimit): Window {
+    const key = keyOf(agent, limit);
+    let m = this.counts.get(key);
     if (!m) {
       m = new Map();
-      this.agents.set(agent, m);
+      this.counts.set(key, m);
     }
-    for (const { windowMs } of limits) {
-      if (!m.has(windowMs))
-        m.set(windowMs, { bytes: new SlidingSum(windowMs), requests: new SlidingSum(windowMs) });
+    let w = m.get(limit.windowMs);
+    if (!w) {
+      w = { bytes: new SlidingSum(limit.windowMs), requests: new SlidingSum(limit.windowMs) };
+      m.set(limit.windowMs, w);
     }
-    return m;
+    return w;
   }
+}
+
+function keyOf(agent: string, limit: BudgetLimit): string {
+  return limit.shared ? limit.scope : agent;
 }
 
 const RULE_SUFFIX = " budget";
