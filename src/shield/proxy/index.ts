@@ -702,7 +702,8 @@ function splice(
   send: (n: number) => boolean,
   onClose: () => void,
 ): void {
-  // b's bytes already go to a through relayTo (dialled with it); only a -> b is a pipe.
+  // b's bytes already go to a through relayTo (dialled with it); a -> b is copied here, each
+  // chunk metered against the agent's upload budgets.
   let closed = 0;
   const teardown = () => {
     a.destroy();
