@@ -22,7 +22,7 @@ import {
 } from "../shield/check-tests.js";
 import type { BudgetUse } from "../shield/proxy/budget.js";
 import { loadShieldConfig, type ShieldConfig } from "../shield/config.js";
-import type { Agent, Mode } from "../shield/types.js";
+import type { Agent, BudgetLimit, Mode } from "../shield/types.js";
 import { lintShieldConfig } from "../shield/policy/lint.js";
 import { systemResolver } from "../shield/net/resolve.js";
 import { wantColor } from "./report.js";
@@ -89,7 +89,8 @@ function askFile(cfg: ShieldConfig, resolve: boolean): Ask {
       "agent" in who ? { agentId: who.agent } : { source: who.source },
       resolver,
     );
-    return [{ agent: ck.agent, mode: ck.mode, results: await Promise.all(ds.map((d) => ck.check(d))) }];
+    const results = await Promise.all(ds.map((d) => ck.check(d)));
+    return [{ agent: ck.agent, mode: ck.mode, budgets: policy.budgets(ck.agent), results }];
   };
 }
 
@@ -292,16 +293,28 @@ async function checkDestinations(
     body = { all: true, agents: answers };
     text = `${answers.length} agent(s)${how.note}${lookups}\n` + shown.text;
   } else {
-    const { agent, mode, results, budget } = answers[0]!;
+    const { agent, mode, results, budgets, budget } = answers[0]!;
     failed = results.filter((r) => fails(r, expect)).map((r) => r.destination);
-    body = { agent, mode, ...(budget !== undefined ? { budget } : {}), results };
+    body = { agent, mode, budgets: budgets ?? [], ...(budget !== undefined ? { budget } : {}), results };
     text =
-      agentLine(agent, mode) + how.note + lookups + "\n" + spentLine(budget) + lines(results, color, expect);
+      agentLine(agent, mode) +
+      how.note +
+      lookups +
+      "\n" +
+      budgetsLine(budgets) +
+      spentLine(budget) +
+      lines(results, color, expect);
   }
   const report = { schema: SCHEMA, ...how.against, resolved: Boolean(flags.resolve), ...body };
   const verdict = expect !== undefined ? { expect, unexpected: failed } : {};
   process.stdout.write(flags.json ? JSON.stringify({ ...report, ...verdict }, null, 2) + "\n" : text);
   return failed.length === 0 ? 0 : 1;
+}
+
+/** "budgets: upload 50MB per 1h (tier:crew); 100 requests per 1m (agent:scout)", or nothing. */
+function budgetsLine(budgets: readonly BudgetLimit[] | undefined): string {
+  if (!budgets || budgets.length === 0) return "";
+  return `budgets: ${budgets.map((b) => `${b.text} (${b.scope})`).join("; ")}\n`;
 }
 
 /** Asked live, an agent whose budget is spent is refused whatever the rules below say. */

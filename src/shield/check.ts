@@ -13,7 +13,7 @@ import { TargetError } from "./policy/normalize.js";
 import { combined, outcomeOf, type Outcome } from "./policy/outcome.js";
 import type { BudgetUse } from "./proxy/budget.js";
 import { selfEndpoints } from "./server.js";
-import type { Agent, Decision, Mode, Target } from "./types.js";
+import type { Agent, BudgetLimit, Decision, Mode, Target } from "./types.js";
 
 /** A destination as an agent would ask for it. */
 export interface Destination {
@@ -132,6 +132,8 @@ export interface AgentAnswer {
   agent: Agent;
   mode: Mode;
   results: CheckResult[];
+  /** Asked about one agent: the budgets of its levels (see BudgetLimit). */
+  budgets?: readonly BudgetLimit[];
   /**
    * Asked of the running shield: the agent's budget nearest to running out, or null without
    * budgets. Spent, it refuses every request whatever the rules decide.

@@ -94,6 +94,9 @@ describe("budgets through the admin API", () => {
       cli("shield", "check", "--live", "--admin", s.admin, "--token-file", tokenFile, ...args);
     const one = await live("--agent", "scout", "web.test");
     expect(one.code).toBe(0);
+    expect(one.out).toMatch(
+      /^budgets: upload 1MB per 10m \(tier:crew\); 2 requests per 1h \(agent:scout\)$/m,
+    );
     expect(one.out).toMatch(/^budget spent: requests \(agent:scout\); the shield refuses this agent/m);
     expect(one.out).toMatch(/^allowed +CONNECT web\.test:443 /m);
     const json = JSON.parse((await live("--agent", "scout", "--json", "web.test")).out);

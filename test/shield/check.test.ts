@@ -285,6 +285,29 @@ describe("clawguard shield check", () => {
     expect(mixed.out).toMatch(/denied\s+GET pastebin\.com:80\/x\s+global deny pastebin\.com/);
   });
 
+  it("names the budgets that hold for the agent, from every level", async () => {
+    const budgeted = path.join(dir, "budgeted.yaml");
+    writeFileSync(
+      budgeted,
+      YAML.replace("crew:      {", "crew: { budget: { upload: 50MB },").replace(
+        `token_sha256: "${SCOUT_HASH}",`,
+        `token_sha256: "${SCOUT_HASH}", budget: { requests: 100, window: 1m },`,
+      ),
+    );
+    const r = await cli("shield", "check", "--config", budgeted, "--agent", "scout", "api.openai.com");
+    expect(r.code).toBe(0);
+    expect(r.out.split("\n")[1]).toBe(
+      "budgets: upload 50MB per 1h (tier:crew); 100 requests per 1m (agent:scout)",
+    );
+    const json = JSON.parse(
+      (await cli("shield", "check", "--config", budgeted, "--agent", "scout", "--json", "api.openai.com"))
+        .out,
+    );
+    expect(json.budgets.map((b: { scope: string }) => b.scope)).toEqual(["tier:crew", "agent:scout"]);
+    const none = await cli("shield", "check", "--config", file, "--agent", "scout", "api.openai.com");
+    expect(none.out).not.toMatch(/budgets/);
+  });
+
   it("tests a policy with --expect: exit 0 only when every destination is decided so", async () => {
     const check = (...args: string[]) =>
       cli("shield", "check", "--config", file, "--agent", "scout", ...args);

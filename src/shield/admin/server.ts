@@ -276,6 +276,7 @@ export function createAdminHandler(
           live: true,
           agent: ck.agent,
           mode: ck.mode,
+          budgets: api.control.policy.budgets(ck.agent),
           // Not a decision about destinations: a spent budget refuses all of them for now.
           budget: api.control.budgetsOf(ck.agent).budgetUse,
           resolved: Boolean(body.resolve),
