@@ -107,7 +107,8 @@ export class BudgetMeter {
   /** Counts by agent id, and by level for shared budgets ("fleet:acme": no agent id has a colon). */
   private readonly counts = new Map<string, Map<number, Window>>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  /** Monotonic by default: a wall clock stepped back would hold every window still. */
+  constructor(private readonly now: () => number = () => performance.now()) {}
 
   /**
    * A new request or tunnel whose head sends `headBytes` upstream. With `enforce`, it is counted
