@@ -127,7 +127,7 @@ export async function runPolicyTests(
       } catch (e) {
         // An agent the config no longer has, say: the case cannot be run, which is not a pass.
         const where = c.line !== undefined ? `${file}:${c.line}` : file;
-        throw new Error(`${where}: ${e instanceof Error ? e.message : String(e)}`);
+        throw new Error(`${where}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       }
       for (const answer of answers) {
         for (const r of answer.results) {

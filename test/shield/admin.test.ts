@@ -674,6 +674,46 @@ describe("asking the running shield", () => {
     }
     expect((await s.api("GET", "/api/check")).status).toBe(405);
   });
+
+  it("runs a policy tests file against the running policy, naming the line of each expectation that fails", async () => {
+    const tests = [
+      "- agent: scout",
+      `  allowed: ["${at("web.test")}"]`,
+      "  denied: [pastebin.com, later.test]",
+      "- all: true",
+      `  denied: ["${at("web.test")}"]`,
+      "",
+    ].join("\n");
+    const before = (await s.api("GET", "/api/status")).json.decisions;
+    const r = await s.api("POST", "/api/check-tests", { tests });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ schema: "clawguard.shield-check-tests/v1", live: true, cases: 2 });
+    // scout x 3, then every agent (scout, rover, auditor) x 1: scout and rover may reach web.test.
+    expect(r.json.outcomes).toHaveLength(6);
+    const failed = r.json.outcomes.filter((o: { holds: boolean }) => !o.holds);
+    expect(
+      failed.map((o: { line: number; agent: string; decision: string }) => [o.line, o.agent, o.decision]),
+    ).toEqual([
+      [4, "scout", "allowed"],
+      [4, "rover", "allowed"],
+      [4, "auditor", "audited"],
+    ]);
+    expect(r.json.failed).toBe(3);
+    expect((await s.api("GET", "/api/status")).json.decisions).toEqual(before);
+
+    const bad: Array<[string, RegExp]> = [
+      ["- agent: scout\n  allowed: [ftp://x.test]\n", /^tests:2: \[0\]\.allowed\[0\]: /],
+      ["- agent: scout\n  alowed: [x.test]\n", /^tests:2: \[0\]\.alowed: unknown key/],
+      ["- agent: nobody\n  denied: [x.test]\n", /^tests:1: no agent "nobody"/],
+      ["agent: scout\n", /^tests:1: expected a list of cases/],
+    ];
+    for (const [text, message] of bad) {
+      const x = await s.api("POST", "/api/check-tests", { tests: text });
+      expect(x.status, text).toBe(400);
+      expect(x.json, text).toMatchObject({ field: "tests", error: expect.stringMatching(message) });
+    }
+    expect((await s.api("POST", "/api/check-tests", { tests: "" })).json.field).toBe("tests");
+  });
 });
 
 function freePort(): Promise<number> {

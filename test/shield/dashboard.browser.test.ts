@@ -178,8 +178,32 @@ describe("dashboard in a browser", { timeout: 60_000 }, () => {
     expect(s.managed.log.stats().appended).toBe(before);
   });
 
+  it("runs a pasted policy tests file against the running policy and lists what does not hold", async () => {
+    const before = s.managed.log.stats().appended;
+    const tests = [
+      "- agent: scout",
+      `  allowed: ["web.test:${web.port}"]`,
+      "  denied: [pastebin.com]",
+      "- agent: rover",
+      `  allowed: ["web.test:${web.port}"]`,
+      "",
+    ].join("\n");
+    await page.fill("#tests-text", tests);
+    await page.click("#tests-run");
+    await page.waitForSelector("#tests-summary:has-text('3 expectation(s) in 2 case(s), 1 do not hold')");
+    const failed = await page.waitForSelector('#tests-results li[data-line="4"][data-agent="rover"]');
+    expect(await failed.textContent()).toMatch(/denied \(expected allowed\).*127\.0\.0\.3 is loopback/);
+    expect(await page.locator("#tests-results li").count()).toBe(1);
+    await page.fill("#tests-text", "- agent: scout\n  alowed: [web.test]\n");
+    await page.click("#tests-run");
+    await page.waitForSelector("#error:has-text('tests:2: [0].alowed: unknown key')");
+    expect(await page.locator("#tests-results li").count()).toBe(0);
+    expect(s.managed.log.stats().appended).toBe(before);
+  });
+
   it("ran under the CSP without a blocked script, style or request", () => {
-    // The wrong token of the first case and the refused ftp:// check are the errors expected.
+    // The wrong token of the first case, the refused ftp:// check and the broken tests file
+    // are the errors expected.
     expect(problems.filter((p) => !/status of 40[01]/.test(p))).toEqual([]);
   });
 });

@@ -12,8 +12,18 @@ import {
   DestinationError,
   parseDestination,
   policyChecker,
+  type AgentAnswer,
   type CheckResult,
+  type Destination,
 } from "../check.js";
+import {
+  parsePolicyTests,
+  runPolicyTests,
+  type Asker,
+  type PolicyCase,
+  type PolicyOutcome,
+} from "../check-tests.js";
+import { ShieldConfigError } from "../config.js";
 import { DECISIONS, type LogReader } from "../log/index.js";
 import type { Resolver } from "../net/resolve.js";
 import type { Mode } from "../types.js";
@@ -81,6 +91,16 @@ const ruleSchema = z.strictObject({
   rule: z.string().min(1).max(1024),
 });
 
+const checkTestsSchema = z.strictObject({
+  tests: z.string().min(1).max(MAX_BODY),
+  resolve: z.boolean().optional(),
+});
+
+/** Cases one /api/check-tests runs: each may ask every agent about 64 destinations. */
+const MAX_TEST_CASES = 256;
+/** What the tests text is called in its errors ("tests:7: [0].allowed[1]: ..."). */
+const TESTS_NAME = "tests";
+
 const checkSchema = z.strictObject({
   agent: z.string().min(1).max(128).optional(),
   source: z.string().min(1).max(64).optional(),
@@ -105,6 +125,39 @@ export function createAdminHandler(
 ): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   let streams = 0;
   const lookup = limiter(CHECK_LOOKUPS);
+
+  /**
+   * The running shield's answer for one asker about destinations: the compiled policy in force
+   * (mode switches and rule edits included), its resolver when `resolve`, and each agent's
+   * budgets, which no destination's decision shows. Nothing is logged or counted.
+   */
+  const ask = async (who: Asker, destinations: Destination[], resolve: boolean): Promise<AgentAnswer[]> => {
+    const resolver = resolve ? api.resolver : null;
+    // The agents and the policy of one config: `apply` swaps both at once.
+    const policy = api.control.policy;
+    if ("all" in who) {
+      const ids = api.control.cfg.agents.map((a) => a.id);
+      const answers = await checkEveryAgent(policy, ids, destinations, resolver, lookup);
+      return answers.map((a) => ({ ...a, budget: api.control.budgetsOf(a.agent).budgetUse }));
+    }
+    const ck = policyChecker(
+      policy,
+      "agent" in who ? { agentId: who.agent } : { source: who.source },
+      resolver,
+    );
+    // Looked up side by side: a slow name does not make the others wait.
+    const results: CheckResult[] = await Promise.all(destinations.map((d) => lookup(() => ck.check(d))));
+    return [
+      {
+        agent: ck.agent,
+        mode: ck.mode,
+        budgets: policy.budgets(ck.agent),
+        // Not a decision about destinations: a spent budget refuses all of them for now.
+        budget: api.control.budgetsOf(ck.agent).budgetUse,
+        results,
+      },
+    ];
+  };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     void handle(req, res).catch((err: unknown) => {
       if (err instanceof HttpError || err instanceof ControlError) {
@@ -246,41 +299,59 @@ export function createAdminHandler(
             throw e;
           }
         });
-        const resolver = body.resolve ? api.resolver : null;
-        if (body.all) {
-          // The agents and the policy of one config: `apply` swaps both at once.
-          const ids = api.control.cfg.agents.map((a) => a.id);
-          const agents = (await checkEveryAgent(api.control.policy, ids, destinations, resolver, lookup)).map(
-            (a) => ({ ...a, budget: api.control.budgetsOf(a.agent).budgetUse }),
-          );
-          sendJson(res, 200, {
-            schema: "clawguard.shield-check/v1",
-            live: true,
-            all: true,
-            resolved: Boolean(body.resolve),
-            agents,
-          });
-          return;
-        }
-        let ck;
+        const who: Asker = body.all
+          ? { all: true }
+          : body.agent !== undefined
+            ? { agent: body.agent }
+            : { source: body.source! };
+        const head = { schema: "clawguard.shield-check/v1", live: true, resolved: Boolean(body.resolve) };
+        let answers: AgentAnswer[];
         try {
-          ck = policyChecker(api.control.policy, { agentId: body.agent, source: body.source }, resolver);
+          answers = await ask(who, destinations, Boolean(body.resolve));
         } catch (e) {
           if (e instanceof CheckAgentError) throw new HttpError(404, e.field, e.message);
           throw e;
         }
-        // Looked up side by side: a slow name does not make the others wait.
-        const results: CheckResult[] = await Promise.all(destinations.map((d) => lookup(() => ck.check(d))));
+        if (body.all) {
+          sendJson(res, 200, { ...head, all: true, agents: answers });
+          return;
+        }
+        const { agent, mode, budgets, budget, results } = answers[0]!;
+        sendJson(res, 200, { ...head, agent, mode, budgets, budget, results });
+      },
+    },
+    "/api/check-tests": {
+      // A policy tests file (as `shield check --tests` reads it) run against the running shield.
+      POST: async (req, res) => {
+        const body = parse(checkTestsSchema, await readJson(req));
+        let cases: PolicyCase[];
+        try {
+          cases = parsePolicyTests(body.tests, TESTS_NAME);
+        } catch (e) {
+          if (e instanceof ShieldConfigError) throw new HttpError(400, "tests", e.message);
+          throw e;
+        }
+        if (cases.length > MAX_TEST_CASES)
+          throw new HttpError(400, "tests", `at most ${MAX_TEST_CASES} cases at once, not ${cases.length}`);
+        const resolve = Boolean(body.resolve);
+        let outcomes: PolicyOutcome[];
+        try {
+          outcomes = await runPolicyTests(TESTS_NAME, cases, (who, given) =>
+            ask(who, given.map(parseDestination), resolve),
+          );
+        } catch (e) {
+          // A case for an agent or source the shield does not know cannot be run: not a pass.
+          if (e instanceof Error && e.cause instanceof CheckAgentError)
+            throw new HttpError(400, "tests", e.message);
+          throw e;
+        }
         sendJson(res, 200, {
-          schema: "clawguard.shield-check/v1",
+          schema: "clawguard.shield-check-tests/v1",
           live: true,
-          agent: ck.agent,
-          mode: ck.mode,
-          budgets: api.control.policy.budgets(ck.agent),
-          // Not a decision about destinations: a spent budget refuses all of them for now.
-          budget: api.control.budgetsOf(ck.agent).budgetUse,
-          resolved: Boolean(body.resolve),
-          results,
+          resolved: resolve,
+          cases: cases.length,
+          failed: outcomes.filter((o) => !o.holds).length,
+          outcomes,
         });
       },
     },

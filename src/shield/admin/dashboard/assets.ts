@@ -78,6 +78,18 @@ export const DASHBOARD_HTML = `<!doctype html>
       </form>
       <ol id="check-results" class="plain"></ol>
     </section>
+    <section class="card">
+      <h2>Policy tests</h2>
+      <p class="muted">A tests file, as <code>shield check --tests</code> reads it, run against the policy in force.</p>
+      <form id="tests-form" class="rule-form">
+        <textarea id="tests-text" rows="6" spellcheck="false" aria-label="policy tests (YAML)" required
+          placeholder="- agent: scout&#10;  allowed: [api.openai.com]&#10;  denied: [pastebin.com]"></textarea>
+        <label class="muted"><input id="tests-resolve" type="checkbox" checked> look names up</label>
+        <button id="tests-run" type="submit">Run</button>
+      </form>
+      <p id="tests-summary"></p>
+      <ol id="tests-results" class="plain"></ol>
+    </section>
   </div>
 </main>
 </body>
@@ -119,6 +131,7 @@ button.on { background: var(--accent); color: #fff; border-color: var(--accent);
 .rule-form input { flex: 1 1 10rem; min-width: 0; }
 .rule-form label { display: flex; align-items: center; gap: .3rem; }
 .rule-form input[type=checkbox] { flex: none; min-height: 0; }
+.rule-form textarea { flex: 1 1 100%; min-width: 0; font: .85rem/1.4 ui-monospace, SFMono-Regular, Menlo, monospace; padding: .4rem .6rem; border-radius: 6px; border: 1px solid var(--line); background: var(--bg); color: var(--fg); }
 #login-form { display: flex; gap: .5rem; flex-wrap: wrap; }
 #login-form input { flex: 1 1 16rem; min-width: 0; }
 #login[hidden] { display: none; }
@@ -269,6 +282,25 @@ export const DASHBOARD_JS = String.raw`"use strict";
     return li;
   }
 
+  function renderTests(r) {
+    var failed = r.outcomes.filter(function (o) { return !o.holds; });
+    var summary = $("tests-summary");
+    summary.textContent = r.outcomes.length + " expectation(s) in " + r.cases + " case(s), " +
+      (failed.length === 0 ? "all hold" : failed.length + " do not hold");
+    summary.className = failed.length === 0 ? "d-allowed" : "d-denied";
+    var list = $("tests-results");
+    list.replaceChildren();
+    failed.forEach(function (o) {
+      var li = el("li", { class: "d-denied", "data-line": String(o.line), "data-agent": o.agent, "data-destination": o.destination });
+      li.appendChild(el("strong", null, "line " + o.line));
+      li.appendChild(el("span", null, o.agent));
+      li.appendChild(el("code", null, o.destination));
+      li.appendChild(el("span", null, o.decision + " (expected " + o.expected + ")"));
+      li.appendChild(el("span", { class: "muted" }, (o.rule ? "[" + o.rule + "] " : "[default] ") + o.reason));
+      list.appendChild(li);
+    });
+  }
+
   function renderRules(levels) {
     var box = $("rules");
     box.replaceChildren();
@@ -409,6 +441,16 @@ export const DASHBOARD_JS = String.raw`"use strict";
       if (who === "*") body.all = true; else body.agent = who;
       api("POST", "/api/check", body).then(function (r) { showError(""); renderCheck(r); })
         .catch(function (e) { showError(e.message); });
+    });
+    $("tests-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var body = { tests: $("tests-text").value, resolve: $("tests-resolve").checked };
+      api("POST", "/api/check-tests", body).then(function (r) { showError(""); renderTests(r); })
+        .catch(function (e) {
+          $("tests-summary").textContent = "";
+          $("tests-results").replaceChildren();
+          showError(e.message);
+        });
     });
     if (token) start();
   });
