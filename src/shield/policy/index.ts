@@ -46,10 +46,8 @@ export class Policy {
   private readonly scratch: MatchResult = { deny: null, allow: null };
   private readonly profiles = new Map<string, RuleIndex[]>();
   private mergedRules = 0;
-  private readonly cfg: ShieldConfig;
 
   private constructor(cfg: ShieldConfig, self: { endpoints: Endpoint[] }) {
-    this.cfg = cfg;
     this.globalMode = cfg.mode;
     this.fleets = cfg.fleets;
     this.identifier = new Identifier(cfg.agents);
@@ -63,7 +61,7 @@ export class Policy {
     const tiers = new Map(Object.entries(cfg.tiers).map(([n, t]) => [n, new RuleIndex(`tier:${n}`, t)]));
     const fleets = new Map(Object.entries(cfg.fleets).map(([n, f]) => [n, new RuleIndex(`fleet:${n}`, f)]));
     for (const [name, f] of Object.entries(cfg.fleets)) if (f.mode) this.fleetModes.set(name, f.mode);
-    for (const a of cfg.agents) this.compileAgent(a, global, tiers, fleets);
+    for (const a of cfg.agents) this.compileAgent(a, global, tiers, fleets, cfg);
   }
 
   private compileAgent(
@@ -71,6 +69,7 @@ export class Policy {
     global: RuleIndex,
     tiers: Map<string, RuleIndex>,
     fleets: Map<string, RuleIndex>,
+    cfg: ShieldConfig,
   ): void {
     const agent = this.identifier.agent(a.id) as Agent;
     const tier = a.tier !== undefined ? tiers.get(a.tier) : undefined;
@@ -85,8 +84,8 @@ export class Policy {
     const withBudget = (scope: string, b: BudgetConfig | undefined) => {
       if (b) budgets.push(Object.freeze({ scope, ...b }));
     };
-    withBudget("global", this.cfg.budget);
-    if (a.tier !== undefined) withBudget(`tier:${a.tier}`, this.cfg.tiers[a.tier]?.budget);
+    withBudget("global", cfg.budget);
+    if (a.tier !== undefined) withBudget(`tier:${a.tier}`, cfg.tiers[a.tier]?.budget);
     if (a.fleet !== undefined) withBudget(`fleet:${a.fleet}`, this.fleets[a.fleet]?.budget);
     withBudget(`agent:${a.id}`, a.budget);
     this.agents.set(a.id, {
