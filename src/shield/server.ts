@@ -14,6 +14,8 @@ export interface StartShieldOptions {
   resolver?: Resolver;
   /** Tunnels that may read 1 MiB at a time (see ShieldProxy); 64 by default. */
   maxBulkBuffers?: number;
+  /** Of those, tunnels that may read 8 MiB at a time; 8 by default. */
+  maxLargeBuffers?: number;
 }
 
 export interface RunningShield {
@@ -52,6 +54,7 @@ export async function startShield(cfg: ShieldConfig, opts: StartShieldOptions = 
     stripHeaders: cfg.stripHeaders,
     resolver: opts.resolver,
     maxBulkBuffers: opts.maxBulkBuffers,
+    maxLargeBuffers: opts.maxLargeBuffers,
   });
   let address: AddressInfo;
   try {

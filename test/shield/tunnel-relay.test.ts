@@ -29,7 +29,7 @@ const payload = pattern(SIZE);
 let origin: net.Server;
 let port = 0;
 let t: TestShield;
-/** The same shield with a single bulk buffer: every other tunnel must make do with 64 KiB reads. */
+/** The same shield with one buffer of each bulk size: other tunnels make do with smaller reads. */
 let one: TestShield;
 
 beforeAll(async () => {
@@ -60,7 +60,7 @@ agents:
 `;
   const resolver = new TableResolver({ "relay.test": v4("127.0.0.3") }).resolve;
   t = await startTestShield(config, resolver);
-  one = await startTestShield(config, resolver, { maxBulkBuffers: 1 });
+  one = await startTestShield(config, resolver, { maxBulkBuffers: 1, maxLargeBuffers: 1 });
 });
 
 afterAll(async () => {
@@ -111,7 +111,11 @@ describe("tunnel relay", () => {
   it("delivers every byte in order to a fast reader and to one that stalls, and counts them", async () => {
     for (const stall of [false, true]) {
       const before = t.sink.records.length;
-      const got = await download(stall);
+      // Reads grow to 8 MiB once 1 MiB ones come back full, and the buffer goes home at the end.
+      let large = 0;
+      const watch = setInterval(() => (large = Math.max(large, t.shield.proxy.largeBuffers.inUse)), 1);
+      const got = await download(stall).finally(() => clearInterval(watch));
+      expect(large, stall ? "stalling reader" : "fast reader").toBe(1);
       expect(got.bytes).toBe(SIZE);
       expect(got.hash).toBe(expected);
       const records = await t.sink.waitFor(before + 1);
@@ -120,7 +124,7 @@ describe("tunnel relay", () => {
   });
 
   it("lends bulk buffers to as many tunnels as allowed, and gets every one back", async () => {
-    // Three downloads at once through a shield with one bulk buffer: each arrives whole, and
+    // Three downloads at once through a shield with one buffer of each size: each arrives whole, and
     // once they are done the buffer is home again. The stalling reader holds its buffer back
     // under a pending write, which is when returning it too early would corrupt another tunnel.
     const got = await Promise.all([download(true, one), download(false, one), download(false, one)]);
@@ -129,8 +133,10 @@ describe("tunnel relay", () => {
       expect(g.hash).toBe(expected);
     }
     await one.sink.waitFor(3);
-    expect(one.shield.proxy.bulkBuffers.inUse).toBe(0);
-    expect(t.shield.proxy.bulkBuffers.inUse).toBe(0);
+    for (const pools of [one.shield.proxy, t.shield.proxy]) {
+      expect(pools.bulkBuffers.inUse).toBe(0);
+      expect(pools.largeBuffers.inUse).toBe(0);
+    }
   });
 });
 
