@@ -631,7 +631,7 @@ async function main(): Promise<void> {
   }
   const relay = ceilingMbps.length > 0 ? median(ceilingMbps) : null;
   if (relay !== null)
-    out += `\nCeiling: bench/ceiling-relay.c, a forwarder that only copies (read/write, 1 MiB buffer, no policy, no log), moved ${f(relay)} MB/s, ${f(relay / direct.mbps, 2)} of direct; clawguard's tunnel moved ${f(shield.mbps / relay, 2)} of that.\n`;
+    out += `\nCeiling: bench/ceiling-relay.c, a forwarder that only copies (read/write, 8 MiB buffer, no policy, no log), moved ${f(relay)} MB/s, ${f(relay / direct.mbps, 2)} of direct; clawguard's tunnel moved ${f(shield.mbps / relay, 2)} of that.\n`;
   const kernel = sockmapMbps.length > 0 ? median(sockmapMbps) : null;
   if (kernel !== null)
     out += `Kernel redirect: bench/ceiling-sockmap.c, a CONNECT forwarder whose tunnels a BPF sockhash moves inside the kernel (no copy through user space), moved ${f(kernel)} MB/s, ${f(kernel / direct.mbps, 2)} of direct${relay !== null ? ` and ${f(kernel / relay, 2)} of the copying relay` : ""}.\n`;
