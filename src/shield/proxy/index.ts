@@ -192,7 +192,7 @@ export class ShieldProxy {
     }
     log.target(target);
     let decision = policy.decide(agent, target);
-    if (decision.verdict === "allow") decision = this.admit(agent, decision, req);
+    if (decision.verdict === "allow") decision = this.admit(policy, agent, decision, req);
     if (decision.verdict !== "allow") {
       this.refuseHttp(req);
       log.end(outcomeOf(decision));
@@ -247,7 +247,8 @@ export class ShieldProxy {
       log,
       combined(decision, checked.decision),
       this.masked,
-      this.meter(agent, decision.mode !== "audit"),
+      // Only a body is metered: a bodyless request (most of them) needs no meter of its own.
+      req.hasBody ? this.meter(agent, decision.mode !== "audit") : UNMETERED,
     );
     exchange.release = this.tunnels.add(
       {
@@ -340,7 +341,8 @@ export class ShieldProxy {
     log.target(target);
     let decision = policy.decide(agent, target);
     // An upgrade's head goes upstream; a CONNECT's does not.
-    if (decision.verdict === "allow") decision = this.admit(agent, decision, kind === "upgrade" ? req : null);
+    if (decision.verdict === "allow")
+      decision = this.admit(policy, agent, decision, kind === "upgrade" ? req : null);
     if (decision.verdict !== "allow") {
       this.refuseRaw(client);
       log.end(outcomeOf(decision));
@@ -437,11 +439,12 @@ export class ShieldProxy {
   /**
    * A request or tunnel the rules allow, against the agent's budgets: refused when one is spent
    * (audited and let through in audit mode), otherwise counted with the bytes of `head`, the
-   * request head it sends upstream. Agents without budgets pass untouched.
+   * request head it sends upstream. Agents without budgets pass untouched. `policy` is the one
+   * that decided, so a reload in between cannot judge one request by two configs.
    */
-  private admit(agent: Agent, decision: Decision, head: FrontRequest | null): Decision {
-    const limits = this.policy?.budgets(agent);
-    if (!limits || limits.length === 0) return decision;
+  private admit(policy: ProxyPolicy, agent: Agent, decision: Decision, head: FrontRequest | null): Decision {
+    const limits = policy.budgets(agent);
+    if (limits.length === 0) return decision;
     const enforce = decision.mode !== "audit";
     const over = this.budgets.admit(agent.id, limits, head ? headBytesOf(head) : 0, enforce);
     // In audit mode a request the rules would deny is recorded for that, not for its budget.
@@ -734,6 +737,9 @@ function splice(
   // The tunnel's client was paused until the destination answered.
   a.resume();
 }
+
+/** What sends nothing up: the meter of a request without a body. */
+const UNMETERED = (): null => null;
 
 /** Bytes of a request's line and header fields as the agent sent them. */
 function headBytesOf(req: FrontRequest): number {
