@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Document } from "yaml";
 import type { z } from "zod";
-import type { Isolation, Mode } from "./types.js";
+import type { BudgetLimit, Isolation, Mode } from "./types.js";
 import { shieldSchema, type RawShieldConfig } from "./config-schema.js";
 import { RuleError, parseRule } from "./policy/rules.js";
 import { parseCidr, parseIP, formatIP, formatCidr } from "./net/addresses.js";
@@ -24,16 +24,8 @@ export interface Endpoint {
   port: number;
 }
 
-/** What each agent under a level may send per window (see BudgetLimit). */
-export interface BudgetConfig {
-  uploadBytes?: number;
-  requests?: number;
-  windowMs: number;
-  /** One budget for every agent under the level together (not at agent level). */
-  shared?: boolean;
-  /** As written: "upload 50MB, 1000 requests per 1h". */
-  text: string;
-}
+/** What each agent under a level may send per window: a BudgetLimit before its level is known. */
+export type BudgetConfig = Omit<BudgetLimit, "scope">;
 
 export interface TierConfig extends RuleSet {
   budget?: BudgetConfig;
