@@ -2,11 +2,10 @@ import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import pc from "picocolors";
 import {
-  checkEveryAgent,
+  askPolicy,
   compilePolicy,
   effectiveConfig,
   parseDestination,
-  policyChecker,
   readableDestination,
   ruleCount,
   type AgentAnswer,
@@ -81,17 +80,7 @@ function askFile(cfg: ShieldConfig, resolve: boolean): Ask {
   const policy = compilePolicy(cfg);
   const resolver = resolve ? systemResolver : null;
   const ids = cfg.agents.map((a) => a.id);
-  return async (who, destinations) => {
-    const ds = destinations.map(parseDestination);
-    if ("all" in who) return checkEveryAgent(policy, ids, ds, resolver);
-    const ck = policyChecker(
-      policy,
-      "agent" in who ? { agentId: who.agent } : { source: who.source },
-      resolver,
-    );
-    const results = await Promise.all(ds.map((d) => ck.check(d)));
-    return [{ agent: ck.agent, mode: ck.mode, budgets: policy.budgets(ck.agent), results }];
-  };
+  return (who, destinations) => askPolicy(policy, ids, who, destinations.map(parseDestination), resolver);
 }
 
 /** The running shield, through `POST /api/check`. */

@@ -12,7 +12,7 @@
  *     denied: [pastebin.com, x.ngrok.io]
  */
 import { z } from "zod";
-import { DestinationError, readableDestination, type AgentAnswer } from "./check.js";
+import { DestinationError, readableDestination, type AgentAnswer, type Asker } from "./check.js";
 import {
   formatKeyPath,
   parseYamlAs,
@@ -45,8 +45,7 @@ const caseSchema = z
 
 const testsSchema = z.array(caseSchema).min(1);
 
-/** Who a case asks for, as the admin API takes it. */
-export type Asker = { agent: string } | { source: string } | { all: true };
+export type { Asker };
 
 export interface PolicyCase {
   /** 1-based line of the case in its file. */

@@ -141,6 +141,36 @@ export interface AgentAnswer {
   budget?: BudgetUse | null;
 }
 
+/** Who is asked about: one agent by id, the agent a source address identifies, or every agent. */
+export type Asker = { agent: string } | { source: string } | { all: true };
+
+/** Wraps each check: the admin API bounds its lookups with it. */
+type Run = (check: () => Promise<CheckResult>) => Promise<CheckResult>;
+
+/**
+ * One asker's answers on one compiled policy: every agent of `ids` for `all`, otherwise the one
+ * agent, with the budgets of its levels. The command's file check and the admin API both ask
+ * this way.
+ */
+export async function askPolicy(
+  policy: Policy,
+  ids: readonly string[],
+  who: Asker,
+  destinations: readonly Destination[],
+  resolver: Resolver | null,
+  run: Run = (check) => check(),
+): Promise<AgentAnswer[]> {
+  if ("all" in who) return checkEveryAgent(policy, ids, destinations, resolver, run);
+  const ck = policyChecker(
+    policy,
+    "agent" in who ? { agentId: who.agent } : { source: who.source },
+    resolver,
+  );
+  // Looked up side by side: a slow name does not make the others wait.
+  const results = await Promise.all(destinations.map((d) => run(() => ck.check(d))));
+  return [{ agent: ck.agent, mode: ck.mode, budgets: policy.budgets(ck.agent), results }];
+}
+
 /**
  * Every agent of `ids` asked about every destination, on one compiled policy: "who may reach
  * this?". `run` wraps each check (the admin API bounds its lookups with it).
@@ -150,7 +180,7 @@ export async function checkEveryAgent(
   ids: readonly string[],
   destinations: readonly Destination[],
   resolver: Resolver | null,
-  run: (check: () => Promise<CheckResult>) => Promise<CheckResult> = (check) => check(),
+  run: Run = (check) => check(),
 ): Promise<AgentAnswer[]> {
   const answers: AgentAnswer[] = [];
   for (const id of ids) {

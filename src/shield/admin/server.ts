@@ -7,13 +7,11 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import { z } from "zod";
 import {
+  askPolicy,
   CheckAgentError,
-  checkEveryAgent,
   DestinationError,
   parseDestination,
-  policyChecker,
   type AgentAnswer,
-  type CheckResult,
   type Destination,
 } from "../check.js";
 import {
@@ -132,31 +130,18 @@ export function createAdminHandler(
    * budgets, which no destination's decision shows. Nothing is logged or counted.
    */
   const ask = async (who: Asker, destinations: Destination[], resolve: boolean): Promise<AgentAnswer[]> => {
-    const resolver = resolve ? api.resolver : null;
     // The agents and the policy of one config: `apply` swaps both at once.
-    const policy = api.control.policy;
-    if ("all" in who) {
-      const ids = api.control.cfg.agents.map((a) => a.id);
-      const answers = await checkEveryAgent(policy, ids, destinations, resolver, lookup);
-      return answers.map((a) => ({ ...a, budget: api.control.budgetsOf(a.agent).budgetUse }));
-    }
-    const ck = policyChecker(
-      policy,
-      "agent" in who ? { agentId: who.agent } : { source: who.source },
-      resolver,
+    const ids = api.control.cfg.agents.map((a) => a.id);
+    const answers = await askPolicy(
+      api.control.policy,
+      ids,
+      who,
+      destinations,
+      resolve ? api.resolver : null,
+      lookup,
     );
-    // Looked up side by side: a slow name does not make the others wait.
-    const results: CheckResult[] = await Promise.all(destinations.map((d) => lookup(() => ck.check(d))));
-    return [
-      {
-        agent: ck.agent,
-        mode: ck.mode,
-        budgets: policy.budgets(ck.agent),
-        // Not a decision about destinations: a spent budget refuses all of them for now.
-        budget: api.control.budgetsOf(ck.agent).budgetUse,
-        results,
-      },
-    ];
+    // Not a decision about destinations: a spent budget refuses all of them for now.
+    return answers.map((a) => ({ ...a, budget: api.control.budgetsOf(a.agent).budgetUse }));
   };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     void handle(req, res).catch((err: unknown) => {
