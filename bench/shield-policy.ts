@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import { parseShieldConfig, type ShieldConfig } from "../src/shield/config.js";
 import { Policy, parseTarget } from "../src/shield/policy/index.js";
 import { type ParsedRule, parseRule } from "../src/shield/policy/rules.js";
-import { cidrContains, parseIP } from "../src/shield/net/addresses.js";
+import { cidrContains, parseIP } from "../src/net/addresses.js";
 import type { Agent, Target } from "../src/shield/types.js";
 
 function arg(name: string, fallback: number): number {

@@ -26,7 +26,7 @@ import { lintShieldConfig } from "../shield/policy/lint.js";
 import { systemResolver } from "../shield/net/resolve.js";
 import { wantColor } from "./report.js";
 import { call, table } from "./shield-admin.js";
-import { authority } from "./shield-log.js";
+import { formatHostPort } from "../net/hostport.js";
 
 interface CheckFlags {
   config?: string;
@@ -158,7 +158,7 @@ export function formatCheck(r: CheckResult, color = false): string {
   const where =
     r.host === null
       ? r.destination
-      : `${r.kind === "http" ? "GET" : "CONNECT"} ${authority(r.host, r.port!)}${r.path ?? ""}`;
+      : `${r.kind === "http" ? "GET" : "CONNECT"} ${formatHostPort(r.host, r.port!)}${r.path ?? ""}`;
   const via = r.dial
     ? ` via ${r.dial}`
     : r.unresolved

@@ -12,6 +12,7 @@ import {
   type StoredRecord,
 } from "../shield/log/index.js";
 import { parseDuration } from "../shield/units.js";
+import { formatHostPort } from "../net/hostport.js";
 import { wantColor } from "./report.js";
 
 interface SourceFlags {
@@ -58,11 +59,6 @@ async function dbPath(flags: SourceFlags): Promise<string> {
   throw new LogError("which log? pass --db PATH, or --config shield.yaml to use its log.path");
 }
 
-/** `host:port`, IPv6 addresses in brackets. */
-export function authority(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 /** One line per record: time, agent, decision, method, host:port and path, rule, bytes up/down. */
 export function formatRecord(r: StoredRecord, color = false): string {
   const c = pc.createColors(color);
@@ -72,7 +68,7 @@ export function formatRecord(r: StoredRecord, color = false): string {
     r.agent ?? "(unknown)",
     paint(r.decision.padEnd(7)),
     r.method,
-    authority(r.host, r.port) + (r.path ?? ""),
+    formatHostPort(r.host, r.port) + (r.path ?? ""),
     c.dim(r.rule ?? "default"),
     `${r.bytesUp}↑ ${r.bytesDown}↓`,
   ].join("  ");

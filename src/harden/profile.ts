@@ -3,6 +3,7 @@ import { parse } from "yaml";
 import { z } from "zod";
 import { LAYERS } from "../checks/finding.js";
 import { DEFAULT_GATEWAY_PORT } from "../host/facts/openclaw-model.js";
+import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
 
 const port = z.number().int().min(1).max(65535);
 
@@ -17,7 +18,14 @@ export const ProfileSchema = z
     www: z.boolean().default(false),
     shield: z
       .string()
-      .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be HOST:PORT")
+      .superRefine((s, ctx) => {
+        try {
+          parseHostPort(s);
+        } catch (e) {
+          if (!(e instanceof HostPortError)) throw e;
+          ctx.addIssue({ code: "custom", message: `must be HOST:PORT: ${e.reason}` });
+        }
+      })
       .optional(),
     skip: z.array(z.enum(LAYERS)).default([]),
   })
@@ -29,9 +37,8 @@ export const ProfileSchema = z
 
 export type Profile = z.infer<typeof ProfileSchema>;
 
-export function parseShield(s: string): { host: string; port: number } {
-  const i = s.lastIndexOf(":");
-  return { host: s.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(s.slice(i + 1)) };
+export function parseShield(s: string): HostPort {
+  return parseHostPort(s);
 }
 
 /** Validate a profile; errors name the key path, and the file's line when there is one. */

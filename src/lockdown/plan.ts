@@ -15,7 +15,8 @@ import {
   type EgressAllow,
   type EgressSpec,
 } from "../render/nftables.js";
-import { authority, type PinnedShield } from "./spec.js";
+import { formatHostPort as authority } from "../net/hostport.js";
+import type { PinnedShield } from "./spec.js";
 
 export const RULES_DIR = "/etc/clawguard";
 export const NFT_FILE = "/etc/clawguard/lockdown.nft";

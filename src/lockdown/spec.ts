@@ -1,6 +1,12 @@
 import { promises as dns } from "node:dns";
 import net from "node:net";
 import type { EgressAllow } from "../render/nftables.js";
+import {
+  HostPortError,
+  parseHostPort as readHostPort,
+  parsePortText,
+  type HostPort,
+} from "../net/hostport.js";
 
 /** A flag the operator typed that cannot mean what they wanted. */
 export class LockdownInputError extends Error {
@@ -10,33 +16,23 @@ export class LockdownInputError extends Error {
   }
 }
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
-
-function port(s: string, what: string): number {
-  const n = Number(s);
-  if (!/^\d+$/.test(s) || n < 1 || n > 65535)
-    throw new LockdownInputError(`${what}: port "${s}" is not a number from 1 to 65535`);
-  return n;
-}
+export type { HostPort };
 
 /** `HOST:PORT`, `[V6]:PORT`; a bare IPv6 literal needs brackets to carry a port. */
 export function parseHostPort(s: string, what: string): HostPort {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:[\]]+):(\d+)$/.exec(s);
-  if (!m)
-    throw new LockdownInputError(
-      `${what}: "${s}" is not HOST:PORT (write IPv6 addresses in brackets: [fd00::2]:3128)`,
-    );
-  const host = m[1]!;
-  if (s.startsWith("[") && net.isIPv6(host) === false)
-    throw new LockdownInputError(`${what}: "${host}" in brackets is not an IPv6 address`);
-  return { host, port: port(m[2]!, what) };
+  try {
+    return readHostPort(s);
+  } catch (e) {
+    throw e instanceof HostPortError ? new LockdownInputError(`${what}: ${e.message}`) : e;
+  }
 }
 
 export function parsePort(s: string, what: string): number {
-  return port(s, what);
+  try {
+    return parsePortText(s);
+  } catch (e) {
+    throw e instanceof HostPortError ? new LockdownInputError(`${what}: ${e.reason}`) : e;
+  }
 }
 
 function validCidr(c: string): boolean {
@@ -60,7 +56,7 @@ export function parseAllowOut(s: string): EgressAllow {
   if (!validCidr(cidr)) throw new LockdownInputError(`--allow-out: "${cidr}" is not an IP address or CIDR`);
   return {
     cidr,
-    port: port(m[3]!, "--allow-out"),
+    port: parsePort(m[3]!, "--allow-out"),
     proto: (m[4] as "tcp" | "udp" | undefined) ?? "tcp",
     why: `allowed with --allow-out ${s}`,
   };
@@ -102,9 +98,4 @@ export async function pinShield(hp: HostPort, lookup: Lookup = systemLookup): Pr
       `--shield: "${hp.host}" resolves to no address; give its IP address instead`,
     );
   return { ...hp, addresses, pinned: true };
-}
-
-/** `host:port` as a URL authority: IPv6 literals in brackets. */
-export function authority(host: string, p: number): string {
-  return `${net.isIPv6(host) ? `[${host}]` : host}:${p}`;
 }

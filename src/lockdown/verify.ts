@@ -3,7 +3,7 @@ import dgram from "node:dgram";
 import net from "node:net";
 import type { Runner } from "./live.js";
 import { defaultRunner, rulesLoaded } from "./live.js";
-import { authority, type HostPort } from "./spec.js";
+import { formatHostPort as authority, type HostPort } from "../net/hostport.js";
 
 export interface Probe {
   id: "rules" | "direct_tcp" | "dns" | "via_shield";

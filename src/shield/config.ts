@@ -11,7 +11,8 @@ import type { z } from "zod";
 import type { BudgetLimit, Isolation, Mode } from "./types.js";
 import { shieldSchema, type RawShieldConfig } from "./config-schema.js";
 import { RuleError, parseRule } from "./policy/rules.js";
-import { parseCidr, parseIP, formatIP, formatCidr } from "./net/addresses.js";
+import { parseCidr, parseIP, formatIP, formatCidr } from "../net/addresses.js";
+import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
 import { parseDuration, parseSize } from "./units.js";
 
 export interface RuleSet {
@@ -465,14 +466,17 @@ function budget(
 
 /** "127.0.0.1:3128" or "[::1]:3128". The host must be an IP address: the shield binds it. */
 export function parseEndpoint(text: string): Endpoint | string {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(text.trim());
-  if (!m) return `"${text}" is not host:port (e.g. 127.0.0.1:3128 or [::1]:3128)`;
-  const ip = parseIP((m[1] ?? m[2]) as string);
-  if (ip === null) return `"${m[1] ?? m[2]}" is not an IP address; write e.g. 127.0.0.1:3128`;
-  const port = Number(m[3]);
-  // Port 0 asks the OS for a free port (tests, and running several shields side by side).
-  if (port > 65535) return `port ${port} is out of range 0-65535`;
-  return { host: formatIP(ip), port };
+  let hp: HostPort;
+  try {
+    // Port 0 asks the OS for a free port (tests, and running several shields side by side).
+    hp = parseHostPort(text, { allowZero: true });
+  } catch (e) {
+    if (!(e instanceof HostPortError)) throw e;
+    return `${e.message} (write e.g. 127.0.0.1:3128 or [::1]:3128)`;
+  }
+  const ip = parseIP(hp.host);
+  if (ip === null) return `"${hp.host}" is not an IP address; write e.g. 127.0.0.1:3128`;
+  return { host: formatIP(ip), port: hp.port };
 }
 
 function endpoint(text: string, segs: Segment[], fail: (s: Segment[], r: string) => void): Endpoint {

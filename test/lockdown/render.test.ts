@@ -176,8 +176,10 @@ describe("iptables fallback", () => {
 
 describe("flags", () => {
   it("explains what is wrong with a destination", () => {
-    expect(() => parseHostPort("fd00::2:3128", "--shield")).toThrow(/write IPv6 addresses in brackets/);
-    expect(() => parseHostPort("shield:0", "--shield")).toThrow(/port "0" is not a number from 1 to 65535/);
+    expect(() => parseHostPort("fd00::2:3128", "--shield")).toThrow(
+      /IPv6 literals must be written in brackets/,
+    );
+    expect(() => parseHostPort("shield:0", "--shield")).toThrow(/port 0 is out of range 1-65535/);
     expect(parseHostPort("[fd00::2]:3128", "--shield")).toEqual({ host: "fd00::2", port: 3128 });
     expect(() => parseAllowOut("10.0.0.0/33:443")).toThrow(LockdownInputError);
     expect(() => parseAllowOut("mirror.example:80")).toThrow(/not an IP address or CIDR/);

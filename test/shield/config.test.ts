@@ -124,7 +124,13 @@ admin: { listen: 127.0.0.1:9090 }
     ["a bad isolation", `${BASE}fleets:\n  f: { isolation: none }\n`, 4, "fleets.f.isolation", "isolated"],
     ["a negative limit", `${BASE}limits: { idle_timeout_ms: -1 }\n`, 3, "limits.idle_timeout_ms", "expected"],
     ["a bad refusal", `${BASE}refusal: 404\n`, 3, "refusal", ""],
-    ["a listen without a port", "listen: 127.0.0.1\nlog: { path: x }\n", 1, "listen", "host:port"],
+    [
+      "a listen without a port",
+      "listen: 127.0.0.1\nlog: { path: x }\n",
+      1,
+      "listen",
+      "no port; write HOST:PORT",
+    ],
     ["a listen on a name", "listen: shield.local:3128\nlog: { path: x }\n", 1, "listen", "not an IP address"],
     [
       "a bad CIDR in sources",

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseShieldConfig, type ShieldConfig } from "../../src/shield/config.js";
 import { Policy, parseTarget } from "../../src/shield/policy/index.js";
 import { parseRule } from "../../src/shield/policy/rules.js";
-import { cidrContains, parseIP } from "../../src/shield/net/addresses.js";
+import { cidrContains, parseIP } from "../../src/net/addresses.js";
 import type { Agent, Target } from "../../src/shield/types.js";
 
 /**

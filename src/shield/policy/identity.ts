@@ -5,7 +5,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Agent } from "../types.js";
 import type { AgentConfig } from "../config.js";
-import { type Cidr, type IP, cidrContains, maskV4, maskV6, parseCidr, parseIP } from "../net/addresses.js";
+import { type Cidr, type IP, cidrContains, maskV4, maskV6, parseCidr, parseIP } from "../../net/addresses.js";
 
 interface Known {
   agent: Agent;

@@ -5,7 +5,7 @@
  */
 import type { Agent, BudgetLimit, Decision, Mode, Target } from "../types.js";
 import type { AgentConfig, BudgetConfig, Endpoint, FleetConfig, ShieldConfig } from "../config.js";
-import { type IP, classify, embeddedIPv4, formatIP, parseIP } from "../net/addresses.js";
+import { type IP, classify, embeddedIPv4, formatIP, parseIP } from "../../net/addresses.js";
 import { Identifier, parseSource } from "./identity.js";
 import { type MatchResult, RuleIndex, ipOf } from "./rules.js";
 

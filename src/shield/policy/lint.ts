@@ -4,7 +4,7 @@
  * effect. Pure: a compiled config in, warnings out; `shield check` prints them.
  */
 import type { ShieldConfig } from "../config.js";
-import { type Cidr, cidrContains, formatCidr, maskV4, maskV6, parseIP } from "../net/addresses.js";
+import { type Cidr, cidrContains, formatCidr, maskV4, maskV6, parseIP } from "../../net/addresses.js";
 import { parseRule, type ParsedRule } from "./rules.js";
 
 export type LintCode =

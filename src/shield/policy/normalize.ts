@@ -1,11 +1,12 @@
 /**
- * host:port parsing on its own, so every spelling of a destination reaches the rules as one
- * canonical form. Each trick that bypassed other egress proxies is closed here: a trailing dot,
+ * A destination's host made canonical, so every spelling of it reaches the rules as one form
+ * (the host:port split itself is ../../net/hostport.ts). Each trick that bypassed other egress proxies is closed here: a trailing dot,
  * mixed case, IDN, IP literals in decimal/octal/hex/short form, IPv4-mapped IPv6, userinfo.
  */
 import { domainToASCII } from "node:url";
 import type { Target } from "../types.js";
-import { formatIP, formatIPv4, parseIP, parseIPv6, parseLooseIPv4 } from "../net/addresses.js";
+import { formatIP, formatIPv4, parseIP, parseIPv6, parseLooseIPv4 } from "../../net/addresses.js";
+import { HostPortError, splitHostPort, type SplitHostPort } from "../../net/hostport.js";
 
 export class TargetError extends Error {
   constructor(
@@ -98,13 +99,8 @@ function ipHost(v: bigint | null, authority: string, reason: string): CanonicalH
   return { host: address, ip: { address, family: ip.family } };
 }
 
-export function parsePort(text: string, authority: string): number {
-  if (!/^[0-9]{1,5}$/.test(text))
-    throw new TargetError(authority, `port "${printable(text)}" is not a number`);
-  const port = Number(text);
-  if (port < 1 || port > 65535) throw new TargetError(authority, `port ${port} is out of range 1-65535`);
-  return port;
-}
+/** As `defaultPort`: the authority must name its port (a CONNECT request, RFC 9110 §9.3.6). */
+export const PORT_REQUIRED = 0;
 
 /** Longest authority remembered: a valid host is at most 253 characters, plus brackets and port. */
 const CACHEABLE_LENGTH = 300;
@@ -113,11 +109,12 @@ const MAX_PARSED = 4096;
 const parsed = new Map<number, Map<string, Target>>([
   [80, new Map()],
   [443, new Map()],
+  [PORT_REQUIRED, new Map()],
 ]);
 
 /**
  * Parse `host`, `host:port`, `[v6]` or `[v6]:port` as it appears in a CONNECT line or a Host
- * header. userinfo (`user@host`) is refused: it is how URLs smuggle a second host past a reader.
+ * header; without a port it is `defaultPort`, or an error for PORT_REQUIRED. userinfo (`user@host`) is refused: it is how URLs smuggle a second host past a reader.
  *
  * Agents ask for the same few destinations over and over, so valid authorities are remembered
  * under the proxy's default ports, 80 and 443 (parsing is a pure function of the text). Each
@@ -144,32 +141,14 @@ function copyTarget(t: Target): Target {
 
 function parseTargetText(authority: string, defaultPort: number): Target {
   if (authority.includes("@")) throw new TargetError(authority, "userinfo (user@host) is not allowed");
-  let hostPart: string;
-  let port = defaultPort;
-  if (authority.startsWith("[")) {
-    const close = authority.indexOf("]");
-    if (close < 0) throw new TargetError(authority, "unclosed IPv6 bracket");
-    hostPart = authority.slice(0, close + 1);
-    const rest = authority.slice(close + 1);
-    if (rest !== "") {
-      if (!rest.startsWith(":")) throw new TargetError(authority, "unexpected text after IPv6 literal");
-      port = parsePort(rest.slice(1), authority);
-    }
-  } else {
-    const first = authority.indexOf(":");
-    if (first !== authority.lastIndexOf(":")) {
-      throw new TargetError(authority, "IPv6 literals must be written in brackets, e.g. [2001:db8::1]:443");
-    }
-    if (first >= 0) {
-      hostPart = authority.slice(0, first);
-      port = parsePort(authority.slice(first + 1), authority);
-    } else {
-      hostPart = authority;
-    }
+  let split: SplitHostPort;
+  try {
+    split = splitHostPort(authority);
+  } catch (e) {
+    throw e instanceof HostPortError ? new TargetError(authority, e.reason) : e;
   }
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new TargetError(authority, `port ${port} is out of range 1-65535`);
-  }
-  const h = canonicalHost(hostPart, authority);
+  const port = split.port ?? defaultPort;
+  if (port === PORT_REQUIRED) throw new TargetError(authority, "no port; CONNECT names host:port");
+  const h = canonicalHost(split.bracketed ? `[${split.host}]` : split.host, authority);
   return h.ip ? { host: h.host, port, ip: h.ip } : { host: h.host, port };
 }

@@ -13,8 +13,9 @@
  *   [2001:db8::/32][:443]    IPv6 ranges and addresses in brackets when a port follows
  */
 import type { Decision, Target, Verdict } from "../types.js";
-import { type Cidr, type IP, maskV4, maskV6, parseCidr, parseIP } from "../net/addresses.js";
-import { TargetError, canonicalHost, parsePort } from "./normalize.js";
+import { type Cidr, type IP, maskV4, maskV6, parseCidr, parseIP } from "../../net/addresses.js";
+import { HostPortError, splitHostPort } from "../../net/hostport.js";
+import { TargetError, canonicalHost } from "./normalize.js";
 
 export type RuleKind = "any" | "exact" | "wildcard" | "cidr";
 
@@ -38,25 +39,13 @@ export class RuleError extends Error {
 }
 
 function splitPort(text: string): { host: string; port: number } {
-  if (text.startsWith("[")) {
-    const close = text.indexOf("]");
-    if (close < 0) throw new RuleError(text, "unclosed bracket");
-    const rest = text.slice(close + 1);
-    if (rest !== "" && !rest.startsWith(":")) throw new RuleError(text, "unexpected text after bracket");
-    return { host: text.slice(1, close), port: rest === "" ? 0 : portOf(rest.slice(1), text) };
-  }
-  const colons = text.split(":").length - 1;
   // Two or more colons without brackets is a bare IPv6 address or range, which takes no port.
-  if (colons !== 1) return { host: text, port: 0 };
-  const i = text.indexOf(":");
-  return { host: text.slice(0, i), port: portOf(text.slice(i + 1), text) };
-}
-
-function portOf(text: string, rule: string): number {
+  if (!text.startsWith("[") && text.indexOf(":") !== text.lastIndexOf(":")) return { host: text, port: 0 };
   try {
-    return parsePort(text, rule);
+    const s = splitHostPort(text);
+    return { host: s.host, port: s.port ?? 0 };
   } catch (e) {
-    throw new RuleError(rule, e instanceof TargetError ? e.reason : String(e));
+    throw e instanceof HostPortError ? new RuleError(text, e.reason) : e;
   }
 }
 

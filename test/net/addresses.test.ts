@@ -7,7 +7,7 @@ import {
   parseCidr,
   parseIP,
   parseLooseIPv4,
-} from "../../src/shield/net/addresses.js";
+} from "../../src/net/addresses.js";
 
 /** Teredo: 2001:0:<server>:<flags>:<port>:<client XOR ffff:ffff>, client 127.0.0.1 -> 80ff:fffe. */
 const TEREDO_CLIENT_LOOPBACK = "2001:0:4136:e378:8000:63bf:80ff:fffe";
