@@ -57,7 +57,11 @@ export class Policy {
       const ip = parseIP(e.host);
       // A name or a wildcard listen address cannot be pinned to one address: fail closed.
       const any = ip === null || (ip.family === 4 ? ip.v === 0 : ip.v === 0n);
-      return { ip: any ? null : ip, port: e.port, loopback: ip !== null && classify(ip).class === "loopback" };
+      return {
+        ip: any ? null : ip,
+        port: e.port,
+        loopback: ip !== null && classify(ip).class === "loopback",
+      };
     });
     const global = new RuleIndex("global", cfg);
     const tiers = new Map(Object.entries(cfg.tiers).map(([n, t]) => [n, new RuleIndex(`tier:${n}`, t)]));
