@@ -14,6 +14,13 @@ import { RuleError, parseRule } from "./policy/rules.js";
 import { parseCidr, parseIP, formatIP, formatCidr } from "../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
 import { parseDuration, parseSize } from "./units.js";
+import {
+  cleartextListenProblem,
+  readAgentWireguard,
+  readWireguard,
+  type AgentWireguard,
+  type WireguardConfig,
+} from "./config-wireguard.js";
 
 export interface RuleSet {
   allow: string[];
@@ -48,6 +55,8 @@ export interface AgentConfig extends RuleSet {
   sources?: string[];
   mode?: Mode;
   budget?: BudgetConfig;
+  /** Enrolled over WireGuard: `sources` are its tunnel addresses. */
+  wireguard?: AgentWireguard;
 }
 
 export interface ShieldLimits {
@@ -62,6 +71,10 @@ export interface ShieldConfig extends RuleSet {
   /** The file this was read from (for messages). */
   file: string;
   listen: Endpoint;
+  /** The operator accepts a public or wildcard `listen` (a private network of their own). */
+  allowCleartext: boolean;
+  /** The interface agents reach the proxy through. */
+  wireguard?: WireguardConfig;
   /** `path` is absolute: a relative path in the file is taken from the file's directory. */
   log: { path: string; retentionDays?: number; maxBytes?: number };
   mode: Mode;
@@ -279,6 +292,9 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
   };
 
   const listen = endpoint(raw.listen, ["listen"], fail);
+  const wireguard = readWireguard(raw.wireguard, file, fail);
+  const cleartext = cleartextListenProblem(listen.host, raw.allow_cleartext, wireguard);
+  if (cleartext) fail(["listen"], cleartext);
   const admin = raw.admin
     ? {
         listen: endpoint(raw.admin.listen, ["admin", "listen"], fail),
@@ -315,6 +331,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
   }
 
   const seen = new Map<string, number>();
+  const keyOwners = new Map<string, string>();
   const sourceOwners = new Map<string, number>();
   const agents: AgentConfig[] = raw.agents.map((a, i) => {
     const at = (...k: Segment[]) => ["agents", i, ...k];
@@ -363,12 +380,13 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
         }
       });
     }
-    if (a.token_sha256 === undefined && a.sources === undefined) {
+    if (a.token_sha256 === undefined && a.sources === undefined && a.wireguard === undefined) {
       fail(
         at(),
         `agent "${a.id}" needs token_sha256, sources, or both; otherwise nobody can be identified as it`,
       );
     }
+    const wg = readAgentWireguard(a, at, wireguard, keyOwners, file, fail);
     return {
       ...rules(at(), a),
       id: a.id,
@@ -378,6 +396,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
       ...(sources !== undefined ? { sources } : {}),
       ...(a.mode !== undefined ? { mode: a.mode } : {}),
       ...budgetAt(at(), a.budget),
+      ...(wg ? { wireguard: wg } : {}),
     };
   });
 
@@ -394,6 +413,8 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
   return {
     file,
     listen,
+    allowCleartext: raw.allow_cleartext,
+    ...(wireguard ? { wireguard } : {}),
     log: {
       path: path.resolve(path.dirname(path.resolve(file)), raw.log.path),
       ...(raw.log.retention_days !== undefined ? { retentionDays: raw.log.retention_days } : {}),
