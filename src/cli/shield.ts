@@ -5,6 +5,7 @@ import { missingNodeFlags } from "../shield/node-flags.js";
 import { registerShieldAdminCommands } from "./shield-admin.js";
 import { registerShieldCheckCommand } from "./shield-check.js";
 import { registerShieldLogCommands } from "./shield-log.js";
+import { registerShieldWireguardCommands } from "./shield-wireguard.js";
 
 interface RunFlags {
   config: string;
@@ -80,4 +81,5 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
   registerShieldCheckCommand(shield, setCode);
   registerShieldLogCommands(shield, setCode);
   registerShieldAdminCommands(shield, setCode);
+  registerShieldWireguardCommands(shield, setCode);
 }

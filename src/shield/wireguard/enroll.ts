@@ -1,0 +1,298 @@
+/**
+ * `shield enroll` and `shield revoke`: an agent joins or leaves shield.yaml (the file stays as
+ * the operator laid it out) and the live interface, in that order. The running shield follows
+ * the file by itself: it reloads, closes a revoked agent's tunnels and logs the change; the
+ * interface is set here at once rather than waiting for the sync daemon to notice.
+ */
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { parseShieldConfig, type AgentConfig, type ShieldConfig } from "../config.js";
+import { interfaceAddresses } from "../config-wireguard.js";
+import { writeFileAtomic } from "../admin/rules-file.js";
+import { formatIP, parseCidr, parseIP, type IP } from "../../net/addresses.js";
+import { HostPortError, parseHostPort, type HostPort } from "../../net/hostport.js";
+import { addAgentText, removeAgentText, setAgentKeyText } from "./agents-file.js";
+import { allocateAddresses, hostCidr } from "./allocate.js";
+import { encodeJoinCode } from "./join-code.js";
+import { generateKeyPair, generatePresharedKey, publicKeyOf, wireguardKeyProblem } from "./keys.js";
+import { defaultRun, readKeyFile, showInterface, syncPeers, type Run } from "./live.js";
+
+export class EnrollError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EnrollError";
+  }
+}
+
+export interface LiveOutcome {
+  /** The interface has the new peers now. */
+  applied: boolean;
+  detail: string;
+}
+
+export interface EnrollOptions {
+  configFile: string;
+  id: string;
+  /** HOST:PORT agents send to; wireguard.endpoint of the config by default. */
+  endpoint?: string;
+  fleet?: string;
+  tier?: string;
+  /** Made on the agent (lockdown keygen); its private half never leaves it. */
+  publicKey?: string;
+  presharedKey?: boolean;
+  expiresInMs: number;
+  now?: () => number;
+  run?: Run;
+  /** Set the running interface (default true; it is skipped with a note when there is none). */
+  live?: boolean;
+}
+
+export interface EnrollResult {
+  agent: string;
+  addresses: string[];
+  publicKey: string;
+  /** An enrolled agent got a new key; its addresses stayed. */
+  rotated: boolean;
+  join: string;
+  expires: number;
+  live: LiveOutcome | null;
+}
+
+/** Where enroll keeps preshared keys: root's, beside the shield's own key. */
+export function presharedKeyPath(cfg: ShieldConfig, id: string): string {
+  return path.join(path.dirname(cfg.wireguard!.privateKeyFile), "wireguard-psk", `${id}.psk`);
+}
+
+function wireguardOf(cfg: ShieldConfig) {
+  const wg = cfg.wireguard;
+  if (!wg)
+    throw new EnrollError(
+      `${cfg.file} has no wireguard section: set up the interface first (clawguard shield install --wireguard --endpoint HOST:PORT)`,
+    );
+  return wg;
+}
+
+/**
+ * Edit the file with `edit`, validate the whole result, and replace the file, provided nobody
+ * changed it meanwhile (the admin API writes it too); otherwise start over from the new text.
+ */
+async function editConfig<T>(
+  file: string,
+  edit: (text: string, cfg: ShieldConfig) => Promise<{ text: string; result: T }>,
+): Promise<{ cfg: ShieldConfig; result: T }> {
+  for (let attempt = 0; ; attempt++) {
+    const before = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
+      throw new EnrollError(`${file}: cannot read the config (${e.code ?? e.message})`);
+    });
+    const { text, result } = await edit(before, parseShieldConfig(before, file));
+    const cfg = parseShieldConfig(text, file);
+    const now = await readFile(file, "utf8").catch(() => null);
+    if (now !== before) {
+      if (attempt < 3) continue;
+      throw new EnrollError(`${file} keeps changing while it is edited; try again`);
+    }
+    await writeFileAtomic(file, text);
+    return { cfg, result };
+  }
+}
+
+async function applyLive(cfg: ShieldConfig, r: Run, wanted: boolean): Promise<LiveOutcome | null> {
+  if (!wanted) return null;
+  const iface = cfg.wireguard!.interface;
+  try {
+    if ((await showInterface(iface, r)) === null)
+      return {
+        applied: false,
+        detail: `no interface ${iface} here: the peers are set when it starts (systemctl start wg-quick@${iface})`,
+      };
+    const s = await syncPeers(cfg, r);
+    return { applied: true, detail: `${iface}: ${s.peers} peer(s)` };
+  } catch (e) {
+    return {
+      applied: false,
+      detail: `${e instanceof Error ? e.message : String(e)}; shield.yaml is saved and the sync daemon applies it`,
+    };
+  }
+}
+
+function endpointOf(o: EnrollOptions, cfg: ShieldConfig): HostPort {
+  const wg = wireguardOf(cfg);
+  if (o.endpoint === undefined) {
+    if (wg.endpoint) return wg.endpoint;
+    throw new EnrollError(
+      `--endpoint HOST:PORT is required (the shield's public address and UDP port ${wg.listenPort}), or set wireguard.endpoint in ${cfg.file}`,
+    );
+  }
+  try {
+    return parseHostPort(o.endpoint);
+  } catch (e) {
+    if (e instanceof HostPortError) throw new EnrollError(`--endpoint: ${e.reason} (e.g. 203.0.113.5:51820)`);
+    throw e;
+  }
+}
+
+/** The proxy must listen on one of the shield's tunnel addresses, or agents could not reach it. */
+function proxyOf(cfg: ShieldConfig): { proxy: HostPort; shieldAddresses: string[] } {
+  const shieldIps = interfaceAddresses(wireguardOf(cfg)).map((a) => a.ip);
+  const listen = parseIP(cfg.listen.host);
+  if (!listen || !shieldIps.some((ip) => ip.family === listen.family && ip.v === listen.v))
+    throw new EnrollError(
+      `listen (${cfg.listen.host}) is not one of the shield's WireGuard addresses (${shieldIps.map(formatIP).join(", ")}): agents on the tunnel could not reach the proxy; set listen: ${formatIP(shieldIps[0]!)}:${cfg.listen.port}`,
+    );
+  return {
+    proxy: { host: cfg.listen.host, port: cfg.listen.port },
+    shieldAddresses: shieldIps.map(hostCidr),
+  };
+}
+
+function takenAddresses(agents: readonly AgentConfig[]): IP[] {
+  const out: IP[] = [];
+  for (const a of agents)
+    for (const s of a.sources ?? []) {
+      const c = parseCidr(s);
+      if (typeof c !== "string")
+        out.push(
+          c.family === 4 ? { family: 4, v: c.network as number } : { family: 6, v: c.network as bigint },
+        );
+    }
+  return out;
+}
+
+export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
+  const now = o.now ?? Date.now;
+  const r = o.run ?? defaultRun;
+  const first = parseShieldConfig(
+    await readFile(o.configFile, "utf8").catch((e: NodeJS.ErrnoException) => {
+      throw new EnrollError(`${o.configFile}: cannot read the config (${e.code ?? e.message})`);
+    }),
+    o.configFile,
+  );
+  const wg = wireguardOf(first);
+  const endpoint = endpointOf(o, first);
+  const { proxy, shieldAddresses } = proxyOf(first);
+  const shieldPublicKey = publicKeyOf(await readKeyFile(wg.privateKeyFile, "shield's WireGuard private key"));
+  if (o.publicKey !== undefined) {
+    const problem = wireguardKeyProblem(o.publicKey.trim());
+    if (problem) throw new EnrollError(`--public-key: ${problem}`);
+  }
+  const pair = o.publicKey === undefined ? generateKeyPair() : null;
+  const publicKey = o.publicKey?.trim() ?? pair!.publicKey;
+  const psk = o.presharedKey ? generatePresharedKey() : undefined;
+  const pskFile = psk !== undefined ? presharedKeyPath(first, o.id) : undefined;
+
+  if (psk !== undefined && pskFile !== undefined) {
+    // Root's alone, and there before shield.yaml names it: the sync daemon may read it at once.
+    await mkdir(path.dirname(pskFile), { recursive: true, mode: 0o700 });
+    await writeFile(pskFile, psk + "\n", { mode: 0o600, flag: "wx" }).catch((e: NodeJS.ErrnoException) => {
+      throw new EnrollError(
+        `${pskFile}: ${e.code === "EEXIST" ? "exists already (left by an earlier enrolment?); remove it" : e.message}`,
+      );
+    });
+  }
+  const { cfg, result } = await editConfig(o.configFile, async (text, c) => {
+    const existing = c.agents.find((a) => a.id === o.id);
+    const owner = c.agents.find((a) => a.wireguard?.publicKey === publicKey);
+    if (owner && owner.id !== o.id)
+      throw new EnrollError(`agent "${owner.id}" already has this public key; every agent needs its own`);
+    if (existing) {
+      if (o.publicKey === undefined)
+        throw new EnrollError(
+          `agent "${o.id}" is already enrolled: to give it a new key, make one on the agent (clawguard lockdown keygen) and pass it with --public-key; to start over, revoke it first`,
+        );
+      if (!existing.wireguard)
+        throw new EnrollError(
+          `agent "${o.id}" is in ${o.configFile} without WireGuard (a token or source agent); pick another id or revoke it first`,
+        );
+      for (const [flag, want, have] of [
+        ["--fleet", o.fleet, existing.fleet],
+        ["--tier", o.tier, existing.tier],
+      ] as const)
+        if (want !== undefined && want !== have)
+          throw new EnrollError(
+            `${flag}: a key rotation keeps the agent's ${flag.slice(2)} (${have ?? "none"}); change it in ${o.configFile}`,
+          );
+      if (psk !== undefined)
+        throw new EnrollError("--preshared-key: a key rotation keeps the agent's preshared key");
+      return {
+        text: setAgentKeyText(text, o.configFile, o.id, publicKey),
+        result: { addresses: existing.sources ?? [], rotated: true },
+      };
+    }
+    // Every address some agent holds is taken, whatever that agent is identified by.
+    const addresses = allocateAddresses(interfaceAddresses(c.wireguard!), takenAddresses(c.agents)).map(
+      hostCidr,
+    );
+    return {
+      text: addAgentText(text, o.configFile, {
+        id: o.id,
+        ...(o.fleet !== undefined ? { fleet: o.fleet } : {}),
+        ...(o.tier !== undefined ? { tier: o.tier } : {}),
+        sources: addresses,
+        publicKey,
+        ...(pskFile !== undefined ? { presharedKeyFile: pskFile } : {}),
+      }),
+      result: { addresses, rotated: false },
+    };
+  }).catch(async (e: unknown) => {
+    if (pskFile !== undefined) await rm(pskFile, { force: true });
+    throw e;
+  });
+  const live = await applyLive(cfg, r, o.live !== false);
+  const expires = Math.floor((now() + o.expiresInMs) / 1000);
+  const join = encodeJoinCode({
+    agent: o.id,
+    endpoint,
+    shieldPublicKey,
+    addresses: result.addresses,
+    shieldAddresses,
+    proxy,
+    ...(psk !== undefined ? { presharedKey: psk } : {}),
+    ...(pair ? { privateKey: pair.privateKey } : {}),
+    expires,
+  });
+  return {
+    agent: o.id,
+    addresses: result.addresses,
+    publicKey,
+    rotated: result.rotated,
+    join,
+    expires,
+    live,
+  };
+}
+
+export interface RevokeOptions {
+  configFile: string;
+  id: string;
+  run?: Run;
+  live?: boolean;
+}
+
+export interface RevokeResult {
+  agent: string;
+  addresses: string[];
+  /** Null for an agent that was not on WireGuard. */
+  publicKey: string | null;
+  live: LiveOutcome | null;
+}
+
+export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
+  const { cfg, result } = await editConfig(o.configFile, async (text, c) => {
+    const agent = c.agents.find((a) => a.id === o.id);
+    if (!agent) throw new EnrollError(`no agent "${o.id}" in ${o.configFile}`);
+    return { text: removeAgentText(text, o.configFile, o.id), result: agent };
+  });
+  const live = result.wireguard ? await applyLive(cfg, o.run ?? defaultRun, o.live !== false) : null;
+  if (
+    result.wireguard?.presharedKeyFile &&
+    cfg.wireguard &&
+    result.wireguard.presharedKeyFile === presharedKeyPath(cfg, o.id)
+  )
+    await rm(result.wireguard.presharedKeyFile, { force: true });
+  return {
+    agent: o.id,
+    addresses: result.sources ?? [],
+    publicKey: result.wireguard?.publicKey ?? null,
+    live,
+  };
+}
