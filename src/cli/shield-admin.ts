@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
+import type { AgentTunnel } from "../shield/wireguard/status.js";
 import type { BudgetUse } from "../shield/proxy/budget.js";
 import { loadShieldConfig } from "../shield/config.js";
 import { installShield } from "../shield/install.js";
@@ -175,6 +176,17 @@ function ruleTarget(flags: RuleFlags): { level: string; name?: string } {
   return { level: "global" };
 }
 
+/** An agent's tunnel in `shield agents`: handshake, endpoint, bytes received and sent by the shield. */
+function tunnelCells(t: AgentTunnel | null): string[] {
+  if (!t) return ["-", "-", "-"];
+  if (!t.onInterface) return ["not on the interface", "-", "-"];
+  return [
+    t.latestHandshake === null ? "never" : ago(t.latestHandshake),
+    t.endpoint ?? "-",
+    `${t.rxBytes}/${t.txBytes}`,
+  ];
+}
+
 /** `status`, `agents`, `mode`, `rules` (talk to the admin API) and `install`. */
 export function registerShieldAdminCommands(shield: Command, setCode: (c: number) => void): void {
   apiOptions(
@@ -213,8 +225,9 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
     const s = await call(flags, "GET", "/api/agents");
     if (flags.json) return out(JSON.stringify(s, null, 2));
     const agents = s.agents as Array<
-      Record<string, string | number | null> & { budgetUse: BudgetUse | null }
+      Record<string, string | number | null> & { budgetUse: BudgetUse | null; wireguard: AgentTunnel | null }
     >;
+    const wg = agents.some((a) => a.wireguard);
     out(
       table([
         [
@@ -229,6 +242,7 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
           "DOWN",
           "TUNNELS",
           "BUDGET",
+          ...(wg ? ["HANDSHAKE", "ENDPOINT", "WG RX/TX"] : []),
         ],
         ...agents.map((a) => [
           String(a.id),
@@ -242,6 +256,7 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
           String(a.bytesDown),
           String(a.openTunnels),
           budgetCell(a.budgetUse),
+          ...(wg ? tunnelCells(a.wireguard) : []),
         ]),
       ]) + (agents.some((a) => a.modeOverride) ? "\n* mode set through the admin API" : ""),
     );

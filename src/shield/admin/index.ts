@@ -20,6 +20,7 @@ import { editRulesText, writeFileAtomic, type RuleEdit } from "./rules-file.js";
 import { loadModeOverrides, NO_OVERRIDES, saveModeOverrides, withOverrides } from "./modes-file.js";
 import { createAdminHandler } from "./server.js";
 import { ControlError } from "./control.js";
+import { WireguardView } from "./wireguard.js";
 
 export const SHIELD_VERSION = (createRequire(import.meta.url)("../../../package.json") as { version: string })
   .version;
@@ -157,8 +158,12 @@ export async function startManagedShield(
     proxy: shield.proxy,
     endpoints: (c) => selfEndpoints(withRealAdmin(c), proxyPort),
     onLatency: (s) => m.observeLatency(s),
+    // Straight to the store: an enrolment or a revocation is no decision to count or stream.
+    onMembership: (records) => records.forEach((r) => log.append(r)),
   });
   const ctl = control;
+  const wireguard = new WireguardView(() => ctl.cfg);
+  wireguard.register(m.registry);
   const dropped = ctl.restoreOverrides(saved);
   if (dropped.length)
     (opts.warn ?? ((m: string) => process.stderr.write(m + "\n")))(
@@ -209,6 +214,7 @@ export async function startManagedShield(
       editRule,
       saveModes,
       resolver: opts.resolver ?? systemResolver,
+      tunnels: () => wireguard.tunnels(),
     });
   }
 

@@ -28,6 +28,7 @@ import type { Mode } from "../types.js";
 import { ControlError, type ShieldControl, type LiveDecision } from "./control.js";
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/assets.js";
 import type { ShieldMetrics } from "./metrics.js";
+import type { AgentTunnel } from "../wireguard/status.js";
 import { RULE_LEVELS, listRules, type RuleEdit } from "./rules-file.js";
 
 export interface AdminApi {
@@ -44,6 +45,8 @@ export interface AdminApi {
   saveModes(): Promise<void>;
   /** The proxy's own resolver, for /api/check with `resolve`. */
   resolver: Resolver;
+  /** WireGuard agents' tunnels (handshake, endpoint, transfer), by agent id. */
+  tunnels?: () => Promise<Map<string, AgentTunnel>>;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -220,8 +223,14 @@ export function createAdminHandler(
       },
     },
     "/api/agents": {
-      GET: (_req, res) =>
-        sendJson(res, 200, { schema: "clawguard.shield-agents/v1", agents: api.control.agents() }),
+      GET: async (_req, res) => {
+        const agents = api.control.agents();
+        const tunnels = (await api.tunnels?.()) ?? new Map<string, AgentTunnel>();
+        sendJson(res, 200, {
+          schema: "clawguard.shield-agents/v1",
+          agents: agents.map((a) => ({ ...a, wireguard: tunnels.get(a.id) ?? null })),
+        });
+      },
     },
     "/api/mode": {
       PUT: async (req, res) => {
