@@ -187,6 +187,17 @@ function tunnelCells(t: AgentTunnel | null): string[] {
   ];
 }
 
+interface InstallFlags {
+  root: string;
+  configDir: string;
+  user: string;
+  wireguard?: boolean;
+  endpoint?: string;
+  interface: string;
+  address: string;
+  json?: boolean;
+}
+
 /** `status`, `agents`, `mode`, `rules` (talk to the admin API) and `install`. */
 export function registerShieldAdminCommands(shield: Command, setCode: (c: number) => void): void {
   apiOptions(
@@ -344,9 +355,42 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
     .option("--root <dir>", "install into this root tree instead of /", "/")
     .option("--config-dir <dir>", "where shield.yaml and the admin token go", "/etc/clawguard")
     .option("--user <name>", "the system user the shield runs as", "clawguard-shield")
+    .option("--wireguard", "also the WireGuard interface agents reach the proxy through (needs --endpoint)")
+    .option(
+      "--endpoint <host:port>",
+      "with --wireguard: this server's public address and UDP port for agents",
+    )
+    .option("--interface <name>", "with --wireguard: the interface", "cg0")
+    .option(
+      "--address <ranges>",
+      "with --wireguard: the shield's address in each agent range, IPv4 first",
+      "10.77.0.1/16,fd77:77::1/64",
+    )
     .option("--json", "print what was written as JSON (schema clawguard.shield-install/v1)")
-    .action(async (flags: { root: string; configDir: string; user: string; json?: boolean }) => {
-      const r = await installShield({ root: flags.root, configDir: flags.configDir, user: flags.user });
+    .action(async (flags: InstallFlags) => {
+      if (flags.wireguard && flags.endpoint === undefined)
+        throw new Error(
+          "--wireguard needs --endpoint HOST:PORT: this server's public address and the UDP port agents send to",
+        );
+      if (!flags.wireguard && flags.endpoint !== undefined)
+        throw new Error("--endpoint goes with --wireguard");
+      const r = await installShield({
+        root: flags.root,
+        configDir: flags.configDir,
+        user: flags.user,
+        ...(flags.wireguard
+          ? {
+              wireguard: {
+                endpoint: flags.endpoint!,
+                iface: flags.interface,
+                addresses: flags.address
+                  .split(",")
+                  .map((a) => a.trim())
+                  .filter(Boolean),
+              },
+            }
+          : {}),
+      });
       if (flags.json) {
         out(JSON.stringify({ schema: "clawguard.shield-install/v1", ...r }, null, 2));
       } else {
