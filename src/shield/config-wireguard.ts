@@ -83,9 +83,13 @@ export function readWireguard(
   };
 }
 
-/** The parsed ranges of a checked config (they parsed once, so they parse again). */
+const parsedRanges = new WeakMap<WireguardConfig, InterfaceAddress[]>();
+
+/** The parsed ranges of a checked config (they parsed once, so they parse again; kept per config). */
 export function interfaceAddresses(wg: WireguardConfig): InterfaceAddress[] {
-  return wg.addresses.map((t) => parseInterfaceAddress(t) as InterfaceAddress);
+  let r = parsedRanges.get(wg);
+  if (!r) parsedRanges.set(wg, (r = wg.addresses.map((t) => parseInterfaceAddress(t) as InterfaceAddress)));
+  return r;
 }
 
 /**

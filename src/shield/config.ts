@@ -188,11 +188,37 @@ export async function readConfigText(file: string, hint: string): Promise<string
 }
 
 export function parseShieldConfig(text: string, file: string): ShieldConfig {
-  const { data, loc } = parseYamlAs(text, file, shieldSchema, {
+  const { doc, lines } = readYamlDocument(text, file);
+  return shieldConfigOf(doc, lines, file);
+}
+
+/**
+ * The config a parsed (and perhaps since edited) document holds, checked as parseShieldConfig
+ * checks text: a program that edits shield.yaml validates its edit without parsing it again.
+ */
+export function shieldConfigOf(doc: Document, lines: LineCounter, file: string): ShieldConfig {
+  const { data, loc } = checkYamlDocument(doc, lines, file, shieldSchema, {
     list: false,
     reason: "expected a mapping with listen, log, agents, ... at the top",
   });
   return finish(data, file, loc);
+}
+
+/** YAML text as a document with its line counter, or ShieldConfigError for invalid YAML. */
+export function readYamlDocument(text: string, file: string): { doc: Document; lines: LineCounter } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ShieldConfigError(
+      file,
+      doc.errors.map((e) => ({
+        keyPath: "",
+        line: e.linePos?.[0]?.line,
+        reason: `invalid YAML: ${(e.message.split("\n")[0] as string).replace(/ at line \d+, column \d+:?$/, "")}`,
+      })),
+    );
+  }
+  return { doc, lines };
 }
 
 /**
@@ -206,18 +232,17 @@ export function parseYamlAs<T>(
   schema: z.ZodType<T>,
   top: { list: boolean; reason: string },
 ): { data: T; loc: Locator } {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ShieldConfigError(
-      file,
-      doc.errors.map((e) => ({
-        keyPath: "",
-        line: e.linePos?.[0]?.line,
-        reason: `invalid YAML: ${(e.message.split("\n")[0] as string).replace(/ at line \d+, column \d+:?$/, "")}`,
-      })),
-    );
-  }
+  const { doc, lines } = readYamlDocument(text, file);
+  return checkYamlDocument(doc, lines, file, schema, top);
+}
+
+function checkYamlDocument<T>(
+  doc: Document,
+  lines: LineCounter,
+  file: string,
+  schema: z.ZodType<T>,
+  top: { list: boolean; reason: string },
+): { data: T; loc: Locator } {
   const loc = new Locator(doc, lines);
   const data: unknown = doc.toJS();
   if (data === null || typeof data !== "object" || Array.isArray(data) !== top.list) {

@@ -1,7 +1,8 @@
 /**
  * Enrolment's edits of shield.yaml, as YAML document edits: comments, key order and the style of
- * everything else survive, as with the rules API's edits. Each returns the new text; the caller
- * validates it as a whole config before writing it. Pure.
+ * everything else survive, as with the rules API's edits. Each edits a parsed document in place
+ * (the text forms parse and print around them); the caller validates the whole config before
+ * writing it. Pure.
  */
 import { isMap, isScalar, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq } from "yaml";
 
@@ -38,13 +39,14 @@ function agentIndex(doc: Document, id: string): number {
   return agents.items.findIndex((a) => isMap(a) && String((a as YAMLMap).get("id")) === id);
 }
 
-export function hasAgent(text: string, file: string, id: string): boolean {
-  return agentIndex(load(text, file), id) >= 0;
-}
-
 /** `text` with a new entry at the end of `agents:` (made a block list if it was `[]` or absent). */
 export function addAgentText(text: string, file: string, e: EnrolledEntry): string {
   const doc = load(text, file);
+  addAgent(doc, file, e);
+  return documentText(doc);
+}
+
+export function addAgent(doc: Document, file: string, e: EnrolledEntry): void {
   if (agentIndex(doc, e.id) >= 0) throw new AgentsFileError(`agent "${e.id}" is already in ${file}`);
   const wireguard = doc.createNode({
     public_key: e.publicKey,
@@ -69,27 +71,34 @@ export function addAgentText(text: string, file: string, e: EnrolledEntry): stri
     seq.items.push(entry);
     doc.set("agents", seq);
   } else throw new AgentsFileError(`agents in ${file} is not a list`);
-  return text_(doc);
 }
 
 /** `text` with the agent's WireGuard key replaced (a rotation: its addresses stay). */
 export function setAgentKeyText(text: string, file: string, id: string, publicKey: string): string {
   const doc = load(text, file);
+  setAgentKey(doc, file, id, publicKey);
+  return documentText(doc);
+}
+
+export function setAgentKey(doc: Document, file: string, id: string, publicKey: string): void {
   const i = agentIndex(doc, id);
   if (i < 0) throw new AgentsFileError(`agent "${id}" is not in ${file}`);
   if (!isMap(doc.getIn(["agents", i, "wireguard"], true)))
     throw new AgentsFileError(`agent "${id}" is not on WireGuard (it has no wireguard: key in ${file})`);
   doc.setIn(["agents", i, "wireguard", "public_key"], publicKey);
-  return text_(doc);
 }
 
 /** `text` without the agent's entry. */
 export function removeAgentText(text: string, file: string, id: string): string {
   const doc = load(text, file);
+  removeAgent(doc, file, id);
+  return documentText(doc);
+}
+
+export function removeAgent(doc: Document, file: string, id: string): void {
   const i = agentIndex(doc, id);
   if (i < 0) throw new AgentsFileError(`no agent "${id}" in ${file}`);
   (doc.get("agents", true) as YAMLSeq).items.splice(i, 1);
-  return text_(doc);
 }
 
 export interface WireguardSection {
@@ -121,11 +130,11 @@ export function addWireguardSectionText(
   const at = top.items.findIndex((p) => isScalar(p.key) && p.key.value === "listen");
   const pair = doc.createPair("wireguard", node);
   top.items.splice(at < 0 ? 0 : at + 1, 0, pair);
-  return { text: text_(doc), added: true, listenMoved: moved };
+  return { text: documentText(doc), added: true, listenMoved: moved };
 }
 
 /** The document as text, ending in a newline as the operator's editor would leave it. */
-function text_(doc: Document): string {
+export function documentText(doc: Document): string {
   const t = doc.toString();
   return t.endsWith("\n") ? t : t + "\n";
 }

@@ -6,16 +6,24 @@
  */
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { parseShieldConfig, type AgentConfig, type ShieldConfig } from "../config.js";
+import type { Document } from "yaml";
+import {
+  parseShieldConfig,
+  readYamlDocument,
+  ShieldConfigError,
+  shieldConfigOf,
+  type AgentConfig,
+  type ShieldConfig,
+} from "../config.js";
 import { interfaceAddresses } from "../config-wireguard.js";
 import { writeFileAtomic } from "../admin/rules-file.js";
 import { formatIP, parseCidr, parseIP, type IP } from "../../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../../net/hostport.js";
-import { addAgentText, removeAgentText, setAgentKeyText } from "./agents-file.js";
+import { addAgent, documentText, removeAgent, setAgentKey } from "./agents-file.js";
 import { allocateAddresses, hostCidr } from "./allocate.js";
 import { encodeJoinCode } from "./join-code.js";
 import { generateKeyPair, generatePresharedKey, publicKeyOf, wireguardKeyProblem } from "./keys.js";
-import { defaultRun, readKeyFile, showInterface, syncPeers, type Run } from "./live.js";
+import { changePeer, defaultRun, interfaceExists, readKeyFile, type PeerChange, type Run } from "./live.js";
 
 export class EnrollError extends Error {
   constructor(message: string) {
@@ -73,19 +81,29 @@ function wireguardOf(cfg: ShieldConfig) {
 }
 
 /**
- * Edit the file with `edit`, validate the whole result, and replace the file, provided nobody
- * changed it meanwhile (the admin API writes it too); otherwise start over from the new text.
+ * Parse the file once, check it, let `edit` change the document, check the result as a whole
+ * config, and replace the file, provided nobody changed it meanwhile (the admin API writes it
+ * too); otherwise start over from the new text. Nothing is written when anything throws.
  */
 async function editConfig<T>(
   file: string,
-  edit: (text: string, cfg: ShieldConfig) => Promise<{ text: string; result: T }>,
+  edit: (doc: Document, cfg: ShieldConfig) => Promise<T>,
 ): Promise<{ cfg: ShieldConfig; result: T }> {
   for (let attempt = 0; ; attempt++) {
     const before = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
       throw new EnrollError(`${file}: cannot read the config (${e.code ?? e.message})`);
     });
-    const { text, result } = await edit(before, parseShieldConfig(before, file));
-    const cfg = parseShieldConfig(text, file);
+    const { doc, lines } = readYamlDocument(before, file);
+    const result = await edit(doc, shieldConfigOf(doc, lines, file));
+    const text = documentText(doc);
+    let cfg: ShieldConfig;
+    try {
+      cfg = shieldConfigOf(doc, lines, file);
+    } catch (e) {
+      // Lines of the edited document are the old file's: read the new text for the right ones.
+      if (e instanceof ShieldConfigError) parseShieldConfig(text, file);
+      throw e;
+    }
     const now = await readFile(file, "utf8").catch(() => null);
     if (now !== before) {
       if (attempt < 3) continue;
@@ -96,17 +114,27 @@ async function editConfig<T>(
   }
 }
 
-async function applyLive(cfg: ShieldConfig, r: Run, wanted: boolean): Promise<LiveOutcome | null> {
+/** Change the running interface, or say why it was left alone (the sync daemon applies the file). */
+async function applyLive(
+  cfg: ShieldConfig,
+  change: PeerChange,
+  r: Run,
+  wanted: boolean,
+): Promise<LiveOutcome | null> {
   if (!wanted) return null;
   const iface = cfg.wireguard!.interface;
   try {
-    if ((await showInterface(iface, r)) === null)
+    if (!(await interfaceExists(iface, r)))
       return {
         applied: false,
         detail: `no interface ${iface} here: the peers are set when it starts (systemctl start wg-quick@${iface})`,
       };
-    const s = await syncPeers(cfg, r);
-    return { applied: true, detail: `${iface}: ${s.peers} peer(s)` };
+    await changePeer(iface, change, r);
+    const what = [
+      ...(change.remove !== undefined ? [`removed ${change.remove}`] : []),
+      ...(change.set ? [`peer ${change.set.publicKey} on ${change.set.allowedIps.join(", ")}`] : []),
+    ];
+    return { applied: true, detail: `${iface}: ${what.join("; ")}` };
   } catch (e) {
     return {
       applied: false,
@@ -161,16 +189,6 @@ function takenAddresses(agents: readonly AgentConfig[]): IP[] {
 export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
   const now = o.now ?? Date.now;
   const r = o.run ?? defaultRun;
-  const first = parseShieldConfig(
-    await readFile(o.configFile, "utf8").catch((e: NodeJS.ErrnoException) => {
-      throw new EnrollError(`${o.configFile}: cannot read the config (${e.code ?? e.message})`);
-    }),
-    o.configFile,
-  );
-  const wg = wireguardOf(first);
-  const endpoint = endpointOf(o, first);
-  const { proxy, shieldAddresses } = proxyOf(first);
-  const shieldPublicKey = publicKeyOf(await readKeyFile(wg.privateKeyFile, "shield's WireGuard private key"));
   if (o.publicKey !== undefined) {
     const problem = wireguardKeyProblem(o.publicKey.trim());
     if (problem) throw new EnrollError(`--public-key: ${problem}`);
@@ -178,22 +196,20 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
   const pair = o.publicKey === undefined ? generateKeyPair() : null;
   const publicKey = o.publicKey?.trim() ?? pair!.publicKey;
   const psk = o.presharedKey ? generatePresharedKey() : undefined;
-  const pskFile = psk !== undefined ? presharedKeyPath(first, o.id) : undefined;
+  let pskFile: string | undefined;
 
-  if (psk !== undefined && pskFile !== undefined) {
-    // Root's alone, and there before shield.yaml names it: the sync daemon may read it at once.
-    await mkdir(path.dirname(pskFile), { recursive: true, mode: 0o700 });
-    await writeFile(pskFile, psk + "\n", { mode: 0o600, flag: "wx" }).catch((e: NodeJS.ErrnoException) => {
-      throw new EnrollError(
-        `${pskFile}: ${e.code === "EEXIST" ? "exists already (left by an earlier enrolment?); remove it" : e.message}`,
-      );
-    });
-  }
-  const { cfg, result } = await editConfig(o.configFile, async (text, c) => {
+  const { cfg, result } = await editConfig(o.configFile, async (doc, c) => {
+    const wg = wireguardOf(c);
+    const endpoint = endpointOf(o, c);
+    const { proxy, shieldAddresses } = proxyOf(c);
+    const shieldPublicKey = publicKeyOf(
+      await readKeyFile(wg.privateKeyFile, "shield's WireGuard private key"),
+    );
     const existing = c.agents.find((a) => a.id === o.id);
     const owner = c.agents.find((a) => a.wireguard?.publicKey === publicKey);
     if (owner && owner.id !== o.id)
       throw new EnrollError(`agent "${owner.id}" already has this public key; every agent needs its own`);
+    const common = { endpoint, proxy, shieldAddresses, shieldPublicKey };
     if (existing) {
       if (o.publicKey === undefined)
         throw new EnrollError(
@@ -213,39 +229,57 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
           );
       if (psk !== undefined)
         throw new EnrollError("--preshared-key: a key rotation keeps the agent's preshared key");
-      return {
-        text: setAgentKeyText(text, o.configFile, o.id, publicKey),
-        result: { addresses: existing.sources ?? [], rotated: true },
-      };
+      setAgentKey(doc, o.configFile, o.id, publicKey);
+      return { ...common, addresses: existing.sources ?? [], replaced: existing.wireguard };
     }
     // Every address some agent holds is taken, whatever that agent is identified by.
-    const addresses = allocateAddresses(interfaceAddresses(c.wireguard!), takenAddresses(c.agents)).map(
-      hostCidr,
-    );
-    return {
-      text: addAgentText(text, o.configFile, {
-        id: o.id,
-        ...(o.fleet !== undefined ? { fleet: o.fleet } : {}),
-        ...(o.tier !== undefined ? { tier: o.tier } : {}),
-        sources: addresses,
-        publicKey,
-        ...(pskFile !== undefined ? { presharedKeyFile: pskFile } : {}),
-      }),
-      result: { addresses, rotated: false },
-    };
+    const addresses = allocateAddresses(interfaceAddresses(wg), takenAddresses(c.agents)).map(hostCidr);
+    if (psk !== undefined) {
+      // Root's alone, and there before shield.yaml names it: the sync daemon may read it at once.
+      const file = presharedKeyPath(c, o.id);
+      await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      await writeFile(file, psk + "\n", { mode: 0o600, flag: "wx" }).catch((e: NodeJS.ErrnoException) => {
+        throw new EnrollError(
+          `${file}: ${e.code === "EEXIST" ? "exists already (left by an earlier enrolment?); remove it" : e.message}`,
+        );
+      });
+      pskFile = file;
+    }
+    addAgent(doc, o.configFile, {
+      id: o.id,
+      ...(o.fleet !== undefined ? { fleet: o.fleet } : {}),
+      ...(o.tier !== undefined ? { tier: o.tier } : {}),
+      sources: addresses,
+      publicKey,
+      ...(pskFile !== undefined ? { presharedKeyFile: pskFile } : {}),
+    });
+    return { ...common, addresses, replaced: undefined };
   }).catch(async (e: unknown) => {
     if (pskFile !== undefined) await rm(pskFile, { force: true });
     throw e;
   });
-  const live = await applyLive(cfg, r, o.live !== false);
+  const keptPsk = result.replaced?.presharedKeyFile ?? pskFile;
+  const live = await applyLive(
+    cfg,
+    {
+      set: {
+        publicKey,
+        allowedIps: result.addresses,
+        ...(keptPsk !== undefined ? { presharedKeyFile: keptPsk } : {}),
+      },
+      ...(result.replaced ? { remove: result.replaced.publicKey } : {}),
+    },
+    r,
+    o.live !== false,
+  );
   const expires = Math.floor((now() + o.expiresInMs) / 1000);
   const join = encodeJoinCode({
     agent: o.id,
-    endpoint,
-    shieldPublicKey,
+    endpoint: result.endpoint,
+    shieldPublicKey: result.shieldPublicKey,
     addresses: result.addresses,
-    shieldAddresses,
-    proxy,
+    shieldAddresses: result.shieldAddresses,
+    proxy: result.proxy,
     ...(psk !== undefined ? { presharedKey: psk } : {}),
     ...(pair ? { privateKey: pair.privateKey } : {}),
     expires,
@@ -254,7 +288,7 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
     agent: o.id,
     addresses: result.addresses,
     publicKey,
-    rotated: result.rotated,
+    rotated: result.replaced !== undefined,
     join,
     expires,
     live,
@@ -277,22 +311,17 @@ export interface RevokeResult {
 }
 
 export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
-  const { cfg, result } = await editConfig(o.configFile, async (text, c) => {
+  const { cfg, result } = await editConfig(o.configFile, async (doc, c) => {
     const agent = c.agents.find((a) => a.id === o.id);
     if (!agent) throw new EnrollError(`no agent "${o.id}" in ${o.configFile}`);
-    return { text: removeAgentText(text, o.configFile, o.id), result: agent };
+    removeAgent(doc, o.configFile, o.id);
+    return agent;
   });
-  const live = result.wireguard ? await applyLive(cfg, o.run ?? defaultRun, o.live !== false) : null;
-  if (
-    result.wireguard?.presharedKeyFile &&
-    cfg.wireguard &&
-    result.wireguard.presharedKeyFile === presharedKeyPath(cfg, o.id)
-  )
-    await rm(result.wireguard.presharedKeyFile, { force: true });
-  return {
-    agent: o.id,
-    addresses: result.sources ?? [],
-    publicKey: result.wireguard?.publicKey ?? null,
-    live,
-  };
+  const key = result.wireguard?.publicKey;
+  const live =
+    key !== undefined ? await applyLive(cfg, { remove: key }, o.run ?? defaultRun, o.live !== false) : null;
+  const psk = result.wireguard?.presharedKeyFile;
+  if (psk !== undefined && cfg.wireguard && psk === presharedKeyPath(cfg, o.id))
+    await rm(psk, { force: true });
+  return { agent: o.id, addresses: result.sources ?? [], publicKey: key ?? null, live };
 }

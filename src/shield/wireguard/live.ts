@@ -4,7 +4,9 @@
  * here needs CAP_NET_ADMIN (and the key files): the sync daemon, enroll and revoke run it, the
  * shield process never does.
  */
-import { readFile, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import type { ShieldConfig } from "../config.js";
 import { HostError } from "../../host/errors.js";
 import { runCommand, type RunResult } from "../../host/host.js";
@@ -19,10 +21,28 @@ import { formatIP } from "../../net/addresses.js";
 import { isWireguardKey } from "./keys.js";
 import { parseWgDump, type InterfaceStatus } from "./status.js";
 
-export type Run = (argv: string[], input?: string) => Promise<RunResult>;
+export type Run = (argv: string[]) => Promise<RunResult>;
 
-export const defaultRun: Run = (argv, input) =>
-  runCommand(argv, { timeoutMs: 15_000, ...(input !== undefined ? { input } : {}) });
+export const defaultRun: Run = (argv) => runCommand(argv, { timeoutMs: 15_000 });
+
+/**
+ * Run `argv` with `{}` replaced by a file holding `text`, in a directory only this user can
+ * enter, removed after. The text can hold the private key; and /dev/stdin is no way to pass it,
+ * as Node gives a child a socket there, which wg and nft cannot open by name.
+ */
+async function withFile(r: Run, argv: string[], text: string): Promise<RunResult> {
+  const dir = await mkdtemp(path.join(tmpdir(), "clawguard-wg-"));
+  try {
+    const file = path.join(dir, "in");
+    await writeFile(file, text, { mode: 0o600 });
+    return await run(
+      r,
+      argv.map((a) => (a === "{}" ? file : a)),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 export class WireguardLiveError extends Error {
   constructor(message: string) {
@@ -73,9 +93,9 @@ export async function desiredPeers(cfg: ShieldConfig): Promise<PeerEntry[]> {
   return peers;
 }
 
-async function run(r: Run, argv: string[], input?: string): Promise<RunResult> {
+async function run(r: Run, argv: string[]): Promise<RunResult> {
   try {
-    return await r(argv, input);
+    return await r(argv);
   } catch (e) {
     throw new WireguardLiveError(
       `${argv.join(" ")}: ${e instanceof HostError ? e.problem.message : String(e)}`,
@@ -116,9 +136,9 @@ export async function syncPeers(cfg: ShieldConfig, r: Run = defaultRun): Promise
     throw new WireguardLiveError(
       `there is no interface ${wg.interface}: start it first (systemctl start wg-quick@${wg.interface})`,
     );
-  const res = await run(
+  const res = await withFile(
     r,
-    ["wg", "syncconf", wg.interface, "/dev/stdin"],
+    ["wg", "syncconf", wg.interface, "{}"],
     renderPeersConf(privateKey, wg.listenPort, peers),
   );
   if (res.code !== 0)
@@ -136,6 +156,37 @@ export async function syncPeers(cfg: ShieldConfig, r: Run = defaultRun): Promise
   };
 }
 
+/** Whether the interface exists here (and this process may ask it). */
+export async function interfaceExists(iface: string, r: Run = defaultRun): Promise<boolean> {
+  const res = await run(r, ["wg", "show", iface, "public-key"]);
+  if (res.code === 0) return true;
+  if (/No such device|Unable to access interface|does not exist/i.test(res.stderr)) return false;
+  throw new WireguardLiveError(`wg show ${iface}: ${res.stderr.trim() || `exit ${res.code}`}`);
+}
+
+export interface PeerChange {
+  /** Added, or given new addresses. */
+  set?: { publicKey: string; allowedIps: string[]; presharedKeyFile?: string };
+  /** Taken off the interface. */
+  remove?: string;
+}
+
+/**
+ * One peer in, one out, or both at once (a new key for an agent): one `wg set`, which leaves
+ * every other peer and its session alone and costs the same with a thousand peers as with one.
+ */
+export async function changePeer(iface: string, c: PeerChange, r: Run = defaultRun): Promise<void> {
+  const argv = ["wg", "set", iface];
+  if (c.remove !== undefined) argv.push("peer", c.remove, "remove");
+  if (c.set) {
+    argv.push("peer", c.set.publicKey, "allowed-ips", c.set.allowedIps.join(","));
+    if (c.set.presharedKeyFile !== undefined) argv.push("preshared-key", c.set.presharedKeyFile);
+  }
+  const res = await run(r, argv);
+  if (res.code !== 0)
+    throw new WireguardLiveError(`${argv.join(" ")}: ${res.stderr.trim() || `exit ${res.code}`}`);
+}
+
 /** The table confining agents, as shield.yaml says it now. */
 export function tableFor(cfg: ShieldConfig): string {
   const wg = cfg.wireguard;
@@ -149,7 +200,7 @@ export function tableFor(cfg: ShieldConfig): string {
 
 /** Load the table (one transaction: the old one is replaced, never missing in between). */
 export async function loadTable(text: string, r: Run = defaultRun): Promise<void> {
-  const res = await run(r, ["nft", "-f", "-"], text);
+  const res = await withFile(r, ["nft", "-f", "{}"], text);
   if (res.code !== 0)
     throw new WireguardLiveError(
       `nft -f (table inet ${SHIELD_WG_TABLE}): ${res.stderr.trim() || `exit ${res.code}`}`,
