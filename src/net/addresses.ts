@@ -15,7 +15,7 @@ export type AddressClass =
   | "cgnat"
   | "ula"
   | "multicast"
-  | "unspecified"
+  | "this-host"
   | "broadcast"
   | "reserved";
 
@@ -282,8 +282,8 @@ function r4(text: string, cls: AddressClass): Range4 {
 // Most specific first: the first containing range decides.
 const V4_RANGES: Range4[] = [
   r4("255.255.255.255/32", "broadcast"),
-  r4("0.0.0.0/32", "unspecified"),
-  r4("0.0.0.0/8", "reserved"),
+  // "This host on this network" (RFC 1122): Linux connects 0.0.0.0 to the local host itself.
+  r4("0.0.0.0/8", "this-host"),
   r4("10.0.0.0/8", "private"),
   r4("100.64.0.0/10", "cgnat"),
   r4("127.0.0.0/8", "loopback"),
@@ -301,7 +301,8 @@ const V4_RANGES: Range4[] = [
 ];
 
 const V6_RANGES: Range4[] = [
-  r4("::/128", "unspecified"),
+  // The unspecified address: Linux connects :: to ::1.
+  r4("::/128", "this-host"),
   r4("::1/128", "loopback"),
   r4("fe80::/10", "link-local"),
   r4("fec0::/10", "private"),
@@ -342,7 +343,7 @@ const CLASS_RANK: Record<AddressClass, number> = {
   reserved: 1,
   multicast: 1,
   broadcast: 1,
-  unspecified: 1,
+  "this-host": 3,
   cgnat: 2,
   ula: 2,
   private: 2,
@@ -395,6 +396,15 @@ export function embeddedIPv4(ip: IP): IP[] {
     if (maskV6(ip.v, e.cidr.prefix) === e.cidr.network) return e.extract(ip.v).map((v) => ({ family: 4, v }));
   }
   return [];
+}
+
+/**
+ * Addresses that reach the machine they are dialled from, whatever follows them: 0.0.0.0/8 and
+ * :: (Linux connects them to the local host), and every IPv6 form carrying 0.0.0.0/8.
+ */
+export function isThisHost(ip: IP): boolean {
+  if (classify(ip).class === "this-host") return true;
+  return embeddedIPv4(ip).some((a) => classify(a).class === "this-host");
 }
 
 /** Classify an address given as text; null when the text is not an address. */

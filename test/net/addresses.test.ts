@@ -4,6 +4,7 @@ import {
   cidrContains,
   classifyAddress,
   formatCidr,
+  isThisHost,
   parseCidr,
   parseIP,
   parseLooseIPv4,
@@ -37,8 +38,8 @@ describe("classifyAddress", () => {
     ["100.128.0.1", "public", undefined],
     ["224.0.0.1", "multicast", undefined],
     ["239.255.255.250", "multicast", undefined],
-    ["0.0.0.0", "unspecified", undefined],
-    ["0.1.2.3", "reserved", undefined],
+    ["0.0.0.0", "this-host", undefined],
+    ["0.1.2.3", "this-host", undefined],
     ["255.255.255.255", "broadcast", undefined],
     ["240.0.0.1", "reserved", undefined],
     ["192.0.2.1", "reserved", undefined],
@@ -47,7 +48,7 @@ describe("classifyAddress", () => {
     // IPv6
     ["2606:4700:4700::1111", "public", undefined],
     ["::1", "loopback", undefined],
-    ["::", "unspecified", undefined],
+    ["::", "this-host", undefined],
     ["fe80::1", "link-local", undefined],
     ["fc00::1", "ula", undefined],
     ["fd12:3456::1", "ula", undefined],
@@ -95,6 +96,23 @@ describe("classifyAddress", () => {
     expect(classifyAddress("1.2.3.04")).toBeNull();
     expect(classifyAddress("1:2:3:4:5:6:7:8:9")).toBeNull();
     expect(classifyAddress("1::2::3")).toBeNull();
+  });
+});
+
+describe("isThisHost", () => {
+  it("is every spelling Linux connects to the machine itself", () => {
+    for (const a of [
+      "0.0.0.0",
+      "0.255.1.2",
+      "::",
+      "::ffff:0.0.0.0",
+      "::0.0.0.7",
+      "64:ff9b::0.0.0.0",
+      "2002:0000:0001::",
+    ])
+      expect(isThisHost(parseIP(a)!), a).toBe(true);
+    for (const a of ["127.0.0.1", "::1", "1.0.0.0", "::ffff:1.2.3.4", "2002:0101:0101::"])
+      expect(isThisHost(parseIP(a)!), a).toBe(false);
   });
 });
 

@@ -26,15 +26,19 @@ allow: ["0.0.0.0/0", "[::/0]:443"]
 agents:
   - id: a
     sources: [127.0.0.2/32]
-    allow: [169.254.169.254, "[fd00:ec2::/32]", 127.0.0.1, "10.0.0.0/8", "*:443"]
+    allow: [169.254.169.254, "[fd00:ec2::/32]", 127.0.0.1, "10.0.0.0/8", "*:443", "0.0.0.0/7", "[::/127]"]
 `),
     ).toEqual([
+      { code: "this-host", key: "allow[0]" },
       { code: "all-addresses-open", key: "allow[0]" },
+      { code: "this-host", key: "allow[1]" },
       { code: "all-addresses-open", key: "allow[1]" },
       { code: "metadata-open", key: "agents[0].allow[0]" },
       { code: "metadata-open", key: "agents[0].allow[1]" },
       { code: "loopback-open", key: "agents[0].allow[2]" },
       { code: "allow-everything", key: "agents[0].allow[4]" },
+      { code: "this-host", key: "agents[0].allow[5]" },
+      { code: "this-host", key: "agents[0].allow[6]" },
     ]);
   });
 

@@ -316,8 +316,8 @@ describe("checkAddress", () => {
     ["fd00::1", "ula"],
     ["fe80::1", "link-local"],
     ["::1", "loopback"],
-    ["::", "unspecified"],
-    ["0.0.0.0", "unspecified"],
+    ["::", "this host"],
+    ["0.0.0.0", "this host"],
     ["224.0.0.251", "multicast"],
     ["255.255.255.255", "broadcast"],
     ["240.0.0.1", "reserved"],
@@ -422,6 +422,38 @@ agents:
     const p3 = compile(open, { endpoints: [{ host: "0.0.0.0", port: 3128 }] });
     expect(check(p3, "a", "10.200.0.7", 3128).verdict).toBe("deny");
     expect(check(p3, "a", "10.200.0.7", 3129).verdict).toBe("allow");
+  });
+
+  it("never opens this host (0.0.0.0/8, ::) in any spelling, even under allow-all CIDRs", () => {
+    const open = `${BASE}allow: ["*", 0.0.0.0/0, "::/0"]\nagents:\n  - { id: a, sources: [10.0.0.1] }\n`;
+    const p2 = compile(open, {
+      endpoints: [
+        { host: "127.0.0.1", port: 13400 },
+        { host: "::1", port: 13401 },
+      ],
+    });
+    const literals = [
+      "0.0.0.0",
+      "0",
+      "0.0.0.5",
+      "[::]",
+      "[0:0:0:0:0:0:0:0]",
+      "[::ffff:0.0.0.0]",
+      "[::ffff:0:5]",
+    ];
+    for (const port of [13400, 13401, 443]) {
+      for (const l of literals) {
+        const d = decide(p2, "a", `${l}:${port}`);
+        expect(d.verdict, `${l}:${port}`).toBe("deny");
+        // On the shield's own ports the reason names them: 0.0.0.0 reaches a loopback listener.
+        expect(d.reason, `${l}:${port}`).toMatch(port === 443 ? /is this host/ : /shield's own endpoint/);
+      }
+      // A name that resolves to them: every resolved address is checked.
+      for (const a of ["0.0.0.0", "0.1.2.3", "::", "::ffff:0.0.0.0", "64:ff9b::0.0.0.0"])
+        expect(check(p2, "a", a, port).verdict, `${a} port ${port}`).toBe("deny");
+    }
+    expect(check(p2, "a", "0.0.0.0", 443).reason).toContain("never dialled, whatever the rules say");
+    expect(check(p2, "a", "1.2.3.4", 443).verdict).toBe("allow");
   });
 
   it("keeps agents apart unless both sit in one fleet with isolation: fleet", () => {

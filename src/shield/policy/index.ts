@@ -5,7 +5,7 @@
  */
 import type { Agent, BudgetLimit, Decision, Mode, Target } from "../types.js";
 import type { AgentConfig, BudgetConfig, Endpoint, FleetConfig, ShieldConfig } from "../config.js";
-import { type IP, classify, embeddedIPv4, formatIP, parseIP } from "../../net/addresses.js";
+import { type IP, classify, embeddedIPv4, formatIP, isThisHost, parseIP } from "../../net/addresses.js";
 import { Identifier, parseSource } from "./identity.js";
 import { type MatchResult, RuleIndex, ipOf } from "./rules.js";
 
@@ -28,6 +28,8 @@ interface SelfEndpoint {
   /** null: the shield listens on every address, so any address at this port may be the shield. */
   ip: IP | null;
   port: number;
+  /** A loopback listener: 0.0.0.0 and :: reach it too. */
+  loopback: boolean;
 }
 
 /** Rule copies the merged (tier, fleet) indexes may hold in total. */
@@ -55,7 +57,11 @@ export class Policy {
       const ip = parseIP(e.host);
       // A name or a wildcard listen address cannot be pinned to one address: fail closed.
       const any = ip === null || (ip.family === 4 ? ip.v === 0 : ip.v === 0n);
-      return { ip: any ? null : ip, port: e.port };
+      return {
+        ip: any ? null : ip,
+        port: e.port,
+        loopback: ip !== null && classify(ip).class === "loopback",
+      };
     });
     const global = new RuleIndex("global", cfg);
     const tiers = new Map(Object.entries(cfg.tiers).map(([n, t]) => [n, new RuleIndex(`tier:${n}`, t)]));
@@ -178,8 +184,10 @@ export class Policy {
     const mode = this.modeOfCompiled(c);
     if (mode === "lockdown") return refuse(mode, null, "lockdown mode");
     const ip = ipOf(target);
-    if (ip !== null && this.isSelf(ip, target.port)) {
-      return refuse(mode, null, `${target.host}:${target.port} is the shield's own endpoint`);
+    if (ip !== null) {
+      if (this.isSelf(ip, target.port))
+        return refuse(mode, null, `${target.host}:${target.port} is the shield's own endpoint`);
+      if (isThisHost(ip)) return refuse(mode, null, thisHostReason(target.host));
     }
     const out = reset(this.scratch);
     const levels = c.levels;
@@ -195,9 +203,10 @@ export class Policy {
   /**
    * Network safety for one resolved address (the proxy calls it for every address of a name, and
    * for IP literals). Refused, in this order and whatever the mode (audit never opens these):
-   * the shield's own endpoints; addresses under a CIDR deny rule; another agent's source address
+   * the shield's own endpoints; this host (0.0.0.0/8, ::, and forms carrying them), whatever
+   * the rules say; addresses under a CIDR deny rule; another agent's source address
    * unless both are in one fleet with `isolation: fleet`; loopback, private, link-local, CGNAT,
-   * ULA, multicast, unspecified, broadcast and reserved addresses (IPv6 forms that embed IPv4
+   * ULA, multicast, broadcast and reserved addresses (IPv6 forms that embed IPv4
    * judged by the embedded address) unless a CIDR allow rule at some level covers the address.
    */
   checkAddress(agent: Agent, target: Target, address: string): Decision {
@@ -217,6 +226,8 @@ export class Policy {
       if (this.isSelf(a, port))
         return refuse(mode, null, `${formatIP(a)}:${port} is the shield's own endpoint`);
     }
+    // Whatever a rule says: a CIDR that covers 0.0.0.0/8 or :: was meant for the internet.
+    if (isThisHost(ip)) return refuse(mode, null, thisHostReason(text));
     for (const a of all) {
       const deny = this.matchAddress(c, a, port).deny;
       if (deny !== null) return refuse(mode, deny.label, `${formatIP(a)} matched ${deny.label}`);
@@ -280,16 +291,23 @@ export class Policy {
   }
 
   private isSelf(ip: IP, port: number): boolean {
+    let local: boolean | null = null;
     for (const s of this.self) {
       if (s.port !== port) continue;
       if (s.ip === null) return true;
       if (s.ip.family === ip.family && s.ip.v === ip.v) return true;
+      if (s.loopback && (local ??= isThisHost(ip))) return true;
     }
     return false;
   }
 }
 
 const DEFAULT_REASON = "no rule allows this destination";
+
+/** Why 0.0.0.0/8, :: and the forms that carry them are refused, in the log's words. */
+export function thisHostReason(address: string): string {
+  return `${address} is this host (0.0.0.0/8 or ::, which Linux connects to the shield's own machine): never dialled, whatever the rules say`;
+}
 const DEFAULT_DENY: Decision = Object.freeze(refuse("enforce", null, DEFAULT_REASON));
 const DEFAULT_AUDIT: Decision = Object.freeze({
   verdict: "allow",

@@ -11,6 +11,7 @@ export type LintCode =
   | "metadata-open"
   | "all-addresses-open"
   | "loopback-open"
+  | "this-host"
   | "allow-everything"
   | "never-applies"
   | "reaches-nothing"
@@ -28,6 +29,8 @@ export interface LintWarning {
 /** Cloud metadata services the address checks keep closed unless a CIDR opens them. */
 const METADATA = ["169.254.169.254", "fd00:ec2::254"].map((a) => ({ text: a, ip: parseIP(a)! }));
 const LOOPBACK = parseIP("127.0.0.1")!;
+/** This host: 0.0.0.0/8 and ::, which the address checks refuse whatever a rule says. */
+const THIS_HOST = [parseIP("0.0.0.0")!, parseIP("::")!];
 
 interface Level {
   /** Key of the rule set in shield.yaml ("" for the top level). */
@@ -110,6 +113,14 @@ export function lintShieldConfig(cfg: ShieldConfig): LintWarning[] {
       }
       if (p.kind !== "cidr") continue;
       const c = p.cidr!;
+      const self = THIS_HOST.find((ip) => cidrContains(c, ip));
+      if (self) {
+        out.push({
+          code: "this-host",
+          key: r.key,
+          message: `"${r.text}" covers ${self.family === 4 ? "0.0.0.0/8" : "::"} (this host), which the shield never dials whatever the rules say: Linux would connect it to the shield's own machine`,
+        });
+      }
       if (c.prefix === 0) {
         out.push({
           code: "all-addresses-open",
