@@ -19,13 +19,14 @@ import {
   type Expectation,
   type PolicyOutcome,
 } from "../shield/check-tests.js";
-import type { BudgetUse } from "../shield/proxy/budget.js";
+import type { BudgetUse } from "../shield/admission/budget.js";
 import { loadShieldConfig, type ShieldConfig } from "../shield/config.js";
 import type { Agent, BudgetLimit, Mode } from "../shield/types.js";
 import { lintShieldConfig } from "../shield/policy/lint.js";
 import { systemResolver } from "../shield/net/resolve.js";
 import { wantColor } from "./report.js";
-import { call, table } from "./shield-admin.js";
+import { call } from "../shield/admin/client.js";
+import { table } from "./shield-admin.js";
 import { formatHostPort } from "../net/hostport.js";
 
 interface CheckFlags {
@@ -80,7 +81,8 @@ function askFile(cfg: ShieldConfig, resolve: boolean): Ask {
   const policy = compilePolicy(cfg);
   const resolver = resolve ? systemResolver : null;
   const ids = cfg.agents.map((a) => a.id);
-  return (who, destinations) => askPolicy(policy, ids, who, destinations.map(parseDestination), resolver);
+  return (who, destinations) =>
+    askPolicy(policy, ids, who, destinations.map(parseDestination), resolver, null);
 }
 
 /** The running shield, through `POST /api/check`. */

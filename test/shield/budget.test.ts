@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseShieldConfig, ShieldConfigError } from "../../src/shield/config.js";
 import { Policy } from "../../src/shield/policy/index.js";
-import { budgetAction, BudgetMeter, overrunReason, overrunRule } from "../../src/shield/proxy/budget.js";
+import { budgetAction, BudgetMeter, overrunReason, overrunRule } from "../../src/shield/admission/budget.js";
 import type { Agent, BudgetLimit } from "../../src/shield/types.js";
 import { parseDuration, parseSize } from "../../src/shield/units.js";
 

@@ -138,6 +138,7 @@ export function createAdminHandler(
       who,
       destinations,
       resolve ? api.resolver : null,
+      api.control.budgetGate,
       lookup,
     );
     // Not a decision about destinations: a spent budget refuses all of them for now.
