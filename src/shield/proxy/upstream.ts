@@ -14,6 +14,10 @@
  * holds it to that); repeats of one Content-Length are read as that one and passed on as one
  * field. A connection goes back to the pool only after a complete, well-framed response to a
  * completely sent request.
+ *
+ * One file past the usual length, on purpose: the pool, its connections and the exchange's
+ * parser share private state (which exchange owns a connection, when it may go back to the
+ * pool, when it must be destroyed); split, each part would export the others' internals.
  */
 import type net from "node:net";
 import { asDialError, DialError, dialSocket } from "../net/dial.js";
