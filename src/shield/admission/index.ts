@@ -118,6 +118,44 @@ const AUTH_REQUIRED: Outcome = {
   reason: "refused: no known agent for these credentials and source address",
 };
 
+/**
+ * The answer as it is filled in, step by step: one object of one shape per request (the data
+ * path reads its fields on every request, and objects spread together field by field would each
+ * take a shape of their own).
+ */
+class Answer {
+  ok = false;
+  status: Refusal["status"] = 400;
+  agent: Agent | null;
+  target: Target | null = null;
+  authority: string | null = null;
+  path: string | null = null;
+  query = "";
+  outcome: Outcome = AUTH_REQUIRED;
+  addresses: AddressVerdict[] | null = null;
+  unresolved: string | null = null;
+  decision: Decision | null = null;
+  address: string | null = null;
+
+  constructor(agent: Agent | null) {
+    this.agent = agent;
+  }
+
+  refuse(status: Refusal["status"], outcome: Outcome): Refusal {
+    this.status = status;
+    this.outcome = outcome;
+    return this as Refusal;
+  }
+
+  admit(decision: Decision, outcome: Outcome, address: string | null): Admitted {
+    this.ok = true;
+    this.decision = decision;
+    this.outcome = outcome;
+    this.address = address;
+    return this as unknown as Admitted;
+  }
+}
+
 export class Admissions {
   constructor(private readonly opts: AdmissionOptions) {}
 
@@ -128,41 +166,33 @@ export class Admissions {
   admit(policy: AdmissionPolicy, req: AdmissionRequest, trace = false): Admission | Promise<Admission> {
     const { caller } = req;
     const agent = "agent" in caller ? caller.agent : policy.identify(caller.source, caller.basic);
-    const base: Common = {
-      agent,
-      target: null,
-      authority: null,
-      path: null,
-      query: "",
-      outcome: AUTH_REQUIRED,
-      addresses: null,
-    };
+    const a = new Answer(agent);
     // The rest of such a connection cannot be trusted to be split the way the client meant.
-    if (req.ambiguous) return refuse(base, 400, `refused: ${req.ambiguous}`);
+    if (req.ambiguous) return a.refuse(400, refusal(`refused: ${req.ambiguous}`));
     if (req.kind === "connect") {
-      base.authority = req.target;
+      a.authority = req.target;
     } else {
       const form = splitAbsoluteForm(req.target);
-      if (!form) return refuse(base, 400, "refused: request target is not an absolute http URL");
-      base.authority = form.authority;
-      base.path = form.path;
-      base.query = form.query;
+      if (!form) return a.refuse(400, refusal("refused: request target is not an absolute http URL"));
+      a.authority = form.authority;
+      a.path = form.path;
+      a.query = form.query;
     }
-    if (!agent) return { ...base, ok: false, status: 407, unresolved: null };
+    if (!agent) return a.refuse(407, AUTH_REQUIRED);
     let target: Target;
     try {
       // A CONNECT names its port (RFC 9110 9.3.6); a URL without one means 80.
-      target = parseTarget(base.authority, req.kind === "connect" ? PORT_REQUIRED : 80);
+      target = parseTarget(a.authority, req.kind === "connect" ? PORT_REQUIRED : 80);
     } catch (err) {
-      return refuse(base, 400, `refused: bad target: ${messageOf(err)}`);
+      return a.refuse(400, refusal(`refused: bad target: ${messageOf(err)}`));
     }
-    base.target = target;
+    a.target = target;
     const started = this.opts.onLatency ? performance.now() : 0;
     let decision = policy.decide(agent, target);
     if (decision.verdict === "allow") decision = this.budget(policy, agent, decision, req);
     if (decision.verdict !== "allow") {
       this.latency(started);
-      return { ...base, ok: false, status: 403, outcome: outcomeOf(decision), unresolved: null };
+      return a.refuse(403, outcomeOf(decision));
     }
     const judged: AddressVerdict[] | null = trace ? [] : null;
     const check = (address: string): Decision => {
@@ -170,52 +200,31 @@ export class Admissions {
       judged?.push({ address, ...outcomeOf(v) });
       return v;
     };
-    if (target.ip)
-      return this.settle(
-        base,
-        judged,
-        agent,
-        target,
-        decision,
-        checkAnswers(target, [target.ip], check),
-        started,
-      );
+    if (target.ip) return this.settle(a, judged, decision, checkAnswers(target, [target.ip], check), started);
     const { resolver } = this.opts;
     if (resolver === null) {
       this.latency(started);
-      return { ...base, ok: true, agent, target, decision, outcome: outcomeOf(decision), address: null };
+      return a.admit(decision, outcomeOf(decision), null);
     }
     return resolveChecked(target, check, resolver).then((checked) =>
-      this.settle(base, judged, agent, target, decision, checked, started),
+      this.settle(a, judged, decision, checked, started),
     );
   }
 
   private settle(
-    common: Common,
+    a: Answer,
     addresses: AddressVerdict[] | null,
-    agent: Agent,
-    target: Target,
     decision: Decision,
     checked: CheckedAddress,
     started: number,
   ): Admission {
     this.latency(started);
-    const base = { ...common, addresses };
-    if (checked.ok)
-      return {
-        ...base,
-        ok: true,
-        agent,
-        target,
-        decision,
-        outcome: combined(decision, checked.decision),
-        address: checked.address,
-      };
-    if (checked.refused)
-      return { ...base, ok: false, status: 403, outcome: outcomeOf(checked.decision), unresolved: null };
+    a.addresses = addresses;
+    if (checked.ok) return a.admit(decision, combined(decision, checked.decision), checked.address);
+    if (checked.refused) return a.refuse(403, outcomeOf(checked.decision));
     // Allowed, but nowhere to go: the record keeps the rule that allowed it, and says why it failed.
-    const outcome = { ...outcomeOf(decision), reason: `${decision.reason}; ${checked.reason}` };
-    return { ...base, ok: false, status: 502, outcome, unresolved: checked.reason };
+    a.unresolved = checked.reason;
+    return a.refuse(502, { ...outcomeOf(decision), reason: `${decision.reason}; ${checked.reason}` });
   }
 
   /**
@@ -250,14 +259,8 @@ export class Admissions {
   }
 }
 
-function refuse(base: Common, status: 400, reason: string): Refusal {
-  return {
-    ...base,
-    ok: false,
-    status,
-    outcome: { decision: "denied", rule: null, reason },
-    unresolved: null,
-  };
+function refusal(reason: string): Outcome {
+  return { decision: "denied", rule: null, reason };
 }
 
 function messageOf(err: unknown): string {
