@@ -1,5 +1,6 @@
 import { Option, type Command } from "commander";
 import { LAYERS, type Layer } from "../checks/finding.js";
+import { UsageError } from "../errors.js";
 import { loadProfile, validateProfile, type Profile } from "../harden/profile.js";
 import { parseChoice } from "./main.js";
 
@@ -30,7 +31,7 @@ export function addProfileOptions(cmd: Command): Command {
 }
 
 function num(flag: string, v: string): number {
-  if (!/^\d+$/.test(v)) throw new Error(`${flag} must be a port number, got "${v}"`);
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag} must be a port number, got "${v}"`);
   return Number(v);
 }
 

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
+import { ClawguardError, FileUnreadableError, UsageError } from "../errors.js";
 import type { BudgetUse } from "../shield/proxy/budget.js";
 import { loadShieldConfig } from "../shield/config.js";
 import { installShield } from "../shield/install.js";
@@ -27,7 +28,8 @@ async function connect(flags: ApiFlags): Promise<Connection> {
   const configFile = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
   if ((url === undefined || tokenFile === undefined) && configFile !== undefined) {
     const cfg = await loadShieldConfig(configFile);
-    if (!cfg.admin) throw new Error(`${configFile} has no admin section, so the shield serves no admin API`);
+    if (!cfg.admin)
+      throw new UsageError(`${configFile} has no admin section, so the shield serves no admin API`);
     if (url === undefined) {
       const { host, port } = cfg.admin.listen;
       const reach = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
@@ -36,12 +38,12 @@ async function connect(flags: ApiFlags): Promise<Connection> {
     tokenFile ??= cfg.admin.tokenFile;
   }
   if (url === undefined) {
-    throw new Error(
+    throw new UsageError(
       "no admin API address: pass --admin URL, set CLAWGUARD_ADMIN_URL, or pass --config shield.yaml",
     );
   }
   if (tokenFile === undefined) {
-    throw new Error(
+    throw new UsageError(
       "no admin token: pass --token-file FILE, set CLAWGUARD_ADMIN_TOKEN_FILE, or pass --config shield.yaml",
     );
   }
@@ -49,14 +51,15 @@ async function connect(flags: ApiFlags): Promise<Connection> {
   try {
     base = new URL(url);
   } catch {
-    throw new Error(`--admin "${url}" is not a URL (e.g. http://127.0.0.1:9090)`);
+    throw new UsageError(`--admin "${url}" is not a URL (e.g. http://127.0.0.1:9090)`);
   }
   let token: string;
   try {
     token = (await readFile(tokenFile, "utf8")).trim();
   } catch (e) {
-    throw new Error(
-      `cannot read the admin token file ${tokenFile} (${(e as NodeJS.ErrnoException).code ?? e})`,
+    throw new FileUnreadableError(
+      tokenFile,
+      `cannot read the admin token file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
     );
   }
   return { base, token };
@@ -83,7 +86,8 @@ export async function call(
     });
   } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-    throw new Error(
+    throw new ClawguardError(
+      "CG_ADMIN_UNREACHABLE",
       `the admin API at ${c.base.origin} is unreachable (${cause}); is the shield running, and the SSH tunnel open?`,
     );
   }
@@ -95,13 +99,15 @@ export async function call(
     // Not JSON: reported below through the status.
   }
   if (res.status === 401) {
-    throw new Error(
+    throw new ClawguardError(
+      "CG_ADMIN_REFUSED",
       `the admin API at ${c.base.origin} refused the token; check --token-file or admin.token_file`,
     );
   }
   if (!res.ok) {
     const field = typeof json.field === "string" ? ` (${json.field})` : "";
-    throw new Error(
+    throw new ClawguardError(
+      "CG_ADMIN_FAILED",
       `${method} ${path}: HTTP ${res.status}${field}: ${String(json.error ?? text.slice(0, 200))}`,
     );
   }
@@ -168,7 +174,7 @@ function ruleTarget(flags: RuleFlags): { level: string; name?: string } {
   const given = [flags.global ? "global" : null, flags.tier, flags.fleet, flags.agent].filter(
     (x) => x != null,
   );
-  if (given.length > 1) throw new Error("give one of --global, --tier, --fleet, --agent");
+  if (given.length > 1) throw new UsageError("give one of --global, --tier, --fleet, --agent");
   if (flags.tier !== undefined) return { level: "tier", name: flags.tier };
   if (flags.fleet !== undefined) return { level: "fleet", name: flags.fleet };
   if (flags.agent !== undefined) return { level: "agent", name: flags.agent };
@@ -260,7 +266,7 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
       .option("--agent <agent>", "one agent"),
   ).action(async (mode: string, flags: ModeFlags) => {
     if (!(MODES as readonly string[]).includes(mode)) {
-      throw new Error(`mode must be one of ${MODES.join(", ")}, not "${mode}"`);
+      throw new UsageError(`mode must be one of ${MODES.join(", ")}, not "${mode}"`);
     }
     const t = ruleTarget(flags);
     const body = {
@@ -311,7 +317,7 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
         .option("--agent <agent>", "an agent's own rules"),
     ).action(async (verdict: string, rule: string, flags: RuleFlags) => {
       if (verdict !== "allow" && verdict !== "deny") {
-        throw new Error(`verdict must be allow or deny, not "${verdict}"`);
+        throw new UsageError(`verdict must be allow or deny, not "${verdict}"`);
       }
       const t = ruleTarget(flags);
       const r = await call(flags, op === "add" ? "POST" : "DELETE", "/api/rules", { ...t, verdict, rule });

@@ -1,7 +1,7 @@
 /**
  * Loading shield.yaml: YAML with line numbers, the strict schema, then the checks a schema cannot
  * express (rule syntax, CIDRs, token hashes, references between agents, tiers and fleets). Any
- * problem throws ShieldConfigError; there is no partial config, so the shield never runs with
+ * problem throws ConfigError; there is no partial config, so the shield never runs with
  * fewer rules than the operator wrote.
  */
 import { readFile } from "node:fs/promises";
@@ -14,6 +14,7 @@ import { RuleError, parseRule } from "./policy/rules.js";
 import { parseCidr, parseIP, formatIP, formatCidr } from "../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
 import { parseDuration, parseSize } from "./units.js";
+import { ConfigError, FileUnreadableError, type ConfigProblem } from "../errors.js";
 
 export interface RuleSet {
   allow: string[];
@@ -77,31 +78,6 @@ export interface ShieldConfig extends RuleSet {
   admin?: { listen: Endpoint; tokenFile?: string; stateFile: string };
 }
 
-export interface ConfigProblem {
-  /** Key path such as `agents[0].token_sha256`; empty for the whole document. */
-  keyPath: string;
-  /** 1-based line in the file, when known. */
-  line?: number;
-  reason: string;
-}
-
-export class ShieldConfigError extends Error {
-  constructor(
-    readonly file: string,
-    readonly problems: ConfigProblem[],
-  ) {
-    super(
-      problems
-        .map((p) => {
-          const where = p.line !== undefined ? `${file}:${p.line}` : file;
-          return `${where}: ${p.keyPath === "" ? "" : `${p.keyPath}: `}${p.reason}`;
-        })
-        .join("\n"),
-    );
-    this.name = "ShieldConfigError";
-  }
-}
-
 type Segment = string | number;
 
 export function formatKeyPath(segments: readonly Segment[]): string {
@@ -156,7 +132,7 @@ export async function loadShieldConfig(file: string): Promise<ShieldConfig> {
   return parseShieldConfig(await readConfigText(file, "pass --config PATH"), file);
 }
 
-/** A file's text, or ShieldConfigError saying why it cannot be read (`hint` for a missing one). */
+/** A file's text, or FileUnreadableError saying why it cannot be read (`hint` for a missing one). */
 export async function readConfigText(file: string, hint: string): Promise<string> {
   try {
     return await readFile(file, "utf8");
@@ -170,7 +146,7 @@ export async function readConfigText(file: string, hint: string): Promise<string
           : e instanceof Error
             ? e.message
             : String(e);
-    throw new ShieldConfigError(file, [{ keyPath: "", reason }]);
+    throw new FileUnreadableError(file, reason);
   }
 }
 
@@ -183,7 +159,7 @@ export function parseShieldConfig(text: string, file: string): ShieldConfig {
 }
 
 /**
- * YAML text checked against `schema`, or ShieldConfigError with file, line, key path and reason
+ * YAML text checked against `schema`, or ConfigError with file, line, key path and reason
  * for every problem. `top` says whether the document is a mapping or a list, and what to say
  * when it is neither. Also reads the other files the shield is given (`shield check --tests`).
  */
@@ -196,7 +172,7 @@ export function parseYamlAs<T>(
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ShieldConfigError(
+    throw new ConfigError(
       file,
       doc.errors.map((e) => ({
         keyPath: "",
@@ -208,11 +184,11 @@ export function parseYamlAs<T>(
   const loc = new Locator(doc, lines);
   const data: unknown = doc.toJS();
   if (data === null || typeof data !== "object" || Array.isArray(data) !== top.list) {
-    throw new ShieldConfigError(file, [{ keyPath: "", line: 1, reason: top.reason }]);
+    throw new ConfigError(file, [{ keyPath: "", line: 1, reason: top.reason }]);
   }
   const parsed = schema.safeParse(data);
   if (!parsed.success) {
-    throw new ShieldConfigError(
+    throw new ConfigError(
       file,
       parsed.error.issues.map((i) => {
         const segs = i.path.filter((s): s is Segment => typeof s !== "symbol");
@@ -388,7 +364,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     return h.toLowerCase();
   });
 
-  if (problems.length > 0) throw new ShieldConfigError(file, problems);
+  if (problems.length > 0) throw new ConfigError(file, problems);
 
   const l = raw.limits;
   return {

@@ -2,14 +2,15 @@ import { describe, expect, it } from "vitest";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ShieldConfigError, loadShieldConfig, parseShieldConfig } from "../../src/shield/config.js";
+import { ConfigError } from "../../src/errors.js";
+import { loadShieldConfig, parseShieldConfig } from "../../src/shield/config.js";
 import { EXAMPLE, SCOUT_HASH } from "./policy-fixtures.js";
 
-function configError(text: string, file = "/etc/clawguard/shield.yaml"): ShieldConfigError {
+function configError(text: string, file = "/etc/clawguard/shield.yaml"): ConfigError {
   try {
     parseShieldConfig(text, file);
   } catch (e) {
-    if (e instanceof ShieldConfigError) return e;
+    if (e instanceof ConfigError) return e;
     throw e;
   }
   throw new Error("config was accepted");
