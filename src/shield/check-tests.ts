@@ -13,8 +13,8 @@
  */
 import { z } from "zod";
 import { DestinationError, readableDestination, type AgentAnswer, type Asker } from "./check.js";
-import { formatKeyPath, parseYamlAs, readConfigText } from "./config.js";
 import { ClawguardError, ConfigError, type ConfigProblem } from "../errors.js";
+import { formatKeyPath, parseYamlAs, readConfigText } from "../yaml/read.js";
 
 export const EXPECTATIONS = ["allowed", "audited", "denied"] as const;
 export type Expectation = (typeof EXPECTATIONS)[number];

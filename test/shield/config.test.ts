@@ -104,7 +104,7 @@ admin: { listen: 127.0.0.1:9090 }
       "",
       "invalid YAML",
     ],
-    ["a duplicate key", `${BASE}mode: audit\nmode: enforce\n`, 4, "", "unique"],
+    ["a duplicate key", `${BASE}mode: audit\nmode: enforce\n`, 4, "", 'duplicate key "mode"'],
     ["an unknown top-level key", `${BASE}alow: [example.com]\n`, 3, "alow", 'unknown key "alow"'],
     [
       "an unknown agent key",
@@ -236,6 +236,54 @@ admin: { listen: 127.0.0.1:9090 }
   it("refuses a document that is not a mapping", () => {
     expect(configError("- a\n- b\n").problems[0]?.reason).toContain("expected a mapping");
     expect(configError("").problems[0]?.reason).toContain("expected a mapping");
+  });
+});
+
+describe("aliases in shield.yaml", () => {
+  it("refuses a billion-laughs document at once, naming the file and the line of the alias that blows up", () => {
+    // Nine nodes, nine times nine, ...: expanded, the last line alone holds 9^9 strings.
+    const names = "abcdefghi";
+    const lines = [`a: &a [${Array(9).fill("lol").join(", ")}]`];
+    for (let i = 1; i < names.length; i++)
+      lines.push(
+        `${names[i]}: &${names[i]} [${Array(9)
+          .fill(`*${names[i - 1]}`)
+          .join(", ")}]`,
+      );
+    const err = configError(`${BASE}${lines.join("\n")}\n`);
+    // a to e add 74,682 nodes; the first *e on line 8 adds 66,429 more.
+    expect(err.problems).toHaveLength(1);
+    expect(err.where).toBe("/etc/clawguard/shield.yaml:8");
+    expect(err.problems[0]?.keyPath).toBe("f[0]");
+    expect(err.problems[0]?.reason).toMatch(/^alias \*e would grow the document past 100000 nodes/);
+  }, 5_000);
+
+  it("accepts one anchor shared by many agents", () => {
+    const agents = Array.from(
+      { length: 150 },
+      (_, i) => `  - { id: a${i}, sources: [10.0.${i >> 8}.${i & 255}], allow: *common }`,
+    );
+    const cfg = parseShieldConfig(
+      `${BASE}tiers:\n  t: { allow: &common [api.openai.com, "*.anthropic.com"] }\nagents:\n${agents.join("\n")}\n`,
+      "s.yaml",
+    );
+    expect(cfg.agents).toHaveLength(150);
+    expect(cfg.agents[149]?.allow).toEqual(["api.openai.com", "*.anthropic.com"]);
+  });
+
+  it.each([
+    [
+      "an alias inside the node it names",
+      `${BASE}deny: &d [a.example, *d]\n`,
+      3,
+      "deny[1]",
+      "inside the node it names",
+    ],
+    ["an alias without its anchor", `${BASE}deny: *nothing\n`, 3, "deny", "names no anchor"],
+  ])("refuses %s, naming its line", (_what, text, line, keyPath, reason) => {
+    const err = configError(text);
+    expect(err.problems[0]).toMatchObject({ line, keyPath });
+    expect(err.problems[0]?.reason).toContain(reason);
   });
 });
 
