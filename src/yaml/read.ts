@@ -1,5 +1,5 @@
 /**
- * Reading a YAML file a person wrote (shield.yaml, policy tests): parsed with line numbers
+ * Reading a YAML file a person wrote (shield.yaml, policy tests, a harden profile): parsed with line numbers
  * kept, refused when it repeats a key or its aliases would expand it without bound, and
  * checked against a zod schema. Every problem becomes a ConfigError naming the file, the line
  * and the key path; what passes comes back typed, with a Locator so that the checks a schema
@@ -81,6 +81,8 @@ function child(node: unknown, s: Segment): unknown {
 export interface Shape {
   list: boolean;
   reason: string;
+  /** What an empty document stands for; without it, an empty document is refused. */
+  empty?: unknown;
 }
 
 /** A file's text, or FileUnreadableError saying why not; `hint` says how to name another. */
@@ -128,7 +130,8 @@ export function parseYaml(text: string, file: string, shape: Shape): { data: unk
   }
   // yaml's own bound (maxAliasCount) refuses a config that uses one anchor a hundred times, and
   // without saying where; aliasProblem above bounds what aliases add, and names the alias.
-  const data: unknown = doc.toJS({ maxAliasCount: -1 });
+  let data: unknown = doc.toJS({ maxAliasCount: -1 });
+  if (data === null && shape.empty !== undefined) data = shape.empty;
   if (data === null || typeof data !== "object" || Array.isArray(data) !== shape.list) {
     throw new ConfigError(file, [{ keyPath: "", line: 1, reason: shape.reason }]);
   }
@@ -167,7 +170,11 @@ function checkSchema<T>(data: unknown, file: string, schema: z.ZodType<T>, loc: 
 }
 
 /** zod's issues as problems with key paths, and lines where `loc` knows them. */
-function schemaProblems(issues: readonly z.core.$ZodIssue[], data: unknown, loc: Locator): ConfigProblem[] {
+export function schemaProblems(
+  issues: readonly z.core.$ZodIssue[],
+  data: unknown,
+  loc: Locator,
+): ConfigProblem[] {
   return issues.map((i) => {
     const segs = i.path.filter((s): s is Segment => typeof s !== "symbol");
     if (i.code === "unrecognized_keys") {
