@@ -1,9 +1,10 @@
 /**
- * Reading a YAML file a person wrote (shield.yaml, policy tests, a harden profile): parsed with line numbers
- * kept, refused when it repeats a key or its aliases would expand it without bound, and
- * checked against a zod schema. Every problem becomes a ConfigError naming the file, the line
- * and the key path; what passes comes back typed, with a Locator so that the checks a schema
- * cannot express can name lines too.
+ * Reading a YAML file a person wrote (shield.yaml, policy tests, a harden profile), or JSON
+ * that clawguard wrote for itself (saved mode switches): parsed with line numbers kept, refused
+ * when it repeats a key or its aliases would expand it without bound, and checked against a
+ * zod schema. Every problem becomes a ConfigError naming the file, the line and the key path;
+ * what passes comes back typed, with a Locator so that the checks a schema cannot express can
+ * name lines too.
  */
 import { readFile } from "node:fs/promises";
 import {
@@ -83,6 +84,8 @@ export interface Shape {
   reason: string;
   /** What an empty document stands for; without it, an empty document is refused. */
   empty?: unknown;
+  /** What to do when the file cannot be used, beyond fixing the lines named. */
+  hint?: string;
 }
 
 /** A file's text, or FileUnreadableError saying why not; `hint` says how to name another. */
@@ -106,11 +109,11 @@ export const MAX_ALIAS_EXPANSION = 100_000;
 
 /** YAML text, its shape checked: the plain data and the lines of its nodes. */
 export function parseYaml(text: string, file: string, shape: Shape): { data: unknown; loc: Locator } {
+  const refuse = (problems: ConfigProblem[]) => new ConfigError(file, problems, { hint: shape.hint });
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
+    throw refuse(
       doc.errors.map((e) => ({
         keyPath: "",
         line: e.linePos?.[0]?.line,
@@ -124,7 +127,7 @@ export function parseYaml(text: string, file: string, shape: Shape): { data: unk
   const loc = new Locator(doc, lines);
   const bad = aliasProblem(doc);
   if (bad) {
-    throw new ConfigError(file, [
+    throw refuse([
       { keyPath: formatKeyPath(bad.path), line: loc.at(bad.alias.range?.[0]), reason: bad.reason },
     ]);
   }
@@ -133,7 +136,7 @@ export function parseYaml(text: string, file: string, shape: Shape): { data: unk
   let data: unknown = doc.toJS({ maxAliasCount: -1 });
   if (data === null && shape.empty !== undefined) data = shape.empty;
   if (data === null || typeof data !== "object" || Array.isArray(data) !== shape.list) {
-    throw new ConfigError(file, [{ keyPath: "", line: 1, reason: shape.reason }]);
+    throw refuse([{ keyPath: "", line: 1, reason: shape.reason }]);
   }
   return { data, loc };
 }
@@ -159,14 +162,33 @@ export function parseYamlAs<T>(
   shape: Shape,
 ): { data: T; loc: Locator } {
   const { data, loc } = parseYaml(text, file, shape);
-  return { data: checkSchema(data, file, schema, loc), loc };
+  const parsed = schema.safeParse(data);
+  if (!parsed.success)
+    throw new ConfigError(file, schemaProblems(parsed.error.issues, data, loc), { hint: shape.hint });
+  return { data: parsed.data, loc };
 }
 
-/** `data` as `schema` takes it, or ConfigError naming the line and key path of each problem. */
-function checkSchema<T>(data: unknown, file: string, schema: z.ZodType<T>, loc: Locator): T {
-  const parsed = schema.safeParse(data);
-  if (parsed.success) return parsed.data;
-  throw new ConfigError(file, schemaProblems(parsed.error.issues, data, loc));
+/**
+ * JSON text checked against `schema`, with the same errors as YAML: JSON that a program wrote
+ * is read as strictly as JSON, and its problems still name their lines.
+ */
+export function parseJsonAs<T>(
+  text: string,
+  file: string,
+  schema: z.ZodType<T>,
+  shape: Shape,
+): { data: T; loc: Locator } {
+  try {
+    JSON.parse(text);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    const at = /at position (\d+)/.exec(message);
+    const line = at ? text.slice(0, Number(at[1])).split("\n").length : undefined;
+    throw new ConfigError(file, [{ keyPath: "", line, reason: `not JSON: ${message}` }], {
+      hint: shape.hint,
+    });
+  }
+  return parseYamlAs(text, file, schema, shape);
 }
 
 /** zod's issues as problems with key paths, and lines where `loc` knows them. */
