@@ -2,7 +2,7 @@
  * Errors as data. Every failure clawguard expects (a bad flag, a broken config, a missing file,
  * an unreachable shield) is a ClawguardError with a stable `code` for programs and tests, a
  * message for people, and where known the place (`file:line`, a key path, a flag) and what to
- * do about it.
+ * do about it. Anything else that reaches the command line is a bug, and is reported as one.
  * docs/errors.md describes each code; a test keeps it and ERROR_CODES in step.
  */
 
@@ -10,12 +10,14 @@ export const ERROR_CODES = [
   "CG_USAGE",
   "CG_FILE_UNREADABLE",
   "CG_CONFIG_INVALID",
+  "CG_ROOT_MISSING",
   "CG_HOST_MISSING",
   "CG_HOST_PERMISSION",
   "CG_HOST_MALFORMED",
   "CG_HOST_IO",
   "CG_HOST_UNAVAILABLE",
   "CG_HOST_TIMEOUT",
+  "CG_SYSTEM",
   "CG_PLAN_REFUSED",
   "CG_APPLY_FAILED",
   "CG_RUN_NOT_FOUND",
@@ -31,6 +33,7 @@ export const ERROR_CODES = [
   "CG_ADMIN_UNREACHABLE",
   "CG_ADMIN_REFUSED",
   "CG_ADMIN_FAILED",
+  "CG_INTERNAL",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -94,8 +94,11 @@ export async function readConfigText(file: string, hint: string): Promise<string
     return await readFile(file, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new FileUnreadableError(file, `file does not exist (${hint})`);
-    if (code === "EACCES") throw new FileUnreadableError(file, "permission denied reading the file");
+    if (code === "ENOENT") throw new FileUnreadableError(file, "file does not exist", { hint });
+    if (code === "EACCES")
+      throw new FileUnreadableError(file, "permission denied reading the file", {
+        hint: "run as root, or let this user read the file",
+      });
     throw new FileUnreadableError(file, e instanceof Error ? e.message : String(e));
   }
 }

@@ -299,6 +299,10 @@ describe("loadShieldConfig", () => {
 
   it("names a missing file and says what to do", async () => {
     const file = path.join(tmpdir(), "no-such-dir-shield", "shield.yaml");
-    await expect(loadShieldConfig(file)).rejects.toThrow(`${file}: file does not exist (pass --config PATH)`);
+    await expect(loadShieldConfig(file)).rejects.toMatchObject({
+      code: "CG_FILE_UNREADABLE",
+      message: `${file}: file does not exist`,
+      hint: "pass --config PATH",
+    });
   });
 });
