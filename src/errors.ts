@@ -75,11 +75,7 @@ export class UsageError extends ClawguardError {
 
 /** A file clawguard was pointed at does not exist or cannot be read. */
 export class FileUnreadableError extends ClawguardError {
-  constructor(
-    readonly file: string,
-    reason: string,
-    details: Omit<ErrorDetails, "where"> = {},
-  ) {
+  constructor(file: string, reason: string, details: Omit<ErrorDetails, "where"> = {}) {
     super("CG_FILE_UNREADABLE", reason, { ...details, where: file });
   }
 }
