@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { BudgetUse } from "../shield/admission/budget.js";
 import { call, DEFAULT_CONFIG, type ApiFlags } from "../shield/admin/client.js";
+import { UsageError } from "../errors.js";
 import { installShield } from "../shield/install.js";
 
 const MODES = ["enforce", "audit", "lockdown", "inherit"] as const;
@@ -65,7 +66,7 @@ function ruleTarget(flags: RuleFlags): { level: string; name?: string } {
   const given = [flags.global ? "global" : null, flags.tier, flags.fleet, flags.agent].filter(
     (x) => x != null,
   );
-  if (given.length > 1) throw new Error("give one of --global, --tier, --fleet, --agent");
+  if (given.length > 1) throw new UsageError("give one of --global, --tier, --fleet, --agent");
   if (flags.tier !== undefined) return { level: "tier", name: flags.tier };
   if (flags.fleet !== undefined) return { level: "fleet", name: flags.fleet };
   if (flags.agent !== undefined) return { level: "agent", name: flags.agent };
@@ -157,7 +158,7 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
       .option("--agent <agent>", "one agent"),
   ).action(async (mode: string, flags: ModeFlags) => {
     if (!(MODES as readonly string[]).includes(mode)) {
-      throw new Error(`mode must be one of ${MODES.join(", ")}, not "${mode}"`);
+      throw new UsageError(`mode must be one of ${MODES.join(", ")}, not "${mode}"`);
     }
     const t = ruleTarget(flags);
     const body = {
@@ -208,7 +209,7 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
         .option("--agent <agent>", "an agent's own rules"),
     ).action(async (verdict: string, rule: string, flags: RuleFlags) => {
       if (verdict !== "allow" && verdict !== "deny") {
-        throw new Error(`verdict must be allow or deny, not "${verdict}"`);
+        throw new UsageError(`verdict must be allow or deny, not "${verdict}"`);
       }
       const t = ruleTarget(flags);
       const r = await call(flags, op === "add" ? "POST" : "DELETE", "/api/rules", { ...t, verdict, rule });

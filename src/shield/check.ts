@@ -6,6 +6,7 @@
  * api.openai.com, and by which rule?" here instead of from an agent.
  */
 import { setImmediate as yieldToIo } from "node:timers/promises";
+import { ClawguardError } from "../errors.js";
 import type { ShieldConfig } from "./config.js";
 import { loadModeOverrides, NO_OVERRIDES, withOverrides } from "./admin/modes-file.js";
 import { Admissions, type AddressVerdict, type Admission, type BudgetGate } from "./admission/index.js";
@@ -32,10 +33,9 @@ export interface Destination {
   path: string | null;
 }
 
-export class DestinationError extends Error {
+export class DestinationError extends ClawguardError {
   constructor(given: string, why: string) {
-    super(`destination "${given}": ${why}`);
-    this.name = "DestinationError";
+    super("CG_DESTINATION_INVALID", `destination "${given}": ${why}`);
   }
 }
 
@@ -229,13 +229,12 @@ export async function checkEveryAgent(
 }
 
 /** No agent answers to what a check named: the field that named it, and why. */
-export class CheckAgentError extends Error {
+export class CheckAgentError extends ClawguardError {
   constructor(
     readonly field: "agent" | "source",
     message: string,
   ) {
-    super(message);
-    this.name = "CheckAgentError";
+    super("CG_AGENT_UNKNOWN", message);
   }
 }
 

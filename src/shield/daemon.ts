@@ -5,6 +5,7 @@
  * port opens, so a config the policy rejects never serves a single request.
  */
 import http from "node:http";
+import { ClawguardError } from "../errors.js";
 import type { AddressInfo } from "node:net";
 import { readFile } from "node:fs/promises";
 import type { ShieldConfig } from "./config.js";
@@ -63,7 +64,8 @@ export async function startManagedShield(
     adminAddress = await listen(adminServer, cfg.admin.listen.host, cfg.admin.listen.port).catch(
       (err: unknown) => {
         const code = (err as NodeJS.ErrnoException).code ?? String(err);
-        throw new Error(
+        throw new ClawguardError(
+          "CG_LISTEN_FAILED",
           `cannot listen on ${cfg.admin?.listen.host}:${cfg.admin?.listen.port} for the admin API (${code}); change admin.listen in the config or stop what holds the port`,
         );
       },

@@ -1,5 +1,6 @@
 import { networkInterfaces } from "node:os";
 import type { AddressInfo } from "node:net";
+import { ClawguardError } from "../errors.js";
 import type { ShieldConfig } from "./config.js";
 import type { Resolver } from "./net/resolve.js";
 import { Policy } from "./policy/index.js";
@@ -53,7 +54,8 @@ export async function startShield(cfg: ShieldConfig, opts: StartShieldOptions): 
   } catch (err) {
     await sink.close();
     const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
-    throw new Error(
+    throw new ClawguardError(
+      "CG_LISTEN_FAILED",
       `cannot listen on ${cfg.listen.host}:${cfg.listen.port} (${code}); change "listen" in the config or stop what holds the port`,
     );
   }

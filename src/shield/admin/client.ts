@@ -5,6 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { ClawguardError, FileUnreadableError, UsageError } from "../../errors.js";
 import { loadShieldConfig } from "../config.js";
 
 export interface ApiFlags {
@@ -28,7 +29,8 @@ async function connect(flags: ApiFlags): Promise<Connection> {
   const configFile = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
   if ((url === undefined || tokenFile === undefined) && configFile !== undefined) {
     const cfg = await loadShieldConfig(configFile);
-    if (!cfg.admin) throw new Error(`${configFile} has no admin section, so the shield serves no admin API`);
+    if (!cfg.admin)
+      throw new UsageError(`${configFile} has no admin section, so the shield serves no admin API`);
     if (url === undefined) {
       const { host, port } = cfg.admin.listen;
       const reach = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
@@ -37,12 +39,12 @@ async function connect(flags: ApiFlags): Promise<Connection> {
     tokenFile ??= cfg.admin.tokenFile;
   }
   if (url === undefined) {
-    throw new Error(
+    throw new UsageError(
       "no admin API address: pass --admin URL, set CLAWGUARD_ADMIN_URL, or pass --config shield.yaml",
     );
   }
   if (tokenFile === undefined) {
-    throw new Error(
+    throw new UsageError(
       "no admin token: pass --token-file FILE, set CLAWGUARD_ADMIN_TOKEN_FILE, or pass --config shield.yaml",
     );
   }
@@ -50,14 +52,15 @@ async function connect(flags: ApiFlags): Promise<Connection> {
   try {
     base = new URL(url);
   } catch {
-    throw new Error(`--admin "${url}" is not a URL (e.g. http://127.0.0.1:9090)`);
+    throw new UsageError(`--admin "${url}" is not a URL (e.g. http://127.0.0.1:9090)`);
   }
   let token: string;
   try {
     token = (await readFile(tokenFile, "utf8")).trim();
   } catch (e) {
-    throw new Error(
-      `cannot read the admin token file ${tokenFile} (${(e as NodeJS.ErrnoException).code ?? e})`,
+    throw new FileUnreadableError(
+      tokenFile,
+      `cannot read the admin token file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
     );
   }
   return { base, token };
@@ -84,7 +87,8 @@ export async function call(
     });
   } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-    throw new Error(
+    throw new ClawguardError(
+      "CG_ADMIN_UNREACHABLE",
       `the admin API at ${c.base.origin} is unreachable (${cause}); is the shield running, and the SSH tunnel open?`,
     );
   }
@@ -96,13 +100,15 @@ export async function call(
     // Not JSON: reported below through the status.
   }
   if (res.status === 401) {
-    throw new Error(
+    throw new ClawguardError(
+      "CG_ADMIN_REFUSED",
       `the admin API at ${c.base.origin} refused the token; check --token-file or admin.token_file`,
     );
   }
   if (!res.ok) {
     const field = typeof json.field === "string" ? ` (${json.field})` : "";
-    throw new Error(
+    throw new ClawguardError(
+      "CG_ADMIN_FAILED",
       `${method} ${path}: HTTP ${res.status}${field}: ${String(json.error ?? text.slice(0, 200))}`,
     );
   }

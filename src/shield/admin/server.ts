@@ -21,7 +21,7 @@ import {
   type PolicyCase,
   type PolicyOutcome,
 } from "../check-tests.js";
-import { ShieldConfigError } from "../config.js";
+import { ConfigError } from "../../errors.js";
 import { DECISIONS, type LogReader } from "../log/index.js";
 import type { Resolver } from "../net/resolve.js";
 import type { Mode } from "../types.js";
@@ -296,7 +296,7 @@ export function createAdminHandler(
         try {
           cases = parsePolicyTests(body.tests, TESTS_NAME);
         } catch (e) {
-          if (e instanceof ShieldConfigError) throw new HttpError(400, "tests", e.message);
+          if (e instanceof ConfigError) throw new HttpError(400, "tests", e.message);
           throw e;
         }
         if (cases.length > MAX_TEST_CASES)

@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
+import { ClawguardError, FileUnreadableError } from "../../errors.js";
 
 const MIN_TOKEN_CHARS = 16;
 
@@ -14,7 +15,8 @@ const MIN_TOKEN_CHARS = 16;
  */
 export async function readAdminToken(file: string | undefined): Promise<Buffer> {
   if (file === undefined) {
-    throw new Error(
+    throw new ClawguardError(
+      "CG_ADMIN_TOKEN_INVALID",
       "admin.token_file is not set: the admin API never runs without a token. Add admin.token_file to the config (clawguard shield install writes one), or remove the admin section",
     );
   }
@@ -22,21 +24,24 @@ export async function readAdminToken(file: string | undefined): Promise<Buffer> 
   try {
     const st = await stat(file);
     if ((st.mode & 0o077) !== 0) {
-      throw new Error(
+      throw new ClawguardError(
+        "CG_ADMIN_TOKEN_INVALID",
         `${file}: the admin token file is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 ${file}`,
       );
     }
     text = await readFile(file, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === undefined) throw e;
-    throw new Error(
-      `${file}: cannot read the admin token file (${code}); create it with: umask 077; openssl rand -hex 32 > ${file}`,
+    if (code === undefined || e instanceof ClawguardError) throw e;
+    throw new FileUnreadableError(
+      file,
+      `cannot read the admin token file (${code}); create it with: umask 077; openssl rand -hex 32 > ${file}`,
     );
   }
   const token = text.trim();
   if (token.length < MIN_TOKEN_CHARS || /\s/.test(token)) {
-    throw new Error(
+    throw new ClawguardError(
+      "CG_ADMIN_TOKEN_INVALID",
       `${file}: the admin token must be one word of at least ${MIN_TOKEN_CHARS} characters; write a new one with: openssl rand -hex 32 > ${file}`,
     );
   }
