@@ -23,7 +23,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startManagedShield } from "../src/shield/admin/index.js";
+import { startManagedShield } from "../src/shield/daemon.js";
 import { loadShieldConfig } from "../src/shield/config.js";
 import { shieldRunArgv } from "../src/shield/node-flags.js";
 import { enrollAgent } from "../src/shield/wireguard/enroll.js";

@@ -24,10 +24,22 @@
  * drifts between fast and slow stretches minutes apart, and a ratio of medians would compare a
  * contender's fast stretch with another's slow one.
  *
- *   npm run bench:shield [-- --seconds S] [--rounds R] [--tunnels N]
+ * With `--baseline REF` the shield as built from git revision REF runs beside the current one,
+ * as one more contender, and the ratios of the current build to it are printed: a change to the
+ * data path is judged against the build before it in the same run.
+ *
+ *   npm run bench:shield [-- --seconds S] [--rounds R] [--tunnels N] [--baseline REF]
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { loadavg, tmpdir } from "node:os";
@@ -40,7 +52,13 @@ function arg(name: string, fallback: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
+function argText(name: string): string | null {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? (process.argv[i + 1] ?? null) : null;
+}
+
 const SECONDS = arg("--seconds", 5);
+const BASELINE = argText("--baseline");
 const ROUNDS = arg("--rounds", 5);
 const TUNNELS = arg("--tunnels", 5000);
 const RATE = 1000;
@@ -65,9 +83,10 @@ function sh(
   cmd: string,
   args: string[],
   timeoutMs = 60_000,
+  cwd?: string,
 ): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, cwd }, (err, stdout, stderr) =>
       resolve({ stdout, stderr, code: err ? Number((err as { code?: number }).code ?? 1) : 0 }),
     );
   });
@@ -221,13 +240,25 @@ interface Proxy {
   closes?: boolean;
 }
 
-async function startShield(port: number): Promise<Proxy> {
-  const file = path.join(dir, "shield.yaml");
+/** `ref` built in a worktree of its own (with this checkout's node_modules); its directory. */
+async function buildRevision(ref: string): Promise<string> {
+  const wt = path.join(dir, "baseline");
+  const add = await sh("git", ["-C", ROOT, "worktree", "add", "--detach", wt, ref]);
+  if (add.code !== 0) throw new Error(`--baseline ${ref}: ${add.stderr.trim()}`);
+  symlinkSync(path.join(ROOT, "node_modules"), path.join(wt, "node_modules"));
+  const built = await sh("npx", ["tsc", "-p", "tsconfig.build.json"], 300_000, wt);
+  if (built.code !== 0)
+    throw new Error(`--baseline ${ref}: the build failed: ${built.stdout}${built.stderr}`);
+  return wt;
+}
+
+async function startShield(port: number, root = ROOT, name = "clawguard"): Promise<Proxy> {
+  const file = path.join(dir, `${name}.yaml`);
   writeFileSync(
     file,
     [
       `listen: 127.0.0.1:${port}`,
-      `log: { path: ${path.join(dir, "shield.db")} }`,
+      `log: { path: ${path.join(dir, `${name}.db`)} }`,
       `limits: { max_tunnels_per_agent: ${TUNNELS + 100}, idle_timeout_ms: 600000 }`,
       // The origins are on loopback: only an explicit CIDR rule lets the shield dial them.
       `agents:`,
@@ -236,10 +267,10 @@ async function startShield(port: number): Promise<Proxy> {
     ].join("\n"),
   );
   // With the Node flags the installed unit and the clawguard command give it.
-  const [node, ...argv] = shieldRunArgv(path.join(ROOT, "bin/clawguard.js"), ["--config", file]);
+  const [node, ...argv] = shieldRunArgv(path.join(root, "bin/clawguard.js"), ["--config", file]);
   const child = start(node!, argv);
   await waitPort(port);
-  return { name: "clawguard", port, pid: child.pid };
+  return { name, port, pid: child.pid };
 }
 
 /**
@@ -497,8 +528,19 @@ async function main(): Promise<void> {
     throw new Error(
       `${missing.join(", ")} not found; on Debian: apt-get install ${PROGRAMS.join(" ")} (a C compiler, cc, is optional)`,
     );
-  const [bulkPort, smallPort, shieldPort, squidPort, squidNologPort, tinyPort, relayPort, sockmapPort] =
-    await Promise.all(Array.from({ length: 8 }, freePort));
+  const [
+    bulkPort,
+    smallPort,
+    shieldPort,
+    squidPort,
+    squidNologPort,
+    tinyPort,
+    relayPort,
+    sockmapPort,
+    basePort,
+  ] = await Promise.all(Array.from({ length: 9 }, freePort));
+  const baseline = BASELINE ? `clawguard@${BASELINE}` : null;
+  const baseRoot = BASELINE ? await buildRevision(BASELINE) : null;
   const smallOrigin = await startOrigins(bulkPort!, smallPort!);
   writeFileSync(path.join(dir, "warm.lua"), `wrk.path = "http://127.0.0.1:${smallPort}/"\n`);
   const contenders: Proxy[] = [
@@ -507,6 +549,7 @@ async function main(): Promise<void> {
     await startSquid(squidPort!, true),
     await startSquid(squidNologPort!, false),
     await startTinyproxy(tinyPort!),
+    ...(baseRoot ? [await startShield(basePort!, baseRoot, baseline!)] : []),
   ];
   const ceiling = await startCeilingRelay(relayPort!, bulkPort!);
   const sockmap = await startSockmapCeiling(sockmapPort!, bulkPort!);
@@ -670,6 +713,22 @@ async function main(): Promise<void> {
       null,
     ],
   ];
+  if (baseline !== null) {
+    // The same build's noise between two runs is a few percent: "no worse" allows that much.
+    checks.push(["req/s vs the baseline build", ...atLeast(ratio("clawguard", baseline, "rps"), 0.95)]);
+    checks.push([
+      "CONNECT throughput vs the baseline build",
+      ...atLeast(ratio("clawguard", baseline, "mbps"), 0.95),
+    ]);
+    const p99 = paired((of) => of("clawguard").p99 - of(baseline).p99);
+    checks.push(["added p99 minus the baseline build's (ms)", p99, "< 0.25", p99 < 0.25]);
+    checks.push([
+      "CPU per request (wrk), baseline / clawguard",
+      ratio(baseline, "clawguard", "cpuPerReq"),
+      "reference",
+      null,
+    ]);
+  }
   if (relay !== null)
     checks.push([
       "CONNECT throughput vs the ceiling relay",
@@ -704,6 +763,7 @@ async function stopAll(): Promise<void> {
         }),
     ),
   );
+  if (BASELINE) await sh("git", ["-C", ROOT, "worktree", "remove", "--force", path.join(dir, "baseline")]);
   rmSync(dir, { recursive: true, force: true });
 }
 

@@ -1,9 +1,9 @@
 import { Option, type Command } from "commander";
 import { failingAtOrAbove, runAudit } from "../checks/audit.js";
 import { LAYERS, SEVERITIES, type Layer, type Severity } from "../checks/finding.js";
-import { LocalHost } from "../host/host.js";
 import { makeStyle, renderText, wantColor } from "./report.js";
 import { parseChoice } from "./main.js";
+import { hostAt } from "./root.js";
 
 interface AuditFlags {
   root: string;
@@ -41,7 +41,7 @@ export function registerAudit(program: Command, setCode: (c: number) => void): v
     .action(async (flags: AuditFlags) => {
       const skip = new Set(flags.skip ?? []);
       const layers = (flags.layer ?? LAYERS).filter((l) => !skip.has(l));
-      const report = await runAudit(new LocalHost(flags.root), { layers });
+      const report = await runAudit(await hostAt(flags.root), { layers });
       if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
       else process.stdout.write(renderText(report, makeStyle(wantColor(process.stdout))));
       setCode(failingAtOrAbove(report.findings, flags.failOn).length > 0 ? 1 : 0);

@@ -2,10 +2,10 @@ import { InvalidArgumentError, type Command } from "commander";
 import pc from "picocolors";
 import { describeChange } from "../harden/change.js";
 import { DEFAULT_HEALTH_TIMEOUT_S, harden, type HardenReport, type PlannedView } from "../harden/harden.js";
-import { LocalHost } from "../host/host.js";
 import { LocalWriter } from "../host/writer.js";
 import { addProfileOptions, profileFrom, type ProfileFlags } from "./profile-flags.js";
 import { wantColor } from "./report.js";
+import { hostAt } from "./root.js";
 
 interface HardenFlags extends ProfileFlags {
   healthTimeout: number;
@@ -104,7 +104,7 @@ export function registerHarden(program: Command, setCode: (c: number) => void): 
     )
     .action(async (flags: HardenFlags) => {
       const { profile } = await profileFrom(flags);
-      const host = new LocalHost(flags.root);
+      const host = await hostAt(flags.root);
       const color = wantColor(process.stderr);
       const report = await harden(host, new LocalWriter(host), {
         profile,

@@ -1,6 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import pc from "picocolors";
-import { LocalHost } from "../host/host.js";
 import { LocalWriter } from "../host/writer.js";
 import {
   applyLockdown,
@@ -23,6 +22,7 @@ import {
 import { DEFAULT_DIRECT_PROBES, resolversOf, verifyLockdown, type VerifyReport } from "../lockdown/verify.js";
 import type { EgressAllow } from "../render/nftables.js";
 import { wantColor } from "./report.js";
+import { hostAt } from "./root.js";
 
 interface LockdownFlags {
   shield?: string;
@@ -201,7 +201,7 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
     .action(async (flags: LockdownFlags) => {
       if (flags.apply && flags.verify)
         throw new LockdownInputError("--apply and --verify are separate steps: run one, then the other");
-      const host = new LocalHost(flags.root);
+      const host = await hostAt(flags.root);
       if (flags.verify) {
         const st = await readState(host);
         const given = flags.shield ? parseHostPort(flags.shield, "--shield") : undefined;
@@ -264,7 +264,7 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
     )
     .action(async (_flags: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals<LockdownFlags>();
-      const host = new LocalHost(flags.root);
+      const host = await hostAt(flags.root);
       const live = !flags.filesOnly;
       const report = await rollbackLockdown(host, new LocalWriter(host), {
         live,

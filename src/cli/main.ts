@@ -7,38 +7,60 @@ import { registerLockdown } from "./lockdown.js";
 import { registerHarden } from "./harden.js";
 import { registerRollback } from "./rollback.js";
 import { registerCloudInit } from "./cloud-init.js";
+import { asExpected, bugJson, bugText, commandOf, errorJson, errorText } from "./errors.js";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 
-/** Parse argv and run; returns the exit code (0 ok, 1 findings, 2 usage or runtime error). */
-export async function main(argv: string[]): Promise<number> {
+/** Adds a command to the program; the command hands its exit code to `setCode`. */
+export type Register = (program: Command, setCode: (code: number) => void) => void;
+
+const COMMANDS: readonly Register[] = [
+  registerAudit,
+  registerChecks,
+  registerShield,
+  registerLockdown,
+  registerHarden,
+  registerRollback,
+  (program) => registerCloudInit(program, VERSION),
+];
+
+/**
+ * Parse argv and run one of `commands`; returns the exit code (0 ok, 1 findings, 2 usage or
+ * runtime error). A command throws what stops it, and it is reported here, once, in the form
+ * the command was asked for (text or --json); `commands` is every command clawguard has unless
+ * given.
+ */
+export async function main(argv: string[], commands: readonly Register[] = COMMANDS): Promise<number> {
   const program = new Command("clawguard")
     .description("Secure OpenClaw agents on their own Linux servers")
     .version(VERSION)
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(str) });
+    .configureOutput({ outputError: () => undefined });
   let code = 0;
-  const setCode = (c: number) => {
-    code = c;
-  };
-  registerAudit(program, setCode);
-  registerChecks(program);
-  registerShield(program, setCode);
-  registerLockdown(program, setCode);
-  registerHarden(program, setCode);
-  registerRollback(program, setCode);
-  registerCloudInit(program, VERSION);
+  for (const register of commands)
+    register(program, (c) => {
+      code = c;
+    });
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // --help and --version end here too, with exit code 0.
-      return err.exitCode === 0 ? 0 : 2;
-    }
-    process.stderr.write(`clawguard: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 2;
+    return report(err, program, argv.slice(2));
   }
   return code;
+}
+
+function report(err: unknown, program: Command, args: string[]): number {
+  if (err instanceof CommanderError) {
+    // --help and --version end here with 0; help printed for a command given without its
+    // subcommand is itself the message.
+    if (err.exitCode === 0) return 0;
+    if (err.code === "commander.help") return 2;
+  }
+  const { words, json } = commandOf(program, args);
+  const known = asExpected(err, words);
+  if (known) process.stderr.write(json ? errorJson(known) : errorText(known));
+  else process.stderr.write(json ? bugJson(err, VERSION) : bugText(err, VERSION));
+  return 2;
 }
 
 export function parseChoice<T extends string>(name: string, allowed: readonly T[]) {

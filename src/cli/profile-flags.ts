@@ -1,5 +1,6 @@
 import { Option, type Command } from "commander";
 import { LAYERS, type Layer } from "../checks/finding.js";
+import { UsageError } from "../errors.js";
 import { loadProfile, validateProfile, type Profile } from "../harden/profile.js";
 import { parseChoice } from "./main.js";
 
@@ -30,20 +31,34 @@ export function addProfileOptions(cmd: Command): Command {
 }
 
 function num(flag: string, v: string): number {
-  if (!/^\d+$/.test(v)) throw new Error(`${flag} must be a port number, got "${v}"`);
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag} must be a port number, got "${v}"`);
   return Number(v);
 }
 
-export async function profileFrom(
-  flags: ProfileFlags,
-): Promise<{ profile: Profile; raw: Record<string, unknown> }> {
-  const raw: Record<string, unknown> = flags.profile ? await loadProfile(flags.profile) : {};
-  if (flags.user !== undefined) raw.user = flags.user;
-  if (flags.gatewayPort !== undefined) raw.gatewayPort = num("--gateway-port", flags.gatewayPort);
-  if (flags.port !== undefined) raw.ports = flags.port.map((p) => num("--port", p));
-  if (flags.www) raw.www = true;
-  if (flags.shield !== undefined) raw.shield = flags.shield;
+/** The profile file with the flags over it; a problem names the file's line or the flag. */
+export async function profileFrom(flags: ProfileFlags): Promise<{ profile: Profile }> {
+  const file = flags.profile !== undefined ? await loadProfile(flags.profile) : undefined;
+  const raw: Record<string, unknown> = { ...file?.settings };
+  const given = new Map<string, string>();
+  const set = (key: string, flag: string, value: unknown) => {
+    raw[key] = value;
+    given.set(key, flag);
+  };
+  if (flags.user !== undefined) set("user", "--user", flags.user);
+  if (flags.gatewayPort !== undefined)
+    set("gatewayPort", "--gateway-port", num("--gateway-port", flags.gatewayPort));
+  if (flags.port !== undefined)
+    set(
+      "ports",
+      "--port",
+      flags.port.map((p) => num("--port", p)),
+    );
+  if (flags.www) set("www", "--www", true);
+  if (flags.shield !== undefined) set("shield", "--shield", flags.shield);
+  // --skip adds to the file's list, and commander has checked its values: a bad one is the file's.
   if (flags.skip !== undefined)
-    raw.skip = [...new Set([...((raw.skip as Layer[] | undefined) ?? []), ...flags.skip])];
-  return { profile: validateProfile(raw, flags.profile ?? "flags"), raw };
+    raw.skip = Array.isArray(raw.skip)
+      ? [...new Set([...raw.skip, ...flags.skip])]
+      : (raw.skip ?? flags.skip);
+  return { profile: validateProfile(raw, { file, flags: given }) };
 }

@@ -3,8 +3,8 @@ import { defaultStateDir } from "../harden/apply.js";
 import { describeChange } from "../harden/change.js";
 import { listRuns } from "../harden/journal.js";
 import { rollbackRun } from "../harden/rollback.js";
-import { LocalHost } from "../host/host.js";
 import { LocalWriter } from "../host/writer.js";
+import { hostAt } from "./root.js";
 
 interface RollbackFlags {
   root: string;
@@ -22,7 +22,7 @@ export function registerRollback(program: Command, setCode: (c: number) => void)
     .option("--list", "list the runs instead")
     .option("--json", "print JSON (schema clawguard.rollback/v1)")
     .action(async (run: string | undefined, flags: RollbackFlags) => {
-      const host = new LocalHost(flags.root);
+      const host = await hostAt(flags.root);
       const stateDir = flags.stateDir ?? defaultStateDir(host.root);
       if (flags.list) {
         const runs = await listRuns(stateDir);

@@ -1,113 +1,11 @@
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import type { AgentTunnel } from "../shield/wireguard/status.js";
-import type { BudgetUse } from "../shield/proxy/budget.js";
-import { loadShieldConfig } from "../shield/config.js";
+import type { BudgetUse } from "../shield/admission/budget.js";
+import { call, DEFAULT_CONFIG, type ApiFlags } from "../shield/admin/client.js";
+import { UsageError } from "../errors.js";
 import { installShield } from "../shield/install.js";
 
-export interface ApiFlags {
-  admin?: string;
-  tokenFile?: string;
-  config?: string;
-  json?: boolean;
-}
-
-interface Connection {
-  base: URL;
-  token: string;
-}
-
-const DEFAULT_CONFIG = "/etc/clawguard/shield.yaml";
 const MODES = ["enforce", "audit", "lockdown", "inherit"] as const;
-
-/** Address and token: flags, then the environment, then the shield's config file. */
-async function connect(flags: ApiFlags): Promise<Connection> {
-  let url = flags.admin ?? process.env.CLAWGUARD_ADMIN_URL;
-  let tokenFile = flags.tokenFile ?? process.env.CLAWGUARD_ADMIN_TOKEN_FILE;
-  const configFile = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
-  if ((url === undefined || tokenFile === undefined) && configFile !== undefined) {
-    const cfg = await loadShieldConfig(configFile);
-    if (!cfg.admin) throw new Error(`${configFile} has no admin section, so the shield serves no admin API`);
-    if (url === undefined) {
-      const { host, port } = cfg.admin.listen;
-      const reach = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
-      url = `http://${reach.includes(":") ? `[${reach}]` : reach}:${port}`;
-    }
-    tokenFile ??= cfg.admin.tokenFile;
-  }
-  if (url === undefined) {
-    throw new Error(
-      "no admin API address: pass --admin URL, set CLAWGUARD_ADMIN_URL, or pass --config shield.yaml",
-    );
-  }
-  if (tokenFile === undefined) {
-    throw new Error(
-      "no admin token: pass --token-file FILE, set CLAWGUARD_ADMIN_TOKEN_FILE, or pass --config shield.yaml",
-    );
-  }
-  let base: URL;
-  try {
-    base = new URL(url);
-  } catch {
-    throw new Error(`--admin "${url}" is not a URL (e.g. http://127.0.0.1:9090)`);
-  }
-  let token: string;
-  try {
-    token = (await readFile(tokenFile, "utf8")).trim();
-  } catch (e) {
-    throw new Error(
-      `cannot read the admin token file ${tokenFile} (${(e as NodeJS.ErrnoException).code ?? e})`,
-    );
-  }
-  return { base, token };
-}
-
-export async function call(
-  flags: ApiFlags,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<Record<string, unknown>> {
-  const c = await connect(flags);
-  const url = new URL(path, c.base);
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method,
-      headers: {
-        authorization: `Bearer ${c.token}`,
-        ...(body !== undefined ? { "content-type": "application/json" } : {}),
-      },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-    throw new Error(
-      `the admin API at ${c.base.origin} is unreachable (${cause}); is the shield running, and the SSH tunnel open?`,
-    );
-  }
-  const text = await res.text();
-  let json: Record<string, unknown> = {};
-  try {
-    json = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // Not JSON: reported below through the status.
-  }
-  if (res.status === 401) {
-    throw new Error(
-      `the admin API at ${c.base.origin} refused the token; check --token-file or admin.token_file`,
-    );
-  }
-  if (!res.ok) {
-    const field = typeof json.field === "string" ? ` (${json.field})` : "";
-    throw new Error(
-      `${method} ${path}: HTTP ${res.status}${field}: ${String(json.error ?? text.slice(0, 200))}`,
-    );
-  }
-  return json;
-}
 
 function apiOptions(cmd: Command): Command {
   return cmd
@@ -169,7 +67,7 @@ function ruleTarget(flags: RuleFlags): { level: string; name?: string } {
   const given = [flags.global ? "global" : null, flags.tier, flags.fleet, flags.agent].filter(
     (x) => x != null,
   );
-  if (given.length > 1) throw new Error("give one of --global, --tier, --fleet, --agent");
+  if (given.length > 1) throw new UsageError("give one of --global, --tier, --fleet, --agent");
   if (flags.tier !== undefined) return { level: "tier", name: flags.tier };
   if (flags.fleet !== undefined) return { level: "fleet", name: flags.fleet };
   if (flags.agent !== undefined) return { level: "agent", name: flags.agent };
@@ -286,7 +184,7 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
       .option("--agent <agent>", "one agent"),
   ).action(async (mode: string, flags: ModeFlags) => {
     if (!(MODES as readonly string[]).includes(mode)) {
-      throw new Error(`mode must be one of ${MODES.join(", ")}, not "${mode}"`);
+      throw new UsageError(`mode must be one of ${MODES.join(", ")}, not "${mode}"`);
     }
     const t = ruleTarget(flags);
     const body = {
@@ -337,7 +235,7 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
         .option("--agent <agent>", "an agent's own rules"),
     ).action(async (verdict: string, rule: string, flags: RuleFlags) => {
       if (verdict !== "allow" && verdict !== "deny") {
-        throw new Error(`verdict must be allow or deny, not "${verdict}"`);
+        throw new UsageError(`verdict must be allow or deny, not "${verdict}"`);
       }
       const t = ruleTarget(flags);
       const r = await call(flags, op === "add" ? "POST" : "DELETE", "/api/rules", { ...t, verdict, rule });

@@ -19,13 +19,15 @@ import {
   type Expectation,
   type PolicyOutcome,
 } from "../shield/check-tests.js";
-import type { BudgetUse } from "../shield/proxy/budget.js";
+import type { BudgetUse } from "../shield/admission/budget.js";
 import { loadShieldConfig, type ShieldConfig } from "../shield/config.js";
 import type { Agent, BudgetLimit, Mode } from "../shield/types.js";
 import { lintShieldConfig } from "../shield/policy/lint.js";
 import { systemResolver } from "../shield/net/resolve.js";
+import { UsageError } from "../errors.js";
 import { wantColor } from "./report.js";
-import { call, table } from "./shield-admin.js";
+import { call } from "../shield/admin/client.js";
+import { table } from "./shield-admin.js";
 import { formatHostPort } from "../net/hostport.js";
 
 interface CheckFlags {
@@ -52,7 +54,7 @@ const NOT_LOOKED_UP = "; names not looked up (--resolve judges their addresses t
 function expected(flags: CheckFlags): Expectation | undefined {
   if (flags.expect === undefined) return undefined;
   if (!(EXPECTATIONS as readonly string[]).includes(flags.expect))
-    throw new Error(`--expect must be one of ${EXPECTATIONS.join(", ")}, not "${flags.expect}"`);
+    throw new UsageError(`--expect must be one of ${EXPECTATIONS.join(", ")}, not "${flags.expect}"`);
   return flags.expect as Expectation;
 }
 
@@ -64,7 +66,7 @@ function fails(r: CheckResult, expect: Expectation | undefined): boolean {
 /** Exactly one of --agent, --source and --all-agents, as the admin API takes it. */
 function asker(flags: CheckFlags): Asker {
   const n = [flags.agent, flags.source, flags.allAgents].filter((x) => x !== undefined).length;
-  if (n !== 1) throw new Error("pass exactly one of --agent ID, --source ADDRESS or --all-agents");
+  if (n !== 1) throw new UsageError("pass exactly one of --agent ID, --source ADDRESS or --all-agents");
   return flags.allAgents
     ? { all: true }
     : flags.agent !== undefined
@@ -80,7 +82,8 @@ function askFile(cfg: ShieldConfig, resolve: boolean): Ask {
   const policy = compilePolicy(cfg);
   const resolver = resolve ? systemResolver : null;
   const ids = cfg.agents.map((a) => a.id);
-  return (who, destinations) => askPolicy(policy, ids, who, destinations.map(parseDestination), resolver);
+  return (who, destinations) =>
+    askPolicy(policy, ids, who, destinations.map(parseDestination), resolver, null);
 }
 
 /** The running shield, through `POST /api/check`. */
@@ -96,10 +99,10 @@ function askLive(flags: CheckFlags, resolve: boolean): Ask {
 /** The config file named by the flags (or the default one), loaded; exit 2 when there is none. */
 async function configFile(flags: CheckFlags): Promise<{ file: string; loaded: ShieldConfig }> {
   if (flags.admin !== undefined || flags.tokenFile !== undefined)
-    throw new Error("--admin and --token-file ask the running shield: add --live");
+    throw new UsageError("--admin and --token-file ask the running shield: add --live");
   const file = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
   if (file === undefined)
-    throw new Error(`which config? pass --config shield.yaml (${DEFAULT_CONFIG} does not exist)`);
+    throw new UsageError(`which config? pass --config shield.yaml (${DEFAULT_CONFIG} does not exist)`);
   return { file, loaded: await loadShieldConfig(file) };
 }
 
@@ -198,10 +201,10 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
       if (flags.tests !== undefined) return checkTests(flags.tests, given, flags, setCode);
       if (flags.live) {
         if (given.length === 0)
-          throw new Error(
+          throw new UsageError(
             "--live asks about destinations: give one or more (validating a file needs no shield)",
           );
-        if (flags.strict) throw new Error("--strict is about the config file's warnings, not --live");
+        if (flags.strict) throw new UsageError("--strict is about the config file's warnings, not --live");
         return checkDestinations(given, flags, expect, askLive(flags, Boolean(flags.resolve)), {
           against: { live: true },
           note: ", asked the running shield",
@@ -215,7 +218,7 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
           flags.allAgents ||
           expect !== undefined
         )
-          throw new Error("give one or more destinations to check for the agent");
+          throw new UsageError("give one or more destinations to check for the agent");
         return setCode(validate(file, loaded, flags));
       }
       const { cfg, switches } = await effectiveConfig(loaded);
@@ -342,7 +345,7 @@ async function checkTests(
   setCode: (c: number) => void,
 ): Promise<void> {
   if (given.length > 0 || flags.agent || flags.source || flags.allAgents || flags.expect || flags.strict)
-    throw new Error(
+    throw new UsageError(
       "--tests takes its agents, destinations and expectations from the file: give none of them here",
     );
   const cases = await loadPolicyTests(testsFile);

@@ -3,7 +3,6 @@ import pc from "picocolors";
 import { loadShieldConfig } from "../shield/config.js";
 import {
   DECISIONS,
-  LogError,
   openLogReader,
   parseAnchor,
   type Anchor,
@@ -11,6 +10,7 @@ import {
   type LogFilter,
   type StoredRecord,
 } from "../shield/log/index.js";
+import { UsageError } from "../errors.js";
 import { parseDuration } from "../shield/units.js";
 import { formatHostPort } from "../net/hostport.js";
 import { wantColor } from "./report.js";
@@ -53,10 +53,10 @@ function parseLimit(v: string): number {
 }
 
 async function dbPath(flags: SourceFlags): Promise<string> {
-  if (flags.db && flags.config) throw new LogError("pass either --db or --config, not both");
+  if (flags.db && flags.config) throw new UsageError("pass either --db or --config, not both");
   if (flags.db) return flags.db;
   if (flags.config) return (await loadShieldConfig(flags.config)).log.path;
-  throw new LogError("which log? pass --db PATH, or --config shield.yaml to use its log.path");
+  throw new UsageError("which log? pass --db PATH, or --config shield.yaml to use its log.path");
 }
 
 /** One line per record: time, agent, decision, method, host:port and path, rule, bytes up/down. */

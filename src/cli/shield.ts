@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { loadShieldConfig } from "../shield/config.js";
-import { startManagedShield } from "../shield/admin/index.js";
+import { startManagedShield } from "../shield/daemon.js";
 import { missingNodeFlags } from "../shield/node-flags.js";
 import { registerShieldAdminCommands } from "./shield-admin.js";
 import { registerShieldCheckCommand } from "./shield-check.js";

@@ -1,5 +1,6 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { ClawguardError } from "../errors.js";
 import { HostError } from "../host/errors.js";
 import { parseDpkgStatus } from "../host/facts/packages.js";
 import { parseGroup, parsePasswd } from "../host/facts/users.js";
@@ -25,14 +26,13 @@ export interface ApplyResult {
 }
 
 /** A run that stopped: what failed and, when it was undone, what the undo could not restore. */
-export class ApplyError extends Error {
+export class ApplyError extends ClawguardError {
   constructor(
     message: string,
     readonly runId: string,
     readonly rollbackProblems: string[] = [],
   ) {
-    super(message);
-    this.name = "ApplyError";
+    super("CG_APPLY_FAILED", message);
   }
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { ClawguardError } from "../errors.js";
 import type { FactContext } from "../host/context.js";
 import { HostError } from "../host/errors.js";
 import { gatherAptConf, type AptConfFact } from "../host/facts/aptconf.js";
@@ -92,7 +93,10 @@ async function walk(ctx: FactContext, dir: string, out: TreeEntry[]): Promise<vo
   if (st.type !== "dir") return;
   for (const e of await ctx.host.readDir(dir)) {
     if (out.length >= TREE_CAP)
-      throw new Error(`${dir} has more than ${TREE_CAP} entries; fix its modes by hand`);
+      throw new ClawguardError(
+        "CG_PLAN_REFUSED",
+        `${dir} has more than ${TREE_CAP} entries; fix its modes by hand`,
+      );
     await walk(ctx, `${dir}/${e.name}`, out);
   }
 }

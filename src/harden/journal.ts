@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { ClawguardError } from "../errors.js";
 import type { Change } from "./change.js";
 
 /** What a path was before a change: enough to put it back byte for byte. */
@@ -115,7 +116,9 @@ export function parseJournal(text: string, source: string): JournalRecord[] {
       out.push(JSON.parse(line) as JournalRecord);
     } catch {
       if (i === lines.length - 1) return;
-      throw new Error(`${source}:${i + 1}: not a journal record; the run directory is damaged`);
+      throw new ClawguardError("CG_RUN_DAMAGED", "not a journal record; the run directory is damaged", {
+        where: `${source}:${i + 1}`,
+      });
     }
   });
   return out;
@@ -153,14 +156,17 @@ export async function readRun(
   id: string,
 ): Promise<{ summary: RunSummary; records: JournalRecord[] }> {
   if (!/^[A-Za-z0-9._-]+$/.test(id))
-    throw new Error(`"${id}" is not a run id (see clawguard rollback --list)`);
+    throw new ClawguardError("CG_RUN_NOT_FOUND", `"${id}" is not a run id (see clawguard rollback --list)`);
   const dir = path.join(runsDir(stateDir), id);
   const file = path.join(dir, JOURNAL);
   let text: string;
   try {
     text = await fs.readFile(file, "utf8");
   } catch {
-    throw new Error(`no run ${id}: ${file} does not exist (see clawguard rollback --list)`);
+    throw new ClawguardError(
+      "CG_RUN_NOT_FOUND",
+      `no run ${id}: ${file} does not exist (see clawguard rollback --list)`,
+    );
   }
   const records = parseJournal(text, file);
   return { summary: summarize(id, dir, records), records };

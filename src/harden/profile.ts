@@ -1,9 +1,9 @@
-import { readFile } from "node:fs/promises";
-import { parse } from "yaml";
 import { z } from "zod";
 import { LAYERS } from "../checks/finding.js";
+import { ConfigError, UsageError } from "../errors.js";
 import { DEFAULT_GATEWAY_PORT } from "../host/facts/openclaw-model.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
+import { formatKeyPath, parseYaml, readConfigText, schemaProblems, type Locator } from "../yaml/read.js";
 
 const port = z.number().int().min(1).max(65535);
 
@@ -41,29 +41,58 @@ export function parseShield(s: string): HostPort {
   return parseHostPort(s);
 }
 
-/** Validate a profile; errors name the key path, and the file's line when there is one. */
-export function validateProfile(raw: unknown, source: string): Profile {
-  const r = ProfileSchema.safeParse(raw ?? {});
-  if (r.success) return r.data;
-  const lines = r.error.issues.map((i) => `${source}: ${i.path.join(".") || "(top level)"}: ${i.message}`);
-  throw new Error(lines.join("\n"));
+/** A profile file as written, with the lines of its settings. */
+export interface ProfileFile {
+  path: string;
+  settings: Record<string, unknown>;
+  loc: Locator;
 }
 
-export async function loadProfile(file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    throw new Error(`cannot read profile ${file}: ${(err as Error).message}`);
+/**
+ * Where a profile's settings came from, so that a problem names its source: a line of the
+ * profile file, or the flag that set it (`flags` maps a setting to its flag).
+ */
+export interface ProfileSources {
+  file?: ProfileFile;
+  flags?: ReadonlyMap<string, string>;
+}
+
+/**
+ * Validate a profile. A problem with a setting the file gave is a ConfigError naming its line
+ * and key; with a setting a flag gave, a UsageError naming the flag.
+ */
+export function validateProfile(raw: unknown, sources: ProfileSources = {}): Profile {
+  const r = ProfileSchema.safeParse(raw ?? {});
+  if (r.success) return r.data;
+  const fromFlag = (i: z.core.$ZodIssue) => {
+    const key = i.path[0];
+    return typeof key === "string" ? sources.flags?.get(key) : undefined;
+  };
+  const ofFile = r.error.issues.filter((i) => fromFlag(i) === undefined);
+  if (ofFile.length > 0) {
+    const file = sources.file;
+    throw new ConfigError(
+      file?.path ?? "profile",
+      file
+        ? schemaProblems(ofFile, raw, file.loc)
+        : ofFile.map((i) => ({
+            keyPath: formatKeyPath(i.path as Array<string | number>),
+            reason: i.message,
+          })),
+    );
   }
-  try {
-    const doc: unknown = parse(text);
-    if (doc !== null && doc !== undefined && (typeof doc !== "object" || Array.isArray(doc)))
-      throw new Error("expected a mapping of settings");
-    return (doc ?? {}) as Record<string, unknown>;
-  } catch (err) {
-    const e = err as Error & { linePos?: Array<{ line: number }> };
-    const line = e.linePos?.[0]?.line;
-    throw new Error(`${file}${line ? `:${line}` : ""}: not a valid profile: ${e.message.split("\n")[0]}`);
-  }
+  // Every problem left came from a flag; the first names the error's place, the rest follow.
+  const [first, ...rest] = r.error.issues;
+  throw new UsageError([first!.message, ...rest.map((i) => `${fromFlag(i)}: ${i.message}`)].join("\n"), {
+    where: fromFlag(first!),
+  });
+}
+
+export async function loadProfile(file: string): Promise<ProfileFile> {
+  const { data, loc } = parseYaml(await readConfigText(file, "pass --profile PATH"), file, {
+    list: false,
+    reason: "expected a mapping of settings (user, gatewayPort, ports, www, shield, skip)",
+    empty: {},
+  });
+  return { path: file, settings: data as Record<string, unknown>, loc };
 }

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { ClawguardError } from "../errors.js";
 import type { Host } from "../host/host.js";
 import { confinedTo, type ConfinedWrites, type Writer } from "../host/writer.js";
 import { describeChange, type Change } from "./change.js";
@@ -163,13 +164,14 @@ export async function rollbackRun(
     const runs = await listRuns(stateDir);
     const last = latestUndoable(runs);
     if (!last)
-      throw new Error(
+      throw new ClawguardError(
+        "CG_RUN_NOT_FOUND",
         `no run to roll back in ${path.join(stateDir, "runs")}: none changed anything, or all were rolled back`,
       );
     id = last.id;
   }
   const { summary, records } = await readRun(stateDir, id);
-  if (summary.rolledBack) throw new Error(`run ${id} was already rolled back`);
+  if (summary.rolledBack) throw new ClawguardError("CG_RUN_ROLLED_BACK", `run ${id} was already rolled back`);
   const result = await rollbackRecords(host, writer, summary.dir, records);
   const journal = await Journal.reopen(summary.dir);
   await journal.append({ t: "rolledback", at: new Date().toISOString(), problems: result.problems });

@@ -1,3 +1,5 @@
+import { ClawguardError, type ErrorCode } from "../errors.js";
+
 /** Why a file or command could not give us what we wanted. */
 export type ProblemKind = "missing" | "permission" | "malformed" | "io" | "unavailable" | "timeout";
 
@@ -10,16 +12,27 @@ export interface Problem {
   line?: number;
 }
 
-export class HostError extends Error {
+const CODES: Record<ProblemKind, ErrorCode> = {
+  missing: "CG_HOST_MISSING",
+  permission: "CG_HOST_PERMISSION",
+  malformed: "CG_HOST_MALFORMED",
+  io: "CG_HOST_IO",
+  unavailable: "CG_HOST_UNAVAILABLE",
+  timeout: "CG_HOST_TIMEOUT",
+};
+
+export class HostError extends ClawguardError {
   constructor(readonly problem: Problem) {
-    super(`${problem.source}: ${problem.message}`);
-    this.name = "HostError";
+    super(CODES[problem.kind], problem.message, { where: whereOf(problem) });
   }
 }
 
+function whereOf(p: Problem): string {
+  return p.line !== undefined ? `${p.source}:${p.line}` : p.source;
+}
+
 export function describeProblem(p: Problem): string {
-  const where = p.line !== undefined ? `${p.source}:${p.line}` : p.source;
-  return `${where}: ${p.message}`;
+  return `${whereOf(p)}: ${p.message}`;
 }
 
 /** Turn a Node fs error into a Problem a person can act on. */

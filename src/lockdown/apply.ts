@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { ClawguardError } from "../errors.js";
 import type { Host } from "../host/host.js";
 import type { Ownership, Writer } from "../host/writer.js";
 import {
@@ -90,13 +91,16 @@ export async function readState(host: Host): Promise<LockdownState | null> {
   try {
     parsed = JSON.parse(text) as LockdownState;
   } catch (err) {
-    throw new Error(
+    throw new ClawguardError(
+      "CG_LOCKDOWN_STATE_INVALID",
       `${STATE_FILE} is not valid JSON (${err instanceof Error ? err.message : String(err)}); ` +
         `restore it from ${BACKUP_DIR} by hand or remove the lockdown files listed in the plan`,
     );
   }
   if (parsed.schema !== "clawguard.lockdown-state/v1")
-    throw new Error(`${STATE_FILE}: unknown schema ${String(parsed.schema)}`);
+    throw new ClawguardError("CG_LOCKDOWN_STATE_INVALID", `unknown schema ${String(parsed.schema)}`, {
+      where: STATE_FILE,
+    });
   return parsed;
 }
 
@@ -117,7 +121,11 @@ async function mkdirs(
     cur += "/" + part;
     const st = await host.stat(cur);
     if (st?.type === "dir") continue;
-    if (st) throw new Error(`${cur} exists and is not a directory; move it away and run lockdown again`);
+    if (st)
+      throw new ClawguardError(
+        "CG_LOCKDOWN_FAILED",
+        `${cur} exists and is not a directory; move it away and run lockdown again`,
+      );
     await writer.mkdir(cur, { ...owner(host), mode });
     created.push(cur);
   }
@@ -135,7 +143,11 @@ async function backUp(host: Host, writer: Writer, p: string, n: number): Promise
       gid: st.gid,
     };
   }
-  if (st.type !== "file") throw new Error(`${p} is a ${st.type}; lockdown replaces only files and symlinks`);
+  if (st.type !== "file")
+    throw new ClawguardError(
+      "CG_LOCKDOWN_FAILED",
+      `${p} is a ${st.type}; lockdown replaces only files and symlinks`,
+    );
   const bytes = await host.readBytes(p);
   const blob = `${BACKUP_DIR}/${n}-${path.posix.basename(p).replace(/[^A-Za-z0-9._-]/g, "_")}`;
   await writer.writeFile(blob, bytes, { ...owner(host), mode: 0o600 });
@@ -230,7 +242,13 @@ export async function applyLockdown(
       const tail = problems.length
         ? ` Could not restore: ${problems.join("; ")}`
         : " The files were put back.";
-      throw new Error(`${err instanceof Error ? err.message : String(err)}.${tail}`);
+      throw new ClawguardError(
+        "CG_LOCKDOWN_FAILED",
+        `${err instanceof Error ? err.message : String(err)}.${tail}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
   if (useSystemd) {

@@ -1,5 +1,6 @@
 import { promises as dns } from "node:dns";
 import net from "node:net";
+import { UsageError } from "../errors.js";
 import type { EgressAllow } from "../render/nftables.js";
 import {
   HostPortError,
@@ -9,12 +10,7 @@ import {
 } from "../net/hostport.js";
 
 /** A flag the operator typed that cannot mean what they wanted. */
-export class LockdownInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "LockdownInputError";
-  }
-}
+export class LockdownInputError extends UsageError {}
 
 export type { HostPort };
 

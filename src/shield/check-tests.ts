@@ -13,13 +13,8 @@
  */
 import { z } from "zod";
 import { DestinationError, readableDestination, type AgentAnswer, type Asker } from "./check.js";
-import {
-  formatKeyPath,
-  parseYamlAs,
-  readConfigText,
-  ShieldConfigError,
-  type ConfigProblem,
-} from "./config.js";
+import { ClawguardError, ConfigError, type ConfigProblem } from "../errors.js";
+import { formatKeyPath, parseYamlAs, readConfigText } from "../yaml/read.js";
 
 export const EXPECTATIONS = ["allowed", "audited", "denied"] as const;
 export type Expectation = (typeof EXPECTATIONS)[number];
@@ -104,7 +99,7 @@ export function parsePolicyTests(text: string, file: string): PolicyCase[] {
           : { all: true };
     return { line: loc.line([i]), who, expect };
   });
-  if (problems.length > 0) throw new ShieldConfigError(file, problems);
+  if (problems.length > 0) throw new ConfigError(file, problems);
   return cases;
 }
 
@@ -125,8 +120,9 @@ export async function runPolicyTests(
         answers = await ask(c.who, given);
       } catch (e) {
         // An agent the config no longer has, say: the case cannot be run, which is not a pass.
+        if (!(e instanceof ClawguardError)) throw e;
         const where = c.line !== undefined ? `${file}:${c.line}` : file;
-        throw new Error(`${where}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        throw new ClawguardError(e.code, e.message, { where, hint: e.hint, cause: e });
       }
       for (const answer of answers) {
         for (const r of answer.results) {

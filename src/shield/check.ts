@@ -1,19 +1,25 @@
 /**
- * What the shield would do with a destination, asked without sending it: the proxy's own
- * target normaliser, policy and address checks, for one agent, with the mode switches saved
- * through the admin API applied as the shield applies them at start. An operator editing rules
- * asks "may scout reach api.openai.com, and by which rule?" here instead of from an agent.
+ * What the shield would do with a destination, asked without sending it: the request an agent
+ * would send, decided on the proxy's own admission path (target, modes, rules, budgets, every
+ * address), for one agent, with the mode switches saved through the admin API applied as the
+ * shield applies them at start. An operator editing rules asks "may scout reach
+ * api.openai.com, and by which rule?" here instead of from an agent.
  */
 import { setImmediate as yieldToIo } from "node:timers/promises";
+import { ClawguardError } from "../errors.js";
 import type { ShieldConfig } from "./config.js";
 import { loadModeOverrides, NO_OVERRIDES, withOverrides } from "./admin/modes-file.js";
-import { checkAnswers, resolveChecked, type Resolver } from "./net/resolve.js";
+import { Admissions, type AddressVerdict, type Admission, type BudgetGate } from "./admission/index.js";
+import type { BudgetUse } from "./admission/budget.js";
+import type { Resolver } from "./net/resolve.js";
+import { HostPortError, splitHostPort } from "../net/hostport.js";
 import { Policy, parseTarget } from "./policy/index.js";
 import { TargetError } from "./policy/normalize.js";
-import { combined, outcomeOf, type Outcome } from "./policy/outcome.js";
-import type { BudgetUse } from "./proxy/budget.js";
+import type { Outcome } from "./policy/outcome.js";
 import { selfEndpoints } from "./server.js";
-import type { Agent, BudgetLimit, Decision, Mode, Target } from "./types.js";
+import type { Agent, BudgetLimit, Mode } from "./types.js";
+
+export type { AddressVerdict };
 
 /** A destination as an agent would ask for it. */
 export interface Destination {
@@ -27,10 +33,9 @@ export interface Destination {
   path: string | null;
 }
 
-export class DestinationError extends Error {
+export class DestinationError extends ClawguardError {
   constructor(given: string, why: string) {
-    super(`destination "${given}": ${why}`);
-    this.name = "DestinationError";
+    super("CG_DESTINATION_INVALID", `destination "${given}": ${why}`);
   }
 }
 
@@ -74,13 +79,6 @@ export function readableDestination(given: string): Destination {
   return d;
 }
 
-export interface AddressVerdict {
-  address: string;
-  decision: Outcome["decision"];
-  rule: string | null;
-  reason: string;
-}
-
 export interface CheckResult {
   destination: string;
   kind: Destination["kind"];
@@ -103,6 +101,38 @@ export interface CheckResult {
   unresolved: string | null;
 }
 
+/**
+ * The request an agent would send for `d`: a plain request's absolute-form URL, or a CONNECT
+ * authority with its port (an agent's client always writes one: 443 unless the URL named one).
+ */
+function requestOf(d: Destination): { kind: "http" | "connect"; target: string } {
+  if (d.kind === "http") return { kind: "http", target: `http://${d.authority}${d.path ?? "/"}` };
+  let port: number | null = null;
+  try {
+    port = splitHostPort(d.authority).port;
+  } catch (e) {
+    // Unreadable: admission refuses it as the proxy would, naming why.
+    if (!(e instanceof HostPortError)) throw e;
+    return { kind: "connect", target: d.authority };
+  }
+  return { kind: "connect", target: port === null ? `${d.authority}:${d.defaultPort}` : d.authority };
+}
+
+/** An admission as `shield check` reports it. */
+function resultOf(d: Destination, a: Admission): CheckResult {
+  return {
+    destination: d.given,
+    kind: d.kind,
+    host: a.target?.host ?? null,
+    port: a.target?.port ?? null,
+    path: d.path,
+    ...a.outcome,
+    addresses: a.addresses,
+    dial: a.ok ? a.address : null,
+    unresolved: a.ok ? null : a.unresolved,
+  };
+}
+
 export interface Checker {
   agent: Agent;
   mode: Mode;
@@ -119,7 +149,8 @@ export function checker(
   who: { agentId?: string; source?: string },
   resolver: Resolver | null,
 ): Checker {
-  return policyChecker(compilePolicy(cfg), who, resolver);
+  // From a file nothing was counted yet: budgets hold no one back.
+  return policyChecker(compilePolicy(cfg), who, resolver, null);
 }
 
 /** The policy the shield would compile from `cfg`, its own listener counted as its own. */
@@ -158,13 +189,15 @@ export async function askPolicy(
   who: Asker,
   destinations: readonly Destination[],
   resolver: Resolver | null,
+  budgets: BudgetGate | null,
   run: Run = (check) => check(),
 ): Promise<AgentAnswer[]> {
-  if ("all" in who) return checkEveryAgent(policy, ids, destinations, resolver, run);
+  if ("all" in who) return checkEveryAgent(policy, ids, destinations, resolver, budgets, run);
   const ck = policyChecker(
     policy,
     "agent" in who ? { agentId: who.agent } : { source: who.source },
     resolver,
+    budgets,
   );
   // Looked up side by side: a slow name does not make the others wait.
   const results = await Promise.all(destinations.map((d) => run(() => ck.check(d))));
@@ -180,11 +213,12 @@ export async function checkEveryAgent(
   ids: readonly string[],
   destinations: readonly Destination[],
   resolver: Resolver | null,
+  budgets: BudgetGate | null,
   run: Run = (check) => check(),
 ): Promise<AgentAnswer[]> {
   const answers: AgentAnswer[] = [];
   for (const id of ids) {
-    const ck = policyChecker(policy, { agentId: id }, resolver);
+    const ck = policyChecker(policy, { agentId: id }, resolver, budgets);
     const results = await Promise.all(destinations.map((d) => run(() => ck.check(d))));
     answers.push({ agent: ck.agent, mode: ck.mode, results });
     // Checks that need no lookup never leave the microtask queue: between agents the event loop
@@ -195,24 +229,25 @@ export async function checkEveryAgent(
 }
 
 /** No agent answers to what a check named: the field that named it, and why. */
-export class CheckAgentError extends Error {
+export class CheckAgentError extends ClawguardError {
   constructor(
     readonly field: "agent" | "source",
     message: string,
   ) {
-    super(message);
-    this.name = "CheckAgentError";
+    super("CG_AGENT_UNKNOWN", message);
   }
 }
 
 /**
  * A checker on a compiled policy: the running shield's own (the admin API's check, with the
- * mode switches in force and the shield's resolver), or one compiled from a file.
+ * mode switches in force, the shield's resolver and a look at its budgets), or one compiled
+ * from a file. `budgets` only looks: a check counts nothing.
  */
 export function policyChecker(
   policy: Policy,
   who: { agentId?: string; source?: string },
   resolver: Resolver | null,
+  budgets: BudgetGate | null,
 ): Checker {
   let agent: Agent | null;
   if (who.agentId !== undefined) {
@@ -229,49 +264,13 @@ export function policyChecker(
     throw new CheckAgentError("agent", "which agent? pass --agent ID or --source ADDRESS");
   }
   const a = agent;
+  const admissions = new Admissions({ resolver, budgets });
   return {
     agent: a,
     mode: policy.modeOf(a),
     async check(d: Destination): Promise<CheckResult> {
-      const base = {
-        destination: d.given,
-        kind: d.kind,
-        path: d.path,
-        addresses: null,
-        dial: null,
-        unresolved: null,
-      };
-      let target: Target;
-      try {
-        target = parseTarget(d.authority, d.defaultPort);
-      } catch (err) {
-        const why = err instanceof Error ? err.message : String(err);
-        return {
-          ...base,
-          host: null,
-          port: null,
-          decision: "denied",
-          rule: null,
-          reason: `refused: bad target: ${why}`,
-        };
-      }
-      const at = { ...base, host: target.host, port: target.port };
-      const decision = policy.decide(a, target);
-      if (decision.verdict !== "allow") return { ...at, ...outcomeOf(decision) };
-      if (!target.ip && !resolver) return { ...at, ...outcomeOf(decision) };
-      const judged: AddressVerdict[] = [];
-      const judge = (address: string): Decision => {
-        const v = policy.checkAddress(a, target, address);
-        judged.push({ address, ...outcomeOf(v) });
-        return v;
-      };
-      const checked = target.ip
-        ? checkAnswers(target, [target.ip], judge)
-        : await resolveChecked(target, judge, resolver!);
-      if (checked.ok)
-        return { ...at, ...combined(decision, checked.decision), addresses: judged, dial: checked.address };
-      if (checked.refused) return { ...at, ...outcomeOf(checked.decision), addresses: judged };
-      return { ...at, ...outcomeOf(decision), addresses: judged, unresolved: checked.reason };
+      const request = requestOf(d);
+      return resultOf(d, await admissions.admit(policy, { ...request, caller: { agent: a } }, true));
     },
   };
 }

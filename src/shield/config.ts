@@ -1,13 +1,10 @@
 /**
  * Loading shield.yaml: YAML with line numbers, the strict schema, then the checks a schema cannot
  * express (rule syntax, CIDRs, token hashes, references between agents, tiers and fleets). Any
- * problem throws ShieldConfigError; there is no partial config, so the shield never runs with
+ * problem throws ConfigError; there is no partial config, so the shield never runs with
  * fewer rules than the operator wrote.
  */
-import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { LineCounter, isMap, isNode, isPair, isScalar, parseDocument, type Document } from "yaml";
-import type { z } from "zod";
 import type { BudgetLimit, Isolation, Mode } from "./types.js";
 import { shieldSchema, type RawShieldConfig } from "./config-schema.js";
 import { RuleError, parseRule } from "./policy/rules.js";
@@ -21,6 +18,17 @@ import {
   type AgentWireguard,
   type WireguardConfig,
 } from "./config-wireguard.js";
+import { ConfigError, type ConfigProblem } from "../errors.js";
+import type { Document, LineCounter } from "yaml";
+import {
+  documentAs,
+  formatKeyPath,
+  readConfigText,
+  readYamlDocument,
+  type Locator,
+  type Segment,
+  type Shape,
+} from "../yaml/read.js";
 
 export interface RuleSet {
   allow: string[];
@@ -90,106 +98,20 @@ export interface ShieldConfig extends RuleSet {
   admin?: { listen: Endpoint; tokenFile?: string; stateFile: string };
 }
 
-export interface ConfigProblem {
-  /** Key path such as `agents[0].token_sha256`; empty for the whole document. */
-  keyPath: string;
-  /** 1-based line in the file, when known. */
-  line?: number;
-  reason: string;
-}
-
-export class ShieldConfigError extends Error {
-  constructor(
-    readonly file: string,
-    readonly problems: ConfigProblem[],
-  ) {
-    super(
-      problems
-        .map((p) => {
-          const where = p.line !== undefined ? `${file}:${p.line}` : file;
-          return `${where}: ${p.keyPath === "" ? "" : `${p.keyPath}: `}${p.reason}`;
-        })
-        .join("\n"),
-    );
-    this.name = "ShieldConfigError";
-  }
-}
-
-type Segment = string | number;
-
-export function formatKeyPath(segments: readonly Segment[]): string {
-  let out = "";
-  for (const s of segments) {
-    if (typeof s === "number") out += `[${s}]`;
-    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(s)) out += out === "" ? s : `.${s}`;
-    else out += `[${JSON.stringify(s)}]`;
-  }
-  return out;
-}
-
-export class Locator {
-  constructor(
-    private readonly doc: Document,
-    private readonly lines: LineCounter,
-  ) {}
-
-  /** Line of the node at `segments`, or of its key when `key` names a child key. */
-  line(segments: readonly Segment[], key?: string): number | undefined {
-    let node: unknown = this.doc.contents;
-    let last: unknown = node;
-    for (const s of segments) {
-      const next = this.child(node, s);
-      if (next === undefined) break;
-      node = next;
-      last = next;
-    }
-    if (key !== undefined && isMap(last)) {
-      const pair = last.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
-      if (pair && isNode(pair.key)) return this.at(pair.key.range?.[0]);
-    }
-    return isNode(last) ? this.at(last.range?.[0]) : undefined;
-  }
-
-  private child(node: unknown, s: Segment): unknown {
-    if (!isNode(node) || !("items" in node)) return undefined;
-    const items = (node as { items: unknown[] }).items;
-    if (typeof s === "number") return items[s];
-    for (const p of items) {
-      if (isPair(p) && isScalar(p.key) && String(p.key.value) === s) return p.value ?? p.key;
-    }
-    return undefined;
-  }
-
-  private at(offset: number | undefined): number | undefined {
-    return offset === undefined ? undefined : this.lines.linePos(offset).line;
-  }
-}
-
 export async function loadShieldConfig(file: string): Promise<ShieldConfig> {
   return parseShieldConfig(await readConfigText(file, "pass --config PATH"), file);
 }
 
-/** A file's text, or ShieldConfigError saying why it cannot be read (`hint` for a missing one). */
-export async function readConfigText(file: string, hint: string): Promise<string> {
-  try {
-    return await readFile(file, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const reason =
-      code === "ENOENT"
-        ? `file does not exist (${hint})`
-        : code === "EACCES"
-          ? "permission denied reading the file"
-          : e instanceof Error
-            ? e.message
-            : String(e);
-    throw new ShieldConfigError(file, [{ keyPath: "", reason }]);
-  }
-}
+const SHAPE: Shape = { list: false, reason: "expected a mapping with listen, log, agents, ... at the top" };
 
 export function parseShieldConfig(text: string, file: string): ShieldConfig {
-  const { doc, lines } = readYamlDocument(text, file);
+  const { doc, lines } = readShieldDocument(text, file);
   return shieldConfigOf(doc, lines, file);
+}
+
+/** shield.yaml's text as a document to edit, refused as parseShieldConfig refuses bad YAML. */
+export function readShieldDocument(text: string, file: string): { doc: Document; lines: LineCounter } {
+  return readYamlDocument(text, file, SHAPE);
 }
 
 /**
@@ -197,93 +119,8 @@ export function parseShieldConfig(text: string, file: string): ShieldConfig {
  * checks text: a program that edits shield.yaml validates its edit without parsing it again.
  */
 export function shieldConfigOf(doc: Document, lines: LineCounter, file: string): ShieldConfig {
-  const { data, loc } = checkYamlDocument(doc, lines, file, shieldSchema, {
-    list: false,
-    reason: "expected a mapping with listen, log, agents, ... at the top",
-  });
+  const { data, loc } = documentAs(doc, lines, file, shieldSchema, SHAPE);
   return finish(data, file, loc);
-}
-
-/** YAML text as a document with its line counter, or ShieldConfigError for invalid YAML. */
-export function readYamlDocument(text: string, file: string): { doc: Document; lines: LineCounter } {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ShieldConfigError(
-      file,
-      doc.errors.map((e) => ({
-        keyPath: "",
-        line: e.linePos?.[0]?.line,
-        reason: `invalid YAML: ${(e.message.split("\n")[0] as string).replace(/ at line \d+, column \d+:?$/, "")}`,
-      })),
-    );
-  }
-  return { doc, lines };
-}
-
-/**
- * YAML text checked against `schema`, or ShieldConfigError with file, line, key path and reason
- * for every problem. `top` says whether the document is a mapping or a list, and what to say
- * when it is neither. Also reads the other files the shield is given (`shield check --tests`).
- */
-export function parseYamlAs<T>(
-  text: string,
-  file: string,
-  schema: z.ZodType<T>,
-  top: { list: boolean; reason: string },
-): { data: T; loc: Locator } {
-  const { doc, lines } = readYamlDocument(text, file);
-  return checkYamlDocument(doc, lines, file, schema, top);
-}
-
-function checkYamlDocument<T>(
-  doc: Document,
-  lines: LineCounter,
-  file: string,
-  schema: z.ZodType<T>,
-  top: { list: boolean; reason: string },
-): { data: T; loc: Locator } {
-  const loc = new Locator(doc, lines);
-  const data: unknown = doc.toJS();
-  if (data === null || typeof data !== "object" || Array.isArray(data) !== top.list) {
-    throw new ShieldConfigError(file, [{ keyPath: "", line: 1, reason: top.reason }]);
-  }
-  const parsed = schema.safeParse(data);
-  if (!parsed.success) {
-    throw new ShieldConfigError(
-      file,
-      parsed.error.issues.map((i) => {
-        const segs = i.path.filter((s): s is Segment => typeof s !== "symbol");
-        if (i.code === "unrecognized_keys") {
-          const key = i.keys[0] as string;
-          return {
-            keyPath: formatKeyPath([...segs, key]),
-            line: loc.line(segs, key),
-            reason: `unknown key "${key}"${i.keys.length > 1 ? ` (also: ${i.keys.slice(1).join(", ")})` : ""}`,
-          };
-        }
-        if (i.code === "invalid_type" && valueAt(data, segs) === undefined) {
-          const parent = segs.slice(0, -1);
-          return {
-            keyPath: formatKeyPath(segs),
-            line: loc.line(parent),
-            reason: `required key "${String(segs[segs.length - 1])}" is missing`,
-          };
-        }
-        return { keyPath: formatKeyPath(segs), line: loc.line(segs), reason: i.message };
-      }),
-    );
-  }
-  return { data: parsed.data, loc };
-}
-
-function valueAt(data: unknown, segs: readonly Segment[]): unknown {
-  let v = data;
-  for (const s of segs) {
-    if (v === null || typeof v !== "object") return undefined;
-    v = (v as Record<string | number, unknown>)[s];
-  }
-  return v;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -432,7 +269,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     return h.toLowerCase();
   });
 
-  if (problems.length > 0) throw new ShieldConfigError(file, problems);
+  if (problems.length > 0) throw new ConfigError(file, problems);
 
   const l = raw.limits;
   return {

@@ -9,6 +9,7 @@ import { chown, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { UsageError } from "../errors.js";
 import { SHIELD_UNIT_NAME, renderShieldConfigSkeleton, renderShieldUnit } from "../render/shield-unit.js";
 import {
   checkWireguardInstall,
@@ -43,8 +44,9 @@ export interface InstallResult {
 const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 
 export async function installShield(o: InstallOptions): Promise<InstallResult> {
-  if (!USER_NAME.test(o.user)) throw new Error(`--user "${o.user}" is not a valid system user name`);
-  if (!path.isAbsolute(o.configDir)) throw new Error(`--config-dir must be absolute, not "${o.configDir}"`);
+  if (!USER_NAME.test(o.user)) throw new UsageError(`--user "${o.user}" is not a valid system user name`);
+  if (!path.isAbsolute(o.configDir))
+    throw new UsageError(`--config-dir must be absolute, not "${o.configDir}"`);
   const root = path.resolve(o.root);
   const at = (p: string) => path.join(root, p);
   const node = o.node ?? process.execPath;

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { ShieldConfigError, parseShieldConfig, type ShieldConfig } from "./config.js";
+import { parseShieldConfig, type ShieldConfig } from "./config.js";
 
 export interface ReloadTarget {
   apply(cfg: ShieldConfig, trigger: string): { tunnelsClosed: number; restartNeeded: string[] };
@@ -68,7 +68,7 @@ export class ConfigReloader {
       try {
         cfg = parseShieldConfig(text, this.file);
       } catch (e) {
-        const msg = e instanceof ShieldConfigError ? e.message : e instanceof Error ? e.message : String(e);
+        const msg = e instanceof Error ? e.message : String(e);
         return this.fail(
           trigger,
           `${msg}\nthe running policy stays in force; fix the file and save it again`,

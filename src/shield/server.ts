@@ -1,21 +1,23 @@
 import { networkInterfaces } from "node:os";
 import type { AddressInfo } from "node:net";
+import { ClawguardError } from "../errors.js";
 import type { ShieldConfig } from "./config.js";
-import { openLogStore } from "./log/index.js";
 import type { Resolver } from "./net/resolve.js";
 import { Policy } from "./policy/index.js";
 import { ShieldProxy } from "./proxy/index.js";
 import type { LogSink } from "./types.js";
 
 export interface StartShieldOptions {
-  /** Where records go; by default the SQLite store at `log.path` of the config. */
-  sink?: LogSink;
+  /** Where records go: the daemon's SQLite store, or a test's memory. */
+  sink: LogSink;
   /** Name resolution for destinations; the system resolver by default. */
   resolver?: Resolver;
   /** Tunnels that may read 1 MiB at a time (see ShieldProxy); 64 by default. */
   maxBulkBuffers?: number;
   /** Of those, tunnels that may read 8 MiB at a time; 8 by default. */
   maxLargeBuffers?: number;
+  /** Seconds each admission took (the latency histogram). */
+  onLatency?: (seconds: number) => void;
 }
 
 export interface RunningShield {
@@ -23,30 +25,19 @@ export interface RunningShield {
   readonly proxy: ShieldProxy;
   readonly policy: Policy;
   readonly sink: LogSink;
-  /** Stop accepting, let requests in flight finish (tunnels get `graceMs`), then flush and close the log. */
+  /** Stop accepting, let requests in flight finish (tunnels get `graceMs`), then flush and close the sink. */
   close(graceMs?: number): Promise<void>;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-
 /**
- * Wire config, policy, log and proxy, and start listening. The policy is compiled before the
- * port opens, so a config the policy rejects never serves a single request; and the proxy
+ * The data path of the daemon (daemon.ts), on its own for tests and benchmarks: the policy
+ * compiled for the ports really bound, and the proxy listening. The policy is compiled before
+ * the port opens, so a config the policy rejects never serves a single request; and the proxy
  * resets every connection until the policy is installed.
  */
-export async function startShield(cfg: ShieldConfig, opts: StartShieldOptions = {}): Promise<RunningShield> {
+export async function startShield(cfg: ShieldConfig, opts: StartShieldOptions): Promise<RunningShield> {
   let policy = Policy.compile(cfg, { endpoints: selfEndpoints(cfg, cfg.listen.port) });
-  const sink =
-    opts.sink ??
-    openLogStore(cfg.log.path, {
-      retention:
-        cfg.log.retentionDays !== undefined || cfg.log.maxBytes !== undefined
-          ? {
-              olderThanMs: cfg.log.retentionDays !== undefined ? cfg.log.retentionDays * DAY_MS : undefined,
-              maxBytes: cfg.log.maxBytes,
-            }
-          : undefined,
-    });
+  const { sink } = opts;
   const proxy = new ShieldProxy({
     sink,
     limits: cfg.limits,
@@ -55,6 +46,7 @@ export async function startShield(cfg: ShieldConfig, opts: StartShieldOptions = 
     resolver: opts.resolver,
     maxBulkBuffers: opts.maxBulkBuffers,
     maxLargeBuffers: opts.maxLargeBuffers,
+    onLatency: opts.onLatency,
   });
   let address: AddressInfo;
   try {
@@ -62,7 +54,8 @@ export async function startShield(cfg: ShieldConfig, opts: StartShieldOptions = 
   } catch (err) {
     await sink.close();
     const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
-    throw new Error(
+    throw new ClawguardError(
+      "CG_LISTEN_FAILED",
       `cannot listen on ${cfg.listen.host}:${cfg.listen.port} (${code}); change "listen" in the config or stop what holds the port`,
     );
   }

@@ -69,12 +69,12 @@ describe("clawguard harden, rollback and cloud-init", () => {
     async () => {
       const open = await cli(["harden", "--root", classicGuide(), "--port", "80", "18789"]);
       expect(open.code).toBe(2);
-      expect(open.stderr).toContain("flags: ports: the gateway port may never be opened in the firewall");
+      expect(open.stderr).toContain("--port: the gateway port may never be opened in the firewall");
       const file = path.join(tempDir("profile"), "profile.yaml");
       writeFileSync(file, "user: openclaw\nwebsite: true\n");
       const bad = await cli(["harden", "--root", classicGuide(), "--profile", file]);
       expect(bad.code).toBe(2);
-      expect(bad.stderr).toContain(`${file}: (top level): Unrecognized key: "website"`);
+      expect(bad.stderr).toContain(`${file}:2: website: unknown key "website"`);
     },
     SLOW,
   );

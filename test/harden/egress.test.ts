@@ -10,10 +10,7 @@ import { classicGuide } from "./guide.js";
 import { snapshot, tempDir } from "./tree.js";
 
 describe("harden --shield", () => {
-  const profile = validateProfile(
-    { shield: "10.9.0.1:3128", skip: LAYERS.filter((l) => l !== "egress") },
-    "test",
-  );
+  const profile = validateProfile({ shield: "10.9.0.1:3128", skip: LAYERS.filter((l) => l !== "egress") });
 
   it("plans the agent-side lockdown with the shield pinned, and writes nothing without --apply", async () => {
     const root = classicGuide();
@@ -49,7 +46,7 @@ describe("harden --shield", () => {
     expect(one(after.findings, "egress.lockdown_enabled").status).toBe("pass");
 
     const none = await harden(host, new LocalWriter(host), {
-      profile: validateProfile({ skip: profile.skip }, "test"),
+      profile: validateProfile({ skip: profile.skip }),
       apply: false,
     });
     expect(none.egress).toBeUndefined();

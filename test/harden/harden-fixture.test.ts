@@ -18,7 +18,7 @@ import { classicGuide } from "./guide.js";
 import { snapshot, tempDir } from "./tree.js";
 
 // usermod (a command, not a file) would fix the guide's login shell; it cannot run in a copy.
-const profile = validateProfile({ skip: ["user"] }, "test");
+const profile = validateProfile({ skip: ["user"] });
 
 describe("harden on the classic guide's server (a fixture copy, no root)", () => {
   it("plans SSH's real port first in the firewall and never the gateway port", async () => {
@@ -86,7 +86,7 @@ describe("harden where the agent runs as root (the quick-start way)", () => {
   it("plans a system user, moves the state dir to it, and points a sandboxed unit there", async () => {
     const root = loadFixture("openclaw-careless");
     const host = new LocalHost(root, { isRoot: false });
-    const { plan, audit } = await planFor(host, validateProfile({}, "test"));
+    const { plan, audit } = await planFor(host, validateProfile({}));
     const actions = plan.changes.map((c) =>
       c.kind === "command"
         ? c.argv.join(" ")
@@ -108,7 +108,7 @@ describe("harden where the agent runs as root (the quick-start way)", () => {
     // On the running system, the gateway is stopped before anything in its state dir is touched,
     // and started last when the run is undone.
     const live = planHarden({
-      profile: validateProfile({}, "test"),
+      profile: validateProfile({}),
       findings: audit.findings,
       facts: { ...(await gatherPlanFacts(new FactContext(host))), live: true },
     }).changes;
@@ -150,7 +150,7 @@ describe("harden where the agent runs as root (the quick-start way)", () => {
     const root = loadFixture("openclaw-careless");
     const host = new LocalHost(root, { isRoot: false });
     const report = await harden(host, new LocalWriter(host), {
-      profile: validateProfile({}, "test"),
+      profile: validateProfile({}),
       apply: false,
     });
     const config = report.changes.find(
@@ -167,7 +167,7 @@ describe("harden where the agent runs as root (the quick-start way)", () => {
     const before = snapshot(root);
     const host = new LocalHost(root, { isRoot: false });
     const report = await harden(host, new LocalWriter(host), {
-      profile: validateProfile({}, "test"),
+      profile: validateProfile({}),
       apply: true,
       stateDir: tempDir("state"),
     });
@@ -188,7 +188,7 @@ describe("harden of credentials alone", () => {
     const before = snapshot(root);
     const host = new LocalHost(root, { isRoot: false });
     const writer = new LocalWriter(host);
-    const only = validateProfile({ skip: LAYERS.filter((l) => l !== "credentials") }, "test");
+    const only = validateProfile({ skip: LAYERS.filter((l) => l !== "credentials") });
     const first = await runAudit(host, { layers: ["credentials"] });
     expect(one(first.findings, "credentials.world_readable").status).toBe("fail");
 

@@ -56,7 +56,7 @@ describe("clawguard lockdown", () => {
     async () => {
       const r = await cli(["lockdown", "--shield", "fd00::2:3128", "--root", makeTree()]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/brackets: \[fd00::2\]:3128/);
+      expect(r.stderr).toMatch(/--shield: "fd00::2:3128": IPv6 literals must be written in brackets/);
       const none = await cli(["lockdown", "--root", makeTree()]);
       expect(none.code).toBe(2);
       expect(none.stderr).toMatch(/--shield HOST:PORT is required/);

@@ -89,20 +89,21 @@ describe("budgets through the admin API", () => {
     expect(r.out).toMatch(/^scout .* requests spent agent:scout$/m);
     expect(r.out).toMatch(/^free .* -$/m);
 
-    // Asked live, the rules still allow web.test, and the answer says the budget refuses it now.
+    // Asked live, the rules still allow web.test, and the answer is the proxy's: the spent
+    // budget refuses it now, by the budget's rule.
     const live = (...args: string[]) =>
       cli("shield", "check", "--live", "--admin", s.admin, "--token-file", tokenFile, ...args);
     const one = await live("--agent", "scout", "web.test");
-    expect(one.code).toBe(0);
+    expect(one.code).toBe(1);
     expect(one.out).toMatch(
       /^budgets: upload 1MB per 10m \(tier:crew\); 2 requests per 1h \(agent:scout\)$/m,
     );
     expect(one.out).toMatch(/^budget spent: requests \(agent:scout\); the shield refuses this agent/m);
-    expect(one.out).toMatch(/^allowed +CONNECT web\.test:443 /m);
+    expect(one.out).toMatch(/^denied +CONNECT web\.test:443 +agent:scout budget/m);
     const json = JSON.parse((await live("--agent", "scout", "--json", "web.test")).out);
     expect(json.budget).toEqual({ scope: "agent:scout", kind: "requests", used: 2, limit: 2, fraction: 1 });
     const all = await live("--all-agents", "web.test");
-    expect(all.out).toMatch(/^scout +enforce, budget spent +allowed/m);
+    expect(all.out).toMatch(/^scout +enforce, budget spent +denied/m);
     expect(all.out).toMatch(/^free +enforce +denied/m);
     expect((await live("--agent", "free", "web.test")).out).not.toMatch(/budget/);
   });

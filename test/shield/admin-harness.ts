@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startManagedShield, type ManagedShield } from "../../src/shield/admin/index.js";
+import { startManagedShield, type ManagedShield } from "../../src/shield/daemon.js";
 import { loadShieldConfig } from "../../src/shield/config.js";
 import type { Resolver } from "../../src/shield/net/resolve.js";
 import { basic } from "./proxy-harness.js";

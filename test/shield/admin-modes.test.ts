@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startManagedShield, type ManagedShield } from "../../src/shield/admin/index.js";
+import { startManagedShield, type ManagedShield } from "../../src/shield/daemon.js";
 import { loadShieldConfig } from "../../src/shield/config.js";
 import { ADMIN_TOKEN, startAdminShield, type AdminShield } from "./admin-harness.js";
 import { curl, sha256, TableResolver, Upstream, v4 } from "./proxy-harness.js";

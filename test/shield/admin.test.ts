@@ -3,7 +3,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startManagedShield } from "../../src/shield/admin/index.js";
+import { startManagedShield } from "../../src/shield/daemon.js";
 import { loadShieldConfig } from "../../src/shield/config.js";
 import type { Resolver } from "../../src/shield/net/resolve.js";
 import { ADMIN_TOKEN, openTunnel, startAdminShield, until, type AdminShield } from "./admin-harness.js";

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { parseShieldConfig, ShieldConfigError } from "../../src/shield/config.js";
+import { ConfigError } from "../../src/errors.js";
+import { parseShieldConfig } from "../../src/shield/config.js";
 import { Policy } from "../../src/shield/policy/index.js";
-import { budgetAction, BudgetMeter, overrunReason, overrunRule } from "../../src/shield/proxy/budget.js";
+import { budgetAction, BudgetMeter, overrunReason, overrunRule } from "../../src/shield/admission/budget.js";
 import type { Agent, BudgetLimit } from "../../src/shield/types.js";
 import { parseDuration, parseSize } from "../../src/shield/units.js";
 
@@ -259,8 +260,8 @@ agents:
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(ShieldConfigError);
-    const problem = (err as ShieldConfigError).problems[0]!;
+    expect(err).toBeInstanceOf(ConfigError);
+    const problem = (err as ConfigError).problems[0]!;
     expect(problem.keyPath).toBe(key);
     expect(problem.line).toBe(line);
     expect(problem.reason).toMatch(reason);

@@ -422,7 +422,7 @@ describe("clawguard shield check", () => {
     }
     const missing = await cli("shield", "check", "--config", file, "--tests", path.join(dir, "none.yaml"));
     expect(missing.code).toBe(2);
-    expect(missing.err).toMatch(/none\.yaml: file does not exist \(pass --tests PATH\)/);
+    expect(missing.err).toMatch(/none\.yaml: file does not exist\nhint: pass --tests PATH\n$/);
     const mixed = await cli("shield", "check", "--config", file, "--tests", bad, "--agent", "scout");
     expect(mixed.code).toBe(2);
     expect(mixed.err).toMatch(/--tests takes its agents/);

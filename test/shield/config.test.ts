@@ -2,14 +2,15 @@ import { describe, expect, it } from "vitest";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ShieldConfigError, loadShieldConfig, parseShieldConfig } from "../../src/shield/config.js";
+import { ConfigError } from "../../src/errors.js";
+import { loadShieldConfig, parseShieldConfig } from "../../src/shield/config.js";
 import { EXAMPLE, SCOUT_HASH } from "./policy-fixtures.js";
 
-function configError(text: string, file = "/etc/clawguard/shield.yaml"): ShieldConfigError {
+function configError(text: string, file = "/etc/clawguard/shield.yaml"): ConfigError {
   try {
     parseShieldConfig(text, file);
   } catch (e) {
-    if (e instanceof ShieldConfigError) return e;
+    if (e instanceof ConfigError) return e;
     throw e;
   }
   throw new Error("config was accepted");
@@ -103,7 +104,7 @@ admin: { listen: 127.0.0.1:9090 }
       "",
       "invalid YAML",
     ],
-    ["a duplicate key", `${BASE}mode: audit\nmode: enforce\n`, 4, "", "unique"],
+    ["a duplicate key", `${BASE}mode: audit\nmode: enforce\n`, 4, "", 'duplicate key "mode"'],
     ["an unknown top-level key", `${BASE}alow: [example.com]\n`, 3, "alow", 'unknown key "alow"'],
     [
       "an unknown agent key",
@@ -238,6 +239,54 @@ admin: { listen: 127.0.0.1:9090 }
   });
 });
 
+describe("aliases in shield.yaml", () => {
+  it("refuses a billion-laughs document at once, naming the file and the line of the alias that blows up", () => {
+    // Nine nodes, nine times nine, ...: expanded, the last line alone holds 9^9 strings.
+    const names = "abcdefghi";
+    const lines = [`a: &a [${Array(9).fill("lol").join(", ")}]`];
+    for (let i = 1; i < names.length; i++)
+      lines.push(
+        `${names[i]}: &${names[i]} [${Array(9)
+          .fill(`*${names[i - 1]}`)
+          .join(", ")}]`,
+      );
+    const err = configError(`${BASE}${lines.join("\n")}\n`);
+    // a to e add 74,682 nodes; the first *e on line 8 adds 66,429 more.
+    expect(err.problems).toHaveLength(1);
+    expect(err.where).toBe("/etc/clawguard/shield.yaml:8");
+    expect(err.problems[0]?.keyPath).toBe("f[0]");
+    expect(err.problems[0]?.reason).toMatch(/^alias \*e would grow the document past 100000 nodes/);
+  }, 5_000);
+
+  it("accepts one anchor shared by many agents", () => {
+    const agents = Array.from(
+      { length: 150 },
+      (_, i) => `  - { id: a${i}, sources: [10.0.${i >> 8}.${i & 255}], allow: *common }`,
+    );
+    const cfg = parseShieldConfig(
+      `${BASE}tiers:\n  t: { allow: &common [api.openai.com, "*.anthropic.com"] }\nagents:\n${agents.join("\n")}\n`,
+      "s.yaml",
+    );
+    expect(cfg.agents).toHaveLength(150);
+    expect(cfg.agents[149]?.allow).toEqual(["api.openai.com", "*.anthropic.com"]);
+  });
+
+  it.each([
+    [
+      "an alias inside the node it names",
+      `${BASE}deny: &d [a.example, *d]\n`,
+      3,
+      "deny[1]",
+      "inside the node it names",
+    ],
+    ["an alias without its anchor", `${BASE}deny: *nothing\n`, 3, "deny", "names no anchor"],
+  ])("refuses %s, naming its line", (_what, text, line, keyPath, reason) => {
+    const err = configError(text);
+    expect(err.problems[0]).toMatchObject({ line, keyPath });
+    expect(err.problems[0]?.reason).toContain(reason);
+  });
+});
+
 describe("loadShieldConfig", () => {
   it("resolves the log path from the config file's directory", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "shield-config-"));
@@ -250,6 +299,10 @@ describe("loadShieldConfig", () => {
 
   it("names a missing file and says what to do", async () => {
     const file = path.join(tmpdir(), "no-such-dir-shield", "shield.yaml");
-    await expect(loadShieldConfig(file)).rejects.toThrow(`${file}: file does not exist (pass --config PATH)`);
+    await expect(loadShieldConfig(file)).rejects.toMatchObject({
+      code: "CG_FILE_UNREADABLE",
+      message: `${file}: file does not exist`,
+      hint: "pass --config PATH",
+    });
   });
 });

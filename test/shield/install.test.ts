@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { readAdminToken } from "../../src/shield/admin/index.js";
+import { readAdminToken } from "../../src/shield/admin/token.js";
 import { parseShieldConfig } from "../../src/shield/config.js";
 import { installShield } from "../../src/shield/install.js";
 

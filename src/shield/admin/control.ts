@@ -9,7 +9,8 @@ import { EventEmitter } from "node:events";
 import type { Endpoint, ShieldConfig } from "../config.js";
 import { scrubSecrets } from "../log/record.js";
 import { Policy, parseTarget } from "../policy/index.js";
-import { nearestToSpent, type BudgetUsage, type BudgetUse } from "../proxy/budget.js";
+import { nearestToSpent, type BudgetUsage, type BudgetUse } from "../admission/budget.js";
+import type { BudgetGate } from "../admission/index.js";
 import type { ProxyPolicy, ShieldProxy } from "../proxy/index.js";
 import type { Agent, LogRecord, Mode, Target } from "../types.js";
 import { membershipRecords } from "../membership.js";
@@ -50,8 +51,6 @@ export interface ControlOptions {
   proxy: ShieldProxy;
   /** The shield's own endpoints for a config (with the real ports once bound). */
   endpoints: (cfg: ShieldConfig) => Endpoint[];
-  /** Called with each decision's latency in seconds (name decision plus address checks). */
-  onLatency?: (seconds: number) => void;
   /** Called with the records of agents that joined, left or changed keys in an applied config. */
   onMembership?: (records: LogRecord[]) => void;
 }
@@ -66,7 +65,6 @@ export class ShieldControl {
   private readonly agentOverrides = new Map<string, Mode>();
   private readonly traffic = new Map<string, AgentTraffic>();
   private readonly totals = { allowed: 0, denied: 0, audited: 0, bytesUp: 0, bytesDown: 0 };
-  private readonly pending = new WeakMap<Target, number>();
   private seq = 0;
   lastReload: ReloadResult | null = null;
 
@@ -84,7 +82,7 @@ export class ShieldControl {
     return this.policyNow;
   }
 
-  /** What the proxy calls: the current policy, timed, noting when each agent was last seen. */
+  /** What the proxy calls: the current policy, noting when each agent was last seen. */
   readonly proxyPolicy: ProxyPolicy = {
     identify: (source, basic) => {
       const agent = this.policyNow.identify(source, basic);
@@ -92,24 +90,16 @@ export class ShieldControl {
       return agent;
     },
     decide: (agent, target) => {
-      const started = performance.now();
-      const d = this.policyNow.decide(agent, target);
       this.trafficOf(agent.id).requests += 1;
-      if (d.verdict === "allow") this.pending.set(target, started);
-      else this.opts.onLatency?.((performance.now() - started) / 1000);
-      return d;
+      return this.policyNow.decide(agent, target);
     },
-    checkAddress: (agent, target, address) => {
-      const d = this.policyNow.checkAddress(agent, target, address);
-      const started = this.pending.get(target);
-      if (started !== undefined) {
-        // Resolution happens between decide and the first address check, so this spans both.
-        this.pending.delete(target);
-        this.opts.onLatency?.((performance.now() - started) / 1000);
-      }
-      return d;
-    },
+    checkAddress: (agent, target, address) => this.policyNow.checkAddress(agent, target, address),
     budgets: (agent) => this.policyNow.budgets(agent),
+  };
+
+  /** The proxy's budgets as a check sees them: what admission would answer, nothing counted. */
+  readonly budgetGate: BudgetGate = {
+    admit: (agent, limits, headBytes) => this.opts.proxy.budgets.peek(agent, limits, headBytes),
   };
 
   /** Count a log record and pass it to the live view; called for every record the proxy writes. */

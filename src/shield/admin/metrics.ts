@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { registerLogMetrics, type LogStats } from "../log/index.js";
-import { budgetAction } from "../proxy/budget.js";
+import { budgetAction } from "../admission/budget.js";
 import type { LogRecord } from "../types.js";
 
 export class ShieldMetrics {

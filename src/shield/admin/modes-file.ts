@@ -6,6 +6,8 @@
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { FileUnreadableError } from "../../errors.js";
+import { parseJsonAs } from "../../yaml/read.js";
 import type { ShieldConfig } from "../config.js";
 import type { Overrides } from "./control.js";
 import { writeFileAtomic } from "./rules-file.js";
@@ -31,24 +33,14 @@ export async function loadModeOverrides(file: string): Promise<Overrides> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return NO_OVERRIDES;
-    throw new Error(`${file}: cannot read the saved mode switches (${code ?? String(e)})`);
+    throw new FileUnreadableError(file, `cannot read the saved mode switches (${code ?? String(e)})`);
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new Error(
-      `${file}: the saved mode switches are not JSON (${(e as Error).message}); fix the file, or delete it to drop every switch made through the admin API`,
-    );
-  }
-  const r = fileSchema.safeParse(parsed);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new Error(
-      `${file}: ${issue.path.join(".") || "(top)"}: ${issue.message}; fix the file, or delete it to drop every switch made through the admin API`,
-    );
-  }
-  return { global: r.data.global, fleets: r.data.fleets, agents: r.data.agents };
+  const { data } = parseJsonAs(text, file, fileSchema, {
+    list: false,
+    reason: `expected the saved mode switches, an object with "schema": "${MODES_SCHEMA}"`,
+    hint: "fix the file, or delete it to drop every switch made through the admin API",
+  });
+  return { global: data.global, fleets: data.fleets, agents: data.agents };
 }
 
 export async function saveModeOverrides(file: string, o: Overrides): Promise<void> {

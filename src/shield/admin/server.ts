@@ -21,7 +21,7 @@ import {
   type PolicyCase,
   type PolicyOutcome,
 } from "../check-tests.js";
-import { ShieldConfigError } from "../config.js";
+import { ConfigError } from "../../errors.js";
 import { DECISIONS, type LogReader } from "../log/index.js";
 import type { Resolver } from "../net/resolve.js";
 import type { Mode } from "../types.js";
@@ -30,6 +30,17 @@ import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/assets.
 import type { ShieldMetrics } from "./metrics.js";
 import type { AgentTunnel } from "../wireguard/status.js";
 import { RULE_LEVELS, listRules, type RuleEdit } from "./rules-file.js";
+import {
+  HttpError,
+  limiter,
+  MAX_BODY,
+  parse,
+  pathOf,
+  readJson,
+  SECURITY_HEADERS,
+  sendJson,
+  staticFile,
+} from "./http.js";
 
 export interface AdminApi {
   control: ShieldControl;
@@ -49,7 +60,6 @@ export interface AdminApi {
   tunnels?: () => Promise<Map<string, AgentTunnel>>;
 }
 
-const MAX_BODY = 64 * 1024;
 /** Destinations one /api/check may ask about: each may cost a name lookup. */
 const MAX_CHECKS = 64;
 /**
@@ -60,24 +70,6 @@ const MAX_CHECKS = 64;
 const CHECK_LOOKUPS = 2;
 const MAX_STREAMS = 32;
 const HEARTBEAT_MS = 15_000;
-
-const CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "connect-src 'self'",
-  "img-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join("; ");
-
-const SECURITY_HEADERS = {
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
-  "cache-control": "no-store",
-  "x-frame-options": "DENY",
-};
 
 const modeSchema = z.strictObject({
   scope: z.enum(["global", "fleet", "agent"]),
@@ -110,16 +102,6 @@ const checkSchema = z.strictObject({
   resolve: z.boolean().optional(),
 });
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly field: string | null,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /** The admin listener's request handler. */
 export function createAdminHandler(
   api: AdminApi,
@@ -141,6 +123,7 @@ export function createAdminHandler(
       who,
       destinations,
       resolve ? api.resolver : null,
+      api.control.budgetGate,
       lookup,
     );
     // Not a decision about destinations: a spent budget refuses all of them for now.
@@ -322,7 +305,7 @@ export function createAdminHandler(
         try {
           cases = parsePolicyTests(body.tests, TESTS_NAME);
         } catch (e) {
-          if (e instanceof ShieldConfigError) throw new HttpError(400, "tests", e.message);
+          if (e instanceof ConfigError) throw new HttpError(400, "tests", e.message);
           throw e;
         }
         if (cases.length > MAX_TEST_CASES)
@@ -430,89 +413,4 @@ export function createAdminHandler(
   };
 
   return onRequest;
-}
-
-/** Run at most `n` of the functions given at once, the others in the order they came. */
-function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  return async (fn) => {
-    if (running >= n) await new Promise<void>((go) => waiting.push(go));
-    else running += 1;
-    try {
-      return await fn();
-    } finally {
-      // Hand the slot straight to the next in line, or free it.
-      const next = waiting.shift();
-      if (next) next();
-      else running -= 1;
-    }
-  };
-}
-
-function staticFile(req: http.IncomingMessage, res: http.ServerResponse, body: string, type: string): void {
-  if (req.method !== "GET" && req.method !== "HEAD") {
-    res.setHeader("allow", "GET, HEAD");
-    throw new HttpError(405, null, `${req.method} is not supported here`);
-  }
-  res.writeHead(200, {
-    ...SECURITY_HEADERS,
-    "content-security-policy": CSP,
-    "content-type": type,
-    "content-length": Buffer.byteLength(body),
-  });
-  res.end(req.method === "HEAD" ? undefined : body);
-}
-
-function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify(value, null, 2) + "\n";
-  res.writeHead(status, {
-    ...SECURITY_HEADERS,
-    "content-type": "application/json; charset=utf-8",
-    "content-length": Buffer.byteLength(body),
-  });
-  res.end(body);
-}
-
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
-  const declared = Number(req.headers["content-length"] ?? "0");
-  if (declared > MAX_BODY) {
-    req.resume();
-    throw new HttpError(413, "body", `the body is larger than ${MAX_BODY} bytes`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) {
-      req.resume();
-      throw new HttpError(413, "body", `the body is larger than ${MAX_BODY} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString("utf8");
-  if (text.trim() === "") throw new HttpError(400, "body", "expected a JSON object in the body");
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new HttpError(400, "body", `the body is not JSON: ${(e as Error).message}`);
-  }
-}
-
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0] as z.core.$ZodIssue;
-  let field = issue.path.map(String).join(".");
-  if (issue.code === "unrecognized_keys") field = issue.keys[0] ?? field;
-  const known = issue.code === "invalid_value" ? ` (one of ${issue.values.map(String).join(", ")})` : "";
-  throw new HttpError(400, field || "body", `${field || "body"}: ${issue.message}${known}`);
-}
-
-function pathOf(req: http.IncomingMessage): string {
-  return (req.url ?? "/").replace(/\?.*$/, "");
 }

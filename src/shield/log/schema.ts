@@ -1,12 +1,15 @@
 import Database from "better-sqlite3";
 import { existsSync } from "node:fs";
+import { ClawguardError } from "../../errors.js";
 import { GENESIS_HASH } from "./record.js";
 
 export const SCHEMA_VERSION = 1;
 
 /** What went wrong opening, reading or writing the log, worded for the operator. */
-export class LogError extends Error {
-  override name = "LogError";
+export class LogError extends ClawguardError {
+  constructor(message: string) {
+    super("CG_LOG_UNUSABLE", message);
+  }
 }
 
 const SCHEMA_V1 = `

@@ -1,3 +1,9 @@
+/**
+ * The audit log's SQLite store: records queued by the proxy without waiting, committed in
+ * batches by a writer thread that extends the hash chain, and read back, followed, verified and
+ * pruned. One file a little past the usual length: the store and its reader are two faces of
+ * one database and share its opening and its chain.
+ */
 import type Database from "better-sqlite3";
 import { createRequire } from "node:module";
 import path from "node:path";

@@ -14,6 +14,10 @@
  * holds it to that); repeats of one Content-Length are read as that one and passed on as one
  * field. A connection goes back to the pool only after a complete, well-framed response to a
  * completely sent request.
+ *
+ * One file past the usual length, on purpose: the pool, its connections and the exchange's
+ * parser share private state (which exchange owns a connection, when it may go back to the
+ * pool, when it must be destroyed); split, each part would export the others' internals.
  */
 import type net from "node:net";
 import { asDialError, DialError, dialSocket } from "../net/dial.js";
@@ -33,6 +37,11 @@ export interface UpstreamHandler {
   onError(err: Error): void;
   /** The request body may be written again after `write` returned false. */
   onDrain(): void;
+  /**
+   * An upgrade request was answered 101: the socket is the handler's from now on, with the
+   * response head as received and the bytes that followed it. Only for `upgrade` requests.
+   */
+  onUpgrade?(socket: net.Socket, head: Buffer, rest: Buffer): void;
 }
 
 export interface UpstreamRequest {
@@ -46,6 +55,11 @@ export interface UpstreamRequest {
   headers: readonly string[];
   /** Whether a body follows (`write`/`end`); sent as is with Content-Length, else chunked. */
   hasBody: boolean;
+  /**
+   * Asks to switch protocols (WebSocket): sent on a connection of its own, never pooled; a 101
+   * hands the socket to `onUpgrade`, any other answer is read as a response like any other.
+   */
+  upgrade?: boolean;
 }
 
 export interface UpstreamOptions {
@@ -115,7 +129,7 @@ export class UpstreamPool {
     const chunked = req.hasBody && !hasLength;
     head += chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "\r\n";
     const ex = new Exchange(this, req, head, chunked, handler);
-    ex.start(this.take(req.address, req.port));
+    ex.start(req.upgrade ? null : this.take(req.address, req.port));
     return ex;
   }
 
@@ -230,6 +244,8 @@ export class Exchange {
   private paused = false;
   /** Response complete, request body still coming: the connection waits for `end` to be reused. */
   private parked = false;
+  /** A 101 answered the upgrade request: the socket goes to the handler. */
+  private upgraded = false;
 
   constructor(
     private readonly pool: UpstreamPool,
@@ -411,6 +427,7 @@ export class Exchange {
           if (end - i + 4 > this.pool.opts.maxHeaderBytes)
             throw new UpstreamProtocolError("response head too large");
           this.onHead(b.toString("latin1", i, end));
+          if (this.upgraded) return this.handOver(b.subarray(i, end + 4), b.subarray(end + 4));
           i = end + 4;
           break;
         }
@@ -460,6 +477,21 @@ export class Exchange {
     }
   }
 
+  /** The destination switched protocols: its socket, as is, to the handler. */
+  private handOver(head: Buffer, rest: Buffer): void {
+    this.finished = true;
+    const c = this.conn!;
+    c.exchange = null;
+    const { socket } = c;
+    // Paused until the handler listens: a flowing socket with no listener would drop bytes.
+    socket.pause();
+    for (const event of ["data", "end", "error", "timeout", "close", "drain"])
+      socket.removeAllListeners(event);
+    socket.setTimeout(0);
+    if (this.handler.onUpgrade) this.handler.onUpgrade(socket, head, rest);
+    else socket.destroy();
+  }
+
   /** A complete head (without its final CRLF CRLF): interim, or the final response. */
   private onHead(text: string): void {
     let eol = text.indexOf("\r\n");
@@ -496,7 +528,11 @@ export class Exchange {
       }
     }
     if (code < 200) {
-      if (code === 101) throw new UpstreamProtocolError("101 Switching Protocols to a plain request");
+      if (code === 101) {
+        if (!this.req.upgrade) throw new UpstreamProtocolError("101 Switching Protocols to a plain request");
+        this.upgraded = true;
+        return;
+      }
       if (code === 100) this.handler.onContinue();
       // Interim: the final response follows on the same connection.
       this.state = State.Head;
@@ -509,7 +545,8 @@ export class Exchange {
     // Repeats of one length ("5, 5", or two fields of 5) are read as that length (RFC 9110
     // §8.6), but passed on as one field: most clients, Node's among them, refuse them.
     if (length !== null && (lengths!.length > 1 || !DIGITS.test(lengths![0]!))) oneContentLength(raw, length);
-    this.keepAlive = !close;
+    // A connection that asked to upgrade and was not is never reused.
+    this.keepAlive = !close && !this.req.upgrade;
     if (this.noBody || code === 204 || code === 304) {
       this.state = State.Done;
     } else if (te !== null) {

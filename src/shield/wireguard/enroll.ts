@@ -6,11 +6,11 @@
  */
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { ConfigError } from "../../errors.js";
 import type { Document } from "yaml";
 import {
   parseShieldConfig,
-  readYamlDocument,
-  ShieldConfigError,
+  readShieldDocument,
   shieldConfigOf,
   type AgentConfig,
   type ShieldConfig,
@@ -93,7 +93,7 @@ async function editConfig<T>(
     const before = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
       throw new EnrollError(`${file}: cannot read the config (${e.code ?? e.message})`);
     });
-    const { doc, lines } = readYamlDocument(before, file);
+    const { doc, lines } = readShieldDocument(before, file);
     const result = await edit(doc, shieldConfigOf(doc, lines, file));
     const text = documentText(doc);
     let cfg: ShieldConfig;
@@ -101,7 +101,7 @@ async function editConfig<T>(
       cfg = shieldConfigOf(doc, lines, file);
     } catch (e) {
       // Lines of the edited document are the old file's: read the new text for the right ones.
-      if (e instanceof ShieldConfigError) parseShieldConfig(text, file);
+      if (e instanceof ConfigError) parseShieldConfig(text, file);
       throw e;
     }
     const now = await readFile(file, "utf8").catch(() => null);

@@ -9,7 +9,8 @@ import { createHash } from "node:crypto";
 import { watch, type FSWatcher } from "node:fs";
 import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { parseShieldConfig, ShieldConfigError, type ShieldConfig } from "../config.js";
+import { ConfigError } from "../../errors.js";
+import { parseShieldConfig, type ShieldConfig } from "../config.js";
 import {
   defaultRun,
   loadTable,
@@ -37,13 +38,11 @@ export interface SyncDaemonOptions {
 
 async function readConfig(file: string): Promise<{ cfg: ShieldConfig; hash: string }> {
   const text = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
-    throw new ShieldConfigError(file, [
-      { keyPath: "", reason: `cannot read the config (${e.code ?? e.message})` },
-    ]);
+    throw new ConfigError(file, [{ keyPath: "", reason: `cannot read the config (${e.code ?? e.message})` }]);
   });
   const cfg = parseShieldConfig(text, file);
   if (!cfg.wireguard)
-    throw new ShieldConfigError(file, [
+    throw new ConfigError(file, [
       { keyPath: "wireguard", reason: "there is no wireguard section: nothing to keep in step" },
     ]);
   return { cfg, hash: createHash("sha256").update(text).digest("hex") };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ShieldConfigError, parseShieldConfig } from "../../../src/shield/config.js";
+import { ConfigError } from "../../../src/errors.js";
+import { parseShieldConfig } from "../../../src/shield/config.js";
 import { generateKeyPair } from "../../../src/shield/wireguard/keys.js";
 
 const FILE = "/etc/clawguard/shield.yaml";
@@ -17,7 +18,7 @@ function problems(text: string): string[] {
   try {
     parseShieldConfig(text, FILE);
   } catch (e) {
-    if (e instanceof ShieldConfigError) return e.message.split("\n");
+    if (e instanceof ConfigError) return e.message.split("\n");
     throw e;
   }
   return [];

@@ -3,6 +3,8 @@
  * (no CDN, no web font), so it works through an SSH tunnel and under a CSP of 'self' only. The
  * token is asked once and kept in sessionStorage; every call sends it as a bearer header, the
  * live view included (fetch streaming, because EventSource cannot send headers).
+ * One file past the usual length, on purpose: it is the page itself, three texts served as
+ * they are.
  */
 
 export const DASHBOARD_HTML = `<!doctype html>

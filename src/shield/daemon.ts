@@ -1,29 +1,27 @@
 /**
- * The shield with its control plane: proxy, audit log, hot reload and (when `admin` is in the
- * config) the admin listener. The admin port is bound first, so the policy the proxy starts
- * with already refuses it as one of the shield's own endpoints, whatever port it got.
+ * The shield daemon's one composition root: config -> log -> policy -> proxy -> reload -> admin.
+ * The admin port is bound first, so the policy the proxy starts with already refuses it as one
+ * of the shield's own endpoints, whatever port it got; the policy is compiled before the proxy
+ * port opens, so a config the policy rejects never serves a single request.
  */
-import { createHash } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
 import http from "node:http";
+import { ClawguardError } from "../errors.js";
 import type { AddressInfo } from "node:net";
-import { createRequire } from "node:module";
-import type { ShieldConfig } from "../config.js";
-import { parseShieldConfig } from "../config.js";
-import { openLogStore, type LogStore } from "../log/index.js";
-import { systemResolver, type Resolver } from "../net/resolve.js";
-import { ConfigReloader, type ReloadOutcome } from "../reload.js";
-import { selfEndpoints, startShield, type RunningShield } from "../server.js";
-import { ShieldControl } from "./control.js";
-import { ShieldMetrics } from "./metrics.js";
-import { editRulesText, writeFileAtomic, type RuleEdit } from "./rules-file.js";
-import { loadModeOverrides, NO_OVERRIDES, saveModeOverrides, withOverrides } from "./modes-file.js";
-import { createAdminHandler } from "./server.js";
-import { ControlError } from "./control.js";
-import { WireguardView } from "./wireguard.js";
-
-export const SHIELD_VERSION = (createRequire(import.meta.url)("../../../package.json") as { version: string })
-  .version;
+import { readFile } from "node:fs/promises";
+import type { ShieldConfig } from "./config.js";
+import { parseShieldConfig } from "./config.js";
+import { openConfiguredLog, type LogStore } from "./log/index.js";
+import { systemResolver, type Resolver } from "./net/resolve.js";
+import { ConfigReloader, type ReloadOutcome } from "./reload.js";
+import { selfEndpoints, startShield, type RunningShield } from "./server.js";
+import { ControlError, ShieldControl } from "./admin/control.js";
+import { ShieldMetrics } from "./admin/metrics.js";
+import { editRulesText, writeFileAtomic, type RuleEdit } from "./admin/rules-file.js";
+import { loadModeOverrides, NO_OVERRIDES, saveModeOverrides, withOverrides } from "./admin/modes-file.js";
+import { createAdminHandler } from "./admin/server.js";
+import { readAdminToken } from "./admin/token.js";
+import { SHIELD_VERSION } from "./version.js";
+import { WireguardView } from "./admin/wireguard.js";
 
 export interface ManagedShieldOptions {
   resolver?: Resolver;
@@ -44,45 +42,6 @@ export interface ManagedShield {
   readonly admin: AddressInfo | null;
   reload(trigger: string, force?: boolean): Promise<ReloadOutcome>;
   close(graceMs?: number): Promise<void>;
-}
-
-const DAY_MS = 24 * 60 * 60 * 1000;
-const MIN_TOKEN_CHARS = 16;
-
-/**
- * Read the admin token: the file must exist, be readable by the owner only and hold at least
- * 16 characters. Anything else stops the shield; an admin API with a guessable or shared
- * token would be worse than none.
- */
-export async function readAdminToken(file: string | undefined): Promise<Buffer> {
-  if (file === undefined) {
-    throw new Error(
-      "admin.token_file is not set: the admin API never runs without a token. Add admin.token_file to the config (clawguard shield install writes one), or remove the admin section",
-    );
-  }
-  let text: string;
-  try {
-    const st = await stat(file);
-    if ((st.mode & 0o077) !== 0) {
-      throw new Error(
-        `${file}: the admin token file is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 ${file}`,
-      );
-    }
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === undefined) throw e;
-    throw new Error(
-      `${file}: cannot read the admin token file (${code}); create it with: umask 077; openssl rand -hex 32 > ${file}`,
-    );
-  }
-  const token = text.trim();
-  if (token.length < MIN_TOKEN_CHARS || /\s/.test(token)) {
-    throw new Error(
-      `${file}: the admin token must be one word of at least ${MIN_TOKEN_CHARS} characters; write a new one with: openssl rand -hex 32 > ${file}`,
-    );
-  }
-  return createHash("sha256").update(token).digest();
 }
 
 export async function startManagedShield(
@@ -106,7 +65,8 @@ export async function startManagedShield(
     adminAddress = await listen(adminServer, cfg.admin.listen.host, cfg.admin.listen.port).catch(
       (err: unknown) => {
         const code = (err as NodeJS.ErrnoException).code ?? String(err);
-        throw new Error(
+        throw new ClawguardError(
+          "CG_LISTEN_FAILED",
           `cannot listen on ${cfg.admin?.listen.host}:${cfg.admin?.listen.port} for the admin API (${code}); change admin.listen in the config or stop what holds the port`,
         );
       },
@@ -118,15 +78,7 @@ export async function startManagedShield(
       ? { ...c, admin: { ...c.admin, listen: { ...c.admin.listen, port: adminPort } } }
       : c;
 
-  const log = openLogStore(cfg.log.path, {
-    retention:
-      cfg.log.retentionDays !== undefined || cfg.log.maxBytes !== undefined
-        ? {
-            olderThanMs: cfg.log.retentionDays !== undefined ? cfg.log.retentionDays * DAY_MS : undefined,
-            maxBytes: cfg.log.maxBytes,
-          }
-        : undefined,
-  });
+  const log = openConfiguredLog(cfg.log);
 
   let control: ShieldControl | null = null;
   let metrics: ShieldMetrics | null = null;
@@ -141,7 +93,11 @@ export async function startManagedShield(
   };
   let shield: RunningShield;
   try {
-    shield = await startShield(withRealAdmin(withOverrides(cfg, saved)), { sink, resolver: opts.resolver });
+    shield = await startShield(withRealAdmin(withOverrides(cfg, saved)), {
+      sink,
+      resolver: opts.resolver,
+      onLatency: (s) => metrics?.observeLatency(s),
+    });
   } catch (e) {
     adminServer?.close();
     await log.close().catch(() => undefined);
@@ -157,7 +113,6 @@ export async function startManagedShield(
     cfg,
     proxy: shield.proxy,
     endpoints: (c) => selfEndpoints(withRealAdmin(c), proxyPort),
-    onLatency: (s) => m.observeLatency(s),
     // Straight to the store: an enrolment or a revocation is no decision to count or stream.
     onMembership: (records) => records.forEach((r) => log.append(r)),
   });

@@ -118,29 +118,40 @@ export class BudgetMeter {
   admit(agent: string, limits: readonly BudgetLimit[], headBytes: number, enforce: boolean): Overrun | null {
     if (limits.length === 0) return null;
     const now = this.now();
-    let over: Overrun | null = null;
-    for (const limit of limits) {
-      const w = this.windowFor(agent, limit);
-      if (limit.requests !== undefined && w.requests.total(now) + 1 > limit.requests) {
-        over = { limit, kind: "requests" };
-        break;
-      }
-      // A spent budget (nothing left) refuses even a head of no bytes: a CONNECT's.
-      const sent = limit.uploadBytes !== undefined ? w.bytes.total(now) : 0;
-      if (
-        limit.uploadBytes !== undefined &&
-        (sent >= limit.uploadBytes || sent + headBytes > limit.uploadBytes)
-      ) {
-        over = { limit, kind: "upload" };
-        break;
-      }
-    }
+    const over = this.overrun(agent, limits, headBytes, now);
     if (over && enforce) return over;
     this.count(agent, limits, (w) => {
       w.requests.add(1, now);
       if (headBytes > 0) w.bytes.add(headBytes, now);
     });
     return over;
+  }
+
+  /** What `admit` would answer for such a request, counting nothing: a check asks this way. */
+  peek(agent: string, limits: readonly BudgetLimit[], headBytes: number): Overrun | null {
+    return limits.length === 0 ? null : this.overrun(agent, limits, headBytes, this.now());
+  }
+
+  /** The first budget one more request with a head of `headBytes` would overrun, or null. */
+  private overrun(
+    agent: string,
+    limits: readonly BudgetLimit[],
+    headBytes: number,
+    now: number,
+  ): Overrun | null {
+    for (const limit of limits) {
+      const w = this.windowFor(agent, limit);
+      if (limit.requests !== undefined && w.requests.total(now) + 1 > limit.requests)
+        return { limit, kind: "requests" };
+      // A spent budget (nothing left) refuses even a head of no bytes: a CONNECT's.
+      const sent = limit.uploadBytes !== undefined ? w.bytes.total(now) : 0;
+      if (
+        limit.uploadBytes !== undefined &&
+        (sent >= limit.uploadBytes || sent + headBytes > limit.uploadBytes)
+      )
+        return { limit, kind: "upload" };
+    }
+    return null;
   }
 
   /**

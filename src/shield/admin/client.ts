@@ -1,0 +1,116 @@
+/**
+ * The admin API as a client sees it: where it listens and which token opens it (flags, the
+ * environment, or the shield's own config), and one call. The CLI's shield commands and
+ * `shield check --live` ask the running shield through here.
+ */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { ClawguardError, FileUnreadableError, UsageError } from "../../errors.js";
+import { loadShieldConfig } from "../config.js";
+
+export interface ApiFlags {
+  admin?: string;
+  tokenFile?: string;
+  config?: string;
+  json?: boolean;
+}
+
+interface Connection {
+  base: URL;
+  token: string;
+}
+
+export const DEFAULT_CONFIG = "/etc/clawguard/shield.yaml";
+
+/** Address and token: flags, then the environment, then the shield's config file. */
+async function connect(flags: ApiFlags): Promise<Connection> {
+  let url = flags.admin ?? process.env.CLAWGUARD_ADMIN_URL;
+  let tokenFile = flags.tokenFile ?? process.env.CLAWGUARD_ADMIN_TOKEN_FILE;
+  const configFile = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+  if ((url === undefined || tokenFile === undefined) && configFile !== undefined) {
+    const cfg = await loadShieldConfig(configFile);
+    if (!cfg.admin)
+      throw new UsageError(`${configFile} has no admin section, so the shield serves no admin API`);
+    if (url === undefined) {
+      const { host, port } = cfg.admin.listen;
+      const reach = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+      url = `http://${reach.includes(":") ? `[${reach}]` : reach}:${port}`;
+    }
+    tokenFile ??= cfg.admin.tokenFile;
+  }
+  if (url === undefined) {
+    throw new UsageError(
+      "no admin API address: pass --admin URL, set CLAWGUARD_ADMIN_URL, or pass --config shield.yaml",
+    );
+  }
+  if (tokenFile === undefined) {
+    throw new UsageError(
+      "no admin token: pass --token-file FILE, set CLAWGUARD_ADMIN_TOKEN_FILE, or pass --config shield.yaml",
+    );
+  }
+  let base: URL;
+  try {
+    base = new URL(url);
+  } catch {
+    throw new UsageError(`--admin "${url}" is not a URL (e.g. http://127.0.0.1:9090)`);
+  }
+  let token: string;
+  try {
+    token = (await readFile(tokenFile, "utf8")).trim();
+  } catch (e) {
+    throw new FileUnreadableError(
+      tokenFile,
+      `cannot read the admin token file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+    );
+  }
+  return { base, token };
+}
+
+export async function call(
+  flags: ApiFlags,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<Record<string, unknown>> {
+  const c = await connect(flags);
+  const url = new URL(path, c.base);
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: {
+        authorization: `Bearer ${c.token}`,
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+    throw new ClawguardError(
+      "CG_ADMIN_UNREACHABLE",
+      `the admin API at ${c.base.origin} is unreachable (${cause}); is the shield running, and the SSH tunnel open?`,
+    );
+  }
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // Not JSON: reported below through the status.
+  }
+  if (res.status === 401) {
+    throw new ClawguardError(
+      "CG_ADMIN_REFUSED",
+      `the admin API at ${c.base.origin} refused the token; check --token-file or admin.token_file`,
+    );
+  }
+  if (!res.ok) {
+    const field = typeof json.field === "string" ? ` (${json.field})` : "";
+    throw new ClawguardError(
+      "CG_ADMIN_FAILED",
+      `${method} ${path}: HTTP ${res.status}${field}: ${String(json.error ?? text.slice(0, 200))}`,
+    );
+  }
+  return json;
+}
