@@ -267,11 +267,11 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
     .option("--json", "print what was written as JSON (schema clawguard.shield-install/v1)")
     .action(async (flags: InstallFlags) => {
       if (flags.wireguard && flags.endpoint === undefined)
-        throw new Error(
+        throw new UsageError(
           "--wireguard needs --endpoint HOST:PORT: this server's public address and the UDP port agents send to",
         );
       if (!flags.wireguard && flags.endpoint !== undefined)
-        throw new Error("--endpoint goes with --wireguard");
+        throw new UsageError("--endpoint goes with --wireguard");
       const r = await installShield({
         root: flags.root,
         configDir: flags.configDir,

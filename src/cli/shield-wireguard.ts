@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { UsageError } from "../errors.js";
 import { parseDuration } from "../shield/units.js";
 import { enrollAgent, revokeAgent, type LiveOutcome } from "../shield/wireguard/enroll.js";
 import { describe, startSyncDaemon, syncOnceFromFile } from "../shield/wireguard/sync.js";
@@ -50,7 +51,9 @@ export function registerShieldWireguardCommands(shield: Command, setCode: (c: nu
     .action(async (id: string, flags: EnrollFlags) => {
       const ms = parseDuration(flags.expires);
       if (ms === null || ms < 60_000 || ms > MAX_EXPIRY_MS)
-        throw new Error(`--expires: "${flags.expires}" is not a duration from 1m to 30d (e.g. 30m, 24h, 7d)`);
+        throw new UsageError(`"${flags.expires}" is not a duration from 1m to 30d (e.g. 30m, 24h, 7d)`, {
+          where: "--expires",
+        });
       const r = await enrollAgent({
         configFile: flags.config,
         id,

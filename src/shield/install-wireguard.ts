@@ -17,6 +17,7 @@ import { addWireguardSectionText } from "./wireguard/agents-file.js";
 import { parseInterfaceAddress } from "./wireguard/allocate.js";
 import { generateKeyPair } from "./wireguard/keys.js";
 import type { InstalledFile } from "./install.js";
+import { ClawguardError, UsageError } from "../errors.js";
 
 export interface WireguardInstall {
   /** HOST:PORT agents send to: this server's public address and the UDP port. */
@@ -41,20 +42,25 @@ export function checkWireguardInstall(w: WireguardInstall): CheckedWireguard {
     port = parseHostPort(w.endpoint).port;
   } catch (e) {
     if (e instanceof HostPortError)
-      throw new Error(`--endpoint: ${e.reason} (this server's public HOST:PORT, e.g. 203.0.113.5:51820)`);
+      throw new UsageError(`${e.reason} (this server's public HOST:PORT, e.g. 203.0.113.5:51820)`, {
+        where: "--endpoint",
+      });
     throw e;
   }
   if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(w.iface))
-    throw new Error(`--interface: "${w.iface}" is not an interface name`);
+    throw new UsageError(`"${w.iface}" is not an interface name`, { where: "--interface" });
   const addresses = w.addresses.map((a) => {
     const p = parseInterfaceAddress(a);
-    if (typeof p === "string") throw new Error(`--address: ${p}`);
+    if (typeof p === "string") throw new UsageError(p, { where: "--address" });
     return p.text;
   });
   const v6 = addresses.map((a) => a.includes(":"));
   if (v6.length === 0 || v6.length > 2 || v6[0] || (v6.length === 2 && !v6[1]))
-    throw new Error(
-      "--address: give one IPv4 range and at most one IPv6 range, IPv4 first (e.g. 10.77.0.1/16,fd77:77::1/64)",
+    throw new UsageError(
+      "give one IPv4 range and at most one IPv6 range, IPv4 first (e.g. 10.77.0.1/16,fd77:77::1/64)",
+      {
+        where: "--address",
+      },
     );
   return { iface: w.iface, addresses, listenPort: w.listenPort ?? port, endpoint: w.endpoint };
 }
@@ -173,7 +179,8 @@ async function openUdp(root: string, port: number): Promise<InstalledFile | null
     await promisify(execFile)("ufw", ["allow", `${port}/udp`, "comment", "clawguard shield wireguard"]);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new Error(
+    throw new ClawguardError(
+      "CG_SYSTEM",
       `ufw allow ${port}/udp failed: ${(e as { stderr?: string }).stderr?.trim() ?? String(e)}`,
     );
   }

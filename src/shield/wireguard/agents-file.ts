@@ -4,12 +4,13 @@
  * (the text forms parse and print around them); the caller validates the whole config before
  * writing it. Pure.
  */
+import { ConfigError } from "../../errors.js";
 import { isMap, isScalar, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq } from "yaml";
 
-export class AgentsFileError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "AgentsFileError";
+/** The file cannot take the edit (it does not parse, or `agents` is not a list). */
+export class AgentsFileError extends ConfigError {
+  constructor(file: string, keyPath: string, reason: string) {
+    super(file, [{ keyPath, reason }]);
   }
 }
 
@@ -27,9 +28,11 @@ function load(text: string, file: string): Document {
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0)
     throw new AgentsFileError(
-      `${file} does not parse as YAML right now; fix it first (clawguard shield check --config ${file})`,
+      file,
+      "",
+      `does not parse as YAML right now; fix it first (clawguard shield check --config ${file})`,
     );
-  if (!isMap(doc.contents)) throw new AgentsFileError(`${file} is not a mapping at the top`);
+  if (!isMap(doc.contents)) throw new AgentsFileError(file, "", "not a mapping at the top");
   return doc;
 }
 
@@ -47,7 +50,8 @@ export function addAgentText(text: string, file: string, e: EnrolledEntry): stri
 }
 
 export function addAgent(doc: Document, file: string, e: EnrolledEntry): void {
-  if (agentIndex(doc, e.id) >= 0) throw new AgentsFileError(`agent "${e.id}" is already in ${file}`);
+  if (agentIndex(doc, e.id) >= 0)
+    throw new AgentsFileError(file, "agents", `agent "${e.id}" is already there`);
   const wireguard = doc.createNode({
     public_key: e.publicKey,
     ...(e.presharedKeyFile !== undefined ? { preshared_key_file: e.presharedKeyFile } : {}),
@@ -70,7 +74,7 @@ export function addAgent(doc: Document, file: string, e: EnrolledEntry): void {
     const seq = doc.createNode([]) as YAMLSeq;
     seq.items.push(entry);
     doc.set("agents", seq);
-  } else throw new AgentsFileError(`agents in ${file} is not a list`);
+  } else throw new AgentsFileError(file, "agents", "not a list");
 }
 
 /** `text` with the agent's WireGuard key replaced (a rotation: its addresses stay). */
@@ -82,9 +86,13 @@ export function setAgentKeyText(text: string, file: string, id: string, publicKe
 
 export function setAgentKey(doc: Document, file: string, id: string, publicKey: string): void {
   const i = agentIndex(doc, id);
-  if (i < 0) throw new AgentsFileError(`agent "${id}" is not in ${file}`);
+  if (i < 0) throw new AgentsFileError(file, "agents", `no agent "${id}"`);
   if (!isMap(doc.getIn(["agents", i, "wireguard"], true)))
-    throw new AgentsFileError(`agent "${id}" is not on WireGuard (it has no wireguard: key in ${file})`);
+    throw new AgentsFileError(
+      file,
+      `agents[${i}]`,
+      `agent "${id}" is not on WireGuard (it has no wireguard: key)`,
+    );
   doc.setIn(["agents", i, "wireguard", "public_key"], publicKey);
 }
 
@@ -97,7 +105,7 @@ export function removeAgentText(text: string, file: string, id: string): string 
 
 export function removeAgent(doc: Document, file: string, id: string): void {
   const i = agentIndex(doc, id);
-  if (i < 0) throw new AgentsFileError(`no agent "${id}" in ${file}`);
+  if (i < 0) throw new AgentsFileError(file, "agents", `no agent "${id}"`);
   (doc.get("agents", true) as YAMLSeq).items.splice(i, 1);
 }
 

@@ -12,6 +12,7 @@ import {
   maskV6,
   parseIP,
 } from "../../net/addresses.js";
+import { ClawguardError } from "../../errors.js";
 
 /** One `wireguard.address` entry: the shield's address with the prefix of the agents' range. */
 export interface InterfaceAddress {
@@ -56,15 +57,15 @@ export function sameIP(a: IP, b: IP): boolean {
   return a.family === b.family && a.v === b.v;
 }
 
-export class RangeExhaustedError extends Error {
+export class RangeExhaustedError extends ClawguardError {
   constructor(
     readonly range: string,
     readonly index: number,
   ) {
     super(
+      "CG_RANGE_EXHAUSTED",
       `no free address left in ${range} (wireguard.address[${index}]): widen the range or revoke an agent`,
     );
-    this.name = "RangeExhaustedError";
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { ConfigError } from "../../errors.js";
+import { ClawguardError, ConfigError, type ErrorDetails } from "../../errors.js";
 import type { Document } from "yaml";
 import {
   parseShieldConfig,
@@ -25,10 +25,9 @@ import { encodeJoinCode } from "./join-code.js";
 import { generateKeyPair, generatePresharedKey, publicKeyOf, wireguardKeyProblem } from "./keys.js";
 import { changePeer, defaultRun, interfaceExists, readKeyFile, type PeerChange, type Run } from "./live.js";
 
-export class EnrollError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "EnrollError";
+export class EnrollError extends ClawguardError {
+  constructor(message: string, details: ErrorDetails = {}) {
+    super("CG_ENROLL_REFUSED", message, details);
   }
 }
 

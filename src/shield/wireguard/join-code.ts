@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { parseCidr, formatCidr } from "../../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../../net/hostport.js";
 import { isWireguardKey } from "./keys.js";
+import { ClawguardError } from "../../errors.js";
 
 const MAGIC = Buffer.from("cg", "ascii");
 const VERSION = 1;
@@ -35,13 +36,12 @@ export interface JoinCode {
 
 export type JoinCodeProblem = "malformed" | "damaged" | "version" | "expired";
 
-export class JoinCodeError extends Error {
+export class JoinCodeError extends ClawguardError {
   constructor(
     readonly problem: JoinCodeProblem,
     message: string,
   ) {
-    super(message);
-    this.name = "JoinCodeError";
+    super(problem === "expired" ? "CG_JOIN_CODE_EXPIRED" : "CG_JOIN_CODE_INVALID", message);
   }
 }
 

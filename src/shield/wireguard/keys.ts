@@ -40,7 +40,7 @@ export function generateKeyPair(): KeyPair {
 
 /** The public half of a private key, as `wg pubkey` prints it. */
 export function publicKeyOf(privateKey: string): string {
-  if (!isWireguardKey(privateKey)) throw new Error("not a WireGuard private key");
+  if (!isWireguardKey(privateKey)) throw new TypeError("not a WireGuard private key");
   const key = createPrivateKey({
     key: Buffer.concat([PKCS8_X25519, Buffer.from(privateKey, "base64")]),
     format: "der",

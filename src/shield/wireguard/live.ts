@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { ShieldConfig } from "../config.js";
 import { HostError } from "../../host/errors.js";
+import { ClawguardError, FileUnreadableError } from "../../errors.js";
 import { runCommand, type RunResult } from "../../host/host.js";
 import {
   renderPeersConf,
@@ -44,10 +45,15 @@ async function withFile(r: Run, argv: string[], text: string): Promise<RunResult
   }
 }
 
-export class WireguardLiveError extends Error {
+export class WireguardLiveError extends ClawguardError {
   constructor(message: string) {
-    super(message);
-    this.name = "WireguardLiveError";
+    super("CG_WIREGUARD_FAILED", message);
+  }
+}
+
+export class KeyFileError extends ClawguardError {
+  constructor(file: string, reason: string) {
+    super("CG_WIREGUARD_KEY_INVALID", reason, { where: file });
   }
 }
 
@@ -60,20 +66,21 @@ export async function readKeyFile(file: string, what: string): Promise<string> {
   try {
     const st = await stat(file);
     if ((st.mode & 0o077) !== 0)
-      throw new WireguardLiveError(
-        `${file}: the ${what} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 ${file}`,
+      throw new KeyFileError(
+        file,
+        `the ${what} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run chmod 600 ${file}`,
       );
     text = await readFile(file, "utf8");
   } catch (e) {
-    if (e instanceof WireguardLiveError) throw e;
+    if (e instanceof KeyFileError) throw e;
     const code = (e as NodeJS.ErrnoException).code ?? String(e);
-    throw new WireguardLiveError(
-      `${file}: cannot read the ${what} (${code})${code === "EACCES" ? "; run this as root on the shield" : ""}`,
-    );
+    throw new FileUnreadableError(file, `cannot read the ${what} (${code})`, {
+      ...(code === "EACCES" ? { hint: "run this as root on the shield" } : {}),
+    });
   }
   const key = text.trim();
   if (!isWireguardKey(key))
-    throw new WireguardLiveError(`${file}: the ${what} is not a WireGuard key (wg genkey writes one)`);
+    throw new KeyFileError(file, `the ${what} is not a WireGuard key (wg genkey writes one)`);
   return key;
 }
 
