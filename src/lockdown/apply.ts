@@ -10,6 +10,8 @@ import {
   removeRules,
   systemctl,
   systemdRunning,
+  tunnelDown,
+  tunnelUp,
   type Runner,
   type Step,
 } from "./live.js";
@@ -19,8 +21,10 @@ import {
   STATE_DIR,
   UNIT_NAME,
   realNoFollow,
+  tunnelUnit,
   type Backend,
   type LockdownPlan,
+  type TunnelState,
 } from "./plan.js";
 
 /** What a path was before lockdown touched it: enough to put it back byte for byte. */
@@ -35,6 +39,8 @@ export interface LockdownState {
   backend: Backend;
   shield: LockdownPlan["shield"];
   gatewayUnits: string[];
+  /** The WireGuard tunnel to the shield, once joined: rollback takes it down. */
+  tunnel?: TunnelState;
   /** In the order they were first changed; a re-apply keeps the first apply's backups. */
   entries: Array<{ path: string; before: Before }>;
   /** Directories lockdown created; removed on rollback when empty. */
@@ -178,6 +184,7 @@ export async function applyLockdown(
     backend: plan.backend,
     shield: plan.shield,
     gatewayUnits: plan.gatewayUnits,
+    ...(plan.tunnel || prior?.tunnel ? { tunnel: plan.tunnel ?? prior?.tunnel } : {}),
     entries: prior?.entries ?? [],
     // Its own state directory is not listed: rollback removes it last, after reading the state.
     dirs: prior?.dirs ?? [],
@@ -254,8 +261,12 @@ export async function applyLockdown(
   if (useSystemd) {
     steps.push(await systemctl(run, ["daemon-reload"]));
     steps.push(await systemctl(run, ["restart", UNIT_NAME]));
+    // After the rules, which let its packets out; a restart picks up a new key or endpoint.
+    if (plan.tunnel) steps.push(await systemctl(run, ["restart", tunnelUnit(plan.tunnel.interface)]));
     for (const u of plan.gatewayUnits) steps.push(await systemctl(run, ["try-restart", u]));
   } else {
+    if (plan.tunnel && opts.live !== false)
+      steps.push(...(await tunnelUp(run, await realNoFollow(host, plan.tunnel.config))));
     notes.push(
       `systemd was not asked: the unit is enabled by its symlink and loads the rules at the next boot` +
         (plan.gatewayUnits.length
@@ -330,6 +341,12 @@ export async function rollbackLockdown(
   const steps: Step[] = [];
   const problems: string[] = [];
   if (useSystemd && state) steps.push(await systemctl(run, ["stop", UNIT_NAME]));
+  // The tunnel goes before its config does: wg-quick needs the file to take it down.
+  if (state?.tunnel) {
+    if (useSystemd) steps.push(await systemctl(run, ["stop", tunnelUnit(state.tunnel.interface)]));
+    else if (opts.live !== false)
+      steps.push(await tunnelDown(run, await realNoFollow(host, state.tunnel.config)));
+  }
   if (opts.live !== false) steps.push(...(await removeRules(state?.backend ?? "both", run)));
   for (const s of steps) if (!s.ok) problems.push(`${s.command}: ${s.detail ?? "failed"}`);
   const restored: RollbackReport["restored"] = [];

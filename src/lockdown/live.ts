@@ -123,6 +123,19 @@ export async function rulesLoaded(
   return { loaded: false, evidence: `${nft.command}: ${nft.detail ?? "absent"}` };
 }
 
+/** Bring the tunnel up from its config file (without systemd), replacing one that is up. */
+export async function tunnelUp(run: Runner, conf: string): Promise<Step[]> {
+  const down = await step(run, ["wg-quick", "down", conf]);
+  const up = await step(run, ["wg-quick", "up", conf]);
+  return [...(down.ok ? [strip(down)] : []), strip(up)];
+}
+
+/** Take the tunnel down; one that is not up is already where this wants it. */
+export async function tunnelDown(run: Runner, conf: string): Promise<Step> {
+  const s = await step(run, ["wg-quick", "down", conf]);
+  return { ...strip(s), ok: s.ok || /is not a WireGuard interface|does not exist/.test(s.stderr) };
+}
+
 /** systemd manages this system: the live root with systemd as init. */
 export function systemdRunning(root: string): boolean {
   return root === "/" && existsSync("/run/systemd/system");
