@@ -21,7 +21,7 @@ const COMMANDS: readonly Register[] = [
   registerLockdown,
   registerHarden,
   registerRollback,
-  (program) => registerCloudInit(program, VERSION),
+  (program) => registerCloudInit(program),
 ];
 
 /**
