@@ -113,8 +113,12 @@ export function registerShieldWireguardCommands(shield: Command, setCode: (c: nu
         out(
           [
             `revoked ${r.agent}${r.addresses.length ? ` (${r.addresses.join(", ")})` : ""}: removed from ${flags.config}`,
+            r.shieldLogged === true
+              ? "the running shield applied it: the agent's tunnels are closed and the revocation is in its log"
+              : r.shieldLogged === false
+                ? "the shield did not log the revocation within 3 s: is it running? It applies the file when it starts"
+                : "no shield log yet: the shield applies the file when it starts",
             ...liveLine(r.live),
-            "the running shield closes its open tunnels as it reloads the file, and logs the revocation",
           ].join("\n"),
         );
       setCode(0);

@@ -4,6 +4,7 @@
  * the file by itself: it reloads, closes a revoked agent's tunnels and logs the change; the
  * interface is set here at once rather than waiting for the sync daemon to notice.
  */
+import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ClawguardError, ConfigError, type ErrorDetails } from "../../errors.js";
@@ -17,6 +18,8 @@ import {
 } from "../config.js";
 import { interfaceAddresses } from "../config-wireguard.js";
 import { writeFileAtomic } from "../admin/rules-file.js";
+import { openLogReader, type LogReader } from "../log/index.js";
+import { MEMBERSHIP_METHODS } from "../membership.js";
 import { formatIP, parseCidr, parseIP, type IP } from "../../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../../net/hostport.js";
 import { addAgent, documentText, removeAgent, setAgentKey } from "./agents-file.js";
@@ -299,6 +302,8 @@ export interface RevokeOptions {
   id: string;
   run?: Run;
   live?: boolean;
+  /** How long to wait for the running shield to log the revocation (default 3 s; 0: not at all). */
+  waitForShieldMs?: number;
 }
 
 export interface RevokeResult {
@@ -306,21 +311,53 @@ export interface RevokeResult {
   addresses: string[];
   /** Null for an agent that was not on WireGuard. */
   publicKey: string | null;
+  /**
+   * The running shield logged the revocation (so it closed the agent's tunnels) before the peer
+   * left the interface; false when it did not within the wait, null when not waited for.
+   */
+  shieldLogged: boolean | null;
   live: LiveOutcome | null;
 }
 
 export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
+  const since = Date.now();
   const { cfg, result } = await editConfig(o.configFile, async (doc, c) => {
     const agent = c.agents.find((a) => a.id === o.id);
     if (!agent) throw new EnrollError(`no agent "${o.id}" in ${o.configFile}`);
     removeAgent(doc, o.configFile, o.id);
     return agent;
   });
+  // The shield closes the agent's tunnels as it applies the file; the peer leaves after that, so
+  // the agent still receives the close instead of a connection that goes silent.
+  const wait = o.waitForShieldMs ?? 3000;
+  const shieldLogged =
+    wait > 0 && existsSync(cfg.log.path) ? await revocationLogged(cfg, o.id, since, wait) : null;
   const key = result.wireguard?.publicKey;
   const live =
     key !== undefined ? await applyLive(cfg, { remove: key }, o.run ?? defaultRun, o.live !== false) : null;
   const psk = result.wireguard?.presharedKeyFile;
   if (psk !== undefined && cfg.wireguard && psk === presharedKeyPath(cfg, o.id))
     await rm(psk, { force: true });
-  return { agent: o.id, addresses: result.sources ?? [], publicKey: key ?? null, live };
+  return { agent: o.id, addresses: result.sources ?? [], publicKey: key ?? null, shieldLogged, live };
+}
+
+/** Whether the running shield logs the agent's REVOKE within `ms` (reading its log, read-only). */
+async function revocationLogged(cfg: ShieldConfig, id: string, since: number, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  let reader: LogReader | null = null;
+  try {
+    for (;;) {
+      try {
+        reader ??= openLogReader(cfg.log.path);
+        if (reader.query({ agent: id, since, limit: 100 }).some((r) => r.method === MEMBERSHIP_METHODS.left))
+          return true;
+      } catch {
+        // Not a log yet, or busy: ask again until the time is up.
+      }
+      if (Date.now() >= end) return false;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await reader?.close();
+  }
 }

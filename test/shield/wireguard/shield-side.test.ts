@@ -36,7 +36,7 @@ describe("revocation in the running shield", () => {
     const mate = await openTunnel(s.proxyPort, `web.test:${web.port}`, "mate", MATE);
     expect(scout.head).toMatch(/^HTTP\/1\.1 200/);
     const revoked = await revokeAgent({ configFile: s.file, id: "scout", live: false });
-    expect(revoked.publicKey).toBeNull();
+    expect(revoked).toMatchObject({ publicKey: null, shieldLogged: true });
     await scout.closed;
     expect(await mate.get("web.test")).toMatch(/^HTTP\/1\.1 200/);
     await s.managed.log.flush();
