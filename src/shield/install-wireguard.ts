@@ -13,6 +13,7 @@ import { HostPortError, parseHostPort } from "../net/hostport.js";
 import { renderShieldWgQuick, renderSyncUnit, SYNC_UNIT_NAME } from "../render/shield-wireguard.js";
 import { SHIELD_UNIT_NAME } from "../render/shield-unit.js";
 import { writeFileAtomic } from "./admin/rules-file.js";
+import { parseShieldConfig } from "./config.js";
 import { addWireguardSectionText } from "./wireguard/agents-file.js";
 import { parseInterfaceAddress } from "./wireguard/allocate.js";
 import { generateKeyPair } from "./wireguard/keys.js";
@@ -157,11 +158,15 @@ export async function installWireguard(
       );
   }
 
-  const ufw = await openUdp(c.root, w.listenPort);
-  if (ufw) files.push(ufw);
+  // The proxy listens where shield.yaml says now (the operator's own config may move it).
+  const listen = await readFile(at(configFile), "utf8")
+    .then((t) => parseShieldConfig(t, configFile).listen)
+    .catch(() => ({ host: w.addresses[0]!.split("/")[0]!, port: 3128 }));
+  const ufw = await openFirewall(c.root, w.listenPort, w.iface, listen);
+  if (ufw) files.push(...ufw);
   else
     next.push(
-      `open UDP ${w.listenPort} in this server's firewall; nothing else needs to be open besides SSH (e.g. ufw allow ${w.listenPort}/udp)`,
+      `open UDP ${w.listenPort} in this server's firewall, and TCP ${listen.port} to ${listen.host} on ${w.iface}; nothing else needs to be open besides SSH (e.g. ufw allow ${w.listenPort}/udp; ufw allow in on ${w.iface} to ${listen.host} port ${listen.port} proto tcp)`,
     );
   next.push(
     `systemctl daemon-reload && systemctl enable --now wg-quick@${w.iface} ${SYNC_UNIT_NAME} ${SHIELD_UNIT_NAME}`,
@@ -172,17 +177,52 @@ export async function installWireguard(
   return files;
 }
 
-/** `ufw allow PORT/udp` on the live system when ufw is there; null when it is not for us to do. */
-async function openUdp(root: string, port: number): Promise<InstalledFile | null> {
+/**
+ * On the live system with ufw: UDP on the listen port from anywhere, and TCP to the proxy on the
+ * tunnel (ufw refuses what arrives on any interface but lo unless told). Null when there is no
+ * ufw here, or it is not this system.
+ */
+async function openFirewall(
+  root: string,
+  port: number,
+  iface: string,
+  proxy: { host: string; port: number },
+): Promise<InstalledFile[] | null> {
   if (root !== "/" || process.getuid?.() !== 0) return null;
-  try {
-    await promisify(execFile)("ufw", ["allow", `${port}/udp`, "comment", "clawguard shield wireguard"]);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new ClawguardError(
-      "CG_SYSTEM",
-      `ufw allow ${port}/udp failed: ${(e as { stderr?: string }).stderr?.trim() ?? String(e)}`,
-    );
+  const rules = [
+    ["allow", `${port}/udp`, "comment", "clawguard shield wireguard"],
+    [
+      "allow",
+      "in",
+      "on",
+      iface,
+      "to",
+      proxy.host,
+      "port",
+      String(proxy.port),
+      "proto",
+      "tcp",
+      "comment",
+      "clawguard shield proxy",
+    ],
+  ];
+  for (const args of rules) {
+    try {
+      await promisify(execFile)("ufw", args);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw new ClawguardError(
+        "CG_SYSTEM",
+        `ufw ${args.join(" ")} failed: ${(e as { stderr?: string }).stderr?.trim() ?? String(e)}`,
+      );
+    }
   }
-  return { path: "ufw", action: "updated", note: `allow ${port}/udp` };
+  return [
+    { path: "ufw", action: "updated", note: `allow ${port}/udp` },
+    {
+      path: "ufw",
+      action: "updated",
+      note: `allow in on ${iface} to ${proxy.host} port ${proxy.port} proto tcp`,
+    },
+  ];
 }
