@@ -7,6 +7,7 @@
  * join changed is put back as it was.
  */
 import { readlink } from "node:fs/promises";
+import path from "node:path";
 import { ClawguardError } from "../errors.js";
 import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
@@ -28,6 +29,7 @@ import {
 import {
   IPT_FILES,
   NFT_FILE,
+  STATE_DIR,
   realNoFollow,
   tunnelUnit,
   type LockdownPlan,
@@ -196,6 +198,9 @@ export async function applyJoin(
   if (!tunnel) throw new TypeError("applyJoin needs a plan with a tunnel");
   const run = opts.run ?? defaultRunner;
   const prior = await readState(host);
+  // Lockdown's rollback leaves the directory its state lived in; a join that never was, does not.
+  const stateParent = path.posix.dirname(STATE_DIR);
+  const parentExisted = (await host.lstat(stateParent)) !== null;
   const before = prior
     ? await snapshot(host, [...plan.files.map((f) => f.path), ...plan.links.map((l) => l.path), STATE_FILE])
     : [];
@@ -208,6 +213,8 @@ export async function applyJoin(
   if (!prior) {
     const r = await rollbackLockdown(host, writer, opts);
     problems.push(...r.problems);
+    if (!parentExisted && (await host.readDir(stateParent).catch(() => null))?.length === 0)
+      await writer.remove(stateParent).catch((e: unknown) => problems.push(`${stateParent}: ${String(e)}`));
   } else {
     problems.push(...(await undoOnto(host, writer, plan, prior.tunnel?.interface, before, opts)));
   }

@@ -71,9 +71,11 @@ export function firstBootScript(c: JoinCloudInitInput): string {
     "step clawguard",
     install,
     "step wireguard",
-    "apt_install wireguard-tools nftables",
+    // Without recommends: wireguard-tools recommends a kernel with the module, and the running
+    // kernel is the one that counts (a new one would need a reboot).
+    "apt_install --no-install-recommends wireguard-tools nftables",
     // A kernel without the WireGuard module gets the user-space implementation.
-    "if ip link add cgprobe0 type wireguard 2>/dev/null; then ip link del cgprobe0; else apt_install wireguard-go; fi",
+    "if ip link add cgprobe0 type wireguard 2>/dev/null; then ip link del cgprobe0; else apt_install --no-install-recommends wireguard-go; fi",
     "step harden",
     `clawguard harden --apply --profile ${PROFILE} --json > /var/log/clawguard-harden.json || echo "harden did not complete: /var/log/clawguard-harden.json says why; joining the shield anyway"`,
     "step join",

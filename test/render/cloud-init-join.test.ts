@@ -74,7 +74,7 @@ describe("cloud-init --join user-data", () => {
     // The image's Node is used when it is 20 or later; otherwise nodejs.org's, checked.
     expect(script).toMatch(/versions\.node.*>= 20/);
     expect(script).toContain("sha256sum -c -");
-    expect(script).toContain("apt_install wireguard-go");
+    expect(script).toContain("apt_install --no-install-recommends wireguard-go");
   });
 
   it("installs an npm spec or a URL with npm, scripts and all", () => {
