@@ -7,6 +7,7 @@
 import path from "node:path";
 import type { BudgetLimit, Isolation, Mode } from "./types.js";
 import { shieldSchema, type RawShieldConfig } from "./config-schema.js";
+import { gatewayConfig, type GatewayConfig } from "./config-gateway.js";
 import { RuleError, parseRule } from "./policy/rules.js";
 import { parseCidr, parseIP, formatIP, formatCidr } from "../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
@@ -74,6 +75,8 @@ export interface ShieldConfig extends RuleSet {
   stripHeaders: string[];
   /** `tokenFile` is absolute, like `log.path`; the admin API refuses to start without it. */
   admin?: { listen: Endpoint; tokenFile?: string; stateFile: string };
+  /** The shield as its agents' only way out of a private network (config-gateway.ts). */
+  gateway?: GatewayConfig;
 }
 
 export async function loadShieldConfig(file: string): Promise<ShieldConfig> {
@@ -137,6 +140,8 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
   if (admin && listen.port !== 0 && listen.port === admin.listen.port && listen.host === admin.listen.host) {
     fail(["admin", "listen"], "the admin API must not share the proxy's address and port");
   }
+
+  const gateway = raw.gateway ? gatewayConfig(raw.gateway, listen.port, fail) : undefined;
 
   const tiers: Record<string, TierConfig> = {};
   for (const [name, t] of Object.entries(raw.tiers)) {
@@ -256,6 +261,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     refusal: raw.refusal,
     stripHeaders,
     ...(admin ? { admin } : {}),
+    ...(gateway ? { gateway } : {}),
   };
 }
 

@@ -121,6 +121,16 @@ export class ShieldProxy implements TunnelHost {
     this.policy = policy;
   }
 
+  /** The policy in force (null until one is set: every connection is then refused). */
+  currentPolicy(): ProxyPolicy | null {
+    return this.policy;
+  }
+
+  /** Where every request's record goes. */
+  get sink(): LogSink {
+    return this.opts.sink;
+  }
+
   listen(host: string, port: number): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once("error", reject);
