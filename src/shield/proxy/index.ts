@@ -156,7 +156,36 @@ export class ShieldProxy implements TunnelHost {
 
   // ---- plain HTTP -------------------------------------------------------------------------
 
-  private onRequest(req: FrontRequest): void {
+  /**
+   * The HTTP server of gateway mode's transparent port: agents that believe they talk to the
+   * destination itself send origin-form requests, whose Host decides, and are known by their
+   * address alone. Listen on its `server`.
+   */
+  transparentHttp(): FrontServer {
+    const { limits } = this.opts;
+    const front = new FrontServer(
+      {
+        maxHeaderBytes: limits.maxHeaderBytes,
+        headerTimeoutMs: limits.headerTimeoutMs,
+        keepAliveTimeoutMs: Math.min(5000, limits.idleTimeoutMs),
+        idleTimeoutMs: limits.idleTimeoutMs,
+        highWaterMark: SOCKET_HIGH_WATER_MARK,
+      },
+      {
+        request: (req) => this.onRequest(req, true),
+        tunnel: (req, socket, head, kind) => this.onTunnel(req, socket, head, kind, true),
+        clientError: (err, socket) => this.onClientError(err, socket),
+      },
+    );
+    front.server.on("connection", (s: net.Socket) => {
+      this.sockets.add(s);
+      s.once("close", () => this.sockets.delete(s));
+      if (!this.policy) s.resetAndDestroy();
+    });
+    return front;
+  }
+
+  private onRequest(req: FrontRequest, transparent = false): void {
     const policy = this.policy;
     if (!policy) {
       req.socket.resetAndDestroy();
@@ -171,8 +200,10 @@ export class ShieldProxy implements TunnelHost {
     try {
       const admission = this.admissions.admit(policy, {
         kind: "http",
-        target: req.url,
-        caller: { source: log.sourceAddress, basic: parseProxyBasic(req.rawHeaders) },
+        target: transparent ? originTarget(req) : req.url,
+        caller: transparent
+          ? { source: log.sourceAddress }
+          : { source: log.sourceAddress, basic: parseProxyBasic(req.rawHeaders) },
         ambiguous: req.ambiguous,
         headBytes: () => headBytesOf(req),
       });
@@ -252,7 +283,13 @@ export class ShieldProxy implements TunnelHost {
 
   // ---- CONNECT and Upgrade: both end as a byte tunnel ---------------------------------------
 
-  private onTunnel(req: FrontRequest, client: net.Socket, head: Buffer, kind: "connect" | "upgrade"): void {
+  private onTunnel(
+    req: FrontRequest,
+    client: net.Socket,
+    head: Buffer,
+    kind: "connect" | "upgrade",
+    transparent = false,
+  ): void {
     client.pause();
     client.on("error", () => client.destroy());
     const policy = this.policy;
@@ -280,8 +317,11 @@ export class ShieldProxy implements TunnelHost {
     try {
       const admission = this.admissions.admit(policy, {
         kind,
-        target: req.url,
-        caller: { source: log.sourceAddress, basic: parseProxyBasic(req.rawHeaders) },
+        // A CONNECT sent to a destination's own port is no request for a tunnel: refused as unreadable.
+        target: !transparent ? req.url : kind === "connect" ? "" : originTarget(req),
+        caller: transparent
+          ? { source: log.sourceAddress }
+          : { source: log.sourceAddress, basic: parseProxyBasic(req.rawHeaders) },
         // (The front refuses an Upgrade request whose framing is ambiguous before it gets here.)
         headBytes: () => headBytesOf(req),
       });
@@ -352,6 +392,20 @@ export class ShieldProxy implements TunnelHost {
   private logger(req: FrontRequest, started: number): RequestLogger {
     return new RequestLogger(this.opts.sink, started, sourceOf(req.socket), req.method);
   }
+}
+
+/**
+ * An origin-form request as the absolute URL a proxy would have been sent: its Host names the
+ * destination (the front allows exactly one in HTTP/1.1). Without a path or a Host there is no
+ * destination: the empty target is refused as unreadable.
+ */
+function originTarget(req: FrontRequest): string {
+  if (!req.url.startsWith("/")) return "";
+  const h = req.rawHeaders;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i]!.length === 4 && h[i]!.toLowerCase() === "host") return `http://${h[i + 1]}${req.url}`;
+  }
+  return "";
 }
 
 /** Bytes of a request's line and header fields as the agent sent them. */

@@ -27,6 +27,8 @@ export interface TransparentHost extends TunnelHost {
   readonly sink: LogSink;
   /** The policy in force, or null before one is set (every connection is then closed). */
   currentPolicy(): AdmissionPolicy | null;
+  /** The proxy's HTTP server for origin-form requests, decided by their Host. */
+  transparentHttp(): { server: net.Server; closeIdle(): void };
 }
 
 /** How the log names a transparent TLS connection's method. */
