@@ -208,17 +208,19 @@ export class ShieldProxy implements TunnelHost {
         headBytes: () => headBytesOf(req),
       });
       // An IP literal needs no lookup: decided and dialled in this turn, without a promise.
-      if (admission instanceof Promise) admission.then((a) => this.forwardHttp(req, a, log)).catch(failed);
-      else this.forwardHttp(req, admission, log);
+      if (admission instanceof Promise)
+        admission.then((a) => this.forwardHttp(req, a, log, transparent)).catch(failed);
+      else this.forwardHttp(req, admission, log, transparent);
     } catch (err) {
       failed(err);
     }
   }
 
-  private forwardHttp(req: FrontRequest, a: Admission, log: RequestLogger): void {
+  private forwardHttp(req: FrontRequest, a: Admission, log: RequestLogger, transparent: boolean): void {
     log.admitted(a);
     if (!a.ok) {
-      this.answerHttp(req, a);
+      // No proxy credentials can help a client that does not know it talks to a proxy.
+      this.answerHttp(req, transparent && a.status === 407 ? { ...a, status: 403 } : a);
       log.end(a.outcome);
       return;
     }
@@ -306,7 +308,7 @@ export class ShieldProxy implements TunnelHost {
     const go = (a: Admission) => {
       log.admitted(a);
       if (!a.ok) {
-        this.answerRaw(client, a);
+        this.answerRaw(client, transparent && a.status === 407 ? { ...a, status: 403 } : a);
         log.end(a.outcome);
       } else if (kind === "connect") {
         openConnect(this, a, client, head, log).catch(failed);
