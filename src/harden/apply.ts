@@ -1,8 +1,8 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { HostError } from "../host/errors.js";
-import { parseDpkgStatus } from "../host/facts/packages.js";
-import { parseGroup, parsePasswd } from "../host/facts/users.js";
+import { HostError, isMissing } from "../host/errors.js";
+import { DPKG_STATUS, isInstalled, parseDpkgStatus, type PackagesFact } from "../facts/packages.js";
+import { parseGroup, parsePasswd } from "../facts/users.js";
 import type { Host } from "../host/host.js";
 import { confinedTo, type Writer } from "../host/writer.js";
 import { describeChange, type Change } from "./change.js";
@@ -88,7 +88,7 @@ export async function applyPlan(
       const begin: JournalRecord = { t: "begin", n, change, saved };
       if (change.kind === "package") {
         const installed = await installedPackages(host);
-        begin.packagesAdded = change.names.filter((x) => !installed.has(x));
+        begin.packagesAdded = change.names.filter((x) => !isInstalled(installed, x));
       }
       await journal.append(begin);
       records.push(begin);
@@ -208,11 +208,11 @@ export async function resolveIds(
   return { uid, gid };
 }
 
-async function installedPackages(host: Host): Promise<Map<string, string>> {
+async function installedPackages(host: Host): Promise<PackagesFact> {
   try {
-    return parseDpkgStatus(await host.readFile("/var/lib/dpkg/status"));
+    return { installed: parseDpkgStatus(await host.readFile(DPKG_STATUS)) };
   } catch (err) {
-    if (err instanceof HostError && err.problem.kind === "missing") return new Map();
+    if (isMissing(err)) return { installed: {} };
     throw err;
   }
 }

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
 import { z } from "zod";
 import { LAYERS } from "../checks/finding.js";
-import { DEFAULT_GATEWAY_PORT } from "../host/facts/openclaw-model.js";
+import { DEFAULT_GATEWAY_PORT } from "../facts/openclaw.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
 
 const port = z.number().int().min(1).max(65535);

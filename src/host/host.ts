@@ -1,15 +1,9 @@
 import { spawn } from "node:child_process";
 import { constants as fsc, promises as fs } from "node:fs";
 import path from "node:path";
-import { HostError, problemFromFsError, type Problem } from "./errors.js";
-
-export interface FileStat {
-  mode: number; // permission bits only (0o7777)
-  uid: number;
-  gid: number;
-  size: number;
-  type: "file" | "dir" | "symlink" | "other";
-}
+import type { Problem } from "../facts/fact.js";
+import type { FileStat } from "../facts/stat.js";
+import { HostError, problemFromFsError } from "./errors.js";
 
 export interface DirEntry {
   name: string;

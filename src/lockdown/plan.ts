@@ -3,8 +3,6 @@ import path from "node:path";
 import { FactContext } from "../host/context.js";
 import { HostError } from "../host/errors.js";
 import type { Host } from "../host/host.js";
-import { gatherOpenClaw } from "../host/facts/openclaw.js";
-import { gatherSshd } from "../host/facts/sshd.js";
 import { unifiedDiff } from "../render/diff.js";
 import {
   IPT_CHAIN,
@@ -87,7 +85,7 @@ const HEADER = "# Written by clawguard lockdown; `clawguard lockdown rollback` r
 async function sshPortsOf(ctx: FactContext, given: number[] | undefined, warnings: string[]) {
   if (given && given.length > 0)
     return { ports: [...new Set(given)].sort((a, b) => a - b), source: "--ssh-port" };
-  const f = await ctx.get(gatherSshd);
+  const f = await ctx.get("sshd");
   if (f.status === "ok" && f.value.ports.length > 0)
     return { ports: f.value.ports, source: f.sources[0] ?? "sshd" };
   const why =
@@ -283,7 +281,7 @@ export async function planLockdown(host: Host, input: PlanInput): Promise<Lockdo
 
   const gatewayUnits: string[] = [];
   let gatewaySkipped: string | undefined;
-  const oc = await ctx.get(gatherOpenClaw);
+  const oc = await ctx.get("openclaw");
   if (oc.status !== "ok") {
     gatewaySkipped =
       oc.status === "skip"

@@ -1,7 +1,7 @@
 import { chmodSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { runAudit } from "../../src/checks/audit.js";
+import { runAudit } from "../../src/audit/audit.js";
 import { LAYERS } from "../../src/checks/finding.js";
 import { changePaths } from "../../src/harden/change.js";
 import { gatherPlanFacts } from "../../src/harden/facts.js";
@@ -10,7 +10,7 @@ import { planHarden } from "../../src/harden/plan.js";
 import { validateProfile } from "../../src/harden/profile.js";
 import { rollbackRun } from "../../src/harden/rollback.js";
 import { FactContext } from "../../src/host/context.js";
-import { parseUnitFile } from "../../src/host/facts/units.js";
+import { parseUnitFile } from "../../src/facts/units.js";
 import { LocalHost } from "../../src/host/host.js";
 import { LocalWriter } from "../../src/host/writer.js";
 import { loadFixture, one } from "../helpers/fixture.js";
