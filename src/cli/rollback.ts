@@ -1,8 +1,8 @@
 import type { Command } from "commander";
-import { defaultStateDir } from "../harden/apply.js";
-import { describeChange } from "../harden/change.js";
-import { listRuns } from "../harden/journal.js";
-import { rollbackRun } from "../harden/rollback.js";
+import { defaultStateDir } from "../change/apply.js";
+import { describeChange } from "../change/change.js";
+import { listRuns } from "../change/journal.js";
+import { rollbackRun } from "../change/rollback.js";
 import { LocalHost } from "../host/host.js";
 import { LocalWriter } from "../host/writer.js";
 

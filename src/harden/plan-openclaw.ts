@@ -6,7 +6,7 @@ import { execWords } from "../facts/units.js";
 import type { PasswdEntry, UsersFact } from "../facts/users.js";
 import { editOpenClawConfig } from "../render/openclaw-config.js";
 import { renderGatewayUnit } from "../render/systemd-unit.js";
-import { shellQuote, type Change } from "./change.js";
+import { shellQuote, type Change } from "../change/change.js";
 import { failing, type LayerPlan, type PlanInput } from "./plan.js";
 import { parseShield } from "./profile.js";
 

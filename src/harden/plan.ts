@@ -6,7 +6,7 @@ import { chooseJailBackend, renderJailLocal } from "../render/jail.js";
 import { renderSshdDropIn, SSHD_DROP_IN } from "../render/sshd.js";
 import { APT_TEMPDIR, fstabWithTmp, renderAptTempDir, renderTmpMountDropIn } from "../render/tmp.js";
 import { renderUfwCommands, ufwDefaultsWithIpv6 } from "../render/ufw.js";
-import type { Change } from "./change.js";
+import type { Change } from "../change/change.js";
 import type { PlanFacts } from "./facts.js";
 import { planOpenClaw } from "./plan-openclaw.js";
 import type { Profile } from "./profile.js";

@@ -11,13 +11,13 @@ import {
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { applyPlan, ApplyError } from "../../src/harden/apply.js";
-import type { Change } from "../../src/harden/change.js";
-import { listRuns, readRun } from "../../src/harden/journal.js";
-import { rollbackRun } from "../../src/harden/rollback.js";
+import { applyPlan, ApplyError } from "../../src/change/apply.js";
+import type { Change } from "../../src/change/change.js";
+import { listRuns, readRun } from "../../src/change/journal.js";
+import { rollbackRun } from "../../src/change/rollback.js";
 import { LocalHost } from "../../src/host/host.js";
 import { LocalWriter } from "../../src/host/writer.js";
-import { snapshot, tempDir } from "./tree.js";
+import { snapshot, tempDir } from "../harden/tree.js";
 
 const uid = process.getuid!();
 const gid = process.getgid!();

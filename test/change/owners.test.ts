@@ -1,14 +1,14 @@
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { applyPlan, ApplyError } from "../../src/harden/apply.js";
-import type { Change } from "../../src/harden/change.js";
-import { readRun } from "../../src/harden/journal.js";
-import { rollbackRun } from "../../src/harden/rollback.js";
+import { applyPlan, ApplyError } from "../../src/change/apply.js";
+import type { Change } from "../../src/change/change.js";
+import { readRun } from "../../src/change/journal.js";
+import { rollbackRun } from "../../src/change/rollback.js";
 import { settle } from "../../src/harden/settle.js";
 import { LocalHost } from "../../src/host/host.js";
 import { LocalWriter } from "../../src/host/writer.js";
-import { snapshot, tempDir } from "./tree.js";
+import { snapshot, tempDir } from "../harden/tree.js";
 
 const asRoot = process.getuid?.() === 0;
 const uid = process.getuid!();

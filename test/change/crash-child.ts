@@ -1,7 +1,7 @@
 // Applies a plan and SIGKILLs itself at a given journal record: a crash the journal must survive.
 import { readFileSync } from "node:fs";
-import { applyPlan } from "../../src/harden/apply.js";
-import type { Change } from "../../src/harden/change.js";
+import { applyPlan } from "../../src/change/apply.js";
+import type { Change } from "../../src/change/change.js";
 import { LocalHost } from "../../src/host/host.js";
 import { LocalWriter } from "../../src/host/writer.js";
 
