@@ -1,6 +1,9 @@
+import type { Ruleset } from "./ruleset.js";
+
 /**
- * One step of a hardening plan. Every change names the finding ids it fixes; `note` tells the
- * operator something the change itself does not show (comments lost, a restart needed).
+ * One step of a plan (harden's, lockdown's). Every change names the finding ids it fixes;
+ * `note` tells the operator something the change itself does not show (comments lost, a
+ * restart needed).
  */
 interface Base {
   fixes: string[];
@@ -65,7 +68,19 @@ export type Change =
    * previous owners are journaled entry by entry.
    */
   | (Base & { kind: "chown-tree"; path: string; owner: string; group: string })
-  | (Base & { kind: "remove"; path: string });
+  | (Base & { kind: "remove"; path: string })
+  /** A symbolic link, replacing what is at `path`; directories made for it get `owner`. */
+  | (Base & { kind: "symlink"; path: string; target: string; owner: string; group: string })
+  /**
+   * Start or restart a systemd unit. Rollback stops it when it was not running before, and
+   * restarts it once the files are back when it was, so that it runs as it did.
+   */
+  | (Base & { kind: "service"; unit: string })
+  /**
+   * Load a ruleset from its persisted files into the kernel of the network namespace clawguard
+   * runs in. Rollback removes it, or loads the restored files again when it was loaded before.
+   */
+  | (Base & { kind: "ruleset"; ruleset: Ruleset });
 
 export type ChangeKind = Change["kind"];
 
@@ -99,7 +114,20 @@ export function describeChange(c: Change): string {
       return `chown -R ${c.owner}:${c.group} ${shellQuote(c.path)}`;
     case "remove":
       return `rm ${shellQuote(c.path)}`;
+    case "symlink":
+      return `ln -sfn ${shellQuote(c.target)} ${shellQuote(c.path)}`;
+    case "service":
+      return `systemctl restart ${shellQuote(c.unit)}`;
+    case "ruleset":
+      return c.ruleset.backend === "nft"
+        ? `nft -f ${shellQuote(c.ruleset.file)}`
+        : `iptables-restore --noflush ${shellQuote(c.ruleset.files[4])} && ip6tables-restore --noflush ${shellQuote(c.ruleset.files[6])}`;
   }
+}
+
+/** Changes that act on the running system rather than on files: undone by acting on it again. */
+export function actsOnRunningSystem(c: Change): boolean {
+  return c.kind === "command" || c.kind === "service" || c.kind === "ruleset";
 }
 
 /** Paths a change touches, for filtering and for ordering checks. */
@@ -109,6 +137,8 @@ export function changePaths(c: Change): string[] {
       return [c.from, c.to];
     case "command":
     case "package":
+    case "service":
+    case "ruleset":
       return [];
     default:
       return [c.path];

@@ -25,10 +25,34 @@ export type Saved =
       entries: number;
     };
 
+/** The command a run came from; runs journaled before lockdown had runs are harden's. */
+export type RunKind = "harden" | "lockdown";
+
+/** What the running system was before a change acting on it: the unit ran, the ruleset was loaded. */
+export interface WasActive {
+  active: boolean;
+}
+
 export type JournalRecord =
-  | { t: "run"; id: string; startedAt: string; root: string; changes: number }
+  | {
+      t: "run";
+      id: string;
+      startedAt: string;
+      root: string;
+      changes: number;
+      kind?: RunKind;
+      /** What the run was for, in its command's own terms (lockdown: the shield it pinned). */
+      about?: Record<string, unknown>;
+    }
   /** Written and fsynced BEFORE the change is made, so a crash leaves what to undo. */
-  | { t: "begin"; n: number; change: Change; saved: Saved[]; packagesAdded?: string[] }
+  | {
+      t: "begin";
+      n: number;
+      change: Change;
+      saved: Saved[];
+      packagesAdded?: string[];
+      was?: WasActive;
+    }
   | { t: "done"; n: number }
   | { t: "end"; status: "ok" | "failed"; error?: string }
   | { t: "rolledback"; at: string; problems: string[] }
@@ -37,12 +61,16 @@ export type JournalRecord =
 
 export const JOURNAL = "journal.jsonl";
 
-export function newRunId(now = new Date()): string {
-  const stamp = now
+/** A time as run ids begin with it, so that ids sort by time: 20260101T000000Z. */
+export function runStamp(at: Date): string {
+  return at
     .toISOString()
     .replace(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z");
-  return `${stamp}-${randomBytes(3).toString("hex")}`;
+}
+
+export function newRunId(now = new Date()): string {
+  return `${runStamp(now)}-${randomBytes(3).toString("hex")}`;
 }
 
 /** Write a backup into the run's `blobs/` (new file, 600, fsynced); returns its sha256. */
@@ -62,7 +90,14 @@ export async function writeBlob(runDir: string, blob: string, bytes: Buffer): Pr
  * says what is then left alone ("backup X does not match its checksum; left LEFT").
  */
 export async function readBlob(runDir: string, blob: string, sha256: string, left: string): Promise<Buffer> {
-  const bytes = await fs.readFile(path.join(runDir, blob));
+  let bytes: Buffer;
+  try {
+    bytes = await fs.readFile(path.join(runDir, blob));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT")
+      throw new Error(`backup ${blob} is missing; left ${left}`);
+    throw err;
+  }
   if (createHash("sha256").update(bytes).digest("hex") !== sha256)
     throw new Error(`backup ${blob} does not match its checksum; left ${left}`);
   return bytes;
@@ -123,6 +158,7 @@ export function parseJournal(text: string, source: string): JournalRecord[] {
 
 export interface RunSummary {
   id: string;
+  kind: RunKind;
   dir: string;
   startedAt: string;
   root: string;
@@ -138,6 +174,7 @@ export function summarize(id: string, dir: string, records: JournalRecord[]): Ru
   const end = records.find((r) => r.t === "end");
   return {
     id,
+    kind: (head?.t === "run" && head.kind) || "harden",
     dir,
     startedAt: head?.t === "run" ? head.startedAt : "",
     root: head?.t === "run" ? head.root : "",
@@ -166,7 +203,10 @@ export async function readRun(
   return { summary: summarize(id, dir, records), records };
 }
 
-/** Every run, oldest first (ids sort by time). */
+/**
+ * Every run, oldest first. Ids begin with the second they were made in, and two runs can share
+ * one (lockdown applied twice in a row): the start time, to the millisecond, orders those.
+ */
 export async function listRuns(stateDir: string): Promise<RunSummary[]> {
   let names: string[];
   try {
@@ -182,5 +222,5 @@ export async function listRuns(stateDir: string): Promise<RunSummary[]> {
       // A directory without a journal is not a run.
     }
   }
-  return out;
+  return out.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id));
 }

@@ -1,7 +1,7 @@
 import { HostError } from "../host/errors.js";
 import type { Host } from "../host/host.js";
 import { unifiedDiff } from "../render/diff.js";
-import { resolveIds } from "../change/apply.js";
+import { resolveIds } from "../change/perform.js";
 import { treeNeedsChown } from "../change/owners.js";
 import { changePaths, type Change } from "../change/change.js";
 

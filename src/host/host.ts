@@ -194,6 +194,12 @@ export class LocalHost implements Host {
   }
 }
 
+/** The path on this machine of `p` on the host's system, its last component not followed. */
+export async function realNoFollow(host: Host, p: string): Promise<string> {
+  const abs = path.posix.resolve("/", p);
+  return path.join(await host.resolve(path.posix.dirname(abs)), path.posix.basename(abs));
+}
+
 async function isExecutable(p: string): Promise<boolean> {
   try {
     await fs.access(p, fsc.X_OK);
