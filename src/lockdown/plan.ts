@@ -1,8 +1,7 @@
 import { readlink } from "node:fs/promises";
-import path from "node:path";
 import { FactContext } from "../host/context.js";
 import { HostError } from "../host/errors.js";
-import type { Host } from "../host/host.js";
+import { realNoFollow, type Host } from "../host/host.js";
 import { unifiedDiff } from "../render/diff.js";
 import {
   IPT_CHAIN,
@@ -26,7 +25,6 @@ export const UNIT_NAME = "clawguard-lockdown.service";
 export const UNIT_FILE = `/etc/systemd/system/${UNIT_NAME}`;
 export const WANTS_LINK = `/etc/systemd/system/multi-user.target.wants/${UNIT_NAME}`;
 export const DROPIN_NAME = "50-clawguard-egress.conf";
-export const STATE_DIR = "/var/lib/clawguard/lockdown";
 
 export type Backend = "nft" | "iptables";
 
@@ -170,12 +168,6 @@ async function current(host: Host, p: string): Promise<string | null> {
       message: `is a ${st.type}, not a file; move it away before running lockdown`,
     });
   return host.readFile(p);
-}
-
-/** The path on this machine of `p` on the target system, its last component not followed. */
-export async function realNoFollow(host: Host, p: string): Promise<string> {
-  const abs = path.posix.resolve("/", p);
-  return path.join(await host.resolve(path.posix.dirname(abs)), path.posix.basename(abs));
 }
 
 async function currentLink(host: Host, p: string): Promise<string | null> {

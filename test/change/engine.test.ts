@@ -15,7 +15,7 @@ import { applyPlan, ApplyError } from "../../src/change/apply.js";
 import type { Change } from "../../src/change/change.js";
 import { listRuns, readRun } from "../../src/change/journal.js";
 import { rollbackRun } from "../../src/change/rollback.js";
-import { LocalHost } from "../../src/host/host.js";
+import { LocalHost, type RunResult } from "../../src/host/host.js";
 import { LocalWriter } from "../../src/host/writer.js";
 import { snapshot, tempDir } from "../harden/tree.js";
 
@@ -223,4 +223,67 @@ describe("apply and rollback", () => {
       expect(snapshot(root)).toEqual(before);
     });
   }
+});
+
+/** A host whose systemctl is scripted: it says whether the unit runs, and records what it was asked. */
+class ScriptedSystemd extends LocalHost {
+  readonly asked: string[] = [];
+  constructor(
+    root: string,
+    private readonly runningBefore: boolean,
+    private readonly watched: string,
+  ) {
+    super(root, { isRoot: true });
+  }
+
+  override async run(cmd: string, args: string[]): Promise<RunResult> {
+    const there = existsSync(path.join(this.root, this.watched)) ? "with" : "without";
+    this.asked.push(`${[cmd, ...args].join(" ")} (${there} its drop-in)`);
+    const code = args[0] === "is-active" && !this.runningBefore ? 3 : 0;
+    return { code, stdout: "", stderr: "" };
+  }
+}
+
+describe("a unit restarted by a run", () => {
+  const DROPIN = "etc/systemd/system/demo.service.d/50-demo.conf";
+  const changes = (): Change[] => [
+    {
+      kind: "file",
+      path: `/${DROPIN}`,
+      content: "[Service]\nEnvironment=A=1\n",
+      mode: 0o644,
+      owner: me,
+      group: myGroup,
+      fixes: [],
+    },
+    { kind: "service", unit: "demo.service", fixes: [] },
+  ];
+
+  it("is stopped by rollback when it was not running before", async () => {
+    const root = makeRoot();
+    const state = tempDir("state");
+    const host = new ScriptedSystemd(root, false, DROPIN);
+    const writer = new LocalWriter(host);
+    const res = await applyPlan(host, writer, changes(), { stateDir: state });
+    expect(res.steps).toEqual([{ command: "systemctl restart demo.service", ok: true }]);
+    const back = await rollbackRun(host, writer, state);
+    expect(back.problems).toEqual([]);
+    expect(host.asked).toEqual([
+      "systemctl is-active --quiet demo.service (with its drop-in)",
+      "systemctl restart demo.service (with its drop-in)",
+      "systemctl stop demo.service (with its drop-in)",
+    ]);
+    expect(existsSync(path.join(root, DROPIN))).toBe(false);
+  });
+
+  it("is restarted by rollback once its files are back when it was running before", async () => {
+    const root = makeRoot();
+    const state = tempDir("state");
+    const host = new ScriptedSystemd(root, true, DROPIN);
+    const writer = new LocalWriter(host);
+    await applyPlan(host, writer, changes(), { stateDir: state });
+    const back = await rollbackRun(host, writer, state);
+    expect(back.problems).toEqual([]);
+    expect(host.asked.slice(2)).toEqual(["systemctl restart demo.service (without its drop-in)"]);
+  });
 });
