@@ -4,7 +4,7 @@ import { LAYER_CHECKS } from "./index.js";
 import type { LayerCheck } from "./layer.js";
 
 /** The layers asked for, in report order. */
-export function layerChecks(layers: readonly Layer[]): LayerCheck[] {
+function layerChecks(layers: readonly Layer[]): LayerCheck[] {
   const wanted = new Set(layers);
   return LAYER_CHECKS.filter((l) => wanted.has(l.layer));
 }

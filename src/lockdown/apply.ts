@@ -69,7 +69,7 @@ const FIXES: Record<string, string[]> = {
 };
 
 /** The plan as changes: what differs on disk, then the rules and units when the system runs them. */
-export function lockdownChanges(
+function lockdownChanges(
   plan: LockdownPlan,
   opts: { live: boolean; systemd: boolean; owner: { owner: string; group: string } },
 ): Change[] {

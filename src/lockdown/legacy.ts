@@ -22,7 +22,7 @@ import { UNIT_NAME, type Backend } from "./plan.js";
  * rollback runs here, and then rolls back like any other run.
  */
 const LEGACY_DIR = "/var/lib/clawguard/lockdown";
-export const LEGACY_STATE = `${LEGACY_DIR}/state.json`;
+const LEGACY_STATE = `${LEGACY_DIR}/state.json`;
 const LEGACY_BACKUP = `${LEGACY_DIR}/backup`;
 
 /** What a path was before lockdown touched it; a file's bytes are in `blob`, a path in the root. */

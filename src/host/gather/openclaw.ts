@@ -1,5 +1,6 @@
 import path from "node:path";
 import { ok, type Fact, type Problem } from "../../facts/fact.js";
+import { table } from "../../facts/record.js";
 import {
   DEFAULT_GATEWAY_PORT,
   parseOpenClawConfig,
@@ -59,8 +60,8 @@ function collectDirectives(u: LocatedUnit): {
   directives: Record<string, string[]>;
   at: Record<string, string>;
 } {
-  const directives: Record<string, string[]> = {};
-  const at: Record<string, string> = {};
+  const directives: Record<string, string[]> = table();
+  const at: Record<string, string> = table();
   for (const section of ["Unit", "Install", "Service"]) {
     for (const [key, values] of Object.entries(u[section] ?? {})) {
       directives[key] = values.map((v) => v.value);
@@ -110,8 +111,8 @@ async function loadUnit(
   const home = scope === "user" ? owner?.home : runner?.home;
   const vars = { home, user: runsAs };
 
-  const rawEnv: Record<string, string> = {};
-  const environmentAt: Record<string, string> = {};
+  const rawEnv: Record<string, string> = table();
+  const environmentAt: Record<string, string> = table();
   for (const a of read.unit.Service?.Environment ?? []) {
     for (const [k, v] of parseEnvironmentLine(a.value)) {
       rawEnv[k] = v;
@@ -131,7 +132,7 @@ async function loadUnit(
       if (!(optional && isMissing(err))) problems.push(toProblem(file, err));
     }
   }
-  const environment: Record<string, string> = {};
+  const environment: Record<string, string> = table();
   for (const [k, v] of Object.entries(rawEnv)) environment[k] = redactEnvValue(k, v);
 
   const execStart = lastAssignment(read.unit, "Service", "ExecStart")?.value ?? "";
