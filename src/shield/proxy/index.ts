@@ -13,13 +13,14 @@ import {
 import type { Agent, BudgetLimit, Decision, LogSink, Target } from "../types.js";
 import { BudgetMeter, CUT_PREFIX, overrunReason, overrunRule, type Overrun } from "./budget.js";
 import { downstreamResponseHeaders, parseProxyBasic, upstreamRequestHeaders } from "./headers.js";
+import { FrontServer } from "./front.js";
 import {
-  FrontServer,
   STATUS_TEXT,
+  type Front,
   type FrontRequest,
   type RequestError,
   type ResponseWatcher,
-} from "./front.js";
+} from "./front-api.js";
 import { BulkBuffers } from "./bulk-buffers.js";
 import { ConnectionTracker } from "./tracker.js";
 import { UpstreamPool, type Exchange, type UpstreamHandler } from "./upstream.js";
@@ -70,7 +71,7 @@ export class ShieldProxy {
   readonly server: net.Server;
   /** Open tunnels and in-flight HTTP exchanges, for the tunnel limit and for lockdown. */
   readonly tunnels = new ConnectionTracker();
-  private readonly front: FrontServer;
+  private readonly front: Front;
   private policy: ProxyPolicy | null = null;
   private readonly masked: ReadonlySet<string>;
   private readonly resolver: Resolver;
