@@ -21,6 +21,7 @@ import {
   type RequestError,
   type ResponseWatcher,
 } from "./front-api.js";
+import { NodeFront } from "./node-front.js";
 import { BulkBuffers } from "./bulk-buffers.js";
 import { ConnectionTracker } from "./tracker.js";
 import { UpstreamPool, type Exchange, type UpstreamHandler } from "./upstream.js";
@@ -53,6 +54,8 @@ export interface ProxyOptions {
   maxBulkBuffers?: number;
   /** Of those, tunnels reading 8 MiB at a time, at most. Default 8. */
   maxLargeBuffers?: number;
+  /** What reads agents' requests: the shield's own HTTP/1.1 server (default) or Node's. */
+  httpServer?: "clawguard" | "node";
 }
 
 const AUTH_REQUIRED_OUTCOME: Outcome = {
@@ -97,7 +100,8 @@ export class ShieldProxy {
       // Never refuse a response head smaller than what agents may send, nor one under 16 KiB.
       maxHeaderBytes: Math.max(16 * 1024, limits.maxHeaderBytes),
     });
-    this.front = new FrontServer(
+    const Server = opts.httpServer === "node" ? NodeFront : FrontServer;
+    this.front = new Server(
       {
         maxHeaderBytes: limits.maxHeaderBytes,
         headerTimeoutMs: limits.headerTimeoutMs,
