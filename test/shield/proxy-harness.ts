@@ -301,17 +301,25 @@ export interface TestShield {
   close(): Promise<void>;
 }
 
-/** Parse `yaml` with the real config loader and start the real shield on a free loopback port. */
+/** The HTTP servers the shield can read agents' requests with; behaviour tests run on each. */
+export const HTTP_SERVERS = ["clawguard", "node"] as const;
+export type HttpServerName = (typeof HTTP_SERVERS)[number];
+
+/**
+ * Parse `yaml` with the real config loader and start the real shield on a free loopback port;
+ * `httpServer` overrides the config's `http_server`.
+ */
 export async function startTestShield(
   yaml: string,
   resolver?: Resolver,
-  opts: Omit<StartShieldOptions, "sink" | "resolver"> = {},
+  opts: Omit<StartShieldOptions, "sink" | "resolver"> & { httpServer?: HttpServerName } = {},
 ): Promise<TestShield> {
+  const { httpServer, ...rest } = opts;
   const cfg = parseShieldConfig(yaml, "shield.yaml");
   const sink = new MemorySink();
   const shield = await startShield(
-    { ...cfg, listen: { host: "127.0.0.1", port: 0 } },
-    { ...opts, sink, resolver },
+    { ...cfg, listen: { host: "127.0.0.1", port: 0 }, httpServer: httpServer ?? cfg.httpServer },
+    { ...rest, sink, resolver },
   );
   const port = shield.address.port;
   return { shield, sink, port, proxyUrl: `http://127.0.0.1:${port}`, close: () => shield.close(200) };
