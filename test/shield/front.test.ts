@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   basic,
   rawExchange,
+  responses,
   sha256,
   startTestShield,
   TableResolver,
@@ -47,41 +48,6 @@ agents:
 
   const get = (path: string, extra = "") =>
     `GET http://allowed.test:${web.port}${path} HTTP/1.1\r\nHost: allowed.test\r\n${AUTH}${extra}\r\n`;
-
-  /** Split a byte stream of responses into heads and bodies, reading each body by its framing. */
-  function responses(stream: string): Array<{ status: number; head: string; body: string }> {
-    const out: Array<{ status: number; head: string; body: string }> = [];
-    let rest = stream;
-    while (rest.length > 0) {
-      const end = rest.indexOf("\r\n\r\n");
-      if (end < 0) throw new Error(`incomplete head: ${JSON.stringify(rest)}`);
-      const head = rest.slice(0, end);
-      rest = rest.slice(end + 4);
-      const length = /\r\ncontent-length: (\d+)/i.exec(head);
-      let body = "";
-      if (/\r\ntransfer-encoding: chunked/i.test(head)) {
-        for (;;) {
-          const eol = rest.indexOf("\r\n");
-          const size = parseInt(rest.slice(0, eol), 16);
-          rest = rest.slice(eol + 2);
-          if (size === 0) {
-            rest = rest.slice(2);
-            break;
-          }
-          body += rest.slice(0, size);
-          rest = rest.slice(size + 2);
-        }
-      } else if (length) {
-        body = rest.slice(0, Number(length[1]));
-        rest = rest.slice(body.length);
-      } else {
-        body = rest;
-        rest = "";
-      }
-      out.push({ status: Number(head.slice(9, 12)), head, body });
-    }
-    return out;
-  }
 
   describe("request heads", () => {
     const refused: Array<[string, () => string]> = [
