@@ -94,6 +94,37 @@ describe.each(HTTP_SERVERS)("with the %s HTTP server", (httpServer) => {
     expect(r.reply.slice(established)).toMatch(/\r\n\r\nok$/);
   });
 
+  it.each([
+    ["keep-alive, then close", "Connection: keep-alive\r\nConnection: close\r\n"],
+    ["close, then keep-alive", "Connection: close, keep-alive\r\n"],
+  ])("serves nothing after an HTTP/1.0 request whose Connection says %s", async (_order, fields) => {
+    const before = web.requests.length;
+    const first = `GET http://allowed.test:${web.port}/first HTTP/1.0\r\n${fields}\r\n`;
+    const r = await rawExchange(t.port, first + get("/second"), 1000);
+    // RFC 9112 §9.3: close wins, whatever else the field says and in whatever order.
+    expect(responses(r.reply).map((x) => x.status)).toEqual([200]);
+    expect(r.closedByPeer).toBe(true);
+    expect(web.requests.slice(before).map((x) => x.url)).toEqual(["/first"]);
+  });
+
+  it("reads the body of a connection's last request when it comes after the head", async () => {
+    const before = web.requests.length;
+    const s = net.connect({ host: "127.0.0.1", port: t.port });
+    let reply = "";
+    s.on("data", (d: Buffer) => (reply += d.toString("latin1")));
+    const closed = new Promise((resolve) => s.once("close", resolve));
+    s.write(`POST http://allowed.test:${web.port}/echo HTTP/1.0\r\nContent-Length: 10\r\n\r\n`);
+    // Each piece once the head, or the piece before it, has gone upstream.
+    for (const piece of ["01234", "56789"]) {
+      const sent = web.bytesIn;
+      await expect.poll(() => web.bytesIn).toBeGreaterThan(sent);
+      s.write(piece);
+    }
+    await closed;
+    expect(responses(reply).map((x) => x.status)).toEqual([200]);
+    expect(web.requests.slice(before).map((x) => x.body.toString())).toEqual(["0123456789"]);
+  });
+
   it("frames a body by a Content-Length that comes after 2,100 other fields", async () => {
     const before = web.requests.length;
     const fields = "X: 1\r\n".repeat(2100);

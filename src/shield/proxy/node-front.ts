@@ -19,6 +19,8 @@
  *   the stray bytes, and the proxy writes the request out anew, so a destination cannot read it
  *   another way.
  * - "RTSP/1.0" and "ICE/1.0" request lines are read as HTTP/1.0 (Node reports the version only).
+ * - llhttp reads on after an HTTP/1.0 request whose Connection lists both keep-alive and close;
+ *   here, as in front.ts, close wins (RFC 9112 §9.3) and nothing after that request is served.
  * - The head size counts the target and the field names and values, not the method, version,
  *   colons and line ends: a head a little over `maxHeaderBytes` can pass.
  * - Pipelined requests are read ahead and handed over while earlier responses are still being
@@ -106,20 +108,21 @@ export class NodeFront implements Front {
 
   private onRequest(im: http.IncomingMessage, res: http.ServerResponse): void {
     const conn = this.conns.get(im.socket as net.Socket);
-    // After a request that was refused, nothing more on its connection is served.
-    if (!conn || conn.refused) return;
+    // After a request that was refused, or was the last, nothing more on its connection is served.
+    if (!conn || conn.finished) return;
     const facts = this.judge(conn, im, "plain");
     if (!facts) return;
     const req = new NodeRequest(conn, im, res, facts);
-    // Where this request's body ends is not to be trusted: nothing after it is served.
-    if (req.ambiguous) conn.stopReading();
+    // Where this request's body ends is not to be trusted, or the client said it is the last:
+    // nothing after it is served (Node may have read more already, and would serve it).
+    if (!req.keepAlive) conn.stopReading();
     conn.started(req);
     this.handlers.request(req);
   }
 
   private onTunnel(im: http.IncomingMessage, socket: net.Socket, head: Buffer, kind: "connect" | "upgrade") {
     const conn = this.conns.get(socket);
-    if (!conn || conn.refused) return;
+    if (!conn || conn.finished) return;
     const facts = this.judge(conn, im, kind);
     if (!facts) return;
     if (facts.ambiguous) return conn.refuse(new RequestError(400, facts.ambiguous));
@@ -147,8 +150,6 @@ export class NodeFront implements Front {
 
   private onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
     const conn = this.conns.get(socket);
-    // Already refused: what Node makes of the bytes after that does not matter.
-    if (conn?.refused) return;
     const refusal = requestErrorOf(err, this.opts);
     if (!conn || !refusal) socket.destroy();
     else conn.refuse(refusal);
@@ -179,10 +180,10 @@ function requestErrorOf(err: NodeJS.ErrnoException, opts: FrontOptions): Request
 
 /**
  * One agent connection while Node serves it: the requests handed to the proxy and not yet
- * answered, in order, and whether one was refused (after which nothing more is served).
+ * answered, in order, and whether one was refused or was the last (nothing more is served).
  */
 class NodeConnection {
-  refused = false;
+  finished = false;
   private readonly inFlight: NodeRequest[] = [];
   /** The last plain request handed over: the one whose body Node may be reading. */
   private last: NodeRequest | null = null;
@@ -207,15 +208,23 @@ class NodeConnection {
   }
 
   stopReading(): void {
-    this.refused = true;
+    this.finished = true;
     this.socket.pause();
   }
 
-  /** A request that cannot be served: its answer follows the responses owed before it. */
+  /**
+   * Bytes Node could not read: the body of the request being read, which fails, or a request
+   * of their own, whose refusal follows the responses owed before it. After the connection's
+   * last request, what Node makes of the bytes after it does not matter.
+   */
   refuse(err: RequestError): void {
-    this.stopReading();
     const reading = this.last;
-    if (reading && !reading.bodyRead) return reading.fail(err);
+    if (reading && !reading.bodyRead) {
+      this.stopReading();
+      return reading.fail(err);
+    }
+    if (this.finished) return;
+    this.stopReading();
     this.whenIdle(() => this.front.handlers.clientError(err, this.socket));
   }
 
@@ -374,7 +383,9 @@ class NodeRequest implements FrontRequest {
     }
     this.failure = err.message;
     this.keepAlive = false;
-    if (this.headersSent) this.destroy();
+    // The response went out whole already: close once it is written.
+    if (this.complete) this.socket.destroySoon();
+    else if (this.headersSent) this.destroy();
     // Without keep-alive Node closes the connection once this answer is written.
     else this.reply(err.status, STATUS_TEXT[err.status]);
   }

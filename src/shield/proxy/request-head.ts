@@ -63,13 +63,12 @@ export class HeadFields {
   private lengths: string[] | null = null;
   private te: string | null = null;
   private hosts = 0;
-  private close: boolean;
+  private close = false;
+  private keepAlive = false;
   private upgradeToken = false;
   private upgradeHeader = false;
 
-  constructor(private readonly http11: boolean) {
-    this.close = !http11;
-  }
+  constructor(private readonly http11: boolean) {}
 
   /** One field; throws for an expectation the shield cannot meet. */
   add(name: string, value: string): Framing {
@@ -91,7 +90,7 @@ export class HeadFields {
         for (const token of value.toLowerCase().split(",")) {
           const t = token.trim();
           if (t === "close") this.close = true;
-          else if (t === "keep-alive" && !this.http11) this.close = false;
+          else if (t === "keep-alive") this.keepAlive = true;
           else if (t === "upgrade") this.upgradeToken = true;
         }
       }
@@ -131,6 +130,8 @@ export class HeadFields {
       }
     }
     if (ambiguous) bodyKind = BodyKind.Length;
-    return { kind, ambiguous, bodyKind, bodyLength, keepAlive: !this.close };
+    // RFC 9112 §9.3: close wins, wherever it is listed; HTTP/1.0 persists only when asked to.
+    const keepAlive = !this.close && (this.http11 || this.keepAlive);
+    return { kind, ambiguous, bodyKind, bodyLength, keepAlive };
   }
 }
