@@ -14,10 +14,10 @@
  *
  * Where Node's server is laxer, or only different:
  * - Syntax llhttp reads and front.ts refuses: a run of spaces between the parts of the request
- *   line, a CR before it, a tab around a Content-Length or Transfer-Encoding value, whitespace or
- *   an empty name in a chunk extension. What it reads is what front.ts would have read without
- *   the stray bytes, and the proxy writes the request out anew, so a destination cannot read it
- *   another way.
+ *   line, a lone CR or LF before it, a tab before a Content-Length or Transfer-Encoding value, an
+ *   empty name or value in a chunk extension. What it reads is what front.ts would have read
+ *   without the stray bytes, and the proxy writes the request out anew, so a destination cannot
+ *   read it another way.
  * - "RTSP/1.0" and "ICE/1.0" request lines are read as HTTP/1.0 (Node reports the version only).
  * - llhttp reads on after an HTTP/1.0 request whose Connection lists both keep-alive and close;
  *   here, as in front.ts, close wins (RFC 9112 §9.3) and nothing after that request is served.
