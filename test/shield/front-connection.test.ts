@@ -49,21 +49,25 @@ describe.each(HTTP_SERVERS)("with the %s HTTP server", (httpServer) => {
   const get = (path: string) =>
     `GET http://allowed.test:${web.port}${path} HTTP/1.1\r\nHost: allowed.test\r\n\r\n`;
 
-  it("answers a request in full before refusing a malformed one behind it, then closes", async () => {
-    const before = t.sink.records.length;
-    const r = await rawExchange(
-      t.port,
-      `${get(`/big?n=${BIG}`)}GET /x HTTP/1.1\r\nHost: a\r\nNo Colon\r\n\r\n`,
-    );
-    const got = responses(r.reply);
-    expect(got.map((x) => x.status)).toEqual([200, 400]);
-    expect(got[0]!.body).toBe("a".repeat(BIG));
-    expect(r.closedByPeer).toBe(true);
-    const records = await t.sink.waitFor(before + 2);
-    expect(records.slice(before).map((x) => x.reason)).toContainEqual(
-      expect.stringMatching(/^refused: malformed request/),
-    );
-  });
+  it.each([
+    ["a line no parser can read", "GET /x HTTP/1.1\r\nHost: a\r\nNo Colon\r\n\r\n"],
+    ["a head the rules refuse (no Host)", "GET http://allowed.test/refused HTTP/1.1\r\n\r\n"],
+  ])(
+    "answers a request in full before refusing %s behind it, and serves nothing after",
+    async (_what, refused) => {
+      const before = { records: t.sink.records.length, requests: web.requests.length };
+      const r = await rawExchange(t.port, get(`/big?n=${BIG}`) + refused + get("/after"));
+      const got = responses(r.reply);
+      expect(got.map((x) => x.status)).toEqual([200, 400]);
+      expect(got[0]!.body).toBe("a".repeat(BIG));
+      expect(r.closedByPeer).toBe(true);
+      expect(web.requests.slice(before.requests).map((x) => x.url)).toEqual([`/big?n=${BIG}`]);
+      const records = await t.sink.waitFor(before.records + 2);
+      expect(records.slice(before.records).map((x) => x.reason)).toContainEqual(
+        expect.stringMatching(/^refused: malformed request/),
+      );
+    },
+  );
 
   it("lets nothing after a request with a coding before chunked reach a destination", async () => {
     const before = web.requests.length;

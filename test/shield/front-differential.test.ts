@@ -9,18 +9,20 @@
  * request read where llhttp saw none, or read differently, is how a proxy and a destination come
  * to disagree about where a request ends.
  *
- * Then the same streams through a running shield to a Node destination: every request the
- * destination reads must be one the front read (method, target, body), in order, under the name
- * it was sent to. The shield may refuse some; a request it did not read, or a body cut in another
- * place, reaching the destination would be a smuggled one.
+ * Then the same streams through a running shield to a Node destination, with each of its HTTP
+ * servers: every request the destination reads must be one the server's parser read (method,
+ * target, body) and the rules let through, in order, under the name it was sent to. The shield
+ * may refuse some; a request it did not read, or a body cut in another place, reaching the
+ * destination would be a smuggled one.
  */
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mutant, prng, REQUESTS } from "./differential.js";
 import { listenPair, sendTcp, type Listening } from "./front-tcp.js";
-import { departure } from "./parser-agreement.js";
-import { startTestShield } from "./proxy-harness.js";
+import { departure, judged } from "./parser-agreement.js";
+import type { Outcome, Read } from "./parser-servers.js";
+import { HTTP_SERVERS, startTestShield, type HttpServerName } from "./proxy-harness.js";
 
 let front: Listening;
 let node: Listening;
@@ -105,70 +107,106 @@ function sendToShield(port: number, bytes: Buffer, quietMs: number): Promise<voi
   });
 }
 
-describe("what a destination reads of requests through the shield", () => {
-  it("is what the front read, and nothing else, over 2,000 mutated request streams", async () => {
-    await new Promise<void>((resolve) => origin.listen(0, "127.0.0.1", resolve));
-    const originPort = (origin.address() as net.AddressInfo).port;
-    const resolver = async (host: string) => {
-      if (!/^[ij]\d+\.test$/.test(host)) throw Object.assign(new Error("ENOTFOUND"), { code: "ENOTFOUND" });
-      return [{ address: "127.0.0.1", family: 4 as const }];
-    };
-    const t = await startTestShield(
-      "listen: 127.0.0.1:3128\nlog: { path: ./unused.db }\nagents:\n  - { id: probe, sources: [127.0.0.1/32], allow: ['*.test', 127.0.0.1/32] }\n",
-      resolver,
-    );
-    try {
-      const rand = prng(0x5eed);
-      // Each stream names destinations of its own, so what reached the origin can be told apart.
-      const inputs = Array.from({ length: 2000 }, (_, n) =>
-        mutant(rand, REQUESTS)
-          .replaceAll("a.test", `i${n}.test:${originPort}`)
-          .replaceAll("b.test", `j${n}.test:${originPort}`),
-      );
-      const found: string[] = [];
-      let forwarded = 0;
-      const one = async (text: string, n: number) => {
-        const bytes = Buffer.from(text, "latin1");
-        const { outcome } = await sendTcp(front.port, bytes);
-        const read = outcome.reads.filter((_, k) => !outcome.ambiguous[k]);
-        await sendToShield(t.port, bytes, 300);
-        // A tunnel or upgrade carries raw bytes to its destination by design: nothing to compare.
-        if (read.some((r) => r.kind !== "plain")) return;
-        for (const host of [`i${n}.test:${originPort}`, `j${n}.test:${originPort}`]) {
-          const expected = read
-            .filter((r) => r.body !== null && split(r.url)?.authority === host)
-            .map((r) => ({ method: r.method, url: split(r.url)!.path, body: r.body! }));
-          const got = atOrigin.get(host) ?? [];
-          forwarded += got.length;
-          // In order, each one a request the front read; the shield may refuse some, add none.
-          let k = 0;
-          for (const g of got) {
-            while (k < expected.length && JSON.stringify(expected[k]) !== JSON.stringify(g)) k++;
-            if (k === expected.length) {
-              found.push(
-                `${JSON.stringify(text)}: the origin read ${JSON.stringify(g)}, the front ${JSON.stringify(expected)}`,
-              );
-              break;
-            }
-            k++;
-          }
-        }
-      };
-      for (let i = 0; i < inputs.length; i += 50)
-        await Promise.all(inputs.slice(i, i + 50).map((text, j) => one(text, i + j)));
-      // Nothing reached the origin under a name no stream sent it to.
-      const names = new Set(
-        inputs.flatMap((_, n) => [`i${n}.test:${originPort}`, `j${n}.test:${originPort}`]),
-      );
-      for (const [host, got] of atOrigin)
-        if (!names.has(host))
-          found.push(`the origin read ${JSON.stringify(got)} for Host ${JSON.stringify(host)}`);
-      expect(found.slice(0, 5)).toEqual([]);
-      expect(forwarded).toBeGreaterThan(300);
-    } finally {
-      await t.close();
-      origin.closeAllConnections();
-      origin.close();
-    }
-  }, 240_000);
+/**
+ * The requests the shield may forward of a stream: those its server's parser read and did not
+ * refuse. Node's server under the shield serves what llhttp read up to the first request the
+ * rules refuse, or the connection's last.
+ */
+function forwardable(server: HttpServerName, outcome: Outcome): Read[] {
+  if (server === "clawguard") return outcome.reads.filter((_, k) => !outcome.ambiguous[k]);
+  const out: Read[] = [];
+  for (const r of outcome.reads) {
+    const { refusal, last } = judged(r);
+    if (refusal !== null) break;
+    out.push(r);
+    if (last) break;
+  }
+  return out;
+}
+
+let originPort = 0;
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => origin.listen(0, "127.0.0.1", resolve));
+  originPort = (origin.address() as net.AddressInfo).port;
 });
+
+afterAll(() => {
+  origin.closeAllConnections();
+  origin.close();
+});
+
+describe.each(HTTP_SERVERS)(
+  "what a destination reads through the shield with the %s HTTP server",
+  (server) => {
+    it("is what its parser read and the rules let through, and nothing else, over 1,500 mutated request streams, some pipelined", async () => {
+      atOrigin.clear();
+      const resolver = async (host: string) => {
+        if (!/^[ij]\d+n?\.test$/.test(host))
+          throw Object.assign(new Error("ENOTFOUND"), { code: "ENOTFOUND" });
+        return [{ address: "127.0.0.1", family: 4 as const }];
+      };
+      const t = await startTestShield(
+        "listen: 127.0.0.1:3128\nlog: { path: ./unused.db }\nagents:\n  - { id: probe, sources: [127.0.0.1/32], allow: ['*.test', 127.0.0.1/32] }\n",
+        resolver,
+        { httpServer: server },
+      );
+      try {
+        const rand = prng(0x5eed);
+        // Each stream names destinations of its own, so what reached the origin can be told apart.
+        // Names of their own for each server's run, so that one run's requests cannot pass for another's.
+        const tag = server === "clawguard" ? "" : "n";
+        // A third of them two or three requests back to back: a refusal between requests that
+        // are served is where one server reading ahead could let a later one through.
+        const inputs = Array.from({ length: 1500 }, (_, n) =>
+          Array.from({ length: n % 3 === 2 ? 2 + (n % 2) : 1 }, () => mutant(rand, REQUESTS))
+            .join("")
+            .replaceAll("a.test", `i${n}${tag}.test:${originPort}`)
+            .replaceAll("b.test", `j${n}${tag}.test:${originPort}`),
+        );
+        const found: string[] = [];
+        let forwarded = 0;
+        const one = async (text: string, n: number) => {
+          const bytes = Buffer.from(text, "latin1");
+          const { outcome } = await sendTcp(server === "clawguard" ? front.port : node.port, bytes);
+          const read = forwardable(server, outcome);
+          await sendToShield(t.port, bytes, 300);
+          // A tunnel or upgrade carries raw bytes to its destination by design: nothing to compare.
+          if (read.some((r) => r.kind !== "plain")) return;
+          for (const host of [`i${n}${tag}.test:${originPort}`, `j${n}${tag}.test:${originPort}`]) {
+            const expected = read
+              .filter((r) => r.body !== null && split(r.url)?.authority === host)
+              .map((r) => ({ method: r.method, url: split(r.url)!.path, body: r.body! }));
+            const got = atOrigin.get(host) ?? [];
+            forwarded += got.length;
+            // In order, each one a request the front read; the shield may refuse some, add none.
+            let k = 0;
+            for (const g of got) {
+              while (k < expected.length && JSON.stringify(expected[k]) !== JSON.stringify(g)) k++;
+              if (k === expected.length) {
+                found.push(
+                  `${JSON.stringify(text)}: the origin read ${JSON.stringify(g)}, the front ${JSON.stringify(expected)}`,
+                );
+                break;
+              }
+              k++;
+            }
+          }
+        };
+        for (let i = 0; i < inputs.length; i += 50)
+          await Promise.all(inputs.slice(i, i + 50).map((text, j) => one(text, i + j)));
+        // Nothing reached the origin under a name no stream sent it to.
+        const names = new Set(
+          inputs.flatMap((_, n) => [`i${n}${tag}.test:${originPort}`, `j${n}${tag}.test:${originPort}`]),
+        );
+        for (const [host, got] of atOrigin)
+          if (!names.has(host))
+            found.push(`the origin read ${JSON.stringify(got)} for Host ${JSON.stringify(host)}`);
+        expect(found.slice(0, 5)).toEqual([]);
+        expect(forwarded).toBeGreaterThan(200);
+      } finally {
+        await t.close();
+      }
+    }, 240_000);
+  },
+);

@@ -2,7 +2,9 @@
  * The shield's HTTP/1.1 server for agents: request heads read strictly, bodies decoded,
  * responses framed, connections kept alive, and CONNECT or Upgrade requests handed over as raw
  * sockets. It replaces `http.Server`, whose request and response objects, streams, listeners and
- * timers per request cost the shield more CPU and garbage than its own work on a request.
+ * timers per request cost the shield more CPU and garbage than its own work on a request
+ * (`http_server: node` brings it back, as node-front.ts; the rules on what a head says,
+ * request-head.ts, are the same for both).
  *
  * Strictness (RFC 9112): a request line of exactly method SP target SP HTTP/1.0 or 1.1; header
  * fields without obsolete line folding, whitespace before the colon or control characters; CRLF
