@@ -101,6 +101,17 @@ agents:
       s.destroy();
     });
 
+    it("refuses an expectation other than 100-continue with 417, logged, with nothing sent upstream", async () => {
+      const before = { conns: web.connections, records: t.sink.records.length };
+      const r = await rawExchange(t.port, get("/", "Expect: something-else\r\n"), 1500);
+      expect(r.reply).toMatch(/^HTTP\/1.1 417 Expectation Failed\r\n/);
+      expect(r.closedByPeer).toBe(true);
+      expect(web.connections).toBe(before.conns);
+      expect(t.sink.records.slice(before.records)).toMatchObject([
+        { decision: "denied", reason: "refused: malformed request (an expectation other than 100-continue)" },
+      ]);
+    });
+
     it("ignores empty lines before a request line", async () => {
       const r = await rawExchange(t.port, `\r\n\r\n${get("/")}`, 800);
       expect(responses(r.reply).map((x) => [x.status, x.body])).toEqual([[200, "ok"]]);
@@ -196,6 +207,19 @@ agents:
       expect(JSON.parse(got[0]!.body)).toMatchObject({ body: 7 });
       expect(web.requests[before]!.body.toString()).toBe("abcdefg");
       expect(web.requests[before]!.rawHeaders).not.toContain("X-Trailer");
+    });
+
+    it("relays the destination's 100 Continue, then forwards the body sent after it", async () => {
+      const before = web.requests.length;
+      const s = net.connect({ host: "127.0.0.1", port: t.port });
+      let reply = "";
+      s.on("data", (d: Buffer) => (reply += d.toString("latin1")));
+      s.write(post("", "Content-Length: 5\r\nExpect: 100-continue\r\n"));
+      await expect.poll(() => reply).toMatch(/^HTTP\/1.1 100 Continue\r\n\r\n$/);
+      s.write("hello");
+      await expect.poll(() => reply).toMatch(/\r\n\r\n\{.*\}$/);
+      s.destroy();
+      expect(web.requests[before]!.body.toString()).toBe("hello");
     });
 
     it("forwards a Content-Length body split across many writes", async () => {
