@@ -28,9 +28,9 @@
  *   or a refusal behind them waits here until they are written.
  * - A kept-alive connection is closed 1 s after `keepAliveTimeoutMs`, Node's margin over the
  *   timeout it advertises in `Keep-Alive`; responses also carry `Connection: keep-alive`.
- * - An interim or refused request's unread body is discarded by Node as it arrives when the
- *   connection is kept; here, as in front.ts, a response to a request whose body nobody took
- *   closes the connection instead.
+ * - A body nobody took (its request refused before it was read) Node would read to its end and
+ *   discard, to keep the connection; here, as in front.ts, the connection closes after the
+ *   response instead.
  */
 import http from "node:http";
 import type net from "node:net";
