@@ -81,6 +81,7 @@ export const shieldSchema = z.strictObject({
     .default("403")
     .transform((v) => (v === 403 ? "403" : v)),
   strip_headers: z.array(z.string()).default([]),
+  http_server: z.enum(["clawguard", "node"]).default("clawguard"),
   admin: z
     .strictObject({
       listen: z.string().default("127.0.0.1:9090"),

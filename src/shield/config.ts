@@ -73,6 +73,8 @@ export interface ShieldConfig extends RuleSet {
   refusal: "403" | "reset";
   /** Extra request headers to remove, lowercase. */
   stripHeaders: string[];
+  /** What reads agents' requests: the shield's own HTTP/1.1 server, or Node's `http` server. */
+  httpServer: "clawguard" | "node";
   /** `tokenFile` is absolute, like `log.path`; the admin API refuses to start without it. */
   admin?: { listen: Endpoint; tokenFile?: string; stateFile: string };
   /** The shield as its agents' only way out of a private network (config-gateway.ts). */
@@ -260,6 +262,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     },
     refusal: raw.refusal,
     stripHeaders,
+    httpServer: raw.http_server,
     ...(admin ? { admin } : {}),
     ...(gateway ? { gateway } : {}),
   };

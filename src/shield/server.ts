@@ -43,6 +43,7 @@ export async function startShield(cfg: ShieldConfig, opts: StartShieldOptions): 
     limits: cfg.limits,
     refusal: cfg.refusal,
     stripHeaders: cfg.stripHeaders,
+    httpServer: cfg.httpServer,
     resolver: opts.resolver,
     maxBulkBuffers: opts.maxBulkBuffers,
     maxLargeBuffers: opts.maxLargeBuffers,

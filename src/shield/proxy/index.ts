@@ -5,8 +5,10 @@ import { BudgetMeter } from "../admission/budget.js";
 import { SOCKET_HIGH_WATER_MARK } from "../net/dial.js";
 import { systemResolver, type Resolver } from "../net/resolve.js";
 import type { Agent, LogSink } from "../types.js";
+import { FrontServer } from "./front.js";
+import { STATUS_TEXT, type Front, type FrontRequest, type RequestError } from "./front-api.js";
+import { NodeFront } from "./node-front.js";
 import { BulkBuffers } from "./bulk-buffers.js";
-import { FrontServer, STATUS_TEXT, type FrontRequest, type RequestError } from "./front.js";
 import { parseProxyBasic, upstreamRequestHeaders } from "./headers.js";
 import { HttpExchange } from "./http-exchange.js";
 import { UNMETERED, type Meter } from "./metering.js";
@@ -41,6 +43,8 @@ export interface ProxyOptions {
   maxLargeBuffers?: number;
   /** Seconds each decision took, from the name decision to the last address check. */
   onLatency?: (seconds: number) => void;
+  /** What reads agents' requests: the shield's own HTTP/1.1 server (default) or Node's. */
+  httpServer?: "clawguard" | "node";
 }
 
 /**
@@ -54,7 +58,7 @@ export class ShieldProxy implements TunnelHost {
   readonly server: net.Server;
   /** Open tunnels and in-flight HTTP exchanges, for the tunnel limit and for lockdown. */
   readonly tunnels = new ConnectionTracker();
-  private readonly front: FrontServer;
+  private readonly front: Front;
   private policy: ProxyPolicy | null = null;
   readonly masked: ReadonlySet<string>;
   readonly upstream: UpstreamPool;
@@ -93,7 +97,8 @@ export class ShieldProxy implements TunnelHost {
       // Never refuse a response head smaller than what agents may send, nor one under 16 KiB.
       maxHeaderBytes: Math.max(16 * 1024, limits.maxHeaderBytes),
     });
-    this.front = new FrontServer(
+    const Server = opts.httpServer === "node" ? NodeFront : FrontServer;
+    this.front = new Server(
       {
         maxHeaderBytes: limits.maxHeaderBytes,
         headerTimeoutMs: limits.headerTimeoutMs,
@@ -161,9 +166,10 @@ export class ShieldProxy implements TunnelHost {
    * destination itself send origin-form requests, whose Host decides, and are known by their
    * address alone. Listen on its `server`.
    */
-  transparentHttp(): FrontServer {
+  transparentHttp(): Front {
     const { limits } = this.opts;
-    const front = new FrontServer(
+    const Server = this.opts.httpServer === "node" ? NodeFront : FrontServer;
+    const front = new Server(
       {
         maxHeaderBytes: limits.maxHeaderBytes,
         headerTimeoutMs: limits.headerTimeoutMs,

@@ -12,7 +12,7 @@ import { dial, DialError } from "../net/dial.js";
 import type { Outcome } from "../policy/outcome.js";
 import type { Agent } from "../types.js";
 import type { BulkBuffers } from "./bulk-buffers.js";
-import type { FrontRequest } from "./front.js";
+import type { FrontRequest } from "./front-api.js";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers.js";
 import { overrunOutcome, type Meter } from "./metering.js";
 import { messageOf, rawReply, rawResponseHead } from "./raw.js";
