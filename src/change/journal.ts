@@ -27,7 +27,7 @@ export type Saved =
     };
 
 /** The command a run came from; runs journaled before lockdown had runs are harden's. */
-export type RunKind = "harden" | "lockdown";
+export type RunKind = "harden" | "lockdown" | "gateway";
 
 /** What the running system was before a change acting on it: the unit ran, the ruleset was loaded. */
 export interface WasActive {

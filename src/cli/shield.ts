@@ -4,6 +4,7 @@ import { startManagedShield } from "../shield/daemon.js";
 import { missingNodeFlags } from "../shield/node-flags.js";
 import { registerShieldAdminCommands } from "./shield-admin.js";
 import { registerShieldCheckCommand } from "./shield-check.js";
+import { registerShieldGatewayCommand } from "./shield-gateway.js";
 import { registerShieldLogCommands } from "./shield-log.js";
 
 interface RunFlags {
@@ -80,4 +81,5 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
   registerShieldCheckCommand(shield, setCode);
   registerShieldLogCommands(shield, setCode);
   registerShieldAdminCommands(shield, setCode);
+  registerShieldGatewayCommand(shield, setCode);
 }

@@ -158,7 +158,7 @@ export function renderGatewayDropIn(proxyUrl: string, shieldAddresses: string[])
   ].join("\n");
 }
 
-async function current(host: Host, p: string): Promise<string | null> {
+export async function current(host: Host, p: string): Promise<string | null> {
   const st = await host.lstat(p);
   if (!st) return null;
   if (st.type !== "file")
@@ -170,7 +170,7 @@ async function current(host: Host, p: string): Promise<string | null> {
   return host.readFile(p);
 }
 
-async function currentLink(host: Host, p: string): Promise<string | null> {
+export async function currentLink(host: Host, p: string): Promise<string | null> {
   const st = await host.lstat(p);
   if (!st) return null;
   if (st.type !== "symlink")

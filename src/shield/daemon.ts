@@ -21,7 +21,7 @@ import { loadModeOverrides, NO_OVERRIDES, saveModeOverrides, withOverrides } fro
 import { createAdminHandler } from "./admin/server.js";
 import { readAdminToken } from "./admin/token.js";
 import { SHIELD_VERSION } from "./version.js";
-import { startGateway, type GatewayListeners } from "./transparent/gateway.js";
+import { startGateway, type GatewayListeners } from "./transparent/listeners.js";
 
 export interface ManagedShieldOptions {
   resolver?: Resolver;
