@@ -31,6 +31,13 @@ const C = catalog("egress", {
     remediation: `systemctl enable ${LOCKDOWN_UNIT}`,
     fixable: true,
   },
+  direct_route: {
+    severity: "medium",
+    title: "No route leads out of this server except through the shield",
+    remediation:
+      "put the server on a private network whose only gateway is the shield (clawguard shield gateway --config shield.yaml --apply on the shield), or let the provider's firewall allow this server's egress only to the shield",
+    fixable: false,
+  },
   lockdown_live: {
     severity: "high",
     title: `The kernel enforces the lockdown now (table ${LOCKDOWN_TABLE}, output policy drop)`,
@@ -147,9 +154,47 @@ function checkLockdown(l: LockdownState): Finding[] {
   return out;
 }
 
-type EgressFacts = Pick<Facts, "openclaw" | "lockdown">;
+type EgressFacts = Pick<Facts, "openclaw" | "lockdown" | "routes">;
 
-export function checkEgress({ openclaw, lockdown }: EgressFacts): Finding[] {
+/** The hosts the gateway units send their traffic through: the shield, as this server knows it. */
+function proxyHosts(units: GatewayUnit[]): Set<string> {
+  const hosts = new Set<string>();
+  for (const u of units)
+    for (const k of ["OPENCLAW_PROXY_URL", "HTTPS_PROXY", "HTTP_PROXY"]) {
+      const v = u.environment[k] ?? u.environment[k.toLowerCase()];
+      if (!v) continue;
+      const m = /^[a-z]+:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/]+)/i.exec(v);
+      if (m) hosts.add(m[1]!.replace(/^\[|\]$/g, ""));
+    }
+  return hosts;
+}
+
+/**
+ * Root on this server can flush any rule kept here; a route that leads out is the door those
+ * rules hold shut. No such route, or one whose next hop is the shield (gateway mode), holds
+ * whatever root does here. Otherwise the provider's firewall may hold it, which no check here
+ * can see: a warning, not a failure.
+ */
+function checkRoute(routes: Facts["routes"], shield: Set<string>): Finding {
+  const source = "/proc/net/route, /proc/net/ipv6_route";
+  if (routes.status === "skip") return C.direct_route.skip(routes.reason, source);
+  if (routes.status === "error") return C.direct_route.error(routes.problems[0]!);
+  const ways = routes.value.defaults;
+  const text = ways.map((d) => `default${d.via ? ` via ${d.via}` : ""} dev ${d.dev}`).join("; ");
+  if (ways.length === 0)
+    return C.direct_route.pass({ source, excerpt: "no default route: only the local networks" });
+  const out = ways.filter((d) => d.via === null || !shield.has(d.via));
+  if (out.length === 0) return C.direct_route.pass({ source, excerpt: `${text}: the shield is the gateway` });
+  return C.direct_route.warn(
+    {
+      source,
+      excerpt: `${text}${shield.size > 0 ? ` (the shield is ${[...shield].join(", ")})` : ""}: root here can flush the rules that hold it shut`,
+    },
+    { title: "A route leads out of this server past the shield" },
+  );
+}
+
+export function checkEgress({ openclaw, lockdown, routes }: EgressFacts): Finding[] {
   const out: Finding[] = [];
   const oc = need(openclaw, C.proxy_configured, out);
   if (oc) {
@@ -166,6 +211,7 @@ export function checkEgress({ openclaw, lockdown }: EgressFacts): Finding[] {
           ),
         );
     for (const u of units) out.push(checkProxy(u), checkIpFilter(u));
+    if (oc.installs.length > 0) out.push(checkRoute(routes, proxyHosts(units)));
   }
   if (oc && oc.installs.length === 0) {
     for (const m of [C.lockdown_persisted, C.lockdown_enabled, C.lockdown_live])
@@ -179,6 +225,6 @@ export function checkEgress({ openclaw, lockdown }: EgressFacts): Finding[] {
 
 export const egressLayer = defineLayer({
   layer: "egress",
-  needs: ["openclaw", "lockdown"],
+  needs: ["openclaw", "lockdown", "routes"],
   check: checkEgress,
 });

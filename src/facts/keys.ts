@@ -11,6 +11,7 @@ import type { OpenClawAuditRun } from "./openclaw-audit.js";
 import type { PackagesFact } from "./packages.js";
 import type { Listener } from "./sockets.js";
 import type { SshdFact } from "./sshd.js";
+import type { RoutesFact } from "./routes.js";
 import type { PathStats } from "./stat.js";
 import type { SudoersFact } from "./sudoers.js";
 import type { ExposureResult } from "./systemd-analyze.js";
@@ -44,6 +45,7 @@ export interface FactTypes {
   exposure: Record<string, ExposureResult>;
   credentials: CredentialsFact;
   lockdown: LockdownState;
+  routes: RoutesFact;
 }
 
 export type FactKey = keyof FactTypes;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { runAudit } from "../../src/audit/audit.js";
 import { LocalHost } from "../../src/host/host.js";
@@ -55,5 +55,53 @@ describe("egress layer", () => {
     expect(proxy.status).toBe("pass");
     expect(JSON.stringify(report)).not.toContain("hunter2secret");
     expect(proxy.evidence.excerpt).toContain("http://<redacted>@10.77.0.1:3128");
+  });
+});
+
+describe("egress: a route out past the shield", () => {
+  const routes = (root: string, v4: string) => {
+    mkdirSync(path.join(root, "proc/net"), { recursive: true });
+    writeFileSync(
+      path.join(root, "proc/net/route"),
+      `Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n${v4}`,
+    );
+  };
+  const audit = async (root: string) =>
+    one(
+      (await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["egress"] })).findings,
+      "egress.direct_route",
+    );
+
+  it("passes when the default route's next hop is the shield the gateway uses (gateway mode)", async () => {
+    const { root } = loadServiceFixture("openclaw-good");
+    const shield = /https?:\/\/([\d.]+)/.exec(
+      readFileSync(path.join(root, "etc/openclaw/gateway.env"), "utf8"),
+    )![1]!;
+    const hex = shield
+      .split(".")
+      .map(Number)
+      .reverse()
+      .map((b) => b.toString(16).padStart(2, "0"))
+      .join("")
+      .toUpperCase();
+    routes(root, `eth0\t00000000\t${hex}\t0003\t0\t0\t0\t00000000\t0\t0\t0\n`);
+    const f = await audit(root);
+    expect(f.status).toBe("pass");
+    expect(f.evidence.excerpt).toContain(`default via ${shield} dev eth0: the shield is the gateway`);
+  });
+
+  it("passes without any default route, and warns of one that leads elsewhere", async () => {
+    const { root } = loadServiceFixture("openclaw-good");
+    routes(root, "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n");
+    expect((await audit(root)).status).toBe("pass");
+    routes(root, "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n");
+    const f = await audit(root);
+    expect(f.status).toBe("warn");
+    expect(f.evidence.excerpt).toMatch(/default via 192\.0\.2\.1 dev eth0 .*root here can flush/);
+  });
+
+  it("says nothing of routes for a mounted image, which has no kernel", async () => {
+    const { root } = loadServiceFixture("openclaw-good");
+    expect((await audit(root)).status).toBe("skip");
   });
 });

@@ -10,6 +10,7 @@ import { gatherTmp } from "./mounts.js";
 import { gatherOpenClaw } from "./openclaw.js";
 import { gatherOpenClawAudit } from "./openclaw-audit.js";
 import { gatherPackages } from "./packages.js";
+import { gatherRoutes } from "./routes.js";
 import { gatherServicePaths } from "./service-paths.js";
 import { gatherListeners } from "./sockets.js";
 import { gatherSshd } from "./sshd.js";
@@ -38,6 +39,7 @@ export const GATHERERS: { [K in FactKey]: Gatherer<FactTypes[K]> } = {
   openclawAudit: gatherOpenClawAudit,
   servicePaths: gatherServicePaths,
   exposure: gatherExposure,
+  routes: gatherRoutes,
   credentials: gatherCredentials,
   lockdown: gatherLockdown,
 };
