@@ -18,6 +18,10 @@
  * Time limits: a head must be complete `headerTimeoutMs` after its first byte (or after the
  * connection opened), a kept-alive connection may wait `keepAliveTimeoutMs` for its next
  * request, and no byte either way for `idleTimeoutMs` closes the connection.
+ *
+ * One file past the usual length, on purpose: a connection's reader and the request it serves
+ * drive each other through private state (the phase, the body still owed, the response still
+ * open); split, each half would export the other's internals.
  */
 import net from "node:net";
 import {
