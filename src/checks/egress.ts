@@ -1,15 +1,8 @@
-import type { Fact } from "../host/fact.js";
-import {
-  gatherLockdown,
-  LOCKDOWN_FILE,
-  LOCKDOWN_TABLE,
-  LOCKDOWN_UNIT,
-  type LockdownState,
-} from "../host/facts/lockdown-state.js";
-import { gatherOpenClaw } from "../host/facts/openclaw.js";
-import { gatherWireguardLink, proxyHostOf, type WireguardLinkFact } from "../host/facts/wireguard-link.js";
+import type { Facts } from "../facts/keys.js";
+import { LOCKDOWN_FILE, LOCKDOWN_TABLE, LOCKDOWN_UNIT, type LockdownState } from "../facts/lockdown.js";
+import type { GatewayUnit } from "../facts/openclaw.js";
+import { proxyHostOf, type WireguardLinkFact } from "../facts/wireguard-link.js";
 import { cidrContains, classify, parseCidr, parseIP } from "../net/addresses.js";
-import type { GatewayUnit, OpenClawFact } from "../host/facts/openclaw-model.js";
 import { catalog, need, type FindingMaker } from "./catalog.js";
 import type { Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
@@ -39,6 +32,13 @@ const C = catalog("egress", {
     title: `${LOCKDOWN_UNIT} loads the lockdown at boot`,
     remediation: `systemctl enable ${LOCKDOWN_UNIT}`,
     fixable: true,
+  },
+  direct_route: {
+    severity: "medium",
+    title: "No route leads out of this server except through the shield",
+    remediation:
+      "put the server on a private network whose only gateway is the shield (clawguard shield gateway --config shield.yaml --apply on the shield), or let the provider's firewall allow this server's egress only to the shield",
+    fixable: false,
   },
   lockdown_live: {
     severity: "high",
@@ -164,11 +164,7 @@ function checkLockdown(l: LockdownState): Finding[] {
   return out;
 }
 
-interface EgressFacts {
-  openclaw: Fact<OpenClawFact>;
-  lockdown: Fact<LockdownState>;
-  wireguard: Fact<WireguardLinkFact>;
-}
+type EgressFacts = Pick<Facts, "openclaw" | "lockdown" | "routes" | "wireguardLink">;
 
 /**
  * The proxy's address is on this server, or a WireGuard interface carries it: up now and the
@@ -227,7 +223,37 @@ function checkLink(u: GatewayUnit, wg: WireguardLinkFact | null, wgProblem: stri
   );
 }
 
-export function checkEgress({ openclaw, lockdown, wireguard }: EgressFacts): Finding[] {
+/** The hosts the gateway units send their traffic through: the shield, as this server knows it. */
+function proxyHosts(units: GatewayUnit[]): Set<string> {
+  return new Set(units.map((u) => proxyHostOf(u.environment)).filter((h): h is string => h !== null));
+}
+
+/**
+ * Root on this server can flush any rule kept here; a route that leads out is the door those
+ * rules hold shut. No such route, or one whose next hop is the shield (gateway mode), holds
+ * whatever root does here. Otherwise the provider's firewall may hold it, which no check here
+ * can see: a warning, not a failure.
+ */
+function checkRoute(routes: Facts["routes"], shield: Set<string>): Finding {
+  const source = "/proc/net/route, /proc/net/ipv6_route";
+  if (routes.status === "skip") return C.direct_route.skip(routes.reason, source);
+  if (routes.status === "error") return C.direct_route.error(routes.problems[0]!);
+  const ways = routes.value.defaults;
+  const text = ways.map((d) => `default${d.via ? ` via ${d.via}` : ""} dev ${d.dev}`).join("; ");
+  if (ways.length === 0)
+    return C.direct_route.pass({ source, excerpt: "no default route: only the local networks" });
+  const out = ways.filter((d) => d.via === null || !shield.has(d.via));
+  if (out.length === 0) return C.direct_route.pass({ source, excerpt: `${text}: the shield is the gateway` });
+  return C.direct_route.warn(
+    {
+      source,
+      excerpt: `${text}${shield.size > 0 ? ` (the shield is ${[...shield].join(", ")})` : ""}: root here can flush the rules that hold it shut`,
+    },
+    { title: "A route leads out of this server past the shield" },
+  );
+}
+
+export function checkEgress({ openclaw, lockdown, routes, wireguardLink: wireguard }: EgressFacts): Finding[] {
   const out: Finding[] = [];
   const oc = need(openclaw, C.proxy_configured, out);
   if (oc) {
@@ -251,6 +277,7 @@ export function checkEgress({ openclaw, lockdown, wireguard }: EgressFacts): Fin
           ? wireguard.problems.map((p) => `${p.source}: ${p.message}`).join("; ")
           : null;
     for (const u of units) out.push(checkProxy(u), checkIpFilter(u), checkLink(u, wg, wgProblem));
+    if (oc.installs.length > 0) out.push(checkRoute(routes, proxyHosts(units)));
   }
   if (oc && oc.installs.length === 0) {
     for (const m of [C.lockdown_persisted, C.lockdown_enabled, C.lockdown_live])
@@ -262,15 +289,8 @@ export function checkEgress({ openclaw, lockdown, wireguard }: EgressFacts): Fin
   return out;
 }
 
-export const egressLayer = defineLayer<EgressFacts>({
+export const egressLayer = defineLayer({
   layer: "egress",
-  gather: async (ctx) => {
-    const [openclaw, lockdown, wireguard] = await Promise.all([
-      ctx.get(gatherOpenClaw),
-      ctx.get(gatherLockdown),
-      ctx.get(gatherWireguardLink),
-    ]);
-    return { openclaw, lockdown, wireguard };
-  },
+  needs: ["openclaw", "lockdown", "routes", "wireguardLink"],
   check: checkEgress,
 });

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerShieldAdminCommands } from "./shield-admin.js";
 import { registerShieldCheckCommand } from "./shield-check.js";
+import { registerShieldGatewayCommand } from "./shield-gateway.js";
 import { registerShieldLogCommands } from "./shield-log.js";
 import { registerShieldWireguardCommands } from "./shield-wireguard.js";
 import { registerShieldRun } from "./shield-run.js";
@@ -16,4 +17,5 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
   registerShieldLogCommands(shield, setCode);
   registerShieldAdminCommands(shield, setCode);
   registerShieldWireguardCommands(shield, setCode);
+  registerShieldGatewayCommand(shield, setCode);
 }

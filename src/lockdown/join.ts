@@ -6,35 +6,19 @@
  * after the tunnel comes up, a handshake must follow within a bounded time, or everything the
  * join changed is put back as it was.
  */
-import { readlink } from "node:fs/promises";
-import path from "node:path";
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { ClawguardError } from "../errors.js";
 import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
 import { renderAgentWgQuick } from "../render/agent-wireguard.js";
 import { decodeJoinCode, type JoinCode } from "../shield/wireguard/join-code.js";
 import { generateKeyPair, isWireguardKey, publicKeyOf } from "../shield/wireguard/keys.js";
-import { applyLockdown, readState, rollbackLockdown, STATE_FILE, type LiveOptions } from "./apply.js";
-import {
-  defaultRunner,
-  loadRules,
-  removeRules,
-  systemctl,
-  systemdRunning,
-  tunnelDown,
-  tunnelUp,
-  type Runner,
-  type Step,
-} from "./live.js";
-import {
-  IPT_FILES,
-  NFT_FILE,
-  STATE_DIR,
-  realNoFollow,
-  tunnelUnit,
-  type LockdownPlan,
-  type TunnelInput,
-} from "./plan.js";
+import { defaultStateDir } from "../change/apply.js";
+import { rollbackRun } from "../change/rollback.js";
+import { defaultRunner, type Runner, type Step } from "../change/ruleset.js";
+import { applyLockdown, recordedShield, type ApplyReport, type LiveOptions } from "./apply.js";
+import type { LockdownPlan, TunnelInput } from "./plan.js";
 import { LockdownInputError, pinShield, type Lookup, type PinnedShield } from "./spec.js";
 
 /** Where `lockdown keygen` keeps the agent's key, and `--join` looks for it. */
@@ -129,55 +113,6 @@ export async function waitForHandshake(
   }
 }
 
-interface Snapshot {
-  path: string;
-  kind: "absent" | "file" | "symlink";
-  bytes?: Buffer;
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  target?: string;
-}
-
-/** What is at each path now, to put back byte for byte if the join does not hold. */
-async function snapshot(host: Host, paths: string[]): Promise<Snapshot[]> {
-  const out: Snapshot[] = [];
-  for (const p of paths) {
-    const st = await host.lstat(p);
-    if (!st) out.push({ path: p, kind: "absent" });
-    else if (st.type === "symlink") {
-      out.push({ path: p, kind: "symlink", target: await readlink(await realNoFollow(host, p)) });
-    } else
-      out.push({
-        path: p,
-        kind: "file",
-        bytes: await host.readBytes(p),
-        mode: st.mode,
-        uid: st.uid,
-        gid: st.gid,
-      });
-  }
-  return out;
-}
-
-async function restore(host: Host, writer: Writer, snaps: Snapshot[]): Promise<string[]> {
-  const problems: string[] = [];
-  for (const s of snaps) {
-    try {
-      const now = await host.lstat(s.path);
-      if (s.kind === "absent") {
-        if (now) await writer.remove(s.path);
-      } else if (s.kind === "symlink") {
-        if (now) await writer.remove(s.path);
-        await writer.symlink(s.target!, s.path);
-      } else await writer.writeFile(s.path, s.bytes!, { mode: s.mode!, uid: s.uid!, gid: s.gid! });
-    } catch (e) {
-      problems.push(`${s.path}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-  return problems;
-}
-
 export interface JoinReport {
   steps: Step[];
   /** Seconds since the epoch of the first handshake, or null when the live side was skipped. */
@@ -185,38 +120,35 @@ export interface JoinReport {
 }
 
 /**
- * Apply a join plan, then wait for the shield's handshake. Without one, put back what the join
- * changed (with no lockdown before, that is all of it) and throw JoinHandshakeError.
+ * Apply a join plan, then wait for the shield's handshake. Without one, undo the run the join
+ * made (whatever lockdown was in force before is what the change engine puts back: its files,
+ * its rules, its tunnel restarted) and throw JoinHandshakeError.
  */
 export async function applyJoin(
   host: Host,
   writer: Writer,
   plan: LockdownPlan,
-  opts: LiveOptions & { handshakeTimeoutMs: number },
-): Promise<{ apply: Awaited<ReturnType<typeof applyLockdown>>; handshake: number | null }> {
+  opts: LiveOptions & { handshakeTimeoutMs: number; run?: Runner },
+): Promise<{ apply: ApplyReport; handshake: number | null }> {
   const tunnel = plan.tunnel;
   if (!tunnel) throw new TypeError("applyJoin needs a plan with a tunnel");
   const run = opts.run ?? defaultRunner;
-  const prior = await readState(host);
-  // Lockdown's rollback leaves the directory its state lived in; a join that never was, does not.
-  const stateParent = path.posix.dirname(STATE_DIR);
-  const parentExisted = (await host.lstat(stateParent)) !== null;
-  const before = prior
-    ? await snapshot(host, [...plan.files.map((f) => f.path), ...plan.links.map((l) => l.path), STATE_FILE])
-    : [];
+  const stateDir = defaultStateDir(host.root);
+  // The journal lives at this path on the machine clawguard runs on (see change/apply.ts).
+  const stateExisted = existsSync(stateDir);
+  const prior = (await recordedShield(host)) !== null;
   const apply = await applyLockdown(host, writer, plan, opts);
   if (opts.live === false) return { apply, handshake: null };
   if (await waitForHandshake(tunnel.interface, tunnel.shieldPublicKey, opts.handshakeTimeoutMs, run)) {
     return { apply, handshake: await latestHandshake(tunnel.interface, tunnel.shieldPublicKey, run) };
   }
   const problems: string[] = [];
-  if (!prior) {
-    const r = await rollbackLockdown(host, writer, opts);
+  if (apply.runId !== undefined) {
+    const r = await rollbackRun(host, writer, stateDir, apply.runId);
     problems.push(...r.problems);
-    if (!parentExisted && (await host.readDir(stateParent).catch(() => null))?.length === 0)
-      await writer.remove(stateParent).catch((e: unknown) => problems.push(`${stateParent}: ${String(e)}`));
-  } else {
-    problems.push(...(await undoOnto(host, writer, plan, prior.tunnel?.interface, before, opts)));
+    // A join that never was leaves no journal of itself where there was none.
+    if (!stateExisted && problems.length === 0)
+      await rm(stateDir, { recursive: true }).catch((e: unknown) => problems.push(`${stateDir}: ${String(e)}`));
   }
   const where = `${tunnel.endpoint.host}:${tunnel.endpoint.port}`;
   throw new JoinHandshakeError(
@@ -229,47 +161,6 @@ export async function applyJoin(
           : "Nothing was left changed."),
     "check the code with the shield's operator (clawguard shield agents shows whether the agent is enrolled), or enroll again",
   );
-}
-
-/** Put back a lockdown that was in force before this join: files, its rules, its tunnel. */
-async function undoOnto(
-  host: Host,
-  writer: Writer,
-  plan: LockdownPlan,
-  priorTunnel: string | undefined,
-  before: Snapshot[],
-  opts: LiveOptions,
-): Promise<string[]> {
-  const run = opts.run ?? defaultRunner;
-  const useSystemd = opts.systemd ?? systemdRunning(host.root);
-  const tunnel = plan.tunnel!;
-  const steps: Step[] = [];
-  if (useSystemd) steps.push(await systemctl(run, ["stop", tunnelUnit(tunnel.interface)]));
-  else steps.push(await tunnelDown(run, await realNoFollow(host, tunnel.config)));
-  const problems = await restore(host, writer, before);
-  const state = await readState(host);
-  if (state)
-    steps.push(
-      ...(await loadRules(
-        state.backend,
-        {
-          nft: await realNoFollow(host, NFT_FILE),
-          v4: await realNoFollow(host, IPT_FILES[4]),
-          v6: await realNoFollow(host, IPT_FILES[6]),
-        },
-        run,
-      ).catch(async (e: unknown) => {
-        problems.push(`the rules in force before did not load again (${String(e)}); removing them`);
-        return removeRules(state.backend, run);
-      })),
-    );
-  if (useSystemd) {
-    steps.push(await systemctl(run, ["daemon-reload"]));
-    if (priorTunnel !== undefined) steps.push(await systemctl(run, ["restart", tunnelUnit(priorTunnel)]));
-  } else if (priorTunnel !== undefined && state?.tunnel)
-    steps.push(...(await tunnelUp(run, await realNoFollow(host, state.tunnel.config))));
-  for (const s of steps) if (!s.ok) problems.push(`${s.command}: ${s.detail ?? "failed"}`);
-  return problems;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { runAudit } from "../../src/checks/audit.js";
+import { runAudit } from "../../src/audit/audit.js";
 import { LocalHost } from "../../src/host/host.js";
 import { auditFixture, one } from "../helpers/fixture.js";
 import { auditServiceFixture, loadServiceFixture } from "../host/openclaw-fixtures.js";
@@ -100,16 +100,15 @@ describe("egress.link_encrypted", () => {
     const { checkEgress } = await import("../../src/checks/egress.js");
     const { root } = loadServiceFixture("openclaw-good");
     const { FactContext } = await import("../../src/host/context.js");
-    const { gatherOpenClaw } = await import("../../src/host/facts/openclaw.js");
-    const { gatherLockdown } = await import("../../src/host/facts/lockdown-state.js");
     const ctx = new FactContext(new LocalHost(root, { isRoot: false }));
-    const [openclaw, lockdown] = await Promise.all([ctx.get(gatherOpenClaw), ctx.get(gatherLockdown)]);
+    const [openclaw, lockdown, routes] = await Promise.all([ctx.get("openclaw"), ctx.get("lockdown"), ctx.get("routes")]);
     const live = (dev: string, up: string[]) =>
       one(
         checkEgress({
           openclaw,
           lockdown,
-          wireguard: {
+          routes,
+          wireguardLink: {
             status: "ok",
             value: { configs: [], live: { interfaces: up }, routes: { "10.77.0.1": dev } },
             sources: [],
@@ -128,5 +127,53 @@ describe("egress.link_encrypted", () => {
       /without WireGuard: tokens, destinations and CONNECT lines cross the network in cleartext/,
     );
     expect(live("cg0", []).status).toBe("fail");
+  });
+});
+
+describe("egress: a route out past the shield", () => {
+  const routes = (root: string, v4: string) => {
+    mkdirSync(path.join(root, "proc/net"), { recursive: true });
+    writeFileSync(
+      path.join(root, "proc/net/route"),
+      `Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n${v4}`,
+    );
+  };
+  const audit = async (root: string) =>
+    one(
+      (await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["egress"] })).findings,
+      "egress.direct_route",
+    );
+
+  it("passes when the default route's next hop is the shield the gateway uses (gateway mode)", async () => {
+    const { root } = loadServiceFixture("openclaw-good");
+    const shield = /https?:\/\/([\d.]+)/.exec(
+      readFileSync(path.join(root, "etc/openclaw/gateway.env"), "utf8"),
+    )![1]!;
+    const hex = shield
+      .split(".")
+      .map(Number)
+      .reverse()
+      .map((b) => b.toString(16).padStart(2, "0"))
+      .join("")
+      .toUpperCase();
+    routes(root, `eth0\t00000000\t${hex}\t0003\t0\t0\t0\t00000000\t0\t0\t0\n`);
+    const f = await audit(root);
+    expect(f.status).toBe("pass");
+    expect(f.evidence.excerpt).toContain(`default via ${shield} dev eth0: the shield is the gateway`);
+  });
+
+  it("passes without any default route, and warns of one that leads elsewhere", async () => {
+    const { root } = loadServiceFixture("openclaw-good");
+    routes(root, "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n");
+    expect((await audit(root)).status).toBe("pass");
+    routes(root, "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n");
+    const f = await audit(root);
+    expect(f.status).toBe("warn");
+    expect(f.evidence.excerpt).toMatch(/default via 192\.0\.2\.1 dev eth0 .*root here can flush/);
+  });
+
+  it("says nothing of routes for a mounted image, which has no kernel", async () => {
+    const { root } = loadServiceFixture("openclaw-good");
+    expect((await audit(root)).status).toBe("skip");
   });
 });

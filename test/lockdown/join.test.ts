@@ -3,7 +3,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { LocalHost } from "../../src/host/host.js";
 import { LocalWriter } from "../../src/host/writer.js";
-import { applyLockdown, readState, rollbackLockdown } from "../../src/lockdown/apply.js";
+import { applyLockdown, recordedShield, rollbackLockdown } from "../../src/lockdown/apply.js";
 import { keygen, prepareJoin } from "../../src/lockdown/join.js";
 import { planLockdown, shownPlan, type PlanInput } from "../../src/lockdown/plan.js";
 import { encodeJoinCode, type JoinCode } from "../../src/shield/wireguard/join-code.js";
@@ -104,7 +104,7 @@ describe("lockdown --join", () => {
       expect(
         readlinkSync(path.join(root, "etc/systemd/system/multi-user.target.wants/wg-quick@cg0.service")),
       ).toBe("/lib/systemd/system/wg-quick@.service");
-      expect((await readState(host))?.tunnel?.interface).toBe("cg0");
+      expect((await recordedShield(host))?.tunnel?.interface).toBe("cg0");
       await rollbackLockdown(host, new LocalWriter(host), filesOnly);
       expect(existsSync(path.join(root, "etc/wireguard/cg0.conf"))).toBe(false);
       expect(() =>
