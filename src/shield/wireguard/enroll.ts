@@ -333,12 +333,38 @@ export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
   const shieldLogged =
     wait > 0 && existsSync(cfg.log.path) ? await revocationLogged(cfg, o.id, since, wait) : null;
   const key = result.wireguard?.publicKey;
+  if (shieldLogged && key !== undefined && o.live !== false)
+    await closesDelivered(result.sources ?? [], wait, o.run ?? defaultRun);
   const live =
     key !== undefined ? await applyLive(cfg, { remove: key }, o.run ?? defaultRun, o.live !== false) : null;
   const psk = result.wireguard?.presharedKeyFile;
   if (psk !== undefined && cfg.wireguard && psk === presharedKeyPath(cfg, o.id))
     await rm(psk, { force: true });
   return { agent: o.id, addresses: result.sources ?? [], publicKey: key ?? null, shieldLogged, live };
+}
+
+/**
+ * Wait, at most `ms`, until no connection of this host to the agent's addresses is open or
+ * waiting for the agent to acknowledge its close: the shield's FIN has then reached the agent,
+ * which sees its tunnels end instead of going silent once its peer is gone. The peer is removed
+ * after the wait whatever it found: revocation never waits on the agent.
+ */
+async function closesDelivered(sources: string[], ms: number, run: Run): Promise<void> {
+  const hosts = sources.map((s) => s.split("/")[0]!).map((a) => (a.includes(":") ? `[${a}]` : a));
+  if (hosts.length === 0) return;
+  const filter = `( ${hosts.map((h) => `dst ${h}`).join(" or ")} )`;
+  const argv = [
+    "ss",
+    "-Htn",
+    ...["established", "fin-wait-1", "closing", "last-ack"].flatMap((s) => ["state", s]),
+    filter,
+  ];
+  const end = Date.now() + ms;
+  for (;;) {
+    const r = await run(argv).catch(() => null);
+    if (r === null || r.code !== 0 || r.stdout.trim() === "" || Date.now() >= end) return;
+    await new Promise((res) => setTimeout(res, 20));
+  }
 }
 
 /** Whether the running shield logs the agent's REVOKE within `ms` (reading its log, read-only). */
