@@ -186,9 +186,11 @@ export function makeFront(): FrontServer {
   return new FrontServer(
     {
       maxHeaderBytes: MAX_HEADER_BYTES,
-      headerTimeoutMs: 5000,
-      keepAliveTimeoutMs: 5000,
-      idleTimeoutMs: 10_000,
+      // Far beyond what a stream sent byte by byte with pauses needs on a busy machine: the
+      // comparison is of what is read, and a timeout would only ever be the machine's.
+      headerTimeoutMs: 60_000,
+      keepAliveTimeoutMs: 60_000,
+      idleTimeoutMs: 120_000,
       highWaterMark: 64 * 1024,
     },
     frontHandlers,
