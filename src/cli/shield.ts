@@ -6,6 +6,7 @@ import { registerShieldAdminCommands } from "./shield-admin.js";
 import { registerShieldCheckCommand } from "./shield-check.js";
 import { registerShieldGatewayCommand } from "./shield-gateway.js";
 import { registerShieldLogCommands } from "./shield-log.js";
+import { registerShieldStoreCommands } from "./shield-store.js";
 
 interface RunFlags {
   config: string;
@@ -82,4 +83,5 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
   registerShieldLogCommands(shield, setCode);
   registerShieldAdminCommands(shield, setCode);
   registerShieldGatewayCommand(shield, setCode);
+  registerShieldStoreCommands(shield, setCode);
 }

@@ -8,6 +8,7 @@ import { DECISIONS, recordHash, reverseHost } from "../log/record.js";
 import type { LogFilter } from "../log/query.js";
 import { LogError } from "../log/schema.js";
 import type { ChainRecord } from "./pg-log.js";
+import { checkout } from "./schema.js";
 
 function fromRow(r: Record<string, unknown>): ChainRecord & { seq: number } {
   return {
@@ -103,7 +104,7 @@ const PAGE = 20_000;
  * tampering.
  */
 export async function verifySharedLog(pool: pg.Pool): Promise<SharedVerifyResult> {
-  const c = await pool.connect();
+  const c = await checkout(pool);
   try {
     await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     const heads = await c.query("SELECT * FROM clawguard.log_heads ORDER BY node");
@@ -112,7 +113,7 @@ export async function verifySharedLog(pool: pg.Pool): Promise<SharedVerifyResult
     await c.query("COMMIT");
     return { ok: nodes.every((n) => n.ok), nodes };
   } finally {
-    c.release();
+    c.done();
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import type pg from "pg";
 import { GENESIS_HASH, reverseHost, type StoredRecord } from "../log/record.js";
-import { withSchemaLock } from "./schema.js";
+import { checkout, withSchemaLock } from "./schema.js";
 
 export const DAY_MS = 86_400_000;
 
@@ -151,7 +151,7 @@ export async function appendChain(
   await partitions.ensure(days);
   const last = records[records.length - 1]!;
   const next: LogHead = { ...head, headId: last.id, headHash: last.hash, headPartTs: partTs };
-  const client = await pool.connect();
+  const client = await checkout(pool);
   try {
     await client.query("BEGIN");
     await client.query(INSERT, cols);
@@ -173,10 +173,10 @@ export async function appendChain(
     await client.query("COMMIT");
   } catch (e) {
     await client.query("ROLLBACK").catch(() => undefined);
-    client.release(true);
+    client.done(true);
     throw e;
   }
-  client.release();
+  client.done();
   return next;
 }
 

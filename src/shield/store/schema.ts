@@ -154,18 +154,34 @@ export async function withSchemaLock<T>(pool: pg.Pool, fn: (c: pg.PoolClient) =>
   });
 }
 
-export async function transaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * A client of the pool for a while. Between its queries a client that loses its server emits
+ * "error", and the pool listens only to idle ones: without this, an outage would throw.
+ */
+export async function checkout(pool: pg.Pool): Promise<pg.PoolClient & { done(broken?: boolean): void }> {
   const client = await pool.connect();
+  const ignore = () => undefined;
+  client.on("error", ignore);
+  return Object.assign(client, {
+    done(broken = false) {
+      client.off("error", ignore);
+      client.release(broken);
+    },
+  });
+}
+
+export async function transaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await checkout(pool);
   try {
     await client.query("BEGIN");
     const out = await fn(client);
     await client.query("COMMIT");
-    client.release();
+    client.done();
     return out;
   } catch (e) {
     await client.query("ROLLBACK").catch(() => undefined);
     // A client whose transaction failed may have lost its server: never hand it out again.
-    client.release(true);
+    client.done(true);
     throw e;
   }
 }
