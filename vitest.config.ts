@@ -1,10 +1,9 @@
-import { configDefaults, defineConfig } from "vitest/config";
+import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // test/pg needs PostgreSQL's binaries and skips, saying so, without them (pg-harness.ts).
     include: ["test/**/*.test.ts"],
-    // Those need PostgreSQL: npm run test:pg (vitest.pg.config.ts).
-    exclude: [...configDefaults.exclude, "test/pg/**"],
     testTimeout: 20_000,
     hookTimeout: 20_000,
   },

@@ -1,9 +1,9 @@
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { verifySharedLog } from "../../src/shield/store/pg-log-read.js";
 import { cli } from "../shield/cli-harness.js";
 import { TableResolver, Upstream, sha256, v4 } from "../shield/proxy-harness.js";
-import { ROLE, ROLE_PASSWORD, TestPostgres } from "./pg-harness.js";
+import { ROLE, ROLE_PASSWORD, describePg, NO_POSTGRES, PG_TIMEOUT, TestPostgres } from "./pg-harness.js";
 import { startNode, until, type Node } from "./nodes-harness.js";
 
 const SCOUT = "scout-proxy-password";
@@ -15,8 +15,9 @@ const policy = `agents:
 let pgd: TestPostgres;
 let web: Upstream;
 beforeAll(async () => {
+  if (NO_POSTGRES !== null) return;
   [pgd, web] = await Promise.all([TestPostgres.start(), new Upstream("127.0.0.3").start()]);
-});
+}, PG_TIMEOUT);
 afterAll(async () => {
   await Promise.all([pgd?.stop(), web?.stop()]);
 });
@@ -62,7 +63,7 @@ function load(nodes: Node[], stop: { now: boolean }, wrong: string[]): Promise<n
   ).then((counts) => counts.reduce((a, b) => a + b, 0));
 }
 
-describe("the log of three nodes in PostgreSQL", () => {
+describePg("the log of three nodes in PostgreSQL", () => {
   it("keeps enforcing while PostgreSQL is down, loses no record, and every chain verifies", async () => {
     const database = await pgd.database();
     const url = pgd.url(database);

@@ -21,6 +21,8 @@ export interface Node {
   managed: ManagedShield;
   warnings: string[];
   proxyPort: number;
+  /** The admin API's URL (admin.listen says port 0: the CLI needs --admin too). */
+  admin: string;
   /** One request through this node's proxy as `agent`; the status it answered (0: no answer). */
   get(url: string, agent: string, pass: string): Promise<number>;
   api(method: string, p: string, body?: unknown): Promise<{ status: number; json: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any -- many shapes of answer
@@ -103,6 +105,9 @@ export async function startNode(
     warnings,
     get proxyPort() {
       return managed.shield.address.port;
+    },
+    get admin() {
+      return `http://127.0.0.1:${managed.admin!.port}`;
     },
     get: (url, agent, pass) => proxyGet(managed.shield.address.port, url, agent, pass),
     async api(method, p, body) {

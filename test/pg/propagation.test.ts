@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { TableResolver, Upstream, sha256, v4 } from "../shield/proxy-harness.js";
-import { TestPostgres } from "./pg-harness.js";
+import { describePg, NO_POSTGRES, PG_TIMEOUT, TestPostgres } from "./pg-harness.js";
 import { startNode, until, type Node } from "./nodes-harness.js";
 
 const SCOUT = "scout-proxy-password";
@@ -18,8 +18,9 @@ agents:
 let pgd: TestPostgres;
 let web: Upstream;
 beforeAll(async () => {
+  if (NO_POSTGRES !== null) return;
   [pgd, web] = await Promise.all([TestPostgres.start(), new Upstream("127.0.0.3").start()]);
-});
+}, PG_TIMEOUT);
 afterAll(async () => {
   await Promise.all([pgd?.stop(), web?.stop()]);
 });
@@ -54,7 +55,7 @@ async function reached(
   return performance.now() - t0;
 }
 
-describe("three nodes sharing PostgreSQL", () => {
+describePg("three nodes sharing PostgreSQL", () => {
   it("apply a rule added, an agent revoked and a mode switched on node A within 1 s on B and C", async () => {
     const [a, b, c] = await three();
     try {
