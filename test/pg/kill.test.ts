@@ -8,7 +8,7 @@ import { verifySharedLog } from "../../src/shield/store/pg-log-read.js";
 import { cli } from "../shield/cli-harness.js";
 import { Upstream, sha256 } from "../shield/proxy-harness.js";
 import { ROLE, ROLE_PASSWORD, describePg, NO_POSTGRES, PG_TIMEOUT, TestPostgres } from "./pg-harness.js";
-import { nodeDir, proxyGet, startNode, until, type Node } from "./nodes-harness.js";
+import { type Node, nodeDir, removeNodeDirs, proxyGet, startNode, until } from "./nodes-harness.js";
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), "node-child.ts");
 const SCOUT = "scout-proxy-password";
@@ -23,6 +23,7 @@ beforeAll(async () => {
   [pgd, web] = await Promise.all([TestPostgres.start(), new Upstream("127.0.0.3").start()]);
 }, PG_TIMEOUT);
 afterAll(async () => {
+  removeNodeDirs();
   await Promise.all([pgd?.stop(), web?.stop()]);
 });
 

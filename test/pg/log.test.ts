@@ -4,7 +4,7 @@ import { verifySharedLog } from "../../src/shield/store/pg-log-read.js";
 import { cli } from "../shield/cli-harness.js";
 import { TableResolver, Upstream, sha256, v4 } from "../shield/proxy-harness.js";
 import { ROLE, ROLE_PASSWORD, describePg, NO_POSTGRES, PG_TIMEOUT, TestPostgres } from "./pg-harness.js";
-import { startNode, until, type Node } from "./nodes-harness.js";
+import { type Node, removeNodeDirs, startNode, until } from "./nodes-harness.js";
 
 const SCOUT = "scout-proxy-password";
 const resolver = new TableResolver({ "web.test": v4("127.0.0.3"), "else.test": v4("127.0.0.3") });
@@ -19,6 +19,7 @@ beforeAll(async () => {
   [pgd, web] = await Promise.all([TestPostgres.start(), new Upstream("127.0.0.3").start()]);
 }, PG_TIMEOUT);
 afterAll(async () => {
+  removeNodeDirs();
   await Promise.all([pgd?.stop(), web?.stop()]);
 });
 

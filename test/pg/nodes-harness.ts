@@ -30,6 +30,13 @@ export interface Node {
   close(): Promise<void>;
 }
 
+const made: string[] = [];
+
+/** Remove every node directory this file made, closed or not (a refused node never closes). */
+export function removeNodeDirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 export function nodeDir(
   name: string,
   storeUrl: string,
@@ -37,6 +44,7 @@ export function nodeDir(
   extra = "",
 ): { dir: string; file: string } {
   const dir = mkdtempSync(path.join(tmpdir(), `clawguard-node-${name}-`));
+  made.push(dir);
   const file = path.join(dir, "shield.yaml");
   writeFileSync(path.join(dir, "admin.token"), ADMIN_TOKEN + "\n", { mode: 0o600 });
   writeFileSync(path.join(dir, "pg.password"), ROLE_PASSWORD + "\n", { mode: 0o600 });

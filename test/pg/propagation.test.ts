@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TableResolver, Upstream, sha256, v4 } from "../shield/proxy-harness.js";
 import { describePg, NO_POSTGRES, PG_TIMEOUT, TestPostgres } from "./pg-harness.js";
-import { startNode, until, type Node } from "./nodes-harness.js";
+import { type Node, removeNodeDirs, startNode, until } from "./nodes-harness.js";
 
 const SCOUT = "scout-proxy-password";
 const ROVER = "rover-proxy-password";
@@ -22,6 +22,7 @@ beforeAll(async () => {
   [pgd, web] = await Promise.all([TestPostgres.start(), new Upstream("127.0.0.3").start()]);
 }, PG_TIMEOUT);
 afterAll(async () => {
+  removeNodeDirs();
   await Promise.all([pgd?.stop(), web?.stop()]);
 });
 
