@@ -8,6 +8,7 @@
 import type Database from "better-sqlite3";
 import type pg from "pg";
 import { queryRecords } from "../log/query.js";
+import type { StoredRecord } from "../log/record.js";
 import { openReadOnly, readChain } from "../log/schema.js";
 import { appendChain, Partitions, readHead, type LogHead } from "./pg-log.js";
 import { isUnreachable } from "./connect.js";
@@ -29,6 +30,8 @@ export class LogShipper {
   private readonly db: Database.Database;
   private readonly partitions: Partitions;
   private head: LogHead | null = null;
+  /** The batch after `after`, read ahead while the one before it was being written. */
+  private ahead: { after: number; records: StoredRecord[] } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private closed = false;
@@ -65,6 +68,7 @@ export class LogShipper {
       .catch((e: unknown) => {
         // A commit cut off midway may or may not have landed: read the head again before the next.
         this.head = null;
+        this.ahead = null;
         if (!isUnreachable(e)) this.partitions.forget();
         const message = e instanceof Error ? e.message : String(e);
         if (this.lastError === null)
@@ -76,12 +80,37 @@ export class LogShipper {
     return this.running;
   }
 
-  /** One batch; true when it was full (more may wait). */
+  /**
+   * One batch; true when it was full (more may wait). While PostgreSQL takes a full batch, the
+   * next one is read from the local log, so that reading and writing overlap when a backlog
+   * drains; it is used only if this batch landed and the head is where it left it.
+   */
   private async shipBatch(): Promise<boolean> {
     if (this.head === null) this.head = await this.startingHead();
-    const records = queryRecords(this.db, { afterId: this.head.headId, order: "asc", limit: BATCH });
+    const from = this.head.headId;
+    const records =
+      this.ahead?.after === from
+        ? this.ahead.records
+        : queryRecords(this.db, { afterId: from, order: "asc", limit: BATCH });
+    this.ahead = null;
     if (records.length > 0) {
-      this.head = await appendChain(this.pool, this.partitions, this.node, this.head, records, Date.now());
+      const sending = appendChain(this.pool, this.partitions, this.node, this.head, records, Date.now());
+      if (records.length === BATCH) {
+        const after = records[records.length - 1]!.id;
+        // Once the batch's queries are on their way (the loop turns between their round trips).
+        const reading = new Promise<void>((resolve) =>
+          setImmediate(() => {
+            if (this.db.open)
+              this.ahead = {
+                after,
+                records: queryRecords(this.db, { afterId: after, order: "asc", limit: BATCH }),
+              };
+            resolve();
+          }),
+        );
+        await Promise.all([sending, reading]);
+      }
+      this.head = await sending;
       this.shipped += records.length;
       this.lastShipped = Date.now();
     }
