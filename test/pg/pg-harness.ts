@@ -18,7 +18,7 @@ if (NO_POSTGRES !== null) {
 }
 
 /** Time for a test that starts a cluster, three shields, and stops PostgreSQL under load. */
-export const PG_TIMEOUT = 60_000;
+export const PG_TIMEOUT = 120_000;
 
 /** `describe` for tests that need PostgreSQL: skipped, with the reason in its name, without it. */
 export function describePg(name: string, fn: () => void): void {
