@@ -241,3 +241,50 @@ describePg("log retention in the store", () => {
     }
   });
 });
+
+describePg("a node restarted while PostgreSQL is down", () => {
+  it("starts with the last policy it had, says so, and follows the store again once it answers", async () => {
+    const url = pgd.url(await pgd.database());
+    const a = await startNode("a", url, policy, { resolver: noResolver });
+    const target = `http://127.0.0.3:${web.port}/`;
+    try {
+      expect(
+        (await a.api("PUT", "/api/mode", { scope: "agent", id: "rover", mode: "lockdown" })).status,
+      ).toBe(200);
+      pgd.stopServer();
+      try {
+        await a.restart();
+        expect(a.warnings.join("\n")).toMatch(
+          /is unreachable while starting .*; starting with the last policy this node had \(revision \d+\)/,
+        );
+        // The lockdown made before the outage holds; an agent it never knew is refused.
+        expect(await a.get(target, "rover", ROVER)).toBe(403);
+        expect(await a.get(target, "scout", SCOUT)).toBe(200);
+        expect(await a.get(target, "nobody", "nobody-password")).toBe(407);
+        const status = (await a.api("GET", "/api/status")).json.store;
+        expect(status).toMatchObject({ reachable: false, node: "a" });
+        expect(status.unreachableSince).toEqual(expect.any(Number));
+      } finally {
+        pgd.startServer();
+      }
+      await until(
+        async () => (await a.api("GET", "/api/status")).json.store.reachable === true,
+        "the store to answer again",
+      );
+      // Its records of the outage reach the store once it answers.
+      await a.managed.log.flush();
+      const db = pool(url.slice(url.lastIndexOf("/") + 1));
+      try {
+        await until(
+          async () =>
+            Number((await db.query("SELECT count(*) AS n FROM clawguard.log_records")).rows[0].n) === 3,
+          "3 records in the store",
+        );
+      } finally {
+        await db.end();
+      }
+    } finally {
+      await a.close();
+    }
+  });
+});
