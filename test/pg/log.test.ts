@@ -42,12 +42,18 @@ async function stored(db: pg.Pool): Promise<number> {
 
 /**
  * Requests through every node until `stop`, alternately allowed and denied; each answer must be
- * the right one. Returns how many were answered.
+ * the right one. Returns how many were answered; `live` counts them by node as they come.
  */
-function load(nodes: Node[], stop: { now: boolean }, wrong: string[]): Promise<number> {
+function load(
+  nodes: Node[],
+  stop: { now: boolean },
+  wrong: string[],
+  live: Record<string, number> = {},
+): Promise<number> {
   return Promise.all(
     nodes.map(async (n) => {
       let answered = 0;
+      live[n.name] = 0;
       for (let i = 0; !stop.now; i++) {
         const allowed = i % 2 === 0;
         const status = await n.get(
@@ -57,6 +63,7 @@ function load(nodes: Node[], stop: { now: boolean }, wrong: string[]): Promise<n
         );
         if (status === 0) continue;
         answered += 1;
+        live[n.name]! += 1;
         if (status !== (allowed ? 200 : 403)) wrong.push(`${n.name} #${i}: ${status}`);
       }
       return answered;
@@ -78,7 +85,8 @@ describePg("the log of three nodes in PostgreSQL", () => {
     try {
       const stop = { now: false };
       const wrong: string[] = [];
-      const running = load(nodes, stop, wrong);
+      const live: Record<string, number> = {};
+      const running = load(nodes, stop, wrong, live);
       await new Promise((r) => setTimeout(r, 1500));
       pgd.stopServer();
       // Every node notices, says so, and goes on deciding as before.
@@ -91,7 +99,10 @@ describePg("the log of three nodes in PostgreSQL", () => {
         headers: { authorization: `Bearer ${(await import("../shield/admin-harness.js")).ADMIN_TOKEN}` },
       }).then((r) => r.text());
       expect(metrics).toMatch(/^clawguard_shield_store_up 0$/m);
+      const noticed = { ...live };
       await new Promise((r) => setTimeout(r, 2000));
+      // Every node went on answering while PostgreSQL was away (and answered right: below).
+      for (const n of nodes) expect(live[n.name]! - noticed[n.name]!, n.name).toBeGreaterThan(10);
       pgd.startServer();
       await new Promise((r) => setTimeout(r, 1500));
       stop.now = true;
