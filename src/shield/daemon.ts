@@ -23,6 +23,7 @@ import { loadModeOverrides, NO_OVERRIDES, saveModeOverrides, withOverrides } fro
 import { createAdminHandler } from "./admin/server.js";
 import { readAdminToken } from "./admin/token.js";
 import { SHIELD_VERSION } from "./version.js";
+import { WireguardView } from "./admin/wireguard.js";
 import { startGateway, type GatewayListeners } from "./transparent/listeners.js";
 import { BudgetShare, SharedStore, SqliteState, statePath, withPolicy } from "./store/index.js";
 import { sharedAdmin, storeReloadTarget } from "./store/admin.js";
@@ -136,8 +137,12 @@ export async function startManagedShield(
     cfg,
     proxy: shield.proxy,
     endpoints: (c) => selfEndpoints(withRealAdmin(c), proxyPort),
+    // Straight to the store: an enrolment or a revocation is no decision to count or stream.
+    onMembership: (records) => records.forEach((r) => log.append(r)),
   });
   const ctl = control;
+  const wireguard = new WireguardView(() => ctl.cfg);
+  wireguard.register(m.registry);
   const dropped = ctl.restoreOverrides(saved);
   if (dropped.length)
     warn(`saved mode switches for ${dropped.join(", ")} dropped: the config no longer has them`);
@@ -231,6 +236,7 @@ export async function startManagedShield(
       saveModes: store ? store.saveMode : saveModes,
       ...(store ? { store: store.admin, log: { query: store.queryLog } } : {}),
       resolver: opts.resolver ?? systemResolver,
+      tunnels: () => wireguard.tunnels(),
     });
   }
 

@@ -29,6 +29,7 @@ import { ControlError, type ShieldControl, type LiveDecision } from "./control.j
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/assets.js";
 import type { ShieldMetrics } from "./metrics.js";
 import { storeRoutes, type StoreAdmin } from "./store-routes.js";
+import type { AgentTunnel } from "../wireguard/status.js";
 import { RULE_LEVELS, listRules, type RuleEdit } from "./rules-file.js";
 import {
   HttpError,
@@ -58,6 +59,8 @@ export interface AdminApi {
   store?: StoreAdmin;
   /** The proxy's own resolver, for /api/check with `resolve`. */
   resolver: Resolver;
+  /** WireGuard agents' tunnels (handshake, endpoint, transfer), by agent id. */
+  tunnels?: () => Promise<Map<string, AgentTunnel>>;
 }
 
 /** Destinations one /api/check may ask about: each may cost a name lookup. */
@@ -207,12 +210,17 @@ export function createAdminHandler(
       },
     },
     "/api/agents": {
-      GET: (_req, res) => {
+      GET: async (_req, res) => {
         const owners = api.store?.owners();
         const agents = api.control.agents();
+        const tunnels = (await api.tunnels?.()) ?? new Map<string, AgentTunnel>();
         sendJson(res, 200, {
           schema: "clawguard.shield-agents/v1",
-          agents: owners ? agents.map((a) => ({ ...a, node: owners.get(a.id) ?? null })) : agents,
+          agents: agents.map((a) => ({
+            ...a,
+            ...(owners ? { node: owners.get(a.id) ?? null } : {}),
+            wireguard: tunnels.get(a.id) ?? null,
+          })),
         });
       },
     },
