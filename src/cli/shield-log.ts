@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import pc from "picocolors";
-import { loadShieldConfig } from "../shield/config.js";
+import { loadShieldConfig, type ShieldConfig } from "../shield/config.js";
 import {
   DECISIONS,
   openLogReader,
@@ -14,6 +14,7 @@ import { UsageError } from "../errors.js";
 import { parseDuration } from "../shield/units.js";
 import { formatHostPort } from "../net/hostport.js";
 import { wantColor } from "./report.js";
+import { sharedLog, sharedVerify } from "./shield-store.js";
 
 interface SourceFlags {
   db?: string;
@@ -59,12 +60,65 @@ async function dbPath(flags: SourceFlags): Promise<string> {
   throw new UsageError("which log? pass --db PATH, or --config shield.yaml to use its log.path");
 }
 
+/** The config of `--config` when its shield shares a store: the log to read is then the store's. */
+async function sharedStore(flags: SourceFlags): Promise<ShieldConfig | null> {
+  if (flags.db || !flags.config) return null;
+  const cfg = await loadShieldConfig(flags.config);
+  return cfg.store ? cfg : null;
+}
+
+async function sharedLogAction(
+  cfg: ShieldConfig,
+  flags: LogFlags,
+  setCode: (c: number) => void,
+): Promise<void> {
+  const color = !flags.json && wantColor(process.stdout);
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  if (flags.follow) {
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+  }
+  const all: StoredRecord[] = [];
+  try {
+    await sharedLog(
+      cfg,
+      {
+        agent: flags.agent,
+        decision: flags.decision,
+        host: flags.host,
+        since: flags.since,
+        until: flags.until,
+      },
+      flags.limit,
+      (rs) => {
+        if (flags.json && !flags.follow) all.push(...rs);
+        else
+          for (const r of rs)
+            process.stdout.write(
+              (flags.json
+                ? JSON.stringify({ schema: "clawguard.shield-log-record/v1", ...r })
+                : formatRecord(r, color)) + "\n",
+            );
+      },
+      flags.follow ? stop.signal : null,
+    );
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  if (flags.json && !flags.follow)
+    process.stdout.write(JSON.stringify({ schema: "clawguard.shield-log/v1", records: all }, null, 2) + "\n");
+  setCode(0);
+}
+
 /** One line per record: time, agent, decision, method, host:port and path, rule, bytes up/down. */
 export function formatRecord(r: StoredRecord, color = false): string {
   const c = pc.createColors(color);
   const paint = r.decision === "allowed" ? c.green : r.decision === "denied" ? c.red : c.yellow;
   return [
     c.dim(new Date(r.ts).toISOString()),
+    ...("node" in r ? [c.dim(String(r.node))] : []),
     r.agent ?? "(unknown)",
     paint(r.decision.padEnd(7)),
     r.method,
@@ -103,6 +157,8 @@ export function registerShieldLogCommands(
       .option("--limit <n>", "at most this many records (the newest)", parseLimit, 100)
       .option("--follow", "keep printing records as the shield writes them, until interrupted"),
   ).action(async (flags: LogFlags) => {
+    const shared = await sharedStore(flags);
+    if (shared) return sharedLogAction(shared, flags, setCode);
     const reader = openLogReader(await dbPath(flags));
     try {
       const filter: LogFilter = {
@@ -168,6 +224,8 @@ export function registerShieldLogCommands(
         },
       ),
   ).action(async (flags: SourceFlags & { anchor?: Anchor[] }) => {
+    const shared = await sharedStore(flags);
+    if (shared) return sharedVerify(shared, flags.json === true, setCode);
     const db = await dbPath(flags);
     const reader = openLogReader(db);
     try {

@@ -3,6 +3,7 @@ import { registerShieldAdminCommands } from "./shield-admin.js";
 import { registerShieldCheckCommand } from "./shield-check.js";
 import { registerShieldGatewayCommand } from "./shield-gateway.js";
 import { registerShieldLogCommands } from "./shield-log.js";
+import { registerShieldStoreCommands } from "./shield-store.js";
 import { registerShieldWireguardCommands } from "./shield-wireguard.js";
 import { registerShieldRun } from "./shield-run.js";
 
@@ -18,4 +19,5 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
   registerShieldAdminCommands(shield, setCode);
   registerShieldWireguardCommands(shield, setCode);
   registerShieldGatewayCommand(shield, setCode);
+  registerShieldStoreCommands(shield, setCode);
 }

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { gatewaySchema } from "./config-gateway.js";
+import { storeSchema } from "./config-store.js";
 
 const mode = z.enum(["enforce", "audit", "lockdown"]);
 const rules = z.array(z.string()).default([]);
@@ -115,6 +116,9 @@ export const shieldSchema = z.strictObject({
     })
     .optional(),
   gateway: gatewaySchema.optional(),
+  /** This shield's name among those sharing `store`. */
+  node: z.string().optional(),
+  store: storeSchema.optional(),
 });
 
 export type RawShieldConfig = z.infer<typeof shieldSchema>;

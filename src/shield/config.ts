@@ -8,6 +8,7 @@ import path from "node:path";
 import type { BudgetLimit, Isolation, Mode } from "./types.js";
 import { shieldSchema, type RawShieldConfig } from "./config-schema.js";
 import { gatewayConfig, type GatewayConfig } from "./config-gateway.js";
+import { NODE_NAME, storeConfig, type StoreConfig } from "./config-store.js";
 import { RuleError, parseRule } from "./policy/rules.js";
 import { parseCidr, parseIP, formatIP, formatCidr } from "../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
@@ -101,6 +102,10 @@ export interface ShieldConfig extends RuleSet {
   admin?: { listen: Endpoint; tokenFile?: string; stateFile: string };
   /** The shield as its agents' only way out of a private network (config-gateway.ts). */
   gateway?: GatewayConfig;
+  /** This shield's name among those sharing a store (config-store.ts). */
+  node?: string;
+  /** PostgreSQL shared with other shields; absent, everything stays in files beside this one. */
+  store?: StoreConfig;
 }
 
 export async function loadShieldConfig(file: string): Promise<ShieldConfig> {
@@ -182,6 +187,11 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
   }
 
   const gateway = raw.gateway ? gatewayConfig(raw.gateway, listen.port, fail) : undefined;
+  const store = raw.store ? storeConfig(raw.store, file, fail) : undefined;
+  if (raw.node !== undefined && !NODE_NAME.test(raw.node))
+    fail(["node"], `node name "${raw.node}" must match ${NODE_NAME.source}`);
+  if (raw.store && raw.node === undefined)
+    fail(["store"], "a shield sharing a store needs node: NAME, unique among the shields that share it");
 
   const tiers: Record<string, TierConfig> = {};
   for (const [name, t] of Object.entries(raw.tiers)) {
@@ -308,6 +318,8 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     httpServer: raw.http_server,
     ...(admin ? { admin } : {}),
     ...(gateway ? { gateway } : {}),
+    ...(raw.node !== undefined ? { node: raw.node } : {}),
+    ...(store ? { store } : {}),
   };
 }
 

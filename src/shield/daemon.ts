@@ -1,8 +1,10 @@
 /**
- * The shield daemon's one composition root: config -> log -> policy -> proxy -> reload -> admin.
+ * The shield daemon's one composition root: config -> store -> log -> policy -> proxy -> reload ->
+ * admin.
  * The admin port is bound first, so the policy the proxy starts with already refuses it as one
  * of the shield's own endpoints, whatever port it got; the policy is compiled before the proxy
- * port opens, so a config the policy rejects never serves a single request.
+ * port opens, so a config the policy rejects never serves a single request. A shared store is
+ * opened before either: a shield that cannot have its policy never listens.
  */
 import http from "node:http";
 import { ClawguardError } from "../errors.js";
@@ -23,6 +25,9 @@ import { readAdminToken } from "./admin/token.js";
 import { SHIELD_VERSION } from "./version.js";
 import { WireguardView } from "./admin/wireguard.js";
 import { startGateway, type GatewayListeners } from "./transparent/listeners.js";
+import { BudgetShare, SharedStore, SqliteState, statePath, withPolicy } from "./store/index.js";
+import { sharedAdmin, storeReloadTarget } from "./store/admin.js";
+import { registerStoreMetrics } from "./store/metrics.js";
 
 export interface ManagedShieldOptions {
   resolver?: Resolver;
@@ -50,9 +55,18 @@ export async function startManagedShield(
   opts: ManagedShieldOptions = {},
 ): Promise<ManagedShield> {
   const tokenSha256 = cfg.admin ? await readAdminToken(cfg.admin.tokenFile) : null;
+  const warn = opts.warn ?? ((m: string) => process.stderr.write(`clawguard shield: ${m}\n`));
+  const local = cfg;
+  const shared = cfg.store ? await SharedStore.open(cfg, warn) : null;
+  // Sharing a store, the policy in force is the store's; the file's own settings stay.
+  if (shared) cfg = withPolicy(cfg, shared.doc);
   // Mode switches an operator made through the API before a restart (a lockdown, say) hold
   // from the first connection on; a file that cannot be read stops the start.
-  const saved = cfg.admin ? await loadModeOverrides(cfg.admin.stateFile) : NO_OVERRIDES;
+  const saved = shared
+    ? shared.doc.overrides
+    : cfg.admin
+      ? await loadModeOverrides(cfg.admin.stateFile)
+      : NO_OVERRIDES;
 
   // Bind the admin port before anything serves; the API is wired once the proxy runs.
   let adminServer: http.Server | null = null;
@@ -64,7 +78,8 @@ export async function startManagedShield(
       res.writeHead(503, { "content-type": "application/json" }).end('{"error":"starting"}\n');
     });
     adminAddress = await listen(adminServer, cfg.admin.listen.host, cfg.admin.listen.port).catch(
-      (err: unknown) => {
+      async (err: unknown) => {
+        await shared?.close();
         const code = (err as NodeJS.ErrnoException).code ?? String(err);
         throw new ClawguardError(
           "CG_LISTEN_FAILED",
@@ -80,6 +95,12 @@ export async function startManagedShield(
       : c;
 
   const log = openConfiguredLog(cfg.log);
+  // Budget counts of earlier runs (and, sharing a store, of the other nodes) before any request.
+  const budgets = shared?.budgets ?? new BudgetShare(new SqliteState(statePath(cfg.log.path)));
+  await budgets.start();
+  const stopStores = async () => {
+    await (shared ? shared.close() : budgets.close()).catch(() => undefined);
+  };
 
   let control: ShieldControl | null = null;
   let metrics: ShieldMetrics | null = null;
@@ -102,8 +123,10 @@ export async function startManagedShield(
   } catch (e) {
     adminServer?.close();
     await log.close().catch(() => undefined);
+    await stopStores();
     throw e;
   }
+  shield.proxy.budgets.share(budgets);
   const proxyPort = shield.address.port;
   metrics = new ShieldMetrics(
     () => control?.openTunnels() ?? 0,
@@ -122,9 +145,7 @@ export async function startManagedShield(
   wireguard.register(m.registry);
   const dropped = ctl.restoreOverrides(saved);
   if (dropped.length)
-    (opts.warn ?? ((m: string) => process.stderr.write(m + "\n")))(
-      `saved mode switches for ${dropped.join(", ")} dropped: the config no longer has them`,
-    );
+    warn(`saved mode switches for ${dropped.join(", ")} dropped: the config no longer has them`);
   shield.proxy.setPolicy(ctl.proxyPolicy);
   let gateway: GatewayListeners | null = null;
   if (cfg.gateway) {
@@ -137,6 +158,7 @@ export async function startManagedShield(
     } catch (e) {
       adminServer?.close();
       await shield.close(0);
+      await stopStores();
       const code = (e as NodeJS.ErrnoException).code ?? String(e);
       throw new ClawguardError(
         "CG_LISTEN_FAILED",
@@ -153,30 +175,55 @@ export async function startManagedShield(
     return saving;
   };
 
-  const reloader = new ConfigReloader(cfg.file, ctl, {
-    ...(opts.warn ? { warn: opts.warn } : {}),
-    ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
-  });
+  let localNow = local;
+  const reloader = new ConfigReloader(
+    cfg.file,
+    shared ? storeReloadTarget(ctl, shared, (c) => (localNow = c)) : ctl,
+    {
+      ...(opts.warn ? { warn: opts.warn } : {}),
+      ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
+    },
+  );
   reloader.loaded(await readFile(cfg.file, "utf8").catch(() => ""));
   if (opts.watch !== false) reloader.watch();
 
-  const editRule = (edit: RuleEdit, op: "add" | "remove") =>
-    reloader.exclusive(async () => {
-      const before = await readFile(cfg.file, "utf8").catch((e: NodeJS.ErrnoException) => {
-        throw new ControlError(409, null, `cannot read ${cfg.file} (${e.code ?? e.message})`);
-      });
-      const after = editRulesText(before, edit, op);
-      let next: ShieldConfig;
-      try {
-        next = parseShieldConfig(after, cfg.file);
-      } catch (e) {
-        throw new ControlError(400, "rule", e instanceof Error ? e.message : String(e));
-      }
-      await writeFileAtomic(cfg.file, after);
-      reloader.loaded(after);
-      const r = ctl.apply(next, `api ${op} rule`);
-      return { tunnelsClosed: r.tunnelsClosed };
+  const store = shared
+    ? sharedAdmin(shared, ctl, {
+        apply: (doc) => {
+          ctl.apply(withPolicy(localNow, doc), `store revision ${doc.revision}`);
+          ctl.restoreOverrides(doc.overrides);
+        },
+      })
+    : null;
+  if (shared) registerStoreMetrics(m.registry, () => shared.health());
+  if (shared && store)
+    await shared.start({
+      logPath: cfg.log.path,
+      retentionDays: cfg.log.retentionDays,
+      version: SHIELD_VERSION,
+      proxy: `${shield.address.address}:${proxyPort}`,
+      apply: store.applyDoc,
+      warn,
     });
+  const editRule = (edit: RuleEdit, op: "add" | "remove") =>
+    store
+      ? store.editRule(edit, op)
+      : reloader.exclusive(async () => {
+          const before = await readFile(cfg.file, "utf8").catch((e: NodeJS.ErrnoException) => {
+            throw new ControlError(409, null, `cannot read ${cfg.file} (${e.code ?? e.message})`);
+          });
+          const after = editRulesText(before, edit, op);
+          let next: ShieldConfig;
+          try {
+            next = parseShieldConfig(after, cfg.file);
+          } catch (e) {
+            throw new ControlError(400, "rule", e instanceof Error ? e.message : String(e));
+          }
+          await writeFileAtomic(cfg.file, after);
+          reloader.loaded(after);
+          const r = ctl.apply(next, `api ${op} rule`);
+          return { tunnelsClosed: r.tunnelsClosed };
+        });
 
   if (adminServer && tokenSha256) {
     handler = createAdminHandler({
@@ -186,7 +233,8 @@ export async function startManagedShield(
       tokenSha256,
       version: SHIELD_VERSION,
       editRule,
-      saveModes,
+      saveModes: store ? store.saveMode : saveModes,
+      ...(store ? { store: store.admin, log: { query: store.queryLog } } : {}),
       resolver: opts.resolver ?? systemResolver,
       tunnels: () => wireguard.tunnels(),
     });
@@ -210,6 +258,7 @@ export async function startManagedShield(
         }
         // Side by side: the proxy's close cuts what is left on the transparent HTTP port too.
         await Promise.all([gateway?.close(), shield.close(graceMs)]);
+        await stopStores();
       })();
       return closing;
     },

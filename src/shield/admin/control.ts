@@ -187,11 +187,15 @@ export class ShieldControl {
   }
 
   /**
-   * Put back the switches saved by an earlier run (before the proxy serves). Those for fleets
-   * or agents the config no longer has are dropped; their names are returned.
+   * Put back the switches saved by an earlier run (before the proxy serves), or the ones a shared
+   * store holds now. Those for fleets or agents the config no longer has are dropped; their
+   * names are returned.
    */
   restoreOverrides(o: Overrides): string[] {
     const dropped: string[] = [];
+    // The whole set is replaced: a shared store's switches, read again, are all the switches.
+    this.fleetOverrides.clear();
+    this.agentOverrides.clear();
     this.globalOverride.mode = o.global;
     for (const [id, mode] of Object.entries(o.fleets)) {
       if (Object.hasOwn(this.cfgNow.fleets, id)) this.fleetOverrides.set(id, mode);

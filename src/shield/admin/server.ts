@@ -22,12 +22,13 @@ import {
   type PolicyOutcome,
 } from "../check-tests.js";
 import { ConfigError } from "../../errors.js";
-import { DECISIONS, type LogReader } from "../log/index.js";
+import { DECISIONS, type LogFilter, type StoredRecord } from "../log/index.js";
 import type { Resolver } from "../net/resolve.js";
 import type { Mode } from "../types.js";
 import { ControlError, type ShieldControl, type LiveDecision } from "./control.js";
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/assets.js";
 import type { ShieldMetrics } from "./metrics.js";
+import { storeRoutes, type StoreAdmin } from "./store-routes.js";
 import type { AgentTunnel } from "../wireguard/status.js";
 import { RULE_LEVELS, listRules, type RuleEdit } from "./rules-file.js";
 import {
@@ -45,15 +46,17 @@ import {
 export interface AdminApi {
   control: ShieldControl;
   metrics: ShieldMetrics;
-  /** The audit log, for /api/log. */
-  log: LogReader;
+  /** The audit log, for /api/log: this shield's, or every node's when they share a store. */
+  log: { query(filter: LogFilter): StoredRecord[] | Promise<StoredRecord[]> };
   /** sha256 of the admin token. */
   tokenSha256: Buffer;
   version: string;
   /** Add or remove a rule: edit the file, validate, write it, apply. */
   editRule(edit: RuleEdit, op: "add" | "remove"): Promise<{ tunnelsClosed: number }>;
-  /** Keep the API's mode switches across restarts. */
-  saveModes(): Promise<void>;
+  /** Keep a mode switch of the API across restarts (and, sharing a store, pass it to every node). */
+  saveModes(change: { scope: "global" | "fleet" | "agent"; id?: string; mode: Mode | null }): Promise<void>;
+  /** The store shared with other nodes; absent for a shield alone. */
+  store?: StoreAdmin;
   /** The proxy's own resolver, for /api/check with `resolve`. */
   resolver: Resolver;
   /** WireGuard agents' tunnels (handshake, endpoint, transfer), by agent id. */
@@ -202,16 +205,22 @@ export function createAdminHandler(
           agents: c.cfg.agents.length,
           modes: c.modes(),
           lastReload: c.lastReload,
+          store: api.store ? api.store.health() : { kind: "files" },
         });
       },
     },
     "/api/agents": {
       GET: async (_req, res) => {
+        const owners = api.store?.owners();
         const agents = api.control.agents();
         const tunnels = (await api.tunnels?.()) ?? new Map<string, AgentTunnel>();
         sendJson(res, 200, {
           schema: "clawguard.shield-agents/v1",
-          agents: agents.map((a) => ({ ...a, wireguard: tunnels.get(a.id) ?? null })),
+          agents: agents.map((a) => ({
+            ...a,
+            ...(owners ? { node: owners.get(a.id) ?? null } : {}),
+            wireguard: tunnels.get(a.id) ?? null,
+          })),
         });
       },
     },
@@ -221,13 +230,14 @@ export function createAdminHandler(
         if (body.scope !== "global" && body.id === undefined) {
           throw new HttpError(400, "id", `scope "${body.scope}" needs the ${body.scope}'s id`);
         }
-        const closed = api.control.setMode(
-          body.scope,
-          body.scope === "global" ? undefined : body.id,
-          body.mode as Mode | null,
-        );
+        const id = body.scope === "global" ? undefined : body.id;
+        const closed = api.control.setMode(body.scope, id, body.mode as Mode | null);
         try {
-          await api.saveModes();
+          await api.saveModes({
+            scope: body.scope,
+            ...(id !== undefined ? { id } : {}),
+            mode: body.mode as Mode | null,
+          });
         } catch (e) {
           // The switch holds now (a lockdown must not wait for a disk); say it will not survive a restart.
           const why = (e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message : String(e));
@@ -333,7 +343,7 @@ export function createAdminHandler(
       },
     },
     "/api/log": {
-      GET: (_req, res, url) => {
+      GET: async (_req, res, url) => {
         const q = url.searchParams;
         for (const k of q.keys()) {
           if (!["agent", "decision", "host", "since", "limit"].includes(k)) {
@@ -365,7 +375,7 @@ export function createAdminHandler(
             );
           }
         }
-        const records = api.log.query({
+        const records = await api.log.query({
           ...(q.get("agent") ? { agent: q.get("agent") as string } : {}),
           ...(decision ? { decision: decision as (typeof DECISIONS)[number] } : {}),
           ...(q.get("host") ? { host: q.get("host") as string } : {}),
@@ -411,6 +421,8 @@ export function createAdminHandler(
       },
     },
   };
+
+  for (const [p, methods] of Object.entries(storeRoutes(api.store))) ROUTES[p] = { ...ROUTES[p], ...methods };
 
   return onRequest;
 }

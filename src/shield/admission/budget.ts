@@ -2,7 +2,9 @@
  * Per-agent budgets: how many bytes an agent sent and how many requests it opened in each
  * sliding window its budgets name. A rule list says where an agent may go; a budget bounds how
  * much a hijacked agent can push out to the places it may go, and how fast it can spend an API
- * key. Counts live in memory: a restart starts every window afresh.
+ * key. Counts live in memory; a `SharedCounts` (store/budget-share.ts) adds what other shields
+ * and earlier runs counted, and is told of every count made here, so that they outlive a restart
+ * and several shields hold one budget together.
  */
 import type { BudgetLimit } from "../types.js";
 
@@ -103,12 +105,35 @@ export function nearestToSpent(budgets: readonly BudgetUsage[]): BudgetUse | nul
   return top;
 }
 
+/**
+ * Counts made elsewhere, by key (an agent id, or a shared budget's scope) and window length: what
+ * other shields counted, and this one before a restart.
+ */
+export interface SharedCounts {
+  /** What others counted in the window of `windowMs` that ends now. */
+  remote(key: string, windowMs: number): { requests: number; bytes: number };
+  /** Counted here: to be passed on to the others. */
+  added(key: string, windowMs: number, requests: number, bytes: number): void;
+}
+
+const NOTHING = { requests: 0, bytes: 0 };
+
 export class BudgetMeter {
   /** Counts by agent id, and by level for shared budgets ("fleet:acme": no agent id has a colon). */
   private readonly counts = new Map<string, Map<number, Window>>();
+  private shared: SharedCounts | null = null;
 
   /** Monotonic by default: a wall clock stepped back would hold every window still. */
   constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** Hold every budget together with `counts` from now on. */
+  share(counts: SharedCounts): void {
+    this.shared = counts;
+  }
+
+  private remote(agent: string, limit: BudgetLimit): { requests: number; bytes: number } {
+    return this.shared ? this.shared.remote(keyOf(agent, limit), limit.windowMs) : NOTHING;
+  }
 
   /**
    * A new request or tunnel whose head sends `headBytes` upstream. With `enforce`, it is counted
@@ -120,10 +145,7 @@ export class BudgetMeter {
     const now = this.now();
     const over = this.overrun(agent, limits, headBytes, now);
     if (over && enforce) return over;
-    this.count(agent, limits, (w) => {
-      w.requests.add(1, now);
-      if (headBytes > 0) w.bytes.add(headBytes, now);
-    });
+    this.count(agent, limits, 1, headBytes, now);
     return over;
   }
 
@@ -141,10 +163,11 @@ export class BudgetMeter {
   ): Overrun | null {
     for (const limit of limits) {
       const w = this.windowFor(agent, limit);
-      if (limit.requests !== undefined && w.requests.total(now) + 1 > limit.requests)
+      const others = this.remote(agent, limit);
+      if (limit.requests !== undefined && w.requests.total(now) + others.requests + 1 > limit.requests)
         return { limit, kind: "requests" };
       // A spent budget (nothing left) refuses even a head of no bytes: a CONNECT's.
-      const sent = limit.uploadBytes !== undefined ? w.bytes.total(now) : 0;
+      const sent = limit.uploadBytes !== undefined ? w.bytes.total(now) + others.bytes : 0;
       if (
         limit.uploadBytes !== undefined &&
         (sent >= limit.uploadBytes || sent + headBytes > limit.uploadBytes)
@@ -167,15 +190,18 @@ export class BudgetMeter {
     for (const limit of limits) {
       if (limit.uploadBytes === undefined) continue;
       const bytes = this.windowFor(agent, limit).bytes;
-      const sent = bytes.total(now);
+      const sent = bytes.total(now) + this.remote(agent, limit).bytes;
       if (sent + n > limit.uploadBytes) {
         over = { limit, kind: "upload" };
-        if (enforce && sent < limit.uploadBytes) bytes.add(limit.uploadBytes - sent, now);
+        if (enforce && sent < limit.uploadBytes) {
+          bytes.add(limit.uploadBytes - sent, now);
+          this.shared?.added(keyOf(agent, limit), limit.windowMs, 0, limit.uploadBytes - sent);
+        }
         break;
       }
     }
     if (over && enforce) return over;
-    this.count(agent, limits, (w) => w.bytes.add(n, now));
+    this.count(agent, limits, 0, n, now);
     return over;
   }
 
@@ -184,6 +210,7 @@ export class BudgetMeter {
     const now = this.now();
     return limits.map((limit) => {
       const w = this.counts.get(keyOf(agent, limit))?.get(limit.windowMs);
+      const others = this.remote(agent, limit);
       return {
         scope: limit.scope,
         shared: limit.shared === true,
@@ -191,26 +218,38 @@ export class BudgetMeter {
         text: limit.text,
         upload:
           limit.uploadBytes !== undefined
-            ? { used: w ? w.bytes.total(now) : 0, limit: limit.uploadBytes }
+            ? { used: (w ? w.bytes.total(now) : 0) + others.bytes, limit: limit.uploadBytes }
             : null,
         requests:
           limit.requests !== undefined
-            ? { used: w ? w.requests.total(now) : 0, limit: limit.requests }
+            ? { used: (w ? w.requests.total(now) : 0) + others.requests, limit: limit.requests }
             : null,
       };
     });
   }
 
   /**
-   * `add` applied once to each of the agent's own windows (one per window length its budgets
-   * use, and any an earlier config used) and once to the window of each shared budget.
+   * Requests and bytes added once to each of the agent's own windows (one per window length its
+   * budgets use, and any an earlier config used) and once to the window of each shared budget.
    */
-  private count(agent: string, limits: readonly BudgetLimit[], add: (w: Window) => void): void {
+  private count(
+    agent: string,
+    limits: readonly BudgetLimit[],
+    requests: number,
+    bytes: number,
+    now: number,
+  ): void {
+    const add = (key: string, windowMs: number, w: Window) => {
+      if (requests > 0) w.requests.add(requests, now);
+      if (bytes > 0) w.bytes.add(bytes, now);
+      this.shared?.added(key, windowMs, requests, bytes);
+    };
     // Each own window exists before counting, though the check before stopped at an overrun.
     for (const limit of limits) if (!limit.shared) this.windowFor(agent, limit);
     const own = this.counts.get(agent);
-    if (own) for (const w of own.values()) add(w);
-    for (const limit of limits) if (limit.shared) add(this.windowFor(agent, limit));
+    if (own) for (const [windowMs, w] of own) add(agent, windowMs, w);
+    for (const limit of limits)
+      if (limit.shared) add(limit.scope, limit.windowMs, this.windowFor(agent, limit));
   }
 
   /** The count a budget is held against; a window that a reload added starts empty. */

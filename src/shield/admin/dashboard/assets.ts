@@ -39,6 +39,7 @@ export const DASHBOARD_HTML = `<!doctype html>
       <h2>Global mode <span id="global-mode" class="mode"></span></h2>
       <div class="buttons" id="global-buttons"></div>
       <p id="reload" class="muted"></p>
+      <p id="store" class="muted" role="status"></p>
     </section>
     <section class="card">
       <h2>Agents</h2>
@@ -199,6 +200,19 @@ export const DASHBOARD_JS = String.raw`"use strict";
     return box;
   }
 
+  // Sharing a store: which node this is, and whether PostgreSQL answers (if not, the node
+  // enforces the last policy it had, and its records wait in its own log).
+  function renderStore(st) {
+    var p = $("store");
+    if (!st || st.kind !== "postgres") { p.textContent = ""; return; }
+    var backlog = st.log ? st.log.backlog : 0;
+    p.className = st.reachable ? "muted" : "error";
+    p.textContent = "node " + st.node + " · " + (st.reachable
+      ? "store: PostgreSQL, policy revision " + st.revision + (backlog ? " · " + backlog + " record(s) on their way" : "")
+      : "STORE UNREACHABLE" + (st.unreachableSince ? " since " + new Date(st.unreachableSince).toLocaleTimeString() : "") +
+        ": enforcing the last policy this node had (revision " + st.revision + "); " + backlog + " record(s) wait in its own log");
+  }
+
   function renderStatus(s) {
     var d = s.decisions;
     $("summary").textContent = "v" + s.version + " · up " + s.uptimeSeconds + " s · " + d.allowed + " allowed · " +
@@ -210,6 +224,7 @@ export const DASHBOARD_JS = String.raw`"use strict";
     gb.replaceChildren(modeButtons("global", null, s.modes.overrides.global));
     var r = s.lastReload;
     $("reload").textContent = r ? ("last reload (" + r.trigger + "): " + (r.ok ? "applied" : "FAILED: " + r.error)) : "";
+    renderStore(s.store);
     var fleets = $("fleets");
     fleets.replaceChildren();
     Object.keys(s.modes.fleets).forEach(function (f) {
