@@ -7,6 +7,7 @@ import { registerLockdown } from "./lockdown.js";
 import { registerHarden } from "./harden.js";
 import { registerRollback } from "./rollback.js";
 import { registerCloudInit } from "./cloud-init.js";
+import { registerFleet } from "./fleet.js";
 import { asExpected, bugJson, bugText, commandOf, errorJson, errorText } from "./errors.js";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
@@ -22,6 +23,7 @@ const COMMANDS: readonly Register[] = [
   registerHarden,
   registerRollback,
   (program) => registerCloudInit(program, VERSION),
+  registerFleet,
 ];
 
 /**
