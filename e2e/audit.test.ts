@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { AuditReport } from "../src/checks/audit.js";
+import type { AuditReport } from "../src/audit/audit.js";
 import { LAYERS, type Finding } from "../src/checks/finding.js";
 import { auditIn, isRoot, sleep, sshFrom } from "./lib/index.js";
 import { useContainer } from "./lib/suite.js";

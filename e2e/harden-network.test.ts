@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import type { AuditReport } from "../src/checks/audit.js";
+import type { AuditReport } from "../src/audit/audit.js";
 import { LAYERS, type Finding, type Layer } from "../src/checks/finding.js";
 import type { HardenReport } from "../src/harden/harden.js";
 import { auditIn, cmd, generateKey, isRoot, netnsArgv, sleep, type Container } from "./lib/index.js";

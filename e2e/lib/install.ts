@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { AuditReport } from "../../src/checks/audit.js";
+import type { AuditReport } from "../../src/audit/audit.js";
 import type { Container } from "./container.js";
 import { cmd, type CmdResult } from "./run.js";
 

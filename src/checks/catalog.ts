@@ -1,5 +1,4 @@
-import { describeProblem, type Problem } from "../host/errors.js";
-import type { Fact } from "../host/fact.js";
+import { describeProblem, type Fact, type Problem } from "../facts/fact.js";
 import type { Evidence, Finding, Layer, Severity, Status } from "./finding.js";
 
 export interface CatalogEntry {

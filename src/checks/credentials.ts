@@ -1,5 +1,5 @@
-import type { Fact } from "../host/fact.js";
-import { gatherCredentials, type CredentialsFact, type SecretPath } from "../host/facts/credentials.js";
+import type { SecretPath } from "../facts/credentials.js";
+import type { Facts } from "../facts/keys.js";
 import { catalog, need, type FindingMaker } from "./catalog.js";
 import type { Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
@@ -72,7 +72,7 @@ function okOwner(s: SecretPath): boolean {
   return s.uid === s.expectedUid || (s.rootMayOwn && s.uid === 0);
 }
 
-export function checkCredentials({ credentials }: { credentials: Fact<CredentialsFact> }): Finding[] {
+export function checkCredentials({ credentials }: Pick<Facts, "credentials">): Finding[] {
   const out: Finding[] = [];
   const f = need(credentials, C.walk, out);
   if (!f) {
@@ -145,8 +145,8 @@ export function checkCredentials({ credentials }: { credentials: Fact<Credential
   return out;
 }
 
-export const credentialsLayer = defineLayer<{ credentials: Fact<CredentialsFact> }>({
+export const credentialsLayer = defineLayer({
   layer: "credentials",
-  gather: async (ctx) => ({ credentials: await ctx.get(gatherCredentials) }),
+  needs: ["credentials"],
   check: checkCredentials,
 });

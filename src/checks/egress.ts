@@ -1,13 +1,6 @@
-import type { Fact } from "../host/fact.js";
-import {
-  gatherLockdown,
-  LOCKDOWN_FILE,
-  LOCKDOWN_TABLE,
-  LOCKDOWN_UNIT,
-  type LockdownState,
-} from "../host/facts/lockdown-state.js";
-import { gatherOpenClaw } from "../host/facts/openclaw.js";
-import type { GatewayUnit, OpenClawFact } from "../host/facts/openclaw-model.js";
+import type { Facts } from "../facts/keys.js";
+import { LOCKDOWN_FILE, LOCKDOWN_TABLE, LOCKDOWN_UNIT, type LockdownState } from "../facts/lockdown.js";
+import type { GatewayUnit } from "../facts/openclaw.js";
 import { catalog, need, type FindingMaker } from "./catalog.js";
 import type { Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
@@ -154,10 +147,7 @@ function checkLockdown(l: LockdownState): Finding[] {
   return out;
 }
 
-interface EgressFacts {
-  openclaw: Fact<OpenClawFact>;
-  lockdown: Fact<LockdownState>;
-}
+type EgressFacts = Pick<Facts, "openclaw" | "lockdown">;
 
 export function checkEgress({ openclaw, lockdown }: EgressFacts): Finding[] {
   const out: Finding[] = [];
@@ -187,11 +177,8 @@ export function checkEgress({ openclaw, lockdown }: EgressFacts): Finding[] {
   return out;
 }
 
-export const egressLayer = defineLayer<EgressFacts>({
+export const egressLayer = defineLayer({
   layer: "egress",
-  gather: async (ctx) => {
-    const [openclaw, lockdown] = await Promise.all([ctx.get(gatherOpenClaw), ctx.get(gatherLockdown)]);
-    return { openclaw, lockdown };
-  },
+  needs: ["openclaw", "lockdown"],
   check: checkEgress,
 });

@@ -1,14 +1,15 @@
+import type { Fact } from "../facts/fact.js";
 import {
   F2B_WANTS,
-  gatherFail2ban,
   jailOption,
   parseFail2banTime,
   type Fail2banFact,
   type JailOption,
-} from "../host/facts/fail2ban.js";
-import { gatherPackages, type PackagesFact } from "../host/facts/packages.js";
-import { gatherSshd, type SshdFact } from "../host/facts/sshd.js";
-import type { Fact } from "../host/fact.js";
+} from "../facts/fail2ban.js";
+import type { Facts } from "../facts/keys.js";
+import { installedVersion, isInstalled, type PackagesFact } from "../facts/packages.js";
+import { entry } from "../facts/record.js";
+import type { SshdFact } from "../facts/sshd.js";
 import { catalog, need, partialProblems } from "./catalog.js";
 import type { Evidence, Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
@@ -95,11 +96,7 @@ const C = catalog("fail2ban", {
   },
 });
 
-interface Fail2banFacts {
-  packages: Fact<PackagesFact>;
-  f2b: Fact<Fail2banFact>;
-  sshd: Fact<SshdFact>;
-}
+type Fail2banFacts = Pick<Facts, "packages" | "fail2ban" | "sshd">;
 
 function ev(o: JailOption, key: string): Evidence {
   const inherited = o.section === "DEFAULT" ? " (from [DEFAULT])" : "";
@@ -114,13 +111,13 @@ function isTrue(v: string | undefined): boolean {
 /** Jail `port` as numbers and ranges: `ssh`, `22,2222`, `ssh,sftp`, `1000:2000`. */
 function jailPorts(
   value: string,
-  services: Map<string, number>,
+  services: Record<string, number>,
 ): { ranges: Array<[number, number]>; unknown: string[] } {
   const ranges: Array<[number, number]> = [];
   const unknown: string[] = [];
   for (const part of value.split(/[,\s]+/).filter(Boolean)) {
     const [a, b] = part.split(":");
-    const num = (s: string) => (/^\d+$/.test(s) ? Number(s) : services.get(s.toLowerCase()));
+    const num = (s: string) => (/^\d+$/.test(s) ? Number(s) : entry(services, s.toLowerCase()));
     const lo = num(a!);
     const hi = b === undefined ? lo : num(b);
     if (lo === undefined || hi === undefined) unknown.push(part);
@@ -132,13 +129,13 @@ function jailPorts(
 export function checkFail2ban(f: Fail2banFacts): Finding[] {
   const out: Finding[] = [];
   const pkgs = need(f.packages, C.installed, out);
-  const installed = pkgs?.installed.has("fail2ban") ?? false;
+  const installed = pkgs ? isInstalled(pkgs, "fail2ban") : false;
   if (pkgs)
     out.push(
       C.installed.verdict(installed, {
         source: "/var/lib/dpkg/status",
         excerpt: installed
-          ? `fail2ban ${pkgs.installed.get("fail2ban")} install ok installed`
+          ? `fail2ban ${installedVersion(pkgs, "fail2ban")} install ok installed`
           : "package fail2ban is not installed",
       }),
     );
@@ -147,9 +144,9 @@ export function checkFail2ban(f: Fail2banFacts): Finding[] {
     for (const m of rest) out.push(m.skip("fail2ban is not installed", "/var/lib/dpkg/status"));
     return out;
   }
-  const j = need(f.f2b, C.sshd_jail, out);
+  const j = need(f.fail2ban, C.sshd_jail, out);
   if (!j) return out;
-  out.push(...partialProblems(f.f2b, C.sshd_jail));
+  out.push(...partialProblems(f.fail2ban, C.sshd_jail));
 
   if (j.liveEnabled !== undefined)
     out.push(
@@ -184,7 +181,7 @@ export function checkFail2ban(f: Fail2banFacts): Finding[] {
 
   const sshPorts = f.sshd.status === "ok" ? f.sshd.value.ports : [];
   const enabled = jailOption(j.ini, "sshd", "enabled");
-  const jailOn = !!j.ini.get("sshd") && isTrue(enabled?.value);
+  const jailOn = !!entry(j.ini, "sshd") && isTrue(enabled?.value);
   out.push(
     C.sshd_jail.verdict(
       jailOn,
@@ -260,7 +257,7 @@ function checkBackend(j: Fail2banFact, pkgs: PackagesFact | null, sshPorts: numb
     : { source: "/etc/fail2ban/jail.conf", excerpt: "backend not set (auto)" };
   const remediation = writeJail(sshPorts);
   if (backend === "systemd") {
-    const py = pkgs?.installed.has("python3-systemd") ?? false;
+    const py = pkgs ? isInstalled(pkgs, "python3-systemd") : false;
     if (!py || !j.journald)
       return C.backend.fail(
         {
@@ -285,9 +282,10 @@ function checkBackend(j: Fail2banFact, pkgs: PackagesFact | null, sshPorts: numb
     const found = j.sshdLogs.flatMap((l) => l.found);
     const wanted = j.sshdLogs.map((l) => l.pattern).join(", ") || "nothing";
     if (found.length === 0) {
-      const rsyslog = pkgs?.installed.has("rsyslog")
-        ? "rsyslog is installed but has not written it"
-        : "rsyslog is not installed (Debian 12's default), so nothing writes it";
+      const rsyslog =
+        pkgs && isInstalled(pkgs, "rsyslog")
+          ? "rsyslog is installed but has not written it"
+          : "rsyslog is not installed (Debian 12's default), so nothing writes it";
       return C.backend.fail(
         {
           source: where.source,
@@ -331,15 +329,8 @@ function checkPort(j: Fail2banFact, sshd: Fact<SshdFact>, sshPorts: number[]): F
   );
 }
 
-export const fail2banLayer = defineLayer<Fail2banFacts>({
+export const fail2banLayer = defineLayer({
   layer: "fail2ban",
-  gather: async (ctx) => {
-    const [packages, f2b, sshd] = await Promise.all([
-      ctx.get(gatherPackages),
-      ctx.get(gatherFail2ban),
-      ctx.get(gatherSshd),
-    ]);
-    return { packages, f2b, sshd };
-  },
+  needs: ["packages", "fail2ban", "sshd"],
   check: checkFail2ban,
 });

@@ -51,3 +51,11 @@ export function isSeverity(s: string): s is Severity {
 export function isLayer(s: string): s is Layer {
   return (LAYERS as readonly string[]).includes(s);
 }
+
+/** Findings that make the audit exit 1: failing or erroring at or above the threshold. */
+export function failingAtOrAbove(findings: Finding[], threshold: Severity): Finding[] {
+  return findings.filter(
+    (f) =>
+      (f.status === "fail" || f.status === "error") && severityRank(f.severity) <= severityRank(threshold),
+  );
+}

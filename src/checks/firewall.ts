@@ -1,17 +1,10 @@
-import { DOCKER_DAEMON_JSON, gatherDocker, type DockerFact } from "../host/facts/docker.js";
+import { describeProblem, type Fact, type Problem } from "../facts/fact.js";
+import type { Facts } from "../facts/keys.js";
+import { DEFAULT_GATEWAY_PORT, type OpenClawFact } from "../facts/openclaw.js";
+import { installedVersion, isInstalled } from "../facts/packages.js";
+import { entry } from "../facts/record.js";
+import type { SshdFact } from "../facts/sshd.js";
 import {
-  gatherLiveFirewall,
-  gatherSocketOwners,
-  type IptablesRuleset,
-  type LiveFirewallFact,
-  type OwnedSocket,
-} from "../host/facts/firewall-live.js";
-import { gatherOpenClaw } from "../host/facts/openclaw.js";
-import { DEFAULT_GATEWAY_PORT, type OpenClawFact } from "../host/facts/openclaw-model.js";
-import { gatherPackages, type PackagesFact } from "../host/facts/packages.js";
-import { gatherSshd, type SshdFact } from "../host/facts/sshd.js";
-import {
-  gatherUfw,
   portFieldCovers,
   portFieldPorts,
   UFW_CONF,
@@ -20,10 +13,9 @@ import {
   UFW_USER_RULES,
   type UfwFact,
   type UfwRule,
-} from "../host/facts/ufw.js";
-import { describeProblem, type Problem } from "../host/errors.js";
-import type { Fact } from "../host/fact.js";
+} from "../facts/ufw.js";
 import { catalog, need } from "./catalog.js";
+import { checkDocker, checkLive } from "./firewall-live.js";
 import type { Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
 
@@ -72,30 +64,12 @@ const C = catalog("firewall", {
     remediation: "sed -i 's/^IPV6=.*/IPV6=yes/' /etc/default/ufw && ufw reload",
     fixable: true,
   },
-  live_ruleset: {
-    severity: "high",
-    title: "The kernel's live rules match ufw's saved state",
-    remediation: "ufw reload   # or ufw enable when ufw is meant to be on",
-    fixable: true,
-  },
-  docker_bypass: {
-    severity: "high",
-    title: "No Docker-published port bypasses the firewall",
-    remediation:
-      'publish container ports on 127.0.0.1 only (docker run -p 127.0.0.1:8080:8080), or set {"iptables": false} in /etc/docker/daemon.json and systemctl restart docker',
-    fixable: false,
-  },
 });
 
-export interface FirewallFacts {
-  packages: Fact<PackagesFact>;
-  ufw: Fact<UfwFact>;
-  sshd: Fact<SshdFact>;
-  openclaw: Fact<OpenClawFact>;
-  live: Fact<LiveFirewallFact>;
-  owners: Fact<OwnedSocket[]>;
-  docker: Fact<DockerFact>;
-}
+export type FirewallFacts = Pick<
+  Facts,
+  "packages" | "ufw" | "sshd" | "openclaw" | "firewallLive" | "socketOwners" | "docker"
+>;
 
 /** Rules that let traffic in to this host: allow or limit, inbound, not a forwarding rule. */
 function inbound(rules: UfwRule[]): UfwRule[] {
@@ -136,7 +110,7 @@ export function checkFirewall(f: FirewallFacts): Finding[] {
   const out: Finding[] = [];
   const pkgs = need(f.packages, C.installed, out);
   if (pkgs) {
-    const v = pkgs.installed.get("ufw");
+    const v = installedVersion(pkgs, "ufw");
     out.push(
       C.installed.verdict(v !== undefined, {
         source: "/var/lib/dpkg/status",
@@ -146,7 +120,7 @@ export function checkFirewall(f: FirewallFacts): Finding[] {
   }
   const u = need(f.ufw, C.enabled, out);
   // Without dpkg's status, ufw's own config file is the sign that it is installed.
-  const installed = pkgs ? pkgs.installed.has("ufw") : (u?.conf.size ?? 0) > 0;
+  const installed = pkgs ? isInstalled(pkgs, "ufw") : Object.keys(u?.conf ?? {}).length > 0;
   if (u && installed) out.push(...checkUfw(f, u, f.ufw.status === "ok" ? f.ufw.problems : []));
   else if (pkgs && !installed) {
     for (const m of [
@@ -159,15 +133,15 @@ export function checkFirewall(f: FirewallFacts): Finding[] {
     ])
       out.push(m.skip("ufw is not installed", "/var/lib/dpkg/status"));
   }
-  out.push(checkLive(f.live, installed ? u : null));
-  out.push(checkDocker(f));
+  out.push(checkLive(f.firewallLive, installed ? u : null));
+  out.push(checkDocker(f.docker, f.firewallLive, f.socketOwners));
   return out;
 }
 
 function checkUfw(f: FirewallFacts, u: UfwFact, problems: Problem[]): Finding[] {
   const out: Finding[] = [];
   const confProblem = problemFor(problems, UFW_CONF);
-  const enabledSetting = u.conf.get("ENABLED");
+  const enabledSetting = entry(u.conf, "ENABLED");
   const enabled = enabledSetting?.value.toLowerCase() === "yes";
   if (confProblem) out.push(C.enabled.error(confProblem));
   else
@@ -193,7 +167,7 @@ function checkUfw(f: FirewallFacts, u: UfwFact, problems: Problem[]): Finding[] 
   const v6 = u.v6?.rules ?? [];
 
   const defProblem = problemFor(problems, UFW_DEFAULTS);
-  const input = u.defaults.get("DEFAULT_INPUT_POLICY");
+  const input = entry(u.defaults, "DEFAULT_INPUT_POLICY");
   const denies = input ? /^(DROP|REJECT)$/i.test(input.value) : false;
   const openAll = inbound([...v4, ...v6]).find(
     (r) => r.dport === "any" && r.proto === "any" && /^(0\.0\.0\.0\/0|::\/0)$/.test(r.src) && !r.iface,
@@ -257,7 +231,7 @@ function checkUfw(f: FirewallFacts, u: UfwFact, problems: Problem[]): Finding[] 
     );
   }
 
-  const ipv6 = u.defaults.get("IPV6");
+  const ipv6 = entry(u.defaults, "IPV6");
   if (defProblem) out.push(C.ipv6.error(defProblem));
   else if (v6Problem) out.push(C.ipv6.error(v6Problem));
   else if (ipv6?.value.toLowerCase() !== "yes")
@@ -389,97 +363,8 @@ function checkV6Consistency(v4: UfwRule[], v6: UfwRule[]): Finding {
   return opens6 ? C.ipv6.fail(ev, o) : C.ipv6.warn(ev, { ...o, severity: "medium" });
 }
 
-function liveFamily(rs: IptablesRuleset | undefined, enabled: boolean, policy: string | undefined): string[] {
-  if (!rs) return [];
-  const bad: string[] = [];
-  // ufw names its IPv6 chains ufw6-*.
-  const loaded = rs.chains.includes("ufw-user-input") || rs.chains.includes("ufw6-user-input");
-  if (enabled && !loaded) bad.push(`${rs.command}: no ufw user-input chain, ufw's rules are not loaded`);
-  if (!enabled && loaded) bad.push(`${rs.command}: ufw chains are loaded although ENABLED=no`);
-  const p = rs.policies.INPUT;
-  if (enabled && policy && /^(DROP|REJECT)$/i.test(policy) && p === "ACCEPT")
-    bad.push(`${rs.command}: -P INPUT ACCEPT while ufw saves DEFAULT_INPUT_POLICY="${policy}"`);
-  return bad;
-}
-
-function checkLive(live: Fact<LiveFirewallFact>, u: UfwFact | null): Finding {
-  if (live.status === "skip") return C.live_ruleset.skip(live.reason, "iptables -S");
-  if (live.status === "error") return C.live_ruleset.error(live.problems[0]!);
-  if (!u) return C.live_ruleset.skip("ufw is not installed: no saved state to compare", "iptables -S");
-  const enabled = u.conf.get("ENABLED")?.value.toLowerCase() === "yes";
-  const policy = u.defaults.get("DEFAULT_INPUT_POLICY")?.value;
-  const v6on = u.defaults.get("IPV6")?.value.toLowerCase() === "yes";
-  const bad = [
-    ...liveFamily(live.value.v4, enabled, policy),
-    ...(v6on ? liveFamily(live.value.v6, enabled, policy) : []),
-  ];
-  const excerpt = bad.length
-    ? bad.join("\n")
-    : `ENABLED=${enabled ? "yes" : "no"}; ${[live.value.v4, live.value.v6]
-        .filter((r): r is IptablesRuleset => !!r)
-        .map(
-          (r) =>
-            `${r.command}: INPUT ${r.policies.INPUT ?? "?"}, ${r.chains.filter((c) => /^ufw6?-/.test(c)).length} ufw chains`,
-        )
-        .join("; ")}`;
-  return C.live_ruleset.verdict(bad.length === 0, { source: live.sources.join(", "), excerpt });
-}
-
-function dockerPublished(live: Fact<LiveFirewallFact>, owners: Fact<OwnedSocket[]>): string[] {
-  const out: string[] = [];
-  if (live.status === "ok")
-    for (const rs of [live.value.v4, live.value.v6]) {
-      for (const r of rs?.rules ?? []) {
-        const m = /^-A DOCKER .*--dport (\d+).*-j ACCEPT/.exec(r);
-        if (m) out.push(`${rs!.command}: ${r}`);
-      }
-    }
-  if (owners.status === "ok")
-    for (const s of owners.value) {
-      if (s.processes.includes("docker-proxy") && !/^(127\.|::1$)/.test(s.address))
-        out.push(`ss -Hltnp: docker-proxy on ${s.address}:${s.port}`);
-    }
-  return out;
-}
-
-function checkDocker(f: FirewallFacts): Finding {
-  const d = need(f.docker, C.docker_bypass, []);
-  if (!d)
-    return f.docker.status === "error"
-      ? C.docker_bypass.error(f.docker.problems[0]!)
-      : C.docker_bypass.skip("Docker facts unavailable");
-  if (!d.installedBy)
-    return C.docker_bypass.pass({ source: "/var/lib/dpkg/status", excerpt: "Docker is not installed" });
-  if (!d.iptables) return C.docker_bypass.pass({ source: DOCKER_DAEMON_JSON, excerpt: d.iptablesSource });
-  const published = dockerPublished(f.live, f.owners);
-  if (published.length > 0)
-    return C.docker_bypass.fail(
-      { source: published[0]!.split(":")[0]!, excerpt: published.join("\n") },
-      { title: "Docker publishes ports past ufw: its DOCKER chain accepts them before ufw's rules run" },
-    );
-  const seen =
-    f.live.status === "ok"
-      ? "no published ports in the live DOCKER chain"
-      : "the live DOCKER chain was not readable (run as root)";
-  return C.docker_bypass.warn(
-    { source: DOCKER_DAEMON_JSON, excerpt: `${d.installedBy}; ${d.iptablesSource}; ${seen}` },
-    { title: "Docker manages iptables: any port a container publishes will bypass ufw", severity: "medium" },
-  );
-}
-
-export const firewallLayer = defineLayer<FirewallFacts>({
+export const firewallLayer = defineLayer({
   layer: "firewall",
-  gather: async (ctx) => {
-    const [packages, ufw, sshd, openclaw, live, owners, docker] = await Promise.all([
-      ctx.get(gatherPackages),
-      ctx.get(gatherUfw),
-      ctx.get(gatherSshd),
-      ctx.get(gatherOpenClaw),
-      ctx.get(gatherLiveFirewall),
-      ctx.get(gatherSocketOwners),
-      ctx.get(gatherDocker),
-    ]);
-    return { packages, ufw, sshd, openclaw, live, owners, docker };
-  },
+  needs: ["packages", "ufw", "sshd", "openclaw", "firewallLive", "socketOwners", "docker"],
   check: checkFirewall,
 });

@@ -1,8 +1,7 @@
-import type { Fact } from "../host/fact.js";
-import { bindIsLoopback, gatherOpenClaw } from "../host/facts/openclaw.js";
-import type { OpenClawFact, OpenClawInstall } from "../host/facts/openclaw-model.js";
-import { gatherListeners, isLoopbackAddress, type Listener } from "../host/facts/sockets.js";
-import { describeProblem } from "../host/errors.js";
+import { describeProblem } from "../facts/fact.js";
+import type { Facts } from "../facts/keys.js";
+import { bindIsLoopback, type OpenClawInstall } from "../facts/openclaw.js";
+import { isLoopbackAddress, type Listener } from "../facts/sockets.js";
 import { catalog, need, type FindingMaker } from "./catalog.js";
 import type { Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
@@ -172,10 +171,7 @@ function checkAuth(i: OpenClawInstall, exposed: boolean): Finding[] {
   return out;
 }
 
-interface GatewayFacts {
-  openclaw: Fact<OpenClawFact>;
-  listeners: Fact<Listener[]>;
-}
+type GatewayFacts = Pick<Facts, "openclaw" | "listeners">;
 
 export function checkGateway({ openclaw, listeners }: GatewayFacts): Finding[] {
   const out: Finding[] = [];
@@ -243,11 +239,8 @@ export function checkGateway({ openclaw, listeners }: GatewayFacts): Finding[] {
   return out;
 }
 
-export const gatewayLayer = defineLayer<GatewayFacts>({
+export const gatewayLayer = defineLayer({
   layer: "gateway",
-  gather: async (ctx) => {
-    const [openclaw, listeners] = await Promise.all([ctx.get(gatherOpenClaw), ctx.get(gatherListeners)]);
-    return { openclaw, listeners };
-  },
+  needs: ["openclaw", "listeners"],
   check: checkGateway,
 });

@@ -12,7 +12,7 @@ import { updatesLayer } from "./updates.js";
 import { userLayer } from "./user.js";
 
 /** Every layer's checks, in report order. */
-export const LAYER_CHECKS: LayerCheck<unknown>[] = [
+export const LAYER_CHECKS: LayerCheck[] = [
   gatewayLayer,
   userLayer,
   systemdLayer,

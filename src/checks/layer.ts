@@ -1,17 +1,17 @@
-import type { FactContext } from "../host/context.js";
+import type { FactKey, Facts } from "../facts/keys.js";
 import type { Finding, Layer } from "./finding.js";
 
 /**
- * One layer of the checklist: which facts it needs (gathered through the shared context) and a
- * pure function from those facts to findings.
+ * One layer of the checklist: the facts it reads, by key, and a pure function from those facts
+ * to findings. The audit gathers what the selected layers need, each fact once.
  */
-export interface LayerCheck<F> {
+export interface LayerCheck<K extends FactKey = FactKey> {
   layer: Layer;
-  gather(ctx: FactContext): Promise<F>;
-  check(facts: F): Finding[];
+  needs: readonly K[];
+  check(facts: Pick<Facts, K>): Finding[];
 }
 
-/** Erase the fact type so layers of different shapes can share one list. */
-export function defineLayer<F>(l: LayerCheck<F>): LayerCheck<unknown> {
-  return l as LayerCheck<unknown>;
+/** Tie a layer's checks to the keys it names, so it cannot read a fact it did not ask for. */
+export function defineLayer<K extends FactKey>(l: LayerCheck<K>): LayerCheck<K> {
+  return l;
 }

@@ -1,5 +1,5 @@
-import type { Fact } from "../host/fact.js";
-import { gatherOpenClawAudit, type OpenClawAuditRun } from "../host/facts/openclaw-audit.js";
+import type { Facts } from "../facts/keys.js";
+import type { OpenClawAuditRun } from "../facts/openclaw-audit.js";
 import { catalog, need } from "./catalog.js";
 import type { Finding, Severity } from "./finding.js";
 import { defineLayer } from "./layer.js";
@@ -54,9 +54,9 @@ export function mapOpenClawAudit(run: OpenClawAuditRun): Finding[] {
   });
 }
 
-export function checkOpenClaw({ audit }: { audit: Fact<OpenClawAuditRun[]> }): Finding[] {
+export function checkOpenClaw({ openclawAudit }: Pick<Facts, "openclawAudit">): Finding[] {
   const out: Finding[] = [];
-  const runs = need(audit, C.security_audit, out);
+  const runs = need(openclawAudit, C.security_audit, out);
   if (!runs) return out;
   for (const run of runs) {
     const n = run.report.findings;
@@ -72,8 +72,8 @@ export function checkOpenClaw({ audit }: { audit: Fact<OpenClawAuditRun[]> }): F
   return out;
 }
 
-export const openclawLayer = defineLayer<{ audit: Fact<OpenClawAuditRun[]> }>({
+export const openclawLayer = defineLayer({
   layer: "openclaw",
-  gather: async (ctx) => ({ audit: await ctx.get(gatherOpenClawAudit) }),
+  needs: ["openclawAudit"],
   check: checkOpenClaw,
 });

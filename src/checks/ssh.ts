@@ -1,5 +1,5 @@
-import { gatherSshd, sshdValue, type SshdFact, type SshdSetting } from "../host/facts/sshd.js";
-import type { Fact } from "../host/fact.js";
+import type { Facts } from "../facts/keys.js";
+import { sshdValue, type SshdFact, type SshdSetting } from "../facts/sshd.js";
 import { catalog, need, partialProblems, type FindingMaker } from "./catalog.js";
 import type { Evidence, Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
@@ -145,7 +145,7 @@ function checkPorts(f: SshdFact): Finding {
   );
 }
 
-export function checkSsh({ sshd }: { sshd: Fact<SshdFact> }): Finding[] {
+export function checkSsh({ sshd }: Pick<Facts, "sshd">): Finding[] {
   const out: Finding[] = [];
   const f = need(sshd, C.root_login, out);
   if (!f) return out;
@@ -225,8 +225,8 @@ function keysFinding(f: SshdFact, maker: FindingMaker): Finding {
   );
 }
 
-export const sshLayer = defineLayer<{ sshd: Fact<SshdFact> }>({
+export const sshLayer = defineLayer({
   layer: "ssh",
-  gather: async (ctx) => ({ sshd: await ctx.get(gatherSshd) }),
+  needs: ["sshd"],
   check: checkSsh,
 });

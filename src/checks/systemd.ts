@@ -1,189 +1,12 @@
-import type { Fact } from "../host/fact.js";
-import { bindIsLoopback, gatherOpenClaw } from "../host/facts/openclaw.js";
-import type { GatewayUnit, OpenClawFact } from "../host/facts/openclaw-model.js";
-import { gatherExposure, type ExposureResult } from "../host/facts/systemd-analyze.js";
-import { catalog, need, partialProblems, type CatalogEntry, type FindingMaker } from "./catalog.js";
-import type { Finding, Severity } from "./finding.js";
+import type { Facts } from "../facts/keys.js";
+import { bindIsLoopback, type GatewayUnit } from "../facts/openclaw.js";
+import type { ExposureResult } from "../facts/systemd-analyze.js";
+import { catalog, need, partialProblems, type FindingMaker } from "./catalog.js";
+import type { Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
+import { checkSandbox, isYes, last, SANDBOX } from "./systemd-sandbox.js";
 
 export const MAX_EXPOSURE = 1.5;
-
-const YES = /^(yes|true|on|1)$/i;
-
-interface Directive {
-  key: string;
-  severity: Severity;
-  /** The line to write in [Service]. */
-  want: string;
-  why: string;
-  /** Whether the directive's values (undefined: not set at all) meet the bar. */
-  good(values: string[] | undefined): boolean;
-}
-
-const isYes = (v: string[] | undefined) => v !== undefined && v.length > 0 && YES.test(v[v.length - 1]!);
-const last = (v: string[] | undefined) => (v && v.length ? v[v.length - 1] : undefined);
-
-/** The sandbox a Node.js gateway survives; each line is one finding, weighted like systemd-analyze. */
-export const DIRECTIVES: Directive[] = [
-  {
-    key: "NoNewPrivileges",
-    severity: "high",
-    want: "NoNewPrivileges=yes",
-    why: "setuid binaries can raise privileges",
-    good: isYes,
-  },
-  {
-    key: "ProtectSystem",
-    severity: "high",
-    want: "ProtectSystem=strict",
-    why: "the agent can write to the OS",
-    good: (v) => last(v) === "strict",
-  },
-  {
-    key: "ProtectHome",
-    severity: "high",
-    want: "ProtectHome=tmpfs",
-    why: "other users' homes are visible",
-    good: (v) => ["yes", "true", "read-only", "tmpfs"].includes(last(v) ?? ""),
-  },
-  {
-    key: "PrivateTmp",
-    severity: "medium",
-    want: "PrivateTmp=yes",
-    why: "shares /tmp with every other process",
-    good: isYes,
-  },
-  {
-    key: "PrivateDevices",
-    severity: "medium",
-    want: "PrivateDevices=yes",
-    why: "raw devices are reachable",
-    good: isYes,
-  },
-  {
-    key: "PrivateUsers",
-    severity: "medium",
-    want: "PrivateUsers=yes",
-    why: "sees every user of the host",
-    good: (v) => isYes(v) || ["self", "identity"].includes(last(v) ?? ""),
-  },
-  {
-    key: "ProtectKernelTunables",
-    severity: "medium",
-    want: "ProtectKernelTunables=yes",
-    why: "can change /proc/sys",
-    good: isYes,
-  },
-  {
-    key: "ProtectKernelModules",
-    severity: "medium",
-    want: "ProtectKernelModules=yes",
-    why: "can load kernel modules",
-    good: isYes,
-  },
-  {
-    key: "ProtectKernelLogs",
-    severity: "low",
-    want: "ProtectKernelLogs=yes",
-    why: "can read the kernel log",
-    good: isYes,
-  },
-  {
-    key: "ProtectControlGroups",
-    severity: "medium",
-    want: "ProtectControlGroups=yes",
-    why: "can change cgroups",
-    good: isYes,
-  },
-  {
-    key: "ProtectProc",
-    severity: "medium",
-    want: "ProtectProc=invisible",
-    why: "sees other processes and their command lines",
-    good: (v) => ["invisible", "noaccess"].includes(last(v) ?? ""),
-  },
-  {
-    key: "RestrictAddressFamilies",
-    severity: "medium",
-    want: "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
-    why: "can open netlink and raw packet sockets",
-    good: (v) =>
-      v !== undefined &&
-      v.length > 0 &&
-      !v.some((x) => x.startsWith("~")) &&
-      !v.some((x) => /AF_(PACKET|NETLINK)/.test(x)),
-  },
-  {
-    key: "RestrictNamespaces",
-    severity: "medium",
-    want: "RestrictNamespaces=yes",
-    why: "can create namespaces, a common kernel attack surface",
-    good: isYes,
-  },
-  {
-    key: "LockPersonality",
-    severity: "low",
-    want: "LockPersonality=yes",
-    why: "can change execution domain",
-    good: isYes,
-  },
-  {
-    key: "RestrictRealtime",
-    severity: "low",
-    want: "RestrictRealtime=yes",
-    why: "can starve the CPU with realtime scheduling",
-    good: isYes,
-  },
-  {
-    key: "CapabilityBoundingSet",
-    severity: "high",
-    want: "CapabilityBoundingSet=",
-    why: "keeps capabilities root could use",
-    good: (v) => v !== undefined && v.length === 0,
-  },
-  {
-    key: "AmbientCapabilities",
-    severity: "high",
-    want: "AmbientCapabilities=",
-    why: "hands capabilities to a non-root process",
-    good: (v) => v === undefined || v.length === 0,
-  },
-  {
-    key: "UMask",
-    severity: "low",
-    want: "UMask=0077",
-    why: "new files (sessions, credentials) are readable by others",
-    good: (v) => ["0077", "077"].includes(last(v) ?? ""),
-  },
-  {
-    key: "SystemCallArchitectures",
-    severity: "low",
-    want: "SystemCallArchitectures=native",
-    why: "foreign-ABI syscalls bypass filters",
-    good: (v) => last(v) === "native",
-  },
-];
-
-function snake(key: string): string {
-  return key
-    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
-    .replace(/SUIDSGID/, "suid_sgid")
-    .toLowerCase();
-}
-
-const DIRECTIVE_ENTRIES = Object.fromEntries(
-  DIRECTIVES.map((d): [string, CatalogEntry] => [
-    snake(d.key),
-    {
-      severity: d.severity,
-      title: `The unit sets ${d.want}`,
-      remediation: `add ${d.want} to [Service] (systemctl edit openclaw-gateway)`,
-      fixable: true,
-    },
-  ]),
-);
-
-const D = catalog("systemd", DIRECTIVE_ENTRIES);
 
 const C = catalog("systemd", {
   unit_present: {
@@ -245,7 +68,7 @@ const C = catalog("systemd", {
   },
 });
 
-const ALL: FindingMaker[] = [...Object.values(C), ...Object.values(D)];
+const ALL: FindingMaker[] = [...Object.values(C), ...SANDBOX];
 
 const BROAD_PATHS = ["/", "/etc", "/usr", "/home", "/root", "/boot", "/var", "/tmp"];
 
@@ -258,18 +81,7 @@ function checkUnit(
   exposure: ExposureResult | undefined,
   exposureSkip: string | undefined,
 ): Finding[] {
-  const out: Finding[] = [];
-  for (const d of DIRECTIVES) {
-    const v = u.directives[d.key];
-    const shown = v === undefined ? `${d.key} not set` : `${d.key}=${v.join(" ")}`;
-    out.push(
-      D[snake(d.key)]!.verdict(
-        d.good(v),
-        { source: at(u, d.key), excerpt: shown },
-        d.good(v) ? undefined : { title: `The unit lacks ${d.want}: ${d.why}` },
-      ),
-    );
-  }
+  const out: Finding[] = checkSandbox(u);
 
   const mdwe = u.directives.MemoryDenyWriteExecute;
   out.push(
@@ -403,10 +215,7 @@ function checkUnit(
   return out;
 }
 
-interface SystemdFacts {
-  openclaw: Fact<OpenClawFact>;
-  exposure: Fact<Record<string, ExposureResult>>;
-}
+type SystemdFacts = Pick<Facts, "openclaw" | "exposure">;
 
 export function checkSystemd({ openclaw, exposure }: SystemdFacts): Finding[] {
   const out: Finding[] = [];
@@ -494,7 +303,7 @@ export function checkSystemd({ openclaw, exposure }: SystemdFacts): Finding[] {
   if (checked.size === 0)
     for (const m of [
       C.unit_enabled,
-      ...Object.values(D),
+      ...SANDBOX,
       C.memory_deny_write_execute,
       C.system_call_filter,
       C.exposure_score,
@@ -505,11 +314,8 @@ export function checkSystemd({ openclaw, exposure }: SystemdFacts): Finding[] {
   return out;
 }
 
-export const systemdLayer = defineLayer<SystemdFacts>({
+export const systemdLayer = defineLayer({
   layer: "systemd",
-  gather: async (ctx) => {
-    const [openclaw, exposure] = await Promise.all([ctx.get(gatherOpenClaw), ctx.get(gatherExposure)]);
-    return { openclaw, exposure };
-  },
+  needs: ["openclaw", "exposure"],
   check: checkSystemd,
 });

@@ -1,6 +1,6 @@
-import { gatherAptConf, type AptConfFact } from "../host/facts/aptconf.js";
-import { gatherTmp, liveMountsRead, type MountEntry, type TmpFact } from "../host/facts/mounts.js";
-import type { Fact } from "../host/fact.js";
+import { aptSetting } from "../facts/aptconf.js";
+import type { Facts } from "../facts/keys.js";
+import { liveMountsRead, type MountEntry } from "../facts/mounts.js";
 import { catalog, need, partialProblems } from "./catalog.js";
 import type { Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
@@ -38,10 +38,7 @@ function describeMount(m: MountEntry): string {
   return `${m.device} ${m.mountpoint} ${m.fstype} ${m.options.join(",")}`;
 }
 
-interface TmpFacts {
-  tmp: Fact<TmpFact>;
-  apt: Fact<AptConfFact>;
-}
+type TmpFacts = Pick<Facts, "tmp" | "apt">;
 
 export function checkTmp({ tmp, apt }: TmpFacts): Finding[] {
   const out: Finding[] = [];
@@ -112,7 +109,7 @@ export function checkTmp({ tmp, apt }: TmpFacts): Finding[] {
   const a = need(apt, C.apt_tempdir, out);
   if (a) {
     out.push(...partialProblems(apt, C.apt_tempdir));
-    const set = a.config.get("apt::extracttemplates::tempdir");
+    const set = aptSetting(a, "APT::ExtractTemplates::TempDir");
     if (set && !/^\/tmp\/?$/.test(set.value)) {
       out.push(
         C.apt_tempdir.pass({
@@ -138,11 +135,8 @@ export function checkTmp({ tmp, apt }: TmpFacts): Finding[] {
   return out;
 }
 
-export const tmpLayer = defineLayer<TmpFacts>({
+export const tmpLayer = defineLayer({
   layer: "tmp",
-  gather: async (ctx) => {
-    const [tmp, apt] = await Promise.all([ctx.get(gatherTmp), ctx.get(gatherAptConf)]);
-    return { tmp, apt };
-  },
+  needs: ["tmp", "apt"],
   check: checkTmp,
 });

@@ -1,7 +1,7 @@
-import { gatherAptConf, type AptConfFact, type AptSetting } from "../host/facts/aptconf.js";
-import { gatherPackages, type PackagesFact } from "../host/facts/packages.js";
-import { gatherUpdates, UNATTENDED_LOG, type UpdatesFact } from "../host/facts/updates.js";
-import type { Fact } from "../host/fact.js";
+import { aptSetting, type AptSetting } from "../facts/aptconf.js";
+import type { Facts } from "../facts/keys.js";
+import { installedVersion } from "../facts/packages.js";
+import { UNATTENDED_LOG } from "../facts/updates.js";
 import { catalog, need, partialProblems } from "./catalog.js";
 import type { Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
@@ -44,11 +44,7 @@ const C = catalog("updates", {
   },
 });
 
-interface UpdatesFacts {
-  packages: Fact<PackagesFact>;
-  apt: Fact<AptConfFact>;
-  updates: Fact<UpdatesFact>;
-}
+type UpdatesFacts = Pick<Facts, "packages" | "apt" | "updates">;
 
 function periodic(s: AptSetting | undefined): boolean {
   // Values are days ("1"), "always", or a duration ("1d"); "0" or nothing means off.
@@ -65,7 +61,7 @@ export function checkUpdates({ packages, apt, updates }: UpdatesFacts): Finding[
   const out: Finding[] = [];
   const pk = need(packages, C.installed, out);
   if (!pk) return out;
-  const version = pk.installed.get("unattended-upgrades");
+  const version = installedVersion(pk, "unattended-upgrades");
   out.push(
     C.installed.verdict(version !== undefined, {
       source: "/var/lib/dpkg/status",
@@ -75,8 +71,8 @@ export function checkUpdates({ packages, apt, updates }: UpdatesFacts): Finding[
   const a = need(apt, C.enabled, out);
   if (a) {
     out.push(...partialProblems(apt, C.enabled));
-    const lists = a.config.get("apt::periodic::update-package-lists");
-    const upgrade = a.config.get("apt::periodic::unattended-upgrade");
+    const lists = aptSetting(a, "APT::Periodic::Update-Package-Lists");
+    const upgrade = aptSetting(a, "APT::Periodic::Unattended-Upgrade");
     const on = periodic(lists) && periodic(upgrade);
     out.push(
       C.enabled.verdict(
@@ -91,8 +87,8 @@ export function checkUpdates({ packages, apt, updates }: UpdatesFacts): Finding[
       ),
     );
     const origins = [
-      a.config.get("unattended-upgrade::origins-pattern"),
-      a.config.get("unattended-upgrade::allowed-origins"),
+      aptSetting(a, "Unattended-Upgrade::Origins-Pattern"),
+      aptSetting(a, "Unattended-Upgrade::Allowed-Origins"),
     ].filter((s): s is AptSetting => s !== undefined);
     const security = origins.flatMap((s) => s.value.split("\n")).filter((o) => /security/i.test(o));
     if (version === undefined && origins.length === 0) {
@@ -132,15 +128,8 @@ export function checkUpdates({ packages, apt, updates }: UpdatesFacts): Finding[
   return out;
 }
 
-export const updatesLayer = defineLayer<UpdatesFacts>({
+export const updatesLayer = defineLayer({
   layer: "updates",
-  gather: async (ctx) => {
-    const [packages, apt, updates] = await Promise.all([
-      ctx.get(gatherPackages),
-      ctx.get(gatherAptConf),
-      ctx.get(gatherUpdates),
-    ]);
-    return { packages, apt, updates };
-  },
+  needs: ["packages", "apt", "updates"],
   check: checkUpdates,
 });

@@ -1,12 +1,8 @@
-import type { FactContext } from "../host/context.js";
-import type { Fact } from "../host/fact.js";
-import type { FileStat } from "../host/host.js";
-import { toProblem } from "../host/fact.js";
-import type { Problem } from "../host/errors.js";
-import { gatherOpenClaw } from "../host/facts/openclaw.js";
-import type { OpenClawFact, OpenClawInstall } from "../host/facts/openclaw-model.js";
-import { gatherSudoers, sudoRulesFor, type SudoersFact } from "../host/facts/sudoers.js";
-import { gatherUsers, groupsOf, type PasswdEntry, type UsersFact } from "../host/facts/users.js";
+import type { Facts } from "../facts/keys.js";
+import type { OpenClawInstall } from "../facts/openclaw.js";
+import type { PathStats } from "../facts/stat.js";
+import { sudoRulesFor, type SudoersFact } from "../facts/sudoers.js";
+import { groupsOf, type PasswdEntry, type UsersFact } from "../facts/users.js";
 import { catalog, need, partialProblems, type FindingMaker } from "./catalog.js";
 import type { Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
@@ -50,18 +46,7 @@ const C = catalog("user", {
 
 const DEPENDENT: FindingMaker[] = [C.no_sudo, C.privileged_groups, C.login_shell, C.home_owned];
 
-/** Owner and mode of the paths the user checks look at, read in gather so the check stays pure. */
-export interface PathStats {
-  stats: Record<string, FileStat | null>;
-  problems: Problem[];
-}
-
-interface UserFacts {
-  openclaw: Fact<OpenClawFact>;
-  users: Fact<UsersFact>;
-  sudoers: Fact<SudoersFact>;
-  paths: PathStats;
-}
+type UserFacts = Pick<Facts, "openclaw" | "users" | "sudoers" | "servicePaths">;
 
 function isLoginShell(shell: string): boolean {
   return !/(^|\/)(nologin|false)$/.test(shell) && shell !== "";
@@ -227,7 +212,7 @@ function checkInstall(
   return out;
 }
 
-export function checkUser({ openclaw, users, sudoers, paths }: UserFacts): Finding[] {
+export function checkUser({ openclaw, users, sudoers, servicePaths }: UserFacts): Finding[] {
   const out: Finding[] = [];
   const oc = need(openclaw, C.dedicated, out);
   if (!oc) return out;
@@ -240,44 +225,13 @@ export function checkUser({ openclaw, users, sudoers, paths }: UserFacts): Findi
   const errs: Finding[] = [];
   const s = need(sudoers, C.no_sudo, errs);
   out.push(...errs, ...partialProblems(sudoers, C.no_sudo), ...partialProblems(users, C.privileged_groups));
+  const paths = servicePaths.status === "ok" ? servicePaths.value : { stats: {}, problems: [] };
   for (const i of oc.installs) out.push(...checkInstall(i, u, s, paths));
   return out;
 }
 
-async function statPaths(
-  ctx: FactContext,
-  openclaw: Fact<OpenClawFact>,
-  users: Fact<UsersFact>,
-): Promise<PathStats> {
-  const res: PathStats = { stats: {}, problems: [] };
-  if (openclaw.status !== "ok" || users.status !== "ok") return res;
-  const wanted = new Set<string>();
-  for (const i of openclaw.value.installs) {
-    wanted.add(i.stateDir);
-    const home = users.value.users.find((x) => x.name === i.runsAs)?.home;
-    if (home) wanted.add(home);
-  }
-  await Promise.all(
-    [...wanted].map(async (p) => {
-      try {
-        res.stats[p] = await ctx.host.stat(p);
-      } catch (err) {
-        res.problems.push(toProblem(p, err));
-      }
-    }),
-  );
-  return res;
-}
-
-export const userLayer = defineLayer<UserFacts>({
+export const userLayer = defineLayer({
   layer: "user",
-  gather: async (ctx) => {
-    const [openclaw, users, sudoers] = await Promise.all([
-      ctx.get(gatherOpenClaw),
-      ctx.get(gatherUsers),
-      ctx.get(gatherSudoers),
-    ]);
-    return { openclaw, users, sudoers, paths: await statPaths(ctx, openclaw, users) };
-  },
+  needs: ["openclaw", "users", "sudoers", "servicePaths"],
   check: checkUser,
 });

@@ -1,6 +1,6 @@
 import { Option, type Command } from "commander";
-import { failingAtOrAbove, runAudit } from "../checks/audit.js";
-import { LAYERS, SEVERITIES, type Layer, type Severity } from "../checks/finding.js";
+import { runAudit } from "../audit/audit.js";
+import { failingAtOrAbove, LAYERS, SEVERITIES, type Layer, type Severity } from "../checks/finding.js";
 import { makeStyle, renderText, wantColor } from "./report.js";
 import { parseChoice } from "./main.js";
 import { hostAt } from "./root.js";

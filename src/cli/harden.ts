@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from "commander";
 import pc from "picocolors";
-import { describeChange } from "../harden/change.js";
+import { describeChange } from "../change/change.js";
 import { DEFAULT_HEALTH_TIMEOUT_S, harden, type HardenReport, type PlannedView } from "../harden/harden.js";
 import { LocalWriter } from "../host/writer.js";
 import { addProfileOptions, profileFrom, type ProfileFlags } from "./profile-flags.js";

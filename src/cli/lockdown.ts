@@ -1,14 +1,15 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import pc from "picocolors";
 import { LocalWriter } from "../host/writer.js";
+import type { Step } from "../change/ruleset.js";
 import {
   applyLockdown,
-  readState,
+  recordedShield,
   rollbackLockdown,
   type ApplyReport,
   type RollbackReport,
 } from "../lockdown/apply.js";
-import { detectBackend, type Step } from "../lockdown/live.js";
+import { detectBackend } from "../lockdown/live.js";
 import { planLockdown, type Backend, type LockdownPlan } from "../lockdown/plan.js";
 import {
   LockdownInputError,
@@ -103,7 +104,12 @@ export function renderPlanText(plan: LockdownPlan): string {
 
 function renderApplyText(plan: LockdownPlan, r: ApplyReport): string {
   const c = paint();
-  const o = [c.bold(`clawguard lockdown: applied to ${r.root}`)];
+  const o = [
+    c.bold(
+      `clawguard lockdown: applied to ${r.root}` +
+        (r.runId ? ` (run ${r.runId}; undo with: clawguard lockdown rollback)` : " (nothing to change)"),
+    ),
+  ];
   for (const p of r.written) o.push(`  wrote ${p}`);
   for (const p of r.unchanged) o.push(c.dim(`  unchanged ${p}`));
   o.push(...stepLines(r.steps));
@@ -125,7 +131,8 @@ function renderVerifyText(r: VerifyReport): string {
 function renderRollbackText(r: RollbackReport): string {
   const c = paint();
   const o = [c.bold(`clawguard lockdown rollback: ${r.root}`)];
-  if (r.nothingRecorded) o.push(c.dim("  no lockdown state recorded; only the live rules were looked for"));
+  if (r.nothingRecorded) o.push(c.dim("  no lockdown run recorded; only the live rules were looked for"));
+  for (const id of r.runs) o.push(`  undid run ${id}`);
   for (const x of r.restored) o.push(`  ${x.to === "absent" ? "removed" : "restored"} ${x.path}`);
   o.push(...stepLines(r.steps));
   for (const p of r.problems) o.push(c.red(`problem: ${p}`));
@@ -203,16 +210,16 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
         throw new LockdownInputError("--apply and --verify are separate steps: run one, then the other");
       const host = await hostAt(flags.root);
       if (flags.verify) {
-        const st = await readState(host);
+        const st = await recordedShield(host);
         const given = flags.shield ? parseHostPort(flags.shield, "--shield") : undefined;
         if (!given && !st)
           throw new LockdownInputError("--verify needs --shield HOST:PORT (no lockdown state recorded here)");
         // A locked-down agent cannot resolve names: a shield given by name is the one lockdown
         // pinned, or it is resolved now (which fails when DNS is blocked, as it should be).
         let shield: HostPort;
-        if (!given) shield = { host: st!.shield.addresses[0]!, port: st!.shield.port };
-        else if (st && given.host === st.shield.host && given.port === st.shield.port)
-          shield = { host: st.shield.addresses[0]!, port: given.port };
+        if (!given) shield = { host: st!.addresses[0]!, port: st!.port };
+        else if (st && given.host === st.host && given.port === st.port)
+          shield = { host: st.addresses[0]!, port: given.port };
         else shield = { host: (await pinShield(given)).addresses[0]!, port: given.port };
         const resolvers = flags.dns ?? resolversOf(await host.readFile("/etc/resolv.conf").catch(() => ""));
         const report = await verifyLockdown({
@@ -251,7 +258,7 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
         systemd: live ? undefined : false,
       });
       out(flags.json, { ...report, plan }, () => renderApplyText(plan, report));
-      setCode(report.steps.every((s) => s.ok) ? 0 : 2);
+      setCode(0);
     });
 
   // Commander gives options after a subcommand's name to the parent when they share it, so

@@ -1,5 +1,5 @@
 import pc from "picocolors";
-import type { AuditReport } from "../checks/audit.js";
+import type { AuditReport } from "../audit/audit.js";
 import { LAYERS, type Finding, type Status } from "../checks/finding.js";
 
 type Paint = (s: string) => string;

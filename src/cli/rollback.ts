@@ -1,9 +1,10 @@
 import type { Command } from "commander";
-import { defaultStateDir } from "../harden/apply.js";
-import { describeChange } from "../harden/change.js";
-import { listRuns } from "../harden/journal.js";
-import { rollbackRun } from "../harden/rollback.js";
+import { defaultStateDir } from "../change/apply.js";
+import { describeChange } from "../change/change.js";
+import { listRuns } from "../change/journal.js";
+import { rollbackRun } from "../change/rollback.js";
 import { LocalWriter } from "../host/writer.js";
+import { migrateLegacyState } from "../lockdown/legacy.js";
 import { hostAt } from "./root.js";
 
 interface RollbackFlags {
@@ -16,14 +17,17 @@ interface RollbackFlags {
 export function registerRollback(program: Command, setCode: (c: number) => void): void {
   program
     .command("rollback [run]")
-    .description("undo a harden run (default: the most recent one that changed something)")
+    .description("undo a harden or lockdown run (default: the most recent one that changed something)")
     .option("--root <dir>", "the system mounted at DIR instead of this one", "/")
     .option("--state-dir <dir>", "where runs and backups are kept (default ROOT/var/lib/clawguard)")
     .option("--list", "list the runs instead")
     .option("--json", "print JSON (schema clawguard.rollback/v1)")
     .action(async (run: string | undefined, flags: RollbackFlags) => {
       const host = await hostAt(flags.root);
+      const writer = new LocalWriter(host);
       const stateDir = flags.stateDir ?? defaultStateDir(host.root);
+      // A lockdown recorded by an earlier version becomes a run where lockdown keeps its runs.
+      await migrateLegacyState(host, writer, defaultStateDir(host.root));
       if (flags.list) {
         const runs = await listRuns(stateDir);
         if (flags.json)
@@ -32,11 +36,11 @@ export function registerRollback(program: Command, setCode: (c: number) => void)
         else
           for (const r of runs)
             process.stdout.write(
-              `${r.id}  ${r.status.padEnd(11)} ${String(r.done).padStart(3)}/${r.begun} changes${r.rolledBack ? "  rolled back" : ""}\n`,
+              `${r.id}  ${r.kind.padEnd(8)} ${r.status.padEnd(11)} ${String(r.done).padStart(3)}/${r.begun} changes${r.rolledBack ? "  rolled back" : ""}\n`,
             );
         return;
       }
-      const res = await rollbackRun(host, new LocalWriter(host), stateDir, run);
+      const res = await rollbackRun(host, writer, stateDir, run);
       if (flags.json)
         process.stdout.write(JSON.stringify({ schema: "clawguard.rollback/v1", ...res }, null, 2) + "\n");
       else {

@@ -13,15 +13,17 @@ export interface EgressStep {
   ruleset: string;
   warnings: string[];
   applied: boolean;
+  /** The lockdown's own run, undone by `clawguard lockdown rollback` (or `clawguard rollback RUN`). */
+  runId?: string;
   /** Each live step of the apply (rules loaded, unit started, gateway restarted). */
   steps?: ApplyReport["steps"];
   error?: string;
 }
 
 /**
- * `harden --shield` includes the agent-side lockdown. It keeps its own backups and its own
- * `clawguard lockdown rollback`, because the same lockdown is also applied alone on servers that
- * were hardened before a shield existed; harden's run journal does not own it.
+ * `harden --shield` includes the agent-side lockdown, as a run of its own after harden's: the
+ * same lockdown is also applied alone on servers hardened before a shield existed, and
+ * `clawguard lockdown rollback` undoes it either way.
  */
 export async function planEgress(
   host: Host,
@@ -59,12 +61,8 @@ export async function applyEgress(
   try {
     const report = await applyLockdown(host, writer, planned.plan, { live: host.root === "/" });
     view.steps = report.steps;
-    view.applied = report.steps.every((s) => s.ok);
-    if (!view.applied)
-      view.error = report.steps
-        .filter((s) => !s.ok)
-        .map((s) => s.detail ?? s.command)
-        .join("; ");
+    view.runId = report.runId;
+    view.applied = true;
   } catch (err) {
     view.error = err instanceof Error ? err.message : String(err);
   }

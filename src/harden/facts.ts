@@ -1,17 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { ClawguardError } from "../errors.js";
+import type { Facts } from "../facts/keys.js";
+import type { FileStat } from "../facts/stat.js";
 import type { FactContext } from "../host/context.js";
 import { HostError } from "../host/errors.js";
-import { gatherAptConf, type AptConfFact } from "../host/facts/aptconf.js";
-import { gatherTmp, type TmpFact } from "../host/facts/mounts.js";
-import { gatherOpenClaw } from "../host/facts/openclaw.js";
-import type { OpenClawFact } from "../host/facts/openclaw-model.js";
-import { gatherPackages, type PackagesFact } from "../host/facts/packages.js";
-import { gatherSshd, type SshdFact } from "../host/facts/sshd.js";
-import { gatherUfw, type UfwFact } from "../host/facts/ufw.js";
-import { gatherUsers, type UsersFact } from "../host/facts/users.js";
-import type { Fact } from "../host/fact.js";
-import type { FileStat } from "../host/host.js";
 
 /** A path as it is now: enough for the plan to compute new content and skip what already holds. */
 export interface FileNow {
@@ -31,13 +23,13 @@ export interface TreeEntry {
 export interface PlanFacts {
   /** Commands act on the running system only when the root is "/". */
   live: boolean;
-  tmp: Fact<TmpFact>;
-  apt: Fact<AptConfFact>;
-  packages: Fact<PackagesFact>;
-  users: Fact<UsersFact>;
-  sshd: Fact<SshdFact>;
-  ufw: Fact<UfwFact>;
-  openclaw: Fact<OpenClawFact>;
+  tmp: Facts["tmp"];
+  apt: Facts["apt"];
+  packages: Facts["packages"];
+  users: Facts["users"];
+  sshd: Facts["sshd"];
+  ufw: Facts["ufw"];
+  openclaw: Facts["openclaw"];
   files: Map<string, FileNow>;
   /** Every entry under each state dir (not following symlinks), for modes and owners. */
   trees: Map<string, TreeEntry[]>;
@@ -103,13 +95,13 @@ async function walk(ctx: FactContext, dir: string, out: TreeEntry[]): Promise<vo
 
 export async function gatherPlanFacts(ctx: FactContext): Promise<PlanFacts> {
   const [tmp, apt, packages, users, sshd, ufw, openclaw] = await Promise.all([
-    ctx.get(gatherTmp),
-    ctx.get(gatherAptConf),
-    ctx.get(gatherPackages),
-    ctx.get(gatherUsers),
-    ctx.get(gatherSshd),
-    ctx.get(gatherUfw),
-    ctx.get(gatherOpenClaw),
+    ctx.get("tmp"),
+    ctx.get("apt"),
+    ctx.get("packages"),
+    ctx.get("users"),
+    ctx.get("sshd"),
+    ctx.get("ufw"),
+    ctx.get("openclaw"),
   ]);
   const files = new Map<string, FileNow>();
   const extra: string[] = [];

@@ -1,13 +1,13 @@
-import { runAudit, type AuditReport } from "../checks/audit.js";
+import { runAudit, type AuditReport } from "../audit/audit.js";
 import { LAYERS, type Finding } from "../checks/finding.js";
 import { FactContext } from "../host/context.js";
 import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
-import { applyPlan, ApplyError, defaultStateDir } from "./apply.js";
+import { applyPlan, ApplyError, defaultStateDir } from "../change/apply.js";
 import { applyEgress, planEgress, type EgressStep } from "./egress.js";
-import { describeChange, type Change } from "./change.js";
+import { describeChange, type Change } from "../change/change.js";
 import { gatherPlanFacts } from "./facts.js";
-import type { JournalRecord } from "./journal.js";
+import type { JournalRecord } from "../change/journal.js";
 import { planHarden, type Blocked } from "./plan.js";
 import type { Profile } from "./profile.js";
 import { settle, type SettledChange } from "./settle.js";
@@ -90,10 +90,11 @@ function audited(profile: Profile) {
 
 /** Audit, plan from the same facts, and drop what already holds. */
 export async function planFor(host: Host, profile: Profile) {
-  // The same gatherers as the audit; the plan's own context also reads what only it needs.
+  // One context: the plan works from the very facts the audit judged, each read once.
+  const context = new FactContext(host);
   const [audit, facts] = await Promise.all([
-    runAudit(host, { layers: audited(profile) }),
-    gatherPlanFacts(new FactContext(host)),
+    runAudit(host, { layers: audited(profile), context }),
+    gatherPlanFacts(context),
   ]);
   const plan = planHarden({ profile, findings: audit.findings, facts });
   const settled = await settle(host, plan.changes);

@@ -1,12 +1,12 @@
 import path from "node:path";
 import type { Layer } from "../checks/finding.js";
-import type { GatewayUnit, OpenClawInstall } from "../host/facts/openclaw-model.js";
-import { isSecretInStateDir } from "../host/facts/credentials.js";
-import { execWords } from "../host/facts/units.js";
-import type { PasswdEntry, UsersFact } from "../host/facts/users.js";
+import { isSecretInStateDir } from "../facts/credentials.js";
+import type { GatewayUnit, OpenClawInstall } from "../facts/openclaw.js";
+import { execWords } from "../facts/units.js";
+import type { PasswdEntry, UsersFact } from "../facts/users.js";
 import { editOpenClawConfig } from "../render/openclaw-config.js";
 import { renderGatewayUnit } from "../render/systemd-unit.js";
-import { shellQuote, type Change } from "./change.js";
+import { shellQuote, type Change } from "../change/change.js";
 import { failing, type LayerPlan, type PlanInput } from "./plan.js";
 import { parseShield } from "./profile.js";
 

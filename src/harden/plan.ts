@@ -1,10 +1,12 @@
 import type { Finding, Layer } from "../checks/finding.js";
+import { isInstalled } from "../facts/packages.js";
+import { entry } from "../facts/record.js";
 import { renderAutoUpgrades, renderSecurityOrigins } from "../render/apt.js";
 import { chooseJailBackend, renderJailLocal } from "../render/jail.js";
 import { renderSshdDropIn, SSHD_DROP_IN } from "../render/sshd.js";
 import { APT_TEMPDIR, fstabWithTmp, renderAptTempDir, renderTmpMountDropIn } from "../render/tmp.js";
 import { renderUfwCommands, ufwDefaultsWithIpv6 } from "../render/ufw.js";
-import type { Change } from "./change.js";
+import type { Change } from "../change/change.js";
 import type { PlanFacts } from "./facts.js";
 import { planOpenClaw } from "./plan-openclaw.js";
 import type { Profile } from "./profile.js";
@@ -165,12 +167,12 @@ function planFirewall(input: PlanInput): LayerPlan {
       blocked: "sshd's real ports are unknown, so enabling a firewall could lock you out",
     };
   const changes: Change[] = [];
-  const installed = facts.packages.status === "ok" && facts.packages.value.installed.has("ufw");
+  const installed = facts.packages.status === "ok" && isInstalled(facts.packages.value, "ufw");
   if (!installed)
     changes.push({ kind: "package", names: ["ufw"], fixes: failing(findings, "firewall", ["installed"]) });
   const ufw = facts.ufw.status === "ok" ? facts.ufw.value : undefined;
-  const policy = ufw?.defaults.get("DEFAULT_INPUT_POLICY")?.value.toUpperCase();
-  const wasEnabled = ufw?.conf.get("ENABLED")?.value.toLowerCase() === "yes";
+  const policy = ufw && entry(ufw.defaults, "DEFAULT_INPUT_POLICY")?.value.toUpperCase();
+  const wasEnabled = !!ufw && entry(ufw.conf, "ENABLED")?.value.toLowerCase() === "yes";
   const rules = [...(ufw?.v4?.rules ?? []), ...(ufw?.v6?.rules ?? [])].filter(
     (r) => r.action === "allow" && r.direction === "in" && !r.route,
   );
@@ -238,7 +240,7 @@ function planFail2ban(input: PlanInput): LayerPlan {
   const { findings, facts } = input;
   const ids = failing(findings, "fail2ban");
   const audited = findings.some((f) => f.layer === "fail2ban");
-  const pk = facts.packages.status === "ok" ? facts.packages.value.installed : undefined;
+  const pk = facts.packages.status === "ok" ? facts.packages.value : undefined;
   // Without a fail2ban layer in the audit, harden still sets up the jail it would demand.
   if (audited && !ids.length) return { changes: [] };
   const ports = sshPorts(input);
@@ -246,7 +248,7 @@ function planFail2ban(input: PlanInput): LayerPlan {
     return { changes: [], blocked: "sshd's real ports are unknown, so a jail would watch the wrong port" };
   const backend = chooseJailBackend(facts.logs);
   const names = ["fail2ban", ...(backend.kind === "systemd" ? ["python3-systemd"] : [])].filter(
-    (n) => !pk?.has(n),
+    (n) => !pk || !isInstalled(pk, n),
   );
   const changes: Change[] = [];
   if (names.length) changes.push({ kind: "package", names, fixes: ids });
@@ -285,8 +287,8 @@ function planUpdates({ findings, facts }: PlanInput): LayerPlan {
   const enabled = failing(findings, "updates", ["enabled"]);
   const origins = failing(findings, "updates", ["security_origins"]);
   const timer = failing(findings, "updates", ["timer"]);
-  const pk = facts.packages.status === "ok" ? facts.packages.value.installed : undefined;
-  if (installed.length && !pk?.has("unattended-upgrades"))
+  const pk = facts.packages.status === "ok" ? facts.packages.value : undefined;
+  if (installed.length && !(pk && isInstalled(pk, "unattended-upgrades")))
     changes.push({ kind: "package", names: ["unattended-upgrades"], fixes: installed });
   if (enabled.length || installed.length)
     changes.push({

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { LAYERS } from "../checks/finding.js";
 import { ConfigError, UsageError } from "../errors.js";
-import { DEFAULT_GATEWAY_PORT } from "../host/facts/openclaw-model.js";
+import { DEFAULT_GATEWAY_PORT } from "../facts/openclaw.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
 import { formatKeyPath, parseYaml, readConfigText, schemaProblems, type Locator } from "../yaml/read.js";
 

@@ -1,9 +1,9 @@
 import { HostError } from "../host/errors.js";
 import type { Host } from "../host/host.js";
 import { unifiedDiff } from "../render/diff.js";
-import { resolveIds } from "./apply.js";
-import { treeNeedsChown } from "./owners.js";
-import { changePaths, type Change } from "./change.js";
+import { resolveIds } from "../change/perform.js";
+import { treeNeedsChown } from "../change/owners.js";
+import { changePaths, type Change } from "../change/change.js";
 
 export interface SettledChange {
   change: Change;

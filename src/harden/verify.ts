@@ -1,7 +1,7 @@
 import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
-import { Journal, readRun } from "./journal.js";
-import { rollbackRecords } from "./rollback.js";
+import { Journal, readRun } from "../change/journal.js";
+import { rollbackRecords } from "../change/rollback.js";
 
 export interface Health {
   port: number;

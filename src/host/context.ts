@@ -1,24 +1,26 @@
-import type { Fact } from "./fact.js";
+import type { Fact } from "../facts/fact.js";
+import type { FactKey, FactTypes } from "../facts/keys.js";
+import { GATHERERS } from "./gather/index.js";
 import type { Host } from "./host.js";
 
 export type Gatherer<T> = (ctx: FactContext) => Promise<Fact<T>>;
 
 /**
- * Facts are gathered once per audit: every gatherer is memoised by identity, so layers that
- * share a fact (the users table, sshd's real port, the OpenClaw installs) read it once, and
- * independent gatherers run concurrently.
+ * Facts are gathered once per context: each is memoised by its key, so layers (and harden's
+ * planners) that share a fact (the users table, sshd's real port, the OpenClaw installs) read
+ * it once, and independent facts are read concurrently.
  */
 export class FactContext {
-  private readonly cache = new Map<Gatherer<unknown>, Promise<Fact<unknown>>>();
+  private readonly cache = new Map<FactKey, Promise<Fact<unknown>>>();
 
   constructor(readonly host: Host) {}
 
-  get<T>(gatherer: Gatherer<T>): Promise<Fact<T>> {
-    let p = this.cache.get(gatherer as Gatherer<unknown>);
+  get<K extends FactKey>(key: K): Promise<Fact<FactTypes[K]>> {
+    let p = this.cache.get(key);
     if (!p) {
-      p = gatherer(this);
-      this.cache.set(gatherer as Gatherer<unknown>, p);
+      p = GATHERERS[key](this);
+      this.cache.set(key, p);
     }
-    return p as Promise<Fact<T>>;
+    return p as Promise<Fact<FactTypes[K]>>;
   }
 }

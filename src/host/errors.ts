@@ -1,16 +1,5 @@
 import { ClawguardError, type ErrorCode } from "../errors.js";
-
-/** Why a file or command could not give us what we wanted. */
-export type ProblemKind = "missing" | "permission" | "malformed" | "io" | "unavailable" | "timeout";
-
-export interface Problem {
-  kind: ProblemKind;
-  /** The path (as seen on the audited system) or command that failed. */
-  source: string;
-  message: string;
-  /** 1-based line for malformed input, when known. */
-  line?: number;
-}
+import { MalformedError, type Problem, type ProblemKind } from "../facts/fact.js";
 
 const CODES: Record<ProblemKind, ErrorCode> = {
   missing: "CG_HOST_MISSING",
@@ -31,10 +20,6 @@ function whereOf(p: Problem): string {
   return p.line !== undefined ? `${p.source}:${p.line}` : p.source;
 }
 
-export function describeProblem(p: Problem): string {
-  return `${whereOf(p)}: ${p.message}`;
-}
-
 /** Turn a Node fs error into a Problem a person can act on. */
 export function problemFromFsError(source: string, err: unknown): Problem {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -52,4 +37,17 @@ export function problemFromFsError(source: string, err: unknown): Problem {
     default:
       return { kind: "io", source, message: err instanceof Error ? err.message : String(err) };
   }
+}
+
+/** Whatever reading `source` threw, as a Problem: the host's own, a parser's, or the file system's. */
+export function toProblem(source: string, err: unknown): Problem {
+  if (err instanceof HostError) return err.problem;
+  if (err instanceof MalformedError)
+    return { kind: "malformed", source, message: err.message, line: err.line };
+  return problemFromFsError(source, err);
+}
+
+/** The error means the path or command is not there. */
+export function isMissing(err: unknown): boolean {
+  return err instanceof HostError && err.problem.kind === "missing";
 }

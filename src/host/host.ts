@@ -1,15 +1,9 @@
 import { spawn } from "node:child_process";
 import { constants as fsc, promises as fs } from "node:fs";
 import path from "node:path";
-import { HostError, problemFromFsError, type Problem } from "./errors.js";
-
-export interface FileStat {
-  mode: number; // permission bits only (0o7777)
-  uid: number;
-  gid: number;
-  size: number;
-  type: "file" | "dir" | "symlink" | "other";
-}
+import type { Problem } from "../facts/fact.js";
+import type { FileStat } from "../facts/stat.js";
+import { HostError, problemFromFsError } from "./errors.js";
 
 export interface DirEntry {
   name: string;
@@ -198,6 +192,12 @@ export class LocalHost implements Host {
     }
     return result;
   }
+}
+
+/** The path on this machine of `p` on the host's system, its last component not followed. */
+export async function realNoFollow(host: Host, p: string): Promise<string> {
+  const abs = path.posix.resolve("/", p);
+  return path.join(await host.resolve(path.posix.dirname(abs)), path.posix.basename(abs));
 }
 
 async function isExecutable(p: string): Promise<boolean> {

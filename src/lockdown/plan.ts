@@ -1,10 +1,7 @@
 import { readlink } from "node:fs/promises";
-import path from "node:path";
 import { FactContext } from "../host/context.js";
 import { HostError } from "../host/errors.js";
-import type { Host } from "../host/host.js";
-import { gatherOpenClaw } from "../host/facts/openclaw.js";
-import { gatherSshd } from "../host/facts/sshd.js";
+import { realNoFollow, type Host } from "../host/host.js";
 import { unifiedDiff } from "../render/diff.js";
 import {
   IPT_CHAIN,
@@ -28,7 +25,6 @@ export const UNIT_NAME = "clawguard-lockdown.service";
 export const UNIT_FILE = `/etc/systemd/system/${UNIT_NAME}`;
 export const WANTS_LINK = `/etc/systemd/system/multi-user.target.wants/${UNIT_NAME}`;
 export const DROPIN_NAME = "50-clawguard-egress.conf";
-export const STATE_DIR = "/var/lib/clawguard/lockdown";
 
 export type Backend = "nft" | "iptables";
 
@@ -87,7 +83,7 @@ const HEADER = "# Written by clawguard lockdown; `clawguard lockdown rollback` r
 async function sshPortsOf(ctx: FactContext, given: number[] | undefined, warnings: string[]) {
   if (given && given.length > 0)
     return { ports: [...new Set(given)].sort((a, b) => a - b), source: "--ssh-port" };
-  const f = await ctx.get(gatherSshd);
+  const f = await ctx.get("sshd");
   if (f.status === "ok" && f.value.ports.length > 0)
     return { ports: f.value.ports, source: f.sources[0] ?? "sshd" };
   const why =
@@ -172,12 +168,6 @@ async function current(host: Host, p: string): Promise<string | null> {
       message: `is a ${st.type}, not a file; move it away before running lockdown`,
     });
   return host.readFile(p);
-}
-
-/** The path on this machine of `p` on the target system, its last component not followed. */
-export async function realNoFollow(host: Host, p: string): Promise<string> {
-  const abs = path.posix.resolve("/", p);
-  return path.join(await host.resolve(path.posix.dirname(abs)), path.posix.basename(abs));
 }
 
 async function currentLink(host: Host, p: string): Promise<string | null> {
@@ -283,7 +273,7 @@ export async function planLockdown(host: Host, input: PlanInput): Promise<Lockdo
 
   const gatewayUnits: string[] = [];
   let gatewaySkipped: string | undefined;
-  const oc = await ctx.get(gatherOpenClaw);
+  const oc = await ctx.get("openclaw");
   if (oc.status !== "ok") {
     gatewaySkipped =
       oc.status === "skip"

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import net from "node:net";
-import type { Runner } from "./live.js";
-import { defaultRunner, rulesLoaded } from "./live.js";
+import { defaultRunner, type Runner } from "../change/ruleset.js";
+import { rulesLoaded } from "./live.js";
 import { formatHostPort as authority, type HostPort } from "../net/hostport.js";
 
 export interface Probe {

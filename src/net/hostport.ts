@@ -64,8 +64,16 @@ export function splitHostPort(text: string, rule: PortRule = {}): SplitHostPort 
   }
   const first = text.indexOf(":");
   if (first < 0) return { host: text, port: null, bracketed: false };
-  if (first !== text.lastIndexOf(":"))
-    throw new HostPortError(text, "IPv6 literals must be written in brackets, e.g. [2001:db8::1]:443");
+  const last = text.lastIndexOf(":");
+  if (first !== last) {
+    // `fd00::2:3128` most likely means an address and a port: show that one written right.
+    const [host, port] = [text.slice(0, last), text.slice(last + 1)];
+    const meant = parseIPv6(host) !== null && /^[0-9]{1,5}$/.test(port) ? `[${host}]:${port}` : null;
+    throw new HostPortError(
+      text,
+      `IPv6 literals must be written in brackets${meant ? `: ${meant}` : ", e.g. [2001:db8::1]:443"}`,
+    );
+  }
   return { host: text.slice(0, first), port: portOf(text, text.slice(first + 1), rule), bracketed: false };
 }
 

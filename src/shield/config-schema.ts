@@ -3,6 +3,7 @@
  * unknown key is a typo, and a typo in a security policy must stop the shield, not be ignored.
  */
 import { z } from "zod";
+import { gatewaySchema } from "./config-gateway.js";
 
 const mode = z.enum(["enforce", "audit", "lockdown"]);
 const rules = z.array(z.string()).default([]);
@@ -80,6 +81,7 @@ export const shieldSchema = z.strictObject({
     .default("403")
     .transform((v) => (v === 403 ? "403" : v)),
   strip_headers: z.array(z.string()).default([]),
+  http_server: z.enum(["clawguard", "node"]).default("clawguard"),
   admin: z
     .strictObject({
       listen: z.string().default("127.0.0.1:9090"),
@@ -88,6 +90,7 @@ export const shieldSchema = z.strictObject({
       state_file: z.string().min(1).optional(),
     })
     .optional(),
+  gateway: gatewaySchema.optional(),
 });
 
 export type RawShieldConfig = z.infer<typeof shieldSchema>;

@@ -7,6 +7,7 @@
 import path from "node:path";
 import type { BudgetLimit, Isolation, Mode } from "./types.js";
 import { shieldSchema, type RawShieldConfig } from "./config-schema.js";
+import { gatewayConfig, type GatewayConfig } from "./config-gateway.js";
 import { RuleError, parseRule } from "./policy/rules.js";
 import { parseCidr, parseIP, formatIP, formatCidr } from "../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
@@ -72,8 +73,12 @@ export interface ShieldConfig extends RuleSet {
   refusal: "403" | "reset";
   /** Extra request headers to remove, lowercase. */
   stripHeaders: string[];
+  /** What reads agents' requests: the shield's own HTTP/1.1 server, or Node's `http` server. */
+  httpServer: "clawguard" | "node";
   /** `tokenFile` is absolute, like `log.path`; the admin API refuses to start without it. */
   admin?: { listen: Endpoint; tokenFile?: string; stateFile: string };
+  /** The shield as its agents' only way out of a private network (config-gateway.ts). */
+  gateway?: GatewayConfig;
 }
 
 export async function loadShieldConfig(file: string): Promise<ShieldConfig> {
@@ -137,6 +142,8 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
   if (admin && listen.port !== 0 && listen.port === admin.listen.port && listen.host === admin.listen.host) {
     fail(["admin", "listen"], "the admin API must not share the proxy's address and port");
   }
+
+  const gateway = raw.gateway ? gatewayConfig(raw.gateway, listen.port, fail) : undefined;
 
   const tiers: Record<string, TierConfig> = {};
   for (const [name, t] of Object.entries(raw.tiers)) {
@@ -255,7 +262,9 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     },
     refusal: raw.refusal,
     stripHeaders,
+    httpServer: raw.http_server,
     ...(admin ? { admin } : {}),
+    ...(gateway ? { gateway } : {}),
   };
 }
 

@@ -21,6 +21,7 @@ import { loadModeOverrides, NO_OVERRIDES, saveModeOverrides, withOverrides } fro
 import { createAdminHandler } from "./admin/server.js";
 import { readAdminToken } from "./admin/token.js";
 import { SHIELD_VERSION } from "./version.js";
+import { startGateway, type GatewayListeners } from "./transparent/gateway.js";
 
 export interface ManagedShieldOptions {
   resolver?: Resolver;
@@ -120,6 +121,24 @@ export async function startManagedShield(
       `saved mode switches for ${dropped.join(", ")} dropped: the config no longer has them`,
     );
   shield.proxy.setPolicy(ctl.proxyPolicy);
+  let gateway: GatewayListeners | null = null;
+  if (cfg.gateway) {
+    try {
+      gateway = await startGateway(cfg.gateway, shield.proxy, {
+        resolver: opts.resolver ?? systemResolver,
+        headerTimeoutMs: cfg.limits.headerTimeoutMs,
+        onDnsQuery: (agent, answer) => m.dnsQuery(agent, answer),
+      });
+    } catch (e) {
+      adminServer?.close();
+      await shield.close(0);
+      const code = (e as NodeJS.ErrnoException).code ?? String(e);
+      throw new ClawguardError(
+        "CG_LISTEN_FAILED",
+        `cannot listen on ${cfg.gateway.listen.join(", ")} for gateway mode (${code}); gateway.listen must be the shield's own address on the agents' network`,
+      );
+    }
+  }
   let saving: Promise<void> = Promise.resolve();
   const saveModes = (): Promise<void> => {
     const file = cfg.admin?.stateFile;
@@ -183,7 +202,8 @@ export async function startManagedShield(
           adminServer.closeAllConnections();
           await closed;
         }
-        await shield.close(graceMs);
+        // Side by side: the proxy's close cuts what is left on the transparent HTTP port too.
+        await Promise.all([gateway?.close(), shield.close(graceMs)]);
       })();
       return closing;
     },

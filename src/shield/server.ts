@@ -43,6 +43,7 @@ export async function startShield(cfg: ShieldConfig, opts: StartShieldOptions): 
     limits: cfg.limits,
     refusal: cfg.refusal,
     stripHeaders: cfg.stripHeaders,
+    httpServer: cfg.httpServer,
     resolver: opts.resolver,
     maxBulkBuffers: opts.maxBulkBuffers,
     maxLargeBuffers: opts.maxLargeBuffers,
@@ -94,6 +95,12 @@ export function selfEndpoints(cfg: ShieldConfig, listenPort: number): Array<{ ho
   };
   add(cfg.listen.host, listenPort);
   if (cfg.admin) add(cfg.admin.listen.host, cfg.admin.listen.port);
+  // Gateway mode's listeners: an agent's CONNECT to one of them would loop back into the shield.
+  const gw = cfg.gateway;
+  if (gw)
+    for (const host of gw.listen)
+      for (const port of [gw.http?.listener, gw.https?.listener, gw.dns ?? undefined])
+        if (port !== undefined) add(host, port);
   return out;
 }
 

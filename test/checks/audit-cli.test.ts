@@ -1,7 +1,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import type { AuditReport } from "../../src/checks/audit.js";
+import type { AuditReport } from "../../src/audit/audit.js";
 import { runCommand } from "../../src/host/host.js";
 import { loadFixture } from "../helpers/fixture.js";
 

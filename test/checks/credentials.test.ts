@@ -3,10 +3,10 @@ import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { LocalHost, runCommand } from "../../src/host/host.js";
-import { runAudit } from "../../src/checks/audit.js";
-import type { AuditReport } from "../../src/checks/audit.js";
+import { runAudit } from "../../src/audit/audit.js";
+import type { AuditReport } from "../../src/audit/audit.js";
 import { shellQuote } from "../../src/checks/credentials.js";
-import { isSecretInStateDir } from "../../src/host/facts/credentials.js";
+import { isSecretInStateDir } from "../../src/facts/credentials.js";
 import { loadFixture, one } from "../helpers/fixture.js";
 import { auditServiceFixture, loadServiceFixture, SERVICE_UID_AS_ROOT } from "../host/openclaw-fixtures.js";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { runAudit } from "../../src/checks/audit.js";
+import { runAudit } from "../../src/audit/audit.js";
 import { LocalHost } from "../../src/host/host.js";
 import { auditFixture, one } from "../helpers/fixture.js";
 import { auditServiceFixture, loadServiceFixture } from "../host/openclaw-fixtures.js";

@@ -1,11 +1,11 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { runAudit } from "../../src/checks/audit.js";
-import { checkFirewall, firewallLayer, type FirewallFacts } from "../../src/checks/firewall.js";
+import { gatherFacts, runAudit } from "../../src/audit/audit.js";
+import { checkFirewall, type FirewallFacts } from "../../src/checks/firewall.js";
 import { FactContext } from "../../src/host/context.js";
-import { ok } from "../../src/host/fact.js";
-import { parseIptablesS } from "../../src/host/facts/firewall-live.js";
+import { ok } from "../../src/facts/fact.js";
+import { parseIptablesS } from "../../src/facts/firewall-live.js";
 import { LocalHost } from "../../src/host/host.js";
 import { auditFixture, loadFixture, one } from "../helpers/fixture.js";
 
@@ -134,12 +134,12 @@ const DOCKER =
 describe("firewall layer against the live ruleset", () => {
   async function factsWithLive(v4: string, v6: string): Promise<FirewallFacts> {
     const root = loadFixture("firewall-pass");
-    const facts = (await firewallLayer.gather(
-      new FactContext(new LocalHost(root, { isRoot: false })),
-    )) as FirewallFacts;
+    const { facts } = await gatherFacts(new FactContext(new LocalHost(root, { isRoot: false })), [
+      "firewall",
+    ]);
     return {
-      ...facts,
-      live: ok({ v4: parseIptablesS(v4, "iptables -S"), v6: parseIptablesS(v6, "ip6tables -S") }, [
+      ...(facts as FirewallFacts),
+      firewallLive: ok({ v4: parseIptablesS(v4, "iptables -S"), v6: parseIptablesS(v6, "ip6tables -S") }, [
         "iptables -S",
         "ip6tables -S",
       ]),

@@ -2,10 +2,10 @@ import { describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { runAudit, type AuditReport } from "../../src/checks/audit.js";
+import { runAudit, type AuditReport } from "../../src/audit/audit.js";
 import { checkGateway } from "../../src/checks/gateway.js";
 import { LocalHost, runCommand } from "../../src/host/host.js";
-import { ok } from "../../src/host/fact.js";
+import { ok } from "../../src/facts/fact.js";
 import { auditFixture, loadFixture, one } from "../helpers/fixture.js";
 import { auditServiceFixture } from "../host/openclaw-fixtures.js";
 

@@ -3,10 +3,10 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { runAudit } from "../../src/checks/audit.js";
+import { runAudit } from "../../src/audit/audit.js";
 import { mapOpenClawAudit, sanitiseCheckId } from "../../src/checks/openclaw.js";
 import { FactContext } from "../../src/host/context.js";
-import { openClawAuditGatherer } from "../../src/host/facts/openclaw-audit.js";
+import { openClawAuditGatherer } from "../../src/host/gather/openclaw-audit.js";
 import { LocalHost } from "../../src/host/host.js";
 import { auditFixture, one } from "../helpers/fixture.js";
 
@@ -114,7 +114,7 @@ describe("openclaw layer", () => {
   it("gives up on a hung openclaw after the timeout", async () => {
     fakeOpenClaw("exec sleep 30");
     const started = Date.now();
-    const fact = await new FactContext(new LocalHost("/")).get(openClawAuditGatherer(400));
+    const fact = await openClawAuditGatherer(400)(new FactContext(new LocalHost("/")));
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(fact.status).toBe("error");
     if (fact.status === "error") expect(fact.problems[0]?.kind).toBe("timeout");

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { runAudit } from "../../src/checks/audit.js";
+import { runAudit } from "../../src/audit/audit.js";
 import { LocalHost, runCommand } from "../../src/host/host.js";
-import { parseExposure } from "../../src/host/facts/systemd-analyze.js";
+import { parseExposure } from "../../src/facts/systemd-analyze.js";
 import { auditFixture, loadFixture, one } from "../helpers/fixture.js";
 import { auditServiceFixture } from "../host/openclaw-fixtures.js";
 

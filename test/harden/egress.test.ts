@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { runAudit } from "../../src/checks/audit.js";
+import { runAudit } from "../../src/audit/audit.js";
 import { LAYERS } from "../../src/checks/finding.js";
 import { harden } from "../../src/harden/harden.js";
 import { validateProfile } from "../../src/harden/profile.js";

@@ -1,6 +1,6 @@
 import { existsSync, lchownSync, readdirSync, readFileSync, writeFileSync, lstatSync } from "node:fs";
 import path from "node:path";
-import { runAudit } from "../../src/checks/audit.js";
+import { runAudit } from "../../src/audit/audit.js";
 import type { Layer } from "../../src/checks/finding.js";
 import { LocalHost } from "../../src/host/host.js";
 import { loadFixture } from "../helpers/fixture.js";

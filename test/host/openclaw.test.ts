@@ -2,15 +2,14 @@ import { describe, expect, it } from "vitest";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { FactContext } from "../../src/host/context.js";
-import { gatherOpenClaw } from "../../src/host/facts/openclaw.js";
-import type { OpenClawFact } from "../../src/host/facts/openclaw-model.js";
+import type { OpenClawFact } from "../../src/facts/openclaw.js";
 import { LocalHost } from "../../src/host/host.js";
 import { loadFixture } from "../helpers/fixture.js";
 
 const UNIT = "etc/systemd/system/openclaw-gateway.service";
 
 async function discover(root: string): Promise<OpenClawFact> {
-  const fact = await new FactContext(new LocalHost(root, { isRoot: false })).get(gatherOpenClaw);
+  const fact = await new FactContext(new LocalHost(root, { isRoot: false })).get("openclaw");
   if (fact.status !== "ok") throw new Error(JSON.stringify(fact));
   expect(fact.problems).toEqual([]);
   return fact.value;

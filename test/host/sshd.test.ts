@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { configuredPorts, parseSshdConfig, parseSshdT, sshdValue } from "../../src/host/facts/sshd.js";
+import { configuredPorts, parseSshdT, sshdValue } from "../../src/facts/sshd.js";
+import { parseSshdConfig } from "../../src/host/gather/sshd.js";
 import { LocalHost } from "../../src/host/host.js";
 
 const roots: string[] = [];

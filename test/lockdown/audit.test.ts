@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { runAudit } from "../../src/checks/audit.js";
+import { runAudit } from "../../src/audit/audit.js";
 import type { Finding } from "../../src/checks/finding.js";
 import { LocalHost } from "../../src/host/host.js";
 import { LocalWriter } from "../../src/host/writer.js";

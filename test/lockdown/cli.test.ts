@@ -120,6 +120,46 @@ describe("clawguard lockdown", () => {
     SLOW,
   );
 
+  it.runIf(netnsWorks)(
+    "clawguard rollback of the latest apply leaves the one before it in force, rules included",
+    async () => {
+      const root = makeTree();
+      const cg = `'${process.execPath}' '${BIN}'`;
+      const apply = (shield: string) =>
+        `${cg} lockdown --shield ${shield} --root '${root}' --apply > /dev/null`;
+      const script = [
+        apply("10.0.0.2:3128"),
+        apply("10.0.0.3:3128"),
+        `${cg} rollback --list --root '${root}' | grep -c ' lockdown '`,
+        `${cg} rollback --root '${root}' > /dev/null`,
+        "echo rollback=$?",
+        "nft list table inet clawguard_egress > t.txt; grep -q 'ip daddr 10.0.0.2 tcp dport 3128' t.txt && echo table=first",
+        "grep -q 10.0.0.3 t.txt || echo table-not-second",
+        `grep -q 'daddr 10.0.0.2 ' '${root}/etc/clawguard/lockdown.nft' && echo file=first`,
+        `${cg} lockdown rollback --root '${root}' > /dev/null`,
+        "echo lockdown-rollback=$?",
+        "nft list tables | wc -l",
+      ].join("; ");
+      const r = await runCommand(
+        ["unshare", "--user", "--map-root-user", "--net", "sh", "-c", `cd '${root}'; ${script}`],
+        {
+          timeoutMs: 80_000,
+        },
+      );
+      expect(r.stdout.split("\n"), r.stderr).toEqual([
+        "2",
+        "rollback=0",
+        "table=first",
+        "table-not-second",
+        "file=first",
+        "lockdown-rollback=0",
+        "0",
+        "",
+      ]);
+    },
+    SLOW,
+  );
+
   it.runIf(iptablesWorks)(
     "falls back to a chain of its own in iptables and ip6tables, jumped to once however often applied",
     async () => {

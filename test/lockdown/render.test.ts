@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { summarizeNft } from "../../src/host/facts/lockdown-state.js";
+import { summarizeNft } from "../../src/facts/lockdown.js";
 import { runCommand } from "../../src/host/host.js";
 import { renderIptablesRules, renderNftRuleset, type EgressSpec } from "../../src/render/nftables.js";
 import { LockdownInputError, parseAllowOut, parseHostPort, pinShield } from "../../src/lockdown/spec.js";

@@ -15,7 +15,10 @@ describe("splitHostPort", () => {
   });
 
   it("refuses what could be read two ways, and ports out of range", () => {
-    expect(() => splitHostPort("fd00::2:3128")).toThrow(/IPv6 literals must be written in brackets/);
+    expect(() => splitHostPort("fd00::2:3128")).toThrow(
+      /IPv6 literals must be written in brackets: \[fd00::2\]:3128$/,
+    );
+    expect(() => splitHostPort("a:b:c")).toThrow(/must be written in brackets, e\.g\. \[2001:db8::1\]:443$/);
     expect(() => splitHostPort("[::1")).toThrow(/unclosed IPv6 bracket/);
     expect(() => splitHostPort("[::1]x")).toThrow(/unexpected text after IPv6 literal/);
     expect(() => splitHostPort("a:0")).toThrow(/port 0 is out of range 1-65535/);

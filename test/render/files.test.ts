@@ -2,9 +2,9 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseAptConf } from "../../src/host/facts/aptconf.js";
-import { parseMountTable } from "../../src/host/facts/mounts.js";
-import { parseUnitFile } from "../../src/host/facts/units.js";
+import { parseAptConf } from "../../src/facts/aptconf.js";
+import { parseMountTable } from "../../src/facts/mounts.js";
+import { parseUnitFile } from "../../src/facts/units.js";
 import { renderAutoUpgrades, renderSecurityOrigins } from "../../src/render/apt.js";
 import { unifiedDiff } from "../../src/render/diff.js";
 import { renderSshdDropIn } from "../../src/render/sshd.js";
@@ -41,7 +41,7 @@ describe("tmp", () => {
   });
 
   it("moves apt's template dir out of /tmp in syntax apt reads", () => {
-    expect(parseAptConf(renderAptTempDir(), "x").get("apt::extracttemplates::tempdir")?.value).toBe(
+    expect(parseAptConf(renderAptTempDir(), "x")["apt::extracttemplates::tempdir"]?.value).toBe(
       "/var/cache/apt/tmp",
     );
   });
@@ -50,9 +50,9 @@ describe("tmp", () => {
 describe("apt", () => {
   it("enables both periodic settings and security origins", () => {
     const c = parseAptConf(renderAutoUpgrades() + renderSecurityOrigins(), "x");
-    expect(c.get("apt::periodic::update-package-lists")?.value).toBe("1");
-    expect(c.get("apt::periodic::unattended-upgrade")?.value).toBe("1");
-    expect(c.get("unattended-upgrade::origins-pattern")?.value).toContain("label=Debian-Security");
+    expect(c["apt::periodic::update-package-lists"]?.value).toBe("1");
+    expect(c["apt::periodic::unattended-upgrade"]?.value).toBe("1");
+    expect(c["unattended-upgrade::origins-pattern"]?.value).toContain("label=Debian-Security");
   });
 });
 

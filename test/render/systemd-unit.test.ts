@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseUnitFile } from "../../src/host/facts/units.js";
+import { parseUnitFile } from "../../src/facts/units.js";
 import { renderGatewayUnit, type GatewayUnitInput } from "../../src/render/systemd-unit.js";
 import { tempDir } from "../harden/tree.js";
 import { haveTool } from "./tool.js";

@@ -41,6 +41,7 @@ describe("parseShieldConfig", () => {
     });
     expect(cfg.refusal).toBe("403");
     expect(cfg.stripHeaders).toEqual([]);
+    expect(cfg.httpServer).toBe("clawguard");
     expect(cfg.admin).toBeUndefined();
   });
 
@@ -61,6 +62,7 @@ agents:
 limits: { max_header_bytes: 8192, max_tunnels_per_agent: 3 }
 refusal: reset
 strip_headers: [X-Trace-Id]
+http_server: node
 admin: { listen: 127.0.0.1:9090 }
 `,
       "s.yaml",
@@ -86,6 +88,7 @@ admin: { listen: 127.0.0.1:9090 }
     expect(cfg.limits.idleTimeoutMs).toBe(120_000);
     expect(cfg.refusal).toBe("reset");
     expect(cfg.stripHeaders).toEqual(["x-trace-id"]);
+    expect(cfg.httpServer).toBe("node");
     expect(cfg.admin).toEqual({
       listen: { host: "127.0.0.1", port: 9090 },
       stateFile: path.join(path.dirname(cfg.log.path), "shield-modes.json"),
@@ -207,6 +210,7 @@ admin: { listen: 127.0.0.1:9090 }
       "must match",
     ],
     ["a bad header name", `${BASE}strip_headers: ["X Bad"]\n`, 3, "strip_headers[0]", "not a header name"],
+    ["an HTTP server the shield has not got", `${BASE}http_server: nginx\n`, 3, "http_server", '"clawguard"'],
     [
       "the admin API on the proxy's port",
       `${BASE}admin: { listen: 127.0.0.1:3128 }\n`,

@@ -75,3 +75,36 @@ export function mutant(rand: () => number, spec: MutationSpec): string {
   }
   return s;
 }
+
+/** Requests to mutate: a plain GET, bodies by length and chunked, CONNECT, Upgrade, HTTP/1.0. */
+const REQUEST_BASES = [
+  "GET http://a.test/p?q=1 HTTP/1.1\r\nHost: a.test\r\nAccept: */*\r\n\r\n",
+  "POST http://a.test/u HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello",
+  "POST http://a.test/u HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\n\r\n",
+  "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n",
+  "GET http://a.test/ws HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+  "GET http://a.test/ HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+];
+
+/** 1 to 3 mutations of a base request, sometimes followed by a second request. */
+export const REQUESTS: MutationSpec = {
+  bases: REQUEST_BASES,
+  headers: [
+    ...FRAMING_HEADERS,
+    "Host: b.test",
+    "Connection: close",
+    "Connection: upgrade",
+    "Upgrade: h2c",
+    "Expect: 100-continue",
+    ...ODD_HEADERS,
+  ],
+  // After the request line.
+  headerAt: (s) => s.indexOf("\r\n") + 2,
+  swaps: [
+    [/HTTP\/1\.[01]/, ["HTTP/1.0", "HTTP/1.2", "HTTP/2.0", "http/1.1", "HTTP/1.1 ", "HTTP/1"]],
+    [/^[A-Z]+/, ["get", "GE T", "PUT", "CONNECT", "G\x01T", "HEAD", "OPTIONS"]],
+  ],
+  // Body bytes that look like a request, or a chunk size line.
+  tails: ["GET http://b.test/ HTTP/1.1\r\nHost: b.test\r\n\r\n", "0\r\n\r\n", "5\r\nworld\r\n0\r\n\r\n", "x"],
+  headBias: 0.8,
+};

@@ -274,6 +274,42 @@ export function rawExchange(
   });
 }
 
+/** Split a byte stream of responses into heads and bodies, reading each body by its framing. */
+export function responses(stream: string): Array<{ status: number; head: string; body: string }> {
+  const out: Array<{ status: number; head: string; body: string }> = [];
+  let rest = stream;
+  while (rest.length > 0) {
+    const end = rest.indexOf("\r\n\r\n");
+    if (end < 0) throw new Error(`incomplete head: ${JSON.stringify(rest)}`);
+    const head = rest.slice(0, end);
+    rest = rest.slice(end + 4);
+    const length = /\r\ncontent-length: (\d+)/i.exec(head);
+    let body = "";
+    if (/\r\ntransfer-encoding: chunked/i.test(head)) {
+      for (;;) {
+        const eol = rest.indexOf("\r\n");
+        if (eol < 0) throw new Error(`incomplete chunked body after ${JSON.stringify(head)}`);
+        const size = parseInt(rest.slice(0, eol), 16);
+        rest = rest.slice(eol + 2);
+        if (size === 0) {
+          rest = rest.slice(2);
+          break;
+        }
+        body += rest.slice(0, size);
+        rest = rest.slice(size + 2);
+      }
+    } else if (length) {
+      body = rest.slice(0, Number(length[1]));
+      rest = rest.slice(body.length);
+    } else {
+      body = rest;
+      rest = "";
+    }
+    out.push({ status: Number(head.slice(9, 12)), head, body });
+  }
+  return out;
+}
+
 export const basic = (user: string, pass: string) =>
   "Basic " + Buffer.from(`${user}:${pass}`).toString("base64");
 
@@ -301,17 +337,25 @@ export interface TestShield {
   close(): Promise<void>;
 }
 
-/** Parse `yaml` with the real config loader and start the real shield on a free loopback port. */
+/** The HTTP servers the shield can read agents' requests with; behaviour tests run on each. */
+export const HTTP_SERVERS = ["clawguard", "node"] as const;
+export type HttpServerName = (typeof HTTP_SERVERS)[number];
+
+/**
+ * Parse `yaml` with the real config loader and start the real shield on a free loopback port;
+ * `httpServer` overrides the config's `http_server`.
+ */
 export async function startTestShield(
   yaml: string,
   resolver?: Resolver,
-  opts: Omit<StartShieldOptions, "sink" | "resolver"> = {},
+  opts: Omit<StartShieldOptions, "sink" | "resolver"> & { httpServer?: HttpServerName } = {},
 ): Promise<TestShield> {
+  const { httpServer, ...rest } = opts;
   const cfg = parseShieldConfig(yaml, "shield.yaml");
   const sink = new MemorySink();
   const shield = await startShield(
-    { ...cfg, listen: { host: "127.0.0.1", port: 0 } },
-    { ...opts, sink, resolver },
+    { ...cfg, listen: { host: "127.0.0.1", port: 0 }, httpServer: httpServer ?? cfg.httpServer },
+    { ...rest, sink, resolver },
   );
   const port = shield.address.port;
   return { shield, sink, port, proxyUrl: `http://127.0.0.1:${port}`, close: () => shield.close(200) };

@@ -94,6 +94,15 @@ describe("reload on change", () => {
     expect((await scout("new.test")).status).toBe(200);
   });
 
+  it("says a change of HTTP server waits for a restart, and keeps serving with the one it has", async () => {
+    await start();
+    writeFileSync(s.file, `${original}http_server: node\n`);
+    const r = await until(async () => (await lastReload()) ?? undefined, "a reload");
+    expect(r).toMatchObject({ ok: true, restartNeeded: ["http_server"] });
+    expect(s.warnings.some((w) => /changes to http_server apply after a restart/.test(w))).toBe(true);
+    expect((await scout("web.test")).status).toBe(200);
+  });
+
   it("keeps the policy when the file disappears", async () => {
     await start();
     renameSync(s.file, `${s.file}.moved`);

@@ -349,5 +349,6 @@ function startOnlyChanges(a: ShieldConfig, b: ShieldConfig): string[] {
   if (!same(a.limits, b.limits)) out.push("limits");
   if (a.refusal !== b.refusal) out.push("refusal");
   if (!same(a.stripHeaders, b.stripHeaders)) out.push("strip_headers");
+  if (a.httpServer !== b.httpServer) out.push("http_server");
   return out;
 }

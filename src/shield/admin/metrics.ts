@@ -13,6 +13,7 @@ export class ShieldMetrics {
   private readonly bytes: Counter<"direction">;
   private readonly latency: Histogram;
   private readonly overruns: Counter<"scope" | "action">;
+  private readonly dns: Counter<"agent" | "answer">;
 
   constructor(openTunnels: () => number, logStats?: () => LogStats) {
     const registers = [this.registry];
@@ -51,6 +52,12 @@ export class ShieldMetrics {
       labelNames: ["scope", "action"],
       registers,
     });
+    this.dns = new Counter({
+      name: "clawguard_shield_dns_queries_total",
+      help: "Queries the shield's resolver answered in gateway mode, by agent (empty: no agent) and answer.",
+      labelNames: ["agent", "answer"],
+      registers,
+    });
     if (logStats) registerLogMetrics(this.registry, logStats);
     collectDefaultMetrics({ register: this.registry, prefix: "clawguard_shield_process_" });
   }
@@ -61,6 +68,10 @@ export class ShieldMetrics {
     if (r.bytesDown > 0) this.bytes.inc({ direction: "down" }, r.bytesDown);
     const budget = budgetAction(r);
     if (budget) this.overruns.inc(budget);
+  }
+
+  dnsQuery(agent: string | null, answer: string): void {
+    this.dns.inc({ agent: agent ?? "", answer });
   }
 
   observeLatency(seconds: number): void {

@@ -2,7 +2,9 @@
  * The shield's HTTP/1.1 server for agents: request heads read strictly, bodies decoded,
  * responses framed, connections kept alive, and CONNECT or Upgrade requests handed over as raw
  * sockets. It replaces `http.Server`, whose request and response objects, streams, listeners and
- * timers per request cost the shield more CPU and garbage than its own work on a request.
+ * timers per request cost the shield more CPU and garbage than its own work on a request
+ * (`http_server: node` brings it back, as node-front.ts; the rules on what a head says,
+ * request-head.ts, are the same for both).
  *
  * Strictness (RFC 9112): a request line of exactly method SP target SP HTTP/1.0 or 1.1; header
  * fields without obsolete line folding, whitespace before the colon or control characters; CRLF
@@ -17,63 +19,22 @@
  * connection opened), a kept-alive connection may wait `keepAliveTimeoutMs` for its next
  * request, and no byte either way for `idleTimeoutMs` closes the connection.
  */
-import { METHODS } from "node:http";
 import net from "node:net";
-import { ChunkedBody, DIGITS, hasTab, pushField } from "./http1.js";
-
-export interface FrontOptions {
-  /** Largest request head (request line and headers, final CRLF included). */
-  maxHeaderBytes: number;
-  headerTimeoutMs: number;
-  keepAliveTimeoutMs: number;
-  idleTimeoutMs: number;
-  /** Read and write buffer size of each connection's socket. */
-  highWaterMark: number;
-}
-
-export interface FrontHandlers {
-  /** A plain request: answer it through the request's response methods. */
-  request(req: FrontRequest): void;
-  /** CONNECT, or a request asking to upgrade: the socket is the handler's from now on. */
-  tunnel(req: FrontRequest, socket: net.Socket, head: Buffer, kind: "connect" | "upgrade"): void;
-  /** A request that could not be read; the socket is the handler's to answer and close. */
-  clientError(err: RequestError, socket: net.Socket): void;
-}
-
-/** What a plain request's owner hears about its response and the connection under it. */
-export interface ResponseWatcher {
-  /** The socket drained after `write` returned false. */
-  onWritable(): void;
-  /** The response was completed (`end`) or the connection closed first; called once. */
-  onClose(): void;
-}
-
-/** A request that cannot be served, with the status that says so. */
-export class RequestError extends Error {
-  constructor(
-    readonly status: 400 | 408 | 417 | 431,
-    message: string,
-  ) {
-    super(message);
-    this.name = "RequestError";
-  }
-}
-
-export const STATUS_TEXT = {
-  400: "Bad Request",
-  408: "Request Timeout",
-  417: "Expectation Failed",
-  431: "Request Header Fields Too Large",
-} as const;
+import {
+  plainReply,
+  RequestError,
+  STATUS_TEXT,
+  type Front,
+  type FrontHandlers,
+  type FrontOptions,
+  type FrontRequest,
+  type ResponseWatcher,
+} from "./front-api.js";
+import { ChunkedBody, hasTab, pushField } from "./http1.js";
+import { BodyKind, checkRequestLine, Framing, HeadFields } from "./request-head.js";
 
 const HEAD_END = Buffer.from("\r\n\r\n");
 const CRLF = Buffer.from("\r\n");
-/** A request target: visible ASCII only. */
-const NOT_IN_TARGET = /[^\x21-\x7e]/;
-/** Where a request other than CONNECT may point: a path, or an absolute URL (RFC 9112 §3.2). */
-const PATH_OR_URL = /^(?:\/|[A-Za-z]+:\/\/)/;
-/** The methods Node's own parser knows, all upper case: a destination reads no other as one of them. */
-const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
 /** Bodies at most this large go out with their head in one write. */
 const JOINED_WRITE_BYTES = 16 * 1024;
 
@@ -88,14 +49,8 @@ const enum Phase {
   Gone,
 }
 
-export const enum BodyKind {
-  None,
-  Length,
-  Chunked,
-}
-
 /** The HTTP/1.1 server: owns the listening socket and every connection not handed over. */
-export class FrontServer {
+export class FrontServer implements Front {
   readonly server: net.Server;
   /** @internal connections being served (not tunnels). */
   readonly conns = new Set<AgentConnection>();
@@ -141,7 +96,7 @@ export class AgentConnection {
   private headSince: number;
   /** When the connection last finished a response (for the keep-alive limit). */
   private idleSince = 0;
-  private current: FrontRequest | null = null;
+  private current: AgentRequest | null = null;
   private body = BodyKind.None;
   /** Body bytes left (Length). */
   private remaining = 0;
@@ -344,7 +299,7 @@ export class AgentConnection {
     }
   }
 
-  private handOver(req: FrontRequest, head: Buffer): void {
+  private handOver(req: AgentRequest, head: Buffer): void {
     this.phase = Phase.Gone;
     this.pending = null;
     const s = this.socket;
@@ -400,7 +355,7 @@ export class AgentConnection {
   // ---- writing -----------------------------------------------------------------------------
 
   /** @internal the current response is complete: close, or serve the next request. */
-  responseDone(req: FrontRequest): void {
+  responseDone(req: AgentRequest): void {
     if (this.current !== req || this.phase === Phase.Gone) return;
     if (!req.keepAlive) {
       this.phase = Phase.Gone;
@@ -436,12 +391,8 @@ export class AgentConnection {
   }
 }
 
-/**
- * One plain request and its response, or the head of a tunnel. The body is read only once the
- * owner calls `takeBody`; the response is written with `writeHead`, `write` and `end`, or all
- * at once with `reply`.
- */
-export class FrontRequest {
+/** A request as this server read it, and its response written straight to the socket. */
+export class AgentRequest implements FrontRequest {
   /** Why the request body could not be read to its end (the log's reason), or null. */
   failure: string | null = null;
   headersSent = false;
@@ -600,15 +551,9 @@ export class FrontRequest {
   /** A whole plain-text response: `extra` is a header list (name, value, ...). */
   reply(status: number, text: string, extra: readonly string[] = []): void {
     if (this.headersSent || this.destroyed) return;
-    const body = `${text}\n`;
-    this.writeHead(status, text, [
-      ...extra,
-      "Content-Type",
-      "text/plain",
-      "Content-Length",
-      String(Buffer.byteLength(body)),
-    ]);
-    this.write(Buffer.from(body));
+    const { headers, body } = plainReply(text, extra);
+    this.writeHead(status, text, headers);
+    this.write(body);
     this.end();
   }
 
@@ -635,7 +580,7 @@ export class FrontRequest {
 }
 
 /** A request head (without its final CRLF CRLF) as a request, or a RequestError. */
-function parseHead(conn: AgentConnection, text: string): FrontRequest {
+function parseHead(conn: AgentConnection, text: string): AgentRequest {
   let eol = text.indexOf("\r\n");
   if (eol < 0) eol = text.length;
   const sp1 = text.indexOf(" ");
@@ -644,82 +589,33 @@ function parseHead(conn: AgentConnection, text: string): FrontRequest {
     throw new RequestError(400, "malformed request line");
   const method = text.slice(0, sp1);
   const url = text.slice(sp1 + 1, sp2);
-  const version = text.slice(sp2 + 1, eol);
-  const http11 = version === "HTTP/1.1";
-  if (!http11 && version !== "HTTP/1.0") throw new RequestError(400, "unsupported HTTP version");
-  if (!KNOWN_METHODS.has(method)) throw new RequestError(400, "unknown method");
-  if (url.length === 0 || NOT_IN_TARGET.test(url)) throw new RequestError(400, "malformed request target");
-  if (
-    method === "CONNECT" ? url[0] === "/" : !(PATH_OR_URL.test(url) || (url === "*" && method === "OPTIONS"))
-  )
-    throw new RequestError(400, "request target of the wrong form for its method");
+  const http11 = checkRequestLine(method, url, text.slice(sp2 + 1, eol));
   const raw: string[] = [];
-  let lengths: string[] | null = null;
-  let te: string | null = null;
-  let hosts = 0;
-  let close = !http11;
-  let upgradeToken = false;
-  let upgradeHeader = false;
+  const fields = new HeadFields(http11);
   while (eol < text.length) {
     const from = eol + 2;
     eol = text.indexOf("\r\n", from);
     if (eol < 0) eol = text.length;
     if (!pushField(text, from, eol, raw)) throw new RequestError(400, "malformed header field");
-    const name = raw[raw.length - 2]!;
-    const n = name.length;
-    if (n === 4) {
-      if (name.toLowerCase() === "host") hosts++;
-    } else if (n === 14) {
-      if (name.toLowerCase() === "content-length") {
-        // Framing fields allow no tab around their value, as in Node's parser.
-        if (hasTab(text, from, eol)) throw new RequestError(400, "tab in Content-Length");
-        (lengths ??= []).push(raw[raw.length - 1]!);
-      }
-    } else if (n === 17) {
-      if (name.toLowerCase() === "transfer-encoding") {
-        if (hasTab(text, from, eol)) throw new RequestError(400, "tab in Transfer-Encoding");
-        const v = raw[raw.length - 1]!;
-        te = te === null ? v : `${te}, ${v}`;
-      }
-    } else if (n === 10) {
-      if (name.toLowerCase() === "connection") {
-        for (const token of raw[raw.length - 1]!.toLowerCase().split(",")) {
-          const t = token.trim();
-          if (t === "close") close = true;
-          else if (t === "keep-alive" && !http11) close = false;
-          else if (t === "upgrade") upgradeToken = true;
-        }
-      }
-    } else if (n === 7) {
-      if (name.toLowerCase() === "upgrade") upgradeHeader = true;
-    } else if (n === 6) {
-      // RFC 9110 §10.1.1: 100-continue is the one expectation defined; any other is refused.
-      if (name.toLowerCase() === "expect" && raw[raw.length - 1]!.toLowerCase() !== "100-continue")
-        throw new RequestError(417, "an expectation other than 100-continue");
-    }
+    const framing = fields.add(raw[raw.length - 2]!, raw[raw.length - 1]!);
+    // Framing fields allow no tab around their value: one parser's whitespace is another's byte.
+    if (framing !== Framing.None && hasTab(text, from, eol))
+      throw new RequestError(
+        400,
+        framing === Framing.ContentLength ? "tab in Content-Length" : "tab in Transfer-Encoding",
+      );
   }
-  // RFC 9112 §3.2: exactly one Host in HTTP/1.1 (the target, not Host, says where to go).
-  if (http11 && hosts !== 1)
-    throw new RequestError(400, hosts === 0 ? "no Host header" : "more than one Host header");
-  const kind: FrontRequest["kind"] =
-    method === "CONNECT" ? "connect" : upgradeToken && upgradeHeader ? "upgrade" : "plain";
-  let ambiguous: string | null = null;
-  let bodyKind = BodyKind.None;
-  let bodyLength = 0;
-  // Stricter than RFC 9112 allows, as strict as Node's parser: one Content-Length of digits
-  // only, and no transfer coding but chunked (another one would reach the destination undone).
-  if (lengths !== null && te !== null) ambiguous = "both Content-Length and Transfer-Encoding";
-  else if (te !== null) {
-    if (te.trim().toLowerCase() === "chunked") bodyKind = BodyKind.Chunked;
-    else ambiguous = "Transfer-Encoding other than chunked";
-  } else if (lengths !== null) {
-    if (lengths.length > 1) ambiguous = "more than one Content-Length";
-    else if (!DIGITS.test(lengths[0]!)) ambiguous = "invalid Content-Length";
-    else if (Number(lengths[0]) > 0) {
-      bodyKind = BodyKind.Length;
-      bodyLength = Number(lengths[0]);
-    }
-  }
-  if (ambiguous) bodyKind = BodyKind.Length;
-  return new FrontRequest(conn, method, url, http11, raw, kind, ambiguous, bodyKind, bodyLength, !close);
+  const f = fields.finish(method);
+  return new AgentRequest(
+    conn,
+    method,
+    url,
+    http11,
+    raw,
+    f.kind,
+    f.ambiguous,
+    f.bodyKind,
+    f.bodyLength,
+    f.keepAlive,
+  );
 }

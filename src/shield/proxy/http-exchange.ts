@@ -4,7 +4,7 @@
  */
 import { DialError } from "../net/dial.js";
 import type { Outcome } from "../policy/outcome.js";
-import type { FrontRequest, ResponseWatcher } from "./front.js";
+import type { FrontRequest, ResponseWatcher } from "./front-api.js";
 import { downstreamResponseHeaders } from "./headers.js";
 import { overrunOutcome, type Meter } from "./metering.js";
 import type { RequestLogger } from "./request-log.js";

@@ -44,7 +44,8 @@ export function pushField(text: string, from: number, end: number, out: string[]
 
 /**
  * Whether text[from, end) holds a tab: framing fields (Content-Length, Transfer-Encoding) allow
- * none around their value, as in Node's parser. Bounded by the line, however long the head.
+ * none around their value (Node's parser refuses one after it, takes one before it). Bounded by
+ * the line, however long the head.
  */
 export function hasTab(text: string, from: number, end: number): boolean {
   for (let i = from; i < end; i++) if (text.charCodeAt(i) === 9) return true;

@@ -5,8 +5,10 @@ import { BudgetMeter } from "../admission/budget.js";
 import { SOCKET_HIGH_WATER_MARK } from "../net/dial.js";
 import { systemResolver, type Resolver } from "../net/resolve.js";
 import type { Agent, LogSink } from "../types.js";
+import { FrontServer } from "./front.js";
+import { STATUS_TEXT, type Front, type FrontRequest, type RequestError } from "./front-api.js";
+import { NodeFront } from "./node-front.js";
 import { BulkBuffers } from "./bulk-buffers.js";
-import { FrontServer, STATUS_TEXT, type FrontRequest, type RequestError } from "./front.js";
 import { parseProxyBasic, upstreamRequestHeaders } from "./headers.js";
 import { HttpExchange } from "./http-exchange.js";
 import { UNMETERED, type Meter } from "./metering.js";
@@ -41,6 +43,8 @@ export interface ProxyOptions {
   maxLargeBuffers?: number;
   /** Seconds each decision took, from the name decision to the last address check. */
   onLatency?: (seconds: number) => void;
+  /** What reads agents' requests: the shield's own HTTP/1.1 server (default) or Node's. */
+  httpServer?: "clawguard" | "node";
 }
 
 /**
@@ -54,7 +58,7 @@ export class ShieldProxy implements TunnelHost {
   readonly server: net.Server;
   /** Open tunnels and in-flight HTTP exchanges, for the tunnel limit and for lockdown. */
   readonly tunnels = new ConnectionTracker();
-  private readonly front: FrontServer;
+  private readonly front: Front;
   private policy: ProxyPolicy | null = null;
   readonly masked: ReadonlySet<string>;
   readonly upstream: UpstreamPool;
@@ -93,7 +97,8 @@ export class ShieldProxy implements TunnelHost {
       // Never refuse a response head smaller than what agents may send, nor one under 16 KiB.
       maxHeaderBytes: Math.max(16 * 1024, limits.maxHeaderBytes),
     });
-    this.front = new FrontServer(
+    const Server = opts.httpServer === "node" ? NodeFront : FrontServer;
+    this.front = new Server(
       {
         maxHeaderBytes: limits.maxHeaderBytes,
         headerTimeoutMs: limits.headerTimeoutMs,
@@ -121,6 +126,16 @@ export class ShieldProxy implements TunnelHost {
     this.policy = policy;
   }
 
+  /** The policy in force (null until one is set: every connection is then refused). */
+  currentPolicy(): ProxyPolicy | null {
+    return this.policy;
+  }
+
+  /** Where every request's record goes. */
+  get sink(): LogSink {
+    return this.opts.sink;
+  }
+
   listen(host: string, port: number): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once("error", reject);
@@ -146,7 +161,37 @@ export class ShieldProxy implements TunnelHost {
 
   // ---- plain HTTP -------------------------------------------------------------------------
 
-  private onRequest(req: FrontRequest): void {
+  /**
+   * The HTTP server of gateway mode's transparent port: agents that believe they talk to the
+   * destination itself send origin-form requests, whose Host decides, and are known by their
+   * address alone. Listen on its `server`.
+   */
+  transparentHttp(): Front {
+    const { limits } = this.opts;
+    const Server = this.opts.httpServer === "node" ? NodeFront : FrontServer;
+    const front = new Server(
+      {
+        maxHeaderBytes: limits.maxHeaderBytes,
+        headerTimeoutMs: limits.headerTimeoutMs,
+        keepAliveTimeoutMs: Math.min(5000, limits.idleTimeoutMs),
+        idleTimeoutMs: limits.idleTimeoutMs,
+        highWaterMark: SOCKET_HIGH_WATER_MARK,
+      },
+      {
+        request: (req) => this.onRequest(req, true),
+        tunnel: (req, socket, head, kind) => this.onTunnel(req, socket, head, kind, true),
+        clientError: (err, socket) => this.onClientError(err, socket),
+      },
+    );
+    front.server.on("connection", (s: net.Socket) => {
+      this.sockets.add(s);
+      s.once("close", () => this.sockets.delete(s));
+      if (!this.policy) s.resetAndDestroy();
+    });
+    return front;
+  }
+
+  private onRequest(req: FrontRequest, transparent = false): void {
     const policy = this.policy;
     if (!policy) {
       req.socket.resetAndDestroy();
@@ -161,23 +206,27 @@ export class ShieldProxy implements TunnelHost {
     try {
       const admission = this.admissions.admit(policy, {
         kind: "http",
-        target: req.url,
-        caller: { source: log.sourceAddress, basic: parseProxyBasic(req.rawHeaders) },
+        target: transparent ? originTarget(req) : req.url,
+        caller: transparent
+          ? { source: log.sourceAddress }
+          : { source: log.sourceAddress, basic: parseProxyBasic(req.rawHeaders) },
         ambiguous: req.ambiguous,
         headBytes: () => headBytesOf(req),
       });
       // An IP literal needs no lookup: decided and dialled in this turn, without a promise.
-      if (admission instanceof Promise) admission.then((a) => this.forwardHttp(req, a, log)).catch(failed);
-      else this.forwardHttp(req, admission, log);
+      if (admission instanceof Promise)
+        admission.then((a) => this.forwardHttp(req, a, log, transparent)).catch(failed);
+      else this.forwardHttp(req, admission, log, transparent);
     } catch (err) {
       failed(err);
     }
   }
 
-  private forwardHttp(req: FrontRequest, a: Admission, log: RequestLogger): void {
+  private forwardHttp(req: FrontRequest, a: Admission, log: RequestLogger, transparent: boolean): void {
     log.admitted(a);
     if (!a.ok) {
-      this.answerHttp(req, a);
+      // No proxy credentials can help a client that does not know it talks to a proxy.
+      this.answerHttp(req, transparent && a.status === 407 ? { ...a, status: 403 } : a);
       log.end(a.outcome);
       return;
     }
@@ -242,7 +291,13 @@ export class ShieldProxy implements TunnelHost {
 
   // ---- CONNECT and Upgrade: both end as a byte tunnel ---------------------------------------
 
-  private onTunnel(req: FrontRequest, client: net.Socket, head: Buffer, kind: "connect" | "upgrade"): void {
+  private onTunnel(
+    req: FrontRequest,
+    client: net.Socket,
+    head: Buffer,
+    kind: "connect" | "upgrade",
+    transparent = false,
+  ): void {
     client.pause();
     client.on("error", () => client.destroy());
     const policy = this.policy;
@@ -259,7 +314,7 @@ export class ShieldProxy implements TunnelHost {
     const go = (a: Admission) => {
       log.admitted(a);
       if (!a.ok) {
-        this.answerRaw(client, a);
+        this.answerRaw(client, transparent && a.status === 407 ? { ...a, status: 403 } : a);
         log.end(a.outcome);
       } else if (kind === "connect") {
         openConnect(this, a, client, head, log).catch(failed);
@@ -270,8 +325,11 @@ export class ShieldProxy implements TunnelHost {
     try {
       const admission = this.admissions.admit(policy, {
         kind,
-        target: req.url,
-        caller: { source: log.sourceAddress, basic: parseProxyBasic(req.rawHeaders) },
+        // A CONNECT sent to a destination's own port is no request for a tunnel: refused as unreadable.
+        target: !transparent ? req.url : kind === "connect" ? "" : originTarget(req),
+        caller: transparent
+          ? { source: log.sourceAddress }
+          : { source: log.sourceAddress, basic: parseProxyBasic(req.rawHeaders) },
         // (The front refuses an Upgrade request whose framing is ambiguous before it gets here.)
         headBytes: () => headBytesOf(req),
       });
@@ -342,6 +400,20 @@ export class ShieldProxy implements TunnelHost {
   private logger(req: FrontRequest, started: number): RequestLogger {
     return new RequestLogger(this.opts.sink, started, sourceOf(req.socket), req.method);
   }
+}
+
+/**
+ * An origin-form request as the absolute URL a proxy would have been sent: its Host names the
+ * destination (the front allows exactly one in HTTP/1.1). Without a path or a Host there is no
+ * destination: the empty target is refused as unreadable.
+ */
+function originTarget(req: FrontRequest): string {
+  if (!req.url.startsWith("/")) return "";
+  const h = req.rawHeaders;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i]!.length === 4 && h[i]!.toLowerCase() === "host") return `http://${h[i + 1]}${req.url}`;
+  }
+  return "";
 }
 
 /** Bytes of a request's line and header fields as the agent sent them. */

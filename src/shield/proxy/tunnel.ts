@@ -12,7 +12,7 @@ import { dial, DialError } from "../net/dial.js";
 import type { Outcome } from "../policy/outcome.js";
 import type { Agent } from "../types.js";
 import type { BulkBuffers } from "./bulk-buffers.js";
-import type { FrontRequest } from "./front.js";
+import type { FrontRequest } from "./front-api.js";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers.js";
 import { overrunOutcome, type Meter } from "./metering.js";
 import { messageOf, rawReply, rawResponseHead } from "./raw.js";
@@ -45,6 +45,7 @@ function takeSlot(
   client: net.Socket,
   log: RequestLogger,
   cut: () => void,
+  transparent = false,
 ): (() => void) | null {
   const { agent, target } = a;
   const release = host.tunnels.tryAdd(
@@ -61,7 +62,8 @@ function takeSlot(
     cut,
   );
   if (!release) {
-    rawReply(client, 429, "Too Many Requests");
+    if (transparent) client.destroy();
+    else rawReply(client, 429, "Too Many Requests");
     log.end({
       decision: "denied",
       rule: null,
@@ -84,18 +86,32 @@ function sender(host: TunnelHost, a: Admitted, outcome: { now: Outcome }): (n: n
   };
 }
 
+/**
+ * An admitted CONNECT: dial, answer 200, relay. `transparent`: the agent dialled the
+ * destination itself and its TLS bytes are already in `head`; there is no proxy protocol to
+ * answer in, so a failure closes the connection.
+ */
 export async function openConnect(
   host: TunnelHost,
   a: Admitted,
   client: net.Socket,
   head: Buffer,
   log: RequestLogger,
+  transparent = false,
 ): Promise<void> {
   let upstream: net.Socket | null = null;
-  const release = takeSlot(host, a, "connect", client, log, () => {
-    client.destroy();
-    upstream?.destroy();
-  });
+  const release = takeSlot(
+    host,
+    a,
+    "connect",
+    client,
+    log,
+    () => {
+      client.destroy();
+      upstream?.destroy();
+    },
+    transparent,
+  );
   if (!release) return;
   const outcome = { now: a.outcome };
   if (client.destroyed) {
@@ -109,7 +125,8 @@ export async function openConnect(
   } catch (err) {
     release();
     const timeout = err instanceof DialError && err.code === "timeout";
-    rawReply(client, timeout ? 504 : 502, timeout ? "Gateway Timeout" : "Bad Gateway");
+    if (transparent) client.destroy();
+    else rawReply(client, timeout ? 504 : 502, timeout ? "Gateway Timeout" : "Bad Gateway");
     log.end({ ...outcome.now, reason: `${outcome.now.reason}; ${messageOf(err)}` });
     return;
   }
@@ -120,7 +137,7 @@ export async function openConnect(
     log.end({ ...outcome.now, reason: "client went away while dialling" });
     return;
   }
-  client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+  if (!transparent) client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
   const up = upstream;
   relayBoth(host, a, client, up, head, outcome, false, () => {
     relay.release();

@@ -513,7 +513,7 @@ export class Exchange {
       const value = raw[raw.length - 1]!;
       const n = name.length;
       if (n === 14 && name.toLowerCase() === "content-length") {
-        // Framing fields allow no tab around their value, as in Node's parser (and the front).
+        // Framing fields allow no tab around their value, as in the front (see hasTab).
         if (hasTab(text, from, eol)) throw new UpstreamProtocolError("tab in Content-Length");
         (lengths ??= []).push(value);
       } else if (n === 17 && name.toLowerCase() === "transfer-encoding") {

@@ -1,0 +1,157 @@
+import type { Problem } from "./fact.js";
+import { entry, table } from "./record.js";
+
+export const SSHD_CONFIG = "/etc/ssh/sshd_config";
+
+/** One effective sshd setting and where it came from. */
+export interface SshdSetting {
+  value: string;
+  /** `sshd -T`, or the config file that set it; "default" for OpenSSH's built-in value. */
+  source: string;
+  line?: number;
+}
+
+/** A setting inside a `Match` block: it applies only to the connections the block matches. */
+export interface MatchOverride {
+  criteria: string;
+  key: string;
+  value: string;
+  source: string;
+  line: number;
+}
+
+/** Effective settings by lowercased keyword: the first value wins for single-valued keywords; accumulating ones keep every value. */
+export type SshdSettings = Record<string, SshdSetting[]>;
+
+export interface SshdConfigParse {
+  settings: SshdSettings;
+  matches: MatchOverride[];
+  files: string[];
+  problems: Problem[];
+}
+
+/** Keywords whose every occurrence counts; for all others sshd keeps the first one. */
+const ACCUMULATE = new Set(["port", "listenaddress", "hostkey", "include", "acceptenv", "subsystem"]);
+const ALIASES: Record<string, string> = {
+  challengeresponseauthentication: "kbdinteractiveauthentication",
+};
+
+/** OpenSSH 9.x compiled-in defaults for the keywords the checks read. */
+export const SSHD_DEFAULTS: Record<string, string> = {
+  port: "22",
+  permitrootlogin: "prohibit-password",
+  passwordauthentication: "yes",
+  kbdinteractiveauthentication: "yes",
+  usepam: "no",
+  permitemptypasswords: "no",
+  allowtcpforwarding: "yes",
+  allowagentforwarding: "yes",
+  x11forwarding: "no",
+  authorizedkeysfile: ".ssh/authorized_keys .ssh/authorized_keys2",
+};
+
+function splitDirective(line: string): { key: string; args: string } | null {
+  const m = /^(\S+?)(?:\s*=\s*|\s+)(.*)$/.exec(line);
+  if (!m) return line ? { key: line.toLowerCase(), args: "" } : null;
+  let args = m[2]!.trim();
+  if (args.startsWith('"') && args.endsWith('"') && args.length >= 2) args = args.slice(1, -1);
+  return { key: m[1]!.toLowerCase(), args };
+}
+
+/** The directives of one sshd_config file, keywords lowercased and aliases resolved, with their lines. */
+export function sshdDirectives(text: string): Array<{ key: string; args: string; line: number }> {
+  const out: Array<{ key: string; args: string; line: number }> = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) return;
+    const d = splitDirective(line);
+    if (d) out.push({ key: ALIASES[d.key] ?? d.key, args: d.args, line: i + 1 });
+  });
+  return out;
+}
+
+/** Record a global setting the way sshd does: the first one wins unless the keyword accumulates. */
+export function addSshdSetting(settings: SshdSettings, key: string, setting: SshdSetting): void {
+  const have = entry(settings, key);
+  if (!have) settings[key] = [setting];
+  else if (ACCUMULATE.has(key)) have.push(setting);
+}
+
+/** Parse `sshd -T`: one lowercased keyword and its value per line, repeated for lists. */
+export function parseSshdT(text: string): SshdSettings {
+  const settings = table<SshdSetting[]>();
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line) continue;
+    const sp = line.indexOf(" ");
+    const key = (sp < 0 ? line : line.slice(0, sp)).toLowerCase();
+    const value = sp < 0 ? "" : line.slice(sp + 1).trim();
+    const list = entry(settings, key) ?? (settings[key] = []);
+    list.push({ value, source: "sshd -T" });
+  }
+  return settings;
+}
+
+export interface PortSource {
+  port: number;
+  source: string;
+}
+
+/**
+ * Where sshd listens according to its settings: each ListenAddress with its own port, else with
+ * every Port; with no ListenAddress, every Port on every address.
+ */
+export function configuredPorts(settings: SshdSettings): PortSource[] {
+  const where = (s: SshdSetting) => (s.line !== undefined ? `${s.source} line ${s.line}` : s.source);
+  const ports: PortSource[] = (entry(settings, "port") ?? [{ value: SSHD_DEFAULTS.port!, source: "default" }])
+    .flatMap((s) => s.value.split(/\s+/).map((v) => ({ port: Number(v), source: where(s) })))
+    .filter((p) => Number.isInteger(p.port) && p.port > 0 && p.port < 65536);
+  const listen = entry(settings, "listenaddress") ?? [];
+  if (listen.length === 0) return ports;
+  const out: PortSource[] = [];
+  for (const l of listen) {
+    const addr = l.value.split(/\s+/)[0]!;
+    const m = /^\[.*\]:(\d+)$/.exec(addr) ?? /^[^:]+:(\d+)$/.exec(addr);
+    if (m) out.push({ port: Number(m[1]), source: where(l) });
+    else out.push(...ports);
+  }
+  return out;
+}
+
+export interface AuthorizedKeys {
+  user: string;
+  path: string;
+  keys: number;
+}
+
+export interface SshdFact {
+  /** Where the effective settings came from: sshd's own view, or the config files read here. */
+  via: "sshd -T" | "config";
+  /** Why `sshd -T` was not used, when it was not. */
+  viaReason?: string;
+  settings: SshdSettings;
+  matches: MatchOverride[];
+  files: string[];
+  configured: PortSource[];
+  /** Ports held by processes named sshd (ss -ltnp), when the owners could be read. */
+  liveOwned?: PortSource[];
+  /** Live listeners on the configured ports (/proc/net/tcp), a weaker sign that sshd holds them. */
+  listening: PortSource[];
+  /** The ports a firewall must keep open and a jail must watch: configured and live, merged. */
+  ports: number[];
+  /** Users who can log in (root and every login shell) and their authorized keys. */
+  keyUsers: string[];
+  authorizedKeys: AuthorizedKeys[];
+  /** Key files that could not be read (permission): keys may exist there. */
+  keysUnknown: Problem[];
+  /** Why the login users could not be listed (/etc/passwd unreadable), if so. */
+  keysProblems: Problem[];
+}
+
+/** The effective value of a single-valued keyword (first wins), with OpenSSH's default. */
+export function sshdValue(f: Pick<SshdFact, "settings">, key: string): SshdSetting | undefined {
+  const s = entry(f.settings, key)?.[0];
+  if (s) return s;
+  const d = SSHD_DEFAULTS[key];
+  return d === undefined ? undefined : { value: d, source: "default" };
+}

@@ -1,0 +1,20 @@
+export const UNATTENDED_LOG = "/var/log/unattended-upgrades/unattended-upgrades.log";
+
+export interface UpdatesFact {
+  /** Epoch ms of the last line of unattended-upgrades' log, with the line; undefined when no log. */
+  lastRun?: { at: number; line: string };
+  /** apt-daily-upgrade.timer is pulled in at boot. */
+  timerEnabled: boolean;
+  /** When the facts were read, so the check stays a pure function of them. */
+  now: number;
+}
+
+/** The last timestamp ("2026-11-25 06:12:01,123 INFO ...") of unattended-upgrades' log. */
+export function lastLogTimestamp(text: string): { at: number; line: string } | undefined {
+  const lines = text.split("\n");
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})/.exec(lines[i]!);
+    if (m) return { at: Date.parse(`${m[1]}T${m[2]}Z`), line: lines[i]!.trim() };
+  }
+  return undefined;
+}

@@ -1,0 +1,150 @@
+import path from "node:path";
+import { z } from "zod";
+import { failed, ok, skipped } from "../../facts/fact.js";
+import type { OpenClawInstall } from "../../facts/openclaw.js";
+import {
+  parseAuditOutput,
+  type OpenClawAuditReport,
+  type OpenClawAuditRun,
+} from "../../facts/openclaw-audit.js";
+import { execWords } from "../../facts/units.js";
+import type { PasswdEntry } from "../../facts/users.js";
+import type { FactContext, Gatherer } from "../context.js";
+import { HostError, toProblem } from "../errors.js";
+import { gather } from "./guard.js";
+
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Where `openclaw` is installed in practice, most specific first. */
+function candidates(installs: OpenClawInstall[], homes: string[], livePath: string[]): string[] {
+  const out: string[] = [];
+  for (const i of installs) {
+    const w = i.unit ? execWords(i.unit.execStart) : [];
+    if (w[0] && path.posix.basename(w[0]) === "openclaw") out.push(w[0]);
+  }
+  for (const d of livePath) out.push(`${d}/openclaw`);
+  out.push("/usr/local/bin/openclaw", "/usr/bin/openclaw");
+  for (const h of homes)
+    out.push(`${h}/.npm-global/bin/openclaw`, `${h}/.local/bin/openclaw`, `${h}/node_modules/.bin/openclaw`);
+  out.push("/opt/openclaw/node_modules/.bin/openclaw", "/usr/local/lib/node_modules/.bin/openclaw");
+  return [...new Set(out.filter((p) => p.startsWith("/")))];
+}
+
+/**
+ * Never run as root a program that another user can replace: when the audit runs as root,
+ * `openclaw` runs as its file's owner if that is not root, else as the gateway's user.
+ */
+function dropTo(
+  isRoot: boolean,
+  binOwner: number,
+  svc: PasswdEntry | undefined,
+): { uid: number; gid: number } | null {
+  if (!isRoot) return null;
+  if (binOwner !== 0) return { uid: binOwner, gid: svc?.uid === binOwner ? svc.gid : binOwner };
+  if (svc && svc.uid !== 0) return { uid: svc.uid, gid: svc.gid };
+  return null;
+}
+
+async function runOnce(
+  ctx: FactContext,
+  bin: string,
+  binOwner: number,
+  install: OpenClawInstall | undefined,
+  svc: PasswdEntry | undefined,
+  timeoutMs: number,
+): Promise<OpenClawAuditRun> {
+  const args = ["security", "audit", "--json"];
+  const command = `${bin} ${args.join(" ")}`;
+  const env: Record<string, string> = { PATH: `${path.posix.dirname(bin)}:${DEFAULT_PATH}` };
+  if (svc) Object.assign(env, { HOME: svc.home, USER: svc.name, LOGNAME: svc.name });
+  if (install) {
+    env.OPENCLAW_STATE_DIR = install.stateDir;
+    env.OPENCLAW_CONFIG_PATH = install.configPath;
+  }
+  const drop = dropTo(ctx.host.isRoot, binOwner, svc);
+  const [cmd, argv] = drop
+    ? ["setpriv", [`--reuid=${drop.uid}`, `--regid=${drop.gid}`, "--clear-groups", "--", bin, ...args]]
+    : [bin, args];
+  const r = await ctx.host.run(cmd, argv, { timeoutMs, env });
+  let report: OpenClawAuditReport;
+  try {
+    report = parseAuditOutput(r.stdout);
+  } catch (err) {
+    const why =
+      err instanceof z.ZodError
+        ? `unexpected JSON shape: ${err.issues[0]?.path.join(".")} ${err.issues[0]?.message}`
+        : (err as Error).message;
+    throw new HostError({
+      kind: "malformed",
+      source: command,
+      message: `exit ${r.code}, ${why}${r.stderr.trim() ? `; stderr: ${r.stderr.trim().split("\n").slice(-2).join(" ").slice(0, 200)}` : ""}`,
+    });
+  }
+  return {
+    command,
+    ranAs: drop ? `uid ${drop.uid}` : ctx.host.isRoot ? "root" : "this user",
+    stateDir: install?.stateDir,
+    report,
+  };
+}
+
+/** A gatherer that runs OpenClaw's own audit once per install, each run limited to `timeoutMs`. */
+export function openClawAuditGatherer(timeoutMs: number): Gatherer<OpenClawAuditRun[]> {
+  return (ctx) =>
+    gather("openclaw security audit --json", async () => {
+      const [oc, users] = await Promise.all([ctx.get("openclaw"), ctx.get("users")]);
+      const installs = oc.status === "ok" ? oc.value.installs : [];
+      const userList = users.status === "ok" ? users.value.users : [];
+      const homes = [
+        ...new Set(
+          installs.flatMap((i) =>
+            userList.filter((u) => u.name === i.runsAs || u.name === i.owner).map((u) => u.home),
+          ),
+        ),
+      ];
+      // The live PATH says where this machine's tools are; a mounted image has its own.
+      const livePath = ctx.host.root === "/" ? (process.env.PATH ?? "").split(":").filter(Boolean) : [];
+      let bin: string | undefined;
+      let binOwner = 0;
+      for (const c of candidates(installs, homes, livePath)) {
+        try {
+          const st = await ctx.host.stat(c);
+          if (st?.type === "file" && (st.mode & 0o111) !== 0) {
+            bin = c;
+            binOwner = st.uid;
+            break;
+          }
+        } catch {
+          // An unreadable candidate is no candidate: keep looking.
+        }
+      }
+      if (!bin)
+        return skipped<OpenClawAuditRun[]>(
+          "no openclaw binary found (PATH, /usr/local/bin, /usr/bin, ~/.npm-global/bin, node_modules/.bin)",
+        );
+      const runs: OpenClawAuditRun[] = [];
+      const targets: Array<OpenClawInstall | undefined> = installs.length ? installs : [undefined];
+      for (const i of targets) {
+        const svc = userList.find((u) => u.name === i?.runsAs);
+        try {
+          runs.push(await runOnce(ctx, bin, binOwner, i, svc, timeoutMs));
+        } catch (err) {
+          if (
+            err instanceof HostError &&
+            (err.problem.kind === "unavailable" ||
+              (err.problem.kind === "missing" && err.problem.source.startsWith("setpriv")))
+          )
+            return skipped<OpenClawAuditRun[]>(
+              `found ${bin} but cannot run it safely here: ${err.problem.message}`,
+            );
+          return failed<OpenClawAuditRun[]>(toProblem(`${bin} security audit --json`, err));
+        }
+      }
+      return ok(runs, [bin]);
+    });
+}
+
+// openclaw 2026.9.6 took 25 s on an empty home and up to 53 s on a loaded 2-core server: a
+// shorter limit turns a slow but healthy run into an error finding.
+export const OPENCLAW_AUDIT_TIMEOUT_MS = 60_000;
+export const gatherOpenClawAudit = openClawAuditGatherer(OPENCLAW_AUDIT_TIMEOUT_MS);
