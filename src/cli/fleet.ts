@@ -7,7 +7,14 @@ import { diffRuns, type FleetDiff } from "../fleet/diff.js";
 import { exitCodeOf } from "../fleet/matrix.js";
 import { Progress } from "../fleet/progress.js";
 import { renderHtml } from "../fleet/render/html.js";
-import { clean, errorText, renderDiff, renderHistory, renderMatrix } from "../fleet/render/text.js";
+import {
+  clean,
+  errorText,
+  renderDiff,
+  renderHistory,
+  renderMatrix,
+  renderRun,
+} from "../fleet/render/text.js";
 import { openStore, selectTargets } from "../fleet/setup.js";
 import type { RunRecord, RunStore } from "../fleet/store.js";
 import { registerFleetRollouts } from "./fleet-rollout.js";
@@ -60,9 +67,10 @@ async function fleetAudit(flags: AuditFlags, setCode: (c: number) => void): Prom
       progress.tick(h.status === "ok");
     });
     progress.end();
-    const doc = fleetAuditDocument(run, hosts, flags.failOn);
-    store.finishRun(run.id, { ...doc.summary, failOn: undefined, findings: undefined });
+    const { summary } = fleetAuditDocument(run, hosts, flags.failOn);
+    store.finishRun(run.id, { ...summary, failOn: undefined, findings: undefined });
     const finished = store.run(run.id);
+    const doc = fleetAuditDocument(finished, hosts, flags.failOn);
     if (flags.html) {
       const before = previousAudit(store, finished);
       await writeFile(
@@ -136,7 +144,9 @@ export function registerFleet(program: Command, setCode: (c: number) => void): v
         const hosts = store.hosts(run.id);
         if (run.kind !== "audit") {
           process.stdout.write(
-            JSON.stringify({ schema: "clawguard.fleet-run/v1", run, hosts }, null, 2) + "\n",
+            flags.json
+              ? JSON.stringify({ schema: "clawguard.fleet-run/v1", run, hosts }, null, 2) + "\n"
+              : renderRun(run, hosts),
           );
           return;
         }

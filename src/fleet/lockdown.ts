@@ -2,8 +2,10 @@
  * `fleet lockdown`: each host's own `clawguard lockdown` with the shield's address. The plan is
  * `lockdown --shield S --json`; apply writes and loads the rules (`--apply`), then the host probes
  * for itself (`--verify`: direct connections and DNS must fail, the shield must answer). When
- * either fails, `lockdown rollback` takes the rules away again, so the host keeps its network.
+ * either fails, the host rolls that run back (`clawguard rollback RUN`; `lockdown rollback` on a
+ * clawguard that does not name its lockdown runs), so the host keeps its network.
  */
+import { undoRun } from "./harden.js";
 import { hostError } from "./host.js";
 import type { RemoteClawguard } from "./remote/clawguard.js";
 import {
@@ -66,13 +68,13 @@ export function lockdownStep(shield: string): Step {
         if (!res.ok)
           why = `lockdown does not hold: ${leak ? `${leak.id} ${leak.target}: ${leak.outcome}` : "verify failed"}`;
       }
-      if (!why) return { ok: true, report: { apply: report, verify } };
-      return {
-        ok: false,
-        why,
-        report: { apply: report, verify },
-        undo: await undoLockdown(cg, host, timeoutMs),
-      };
+      const runId = report.runId;
+      if (!why) return { ok: true, report: { apply: report, verify }, runId };
+      // The run this apply made, when the host names it; else every lockdown run there.
+      const undo = runId
+        ? await undoRun(cg, host, runId, timeoutMs)
+        : await undoLockdown(cg, host, timeoutMs);
+      return { ok: false, why, report: { apply: report, verify }, runId, undo };
     },
   };
 }

@@ -73,6 +73,7 @@ export const lockdownPlanSchema = z.looseObject({
 export type LockdownPlan = z.infer<typeof lockdownPlanSchema>;
 
 export const lockdownStepsSchema = z.looseObject({
+  runId: z.string().optional(),
   steps: z.array(z.looseObject({ ok: z.boolean(), command: text })).optional(),
   problems: z.array(text).optional(),
 });

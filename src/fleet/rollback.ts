@@ -1,8 +1,8 @@
 /**
  * `fleet rollback RUN`: undo a fleet harden or lockdown run, host by host, each host through its
- * own rollback (`clawguard rollback ITS_RUN`, or `clawguard lockdown rollback`). Hosts the run
- * changed are undone; a host whose failed apply was already put back is left alone, one whose
- * undo did not finish is tried again.
+ * own rollback (`clawguard rollback ITS_RUN`, or `clawguard lockdown rollback` where a lockdown
+ * did not name its run). Hosts the run changed are undone; a host whose failed apply was already
+ * put back is left alone, one whose undo did not finish is tried again.
  */
 import { ClawguardError } from "../errors.js";
 import { undoRun } from "./harden.js";
@@ -79,7 +79,7 @@ export async function rollbackFleet(
         const cg = await session.clawguard();
         const runId = result?.apply?.runId;
         const undo =
-          kind === "harden" && runId !== undefined
+          runId !== undefined
             ? await undoRun(cg, h.host, runId, ctx.timeoutMs)
             : await undoLockdown(cg, h.host, ctx.timeoutMs);
         row = {

@@ -12,7 +12,7 @@ import type { HostError } from "../host.js";
 import { matrixOf, type Cell, type Row } from "../matrix.js";
 import type { HardenReport } from "../reports.js";
 import type { Rollout, RolloutHost } from "../rolling.js";
-import type { RunRecord } from "../store.js";
+import type { HostRecord, RunRecord } from "../store.js";
 
 type Colors = ReturnType<typeof pc.createColors>;
 
@@ -215,6 +215,21 @@ export function renderHistory(runs: readonly RunRecord[]): string {
   return out.join("\n") + "\n";
 }
 
+/** A stored harden, lockdown or rollback run: each host's status and what happened to it. */
+export function renderRun(run: RunRecord, hosts: readonly HostRecord[]): string {
+  const w = Math.max(4, ...hosts.map((h) => clean(h.host).length));
+  const out = [
+    `fleet ${run.kind} ${run.id}, started ${run.startedAt}${run.finishedAt ? "" : " (interrupted)"}`,
+  ];
+  for (const h of hosts) {
+    const r = (h.result ?? {}) as { outcome?: string; apply?: { why?: string } };
+    const what = h.status !== "ok" ? `${h.status}: ${errorText(h.error)}` : (r.outcome ?? "ok");
+    const why = r.outcome === "failed" && r.apply?.why ? `: ${oneLine(r.apply.why)}` : "";
+    out.push(`  ${clean(h.host).padEnd(w)}  ${what}${why}`);
+  }
+  return out.join("\n") + "\n";
+}
+
 export function renderDiff(d: FleetDiff, color: boolean): string {
   const c = pc.createColors(color);
   const out = [c.bold(`From run ${d.from.id} (${d.from.startedAt}) to ${d.to.id} (${d.to.startedAt})`)];
@@ -235,7 +250,7 @@ export function renderDiff(d: FleetDiff, color: boolean): string {
   }
   if (d.recovered.length) out.push("", `audited again: ${d.recovered.map(clean).join(", ")}`);
   if (d.appeared.length) out.push("", `appeared: ${d.appeared.map(clean).join(", ")}`);
-  if (d.removed.length) out.push("", `left the inventory: ${d.removed.map(clean).join(", ")}`);
+  if (d.removed.length) out.push("", `not in the later run: ${d.removed.map(clean).join(", ")}`);
   if (out.length === 1) out.push("", "no change");
   return out.join("\n") + "\n";
 }
