@@ -1,8 +1,8 @@
 /**
  * What changed between two fleet audits: hosts with a check that passed and now fails
- * (regressed), one that failed and now passes (improved), hosts that appeared or left the
- * inventory, and hosts audited before that now cannot be (unreachable, or an error) or the other
- * way round. Only checks both audits ran are compared. Pure.
+ * (regressed), one that failed and now passes (improved), hosts in only one of the runs, and
+ * hosts audited before that now cannot be (unreachable, or an error) or the other way round.
+ * Only checks both audits ran are compared. Pure.
  */
 import type { Layer, Severity, Status } from "../checks/finding.js";
 import type { HostError, HostStatus } from "./host.js";
@@ -30,7 +30,9 @@ export interface FleetDiff {
   to: RunRef;
   regressed: Array<{ host: string; checks: CheckChange[] }>;
   improved: Array<{ host: string; checks: CheckChange[] }>;
+  /** Hosts only in the later run. */
   appeared: string[];
+  /** Hosts only in the earlier run (gone from the inventory, or left out by --limit). */
   removed: string[];
   /** Audited in the first run, not in the second. */
   unreachable: Array<{ host: string; status: Exclude<HostStatus, "ok">; error?: HostError }>;

@@ -60,7 +60,9 @@ export class Connections {
     const connector = await SshConnector.create({
       configFile: s.sshConfig,
       acceptNewHostKeys: Boolean(s.acceptNewHostKeys),
-      connectTimeoutS: Math.min(s.timeout, 30),
+      // Half the step at most: a host that takes the connection and never answers is then told
+      // apart (ssh's own timeout) from one that answers and hangs later (ours).
+      connectTimeoutS: Math.max(1, Math.min(30, Math.floor(s.timeout / 2))),
     });
     const ctx: HostContext = {
       connector,

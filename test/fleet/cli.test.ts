@@ -135,7 +135,7 @@ describe("clawguard fleet", () => {
       expect(d.stdout).toMatch(
         /regressed \(passed, now fails\):\n {2}good\n {4}gateway\.bind \(high, pass -> fail\)/,
       );
-      expect(d.stdout).toMatch(/left the inventory: hang, changed, down/);
+      expect(d.stdout).toMatch(/not in the later run: hang, changed, down/);
 
       const h = await fleet("history", "--state", state);
       expect(h.stdout.trim().split("\n")).toHaveLength(3);

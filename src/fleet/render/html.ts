@@ -95,7 +95,7 @@ function diffHtml(d: FleetDiff | undefined): string {
     );
   if (d.recovered.length) items.push(`<li>audited again: ${d.recovered.map(esc).join(", ")}</li>`);
   if (d.appeared.length) items.push(`<li>appeared: ${d.appeared.map(esc).join(", ")}</li>`);
-  if (d.removed.length) items.push(`<li>left the inventory: ${d.removed.map(esc).join(", ")}</li>`);
+  if (d.removed.length) items.push(`<li>not in the later run: ${d.removed.map(esc).join(", ")}</li>`);
   const since = `<p class="meta">Compared with run ${esc(d.from.id)} (${esc(d.from.startedAt)}).</p>`;
   return since + (items.length ? `<ul class="diff">${items.join("")}</ul>` : `<p>No change.</p>`);
 }
