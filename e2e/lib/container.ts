@@ -12,7 +12,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import path from "node:path";
-import { createNetwork, destroyNetwork, type TestNetwork } from "./netns.js";
+import { createNetwork, type TestNetwork } from "./netns.js";
 import { ensureRootfs } from "./rootfs.js";
 import { cmd, CmdError, isAlive, sleep, type CmdOptions, type CmdResult } from "./run.js";
 import { generateKey } from "./ssh.js";
@@ -28,6 +28,8 @@ export interface BootOptions {
   /** Short tag for names (netns, machine, run dir); a random suffix keeps parallel runs apart. */
   tag?: string;
   log?: (s: string) => void;
+  /** A network made by the caller (a FleetLab's), which it also removes; by default one of its own. */
+  network?: TestNetwork;
 }
 
 export interface ExecOptions extends Omit<CmdOptions, "env" | "cwd"> {
@@ -65,6 +67,8 @@ export class Container {
     readonly net: TestNetwork,
     private readonly mounted: boolean,
     private readonly log: (s: string) => void,
+    /** The namespaces this container made, and removes. */
+    readonly ownNetns: string[] = [],
   ) {
     this.root = path.join(dir, "root");
     this.sshKey = path.join(dir, "id_ed25519");
@@ -99,14 +103,15 @@ export class Container {
     const name = `cg-${tag}-${randomBytes(3).toString("hex")}`;
     const dir = path.join(RUN_DIR, name);
     mkdirSync(dir, { recursive: true });
-    const record: RunRecord = { owner: process.pid, netns: [name, `${name}-peer`], mounted: false };
+    const ownNetns = opts.network ? [] : [name, `${name}-peer`];
+    const record: RunRecord = { owner: process.pid, netns: ownNetns, mounted: false };
     writeRecord(dir, record);
     let ct: Container | undefined;
     try {
       record.mounted = await pristineCopy(lower, dir);
       writeRecord(dir, record);
-      const net = await createNetwork(name);
-      ct = new Container(name, dir, net, record.mounted, log);
+      const net = opts.network ?? (await createNetwork(name));
+      ct = new Container(name, dir, net, record.mounted, log, ownNetns);
       live.add(ct);
       await generateKey(ct.sshKey);
       ct.authorize(readFileSync(`${ct.sshKey}.pub`, "utf8"));
@@ -326,7 +331,7 @@ export class Container {
     }
     await cleanupRun(this.dir, {
       owner: process.pid,
-      netns: [this.net.containerNs, this.net.peerNs],
+      netns: this.ownNetns,
       mounted: this.mounted,
     });
   }
@@ -345,7 +350,7 @@ function cleanupSync(): void {
     } catch {
       // Not mounted (a plain copy) or already gone.
     }
-    for (const ns of [ct.net.containerNs, ct.net.peerNs]) {
+    for (const ns of ct.ownNetns) {
       try {
         execFileSync("ip", ["netns", "del", ns], { stdio: "ignore" });
       } catch {
@@ -414,7 +419,8 @@ async function cleanupRun(dir: string, rec: RunRecord): Promise<void> {
     }
     if (isMountPoint(root)) await cmd(["umount", "-l", root], { check: false });
   }
-  await destroyNetwork({ containerNs: rec.netns[0] ?? "", peerNs: rec.netns[1] ?? "" });
+  // Deleting a namespace deletes the veth ends inside it, and with them the pairs.
+  for (const ns of rec.netns) await cmd(["ip", "netns", "del", ns], { check: false });
   // Never recurse into a root that is still mounted: that would delete the cached lower layer.
   if (!isMountPoint(root)) rmSync(dir, { recursive: true, force: true });
 }
@@ -437,6 +443,18 @@ async function sweepStale(log: (s: string) => void): Promise<void> {
     killHard(rec.nspawn ?? 0, rec.init ?? 0);
     await cleanupRun(dir, rec);
   }
+}
+
+/**
+ * Record namespaces made outside any container (a lab joining several), under RUN_DIR/NAME as a
+ * container's run is recorded: if this process dies before removing them, the next boot's sweep
+ * does. Call again with the full list as it grows; returns the record's directory.
+ */
+export function recordNamespaces(name: string, netns: readonly string[]): string {
+  const dir = path.join(RUN_DIR, name);
+  mkdirSync(dir, { recursive: true });
+  writeRecord(dir, { owner: process.pid, netns: [...netns], mounted: false });
+  return dir;
 }
 
 function writeRecord(dir: string, rec: RunRecord): void {

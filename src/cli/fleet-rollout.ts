@@ -63,6 +63,8 @@ function rolloutDocument(kind: RunKind, runId: string, r: Rollout) {
       status: h.status,
       ...(h.error ? { error: h.error } : {}),
       ...h.result,
+      startedAt: h.startedAt,
+      durationMs: h.durationMs,
     })),
     summary: {
       changed: names((h) => h.result.outcome === "changed"),
