@@ -66,6 +66,20 @@ const state = path.join(dir, "fleet.db");
 const setReport = (host: string, findings: ReturnType<typeof finding>[]) =>
   writeFileSync(path.join(dir, `${host}.lab.json`), JSON.stringify(report(findings)));
 
+/** `clawguard fleet ARGS` on a terminal: util-linux's script gives it a pty for stdout and stderr. */
+function fleetOnTerminal(...args: string[]): Promise<string> {
+  const quoted = [process.execPath, BIN, "fleet", ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`);
+  return new Promise((resolve, reject) =>
+    execFile(
+      "script",
+      ["-qec", quoted.join(" "), "/dev/null"],
+      { timeout: SLOW, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, NO_COLOR: "1" } },
+      (err, stdout) =>
+        err && (err as { code?: unknown }).code !== 1 ? reject(err) : resolve(stdout.replace(/\r\n/g, "\n")),
+    ),
+  );
+}
+
 function fleet(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) =>
     execFile(
@@ -160,6 +174,23 @@ describe("clawguard fleet", () => {
         new RegExp(`^clawguard: ${broken}:3: "\\[web:children": a host range opens with \\[`),
       );
       expect(existsSync(path.join(dir, "never.db"))).toBe(false);
+    },
+    SLOW,
+  );
+
+  it(
+    "counts hosts done and failed on a terminal while they run, and prints none of it with --json",
+    async () => {
+      setReport("good", [finding("gateway.bind", "pass")]);
+      setReport("bad", [finding("gateway.bind", "fail", "critical")]);
+      const args = ["audit", "-i", inventory, "--state", path.join(dir, "tty.db"), "--limit", "web,down"];
+      const shown = await fleetOnTerminal(...args);
+      expect(shown).toContain("fleet audit: 0/3 done");
+      // The line is cleared (CR, erase to end of line) before the matrix is printed.
+      expect(shown).toContain("fleet audit: 3/3 done, 1 failed\r\u001b[KHOST ");
+      const json = await fleetOnTerminal(...args, "--json");
+      expect(json).not.toMatch(/done/);
+      expect((JSON.parse(json) as { schema: string }).schema).toBe("clawguard.fleet-audit/v1");
     },
     SLOW,
   );
