@@ -5,6 +5,32 @@
  */
 import { ClawguardError } from "../../errors.js";
 
+/**
+ * As root: node and its version, clawguard and its version, timeout(1) and tar. An npm install
+ * links clawguard to PACKAGE/bin/clawguard.js: its version is then read from PACKAGE/package.json
+ * rather than by starting it, which costs a host most of a CPU second; anything else (a wrapper
+ * script, a package.json that is not clawguard's) is asked with --version. No single quote in
+ * it: it travels inside one.
+ */
+export const ROOT_PROBE = String.raw`n=$(command -v node) && echo "node=$n" && echo "node_version=$("$n" -p process.versions.node 2>/dev/null)"
+if c=$(command -v clawguard); then
+  echo "clawguard=$c"
+  v=
+  r=$(readlink -f "$c" 2>/dev/null)
+  case $r in */bin/clawguard.js)
+    p=$(dirname "$(dirname "$r")")/package.json
+    if grep -q "^  \"name\": \"clawguard\",\{0,1\}$" "$p" 2>/dev/null; then
+      v=$(sed -n "s/^  \"version\": \"\([0-9][^\"]*\)\",\{0,1\}$/\1/p" "$p" | head -n 1)
+    fi;;
+  esac
+  [ -n "$v" ] || v=$("$c" --version 2>/dev/null | head -n 1)
+  echo "clawguard_version=$v"
+fi
+command -v timeout >/dev/null 2>&1 && echo "timeout=yes"
+command -v tar >/dev/null 2>&1 && echo "tar=yes"
+echo "root_uid=$(id -u)"
+`;
+
 /** Runs as the login user; `sudo -n` never prompts, so a sudo that wants a password fails at once. */
 export const PROBE_SCRIPT = String.raw`u=$(id -u)
 echo "uid=$u"
@@ -13,13 +39,7 @@ elif ! command -v sudo >/dev/null 2>&1; then echo "become=missing"; exit 0
 elif e=$(sudo -n true 2>&1); then B="sudo -n"; echo "become=sudo"
 else echo "become=refused"; echo "become_error=$(printf '%s' "$e" | head -n 1)"; exit 0
 fi
-$B sh -c '
-n=$(command -v node) && echo "node=$n" && echo "node_version=$("$n" -p process.versions.node 2>/dev/null)"
-c=$(command -v clawguard) && echo "clawguard=$c" && echo "clawguard_version=$("$c" --version 2>/dev/null | head -n 1)"
-command -v timeout >/dev/null 2>&1 && echo "timeout=yes"
-command -v tar >/dev/null 2>&1 && echo "tar=yes"
-echo "root_uid=$(id -u)"
-'`;
+$B sh -c '${ROOT_PROBE}'`;
 
 export interface Probe {
   /** Commands run as root through this prefix ([] when the login is root). */
