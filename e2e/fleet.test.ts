@@ -18,6 +18,7 @@ import {
   cmd,
   Container,
   generateKey,
+  INSTALL_DIR,
   installClawguard,
   isRoot,
   PROJECT_DIR,
@@ -140,7 +141,11 @@ describe.skipIf(!isRoot)("clawguard fleet over ssh, on five booted servers", () 
     await Promise.all(booted.map((c) => c.exec(`echo "127.0.1.1 $(hostname)" >> /etc/hosts`)));
     await Promise.all([
       rootLogin(ct.web1!).then(() => careless(ct.web1!)),
-      rootLogin(ct.web3!).then(() => careless(ct.web3!)),
+      rootLogin(ct.web3!).then(async () => {
+        // Linked as npm install -g links it: fleet reads its version from its package.json.
+        await ct.web3!.exec(["ln", "-sf", `${INSTALL_DIR}/bin/clawguard.js`, "/usr/local/bin/clawguard"]);
+        await careless(ct.web3!);
+      }),
       rootLogin(ct.db1!).then(() => careless(ct.db1!)),
       rootLogin(ct.db2!),
       (async () => {
@@ -355,6 +360,7 @@ ansible_ssh_private_key_file=${key}
     expect(failingCore(h.web2)).toEqual([]);
     expect(failingCore(h.db1)).toEqual([]);
     expect(h.web1!.clawguard).toMatchObject({ via: "installed", become: false });
+    expect(h.web3!.clawguard).toMatchObject({ via: "installed", version: "0.1.0" });
     expect(h.web2!.clawguard).toMatchObject({ via: "copied", become: true });
     // Everything on a host went over one connection: probe, audit and cleanup share its master.
     expect((await logins(ct.web1!)) - before).toBe(1);
