@@ -12,7 +12,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import path from "node:path";
-import { createNetwork, destroyNetwork, type TestNetwork } from "./netns.js";
+import { createNetwork, type TestNetwork } from "./netns.js";
 import { ensureRootfs } from "./rootfs.js";
 import { cmd, CmdError, isAlive, sleep, type CmdOptions, type CmdResult } from "./run.js";
 import { generateKey } from "./ssh.js";
@@ -28,7 +28,7 @@ export interface BootOptions {
   /** Short tag for names (netns, machine, run dir); a random suffix keeps parallel runs apart. */
   tag?: string;
   log?: (s: string) => void;
-  /** A network made by the caller (a Topology), which it also removes; by default one of its own. */
+  /** A network made by the caller (a Topology or a FleetLab), which it also removes; by default one of its own. */
   network?: TestNetwork;
   /** More systemd-nspawn arguments, e.g. --bind=/dev/net/tun for WireGuard in user space. */
   nspawnArgs?: string[];
@@ -440,8 +440,8 @@ async function cleanupRun(dir: string, rec: RunRecord): Promise<void> {
     }
     if (isMountPoint(root)) await cmd(["umount", "-l", root], { check: false });
   }
-  if (rec.netns.length > 0)
-    await destroyNetwork({ containerNs: rec.netns[0] ?? "", peerNs: rec.netns[1] ?? "" });
+  // Deleting a namespace deletes the veth ends inside it, and with them the pairs.
+  for (const ns of rec.netns) await cmd(["ip", "netns", "del", ns], { check: false });
   // Never recurse into a root that is still mounted: that would delete the cached lower layer.
   if (!isMountPoint(root)) rmSync(dir, { recursive: true, force: true });
 }
@@ -464,6 +464,18 @@ async function sweepStale(log: (s: string) => void): Promise<void> {
     killHard(rec.nspawn ?? 0, rec.init ?? 0);
     await cleanupRun(dir, rec);
   }
+}
+
+/**
+ * Record namespaces made outside any container (a lab joining several), under RUN_DIR/NAME as a
+ * container's run is recorded: if this process dies before removing them, the next boot's sweep
+ * does. Call again with the full list as it grows; returns the record's directory.
+ */
+export function recordNamespaces(name: string, netns: readonly string[]): string {
+  const dir = path.join(RUN_DIR, name);
+  mkdirSync(dir, { recursive: true });
+  writeRecord(dir, { owner: process.pid, netns: [...netns], mounted: false });
+  return dir;
 }
 
 function writeRecord(dir: string, rec: RunRecord): void {

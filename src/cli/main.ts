@@ -8,6 +8,7 @@ import { registerHarden } from "./harden.js";
 import { registerRollback } from "./rollback.js";
 import { registerCloudInit } from "./cloud-init.js";
 import { reportError } from "./report-error.js";
+import { registerFleet } from "./fleet.js";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 
@@ -22,6 +23,7 @@ const COMMANDS: readonly Register[] = [
   registerHarden,
   registerRollback,
   (program) => registerCloudInit(program),
+  registerFleet,
 ];
 
 /**

@@ -86,6 +86,8 @@ export interface Shape {
   empty?: unknown;
   /** What to do when the file cannot be used, beyond fixing the lines named. */
   hint?: string;
+  /** YAML 1.1 for files other tools read that way (Ansible's: `yes` is a boolean there). */
+  version?: "1.1";
 }
 
 /** A file's text, or FileUnreadableError saying why not; `hint` says how to name another. */
@@ -127,7 +129,7 @@ export function readYamlDocument(
 ): { doc: Document; lines: LineCounter } {
   const refuse = (problems: ConfigProblem[]) => new ConfigError(file, problems, { hint: shape.hint });
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, version: shape.version ?? "1.2" });
   if (doc.errors.length > 0) {
     throw refuse(
       doc.errors.map((e) => ({
