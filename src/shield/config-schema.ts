@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { gatewaySchema } from "./config-gateway.js";
+import { operatorSchema } from "./config-operators.js";
 
 const mode = z.enum(["enforce", "audit", "lockdown"]);
 const rules = z.array(z.string()).default([]);
@@ -91,6 +92,7 @@ export const shieldSchema = z.strictObject({
     })
     .optional(),
   gateway: gatewaySchema.optional(),
+  operators: z.array(operatorSchema).default([]),
 });
 
 export type RawShieldConfig = z.infer<typeof shieldSchema>;

@@ -8,6 +8,7 @@ import path from "node:path";
 import type { BudgetLimit, Isolation, Mode } from "./types.js";
 import { shieldSchema, type RawShieldConfig } from "./config-schema.js";
 import { gatewayConfig, type GatewayConfig } from "./config-gateway.js";
+import { operatorsConfig, TOKEN_FILE_OPERATOR, type OperatorConfig } from "./config-operators.js";
 import { RuleError, parseRule } from "./policy/rules.js";
 import { parseCidr, parseIP, formatIP, formatCidr } from "../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
@@ -79,6 +80,8 @@ export interface ShieldConfig extends RuleSet {
   admin?: { listen: Endpoint; tokenFile?: string; stateFile: string };
   /** The shield as its agents' only way out of a private network (config-gateway.ts). */
   gateway?: GatewayConfig;
+  /** Who may steer the shield through the admin API, with what role and scope. */
+  operators: OperatorConfig[];
 }
 
 export async function loadShieldConfig(file: string): Promise<ShieldConfig> {
@@ -228,6 +231,18 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     };
   });
 
+  const operators = operatorsConfig(raw.operators, new Set(Object.keys(raw.fleets)), fail);
+  if (operators.length > 0 && !raw.admin)
+    fail(["operators"], "operators steer the shield through its admin API: add an admin section");
+  if (raw.admin?.token_file !== undefined)
+    operators.forEach((o, i) => {
+      if (o.name === TOKEN_FILE_OPERATOR)
+        fail(
+          ["operators", i, "name"],
+          `"${TOKEN_FILE_OPERATOR}" is the holder of admin.token_file; choose another name`,
+        );
+    });
+
   const global = rules([], raw);
   const globalBudget = budgetAt([], raw.budget);
   const stripHeaders = raw.strip_headers.map((h, i) => {
@@ -265,6 +280,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     httpServer: raw.http_server,
     ...(admin ? { admin } : {}),
     ...(gateway ? { gateway } : {}),
+    operators,
   };
 }
 

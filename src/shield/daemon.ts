@@ -48,7 +48,12 @@ export async function startManagedShield(
   cfg: ShieldConfig,
   opts: ManagedShieldOptions = {},
 ): Promise<ManagedShield> {
-  const tokenSha256 = cfg.admin ? await readAdminToken(cfg.admin.tokenFile) : null;
+  // The token file's holder is one admin; named operators may stand in for it, but the admin
+  // API never runs with nobody able to open it.
+  const tokenSha256 =
+    cfg.admin && (cfg.admin.tokenFile !== undefined || cfg.operators.length === 0)
+      ? await readAdminToken(cfg.admin.tokenFile)
+      : null;
   // Mode switches an operator made through the API before a restart (a lockdown, say) hold
   // from the first connection on; a file that cannot be read stops the start.
   const saved = cfg.admin ? await loadModeOverrides(cfg.admin.stateFile) : NO_OVERRIDES;
@@ -173,12 +178,12 @@ export async function startManagedShield(
       return { tunnelsClosed: r.tunnelsClosed };
     });
 
-  if (adminServer && tokenSha256) {
+  if (adminServer) {
     handler = createAdminHandler({
       control: ctl,
       metrics: m,
       log,
-      tokenSha256,
+      adminTokenSha256: tokenSha256,
       version: SHIELD_VERSION,
       editRule,
       saveModes,

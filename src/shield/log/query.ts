@@ -4,6 +4,8 @@ import { LogError } from "./schema.js";
 
 export interface LogFilter {
   agent?: string;
+  /** Only records of agents in these fleets (an operator's scope); records of no fleet are left out. */
+  fleets?: readonly string[];
   decision?: LogDecision;
   /** Exact host, or `*.example.com` for every name under example.com (not example.com itself). */
   host?: string;
@@ -75,6 +77,10 @@ export function queryRecords(db: Database.Database, f: LogFilter): StoredRecord[
   if (f.agent !== undefined) {
     where.push("agent = ?");
     args.push(f.agent);
+  }
+  if (f.fleets !== undefined) {
+    where.push(f.fleets.length === 0 ? "0" : `fleet IN (${f.fleets.map(() => "?").join(", ")})`);
+    args.push(...f.fleets);
   }
   if (f.decision !== undefined) {
     if (!DECISIONS.includes(f.decision)) {
