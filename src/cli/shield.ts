@@ -5,6 +5,7 @@ import { missingNodeFlags } from "../shield/node-flags.js";
 import { registerShieldAdminCommands } from "./shield-admin.js";
 import { registerShieldCheckCommand } from "./shield-check.js";
 import { registerShieldGatewayCommand } from "./shield-gateway.js";
+import { registerShieldOperatorsCommand } from "./shield-operators.js";
 import { registerShieldLogCommands } from "./shield-log.js";
 
 interface RunFlags {
@@ -82,4 +83,5 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
   registerShieldLogCommands(shield, setCode);
   registerShieldAdminCommands(shield, setCode);
   registerShieldGatewayCommand(shield, setCode);
+  registerShieldOperatorsCommand(shield);
 }

@@ -160,23 +160,30 @@ export async function startManagedShield(
   reloader.loaded(await readFile(cfg.file, "utf8").catch(() => ""));
   if (opts.watch !== false) reloader.watch();
 
-  const editRule = (edit: RuleEdit, op: "add" | "remove") =>
+  /**
+   * Change shield.yaml through the API: the edit is made on the file's text (layout and
+   * comments kept), must pass the validation a reload applies, replaces the file atomically, and
+   * is applied at once, all under the reloader's lock so a file watch event cannot interleave.
+   */
+  const editConfig = (trigger: string, edit: (text: string) => string, field: string) =>
     reloader.exclusive(async () => {
       const before = await readFile(cfg.file, "utf8").catch((e: NodeJS.ErrnoException) => {
         throw new ControlError(409, null, `cannot read ${cfg.file} (${e.code ?? e.message})`);
       });
-      const after = editRulesText(before, edit, op);
+      const after = edit(before);
       let next: ShieldConfig;
       try {
         next = parseShieldConfig(after, cfg.file);
       } catch (e) {
-        throw new ControlError(400, "rule", e instanceof Error ? e.message : String(e));
+        throw new ControlError(400, field, e instanceof Error ? e.message : String(e));
       }
       await writeFileAtomic(cfg.file, after);
       reloader.loaded(after);
-      const r = ctl.apply(next, `api ${op} rule`);
+      const r = ctl.apply(next, trigger);
       return { tunnelsClosed: r.tunnelsClosed };
     });
+  const editRule = (edit: RuleEdit, op: "add" | "remove") =>
+    editConfig(`api ${op} rule`, (text) => editRulesText(text, edit, op), "rule");
 
   if (adminServer) {
     handler = createAdminHandler({
@@ -186,6 +193,7 @@ export async function startManagedShield(
       adminTokenSha256: tokenSha256,
       version: SHIELD_VERSION,
       editRule,
+      editConfig,
       saveModes,
       resolver: opts.resolver ?? systemResolver,
     });

@@ -30,6 +30,9 @@ import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/assets.
 import type { ShieldMetrics } from "./metrics.js";
 import { RULE_LEVELS, listRules, type RuleEdit } from "./rules-file.js";
 import { may, OperatorTokens, unscoped, type Need, type Operator } from "./access.js";
+import { addOperatorText, removeOperatorText } from "./operators-file.js";
+import { ROLES, TOKEN_FILE_OPERATOR } from "../config-operators.js";
+import { createHash, randomBytes } from "node:crypto";
 import { scopeLevels, scopeMetrics, scopeModes, visibleAgent, visibleAgents, visibleFleet } from "./scope.js";
 import {
   HttpError,
@@ -53,6 +56,12 @@ export interface AdminApi {
   version: string;
   /** Add or remove a rule: edit the file, validate, write it, apply. */
   editRule(edit: RuleEdit, op: "add" | "remove"): Promise<{ tunnelsClosed: number }>;
+  /** Any other edit of shield.yaml's text, validated, written and applied as a rule edit is. */
+  editConfig(
+    trigger: string,
+    edit: (text: string) => string,
+    field: string,
+  ): Promise<{ tunnelsClosed: number }>;
   /** Keep the API's mode switches across restarts. */
   saveModes(): Promise<void>;
   /** The proxy's own resolver, for /api/check with `resolve`. */
@@ -92,6 +101,12 @@ const checkTestsSchema = z.strictObject({
 const MAX_TEST_CASES = 256;
 /** What the tests text is called in its errors ("tests:7: [0].allowed[1]: ..."). */
 const TESTS_NAME = "tests";
+
+const operatorSchema = z.strictObject({
+  name: z.string().min(1).max(64),
+  role: z.enum(ROLES),
+  fleets: z.array(z.string().min(1).max(128)).min(1).max(256).optional(),
+});
 
 const checkSchema = z.strictObject({
   agent: z.string().min(1).max(128).optional(),
@@ -244,6 +259,18 @@ export function createAdminHandler(
   ) => Promise<void> | void;
   const read = (fn: Handler) => ({ need: "read" as Need, fn });
   const change = (fn: Handler) => ({ need: "change" as Need, fn });
+  const admin = (fn: Handler) => ({ need: "admin" as Need, fn });
+  const operatorList = () => [
+    ...(api.adminTokenSha256
+      ? [{ name: TOKEN_FILE_OPERATOR, role: "admin", fleets: null, from: "admin.token_file" }]
+      : []),
+    ...api.control.cfg.operators.map((o) => ({
+      name: o.name,
+      role: o.role,
+      fleets: o.fleets,
+      from: "operators",
+    })),
+  ];
   const ROUTES: Record<string, Record<string, { need: Need; fn: Handler }>> = {
     "/api/status": {
       GET: read((_req, res, _url, op) => {
@@ -329,6 +356,49 @@ export function createAdminHandler(
           tunnelsClosed: closed,
           modes: scopeModes(op, cfg, api.control.modes()),
         });
+      }),
+    },
+    "/api/operators": {
+      GET: admin((_req, res) =>
+        sendJson(res, 200, { schema: "clawguard.shield-operators/v1", operators: operatorList() }),
+      ),
+      // The token is made here, shown once in the answer, and only its SHA-256 is kept.
+      POST: admin(async (req, res) => {
+        const body = parse(operatorSchema, await readJson(req));
+        if (body.name === TOKEN_FILE_OPERATOR && api.adminTokenSha256)
+          throw new HttpError(409, "name", `"${TOKEN_FILE_OPERATOR}" is the holder of admin.token_file`);
+        const token = randomBytes(24).toString("base64url");
+        const tokenSha256 = createHash("sha256").update(token).digest("hex");
+        await api.editConfig(
+          `api add operator ${body.name}`,
+          (t) => addOperatorText(t, { ...body, tokenSha256 }),
+          "operators",
+        );
+        sendJson(res, 201, {
+          ok: true,
+          name: body.name,
+          role: body.role,
+          fleets: body.fleets ?? null,
+          token,
+        });
+      }),
+      DELETE: admin(async (req, res, _url, op) => {
+        const body = parse(z.strictObject({ name: z.string().min(1).max(64) }), await readJson(req));
+        const left = operatorList().filter((o) => o.name !== body.name && o.role === "admin");
+        // Nobody would be left to manage operators (or to put this one back).
+        if (left.length === 0) throw new HttpError(409, "name", `${body.name} is the last admin`);
+        if (body.name === TOKEN_FILE_OPERATOR && api.adminTokenSha256)
+          throw new HttpError(
+            409,
+            "name",
+            `the admin token file's holder goes with the file: remove admin.token_file instead`,
+          );
+        await api.editConfig(
+          `api remove operator ${body.name} by ${op.name}`,
+          (t) => removeOperatorText(t, body.name),
+          "operators",
+        );
+        sendJson(res, 200, { ok: true, operators: operatorList() });
       }),
     },
     "/api/rules": {
