@@ -28,6 +28,14 @@ export interface BootOptions {
   /** Short tag for names (netns, machine, run dir); a random suffix keeps parallel runs apart. */
   tag?: string;
   log?: (s: string) => void;
+  /** A network made by the caller (a Topology), which it also removes; by default one of its own. */
+  network?: TestNetwork;
+  /** More systemd-nspawn arguments, e.g. --bind=/dev/net/tun for WireGuard in user space. */
+  nspawnArgs?: string[];
+  /** Runs on the container's fresh root before its first boot (install a package, seed cloud-init). */
+  prepare?: (root: string) => Promise<void>;
+  /** How long the first boot may take (a cloud-init first boot installs and configures). */
+  bootTimeoutMs?: number;
 }
 
 export interface ExecOptions extends Omit<CmdOptions, "env" | "cwd"> {
@@ -65,6 +73,9 @@ export class Container {
     readonly net: TestNetwork,
     private readonly mounted: boolean,
     private readonly log: (s: string) => void,
+    private readonly nspawnArgs: string[] = [],
+    /** The namespaces this container made, and removes. */
+    readonly ownNetns: string[] = [],
   ) {
     this.root = path.join(dir, "root");
     this.sshKey = path.join(dir, "id_ed25519");
@@ -99,19 +110,21 @@ export class Container {
     const name = `cg-${tag}-${randomBytes(3).toString("hex")}`;
     const dir = path.join(RUN_DIR, name);
     mkdirSync(dir, { recursive: true });
-    const record: RunRecord = { owner: process.pid, netns: [name, `${name}-peer`], mounted: false };
+    const ownNetns = opts.network ? [] : [name, `${name}-peer`];
+    const record: RunRecord = { owner: process.pid, netns: ownNetns, mounted: false };
     writeRecord(dir, record);
     let ct: Container | undefined;
     try {
       record.mounted = await pristineCopy(lower, dir);
       writeRecord(dir, record);
-      const net = await createNetwork(name);
-      ct = new Container(name, dir, net, record.mounted, log);
+      if (opts.prepare) await opts.prepare(path.join(dir, "root"));
+      const net = opts.network ?? (await createNetwork(name));
+      ct = new Container(name, dir, net, record.mounted, log, opts.nspawnArgs ?? [], ownNetns);
       live.add(ct);
       await generateKey(ct.sshKey);
       ct.authorize(readFileSync(`${ct.sshKey}.pub`, "utf8"));
       await ct.start();
-      await ct.waitRunning();
+      await ct.waitRunning(opts.bootTimeoutMs);
       return ct;
     } catch (e) {
       if (ct) {
@@ -142,6 +155,7 @@ export class Container {
         "--keep-unit",
         "--private-network",
         `--network-namespace-path=/run/netns/${this.net.containerNs}`,
+        ...this.nspawnArgs,
         "-M",
         this.name,
       ],
@@ -220,6 +234,18 @@ export class Container {
 
   /** Install packages from the pre-downloaded .debs; fails rather than reaching for a mirror. */
   async aptInstall(...packages: string[]): Promise<CmdResult> {
+    return this.aptGet(packages);
+  }
+
+  /**
+   * The same without what they only recommend: wireguard-tools recommends a kernel with the
+   * module, and a container has no kernel of its own to build an initramfs for.
+   */
+  async aptInstallNoRecommends(...packages: string[]): Promise<CmdResult> {
+    return this.aptGet(["--no-install-recommends", ...packages]);
+  }
+
+  private async aptGet(packages: string[]): Promise<CmdResult> {
     return this.exec(
       [
         "apt-get",
@@ -326,7 +352,7 @@ export class Container {
     }
     await cleanupRun(this.dir, {
       owner: process.pid,
-      netns: [this.net.containerNs, this.net.peerNs],
+      netns: this.ownNetns,
       mounted: this.mounted,
     });
   }
@@ -345,7 +371,7 @@ function cleanupSync(): void {
     } catch {
       // Not mounted (a plain copy) or already gone.
     }
-    for (const ns of [ct.net.containerNs, ct.net.peerNs]) {
+    for (const ns of ct.ownNetns) {
       try {
         execFileSync("ip", ["netns", "del", ns], { stdio: "ignore" });
       } catch {
@@ -414,7 +440,8 @@ async function cleanupRun(dir: string, rec: RunRecord): Promise<void> {
     }
     if (isMountPoint(root)) await cmd(["umount", "-l", root], { check: false });
   }
-  await destroyNetwork({ containerNs: rec.netns[0] ?? "", peerNs: rec.netns[1] ?? "" });
+  if (rec.netns.length > 0)
+    await destroyNetwork({ containerNs: rec.netns[0] ?? "", peerNs: rec.netns[1] ?? "" });
   // Never recurse into a root that is still mounted: that would delete the cached lower layer.
   if (!isMountPoint(root)) rmSync(dir, { recursive: true, force: true });
 }

@@ -9,7 +9,7 @@ export const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.u
 export const INSTALL_DIR = "/opt/clawguard";
 
 /** Directories of the production dependency tree, outermost first, nested ones dropped. */
-async function productionModules(): Promise<string[]> {
+export async function productionModules(): Promise<string[]> {
   const r = await cmd(["npm", "ls", "--omit=dev", "--all", "--parseable"], {
     cwd: PROJECT_DIR,
     check: false,

@@ -11,11 +11,11 @@ export interface TestNetwork {
   containerNs: string;
   /** Namespace on the other end of the veth: run clients and servers here with `ip netns exec`. */
   peerNs: string;
-  containerIf: "eth0";
-  peerIf: "veth0";
+  containerIf: string;
+  peerIf: string;
   containerAddr: string;
   peerAddr: string;
-  prefixLen: 30;
+  prefixLen: number;
 }
 
 export const CONTAINER_ADDR = "10.77.0.2";

@@ -28,6 +28,14 @@ export const OFFLINE_PACKAGES = [
   "nftables",
   "lynis",
   "rsyslog",
+  // The fleet link: WireGuard in user space (the kernel here has no module), and a first boot
+  // driven by cloud-init (whose locale module needs update-locale), fetching Node with curl.
+  "wireguard-tools",
+  "wireguard-go",
+  "cloud-init",
+  "locales",
+  "curl",
+  "xz-utils",
 ] as const;
 
 const SUITE = "bookworm";

@@ -1,6 +1,8 @@
 import type { Facts } from "../facts/keys.js";
 import { LOCKDOWN_FILE, LOCKDOWN_TABLE, LOCKDOWN_UNIT, type LockdownState } from "../facts/lockdown.js";
 import type { GatewayUnit } from "../facts/openclaw.js";
+import { proxyHostOf, type WireguardLinkFact } from "../facts/wireguard-link.js";
+import { cidrContains, classify, parseCidr, parseIP } from "../net/addresses.js";
 import { catalog, need, type FindingMaker } from "./catalog.js";
 import type { Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
@@ -44,9 +46,17 @@ const C = catalog("egress", {
     remediation: `systemctl restart ${LOCKDOWN_UNIT} (or: nft -f ${LOCKDOWN_FILE})`,
     fixable: true,
   },
+  link_encrypted: {
+    severity: "high",
+    title:
+      "The gateway reaches its proxy over WireGuard (or on this server), never in cleartext across a network",
+    remediation:
+      "join the shield over WireGuard: clawguard shield enroll ID on the shield, then clawguard lockdown --join CODE --apply here",
+    fixable: false,
+  },
 });
 
-const UNIT_CHECKS: FindingMaker[] = [C.proxy_configured, C.unit_ip_filter];
+const UNIT_CHECKS: FindingMaker[] = [C.proxy_configured, C.unit_ip_filter, C.link_encrypted];
 
 function envAt(u: GatewayUnit, key: string): string {
   return u.environmentAt[key] ?? u.path;
@@ -154,19 +164,68 @@ function checkLockdown(l: LockdownState): Finding[] {
   return out;
 }
 
-type EgressFacts = Pick<Facts, "openclaw" | "lockdown" | "routes">;
+type EgressFacts = Pick<Facts, "openclaw" | "lockdown" | "routes" | "wireguardLink">;
+
+/**
+ * The proxy's address is on this server, or a WireGuard interface carries it: up now and the
+ * route to it leaving by that interface, or, where commands cannot run, a config whose peer
+ * carries it and that wg-quick brings up at boot.
+ */
+function checkLink(u: GatewayUnit, wg: WireguardLinkFact | null, wgProblem: string | null): Finding {
+  const host = proxyHostOf(u.environment);
+  if (host === null)
+    return C.link_encrypted.skip("the unit names no proxy (see egress.proxy_configured)", u.path);
+  const ip = parseIP(host);
+  const source = envAt(u, u.environment.OPENCLAW_PROXY_URL ? "OPENCLAW_PROXY_URL" : "HTTPS_PROXY");
+  if (ip === null)
+    return C.link_encrypted.fail(
+      { source, excerpt: `proxy ${host} is a name: which path it takes is up to the resolver` },
+      { title: "The gateway's proxy is a name, so nothing says its traffic is encrypted on the way" },
+    );
+  if (classify(ip).class === "loopback")
+    return C.link_encrypted.pass({ source, excerpt: `proxy ${host} is on this server` });
+  if (wg === null) return C.link_encrypted.skip(wgProblem ?? "WireGuard state not read", source);
+  const carriers = wg.configs.filter((c) =>
+    c.allowedIps.some((a) => {
+      const cidr = parseCidr(a);
+      return typeof cidr !== "string" && cidrContains(cidr, ip);
+    }),
+  );
+  if ("interfaces" in wg.live) {
+    const dev = wg.routes[host] ?? null;
+    const viaWg = dev !== null && wg.live.interfaces.includes(dev);
+    return C.link_encrypted.verdict(
+      viaWg,
+      {
+        source: `ip route get ${host}`,
+        excerpt: viaWg
+          ? `dev ${dev}: a WireGuard interface, up`
+          : `dev ${dev ?? "(no route)"}${carriers.length ? `; ${carriers.map((c) => c.path).join(", ")} would carry it, but is not up` : ""}`,
+      },
+      viaWg
+        ? undefined
+        : {
+            title: `The gateway reaches its proxy ${host} without WireGuard: tokens, destinations and CONNECT lines cross the network in cleartext`,
+          },
+    );
+  }
+  const boot = carriers.filter((c) => c.enabled);
+  return C.link_encrypted.verdict(
+    boot.length > 0,
+    {
+      source: boot[0]?.path ?? "/etc/wireguard",
+      excerpt:
+        boot.length > 0
+          ? `${boot[0]!.path} carries ${host} and wg-quick@${boot[0]!.iface} starts at boot (not checked live: ${wg.live.skip})`
+          : `no WireGuard config that starts at boot carries ${host}`,
+    },
+    boot.length > 0 ? undefined : { title: `The gateway reaches its proxy ${host} without WireGuard` },
+  );
+}
 
 /** The hosts the gateway units send their traffic through: the shield, as this server knows it. */
 function proxyHosts(units: GatewayUnit[]): Set<string> {
-  const hosts = new Set<string>();
-  for (const u of units)
-    for (const k of ["OPENCLAW_PROXY_URL", "HTTPS_PROXY", "HTTP_PROXY"]) {
-      const v = u.environment[k] ?? u.environment[k.toLowerCase()];
-      if (!v) continue;
-      const m = /^[a-z]+:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/]+)/i.exec(v);
-      if (m) hosts.add(m[1]!.replace(/^\[|\]$/g, ""));
-    }
-  return hosts;
+  return new Set(units.map((u) => proxyHostOf(u.environment)).filter((h): h is string => h !== null));
 }
 
 /**
@@ -194,7 +253,7 @@ function checkRoute(routes: Facts["routes"], shield: Set<string>): Finding {
   );
 }
 
-export function checkEgress({ openclaw, lockdown, routes }: EgressFacts): Finding[] {
+export function checkEgress({ openclaw, lockdown, routes, wireguardLink: wireguard }: EgressFacts): Finding[] {
   const out: Finding[] = [];
   const oc = need(openclaw, C.proxy_configured, out);
   if (oc) {
@@ -210,7 +269,14 @@ export function checkEgress({ openclaw, lockdown, routes }: EgressFacts): Findin
             { title: "No unit runs the gateway: its egress is not controlled" },
           ),
         );
-    for (const u of units) out.push(checkProxy(u), checkIpFilter(u));
+    const wg = wireguard.status === "ok" ? wireguard.value : null;
+    const wgProblem =
+      wireguard.status === "skip"
+        ? wireguard.reason
+        : wireguard.status === "error"
+          ? wireguard.problems.map((p) => `${p.source}: ${p.message}`).join("; ")
+          : null;
+    for (const u of units) out.push(checkProxy(u), checkIpFilter(u), checkLink(u, wg, wgProblem));
     if (oc.installs.length > 0) out.push(checkRoute(routes, proxyHosts(units)));
   }
   if (oc && oc.installs.length === 0) {
@@ -225,6 +291,6 @@ export function checkEgress({ openclaw, lockdown, routes }: EgressFacts): Findin
 
 export const egressLayer = defineLayer({
   layer: "egress",
-  needs: ["openclaw", "lockdown", "routes"],
+  needs: ["openclaw", "lockdown", "routes", "wireguardLink"],
   check: checkEgress,
 });

@@ -10,7 +10,8 @@ import {
   type RollbackReport,
 } from "../lockdown/apply.js";
 import { detectBackend } from "../lockdown/live.js";
-import { planLockdown, type Backend, type LockdownPlan } from "../lockdown/plan.js";
+import { planLockdown, shownPlan, type Backend, type LockdownPlan } from "../lockdown/plan.js";
+import { AGENT_KEY_FILE, applyJoin, DEFAULT_INTERFACE, keygen, prepareJoin } from "../lockdown/join.js";
 import {
   LockdownInputError,
   parseAllowOut,
@@ -44,6 +45,10 @@ interface LockdownFlags {
   timeout: number;
   json?: boolean;
   backend?: Backend;
+  join?: string;
+  interface: string;
+  keyFile: string;
+  handshakeTimeout: number;
 }
 
 const collect =
@@ -156,6 +161,22 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
     .command("lockdown")
     .description("drop every outbound packet of this server except those to the shield (plan by default)")
     .option("--shield <host:port>", "the egress shield (a name is resolved now and its addresses pinned)")
+    .option(
+      "--join <code>",
+      "join the shield over WireGuard with the code `shield enroll` printed: the tunnel, then nothing but the tunnel",
+    )
+    .option("--interface <name>", "with --join: the tunnel's interface", DEFAULT_INTERFACE)
+    .option(
+      "--key-file <file>",
+      "with --join: the key `lockdown keygen` made, for a code without one",
+      AGENT_KEY_FILE,
+    )
+    .option(
+      "--handshake-timeout <ms>",
+      "with --join --apply: how long to wait for the shield's handshake before undoing the join",
+      (v) => parsePort(v, "--handshake-timeout"),
+      15000,
+    )
     .option("--apply", "write the rules and units and load the rules")
     .option("--verify", "probe from this side: direct TCP and DNS must fail, the shield must answer")
     .option("--root <dir>", "write persisted files under DIR (live rules still go to this namespace)", "/")
@@ -214,6 +235,7 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
         const given = flags.shield ? parseHostPort(flags.shield, "--shield") : undefined;
         if (!given && !st)
           throw new LockdownInputError("--verify needs --shield HOST:PORT (no lockdown state recorded here)");
+        const tunnel = st?.tunnel;
         // A locked-down agent cannot resolve names: a shield given by name is the one lockdown
         // pinned, or it is resolved now (which fails when DNS is blocked, as it should be).
         let shield: HostPort;
@@ -229,15 +251,39 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
           viaShield: viaShieldTarget(flags.probeViaShield),
           proxyUser: flags.proxyUser,
           timeoutMs: flags.timeout,
+          ...(tunnel
+            ? {
+                tunnel: {
+                  iface: tunnel.interface,
+                  peer: tunnel.shieldPublicKey,
+                  direct: tunnel.endpoint.addresses.map((a) => ({ host: a, port: st!.port })),
+                },
+              }
+            : {}),
         });
         out(flags.json, report, () => renderVerifyText(report));
         setCode(report.ok ? 0 : 1);
         return;
       }
-      if (!flags.shield)
-        throw new LockdownInputError("--shield HOST:PORT is required (the egress shield's address)");
-      const shield = await pinShield(parseHostPort(flags.shield, "--shield"));
+      if (flags.join !== undefined && flags.shield !== undefined)
+        throw new LockdownInputError("--join names the shield: leave --shield out");
+      if (flags.join === undefined && !flags.shield)
+        throw new LockdownInputError(
+          "--shield HOST:PORT is required (the egress shield's address), or --join CODE (from clawguard shield enroll)",
+        );
+      // A join code is checked, and its key found, before anything is planned or written.
+      const joined =
+        flags.join !== undefined
+          ? await prepareJoin(host, {
+              code: flags.join,
+              nowSeconds: Math.floor(Date.now() / 1000),
+              iface: flags.interface,
+              keyFile: flags.keyFile,
+            })
+          : undefined;
+      const shield = joined?.shield ?? (await pinShield(parseHostPort(flags.shield!, "--shield")));
       const plan = await planLockdown(host, {
+        ...(joined ? { tunnel: joined.tunnel } : {}),
         shield,
         sshPorts: flags.sshPort,
         allowOut: flags.allowOut ?? [],
@@ -248,16 +294,50 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
         backend: flags.backend ?? (await detectBackend()),
       });
       if (!flags.apply) {
-        out(flags.json, plan, () => renderPlanText(plan));
+        const shown = shownPlan(plan);
+        out(flags.json, shown, () => renderPlanText(shown));
         setCode(0);
         return;
       }
       const live = !flags.filesOnly;
-      const report = await applyLockdown(host, new LocalWriter(host), plan, {
-        live,
-        systemd: live ? undefined : false,
-      });
-      out(flags.json, { ...report, plan }, () => renderApplyText(plan, report));
+      const writer = new LocalWriter(host);
+      const liveOpts = { live, systemd: live ? undefined : false };
+      const joinedRun = joined
+        ? await applyJoin(host, writer, plan, { ...liveOpts, handshakeTimeoutMs: flags.handshakeTimeout })
+        : null;
+      const report = joinedRun?.apply ?? (await applyLockdown(host, writer, plan, liveOpts));
+      const shown = shownPlan(plan);
+      const handshake = joinedRun?.handshake ?? null;
+      out(
+        flags.json,
+        { ...report, plan: shown, ...(joined ? { handshake } : {}) },
+        () =>
+          renderApplyText(shown, report) +
+          (joined && handshake !== null
+            ? `handshake with the shield ${joined.tunnel.shieldPublicKey} at ${new Date(handshake * 1000).toISOString()}: joined as ${joined.code.agent}\n`
+            : ""),
+      );
+      setCode(0);
+    });
+
+  lockdown
+    .command("keygen")
+    .description(
+      "make this agent's WireGuard key (0600, never overwritten) and print its public half for shield enroll --public-key",
+    )
+    .option("--force", "replace a key that is there (the shield must be given the new public key)")
+    .action(async (_flags: unknown, cmd: Command) => {
+      const flags = cmd.optsWithGlobals<LockdownFlags & { force?: boolean }>();
+      const host = await hostAt(flags.root);
+      const r = await keygen(host, new LocalWriter(host), flags.keyFile, flags.force === true);
+      out(flags.json, { schema: "clawguard.lockdown-keygen/v1", ...r }, () =>
+        [
+          r.created ? `wrote ${r.file} (0600)` : `${r.file} holds a key already (--force replaces it)`,
+          `public key: ${r.publicKey}`,
+          `on the shield: clawguard shield enroll ID --public-key ${r.publicKey}`,
+          "",
+        ].join("\n"),
+      );
       setCode(0);
     });
 

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { registerAudit } from "./audit.js";
 import { registerChecks } from "./checks.js";
 import { registerShield } from "./shield.js";
@@ -7,7 +7,7 @@ import { registerLockdown } from "./lockdown.js";
 import { registerHarden } from "./harden.js";
 import { registerRollback } from "./rollback.js";
 import { registerCloudInit } from "./cloud-init.js";
-import { asExpected, bugJson, bugText, commandOf, errorJson, errorText } from "./errors.js";
+import { reportError } from "./report-error.js";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 
@@ -21,7 +21,7 @@ const COMMANDS: readonly Register[] = [
   registerLockdown,
   registerHarden,
   registerRollback,
-  (program) => registerCloudInit(program, VERSION),
+  (program) => registerCloudInit(program),
 ];
 
 /**
@@ -44,23 +44,9 @@ export async function main(argv: string[], commands: readonly Register[] = COMMA
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    return report(err, program, argv.slice(2));
+    return reportError(err, program, argv.slice(2), VERSION);
   }
   return code;
-}
-
-function report(err: unknown, program: Command, args: string[]): number {
-  if (err instanceof CommanderError) {
-    // --help and --version end here with 0; help printed for a command given without its
-    // subcommand is itself the message.
-    if (err.exitCode === 0) return 0;
-    if (err.code === "commander.help") return 2;
-  }
-  const { words, json } = commandOf(program, args);
-  const known = asExpected(err, words);
-  if (known) process.stderr.write(json ? errorJson(known) : errorText(known));
-  else process.stderr.write(json ? bugJson(err, VERSION) : bugText(err, VERSION));
-  return 2;
 }
 
 export function parseChoice<T extends string>(name: string, allowed: readonly T[]) {

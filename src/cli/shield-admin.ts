@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import type { AgentTunnel } from "../shield/wireguard/status.js";
 import type { BudgetUse } from "../shield/admission/budget.js";
 import { call, DEFAULT_CONFIG, type ApiFlags } from "../shield/admin/client.js";
 import { UsageError } from "../errors.js";
@@ -76,6 +77,28 @@ function ruleTarget(flags: RuleFlags): { level: string; name?: string } {
   return { level: "global" };
 }
 
+/** An agent's tunnel in `shield agents`: handshake, endpoint, bytes received and sent by the shield. */
+function tunnelCells(t: AgentTunnel | null): string[] {
+  if (!t) return ["-", "-", "-"];
+  if (!t.onInterface) return ["not on the interface", "-", "-"];
+  return [
+    t.latestHandshake === null ? "never" : ago(t.latestHandshake),
+    t.endpoint ?? "-",
+    `${t.rxBytes}/${t.txBytes}`,
+  ];
+}
+
+interface InstallFlags {
+  root: string;
+  configDir: string;
+  user: string;
+  wireguard?: boolean;
+  endpoint?: string;
+  interface: string;
+  address: string;
+  json?: boolean;
+}
+
 /** `status`, `agents`, `mode`, `rules` (talk to the admin API) and `install`. */
 export function registerShieldAdminCommands(shield: Command, setCode: (c: number) => void): void {
   apiOptions(
@@ -114,8 +137,9 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
     const s = await call(flags, "GET", "/api/agents");
     if (flags.json) return out(JSON.stringify(s, null, 2));
     const agents = s.agents as Array<
-      Record<string, string | number | null> & { budgetUse: BudgetUse | null }
+      Record<string, string | number | null> & { budgetUse: BudgetUse | null; wireguard: AgentTunnel | null }
     >;
+    const wg = agents.some((a) => a.wireguard);
     out(
       table([
         [
@@ -130,6 +154,7 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
           "DOWN",
           "TUNNELS",
           "BUDGET",
+          ...(wg ? ["HANDSHAKE", "ENDPOINT", "WG RX/TX"] : []),
         ],
         ...agents.map((a) => [
           String(a.id),
@@ -143,6 +168,7 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
           String(a.bytesDown),
           String(a.openTunnels),
           budgetCell(a.budgetUse),
+          ...(wg ? tunnelCells(a.wireguard) : []),
         ]),
       ]) + (agents.some((a) => a.modeOverride) ? "\n* mode set through the admin API" : ""),
     );
@@ -230,9 +256,42 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
     .option("--root <dir>", "install into this root tree instead of /", "/")
     .option("--config-dir <dir>", "where shield.yaml and the admin token go", "/etc/clawguard")
     .option("--user <name>", "the system user the shield runs as", "clawguard-shield")
+    .option("--wireguard", "also the WireGuard interface agents reach the proxy through (needs --endpoint)")
+    .option(
+      "--endpoint <host:port>",
+      "with --wireguard: this server's public address and UDP port for agents",
+    )
+    .option("--interface <name>", "with --wireguard: the interface", "cg0")
+    .option(
+      "--address <ranges>",
+      "with --wireguard: the shield's address in each agent range, IPv4 first",
+      "10.77.0.1/16,fd77:77::1/64",
+    )
     .option("--json", "print what was written as JSON (schema clawguard.shield-install/v1)")
-    .action(async (flags: { root: string; configDir: string; user: string; json?: boolean }) => {
-      const r = await installShield({ root: flags.root, configDir: flags.configDir, user: flags.user });
+    .action(async (flags: InstallFlags) => {
+      if (flags.wireguard && flags.endpoint === undefined)
+        throw new UsageError(
+          "--wireguard needs --endpoint HOST:PORT: this server's public address and the UDP port agents send to",
+        );
+      if (!flags.wireguard && flags.endpoint !== undefined)
+        throw new UsageError("--endpoint goes with --wireguard");
+      const r = await installShield({
+        root: flags.root,
+        configDir: flags.configDir,
+        user: flags.user,
+        ...(flags.wireguard
+          ? {
+              wireguard: {
+                endpoint: flags.endpoint!,
+                iface: flags.interface,
+                addresses: flags.address
+                  .split(",")
+                  .map((a) => a.trim())
+                  .filter(Boolean),
+              },
+            }
+          : {}),
+      });
       if (flags.json) {
         out(JSON.stringify({ schema: "clawguard.shield-install/v1", ...r }, null, 2));
       } else {

@@ -18,6 +18,7 @@ import type { ExposureResult } from "./systemd-analyze.js";
 import type { UfwFact } from "./ufw.js";
 import type { UpdatesFact } from "./updates.js";
 import type { UsersFact } from "./users.js";
+import type { WireguardLinkFact } from "./wireguard-link.js";
 
 /**
  * Every fact by its stable key. A layer names the keys it reads; gathered facts are stored and
@@ -46,6 +47,8 @@ export interface FactTypes {
   credentials: CredentialsFact;
   lockdown: LockdownState;
   routes: RoutesFact;
+  /** The WireGuard configs here and, live, the interface that carries each proxy address. */
+  wireguardLink: WireguardLinkFact;
 }
 
 export type FactKey = keyof FactTypes;

@@ -7,7 +7,7 @@ import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
 import { migrateLegacyState, readLegacyState } from "./legacy.js";
 import { lockdownRuleset, removeAnyRules, systemdRunning } from "./live.js";
-import { UNIT_NAME, type LockdownPlan } from "./plan.js";
+import { tunnelUnit, UNIT_NAME, type LockdownPlan, type TunnelState } from "./plan.js";
 
 /**
  * Lockdown goes through the change engine: its files, its link, the rules it loads and the
@@ -52,6 +52,8 @@ export interface RecordedShield {
   host: string;
   port: number;
   addresses: string[];
+  /** The WireGuard tunnel the shield is reached through, once joined. */
+  tunnel?: TunnelState;
 }
 
 /** Owner of what lockdown writes: root on a real system, whoever runs a test on a tree without root. */
@@ -66,6 +68,7 @@ const FIXES: Record<string, string[]> = {
   unit: ["egress.lockdown_enabled"],
   dropin: ["egress.proxy_configured", "egress.unit_ip_filter"],
   live: ["egress.lockdown_live"],
+  tunnel: ["egress.link_encrypted"],
 };
 
 /** The plan as changes: what differs on disk, then the rules and units when the system runs them. */
@@ -80,7 +83,9 @@ function lockdownChanges(
       ? FIXES.dropin!
       : f.path.endsWith(UNIT_NAME)
         ? FIXES.unit!
-        : FIXES.ruleset!;
+        : f.path === plan.tunnel?.config
+          ? FIXES.tunnel!
+          : FIXES.ruleset!;
     changes.push({ kind: "file", path: f.path, content: f.content, mode: f.mode, ...opts.owner, fixes });
   }
   for (const l of plan.links)
@@ -97,6 +102,8 @@ function lockdownChanges(
       fixes: [],
     });
     changes.push({ kind: "service", unit: UNIT_NAME, fixes: FIXES.live! });
+    // After the rules, which let its packets out; a restart picks up a new key or endpoint.
+    if (plan.tunnel) changes.push({ kind: "service", unit: tunnelUnit(plan.tunnel.interface), fixes: FIXES.tunnel! });
     // The gateway picks up its proxy drop-in; on rollback it restarts again without it.
     for (const u of plan.gatewayUnits)
       changes.push({
@@ -106,6 +113,17 @@ function lockdownChanges(
         live: true,
         fixes: [],
       });
+  } else if (opts.live && plan.tunnel) {
+    // No systemd to start wg-quick@: bring the tunnel up from its file, replacing one that is up;
+    // rollback takes it down while the file is still there for wg-quick to read.
+    const conf = plan.tunnel.config;
+    changes.push({
+      kind: "command",
+      argv: ["sh", "-c", 'wg-quick down "$1" 2>/dev/null; exec wg-quick up "$1"', "wg-quick", conf],
+      undo: ["sh", "-c", 'wg-quick down "$1" 2>/dev/null || true', "wg-quick", conf],
+      live: true,
+      fixes: FIXES.tunnel!,
+    });
   }
   return changes;
 }
@@ -163,7 +181,12 @@ export async function applyLockdown(
 }
 
 function shieldOf(plan: LockdownPlan): RecordedShield {
-  return { host: plan.shield.host, port: plan.shield.port, addresses: plan.shield.addresses };
+  return {
+    host: plan.shield.host,
+    port: plan.shield.port,
+    addresses: plan.shield.addresses,
+    ...(plan.tunnel ? { tunnel: plan.tunnel } : {}),
+  };
 }
 
 /** Lockdown runs not rolled back yet, newest first. */

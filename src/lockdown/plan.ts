@@ -31,6 +31,8 @@ export type Backend = "nft" | "iptables";
 export interface PlannedFile {
   path: string;
   content: string;
+  /** Holds a key: shown and diffed with its secrets blanked. */
+  secret?: boolean;
   mode: number;
   /** What is there now, null when absent. */
   before: string | null;
@@ -61,8 +63,32 @@ export interface LockdownPlan {
   /** Gateway units that get the proxy drop-in; empty with `gatewaySkipped` saying why. */
   gatewayUnits: string[];
   gatewaySkipped?: string;
+  /** The WireGuard tunnel to the shield, when joined with a join code. */
+  tunnel?: TunnelState;
   notes: string[];
   warnings: string[];
+}
+
+/** The tunnel as lockdown records it: what verify and rollback need. */
+export interface TunnelState {
+  interface: string;
+  /** The shield's public endpoint, resolved and pinned as the rules allow it. */
+  endpoint: { host: string; port: number; addresses: string[] };
+  shieldPublicKey: string;
+  /** wg-quick's config file. */
+  config: string;
+}
+
+/** What `--join` adds to the plan: the tunnel's config, the endpoint its packets may go to. */
+export interface TunnelInput extends Omit<TunnelState, "config"> {
+  /** wg-quick's config, private key included. */
+  conf: string;
+}
+
+export const WG_DIR = "/etc/wireguard";
+
+export function tunnelUnit(iface: string): string {
+  return `wg-quick@${iface}.service`;
 }
 
 export interface PlanInput {
@@ -76,6 +102,8 @@ export interface PlanInput {
   /** Filter traffic routed out of local containers and VMs too. */
   forward: boolean;
   backend: Backend;
+  /** Reach the shield through this WireGuard tunnel (lockdown --join). */
+  tunnel?: TunnelInput;
 }
 
 const HEADER = "# Written by clawguard lockdown; `clawguard lockdown rollback` removes it.";
@@ -193,14 +221,30 @@ export async function planLockdown(host: Host, input: PlanInput): Promise<Lockdo
   const ssh = await sshPortsOf(ctx, input.sshPorts, warnings);
   const { shield } = input;
   const label = authority(shield.host, shield.port);
+  const tunnel = input.tunnel;
+  const endpointLabel = tunnel ? authority(tunnel.endpoint.host, tunnel.endpoint.port) : "";
   const spec: EgressSpec = {
     shield: {
       addresses: shield.addresses,
       port: shield.port,
-      label: shield.pinned ? `${label} (${shield.addresses.join(", ")})` : label,
+      label: tunnel
+        ? `${label} through ${tunnel.interface}`
+        : shield.pinned
+          ? `${label} (${shield.addresses.join(", ")})`
+          : label,
+      ...(tunnel ? { via: tunnel.interface } : {}),
     },
     sshPorts: ssh.ports,
-    allowOut: input.allowOut,
+    // The tunnel's own packets: UDP to the shield's endpoint, and nowhere else.
+    allowOut: [
+      ...(tunnel?.endpoint.addresses ?? []).map((a) => ({
+        cidr: a,
+        port: tunnel!.endpoint.port,
+        proto: "udp" as const,
+        why: `WireGuard to the shield ${endpointLabel}`,
+      })),
+      ...input.allowOut,
+    ],
     dns: input.dns,
     dhcp: input.dhcp,
     log: input.log,
@@ -247,15 +291,17 @@ export async function planLockdown(host: Host, input: PlanInput): Promise<Lockdo
     );
 
   const files: PlannedFile[] = [];
-  const addFile = async (path: string, content: string, mode: number, why: string) => {
+  const addFile = async (path: string, content: string, mode: number, why: string, secret = false) => {
     const before = await current(host, path);
+    const shown = (t: string) => (secret ? blankSecrets(t) : t);
     files.push({
       path,
       content,
       mode,
       before,
-      diff: unifiedDiff(before ?? "", content, before === null ? "/dev/null" : path, path),
+      diff: unifiedDiff(shown(before ?? ""), shown(content), before === null ? "/dev/null" : path, path),
       why,
+      ...(secret ? { secret: true } : {}),
     });
   };
   let ruleset: string;
@@ -302,7 +348,36 @@ export async function planLockdown(host: Host, input: PlanInput): Promise<Lockdo
   const links: PlannedLink[] = [
     { path: WANTS_LINK, target: UNIT_FILE, before: await currentLink(host, WANTS_LINK) },
   ];
+  let tunnelState: TunnelState | undefined;
+  if (tunnel) {
+    const config = `${WG_DIR}/${tunnel.interface}.conf`;
+    await addFile(
+      config,
+      tunnel.conf,
+      0o600,
+      `the tunnel to the shield, brought up at boot by ${tunnelUnit(tunnel.interface)}`,
+      true,
+    );
+    const wants = `/etc/systemd/system/multi-user.target.wants/${tunnelUnit(tunnel.interface)}`;
+    links.push({
+      path: wants,
+      target: "/lib/systemd/system/wg-quick@.service",
+      before: await currentLink(host, wants),
+    });
+    tunnelState = {
+      interface: tunnel.interface,
+      endpoint: tunnel.endpoint,
+      shieldPublicKey: tunnel.shieldPublicKey,
+      config,
+    };
+    notes.push(
+      `The shield is reached through WireGuard only: ${tunnel.interface} to ${endpointLabel}` +
+        `${tunnel.endpoint.addresses.join(", ") !== tunnel.endpoint.host ? ` (${tunnel.endpoint.addresses.join(", ")}, pinned)` : ""}` +
+        `, key ${tunnel.shieldPublicKey}. Out of this server go UDP to that endpoint and, inside the tunnel, TCP to the proxy ${label}.`,
+    );
+  }
   const dirs = [
+    ...(tunnel ? [WG_DIR] : []),
     RULES_DIR,
     "/etc/systemd/system",
     "/etc/systemd/system/multi-user.target.wants",
@@ -327,7 +402,29 @@ export async function planLockdown(host: Host, input: PlanInput): Promise<Lockdo
     links,
     gatewayUnits,
     gatewaySkipped,
+    ...(tunnelState ? { tunnel: tunnelState } : {}),
     notes,
     warnings,
+  };
+}
+
+/** A WireGuard config with its keys blanked, for plans and diffs a person reads. */
+export function blankSecrets(text: string): string {
+  return text.replace(/^(\s*(?:PrivateKey|PresharedKey)\s*=\s*).*$/gim, "$1(secret, not shown)");
+}
+
+/** The plan as printed (text or JSON): a file that holds a key shows it blanked. */
+export function shownPlan(plan: LockdownPlan): LockdownPlan {
+  return {
+    ...plan,
+    files: plan.files.map((f) =>
+      f.secret
+        ? {
+            ...f,
+            content: blankSecrets(f.content),
+            before: f.before === null ? null : blankSecrets(f.before),
+          }
+        : f,
+    ),
   };
 }

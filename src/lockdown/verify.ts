@@ -6,9 +6,9 @@ import { rulesLoaded } from "./live.js";
 import { formatHostPort as authority, type HostPort } from "../net/hostport.js";
 
 export interface Probe {
-  id: "rules" | "direct_tcp" | "dns" | "via_shield";
+  id: "rules" | "direct_tcp" | "dns" | "via_shield" | "tunnel_up" | "handshake" | "direct_shield";
   target: string;
-  expect: "loaded" | "blocked" | "through";
+  expect: "loaded" | "blocked" | "through" | "up" | "recent";
   /** The expectation holds. */
   held: boolean;
   outcome: string;
@@ -32,6 +32,59 @@ export interface VerifyInput {
   proxyUser?: string;
   timeoutMs?: number;
   run?: Runner;
+  /** Joined over WireGuard: the tunnel must be up with a recent handshake, the shield's public address closed. */
+  tunnel?: TunnelProbes;
+}
+
+export interface TunnelProbes {
+  iface: string;
+  /** The shield's public key on the tunnel. */
+  peer: string;
+  /** The shield's public address with the proxy's port: a direct connection must not get there. */
+  direct: HostPort[];
+}
+
+/**
+ * WireGuard renews a session every two minutes while packets flow (the keepalive makes them
+ * flow), and drops one that is three minutes old: a handshake older than that is a dead tunnel.
+ */
+export const HANDSHAKE_MAX_AGE_S = 180;
+
+/** The tunnel is up, and its latest handshake with the shield is recent. */
+export async function probeTunnel(t: TunnelProbes, run: Runner, nowSeconds: number): Promise<Probe[]> {
+  const r = await run(["wg", "show", t.iface, "latest-handshakes"]).catch((e: unknown) => ({
+    code: 127,
+    stdout: "",
+    stderr: e instanceof Error ? e.message : String(e),
+  }));
+  const up: Probe = {
+    id: "tunnel_up",
+    target: t.iface,
+    expect: "up",
+    held: r.code === 0,
+    outcome:
+      r.code === 0 ? `wg show ${t.iface}: up` : `wg show ${t.iface}: ${r.stderr.trim() || `exit ${r.code}`}`,
+  };
+  const at = r.stdout
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .find(([k]) => k === t.peer)?.[1];
+  const age = at && Number(at) > 0 ? nowSeconds - Number(at) : null;
+  const handshake: Probe = {
+    id: "handshake",
+    target: `${t.iface} peer ${t.peer}`,
+    expect: "recent",
+    held: age !== null && age <= HANDSHAKE_MAX_AGE_S,
+    outcome:
+      r.code !== 0
+        ? "no interface"
+        : at === undefined
+          ? "the shield is not a peer of the interface"
+          : age === null
+            ? "no handshake with the shield yet"
+            : `latest handshake ${age} s ago${age > HANDSHAKE_MAX_AGE_S ? ` (over ${HANDSHAKE_MAX_AGE_S} s: the tunnel is dead)` : ""}`,
+  };
+  return [up, handshake];
 }
 
 export const DEFAULT_DIRECT_PROBES: HostPort[] = [
@@ -182,9 +235,18 @@ export async function verifyLockdown(input: VerifyInput): Promise<VerifyReport> 
   const probes = await Promise.all([
     rules,
     ...input.direct.map((d) => probeDirectTcp(d, t)),
+    ...(input.tunnel?.direct ?? []).map(async (d) => ({
+      ...(await probeDirectTcp(d, t)),
+      id: "direct_shield" as const,
+    })),
     ...input.resolvers.map((r) => probeDns(r, t)),
     probeViaShield(input.shield, input.viaShield, t + 2000, input.proxyUser),
   ]);
+  // After the request through the shield: it made packets flow, so the handshake is fresh.
+  if (input.tunnel)
+    probes.push(
+      ...(await probeTunnel(input.tunnel, input.run ?? defaultRunner, Math.floor(Date.now() / 1000))),
+    );
   return { schema: "clawguard.lockdown-verify/v1", ok: probes.every((p) => p.held), probes };
 }
 

@@ -15,11 +15,17 @@ export interface EgressAllow {
   port: number;
   proto: "tcp" | "udp";
   why: string;
+  /** Only out of this interface (the tunnel to the shield): elsewhere the same packet is dropped. */
+  oif?: string;
 }
 
 export interface EgressSpec {
-  /** The shield's addresses (literals; a name was resolved and pinned before this). */
-  shield: { addresses: string[]; port: number; label: string };
+  /**
+   * The shield's addresses (literals; a name was resolved and pinned before this). `via`: the
+   * tunnel interface they are reached through; should the tunnel go down, packets for them would
+   * follow the default route in cleartext, so they may leave by `via` only.
+   */
+  shield: { addresses: string[]; port: number; label: string; via?: string };
   sshPorts: number[];
   /** Operator-approved destinations besides the shield. */
   allowOut: EgressAllow[];
@@ -51,6 +57,7 @@ function allows(spec: EgressSpec): EgressAllow[] {
       port: spec.shield.port,
       proto: "tcp" as const,
       why: `the shield ${spec.shield.label}`,
+      ...(spec.shield.via !== undefined ? { oif: spec.shield.via } : {}),
     })),
     ...spec.dns.flatMap((a) => [
       { cidr: a, port: 53, proto: "udp" as const, why: "DNS allowed with --allow-dns" },
@@ -72,7 +79,7 @@ function quote(s: string): string {
 export function renderNftRuleset(spec: EgressSpec): string {
   const allowRules = allows(spec).map(
     (a) =>
-      `${isV6(a.cidr) ? "ip6" : "ip"} daddr ${a.cidr} ${a.proto} dport ${a.port} accept comment ${quote(a.why)}`,
+      `${a.oif !== undefined ? `oifname ${quote(a.oif)} ` : ""}${isV6(a.cidr) ? "ip6" : "ip"} daddr ${a.cidr} ${a.proto} dport ${a.port} accept comment ${quote(a.why)}`,
   );
   const drop = (what: string) => [
     ...(spec.log ? [`limit rate 10/minute burst 5 packets log prefix ${quote(LOG_PREFIX)} level warn`] : []),
@@ -144,7 +151,7 @@ export function renderIptablesRules(spec: EgressSpec, family: 4 | 6): string {
     if (isV6(a.cidr) !== (family === 6)) continue;
     const cidr = a.cidr.includes("/") ? a.cidr : `${a.cidr}/${family === 6 ? 128 : 32}`;
     r.push(
-      `${c} -d ${cidr} -p ${a.proto} -m ${a.proto} --dport ${a.port} -m comment --comment ${quote(a.why)} -j ACCEPT`,
+      `${c}${a.oif !== undefined ? ` -o ${a.oif}` : ""} -d ${cidr} -p ${a.proto} -m ${a.proto} --dport ${a.port} -m comment --comment ${quote(a.why)} -j ACCEPT`,
     );
   }
   if (family === 6) {

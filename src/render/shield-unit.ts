@@ -13,6 +13,8 @@ export interface ShieldUnitOptions {
   bin: string;
   configDir: string;
   user: string;
+  /** The WireGuard interface the proxy listens on: the unit starts after it. */
+  wireguardInterface?: string;
 }
 
 export const SHIELD_UNIT_NAME = "clawguard-shield.service";
@@ -52,11 +54,14 @@ const IPV6_ALLOW = [
 
 export function renderShieldUnit(o: ShieldUnitOptions): string {
   const config = `${o.configDir.replace(/\/+$/, "")}/shield.yaml`;
+  // The proxy binds the tunnel's address, which exists only once the interface is up. The
+  // interface does not depend on the proxy: restarting the shield leaves every tunnel as it is.
+  const wg = o.wireguardInterface !== undefined ? ` wg-quick@${o.wireguardInterface}.service` : "";
   return `# Written by clawguard shield install. Reload the config with: systemctl reload clawguard-shield
 [Unit]
 Description=clawguard shield: egress proxy for AI agents
-After=network-online.target
-Wants=network-online.target
+After=network-online.target${wg}
+Wants=network-online.target${wg}
 
 [Service]
 Type=simple
@@ -123,16 +128,47 @@ WantedBy=multi-user.target
 `;
 }
 
+export interface SkeletonWireguard {
+  iface: string;
+  listenPort: number;
+  /** "10.77.0.1/16" ...: the first one's address is where the proxy listens. */
+  addresses: string[];
+  privateKeyFile: string;
+  endpoint: string;
+}
+
+function listenSection(wg: SkeletonWireguard | undefined): string {
+  if (!wg)
+    return `# Where agents connect. Agents should reach the shield over WireGuard: run
+# clawguard shield install --wireguard --endpoint HOST:PORT, and listen on the tunnel's address.
+# On a private network of your own, listen on this server's private address instead. A public
+# or wildcard address (0.0.0.0) needs allow_cleartext: true: tokens, destinations and CONNECT
+# lines would cross the internet in cleartext.
+listen: 127.0.0.1:3128`;
+  const proxy = wg.addresses[0]!.split("/")[0]!;
+  return `# Where agents connect: the shield's address on the WireGuard tunnel, the only way in.
+listen: ${proxy}:3128
+
+# The tunnel agents reach the proxy through. Enrol agents with clawguard shield enroll ID;
+# clawguard-shield-wireguard (root) gives them to the interface.
+wireguard:
+  interface: ${wg.iface}
+  listen_port: ${wg.listenPort}
+  # The shield's address in each range; agents get the next free one.
+  address: [${wg.addresses.join(", ")}]
+  private_key_file: ${wg.privateKeyFile}
+  # What join codes tell agents to send to: this server's public address and UDP port.
+  endpoint: "${wg.endpoint}"`;
+}
+
 /** A shield.yaml that starts (every destination denied) and says where everything goes. */
-export function renderShieldConfigSkeleton(o: { configDir: string }): string {
+export function renderShieldConfigSkeleton(o: { configDir: string; wireguard?: SkeletonWireguard }): string {
   return `# clawguard shield configuration. Check it with: clawguard shield check --config ${o.configDir}/shield.yaml
 # (the shield refuses to start on any error), then: systemctl enable --now clawguard-shield
 # What would an agent be allowed? clawguard shield check --config ${o.configDir}/shield.yaml --agent ID https://host
 # Reload after editing: systemctl reload clawguard-shield (a file with errors is not applied).
 
-# Where agents connect. 0.0.0.0 serves every interface: let only your agents reach it
-# (firewall), and give each agent a token and/or its source addresses below.
-listen: 0.0.0.0:3128
+${listenSection(o.wireguard)}
 
 # enforce: only what a rule allows. audit: everything passes, would-be denials are logged.
 # lockdown: nothing passes.
@@ -172,12 +208,20 @@ fleets: {}
 #    # shared: one budget for the whole fleet together, not one per agent
 #    budget: { upload: 5GB, window: 1d, shared: true }
 
-# One entry per agent. token_sha256 is the sha256 of the agent's proxy password:
-#   printf %s "$TOKEN" | sha256sum
+# One entry per agent.${o.wireguard ? " clawguard shield enroll ID adds one on the tunnel:" : ""}
 agents: []
-#  - id: scout
+${
+  o.wireguard
+    ? `#  - id: scout
 #    tier: crew
-#    token_sha256: "<64 hex characters>"
-#    sources: [203.0.113.7/32]
+#    sources: [10.77.0.2/32, "fd77:77::2/128"]
+#    wireguard: { public_key: "<the agent's key>" }
+# An agent that is not on the tunnel gives a token (the sha256 of its proxy password:
+#   printf %s "$TOKEN" | sha256sum) and/or its source addresses.`
+    : `#  - id: scout
+#    tier: crew
+#    token_sha256: "<64 hex characters>"   # printf %s "$TOKEN" | sha256sum
+#    sources: [192.168.1.7/32]`
+}
 `;
 }

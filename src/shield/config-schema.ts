@@ -43,6 +43,27 @@ export const agentSchema = z.strictObject({
   allow: rules,
   deny: rules,
   budget,
+  /** An agent enrolled over WireGuard: its `sources` are its tunnel addresses. */
+  wireguard: z
+    .strictObject({
+      public_key: z.string(),
+      /** Read by the root side that configures the interface, never by the shield process. */
+      preshared_key_file: z.string().min(1).optional(),
+    })
+    .optional(),
+});
+
+/** The shield's end of the agents' tunnels; the interface itself is configured by root. */
+export const wireguardSchema = z.strictObject({
+  interface: z.string().default("cg0"),
+  listen_port: z.number().int().min(1).max(65535).default(51820),
+  /** The shield's address in each range agents get theirs from: [10.77.0.1/16, fd77:77::1/64]. */
+  address: z.array(z.string()).min(1),
+  private_key_file: z.string().min(1),
+  /** HOST:PORT agents send to: the shield's public address and listen_port, or what forwards to them. */
+  endpoint: z.string().optional(),
+  /** Where root writes the interface's peers for the shield to read; default under /run. */
+  status_file: z.string().min(1).optional(),
 });
 
 export const limitsSchema = z
@@ -63,6 +84,9 @@ export const limitsSchema = z
 
 export const shieldSchema = z.strictObject({
   listen: z.string(),
+  /** A public or wildcard `listen` without WireGuard carries tokens and targets in cleartext. */
+  allow_cleartext: z.boolean().default(false),
+  wireguard: wireguardSchema.optional(),
   log: z.strictObject({
     path: z.string().min(1),
     retention_days: positiveInt.optional(),

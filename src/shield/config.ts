@@ -13,8 +13,24 @@ import { RuleError, parseRule } from "./policy/rules.js";
 import { parseCidr, parseIP, formatIP, formatCidr } from "../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
 import { parseDuration, parseSize } from "./units.js";
+import {
+  cleartextListenProblem,
+  readAgentWireguard,
+  readWireguard,
+  type AgentWireguard,
+  type WireguardConfig,
+} from "./config-wireguard.js";
 import { ConfigError, type ConfigProblem } from "../errors.js";
-import { formatKeyPath, parseYamlAs, readConfigText, type Locator, type Segment } from "../yaml/read.js";
+import type { Document, LineCounter } from "yaml";
+import {
+  documentAs,
+  formatKeyPath,
+  readConfigText,
+  readYamlDocument,
+  type Locator,
+  type Segment,
+  type Shape,
+} from "../yaml/read.js";
 
 export interface RuleSet {
   allow: string[];
@@ -49,6 +65,8 @@ export interface AgentConfig extends RuleSet {
   sources?: string[];
   mode?: Mode;
   budget?: BudgetConfig;
+  /** Enrolled over WireGuard: `sources` are its tunnel addresses. */
+  wireguard?: AgentWireguard;
 }
 
 export interface ShieldLimits {
@@ -63,6 +81,10 @@ export interface ShieldConfig extends RuleSet {
   /** The file this was read from (for messages). */
   file: string;
   listen: Endpoint;
+  /** The operator accepts a public or wildcard `listen` (a private network of their own). */
+  allowCleartext: boolean;
+  /** The interface agents reach the proxy through. */
+  wireguard?: WireguardConfig;
   /** `path` is absolute: a relative path in the file is taken from the file's directory. */
   log: { path: string; retentionDays?: number; maxBytes?: number };
   mode: Mode;
@@ -88,11 +110,24 @@ export async function loadShieldConfig(file: string): Promise<ShieldConfig> {
   return parseShieldConfig(await readConfigText(file, "pass --config PATH"), file);
 }
 
+const SHAPE: Shape = { list: false, reason: "expected a mapping with listen, log, agents, ... at the top" };
+
 export function parseShieldConfig(text: string, file: string): ShieldConfig {
-  const { data, loc } = parseYamlAs(text, file, shieldSchema, {
-    list: false,
-    reason: "expected a mapping with listen, log, agents, ... at the top",
-  });
+  const { doc, lines } = readShieldDocument(text, file);
+  return shieldConfigOf(doc, lines, file);
+}
+
+/** shield.yaml's text as a document to edit, refused as parseShieldConfig refuses bad YAML. */
+export function readShieldDocument(text: string, file: string): { doc: Document; lines: LineCounter } {
+  return readYamlDocument(text, file, SHAPE);
+}
+
+/**
+ * The config a parsed (and perhaps since edited) document holds, checked as parseShieldConfig
+ * checks text: a program that edits shield.yaml validates its edit without parsing it again.
+ */
+export function shieldConfigOf(doc: Document, lines: LineCounter, file: string): ShieldConfig {
+  const { data, loc } = documentAs(doc, lines, file, shieldSchema, SHAPE);
   return finish(data, file, loc);
 }
 
@@ -127,6 +162,9 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
   };
 
   const listen = endpoint(raw.listen, ["listen"], fail);
+  const wireguard = readWireguard(raw.wireguard, file, fail);
+  const cleartext = cleartextListenProblem(listen.host, raw.allow_cleartext, wireguard);
+  if (cleartext) fail(["listen"], cleartext);
   const admin = raw.admin
     ? {
         listen: endpoint(raw.admin.listen, ["admin", "listen"], fail),
@@ -165,6 +203,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
   }
 
   const seen = new Map<string, number>();
+  const keyOwners = new Map<string, string>();
   const sourceOwners = new Map<string, number>();
   const agents: AgentConfig[] = raw.agents.map((a, i) => {
     const at = (...k: Segment[]) => ["agents", i, ...k];
@@ -213,12 +252,13 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
         }
       });
     }
-    if (a.token_sha256 === undefined && a.sources === undefined) {
+    if (a.token_sha256 === undefined && a.sources === undefined && a.wireguard === undefined) {
       fail(
         at(),
         `agent "${a.id}" needs token_sha256, sources, or both; otherwise nobody can be identified as it`,
       );
     }
+    const wg = readAgentWireguard(a, at, wireguard, keyOwners, file, fail);
     return {
       ...rules(at(), a),
       id: a.id,
@@ -228,6 +268,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
       ...(sources !== undefined ? { sources } : {}),
       ...(a.mode !== undefined ? { mode: a.mode } : {}),
       ...budgetAt(at(), a.budget),
+      ...(wg ? { wireguard: wg } : {}),
     };
   });
 
@@ -256,6 +297,8 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
   return {
     file,
     listen,
+    allowCleartext: raw.allow_cleartext,
+    ...(wireguard ? { wireguard } : {}),
     log: {
       path: path.resolve(path.dirname(path.resolve(file)), raw.log.path),
       ...(raw.log.retention_days !== undefined ? { retentionDays: raw.log.retention_days } : {}),

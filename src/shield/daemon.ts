@@ -21,6 +21,7 @@ import { loadModeOverrides, NO_OVERRIDES, saveModeOverrides, withOverrides } fro
 import { createAdminHandler } from "./admin/server.js";
 import { readAdminToken } from "./admin/token.js";
 import { SHIELD_VERSION } from "./version.js";
+import { WireguardView } from "./admin/wireguard.js";
 import { startGateway, type GatewayListeners } from "./transparent/listeners.js";
 
 export interface ManagedShieldOptions {
@@ -118,8 +119,12 @@ export async function startManagedShield(
     cfg,
     proxy: shield.proxy,
     endpoints: (c) => selfEndpoints(withRealAdmin(c), proxyPort),
+    // Straight to the store: an enrolment or a revocation is no decision to count or stream.
+    onMembership: (records) => records.forEach((r) => log.append(r)),
   });
   const ctl = control;
+  const wireguard = new WireguardView(() => ctl.cfg);
+  wireguard.register(m.registry);
   const dropped = ctl.restoreOverrides(saved);
   if (dropped.length)
     (opts.warn ?? ((m: string) => process.stderr.write(m + "\n")))(
@@ -196,6 +201,7 @@ export async function startManagedShield(
       editConfig,
       saveModes,
       resolver: opts.resolver ?? systemResolver,
+      tunnels: () => wireguard.tunnels(),
     });
   }
 

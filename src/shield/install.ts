@@ -11,6 +11,12 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { UsageError } from "../errors.js";
 import { SHIELD_UNIT_NAME, renderShieldConfigSkeleton, renderShieldUnit } from "../render/shield-unit.js";
+import {
+  checkWireguardInstall,
+  installWireguard,
+  keyFileOf,
+  type WireguardInstall,
+} from "./install-wireguard.js";
 
 export interface InstallOptions {
   root: string;
@@ -19,6 +25,8 @@ export interface InstallOptions {
   /** Defaults to the running node and this package's bin/clawguard.js. */
   node?: string;
   bin?: string;
+  /** Also the WireGuard interface agents reach the proxy through. */
+  wireguard?: WireguardInstall;
 }
 
 export interface InstalledFile {
@@ -45,11 +53,18 @@ export async function installShield(o: InstallOptions): Promise<InstallResult> {
   const bin = o.bin ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../bin/clawguard.js");
   const files: InstalledFile[] = [];
   const next: string[] = [];
+  const wg = o.wireguard ? checkWireguardInstall(o.wireguard) : undefined;
 
   const owner = await ensureUser(root, o.user, next);
 
   const unitPath = `/etc/systemd/system/${SHIELD_UNIT_NAME}`;
-  const unit = renderShieldUnit({ node, bin, configDir: o.configDir, user: o.user });
+  const unit = renderShieldUnit({
+    node,
+    bin,
+    configDir: o.configDir,
+    user: o.user,
+    ...(wg ? { wireguardInterface: wg.iface } : {}),
+  });
   const old = await readFile(at(unitPath), "utf8").catch(() => null);
   await mkdir(path.dirname(at(unitPath)), { recursive: true });
   if (old !== unit) await writeFile(at(unitPath), unit, { mode: 0o644 });
@@ -61,27 +76,44 @@ export async function installShield(o: InstallOptions): Promise<InstallResult> {
   await mkdir(at(o.configDir), { recursive: true, mode: 0o700 });
   if (owner) await chown(at(o.configDir), owner.uid, owner.gid);
   const cfgPath = path.posix.join(o.configDir, "shield.yaml");
-  files.push(
-    await writeOnce(
-      at(cfgPath),
-      cfgPath,
-      renderShieldConfigSkeleton({ configDir: o.configDir }),
-      0o600,
-      owner,
-    ),
-  );
+  const skeleton = renderShieldConfigSkeleton({
+    configDir: o.configDir,
+    ...(wg
+      ? {
+          wireguard: {
+            iface: wg.iface,
+            listenPort: wg.listenPort,
+            addresses: wg.addresses,
+            privateKeyFile: keyFileOf(o.configDir),
+            endpoint: wg.endpoint,
+          },
+        }
+      : {}),
+  });
+  const cfgFile = await writeOnce(at(cfgPath), cfgPath, skeleton, 0o600, owner);
+  files.push(cfgFile);
   const tokenPath = path.posix.join(o.configDir, "admin.token");
   files.push(await writeOnce(at(tokenPath), tokenPath, randomBytes(32).toString("hex") + "\n", 0o600, owner));
 
+  // Said last: the tunnel's steps come after the config is edited.
+  const tunnelSteps: string[] = [];
+  if (wg)
+    files.push(
+      ...(await installWireguard(
+        wg,
+        { root, configDir: o.configDir, node, bin, configKept: cfgFile.action === "kept" },
+        tunnelSteps,
+      )),
+    );
   next.push(`edit ${cfgPath}: add your agents and the destinations they may reach`);
   next.push(
     `check it: clawguard shield check --config ${cfgPath}, then ask it: clawguard shield check --config ${cfgPath} --agent ID https://api.openai.com`,
   );
-  next.push(`systemctl daemon-reload && systemctl enable --now ${SHIELD_UNIT_NAME}`);
+  if (!wg) next.push(`systemctl daemon-reload && systemctl enable --now ${SHIELD_UNIT_NAME}`);
   next.push(
     `from your machine: ssh -L 9090:127.0.0.1:9090 THIS-HOST, then clawguard shield status --admin http://127.0.0.1:9090 --token-file COPY-OF-${tokenPath}`,
   );
-  return { files, next };
+  return { files, next: [...next, ...tunnelSteps] };
 }
 
 async function writeOnce(

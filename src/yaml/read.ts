@@ -112,6 +112,19 @@ export const MAX_ALIAS_EXPANSION = 100_000;
 
 /** YAML text, its shape checked: the plain data and the lines of its nodes. */
 export function parseYaml(text: string, file: string, shape: Shape): { data: unknown; loc: Locator } {
+  const { doc, lines } = readYamlDocument(text, file, shape);
+  return documentData(doc, lines, file, shape);
+}
+
+/**
+ * YAML text as a document, refused as parseYaml refuses it: for a program that edits a file
+ * and checks its edit (documentAs) without parsing the text again.
+ */
+export function readYamlDocument(
+  text: string,
+  file: string,
+  shape: Shape,
+): { doc: Document; lines: LineCounter } {
   const refuse = (problems: ConfigProblem[]) => new ConfigError(file, problems, { hint: shape.hint });
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
@@ -127,13 +140,28 @@ export function parseYaml(text: string, file: string, shape: Shape): { data: unk
       })),
     );
   }
-  const loc = new Locator(doc, lines);
   const bad = aliasProblem(doc);
   if (bad) {
     throw refuse([
-      { keyPath: formatKeyPath(bad.path), line: loc.at(bad.alias.range?.[0]), reason: bad.reason },
+      {
+        keyPath: formatKeyPath(bad.path),
+        line: new Locator(doc, lines).at(bad.alias.range?.[0]),
+        reason: bad.reason,
+      },
     ]);
   }
+  return { doc, lines };
+}
+
+/** A document's plain data, its shape checked, with the lines of its nodes. */
+function documentData(
+  doc: Document,
+  lines: LineCounter,
+  file: string,
+  shape: Shape,
+): { data: unknown; loc: Locator } {
+  const refuse = (problems: ConfigProblem[]) => new ConfigError(file, problems, { hint: shape.hint });
+  const loc = new Locator(doc, lines);
   // yaml's own bound (maxAliasCount) refuses a config that uses one anchor a hundred times, and
   // without saying where; aliasProblem above bounds what aliases add, and names the alias.
   let data: unknown = doc.toJS({ maxAliasCount: -1 });
@@ -164,7 +192,19 @@ export function parseYamlAs<T>(
   schema: z.ZodType<T>,
   shape: Shape,
 ): { data: T; loc: Locator } {
-  const { data, loc } = parseYaml(text, file, shape);
+  const { doc, lines } = readYamlDocument(text, file, shape);
+  return documentAs(doc, lines, file, schema, shape);
+}
+
+/** A document (as read, or since edited) checked as parseYamlAs checks text. */
+export function documentAs<T>(
+  doc: Document,
+  lines: LineCounter,
+  file: string,
+  schema: z.ZodType<T>,
+  shape: Shape,
+): { data: T; loc: Locator } {
+  const { data, loc } = documentData(doc, lines, file, shape);
   const parsed = schema.safeParse(data);
   if (!parsed.success)
     throw new ConfigError(file, schemaProblems(parsed.error.issues, data, loc), { hint: shape.hint });

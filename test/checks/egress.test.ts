@@ -58,6 +58,78 @@ describe("egress layer", () => {
   });
 });
 
+describe("egress.link_encrypted", () => {
+  const link = async (root: string) =>
+    one(
+      (await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["egress"] })).findings,
+      "egress.link_encrypted",
+    );
+
+  it("passes a proxy a WireGuard config carries and starts at boot, and fails it once the tunnel is gone", async () => {
+    const { root } = loadServiceFixture("openclaw-good");
+    const on = await link(root);
+    expect(on.status).toBe("pass");
+    expect(on.evidence).toMatchObject({ source: "/etc/wireguard/cg0.conf" });
+    expect(on.evidence.excerpt).toMatch(
+      /carries 10.77.0.1 and wg-quick@cg0 starts at boot \(not checked live/,
+    );
+    rmSync(path.join(root, "etc/systemd/system/multi-user.target.wants/wg-quick@cg0.service"));
+    expect((await link(root)).status).toBe("fail");
+    rmSync(path.join(root, "etc/wireguard/cg0.conf"));
+    const off = await link(root);
+    expect(off.status).toBe("fail");
+    expect(off.title).toBe("The gateway reaches its proxy 10.77.0.1 without WireGuard");
+    expect(off.remediation).toMatch(/clawguard lockdown --join CODE --apply/);
+  });
+
+  it("passes a proxy on this server, fails a proxy given by name, and judges the route when it can be asked", async () => {
+    const { root } = loadServiceFixture("openclaw-good");
+    writeFileSync(
+      path.join(root, "etc/openclaw/gateway.env"),
+      "OPENCLAW_PROXY_URL=http://127.0.0.1:3128\nHTTPS_PROXY=http://127.0.0.1:3128\n",
+    );
+    expect((await link(root)).status).toBe("pass");
+    writeFileSync(
+      path.join(root, "etc/openclaw/gateway.env"),
+      "OPENCLAW_PROXY_URL=http://shield.example:3128\nHTTPS_PROXY=http://shield.example:3128\n",
+    );
+    expect((await link(root)).title).toMatch(/is a name/);
+  });
+
+  it("in a live system, passes only a route that leaves by a WireGuard interface that is up", async () => {
+    const { checkEgress } = await import("../../src/checks/egress.js");
+    const { root } = loadServiceFixture("openclaw-good");
+    const { FactContext } = await import("../../src/host/context.js");
+    const ctx = new FactContext(new LocalHost(root, { isRoot: false }));
+    const [openclaw, lockdown, routes] = await Promise.all([ctx.get("openclaw"), ctx.get("lockdown"), ctx.get("routes")]);
+    const live = (dev: string, up: string[]) =>
+      one(
+        checkEgress({
+          openclaw,
+          lockdown,
+          routes,
+          wireguardLink: {
+            status: "ok",
+            value: { configs: [], live: { interfaces: up }, routes: { "10.77.0.1": dev } },
+            sources: [],
+            problems: [],
+          },
+        }),
+        "egress.link_encrypted",
+      );
+    expect(live("cg0", ["cg0"])).toMatchObject({
+      status: "pass",
+      evidence: { source: "ip route get 10.77.0.1" },
+    });
+    const clear = live("eth0", ["cg0"]);
+    expect(clear.status).toBe("fail");
+    expect(clear.title).toMatch(
+      /without WireGuard: tokens, destinations and CONNECT lines cross the network in cleartext/,
+    );
+    expect(live("cg0", []).status).toBe("fail");
+  });
+});
+
 describe("egress: a route out past the shield", () => {
   const routes = (root: string, v4: string) => {
     mkdirSync(path.join(root, "proc/net"), { recursive: true });

@@ -19,6 +19,7 @@ import { gatherExposure } from "./systemd-analyze.js";
 import { gatherUfw } from "./ufw.js";
 import { gatherUpdates } from "./updates.js";
 import { gatherUsers } from "./users.js";
+import { gatherWireguardLink } from "./wireguard-link.js";
 
 /** How each fact is read from a system. */
 export const GATHERERS: { [K in FactKey]: Gatherer<FactTypes[K]> } = {
@@ -42,4 +43,5 @@ export const GATHERERS: { [K in FactKey]: Gatherer<FactTypes[K]> } = {
   routes: gatherRoutes,
   credentials: gatherCredentials,
   lockdown: gatherLockdown,
+  wireguardLink: gatherWireguardLink,
 };

@@ -13,6 +13,7 @@ import { nearestToSpent, type BudgetUsage, type BudgetUse } from "../admission/b
 import type { BudgetGate } from "../admission/index.js";
 import type { ProxyPolicy, ShieldProxy } from "../proxy/index.js";
 import type { Agent, LogRecord, Mode, Target } from "../types.js";
+import { membershipRecords } from "../membership.js";
 
 export const MODES: readonly Mode[] = ["enforce", "audit", "lockdown"];
 export type ModeScopeName = "global" | "fleet" | "agent";
@@ -50,6 +51,8 @@ export interface ControlOptions {
   proxy: ShieldProxy;
   /** The shield's own endpoints for a config (with the real ports once bound). */
   endpoints: (cfg: ShieldConfig) => Endpoint[];
+  /** Called with the records of agents that joined, left or changed keys in an applied config. */
+  onMembership?: (records: LogRecord[]) => void;
 }
 
 export class ShieldControl {
@@ -132,6 +135,10 @@ export class ShieldControl {
   apply(cfg: ShieldConfig, trigger: string): ReloadResult {
     const policy = Policy.compile(cfg, { endpoints: this.opts.endpoints(cfg) });
     const restartNeeded = startOnlyChanges(this.cfgNow, cfg);
+    const before = this.cfgNow;
+    const open = new Map<string, number>();
+    for (const t of this.opts.proxy.tunnels.list())
+      if (t.kind !== "http") open.set(t.agent, (open.get(t.agent) ?? 0) + 1);
     this.cfgNow = cfg;
     this.policyNow = policy;
     for (const f of [...this.fleetOverrides.keys()])
@@ -141,6 +148,12 @@ export class ShieldControl {
     this.installModes();
     const tunnelsClosed = this.redecideTunnels();
     this.lastReload = { ok: true, at: Date.now(), trigger, error: null, restartNeeded, tunnelsClosed };
+    const joinedOrLeft = membershipRecords(before, cfg, {
+      at: this.lastReload.at,
+      trigger,
+      openTunnels: (id) => open.get(id) ?? 0,
+    });
+    if (joinedOrLeft.length > 0) this.opts.onMembership?.(joinedOrLeft);
     return this.lastReload;
   }
 

@@ -28,6 +28,7 @@ import type { Mode } from "../types.js";
 import { ControlError, type ShieldControl, type LiveDecision } from "./control.js";
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/assets.js";
 import type { ShieldMetrics } from "./metrics.js";
+import type { AgentTunnel } from "../wireguard/status.js";
 import { RULE_LEVELS, listRules, type RuleEdit } from "./rules-file.js";
 import { may, OperatorTokens, unscoped, type Need, type Operator } from "./access.js";
 import { addOperatorText, removeOperatorText } from "./operators-file.js";
@@ -66,6 +67,8 @@ export interface AdminApi {
   saveModes(): Promise<void>;
   /** The proxy's own resolver, for /api/check with `resolve`. */
   resolver: Resolver;
+  /** WireGuard agents' tunnels (handshake, endpoint, transfer), by agent id. */
+  tunnels?: () => Promise<Map<string, AgentTunnel>>;
 }
 
 /** Destinations one /api/check may ask about: each may cost a name lookup. */
@@ -309,12 +312,14 @@ export function createAdminHandler(
       }),
     },
     "/api/agents": {
-      GET: read((_req, res, _url, op) =>
+      GET: read(async (_req, res, _url, op) => {
+        const agents = api.control.agents().filter((a) => visibleAgent(op, api.control.cfg, a.id));
+        const tunnels = (await api.tunnels?.()) ?? new Map<string, AgentTunnel>();
         sendJson(res, 200, {
           schema: "clawguard.shield-agents/v1",
-          agents: api.control.agents().filter((a) => visibleAgent(op, api.control.cfg, a.id)),
-        }),
-      ),
+          agents: agents.map((a) => ({ ...a, wireguard: tunnels.get(a.id) ?? null })),
+        });
+      }),
     },
     "/api/mode": {
       PUT: change(async (req, res, _url, op) => {

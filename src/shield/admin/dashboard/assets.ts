@@ -43,7 +43,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <section class="card">
       <h2>Agents</h2>
       <div class="scroll"><table id="agents">
-        <thead><tr><th>Agent</th><th>Fleet</th><th>Tier</th><th>Mode</th><th>Last seen</th><th>Req</th><th>Up</th><th>Down</th><th>Tunnels</th><th>Budget</th><th>Switch</th></tr></thead>
+        <thead><tr><th>Agent</th><th>Fleet</th><th>Tier</th><th>Mode</th><th>Last seen</th><th>Req</th><th>Up</th><th>Down</th><th>Tunnels</th><th>Budget</th><th>WireGuard</th><th>Switch</th></tr></thead>
         <tbody></tbody>
       </table></div>
     </section>
@@ -246,6 +246,14 @@ export const DASHBOARD_JS = String.raw`"use strict";
         "Budget",
         u ? u.kind + " " + (u.fraction >= 1 ? "spent" : Math.floor(u.fraction * 100) + "%") + " " + u.scope : "-",
         { "data-field": "budget", class: u && u.fraction >= 1 ? "spent" : "" }
+      );
+      var w = a.wireguard;
+      cell(
+        "WireGuard",
+        !w ? "-" : !w.onInterface ? "not on the interface" :
+          "handshake " + ago(w.latestHandshake) + (w.endpoint ? " from " + w.endpoint : "") +
+          ", " + bytes(w.rxBytes) + " in, " + bytes(w.txBytes) + " out",
+        { "data-field": "wireguard" }
       );
       var td = el("td");
       td.appendChild(modeButtons("agent", a.id, a.modeOverride));

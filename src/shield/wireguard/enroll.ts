@@ -1,0 +1,363 @@
+/**
+ * `shield enroll` and `shield revoke`: an agent joins or leaves shield.yaml (the file stays as
+ * the operator laid it out) and the live interface, in that order. The running shield follows
+ * the file by itself: it reloads, closes a revoked agent's tunnels and logs the change; the
+ * interface is set here at once rather than waiting for the sync daemon to notice.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { ClawguardError, ConfigError, type ErrorDetails } from "../../errors.js";
+import type { Document } from "yaml";
+import {
+  parseShieldConfig,
+  readShieldDocument,
+  shieldConfigOf,
+  type AgentConfig,
+  type ShieldConfig,
+} from "../config.js";
+import { interfaceAddresses } from "../config-wireguard.js";
+import { writeFileAtomic } from "../admin/rules-file.js";
+import { openLogReader, type LogReader } from "../log/index.js";
+import { MEMBERSHIP_METHODS } from "../membership.js";
+import { formatIP, parseCidr, parseIP, type IP } from "../../net/addresses.js";
+import { HostPortError, parseHostPort, type HostPort } from "../../net/hostport.js";
+import { addAgent, documentText, removeAgent, setAgentKey } from "./agents-file.js";
+import { allocateAddresses, hostCidr } from "./allocate.js";
+import { encodeJoinCode } from "./join-code.js";
+import { generateKeyPair, generatePresharedKey, publicKeyOf, wireguardKeyProblem } from "./keys.js";
+import { changePeer, defaultRun, interfaceExists, readKeyFile, type PeerChange, type Run } from "./live.js";
+
+export class EnrollError extends ClawguardError {
+  constructor(message: string, details: ErrorDetails = {}) {
+    super("CG_ENROLL_REFUSED", message, details);
+  }
+}
+
+export interface LiveOutcome {
+  /** The interface has the new peers now. */
+  applied: boolean;
+  detail: string;
+}
+
+export interface EnrollOptions {
+  configFile: string;
+  id: string;
+  /** HOST:PORT agents send to; wireguard.endpoint of the config by default. */
+  endpoint?: string;
+  fleet?: string;
+  tier?: string;
+  /** Made on the agent (lockdown keygen); its private half never leaves it. */
+  publicKey?: string;
+  presharedKey?: boolean;
+  expiresInMs: number;
+  now?: () => number;
+  run?: Run;
+  /** Set the running interface (default true; it is skipped with a note when there is none). */
+  live?: boolean;
+}
+
+export interface EnrollResult {
+  agent: string;
+  addresses: string[];
+  publicKey: string;
+  /** An enrolled agent got a new key; its addresses stayed. */
+  rotated: boolean;
+  join: string;
+  expires: number;
+  live: LiveOutcome | null;
+}
+
+/** Where enroll keeps preshared keys: root's, beside the shield's own key. */
+export function presharedKeyPath(cfg: ShieldConfig, id: string): string {
+  return path.join(path.dirname(cfg.wireguard!.privateKeyFile), "wireguard-psk", `${id}.psk`);
+}
+
+function wireguardOf(cfg: ShieldConfig) {
+  const wg = cfg.wireguard;
+  if (!wg)
+    throw new EnrollError(
+      `${cfg.file} has no wireguard section: set up the interface first (clawguard shield install --wireguard --endpoint HOST:PORT)`,
+    );
+  return wg;
+}
+
+/**
+ * Parse the file once, check it, let `edit` change the document, check the result as a whole
+ * config, and replace the file, provided nobody changed it meanwhile (the admin API writes it
+ * too); otherwise start over from the new text. Nothing is written when anything throws.
+ */
+async function editConfig<T>(
+  file: string,
+  edit: (doc: Document, cfg: ShieldConfig) => Promise<T>,
+): Promise<{ cfg: ShieldConfig; result: T }> {
+  for (let attempt = 0; ; attempt++) {
+    const before = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
+      throw new EnrollError(`${file}: cannot read the config (${e.code ?? e.message})`);
+    });
+    const { doc, lines } = readShieldDocument(before, file);
+    const result = await edit(doc, shieldConfigOf(doc, lines, file));
+    const text = documentText(doc);
+    let cfg: ShieldConfig;
+    try {
+      cfg = shieldConfigOf(doc, lines, file);
+    } catch (e) {
+      // Lines of the edited document are the old file's: read the new text for the right ones.
+      if (e instanceof ConfigError) parseShieldConfig(text, file);
+      throw e;
+    }
+    const now = await readFile(file, "utf8").catch(() => null);
+    if (now !== before) {
+      if (attempt < 3) continue;
+      throw new EnrollError(`${file} keeps changing while it is edited; try again`);
+    }
+    await writeFileAtomic(file, text);
+    return { cfg, result };
+  }
+}
+
+/** Change the running interface, or say why it was left alone (the sync daemon applies the file). */
+async function applyLive(
+  cfg: ShieldConfig,
+  change: PeerChange,
+  r: Run,
+  wanted: boolean,
+): Promise<LiveOutcome | null> {
+  if (!wanted) return null;
+  const iface = cfg.wireguard!.interface;
+  try {
+    if (!(await interfaceExists(iface, r)))
+      return {
+        applied: false,
+        detail: `no interface ${iface} here: the peers are set when it starts (systemctl start wg-quick@${iface})`,
+      };
+    await changePeer(iface, change, r);
+    const what = [
+      ...(change.remove !== undefined ? [`removed ${change.remove}`] : []),
+      ...(change.set ? [`peer ${change.set.publicKey} on ${change.set.allowedIps.join(", ")}`] : []),
+    ];
+    return { applied: true, detail: `${iface}: ${what.join("; ")}` };
+  } catch (e) {
+    return {
+      applied: false,
+      detail: `${e instanceof Error ? e.message : String(e)}; shield.yaml is saved and the sync daemon applies it`,
+    };
+  }
+}
+
+function endpointOf(o: EnrollOptions, cfg: ShieldConfig): HostPort {
+  const wg = wireguardOf(cfg);
+  if (o.endpoint === undefined) {
+    if (wg.endpoint) return wg.endpoint;
+    throw new EnrollError(
+      `--endpoint HOST:PORT is required (the shield's public address and UDP port ${wg.listenPort}), or set wireguard.endpoint in ${cfg.file}`,
+    );
+  }
+  try {
+    return parseHostPort(o.endpoint);
+  } catch (e) {
+    if (e instanceof HostPortError) throw new EnrollError(`--endpoint: ${e.reason} (e.g. 203.0.113.5:51820)`);
+    throw e;
+  }
+}
+
+/** The proxy must listen on one of the shield's tunnel addresses, or agents could not reach it. */
+function proxyOf(cfg: ShieldConfig): { proxy: HostPort; shieldAddresses: string[] } {
+  const shieldIps = interfaceAddresses(wireguardOf(cfg)).map((a) => a.ip);
+  const listen = parseIP(cfg.listen.host);
+  if (!listen || !shieldIps.some((ip) => ip.family === listen.family && ip.v === listen.v))
+    throw new EnrollError(
+      `listen (${cfg.listen.host}) is not one of the shield's WireGuard addresses (${shieldIps.map(formatIP).join(", ")}): agents on the tunnel could not reach the proxy; set listen: ${formatIP(shieldIps[0]!)}:${cfg.listen.port}`,
+    );
+  return {
+    proxy: { host: cfg.listen.host, port: cfg.listen.port },
+    shieldAddresses: shieldIps.map(hostCidr),
+  };
+}
+
+function takenAddresses(agents: readonly AgentConfig[]): IP[] {
+  const out: IP[] = [];
+  for (const a of agents)
+    for (const s of a.sources ?? []) {
+      const c = parseCidr(s);
+      if (typeof c !== "string")
+        out.push(
+          c.family === 4 ? { family: 4, v: c.network as number } : { family: 6, v: c.network as bigint },
+        );
+    }
+  return out;
+}
+
+export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
+  const now = o.now ?? Date.now;
+  const r = o.run ?? defaultRun;
+  if (o.publicKey !== undefined) {
+    const problem = wireguardKeyProblem(o.publicKey.trim());
+    if (problem) throw new EnrollError(`--public-key: ${problem}`);
+  }
+  const pair = o.publicKey === undefined ? generateKeyPair() : null;
+  const publicKey = o.publicKey?.trim() ?? pair!.publicKey;
+  const psk = o.presharedKey ? generatePresharedKey() : undefined;
+  let pskFile: string | undefined;
+
+  const { cfg, result } = await editConfig(o.configFile, async (doc, c) => {
+    const wg = wireguardOf(c);
+    const endpoint = endpointOf(o, c);
+    const { proxy, shieldAddresses } = proxyOf(c);
+    const shieldPublicKey = publicKeyOf(
+      await readKeyFile(wg.privateKeyFile, "shield's WireGuard private key"),
+    );
+    const existing = c.agents.find((a) => a.id === o.id);
+    const owner = c.agents.find((a) => a.wireguard?.publicKey === publicKey);
+    if (owner && owner.id !== o.id)
+      throw new EnrollError(`agent "${owner.id}" already has this public key; every agent needs its own`);
+    const common = { endpoint, proxy, shieldAddresses, shieldPublicKey };
+    if (existing) {
+      if (o.publicKey === undefined)
+        throw new EnrollError(
+          `agent "${o.id}" is already enrolled: to give it a new key, make one on the agent (clawguard lockdown keygen) and pass it with --public-key; to start over, revoke it first`,
+        );
+      if (!existing.wireguard)
+        throw new EnrollError(
+          `agent "${o.id}" is in ${o.configFile} without WireGuard (a token or source agent); pick another id or revoke it first`,
+        );
+      for (const [flag, want, have] of [
+        ["--fleet", o.fleet, existing.fleet],
+        ["--tier", o.tier, existing.tier],
+      ] as const)
+        if (want !== undefined && want !== have)
+          throw new EnrollError(
+            `${flag}: a key rotation keeps the agent's ${flag.slice(2)} (${have ?? "none"}); change it in ${o.configFile}`,
+          );
+      if (psk !== undefined)
+        throw new EnrollError("--preshared-key: a key rotation keeps the agent's preshared key");
+      setAgentKey(doc, o.configFile, o.id, publicKey);
+      return { ...common, addresses: existing.sources ?? [], replaced: existing.wireguard };
+    }
+    // Every address some agent holds is taken, whatever that agent is identified by.
+    const addresses = allocateAddresses(interfaceAddresses(wg), takenAddresses(c.agents)).map(hostCidr);
+    if (psk !== undefined) {
+      // Root's alone, and there before shield.yaml names it: the sync daemon may read it at once.
+      const file = presharedKeyPath(c, o.id);
+      await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      await writeFile(file, psk + "\n", { mode: 0o600, flag: "wx" }).catch((e: NodeJS.ErrnoException) => {
+        throw new EnrollError(
+          `${file}: ${e.code === "EEXIST" ? "exists already (left by an earlier enrolment?); remove it" : e.message}`,
+        );
+      });
+      pskFile = file;
+    }
+    addAgent(doc, o.configFile, {
+      id: o.id,
+      ...(o.fleet !== undefined ? { fleet: o.fleet } : {}),
+      ...(o.tier !== undefined ? { tier: o.tier } : {}),
+      sources: addresses,
+      publicKey,
+      ...(pskFile !== undefined ? { presharedKeyFile: pskFile } : {}),
+    });
+    return { ...common, addresses, replaced: undefined };
+  }).catch(async (e: unknown) => {
+    if (pskFile !== undefined) await rm(pskFile, { force: true });
+    throw e;
+  });
+  const keptPsk = result.replaced?.presharedKeyFile ?? pskFile;
+  const live = await applyLive(
+    cfg,
+    {
+      set: {
+        publicKey,
+        allowedIps: result.addresses,
+        ...(keptPsk !== undefined ? { presharedKeyFile: keptPsk } : {}),
+      },
+      ...(result.replaced ? { remove: result.replaced.publicKey } : {}),
+    },
+    r,
+    o.live !== false,
+  );
+  const expires = Math.floor((now() + o.expiresInMs) / 1000);
+  const join = encodeJoinCode({
+    agent: o.id,
+    endpoint: result.endpoint,
+    shieldPublicKey: result.shieldPublicKey,
+    addresses: result.addresses,
+    shieldAddresses: result.shieldAddresses,
+    proxy: result.proxy,
+    ...(psk !== undefined ? { presharedKey: psk } : {}),
+    ...(pair ? { privateKey: pair.privateKey } : {}),
+    expires,
+  });
+  return {
+    agent: o.id,
+    addresses: result.addresses,
+    publicKey,
+    rotated: result.replaced !== undefined,
+    join,
+    expires,
+    live,
+  };
+}
+
+export interface RevokeOptions {
+  configFile: string;
+  id: string;
+  run?: Run;
+  live?: boolean;
+  /** How long to wait for the running shield to log the revocation (default 3 s; 0: not at all). */
+  waitForShieldMs?: number;
+}
+
+export interface RevokeResult {
+  agent: string;
+  addresses: string[];
+  /** Null for an agent that was not on WireGuard. */
+  publicKey: string | null;
+  /**
+   * The running shield logged the revocation (so it closed the agent's tunnels) before the peer
+   * left the interface; false when it did not within the wait, null when not waited for.
+   */
+  shieldLogged: boolean | null;
+  live: LiveOutcome | null;
+}
+
+export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
+  const since = Date.now();
+  const { cfg, result } = await editConfig(o.configFile, async (doc, c) => {
+    const agent = c.agents.find((a) => a.id === o.id);
+    if (!agent) throw new EnrollError(`no agent "${o.id}" in ${o.configFile}`);
+    removeAgent(doc, o.configFile, o.id);
+    return agent;
+  });
+  // The shield closes the agent's tunnels as it applies the file; the peer leaves after that, so
+  // the agent still receives the close instead of a connection that goes silent.
+  const wait = o.waitForShieldMs ?? 3000;
+  const shieldLogged =
+    wait > 0 && existsSync(cfg.log.path) ? await revocationLogged(cfg, o.id, since, wait) : null;
+  const key = result.wireguard?.publicKey;
+  const live =
+    key !== undefined ? await applyLive(cfg, { remove: key }, o.run ?? defaultRun, o.live !== false) : null;
+  const psk = result.wireguard?.presharedKeyFile;
+  if (psk !== undefined && cfg.wireguard && psk === presharedKeyPath(cfg, o.id))
+    await rm(psk, { force: true });
+  return { agent: o.id, addresses: result.sources ?? [], publicKey: key ?? null, shieldLogged, live };
+}
+
+/** Whether the running shield logs the agent's REVOKE within `ms` (reading its log, read-only). */
+async function revocationLogged(cfg: ShieldConfig, id: string, since: number, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  let reader: LogReader | null = null;
+  try {
+    for (;;) {
+      try {
+        reader ??= openLogReader(cfg.log.path);
+        if (reader.query({ agent: id, since, limit: 100 }).some((r) => r.method === MEMBERSHIP_METHODS.left))
+          return true;
+      } catch {
+        // Not a log yet, or busy: ask again until the time is up.
+      }
+      if (Date.now() >= end) return false;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await reader?.close();
+  }
+}
