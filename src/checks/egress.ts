@@ -253,7 +253,12 @@ function checkRoute(routes: Facts["routes"], shield: Set<string>): Finding {
   );
 }
 
-export function checkEgress({ openclaw, lockdown, routes, wireguardLink: wireguard }: EgressFacts): Finding[] {
+export function checkEgress({
+  openclaw,
+  lockdown,
+  routes,
+  wireguardLink: wireguard,
+}: EgressFacts): Finding[] {
   const out: Finding[] = [];
   const oc = need(openclaw, C.proxy_configured, out);
   if (oc) {

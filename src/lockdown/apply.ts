@@ -103,7 +103,8 @@ function lockdownChanges(
     });
     changes.push({ kind: "service", unit: UNIT_NAME, fixes: FIXES.live! });
     // After the rules, which let its packets out; a restart picks up a new key or endpoint.
-    if (plan.tunnel) changes.push({ kind: "service", unit: tunnelUnit(plan.tunnel.interface), fixes: FIXES.tunnel! });
+    if (plan.tunnel)
+      changes.push({ kind: "service", unit: tunnelUnit(plan.tunnel.interface), fixes: FIXES.tunnel! });
     // The gateway picks up its proxy drop-in; on rollback it restarts again without it.
     for (const u of plan.gatewayUnits)
       changes.push({

@@ -148,7 +148,9 @@ export async function applyJoin(
     problems.push(...r.problems);
     // A join that never was leaves no journal of itself where there was none.
     if (!stateExisted && problems.length === 0)
-      await rm(stateDir, { recursive: true }).catch((e: unknown) => problems.push(`${stateDir}: ${String(e)}`));
+      await rm(stateDir, { recursive: true }).catch((e: unknown) =>
+        problems.push(`${stateDir}: ${String(e)}`),
+      );
   }
   const where = `${tunnel.endpoint.host}:${tunnel.endpoint.port}`;
   throw new JoinHandshakeError(

@@ -101,7 +101,11 @@ describe("egress.link_encrypted", () => {
     const { root } = loadServiceFixture("openclaw-good");
     const { FactContext } = await import("../../src/host/context.js");
     const ctx = new FactContext(new LocalHost(root, { isRoot: false }));
-    const [openclaw, lockdown, routes] = await Promise.all([ctx.get("openclaw"), ctx.get("lockdown"), ctx.get("routes")]);
+    const [openclaw, lockdown, routes] = await Promise.all([
+      ctx.get("openclaw"),
+      ctx.get("lockdown"),
+      ctx.get("routes"),
+    ]);
     const live = (dev: string, up: string[]) =>
       one(
         checkEgress({
