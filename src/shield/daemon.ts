@@ -187,8 +187,8 @@ export async function startManagedShield(
       const r = ctl.apply(next, trigger);
       return { tunnelsClosed: r.tunnelsClosed };
     });
-  const editRule = (edit: RuleEdit, op: "add" | "remove") =>
-    editConfig(`api ${op} rule`, (text) => editRulesText(text, edit, op), "rule");
+  const editRule = (edit: RuleEdit, op: "add" | "remove", by: string) =>
+    editConfig(`api ${op} rule by ${by}`, (text) => editRulesText(text, edit, op), "rule");
 
   if (adminServer) {
     handler = createAdminHandler({
@@ -200,6 +200,8 @@ export async function startManagedShield(
       editRule,
       editConfig,
       saveModes,
+      // Straight to the store, as membership is: a change is no decision to count or stream.
+      record: (r) => log.append(r),
       resolver: opts.resolver ?? systemResolver,
       tunnels: () => wireguard.tunnels(),
     });

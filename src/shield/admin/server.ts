@@ -22,9 +22,10 @@ import {
 } from "../check-tests.js";
 import { ConfigError } from "../../errors.js";
 import type { ShieldConfig } from "../config.js";
-import { DECISIONS, type LogReader } from "../log/index.js";
+import { changeRecord, DECISIONS, type ChangeKind, type LogReader } from "../log/index.js";
+import type { ChangeTarget } from "../log/changes.js";
 import type { Resolver } from "../net/resolve.js";
-import type { Mode } from "../types.js";
+import type { LogRecord, Mode } from "../types.js";
 import { ControlError, type ShieldControl, type LiveDecision } from "./control.js";
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/assets.js";
 import type { ShieldMetrics } from "./metrics.js";
@@ -55,8 +56,8 @@ export interface AdminApi {
   /** sha256 of the admin token file's token (an admin named "admin"), or null without one. */
   adminTokenSha256: Buffer | null;
   version: string;
-  /** Add or remove a rule: edit the file, validate, write it, apply. */
-  editRule(edit: RuleEdit, op: "add" | "remove"): Promise<{ tunnelsClosed: number }>;
+  /** Add or remove a rule: edit the file, validate, write it, apply; `by` names the operator. */
+  editRule(edit: RuleEdit, op: "add" | "remove", by: string): Promise<{ tunnelsClosed: number }>;
   /** Any other edit of shield.yaml's text, validated, written and applied as a rule edit is. */
   editConfig(
     trigger: string,
@@ -67,6 +68,8 @@ export interface AdminApi {
   saveModes(): Promise<void>;
   /** The proxy's own resolver, for /api/check with `resolve`. */
   resolver: Resolver;
+  /** Append a record to the audit log (each change an operator makes is one). */
+  record(r: LogRecord): void;
   /** WireGuard agents' tunnels (handshake, endpoint, transfer), by agent id. */
   tunnels?: () => Promise<Map<string, AgentTunnel>>;
 }
@@ -146,12 +149,29 @@ function inScopeOf(cfg: ShieldConfig) {
   };
 }
 
+/** What a mode switch or a rule edit touched, as a change record names it. */
+function targetOf(cfg: ShieldConfig, level: string, name: string | undefined): ChangeTarget {
+  if (level === "fleet") return { fleet: name ?? null };
+  if (level === "tier") return { tier: name ?? null };
+  if (level === "agent") {
+    const a = cfg.agents.find((x) => x.id === name);
+    return { agent: name ?? null, fleet: a?.fleet ?? null, tier: a?.tier ?? null };
+  }
+  return {};
+}
+
+function where(level: string, name: string | undefined): string {
+  return level === "global" ? "the global level" : `${level} ${name}`;
+}
+
 /** The admin listener's request handler. */
 export function createAdminHandler(
   api: AdminApi,
 ): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   let streams = 0;
   const lookup = limiter(CHECK_LOOKUPS);
+  const changed = (op: Operator, kind: ChangeKind, target: ChangeTarget, reason: string) =>
+    api.record(changeRecord(op.name, kind, target, reason));
 
   /**
    * The running shield's answer for one asker about destinations: the compiled policy in force
@@ -343,6 +363,13 @@ export function createAdminHandler(
           body.scope === "global" ? undefined : body.id,
           body.mode as Mode | null,
         );
+        // In force from now, saved or not: the log says so before anything else can fail.
+        changed(
+          op,
+          "mode",
+          targetOf(cfg, body.scope, body.id),
+          `mode of ${where(body.scope, body.id)} set to ${body.mode ?? "inherit"}; ${closed} tunnel(s) closed`,
+        );
         try {
           await api.saveModes();
         } catch (e) {
@@ -368,16 +395,22 @@ export function createAdminHandler(
         sendJson(res, 200, { schema: "clawguard.shield-operators/v1", operators: operatorList() }),
       ),
       // The token is made here, shown once in the answer, and only its SHA-256 is kept.
-      POST: admin(async (req, res) => {
+      POST: admin(async (req, res, _url, op) => {
         const body = parse(operatorSchema, await readJson(req));
         if (body.name === TOKEN_FILE_OPERATOR && api.adminTokenSha256)
           throw new HttpError(409, "name", `"${TOKEN_FILE_OPERATOR}" is the holder of admin.token_file`);
         const token = randomBytes(24).toString("base64url");
         const tokenSha256 = createHash("sha256").update(token).digest("hex");
         await api.editConfig(
-          `api add operator ${body.name}`,
+          `api add operator ${body.name} by ${op.name}`,
           (t) => addOperatorText(t, { ...body, tokenSha256 }),
           "operators",
+        );
+        changed(
+          op,
+          "operatorAdded",
+          {},
+          `operator ${body.name} added: ${body.role} of ${body.fleets ? `fleets ${body.fleets.join(", ")}` : "every fleet"}`,
         );
         sendJson(res, 201, {
           ok: true,
@@ -403,6 +436,7 @@ export function createAdminHandler(
           (t) => removeOperatorText(t, body.name),
           "operators",
         );
+        changed(op, "operatorRemoved", {}, `operator ${body.name} removed: they can no longer log in`);
         sendJson(res, 200, { ok: true, operators: operatorList() });
       }),
     },
@@ -416,13 +450,25 @@ export function createAdminHandler(
       }),
       POST: change(async (req, res, _url, op) => {
         const edit = inScopeOf(api.control.cfg)(op, parse(ruleSchema, await readJson(req)) as RuleEdit);
-        const r = await api.editRule(edit, "add");
+        const r = await api.editRule(edit, "add", op.name);
+        changed(
+          op,
+          "ruleAdded",
+          targetOf(api.control.cfg, edit.level, edit.name),
+          `${edit.verdict} ${JSON.stringify(edit.rule)} added to ${where(edit.level, edit.name)}; ${r.tunnelsClosed} tunnel(s) closed`,
+        );
         const cfg = api.control.cfg;
         sendJson(res, 201, { ok: true, ...r, levels: scopeLevels(op, cfg, listRules(cfg)) });
       }),
       DELETE: change(async (req, res, _url, op) => {
         const edit = inScopeOf(api.control.cfg)(op, parse(ruleSchema, await readJson(req)) as RuleEdit);
-        const r = await api.editRule(edit, "remove");
+        const r = await api.editRule(edit, "remove", op.name);
+        changed(
+          op,
+          "ruleRemoved",
+          targetOf(api.control.cfg, edit.level, edit.name),
+          `${edit.verdict} ${JSON.stringify(edit.rule)} removed from ${where(edit.level, edit.name)}; ${r.tunnelsClosed} tunnel(s) closed`,
+        );
         const cfg = api.control.cfg;
         sendJson(res, 200, { ok: true, ...r, levels: scopeLevels(op, cfg, listRules(cfg)) });
       }),
@@ -507,11 +553,11 @@ export function createAdminHandler(
       GET: read((_req, res, url, op) => {
         const q = url.searchParams;
         for (const k of q.keys()) {
-          if (!["agent", "decision", "host", "since", "limit"].includes(k)) {
+          if (!["agent", "decision", "host", "since", "limit", "operator"].includes(k)) {
             throw new HttpError(
               400,
               k,
-              `unknown query parameter "${k}" (agent, decision, host, since, limit)`,
+              `unknown query parameter "${k}" (agent, decision, host, since, limit, operator)`,
             );
           }
         }
@@ -540,6 +586,7 @@ export function createAdminHandler(
           ...(q.get("agent") ? { agent: q.get("agent") as string } : {}),
           ...(decision ? { decision: decision as (typeof DECISIONS)[number] } : {}),
           ...(q.get("host") ? { host: q.get("host") as string } : {}),
+          ...(q.get("operator") ? { operator: q.get("operator") as string } : {}),
           ...(since !== undefined ? { since } : {}),
           ...(op.fleets !== null ? { fleets: [...op.fleets] } : {}),
           limit,
