@@ -6,6 +6,7 @@ import { registerShieldOperatorsCommand } from "./shield-operators.js";
 import { registerShieldLogCommands } from "./shield-log.js";
 import { registerShieldWireguardCommands } from "./shield-wireguard.js";
 import { registerShieldRun } from "./shield-run.js";
+import { registerShieldAccessCommands } from "./shield-access.js";
 
 /** The `shield` command group: the egress proxy and its audit log. */
 export function registerShield(program: Command, setCode: (c: number) => void): void {
@@ -20,4 +21,5 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
   registerShieldWireguardCommands(shield, setCode);
   registerShieldGatewayCommand(shield, setCode);
   registerShieldOperatorsCommand(shield);
+  registerShieldAccessCommands(shield);
 }

@@ -22,6 +22,7 @@ import { createAdminHandler } from "./admin/server.js";
 import { readAdminToken } from "./admin/token.js";
 import { SHIELD_VERSION } from "./version.js";
 import { WireguardView } from "./admin/wireguard.js";
+import { caDirOf, SshCa } from "./ssh/ca.js";
 import { startGateway, type GatewayListeners } from "./transparent/listeners.js";
 
 export interface ManagedShieldOptions {
@@ -202,6 +203,7 @@ export async function startManagedShield(
       saveModes,
       // Straight to the store, as membership is: a change is no decision to count or stream.
       record: (r) => log.append(r),
+      sshCa: new SshCa(caDirOf(cfg.file)),
       resolver: opts.resolver ?? systemResolver,
       tunnels: () => wireguard.tunnels(),
     });

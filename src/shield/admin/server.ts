@@ -35,6 +35,8 @@ import { may, OperatorTokens, unscoped, type Need, type Operator } from "./acces
 import { addOperatorText, removeOperatorText } from "./operators-file.js";
 import { ROLES, TOKEN_FILE_OPERATOR } from "../config-operators.js";
 import { createHash, randomBytes } from "node:crypto";
+import { DEFAULT_MAX_GRANT_MS, type SshCa } from "../ssh/ca.js";
+import { asHttp, checkGrant, grantFor, grantSchema, listGrants } from "./grants.js";
 import { scopeLevels, scopeMetrics, scopeModes, visibleAgent, visibleAgents, visibleFleet } from "./scope.js";
 import {
   HttpError,
@@ -70,6 +72,10 @@ export interface AdminApi {
   resolver: Resolver;
   /** Append a record to the audit log (each change an operator makes is one). */
   record(r: LogRecord): void;
+  /** The fleet's SSH user CA, which signs access grants. */
+  sshCa?: SshCa;
+  /** The longest a grant may last, in ms. */
+  maxGrantMs?: number;
   /** WireGuard agents' tunnels (handshake, endpoint, transfer), by agent id. */
   tunnels?: () => Promise<Map<string, AgentTunnel>>;
 }
@@ -438,6 +444,59 @@ export function createAdminHandler(
         );
         changed(op, "operatorRemoved", {}, `operator ${body.name} removed: they can no longer log in`);
         sendJson(res, 200, { ok: true, operators: operatorList() });
+      }),
+    },
+    "/api/grants": {
+      GET: read(async (_req, res, _url, op) => {
+        const ca = api.sshCa;
+        const grants = ca ? await ca.grants().catch((e: unknown) => Promise.reject(asHttp(e))) : [];
+        sendJson(res, 200, {
+          schema: "clawguard.shield-grants/v1",
+          grants: listGrants(op, api.control.cfg, grants),
+        });
+      }),
+      // Checked in full before signing: a refused grant signs nothing and logs nothing.
+      POST: change(async (req, res, _url, op) => {
+        const body = parse(grantSchema, await readJson(req));
+        const cfg = api.control.cfg;
+        const ms = checkGrant(op, cfg, body, api.maxGrantMs ?? DEFAULT_MAX_GRANT_MS);
+        if (!api.sshCa) throw new HttpError(409, null, "this shield has no SSH CA: clawguard shield ca init");
+        const { grant, certificate } = await api.sshCa
+          .sign({
+            agent: body.agent,
+            publicKey: body.key,
+            durationMs: ms,
+            operator: op.name,
+            ...(body.as !== undefined ? { user: body.as } : {}),
+            ...(body.noForwarding ? { noForwarding: true } : {}),
+            ...(body.reason !== undefined ? { reason: body.reason } : {}),
+          })
+          .catch((e: unknown) => Promise.reject(asHttp(e)));
+        const a = cfg.agents.find((x) => x.id === body.agent);
+        changed(
+          op,
+          "grant",
+          { agent: body.agent, fleet: a?.fleet ?? null, tier: a?.tier ?? null },
+          `SSH access granted: serial ${grant.serial}, ${grant.principal}${body.as ? ` as ${body.as}` : ""}, key ${grant.fingerprint}, until ${new Date(grant.validBefore).toISOString()}${grant.noForwarding ? ", no forwarding" : ""}${body.reason ? `; reason: ${body.reason}` : ""}`,
+        );
+        sendJson(res, 201, { ok: true, grant, certificate });
+      }),
+      DELETE: change(async (req, res, _url, op) => {
+        const body = parse(z.strictObject({ serial: z.number().int().min(1) }), await readJson(req));
+        if (!api.sshCa) throw new HttpError(404, "serial", `no grant with serial ${body.serial}`);
+        const cfg = api.control.cfg;
+        await grantFor(op, cfg, api.sshCa, body.serial).catch((e: unknown) => Promise.reject(asHttp(e)));
+        const g = await api.sshCa
+          .revoke(body.serial, op.name)
+          .catch((e: unknown) => Promise.reject(asHttp(e)));
+        const a = cfg.agents.find((x) => x.id === g.agent);
+        changed(
+          op,
+          "grantRevoked",
+          { agent: g.agent, fleet: a?.fleet ?? null, tier: a?.tier ?? null },
+          `SSH access revoked: serial ${g.serial} (${g.principal}) is in the KRL`,
+        );
+        sendJson(res, 200, { ok: true, grant: g });
       }),
     },
     "/api/rules": {
