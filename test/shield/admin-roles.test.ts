@@ -84,6 +84,13 @@ const MATRIX: Row[] = [
   ["PUT", "/api/mode", { scope: "agent", id: "a1", mode: null }, [200, 200, 200, 403, 403]],
   ["PUT", "/api/mode", { scope: "agent", id: "u1", mode: null }, [200, 200, 404, 403, 403]],
   ["PUT", "/api/mode", { scope: "agent", id: "lone", mode: null }, [200, 200, 404, 403, 403]],
+  ["GET", "/api/operators", undefined, [200, 200, 403, 403, 403]],
+  ["GET", "/api/grants", undefined, [200, 200, 200, 200, 200]],
+  // This shield has no SSH CA (409): scope and role are decided before that.
+  ["POST", "/api/grants", { agent: "a1", key: "ssh-ed25519 AAAA", for: "1h" }, [409, 409, 409, 403, 403]],
+  ["POST", "/api/grants", { agent: "u1", key: "ssh-ed25519 AAAA", for: "1h" }, [409, 409, 404, 403, 403]],
+  ["POST", "/api/grants", { agent: "lone", key: "ssh-ed25519 AAAA", for: "1h" }, [409, 409, 404, 403, 403]],
+  ["DELETE", "/api/grants", { serial: 1 }, [404, 404, 404, 403, 403]],
 ];
 
 /** Rule edits come in pairs, so that every asker edits the same file: add, then remove. */
