@@ -117,6 +117,8 @@ export const shieldSchema = z.strictObject({
     .optional(),
   gateway: gatewaySchema.optional(),
   operators: z.array(operatorSchema).default([]),
+  /** Time-limited SSH access to agents: the longest a grant may last (default 8h). */
+  ssh_access: z.strictObject({ max_grant: z.string().min(1) }).optional(),
 });
 
 export type RawShieldConfig = z.infer<typeof shieldSchema>;

@@ -104,7 +104,13 @@ export interface ShieldConfig extends RuleSet {
   gateway?: GatewayConfig;
   /** Who may steer the shield through the admin API, with what role and scope. */
   operators: OperatorConfig[];
+  /** SSH access grants: the longest one may last, in ms. */
+  sshAccess: { maxGrantMs: number };
 }
+
+const DEFAULT_MAX_GRANT_MS = 8 * 3_600_000;
+/** A grant is access for a task, not a standing key: a week is already long. */
+const LONGEST_MAX_GRANT_MS = 7 * 24 * 3_600_000;
 
 export async function loadShieldConfig(file: string): Promise<ShieldConfig> {
   return parseShieldConfig(await readConfigText(file, "pass --config PATH"), file);
@@ -273,6 +279,16 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
   });
 
   const operators = operatorsConfig(raw.operators, new Set(Object.keys(raw.fleets)), fail);
+  let maxGrantMs = DEFAULT_MAX_GRANT_MS;
+  if (raw.ssh_access) {
+    const ms = parseDuration(raw.ssh_access.max_grant);
+    if (ms === null || ms < 60_000 || ms > LONGEST_MAX_GRANT_MS)
+      fail(
+        ["ssh_access", "max_grant"],
+        `must be a duration from 1m to 7d (30m, 8h, 2d), not "${raw.ssh_access.max_grant}"`,
+      );
+    else maxGrantMs = ms;
+  }
   if (operators.length > 0 && !raw.admin)
     fail(["operators"], "operators steer the shield through its admin API: add an admin section");
   if (raw.admin?.token_file !== undefined)
@@ -324,6 +340,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     ...(admin ? { admin } : {}),
     ...(gateway ? { gateway } : {}),
     operators,
+    sshAccess: { maxGrantMs },
   };
 }
 

@@ -12,6 +12,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAdminShield, type AdminShield } from "./admin-harness.js";
 import { cli } from "./cli-harness.js";
+import { parseShieldConfig } from "../../src/shield/config.js";
 
 const sha256 = (t: string) => createHash("sha256").update(t).digest("hex");
 const ALICE = "alice-token-0123456789abcdef0123456789";
@@ -178,5 +179,18 @@ describe("SSH access grants", () => {
       [2, "active"],
       [1, "revoked"],
     ]);
+  });
+
+  it("takes the most a grant may last from ssh_access.max_grant, and refuses a bad one", async () => {
+    writeFileSync(s.file, readFileSync(s.file, "utf8") + "ssh_access: { max_grant: 1h }\n");
+    await s.managed.reload("test", true);
+    const r = await s.api("POST", "/api/grants", { agent: "a1", key: pub, for: "2h" }, ALICE);
+    expect([r.status, r.json.error]).toEqual([400, "2h is more than the most a grant may last (60 minutes)"]);
+    expect(() =>
+      parseShieldConfig(
+        "listen: 127.0.0.1:0\nlog: { path: x.db }\nssh_access: { max_grant: 30d }\n",
+        "s.yaml",
+      ),
+    ).toThrow(/ssh_access.max_grant: must be a duration from 1m to 7d/);
   });
 });

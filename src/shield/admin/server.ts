@@ -35,7 +35,7 @@ import { may, OperatorTokens, unscoped, type Need, type Operator } from "./acces
 import { addOperatorText, removeOperatorText } from "./operators-file.js";
 import { ROLES, TOKEN_FILE_OPERATOR } from "../config-operators.js";
 import { createHash, randomBytes } from "node:crypto";
-import { DEFAULT_MAX_GRANT_MS, type SshCa } from "../ssh/ca.js";
+import type { SshCa } from "../ssh/ca.js";
 import { asHttp, checkGrant, grantFor, grantSchema, listGrants } from "./grants.js";
 import { scopeLevels, scopeMetrics, scopeModes, visibleAgent, visibleAgents, visibleFleet } from "./scope.js";
 import {
@@ -74,8 +74,6 @@ export interface AdminApi {
   record(r: LogRecord): void;
   /** The fleet's SSH user CA, which signs access grants. */
   sshCa?: SshCa;
-  /** The longest a grant may last, in ms. */
-  maxGrantMs?: number;
   /** WireGuard agents' tunnels (handshake, endpoint, transfer), by agent id. */
   tunnels?: () => Promise<Map<string, AgentTunnel>>;
 }
@@ -459,7 +457,7 @@ export function createAdminHandler(
       POST: change(async (req, res, _url, op) => {
         const body = parse(grantSchema, await readJson(req));
         const cfg = api.control.cfg;
-        const ms = checkGrant(op, cfg, body, api.maxGrantMs ?? DEFAULT_MAX_GRANT_MS);
+        const ms = checkGrant(op, cfg, body, cfg.sshAccess.maxGrantMs);
         if (!api.sshCa) throw new HttpError(409, null, "this shield has no SSH CA: clawguard shield ca init");
         const { grant, certificate } = await api.sshCa
           .sign({

@@ -14,9 +14,6 @@ import { ClawguardError } from "../../errors.js";
 
 const run = promisify(execFile);
 
-/** How long a grant may last unless the shield is told otherwise. */
-export const DEFAULT_MAX_GRANT_MS = 8 * 60 * 60 * 1000;
-
 export class SshCaError extends ClawguardError {}
 
 export interface Grant {
