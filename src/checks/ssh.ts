@@ -56,6 +56,20 @@ const C = catalog("ssh", {
     remediation: "systemctl restart ssh   # the running sshd still uses its old ports",
     fixable: false,
   },
+  ca_principals: {
+    severity: "critical",
+    title: "A trusted SSH CA lets in only certificates naming this server's own principal",
+    remediation:
+      "clawguard harden --ssh-ca FLEET_CA.pub --agent-id ID --apply   # AuthorizedPrincipalsFile naming agent-ID",
+    fixable: false,
+  },
+  ca_revocation: {
+    severity: "high",
+    title: "A trusted SSH CA comes with a revocation list, so a revoked grant stops working",
+    remediation:
+      "clawguard harden --ssh-ca FLEET_CA.pub --agent-id ID --apply   # RevokedKeys with the shield's KRL",
+    fixable: false,
+  },
   authorized_keys: {
     severity: "high",
     title: "Some login user has an SSH key, so passwords can be turned off without a lockout",
@@ -207,7 +221,47 @@ export function checkSsh({ sshd }: Pick<Facts, "sshd">): Finding[] {
   );
   out.push(checkPorts(f));
   out.push(keysFinding(f, C.authorized_keys));
+  out.push(...checkCa(f));
   return out;
+}
+
+/**
+ * A CA in TrustedUserCAKeys without AuthorizedPrincipalsFile (or a command) lets in any of its
+ * certificates whose principal is the user's name: every server of the fleet, as any user the
+ * certificate names. And without RevokedKeys nothing the shield revokes is refused.
+ */
+function checkCa(f: SshdFact): Finding[] {
+  const ca = value(f, "trustedusercakeys");
+  if (ca.value === "none")
+    return [
+      C.ca_principals.pass(ev(ca, "TrustedUserCAKeys")),
+      C.ca_revocation.pass(ev(ca, "TrustedUserCAKeys")),
+    ];
+  const file = value(f, "authorizedprincipalsfile");
+  const command = value(f, "authorizedprincipalscommand");
+  const principals =
+    file.value !== "none" ? ev(file, "AuthorizedPrincipalsFile") : ev(command, "AuthorizedPrincipalsCommand");
+  const krl = value(f, "revokedkeys");
+  return [
+    file.value !== "none" || command.value !== "none"
+      ? C.ca_principals.pass(principals)
+      : C.ca_principals.fail(
+          { source: where(ca), excerpt: `TrustedUserCAKeys ${ca.value}; AuthorizedPrincipalsFile none` },
+          {
+            title:
+              "sshd trusts an SSH CA with no principals file: any of its certificates naming a user logs in as that user",
+          },
+        ),
+    krl.value !== "none"
+      ? C.ca_revocation.pass(ev(krl, "RevokedKeys"))
+      : C.ca_revocation.fail(
+          { source: where(ca), excerpt: `TrustedUserCAKeys ${ca.value}; RevokedKeys none` },
+          {
+            title:
+              "sshd trusts an SSH CA with no revocation list: a revoked grant still logs in until it expires",
+          },
+        ),
+  ];
 }
 
 function keysFinding(f: SshdFact, maker: FindingMaker): Finding {

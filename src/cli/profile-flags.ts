@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { Option, type Command } from "commander";
 import { LAYERS, type Layer } from "../checks/finding.js";
 import { UsageError } from "../errors.js";
@@ -12,6 +13,8 @@ export interface ProfileFlags {
   www?: boolean;
   shield?: string;
   skip?: Layer[];
+  sshCa?: string;
+  agentId?: string;
 }
 
 /** The profile options shared by harden and cloud-init; flags override the file. */
@@ -23,6 +26,11 @@ export function addProfileOptions(cmd: Command): Command {
     .option("--port <port...>", "inbound TCP ports to allow besides SSH (default 80 443)")
     .option("--www", "add the service user to www-data and let it write /var/www")
     .option("--shield <host:port>", "send the gateway's traffic through this egress shield")
+    .option(
+      "--ssh-ca <file>",
+      "trust this fleet SSH CA public key for certificates naming this agent (with --agent-id)",
+    )
+    .option("--agent-id <id>", "this agent's id in the shield's config: its SSH principal is agent-ID")
     .addOption(
       new Option("--skip <layer...>", `leave these layers alone (${LAYERS.join(", ")})`).argParser(
         (v: string, prev: Layer[] | undefined) => [...(prev ?? []), parseChoice("--skip", LAYERS)(v)],
@@ -60,5 +68,15 @@ export async function profileFrom(flags: ProfileFlags): Promise<{ profile: Profi
     raw.skip = Array.isArray(raw.skip)
       ? [...new Set([...raw.skip, ...flags.skip])]
       : (raw.skip ?? flags.skip);
+  if ((flags.sshCa === undefined) !== (flags.agentId === undefined))
+    throw new UsageError("--ssh-ca and --agent-id go together: the CA, and the principal it must name");
+  if (flags.sshCa !== undefined) {
+    const publicKey = await readFile(flags.sshCa, "utf8").catch((e: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read --ssh-ca ${flags.sshCa} (${e.code ?? e.message})`, {
+        where: "--ssh-ca",
+      });
+    });
+    set("sshCa", "--ssh-ca", { publicKey: publicKey.trim(), agent: flags.agentId });
+  }
   return { profile: validateProfile(raw, { file, flags: given }) };
 }

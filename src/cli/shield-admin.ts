@@ -7,10 +7,13 @@ import { installShield } from "../shield/install.js";
 
 const MODES = ["enforce", "audit", "lockdown", "inherit"] as const;
 
-function apiOptions(cmd: Command): Command {
+export function apiOptions(cmd: Command): Command {
   return cmd
     .option("--admin <url>", "admin API address, e.g. http://127.0.0.1:9090 (env CLAWGUARD_ADMIN_URL)")
-    .option("--token-file <file>", "file holding the admin token (env CLAWGUARD_ADMIN_TOKEN_FILE)")
+    .option(
+      "--token-file <file>",
+      "file holding your operator token (else env CLAWGUARD_SHIELD_TOKEN, or ~/.config/clawguard/shield-token)",
+    )
     .option(
       "--config <file>",
       `shield.yaml to take admin.listen and admin.token_file from (default ${DEFAULT_CONFIG})`,

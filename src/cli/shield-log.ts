@@ -9,6 +9,7 @@ import {
   type LogDecision,
   type LogFilter,
   type StoredRecord,
+  changeOperator,
 } from "../shield/log/index.js";
 import { UsageError } from "../errors.js";
 import { parseDuration } from "../shield/units.js";
@@ -26,6 +27,7 @@ interface LogFlags extends SourceFlags {
   agent?: string;
   decision?: LogDecision;
   host?: string;
+  operator?: string;
   since?: number;
   until?: number;
   limit: number;
@@ -115,6 +117,16 @@ async function sharedLogAction(
 /** One line per record: time, agent, decision, method, host:port and path, rule, bytes up/down. */
 export function formatRecord(r: StoredRecord, color = false): string {
   const c = pc.createColors(color);
+  const by = changeOperator(r);
+  // A change an operator made: who, what kind, what it touched, and what it did.
+  if (by !== null)
+    return [
+      c.dim(new Date(r.ts).toISOString()),
+      `operator ${by}`,
+      c.cyan(r.method),
+      r.agent ?? r.fleet ?? r.tier ?? "-",
+      r.reason,
+    ].join("  ");
   const paint = r.decision === "allowed" ? c.green : r.decision === "denied" ? c.red : c.yellow;
   return [
     c.dim(new Date(r.ts).toISOString()),
@@ -152,6 +164,7 @@ export function registerShieldLogCommands(
       .option("--agent <id>", "only this agent")
       .addOption(new Option("--decision <decision>", "only this decision").choices(DECISIONS))
       .option("--host <host>", "only this host, or *.example.com for every name under it")
+      .option("--operator <name>", "only the changes this operator made (modes, rules, operators, grants)")
       .option("--since <time>", "from this time: ISO, or a duration ago (1h, 7d)", parseTime("--since"))
       .option("--until <time>", "up to this time: ISO, or a duration ago", parseTime("--until"))
       .option("--limit <n>", "at most this many records (the newest)", parseLimit, 100)
@@ -165,6 +178,7 @@ export function registerShieldLogCommands(
         agent: flags.agent,
         decision: flags.decision,
         host: flags.host,
+        operator: flags.operator,
         since: flags.since,
         until: flags.until,
       };

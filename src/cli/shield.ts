@@ -2,10 +2,12 @@ import type { Command } from "commander";
 import { registerShieldAdminCommands } from "./shield-admin.js";
 import { registerShieldCheckCommand } from "./shield-check.js";
 import { registerShieldGatewayCommand } from "./shield-gateway.js";
+import { registerShieldOperatorsCommand } from "./shield-operators.js";
 import { registerShieldLogCommands } from "./shield-log.js";
 import { registerShieldStoreCommands } from "./shield-store.js";
 import { registerShieldWireguardCommands } from "./shield-wireguard.js";
 import { registerShieldRun } from "./shield-run.js";
+import { registerShieldAccessCommands } from "./shield-access.js";
 
 /** The `shield` command group: the egress proxy and its audit log. */
 export function registerShield(program: Command, setCode: (c: number) => void): void {
@@ -20,4 +22,6 @@ export function registerShield(program: Command, setCode: (c: number) => void): 
   registerShieldWireguardCommands(shield, setCode);
   registerShieldGatewayCommand(shield, setCode);
   registerShieldStoreCommands(shield, setCode);
+  registerShieldOperatorsCommand(shield);
+  registerShieldAccessCommands(shield);
 }

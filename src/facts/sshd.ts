@@ -48,6 +48,10 @@ export const SSHD_DEFAULTS: Record<string, string> = {
   allowagentforwarding: "yes",
   x11forwarding: "no",
   authorizedkeysfile: ".ssh/authorized_keys .ssh/authorized_keys2",
+  trustedusercakeys: "none",
+  authorizedprincipalsfile: "none",
+  authorizedprincipalscommand: "none",
+  revokedkeys: "none",
 };
 
 function splitDirective(line: string): { key: string; args: string } | null {

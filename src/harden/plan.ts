@@ -4,6 +4,7 @@ import { entry } from "../facts/record.js";
 import { renderAutoUpgrades, renderSecurityOrigins } from "../render/apt.js";
 import { chooseJailBackend, renderJailLocal } from "../render/jail.js";
 import { renderSshdDropIn, SSHD_DROP_IN } from "../render/sshd.js";
+import { planSshCa } from "./plan-ssh-ca.js";
 import { APT_TEMPDIR, fstabWithTmp, renderAptTempDir, renderTmpMountDropIn } from "../render/tmp.js";
 import { renderUfwCommands, ufwDefaultsWithIpv6 } from "../render/ufw.js";
 import type { Change } from "../change/change.js";
@@ -384,6 +385,7 @@ export function planHarden(input: PlanInput): Plan {
     if (!p) continue;
     changes.push(...p.changes);
     if (p.blocked) blocked.push({ layer, reason: p.blocked });
+    if (layer === "ssh") changes.push(...planSshCa(input, changes));
   }
   const deferred = input.facts.live ? [] : changes.filter((c) => c.kind === "command" && c.live);
   const kept = changes.filter((c) => !deferred.includes(c));

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { LAYERS } from "../checks/finding.js";
 import { ConfigError, UsageError } from "../errors.js";
 import { DEFAULT_GATEWAY_PORT } from "../facts/openclaw.js";
+import { CA_PUBLIC_KEY } from "../render/sshd-ca.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
 import { formatKeyPath, parseYaml, readConfigText, schemaProblems, type Locator } from "../yaml/read.js";
 
@@ -28,6 +29,17 @@ export const ProfileSchema = z
       })
       .optional(),
     skip: z.array(z.enum(LAYERS)).default([]),
+    /** The fleet's SSH user CA to trust, for this agent's principal (`harden --ssh-ca FILE --agent-id ID`). */
+    sshCa: z
+      .strictObject({
+        publicKey: z
+          .string()
+          .regex(CA_PUBLIC_KEY, "must be one SSH public key line (the CA's .pub, not its private key)"),
+        agent: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be the agent's id in shield.yaml"),
+      })
+      .optional(),
   })
   .strict()
   .refine((p) => !p.ports.includes(p.gatewayPort), {

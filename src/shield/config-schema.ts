@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { gatewaySchema } from "./config-gateway.js";
 import { storeSchema } from "./config-store.js";
+import { operatorSchema } from "./config-operators.js";
 
 const mode = z.enum(["enforce", "audit", "lockdown"]);
 const rules = z.array(z.string()).default([]);
@@ -119,6 +120,9 @@ export const shieldSchema = z.strictObject({
   /** This shield's name among those sharing `store`. */
   node: z.string().optional(),
   store: storeSchema.optional(),
+  operators: z.array(operatorSchema).default([]),
+  /** Time-limited SSH access to agents: the longest a grant may last (default 8h). */
+  ssh_access: z.strictObject({ max_grant: z.string().min(1) }).optional(),
 });
 
 export type RawShieldConfig = z.infer<typeof shieldSchema>;

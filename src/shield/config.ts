@@ -9,6 +9,7 @@ import type { BudgetLimit, Isolation, Mode } from "./types.js";
 import { shieldSchema, type RawShieldConfig } from "./config-schema.js";
 import { gatewayConfig, type GatewayConfig } from "./config-gateway.js";
 import { NODE_NAME, storeConfig, type StoreConfig } from "./config-store.js";
+import { operatorsConfig, TOKEN_FILE_OPERATOR, type OperatorConfig } from "./config-operators.js";
 import { RuleError, parseRule } from "./policy/rules.js";
 import { parseCidr, parseIP, formatIP, formatCidr } from "../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
@@ -106,7 +107,15 @@ export interface ShieldConfig extends RuleSet {
   node?: string;
   /** PostgreSQL shared with other shields; absent, everything stays in files beside this one. */
   store?: StoreConfig;
+  /** Who may steer the shield through the admin API, with what role and scope. */
+  operators: OperatorConfig[];
+  /** SSH access grants: the longest one may last, in ms. */
+  sshAccess: { maxGrantMs: number };
 }
+
+const DEFAULT_MAX_GRANT_MS = 8 * 3_600_000;
+/** A grant is access for a task, not a standing key: a week is already long. */
+const LONGEST_MAX_GRANT_MS = 7 * 24 * 3_600_000;
 
 export async function loadShieldConfig(file: string): Promise<ShieldConfig> {
   return parseShieldConfig(await readConfigText(file, "pass --config PATH"), file);
@@ -279,6 +288,28 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     };
   });
 
+  const operators = operatorsConfig(raw.operators, new Set(Object.keys(raw.fleets)), fail);
+  let maxGrantMs = DEFAULT_MAX_GRANT_MS;
+  if (raw.ssh_access) {
+    const ms = parseDuration(raw.ssh_access.max_grant);
+    if (ms === null || ms < 60_000 || ms > LONGEST_MAX_GRANT_MS)
+      fail(
+        ["ssh_access", "max_grant"],
+        `must be a duration from 1m to 7d (30m, 8h, 2d), not "${raw.ssh_access.max_grant}"`,
+      );
+    else maxGrantMs = ms;
+  }
+  if (operators.length > 0 && !raw.admin)
+    fail(["operators"], "operators steer the shield through its admin API: add an admin section");
+  if (raw.admin?.token_file !== undefined)
+    operators.forEach((o, i) => {
+      if (o.name === TOKEN_FILE_OPERATOR)
+        fail(
+          ["operators", i, "name"],
+          `"${TOKEN_FILE_OPERATOR}" is the holder of admin.token_file; choose another name`,
+        );
+    });
+
   const global = rules([], raw);
   const globalBudget = budgetAt([], raw.budget);
   const stripHeaders = raw.strip_headers.map((h, i) => {
@@ -320,6 +351,8 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     ...(gateway ? { gateway } : {}),
     ...(raw.node !== undefined ? { node: raw.node } : {}),
     ...(store ? { store } : {}),
+    operators,
+    sshAccess: { maxGrantMs },
   };
 }
 

@@ -24,6 +24,7 @@ import { createAdminHandler } from "./admin/server.js";
 import { readAdminToken } from "./admin/token.js";
 import { SHIELD_VERSION } from "./version.js";
 import { WireguardView } from "./admin/wireguard.js";
+import { caDirOf, SshCa } from "./ssh/ca.js";
 import { startGateway, type GatewayListeners } from "./transparent/listeners.js";
 import { BudgetShare, SharedStore, SqliteState, statePath, withPolicy } from "./store/index.js";
 import { sharedAdmin, storeReloadTarget } from "./store/admin.js";
@@ -54,7 +55,12 @@ export async function startManagedShield(
   cfg: ShieldConfig,
   opts: ManagedShieldOptions = {},
 ): Promise<ManagedShield> {
-  const tokenSha256 = cfg.admin ? await readAdminToken(cfg.admin.tokenFile) : null;
+  // The token file's holder is one admin; named operators may stand in for it, but the admin
+  // API never runs with nobody able to open it.
+  const tokenSha256 =
+    cfg.admin && (cfg.admin.tokenFile !== undefined || cfg.operators.length === 0)
+      ? await readAdminToken(cfg.admin.tokenFile)
+      : null;
   const warn = opts.warn ?? ((m: string) => process.stderr.write(`clawguard shield: ${m}\n`));
   const local = cfg;
   const shared = cfg.store ? await SharedStore.open(cfg, warn) : null;
@@ -205,36 +211,47 @@ export async function startManagedShield(
       apply: store.applyDoc,
       warn,
     });
-  const editRule = (edit: RuleEdit, op: "add" | "remove") =>
+  /**
+   * Change shield.yaml through the API: the edit is made on the file's text (layout and
+   * comments kept), must pass the validation a reload applies, replaces the file atomically, and
+   * is applied at once, all under the reloader's lock so a file watch event cannot interleave.
+   */
+  const editConfig = (trigger: string, edit: (text: string) => string, field: string) =>
+    reloader.exclusive(async () => {
+      const before = await readFile(cfg.file, "utf8").catch((e: NodeJS.ErrnoException) => {
+        throw new ControlError(409, null, `cannot read ${cfg.file} (${e.code ?? e.message})`);
+      });
+      const after = edit(before);
+      let next: ShieldConfig;
+      try {
+        next = parseShieldConfig(after, cfg.file);
+      } catch (e) {
+        throw new ControlError(400, field, e instanceof Error ? e.message : String(e));
+      }
+      await writeFileAtomic(cfg.file, after);
+      reloader.loaded(after);
+      const r = ctl.apply(next, trigger);
+      return { tunnelsClosed: r.tunnelsClosed };
+    });
+  const editRule = (edit: RuleEdit, op: "add" | "remove", by: string) =>
     store
       ? store.editRule(edit, op)
-      : reloader.exclusive(async () => {
-          const before = await readFile(cfg.file, "utf8").catch((e: NodeJS.ErrnoException) => {
-            throw new ControlError(409, null, `cannot read ${cfg.file} (${e.code ?? e.message})`);
-          });
-          const after = editRulesText(before, edit, op);
-          let next: ShieldConfig;
-          try {
-            next = parseShieldConfig(after, cfg.file);
-          } catch (e) {
-            throw new ControlError(400, "rule", e instanceof Error ? e.message : String(e));
-          }
-          await writeFileAtomic(cfg.file, after);
-          reloader.loaded(after);
-          const r = ctl.apply(next, `api ${op} rule`);
-          return { tunnelsClosed: r.tunnelsClosed };
-        });
+      : editConfig(`api ${op} rule by ${by}`, (text) => editRulesText(text, edit, op), "rule");
 
-  if (adminServer && tokenSha256) {
+  if (adminServer) {
     handler = createAdminHandler({
       control: ctl,
       metrics: m,
       log,
-      tokenSha256,
+      adminTokenSha256: tokenSha256,
       version: SHIELD_VERSION,
       editRule,
+      editConfig,
       saveModes: store ? store.saveMode : saveModes,
       ...(store ? { store: store.admin, log: { query: store.queryLog } } : {}),
+      // Straight to the store, as membership is: a change is no decision to count or stream.
+      record: (r) => log.append(r),
+      sshCa: new SshCa(caDirOf(cfg.file)),
       resolver: opts.resolver ?? systemResolver,
       tunnels: () => wireguard.tunnels(),
     });

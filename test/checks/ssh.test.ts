@@ -1,5 +1,10 @@
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { auditFixture, one } from "../helpers/fixture.js";
+import { runAudit } from "../../src/audit/audit.js";
+import { LocalHost } from "../../src/host/host.js";
+import { renderSshCaDropIn } from "../../src/render/sshd-ca.js";
+import { auditFixture, loadFixture, one } from "../helpers/fixture.js";
 
 describe("ssh layer", () => {
   it("fails root login and passwords, following Include where the first value wins", async () => {
@@ -55,5 +60,34 @@ describe("ssh layer", () => {
     expect(report.findings).toHaveLength(1);
     expect(report.findings[0]!.status).toBe("skip");
     expect(report.findings[0]!.evidence.excerpt).toContain("sshd is not installed");
+  });
+});
+
+describe("ssh layer: the fleet's SSH CA", () => {
+  const audit = async (dropIn: string | null) => {
+    const root = loadFixture("ssh-pass");
+    if (dropIn !== null) writeFileSync(path.join(root, "etc/ssh/sshd_config.d/05-ca.conf"), dropIn);
+    const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["ssh"] });
+    return [one(report.findings, "ssh.ca_principals"), one(report.findings, "ssh.ca_revocation")] as const;
+  };
+
+  it("passes a server that trusts no CA", async () => {
+    const [p, r] = await audit(null);
+    expect([p.status, r.status, p.evidence.excerpt]).toEqual(["pass", "pass", "TrustedUserCAKeys none"]);
+  });
+
+  it("fails a CA trusted alone: no principals file, no revocation list", async () => {
+    const [p, r] = await audit("TrustedUserCAKeys /etc/ssh/ca.pub\n");
+    expect([p.status, r.status]).toEqual(["fail", "fail"]);
+    expect(p.title).toMatch(/no principals file/);
+    expect(p.evidence.source).toBe("/etc/ssh/sshd_config.d/05-ca.conf line 1");
+    expect(r.title).toMatch(/no revocation list/);
+  });
+
+  it("passes the CA as harden --ssh-ca installs it", async () => {
+    const [p, r] = await audit(renderSshCaDropIn());
+    expect([p.status, r.status]).toEqual(["pass", "pass"]);
+    expect(p.evidence.excerpt).toBe("AuthorizedPrincipalsFile /etc/ssh/clawguard/principals");
+    expect(r.evidence.excerpt).toBe("RevokedKeys /etc/ssh/clawguard/revoked.krl");
   });
 });

@@ -510,7 +510,7 @@ describe("asking the running shield", () => {
     }
   });
 
-  it("follows mode switches and rule edits at once, and logs and counts nothing", async () => {
+  it("follows mode switches and rule edits at once; logs the changes, and counts nothing", async () => {
     const ask = async () => (await check({ agent: "scout", destinations: ["https://new.test"] })).json;
     const seen = (await s.api("GET", "/api/agents")).json.agents.find(
       (a: { id: string }) => a.id === "scout",
@@ -540,7 +540,10 @@ describe("asking the running shield", () => {
     });
     expect((await ask()).results[0].decision).toBe("denied");
     await s.managed.log.flush();
-    expect(s.managed.log.stats().appended).toBe(before.appended);
+    // The four changes are logged (by the admin); the checks between them are not.
+    expect(s.managed.log.stats().appended).toBe(before.appended + 4);
+    const changes = s.managed.log.query({ operator: "admin", order: "desc", limit: 4 });
+    expect(changes.map((r) => r.method).reverse()).toEqual(["RULE+", "MODE", "MODE", "RULE-"]);
     const after = (await s.api("GET", "/api/agents")).json.agents.find(
       (a: { id: string }) => a.id === "scout",
     );

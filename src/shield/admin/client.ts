@@ -4,7 +4,9 @@
  * `shield check --live` ask the running shield through here.
  */
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
+import { homedir } from "node:os";
+import path from "node:path";
 import { ClawguardError, FileUnreadableError, UsageError } from "../../errors.js";
 import { loadShieldConfig } from "../config.js";
 
@@ -22,12 +24,44 @@ interface Connection {
 
 export const DEFAULT_CONFIG = "/etc/clawguard/shield.yaml";
 
-/** Address and token: flags, then the environment, then the shield's config file. */
+/** Where an operator keeps their own token: readable by them alone. */
+export function userTokenFile(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME || path.join(env.HOME || homedir(), ".config");
+  return path.join(base, "clawguard", "shield-token");
+}
+
+/**
+ * An operator's token without the shield's config: --token-file, then CLAWGUARD_SHIELD_TOKEN
+ * (the token itself), CLAWGUARD_ADMIN_TOKEN_FILE, then the per-user file. An operator never
+ * needs to read or edit the shield's own files to log in.
+ */
+async function tokenWithoutConfig(flags: ApiFlags): Promise<{ token: string } | { file: string } | null> {
+  if (flags.tokenFile !== undefined) return { file: flags.tokenFile };
+  const given = process.env.CLAWGUARD_SHIELD_TOKEN?.trim();
+  if (given) return { token: given };
+  if (process.env.CLAWGUARD_ADMIN_TOKEN_FILE) return { file: process.env.CLAWGUARD_ADMIN_TOKEN_FILE };
+  const mine = userTokenFile();
+  const st = await stat(mine).catch(() => null);
+  if (!st) return null;
+  if ((st.mode & 0o077) !== 0)
+    throw new ClawguardError(
+      "CG_ADMIN_TOKEN_INVALID",
+      `others can read it (mode ${(st.mode & 0o777).toString(8)})`,
+      {
+        where: mine,
+        hint: `chmod 600 ${mine}`,
+      },
+    );
+  return { file: mine };
+}
+
+/** Address and token: flags, then the environment, then the per-user token, then the shield's config file. */
 async function connect(flags: ApiFlags): Promise<Connection> {
   let url = flags.admin ?? process.env.CLAWGUARD_ADMIN_URL;
-  let tokenFile = flags.tokenFile ?? process.env.CLAWGUARD_ADMIN_TOKEN_FILE;
+  const found = await tokenWithoutConfig(flags);
+  let tokenFile = found && "file" in found ? found.file : undefined;
   const configFile = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
-  if ((url === undefined || tokenFile === undefined) && configFile !== undefined) {
+  if ((url === undefined || found === null) && configFile !== undefined) {
     const cfg = await loadShieldConfig(configFile);
     if (!cfg.admin)
       throw new UsageError(`${configFile} has no admin section, so the shield serves no admin API`);
@@ -43,9 +77,9 @@ async function connect(flags: ApiFlags): Promise<Connection> {
       "no admin API address: pass --admin URL, set CLAWGUARD_ADMIN_URL, or pass --config shield.yaml",
     );
   }
-  if (tokenFile === undefined) {
+  if (tokenFile === undefined && !(found && "token" in found)) {
     throw new UsageError(
-      "no admin token: pass --token-file FILE, set CLAWGUARD_ADMIN_TOKEN_FILE, or pass --config shield.yaml",
+      `no operator token: pass --token-file FILE, set CLAWGUARD_SHIELD_TOKEN, keep it in ${userTokenFile()} (mode 600), or pass --config shield.yaml`,
     );
   }
   let base: URL;
@@ -54,12 +88,13 @@ async function connect(flags: ApiFlags): Promise<Connection> {
   } catch {
     throw new UsageError(`--admin "${url}" is not a URL (e.g. http://127.0.0.1:9090)`);
   }
+  if (found && "token" in found) return { base, token: found.token };
   let token: string;
   try {
-    token = (await readFile(tokenFile, "utf8")).trim();
+    token = (await readFile(tokenFile!, "utf8")).trim();
   } catch (e) {
     throw new FileUnreadableError(
-      tokenFile,
+      tokenFile!,
       `cannot read the admin token file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
     );
   }

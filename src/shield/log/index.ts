@@ -8,6 +8,7 @@ export type { Anchor, VerifyResult } from "./verify.js";
 export { parseAnchor } from "./verify.js";
 export { DECISIONS, GENESIS_HASH, scrubSecrets, type LogDecision, type StoredRecord } from "./record.js";
 export { LogError } from "./schema.js";
+export { changeOperator, changeRecord, CHANGE_METHODS, type ChangeKind } from "./changes.js";
 export { registerLogMetrics } from "./metrics.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -1,10 +1,15 @@
 import type Database from "better-sqlite3";
 import { DECISIONS, reverseHost, type LogDecision, type StoredRecord } from "./record.js";
 import { LogError } from "./schema.js";
+import { changeMethods, operatorRule } from "./changes.js";
 
 export interface LogFilter {
   agent?: string;
+  /** Only records of agents in these fleets (an operator's scope); records of no fleet are left out. */
+  fleets?: readonly string[];
   decision?: LogDecision;
+  /** Only the changes this operator made (mode switches, rules, operators, access grants). */
+  operator?: string;
   /** Exact host, or `*.example.com` for every name under example.com (not example.com itself). */
   host?: string;
   /** Inclusive bounds on the record's time, in ms since the epoch. */
@@ -75,6 +80,15 @@ export function queryRecords(db: Database.Database, f: LogFilter): StoredRecord[
   if (f.agent !== undefined) {
     where.push("agent = ?");
     args.push(f.agent);
+  }
+  if (f.fleets !== undefined) {
+    where.push(f.fleets.length === 0 ? "0" : `fleet IN (${f.fleets.map(() => "?").join(", ")})`);
+    args.push(...f.fleets);
+  }
+  if (f.operator !== undefined) {
+    const methods = changeMethods();
+    where.push(`rule = ? AND method IN (${methods.map(() => "?").join(", ")})`);
+    args.push(operatorRule(f.operator), ...methods);
   }
   if (f.decision !== undefined) {
     if (!DECISIONS.includes(f.decision)) {

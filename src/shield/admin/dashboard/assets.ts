@@ -25,10 +25,10 @@ export const DASHBOARD_HTML = `<!doctype html>
 </header>
 <main>
   <section id="login" class="card">
-    <h2>Admin token</h2>
-    <p>Paste the admin token (the content of admin.token_file). It stays in this tab only.</p>
+    <h2>Operator token</h2>
+    <p>Paste your operator token (the one <code>shield operators add</code> printed, or the content of admin.token_file). It stays in this tab, for this session only.</p>
     <form id="login-form">
-      <input id="token" type="password" autocomplete="off" spellcheck="false" aria-label="admin token" required>
+      <input id="token" type="password" autocomplete="off" spellcheck="false" aria-label="operator token" required>
       <button id="connect" type="submit">Connect</button>
     </form>
     <p id="login-error" class="error" role="alert"></p>

@@ -1,0 +1,228 @@
+/**
+ * SSH access grants against a real sshd: the agent's sshd runs in its own network namespace,
+ * with its /etc/ssh replaced (in a private mount namespace) by the files `harden --ssh-ca`
+ * plans, validated with the plan's own `sshd -t`; the shield's CA signs with ssh-keygen; a
+ * client in the peer namespace logs in with ssh. A granted certificate logs in; one for another
+ * agent's principal, one signed by another CA, an expired one and a revoked one do not; a key in
+ * authorized_keys still does; a grant without forwarding opens no channel.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { planSshCa } from "../src/harden/plan-ssh-ca.js";
+import type { PlanInput } from "../src/harden/plan.js";
+import { validateProfile } from "../src/harden/profile.js";
+import { SshCa } from "../src/shield/ssh/ca.js";
+import { createNetwork, destroyNetwork, netnsArgv, type TestNetwork } from "./lib/netns.js";
+import { cmd } from "./lib/run.js";
+
+const NAME = `cg-sshca-${process.pid}`;
+let net: TestNetwork;
+let t: string;
+let etc: string;
+let sshd: ChildProcess | null = null;
+let shieldCa: SshCa;
+
+/** Run argv in the agent's namespaces: its network, and a mount namespace where /etc/ssh is ours. */
+function inAgent(argv: string[]): string[] {
+  const inner = `mount --bind "$0" /etc/ssh && exec "$@"`;
+  return netnsArgv(net.containerNs, [
+    "unshare",
+    "-m",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    inner,
+    etc,
+    ...argv,
+  ]);
+}
+
+const key = (name: string) => path.join(t, name);
+
+async function keygen(name: string): Promise<void> {
+  await cmd(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key(name)]);
+}
+
+/** ssh from the peer namespace as root; extra options and a remote command. */
+function ssh(
+  identity: string,
+  cert: string | null,
+  extra: string[] = [],
+  remote = ["echo", "in-as-$(id -un)"],
+) {
+  return cmd(
+    netnsArgv(net.peerNs, [
+      "ssh",
+      "-F",
+      "/dev/null",
+      "-i",
+      key(identity),
+      ...(cert ? ["-o", `CertificateFile=${cert}`] : []),
+      "-o",
+      "IdentitiesOnly=yes",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      "UserKnownHostsFile=/dev/null",
+      "-o",
+      "ConnectTimeout=5",
+      ...extra,
+      `root@${net.containerAddr}`,
+      ...remote,
+    ]),
+    { check: false, timeoutMs: 20_000 },
+  );
+}
+
+async function grant(
+  agent: string,
+  durationMs: number,
+  opts: { noForwarding?: boolean } = {},
+): Promise<string> {
+  const { grant: g, certificate } = await shieldCa.sign({
+    agent,
+    publicKey: readFileSync(key("operator.pub"), "utf8"),
+    durationMs,
+    operator: "alice",
+    ...opts,
+  });
+  const file = key(`grant-${g.serial}-cert.pub`);
+  writeFileSync(file, certificate + "\n");
+  return file;
+}
+
+beforeAll(async () => {
+  t = mkdtempSync(path.join(tmpdir(), "clawguard-sshca-"));
+  chmodSync(t, 0o755);
+  etc = path.join(t, "etc-ssh");
+  mkdirSync(path.join(etc, "sshd_config.d"), { recursive: true });
+  mkdirSync(path.join(etc, "authorized_keys"));
+  for (const k of ["operator", "admin", "intruder-ca"]) await keygen(k);
+  await cmd(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path.join(etc, "ssh_host_ed25519_key")]);
+  // The agent's existing admin key, as any server has one.
+  writeFileSync(path.join(etc, "authorized_keys", "root"), readFileSync(key("admin.pub")));
+  writeFileSync(
+    path.join(etc, "sshd_config"),
+    [
+      "Include /etc/ssh/sshd_config.d/*.conf",
+      "Port 22",
+      "HostKey /etc/ssh/ssh_host_ed25519_key",
+      "AuthorizedKeysFile /etc/ssh/authorized_keys/%u",
+      "PermitRootLogin prohibit-password",
+      "UsePAM no",
+      "PidFile none",
+      "",
+    ].join("\n"),
+  );
+
+  shieldCa = new SshCa(path.join(t, "shield-ca"));
+  await shieldCa.init();
+
+  // What harden --ssh-ca --agent-id a1 writes, written under our /etc/ssh.
+  const profile = validateProfile({ sshCa: { publicKey: await shieldCa.publicKey(), agent: "a1" } });
+  const plan = planSshCa({ profile, facts: { files: new Map() } } as unknown as PlanInput);
+  const under = (p: string) => path.join(etc, path.relative("/etc/ssh", p));
+  for (const c of plan) {
+    if (c.kind === "mkdir" && c.path.startsWith("/etc/ssh/")) mkdirSync(under(c.path), { recursive: true });
+    if (c.kind === "file") writeFileSync(under(c.path), c.content, { mode: c.mode });
+  }
+  const check = plan.find((c) => c.kind === "command" && c.argv.join(" ") === "sshd -t");
+  expect(check).toBeDefined();
+
+  net = await createNetwork(NAME);
+  // The plan's own validation, in the agent's namespaces, before sshd starts.
+  await cmd(inAgent(["/usr/sbin/sshd", "-t", "-f", "/etc/ssh/sshd_config"]));
+  const [file, ...args] = inAgent(["/usr/sbin/sshd", "-D", "-e", "-f", "/etc/ssh/sshd_config"]);
+  sshd = spawn(file!, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  sshd.stderr?.on("data", (b: Buffer) => (log += b.toString()));
+  for (let i = 0; i < 100 && !/Server listening on 0\.0\.0\.0/.test(log); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  expect(log).toMatch(/Server listening/);
+}, 120_000);
+
+afterAll(async () => {
+  if (sshd?.pid) {
+    sshd.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (net) await destroyNetwork(net);
+  if (t) rmSync(t, { recursive: true, force: true });
+});
+
+describe("SSH access through the fleet's CA, on a real sshd", () => {
+  it("lets the agent's existing admin key in, untouched", async () => {
+    const r = await ssh("admin", null);
+    expect(r.stdout.trim(), r.stderr).toBe("in-as-root");
+  });
+
+  it("lets a granted certificate in, and refuses the same key without it", async () => {
+    const cert = await grant("a1", 5 * 60_000);
+    const r = await ssh("operator", cert);
+    expect(r.stdout.trim(), r.stderr).toBe("in-as-root");
+    const bare = await ssh("operator", null);
+    expect(bare.code).not.toBe(0);
+  });
+
+  it("refuses a certificate for another agent's principal", async () => {
+    const cert = await grant("a2", 5 * 60_000);
+    const r = await ssh("operator", cert);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Permission denied/);
+  });
+
+  it("refuses a certificate for the right principal signed by another CA", async () => {
+    const cert = key("intruder-cert.pub");
+    const argv = ["-q", "-s", key("intruder-ca"), "-I", "intruder", "-n", "agent-a1", "-V", "-1m:+1h"];
+    await cmd(["ssh-keygen", ...argv, "-z", "1", key("operator.pub")]);
+    // ssh-keygen names the certificate after the key: move it aside.
+    writeFileSync(cert, readFileSync(key("operator-cert.pub")));
+    rmSync(key("operator-cert.pub"));
+    const r = await ssh("operator", cert);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Permission denied/);
+  });
+
+  it("refuses a certificate past its validity", async () => {
+    const cert = await grant("a1", 2_000);
+    const fresh = await ssh("operator", cert);
+    expect(fresh.stdout.trim(), fresh.stderr).toBe("in-as-root");
+    await new Promise((r) => setTimeout(r, 3_500));
+    const r = await ssh("operator", cert);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Permission denied/);
+  });
+
+  it("refuses a revoked certificate once the shield's KRL is on the agent", async () => {
+    const cert = await grant("a1", 5 * 60_000);
+    expect((await ssh("operator", cert)).code).toBe(0);
+    const serial = Number(/grant-(\d+)-cert/.exec(cert)![1]);
+    await shieldCa.revoke(serial, "alice");
+    writeFileSync(path.join(etc, "clawguard", "revoked.krl"), readFileSync(shieldCa.krlFile));
+    const r = await ssh("operator", cert);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Permission denied/);
+    // Other grants are not touched by that serial's revocation.
+    const other = await grant("a1", 5 * 60_000);
+    expect((await ssh("operator", other)).code).toBe(0);
+  });
+
+  it("opens no forwarding for a grant without it, and does for one with it", async () => {
+    const banner = (cert: string) =>
+      ssh("operator", cert, ["-W", "127.0.0.1:22"], []).then((r) => ({
+        ...r,
+        ok: /^SSH-2\.0-/.test(r.stdout),
+      }));
+    const closed = await banner(await grant("a1", 5 * 60_000, { noForwarding: true }));
+    expect(closed.ok).toBe(false);
+    expect(closed.stderr).toMatch(/administratively prohibited|open failed/);
+    const open = await banner(await grant("a1", 5 * 60_000));
+    expect(open.ok, open.stderr).toBe(true);
+  });
+});

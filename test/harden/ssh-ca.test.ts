@@ -1,0 +1,81 @@
+/**
+ * harden --ssh-ca: the fleet's CA trusted with this agent's principal and a revocation list, on
+ * sshd's own settings; sshd -t before the reload; a KRL already there is kept; a CA "key" that
+ * is not one public key line is refused before anything is planned.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { runAudit } from "../../src/audit/audit.js";
+import { gatherPlanFacts } from "../../src/harden/facts.js";
+import { harden } from "../../src/harden/harden.js";
+import { planHarden } from "../../src/harden/plan.js";
+import { validateProfile } from "../../src/harden/profile.js";
+import { FactContext } from "../../src/host/context.js";
+import { LocalHost } from "../../src/host/host.js";
+import { LocalWriter } from "../../src/host/writer.js";
+import { classicGuide } from "./guide.js";
+import { tempDir } from "./tree.js";
+
+const CA = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOa3Z7kTJ0Wl0m2F2xq2cC8m3kqJd1QkXo0l3bqK9yQ3 fleet-ca";
+const profile = validateProfile({ skip: ["user"], sshCa: { publicKey: CA, agent: "scout" } });
+
+describe("harden --ssh-ca", () => {
+  it("trusts the CA for agent-<id> only, with a revocation list, and leaves key logins alone", async () => {
+    const root = classicGuide();
+    const host = new LocalHost(root, { isRoot: false });
+    const report = await harden(host, new LocalWriter(host), {
+      profile,
+      apply: true,
+      stateDir: tempDir("state"),
+    });
+    expect(report.error).toBeUndefined();
+    const at = (p: string) => path.join(root, p);
+    expect(readFileSync(at("etc/ssh/clawguard/fleet-ca.pub"), "utf8")).toBe(CA + "\n");
+    expect(
+      readFileSync(at("etc/ssh/clawguard/principals"), "utf8")
+        .split("\n")
+        .filter((l) => l && !l.startsWith("#")),
+    ).toEqual(["agent-scout"]);
+    expect(existsSync(at("etc/ssh/clawguard/revoked.krl"))).toBe(true);
+    const dropIn = readFileSync(at("etc/ssh/sshd_config.d/40-clawguard-ca.conf"), "utf8");
+    expect(dropIn).toMatch(/^TrustedUserCAKeys \/etc\/ssh\/clawguard\/fleet-ca.pub$/m);
+    expect(dropIn).toMatch(/^AuthorizedPrincipalsFile \/etc\/ssh\/clawguard\/principals$/m);
+    expect(dropIn).toMatch(/^RevokedKeys \/etc\/ssh\/clawguard\/revoked.krl$/m);
+    expect(dropIn).not.toMatch(/AuthorizedKeysFile|PubkeyAuthentication no/);
+  });
+
+  it("validates with sshd -t before reloading, and keeps a KRL the shield already sent", async () => {
+    const root = classicGuide();
+    mkdirSync(path.join(root, "etc/ssh/clawguard"), { recursive: true });
+    writeFileSync(path.join(root, "etc/ssh/clawguard/revoked.krl"), "KRL from the shield");
+    const host = new LocalHost(root, { isRoot: false });
+    const audit = await runAudit(host);
+    const live = planHarden({
+      profile,
+      findings: audit.findings,
+      facts: { ...(await gatherPlanFacts(new FactContext(host))), live: true },
+    }).changes;
+    const steps = live.map((c) =>
+      c.kind === "command" ? c.argv.join(" ") : `${c.kind} ${"path" in c ? c.path : ""}`,
+    );
+    const dropIn = steps.indexOf("file /etc/ssh/sshd_config.d/40-clawguard-ca.conf");
+    const check = steps.lastIndexOf("sshd -t");
+    const reload = steps.lastIndexOf("systemctl reload ssh.service");
+    expect(dropIn).toBeGreaterThanOrEqual(0);
+    expect(check).toBeGreaterThan(dropIn);
+    expect(reload).toBeGreaterThan(check);
+    expect(steps).not.toContain("file /etc/ssh/clawguard/revoked.krl");
+    expect(steps).not.toContain("mkdir /etc/ssh/clawguard");
+  });
+
+  it("refuses a CA that is not one public key line", () => {
+    const priv =
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n";
+    for (const publicKey of [priv, "", "ssh-ed25519-cert-v01@openssh.com AAAA", `${CA}\n${CA}`])
+      expect(() => validateProfile({ sshCa: { publicKey, agent: "scout" } }), publicKey.slice(0, 20)).toThrow(
+        /sshCa.publicKey|one SSH public key/,
+      );
+    expect(() => validateProfile({ sshCa: { publicKey: CA, agent: "../x" } })).toThrow(/agent's id/);
+  });
+});
