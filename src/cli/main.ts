@@ -7,6 +7,7 @@ import { registerLockdown } from "./lockdown.js";
 import { registerHarden } from "./harden.js";
 import { registerRollback } from "./rollback.js";
 import { registerCloudInit } from "./cloud-init.js";
+import { checkRoot, checkStateDir } from "./root.js";
 import { asExpected, bugJson, bugText, commandOf, errorJson, errorText } from "./errors.js";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
@@ -31,22 +32,40 @@ const COMMANDS: readonly Register[] = [
  * given.
  */
 export async function main(argv: string[], commands: readonly Register[] = COMMANDS): Promise<number> {
-  const program = new Command("clawguard")
-    .description("Secure OpenClaw agents on their own Linux servers")
-    .version(VERSION)
-    .exitOverride()
-    .configureOutput({ outputError: () => undefined });
   let code = 0;
-  for (const register of commands)
-    register(program, (c) => {
-      code = c;
-    });
+  const program = buildProgram(commands, (c) => {
+    code = c;
+  });
   try {
     await program.parseAsync(argv);
   } catch (err) {
     return report(err, program, argv.slice(2));
   }
   return code;
+}
+
+/**
+ * The whole command line as commander knows it: what main runs, and what shell completion and
+ * the docs' examples are checked against, so none of them can drift from the others.
+ */
+export function buildProgram(
+  commands: readonly Register[] = COMMANDS,
+  setCode: (code: number) => void = () => undefined,
+): Command {
+  const program = new Command("clawguard")
+    .description("Secure OpenClaw agents on their own Linux servers")
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ outputError: () => undefined });
+  for (const register of commands) register(program, setCode);
+  // Before any command reads a config or plans a change: a --root that is not a system is
+  // refused by every command the same way, so none can report on (or create) an empty tree.
+  program.hook("preAction", async (_program, command) => {
+    const { root, stateDir } = command.optsWithGlobals<{ root?: unknown; stateDir?: unknown }>();
+    if (typeof root === "string") await checkRoot(root);
+    if (typeof stateDir === "string") await checkStateDir(stateDir);
+  });
+  return program;
 }
 
 function report(err: unknown, program: Command, args: string[]): number {
