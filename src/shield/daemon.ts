@@ -17,9 +17,9 @@ import { selfEndpoints, startShield, type RunningShield } from "./server.js";
 import { ControlError, ShieldControl } from "./admin/control.js";
 import { ShieldMetrics } from "./admin/metrics.js";
 import { editRulesText, writeFileAtomic, type RuleEdit } from "./admin/rules-file.js";
-import { loadModeOverrides, NO_OVERRIDES, saveModeOverrides, withOverrides } from "./admin/modes-file.js";
+import { saveModeOverrides, withOverrides } from "./admin/modes-file.js";
 import { createAdminHandler } from "./admin/server.js";
-import { readAdminToken } from "./admin/token.js";
+import { preflightShield } from "./preflight.js";
 import { SHIELD_VERSION } from "./version.js";
 import { startGateway, type GatewayListeners } from "./transparent/listeners.js";
 
@@ -48,10 +48,8 @@ export async function startManagedShield(
   cfg: ShieldConfig,
   opts: ManagedShieldOptions = {},
 ): Promise<ManagedShield> {
-  const tokenSha256 = cfg.admin ? await readAdminToken(cfg.admin.tokenFile) : null;
-  // Mode switches an operator made through the API before a restart (a lockdown, say) hold
-  // from the first connection on; a file that cannot be read stops the start.
-  const saved = cfg.admin ? await loadModeOverrides(cfg.admin.stateFile) : NO_OVERRIDES;
+  // Token, saved mode switches and policy, checked as `shield check` checks them.
+  const { tokenSha256, saved } = await preflightShield(cfg);
 
   // Bind the admin port before anything serves; the API is wired once the proxy runs.
   let adminServer: http.Server | null = null;
