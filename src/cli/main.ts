@@ -33,9 +33,11 @@ const COMMANDS: readonly Register[] = [
  */
 export async function main(argv: string[], commands: readonly Register[] = COMMANDS): Promise<number> {
   let code = 0;
-  const program = buildProgram(commands, (c) => {
-    code = c;
-  });
+  const program = guardRoots(
+    buildProgram(commands, (c) => {
+      code = c;
+    }),
+  );
   try {
     await program.parseAsync(argv);
   } catch (err) {
@@ -58,14 +60,19 @@ export function buildProgram(
     .exitOverride()
     .configureOutput({ outputError: () => undefined });
   for (const register of commands) register(program, setCode);
-  // Before any command reads a config or plans a change: a --root that is not a system is
-  // refused by every command the same way, so none can report on (or create) an empty tree.
-  program.hook("preAction", async (_program, command) => {
+  return program;
+}
+
+/**
+ * Before any command reads a config or plans a change: a --root that is not a system is
+ * refused by every command the same way, so none can report on (or create) an empty tree.
+ */
+function guardRoots(program: Command): Command {
+  return program.hook("preAction", async (_program, command) => {
     const { root, stateDir } = command.optsWithGlobals<{ root?: unknown; stateDir?: unknown }>();
     if (typeof root === "string") await checkRoot(root);
     if (typeof stateDir === "string") await checkStateDir(stateDir);
   });
-  return program;
 }
 
 function report(err: unknown, program: Command, args: string[]): number {
