@@ -84,7 +84,16 @@ describe("clawguard harden, rollback and cloud-init", () => {
     async () => {
       const file = path.join(tempDir("profile"), "profile.yaml");
       writeFileSync(file, "user: agent\nports: [443]\n");
-      const r = await cli(["cloud-init", "--profile", file, "--www", "--shield", "10.9.0.1:3128"]);
+      const r = await cli([
+        "cloud-init",
+        "--package",
+        "https://files.example/clawguard-0.1.0.tgz",
+        "--profile",
+        file,
+        "--www",
+        "--shield",
+        "10.9.0.1:3128",
+      ]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout.startsWith("#cloud-config\n")).toBe(true);
       const doc = parse(r.stdout) as { write_files: Array<{ content: string }> };
