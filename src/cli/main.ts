@@ -7,6 +7,8 @@ import { registerLockdown } from "./lockdown.js";
 import { registerHarden } from "./harden.js";
 import { registerRollback } from "./rollback.js";
 import { registerCloudInit } from "./cloud-init.js";
+import { registerCompletion } from "./completion.js";
+import { addHelp } from "./help.js";
 import { checkRoot, checkStateDir } from "./root.js";
 import { asExpected, bugJson, bugText, commandOf, errorJson, errorText } from "./errors.js";
 
@@ -23,6 +25,7 @@ const COMMANDS: readonly Register[] = [
   registerHarden,
   registerRollback,
   (program) => registerCloudInit(program, VERSION),
+  registerCompletion,
 ];
 
 /**
@@ -60,6 +63,7 @@ export function buildProgram(
     .exitOverride()
     .configureOutput({ outputError: () => undefined });
   for (const register of commands) register(program, setCode);
+  addHelp(program);
   return program;
 }
 
