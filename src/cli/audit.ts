@@ -1,15 +1,18 @@
 import { createRequire } from "node:module";
-import { hostname as osHostname } from "node:os";
+import { homedir, hostname as osHostname } from "node:os";
+import path from "node:path";
 import { Option, type Command } from "commander";
 import { runAudit, type AuditReport } from "../audit/audit.js";
 import { selectChecks } from "../audit/select.js";
 import { applyWaivers, loadWaivers } from "../audit/waivers.js";
 import { failingAtOrAbove, LAYERS, SEVERITIES, type Severity } from "../checks/finding.js";
 import { UsageError } from "../errors.js";
+import { FactContext } from "../host/context.js";
 import type { Host } from "../host/host.js";
 import { renderJunit } from "../render/audit-junit.js";
 import { renderSarif } from "../render/audit-sarif.js";
 import { makeStyle, renderAuditText } from "../render/audit-text.js";
+import { terminalProgress } from "./progress.js";
 import { wantColor } from "./report.js";
 import { hostAt } from "./root.js";
 
@@ -27,6 +30,21 @@ interface AuditFlags {
   skip?: string[];
   waivers?: string;
   failOn: Severity;
+  openclawTimeout?: string;
+  cache: boolean;
+}
+
+/** Where OpenClaw's audit results are kept between audits: root's cache, or this user's. */
+function cacheDir(): string {
+  if (process.getuid?.() === 0) return "/var/cache/clawguard";
+  return path.join(process.env.XDG_CACHE_HOME || path.join(homedir(), ".cache"), "clawguard");
+}
+
+function seconds(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0)
+    throw new UsageError(`--openclaw-timeout ${v}: expected a number of seconds above 0`);
+  return Math.round(Number(v) * 1000);
 }
 
 /** The audited system's name and OS from its own files; this machine's name when it is this machine. */
@@ -63,6 +81,8 @@ export function registerAudit(program: Command, setCode: (c: number) => void): v
       "leave these layers or check ids out (e.g. openclaw: OpenClaw's own audit takes seconds, the rest milliseconds)",
       collect,
     )
+    .option("--openclaw-timeout <seconds>", "how long OpenClaw's own audit may run (default 60)")
+    .option("--no-cache", "run OpenClaw's own audit even when a result for its version and config is kept")
     .option("--waivers <file>", "YAML list of accepted exceptions: check, host pattern, reason, expires")
     .addOption(
       new Option("--fail-on <severity>", "exit 1 when a check fails at or above this severity")
@@ -73,9 +93,15 @@ export function registerAudit(program: Command, setCode: (c: number) => void): v
       const format = formatOf(flags);
       const selection = selectChecks(flags.layer, flags.skip);
       const waivers = flags.waivers !== undefined ? await loadWaivers(flags.waivers) : [];
+      const timeoutMs = seconds(flags.openclawTimeout);
       const host = await hostAt(flags.root);
+      const context = new FactContext(host, {
+        openclawAuditTimeoutMs: timeoutMs,
+        cacheDir: flags.cache ? cacheDir() : undefined,
+        progress: terminalProgress(),
+      });
       const [audited, system] = await Promise.all([
-        runAudit(host, { layers: selection.layers, keep: selection.keep }),
+        runAudit(host, { layers: selection.layers, keep: selection.keep, context }),
         identity(host),
       ]);
       const today = new Date().toISOString().slice(0, 10);
