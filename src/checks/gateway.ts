@@ -208,8 +208,16 @@ export function checkGateway({ openclaw, listeners }: GatewayFacts): Finding[] {
   out.push(
     C.installed.pass({
       source: oc.installs.map((i) => i.stateDir).join(", "),
+      // One install is the source itself; several each say which one they are.
       excerpt: oc.installs
-        .map((i) => `${where(i)}, runs as ${i.runsAs ?? "unknown"}, port ${i.port}`)
+        .map((i) =>
+          [
+            ...(oc.installs.length > 1 ? [i.stateDir] : []),
+            ...(i.unit ? [`run by ${i.unit.path}`] : []),
+            `runs as ${i.runsAs ?? "unknown"}`,
+            `port ${i.port}`,
+          ].join(", "),
+        )
         .join("; "),
     }),
   );

@@ -116,7 +116,7 @@ function checkInstall(
           source: unitSrc,
           excerpt:
             i.unit?.scope === "system" && !i.unit.directiveAt.User
-              ? `${i.unit.path}: no User= line, so systemd runs it as root`
+              ? "no User= line, so systemd runs it as root"
               : `runs as ${u.name} (uid 0)`,
         },
         { title: "The gateway runs as root: a prompt injection owns the server" },

@@ -131,3 +131,18 @@ describe("the fixes the catalog lists (clawguard checks)", () => {
     ).toEqual([]);
   });
 });
+
+describe("evidence", () => {
+  it("does not begin by restating the path it names as its source", () => {
+    const repeats = produced.filter((p) => {
+      const { source, excerpt } = p.finding.evidence;
+      return source
+        .split(", ")
+        .map((s) => s.replace(/(:\d+| line \d+)$/, ""))
+        .some((s) => s.startsWith("/") && excerpt.startsWith(s) && !/[\w./-]/.test(excerpt[s.length] ?? ""));
+    });
+    const shown = (p: Produced) =>
+      `${p.finding.id}: ${p.finding.evidence.source} | ${p.finding.evidence.excerpt}`;
+    expect([...new Set(repeats.map(shown))]).toEqual([]);
+  });
+});
