@@ -336,6 +336,8 @@ describe.skipIf(!isRoot)(
         "--apply",
         "--root",
         agentRoot,
+        // The agent's namespace stands in for the system at --root: load the table there.
+        "--load",
         "--ssh-port",
         "22",
         "--json",
@@ -429,7 +431,7 @@ describe.skipIf(!isRoot)(
     });
 
     it("rollback removes the table and the agent reaches the host directly again", async () => {
-      const r = await clawguard(["lockdown", "rollback", "--root", agentRoot, "--json"]);
+      const r = await clawguard(["lockdown", "rollback", "--root", agentRoot, "--load", "--json"]);
       expect(r.code).toBe(0);
       const tables = await inNs(NS.agent, ["nft", "list", "tables"]);
       expect(tables.stdout).not.toContain("clawguard_egress");

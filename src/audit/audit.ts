@@ -13,7 +13,11 @@ import type { Host } from "../host/host.js";
 
 export interface AuditReport {
   schema: "clawguard.audit/v1";
+  /** clawguard's version. */
+  version?: string;
   root: string;
+  /** The audited system's name and OS, as its own files give them. */
+  system?: { hostname: string; os: string };
   asRoot: boolean;
   startedAt: string;
   durationMs: number;
@@ -33,6 +37,8 @@ export interface FactSet {
 
 export interface AuditOptions {
   layers?: Layer[];
+  /** Findings to report (the rest of a gathered layer is left out); all when absent. */
+  keep?: (f: Finding) => boolean;
   /** Gather through this context, so a caller reading the same system (harden) reads each fact once. */
   context?: FactContext;
 }
@@ -59,7 +65,7 @@ export async function runAudit(host: Host, opts: AuditOptions = {}): Promise<Aud
   const wanted = new Set(opts.layers ?? LAYERS);
   const layers = LAYERS.filter((l) => wanted.has(l));
   const set = await gatherFacts(opts.context ?? new FactContext(host), layers);
-  const findings = judge(set.facts, layers);
+  const findings = judge(set.facts, layers).filter(opts.keep ?? (() => true));
   const summary = { pass: 0, fail: 0, warn: 0, skip: 0, error: 0 };
   for (const f of findings) summary[f.status]++;
   return {

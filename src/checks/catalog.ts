@@ -1,4 +1,4 @@
-import { describeProblem, type Fact, type Problem } from "../facts/fact.js";
+import type { Fact, Problem } from "../facts/fact.js";
 import type { Evidence, Finding, Layer, Severity, Status } from "./finding.js";
 
 export interface CatalogEntry {
@@ -59,7 +59,12 @@ export function catalog<K extends string>(
       fail: (e, o) => make("fail", e, o),
       warn: (e, o) => make("warn", e, o),
       skip: (reason, source = "") => make("skip", { source, excerpt: reason }),
-      error: (p) => make("error", { source: p.source, excerpt: describeProblem(p) }),
+      // The source says where; the excerpt says what went wrong there, without saying where again.
+      error: (p) =>
+        make("error", {
+          source: p.line !== undefined ? `${p.source}:${p.line}` : p.source,
+          excerpt: p.message,
+        }),
       verdict: (okay, e, o) => make(okay ? "pass" : "fail", e, o),
     };
   }

@@ -11,7 +11,7 @@ const C = catalog("credentials", {
   walk: {
     severity: "high",
     title: "Every secret dir could be read and checked",
-    remediation: "run clawguard audit as root so it can read every state dir",
+    remediation: "run the audit as root so it can read every state dir: sudo clawguard audit",
     fixable: false,
   },
   world_readable: {
@@ -29,7 +29,7 @@ const C = catalog("credentials", {
   owner: {
     severity: "high",
     title: "Every secret belongs to the gateway's user",
-    remediation: "chown the paths shown to the gateway's user",
+    remediation: "chown USER PATH for each path listed in the evidence",
     fixable: true,
   },
 });
@@ -63,7 +63,7 @@ function chmodFix(items: SecretPath[]): string {
   const cmds: string[] = [];
   if (files.length) cmds.push(`chmod 600 ${files.join(" ")}`);
   if (dirs.length) cmds.push(`chmod 700 ${dirs.join(" ")}`);
-  if (items.length > LIST_CAP) cmds.push("clawguard harden --layer credentials (for all of them)");
+  if (items.length > LIST_CAP) cmds.push("clawguard harden --apply (for all of them)");
   return cmds.join(" && ");
 }
 

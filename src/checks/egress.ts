@@ -37,7 +37,7 @@ const C = catalog("egress", {
     severity: "medium",
     title: "No route leads out of this server except through the shield",
     remediation:
-      "put the server on a private network whose only gateway is the shield (clawguard shield gateway --config shield.yaml --apply on the shield), or let the provider's firewall allow this server's egress only to the shield",
+      "put the server on a private network whose only gateway is the shield (on the shield: clawguard shield gateway --config shield.yaml --apply), or let the provider's firewall allow this server's egress only to the shield",
     fixable: false,
   },
   lockdown_live: {

@@ -37,6 +37,21 @@ export interface Finding {
   remediation: string;
   /** Whether `clawguard harden` fixes it. */
   fixable: boolean;
+  /** Set when a waiver (audit --waivers) names this finding for this host. */
+  waiver?: WaiverMark;
+}
+
+/** A waiver's mark on a finding; an expired one no longer excuses it. */
+export interface WaiverMark {
+  reason: string;
+  /** YYYY-MM-DD: the last day the waiver holds. */
+  expires: string;
+  expired: boolean;
+}
+
+/** A waived finding that still holds: out of the exit code and the list that needs attention. */
+export function isWaived(f: Finding): boolean {
+  return f.waiver !== undefined && !f.waiver.expired;
 }
 
 /** Lower rank is more severe. */
@@ -56,6 +71,8 @@ export function isLayer(s: string): s is Layer {
 export function failingAtOrAbove(findings: Finding[], threshold: Severity): Finding[] {
   return findings.filter(
     (f) =>
-      (f.status === "fail" || f.status === "error") && severityRank(f.severity) <= severityRank(threshold),
+      (f.status === "fail" || f.status === "error") &&
+      !isWaived(f) &&
+      severityRank(f.severity) <= severityRank(threshold),
   );
 }

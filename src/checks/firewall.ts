@@ -85,7 +85,8 @@ function allowsTcp(rules: UfwRule[], port: number): UfwRule | undefined {
 }
 
 function ruleRef(r: UfwRule): string {
-  return `${r.source} line ${r.line}: ${r.text}`;
+  // The finding's source names the file's full path; the rule says which of the files and where.
+  return `${r.source.slice(r.source.lastIndexOf("/") + 1)} line ${r.line}: ${r.text}`;
 }
 
 function problemFor(problems: Problem[], path: string): Problem | undefined {

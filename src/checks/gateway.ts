@@ -19,7 +19,7 @@ const C = catalog("gateway", {
   config_valid: {
     severity: "high",
     title: "openclaw.json parses",
-    remediation: "fix the file at the line shown (it is JSON5), or run: openclaw doctor",
+    remediation: "fix the file at the line the evidence names (it is JSON5), or run: openclaw doctor",
     fixable: false,
   },
   bind_loopback: {
@@ -32,7 +32,7 @@ const C = catalog("gateway", {
   listener_loopback: {
     severity: "critical",
     title: "The gateway's port is open on loopback only right now",
-    remediation: "set gateway.bind to loopback, then: systemctl restart openclaw-gateway",
+    remediation: "set gateway.bind to loopback, then: systemctl restart UNIT",
     fixable: true,
   },
   auth_enabled: {
@@ -113,6 +113,9 @@ function checkListeners(i: OpenClawInstall, listeners: Listener[]): Finding {
         ? `Port ${i.port} is open on every interface (${exposed.map((l) => l.address).join(", ")})`
         : `Port ${i.port} is open on a non-loopback address (${exposed.map((l) => l.address).join(", ")})`,
       severity: wildcard ? "critical" : "high",
+      remediation: i.unit
+        ? `set gateway.bind to loopback, then: systemctl restart ${i.unit.name}`
+        : "set gateway.bind to loopback, then restart the gateway",
     },
   );
 }
@@ -205,8 +208,16 @@ export function checkGateway({ openclaw, listeners }: GatewayFacts): Finding[] {
   out.push(
     C.installed.pass({
       source: oc.installs.map((i) => i.stateDir).join(", "),
+      // One install is the source itself; several each say which one they are.
       excerpt: oc.installs
-        .map((i) => `${where(i)}, runs as ${i.runsAs ?? "unknown"}, port ${i.port}`)
+        .map((i) =>
+          [
+            ...(oc.installs.length > 1 ? [i.stateDir] : []),
+            ...(i.unit ? [`run by ${i.unit.path}`] : []),
+            `runs as ${i.runsAs ?? "unknown"}`,
+            `port ${i.port}`,
+          ].join(", "),
+        )
         .join("; "),
     }),
   );

@@ -172,7 +172,7 @@ const DIRECTIVE_ENTRIES = Object.fromEntries(
     {
       severity: d.severity,
       title: `The unit sets ${d.want}`,
-      remediation: `add ${d.want} to [Service] (systemctl edit openclaw-gateway)`,
+      remediation: `add ${d.want} to [Service] (systemctl edit UNIT)`,
       fixable: true,
     },
   ]),
@@ -191,7 +191,12 @@ export function checkSandbox(u: GatewayUnit): Finding[] {
     return D[snake(d.key)]!.verdict(
       d.good(v),
       { source: u.directiveAt[d.key] ?? u.path, excerpt: shown },
-      d.good(v) ? undefined : { title: `The unit lacks ${d.want}: ${d.why}` },
+      d.good(v)
+        ? undefined
+        : {
+            title: `The unit lacks ${d.want}: ${d.why}`,
+            remediation: `add ${d.want} to [Service] (systemctl edit ${u.name})`,
+          },
     );
   });
 }

@@ -12,20 +12,20 @@ const C = catalog("systemd", {
   unit_present: {
     severity: "high",
     title: "A system unit runs the gateway",
-    remediation: "install a hardened system unit: clawguard harden --layer systemd",
+    remediation:
+      "install a hardened system unit: clawguard harden --apply (without --apply it shows the unit first)",
     fixable: true,
   },
   user_unit_conflict: {
     severity: "high",
     title: "No user unit runs a second gateway",
-    remediation:
-      "systemctl --user --machine=USER@ disable --now openclaw-gateway.service && rm ~USER/.config/systemd/user/openclaw-gateway.service",
+    remediation: "systemctl --user --machine=USER@ disable --now UNIT && rm ~USER/.config/systemd/user/UNIT",
     fixable: true,
   },
   unit_enabled: {
     severity: "medium",
     title: "The gateway's unit starts at boot",
-    remediation: "systemctl enable openclaw-gateway.service",
+    remediation: "systemctl enable UNIT",
     fixable: true,
   },
   memory_deny_write_execute: {
@@ -51,7 +51,7 @@ const C = catalog("systemd", {
     severity: "medium",
     title: `systemd-analyze rates the unit's exposure at ${MAX_EXPOSURE} or less`,
     remediation:
-      "add the missing sandbox directives listed above, then: systemd-analyze security openclaw-gateway.service",
+      "add the sandbox directives the systemd checks find missing, then: systemd-analyze security UNIT",
     fixable: true,
   },
   exec_loopback: {
@@ -159,6 +159,7 @@ function checkUnit(
           : {
               title: `systemd-analyze rates ${u.name} ${s.score} ${s.rating} (want ${MAX_EXPOSURE} or less)`,
               severity: s.score > 5 ? "high" : "medium",
+              remediation: `add the sandbox directives the systemd checks find missing, then: systemd-analyze security ${u.name}`,
             },
       ),
     );
@@ -279,10 +280,17 @@ export function checkSystemd({ openclaw, exposure }: SystemdFacts): Finding[] {
     );
   else
     out.push(
-      C.user_unit_conflict.warn({
-        source: list(userUnits),
-        excerpt: "the gateway runs from a user unit (openclaw gateway install); move it to a system unit",
-      }),
+      C.user_unit_conflict.warn(
+        {
+          source: list(userUnits),
+          excerpt: "the gateway runs from a user unit (openclaw gateway install); move it to a system unit",
+        },
+        {
+          remediation: `move it to a system unit: clawguard harden --apply; then ${userUnits
+            .map((u) => `systemctl --user --machine=${u.owner ?? "USER"}@ disable --now ${u.name}`)
+            .join("; ")}`,
+        },
+      ),
     );
 
   // Sandbox checks apply to the unit that actually runs each install.
@@ -293,10 +301,10 @@ export function checkSystemd({ openclaw, exposure }: SystemdFacts): Finding[] {
     out.push(
       u.enabled
         ? C.unit_enabled.pass({ source: u.path, excerpt: "enabled" })
-        : C.unit_enabled.warn({
-            source: u.path,
-            excerpt: "not enabled: the gateway does not come back after a reboot",
-          }),
+        : C.unit_enabled.warn(
+            { source: u.path, excerpt: "not enabled: the gateway does not come back after a reboot" },
+            { remediation: `systemctl enable ${u.name}` },
+          ),
     );
     out.push(...checkUnit(u, scores[u.path], exposureSkip));
   }

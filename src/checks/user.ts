@@ -21,13 +21,13 @@ const C = catalog("user", {
   no_sudo: {
     severity: "critical",
     title: "The gateway's user has no sudo rights",
-    remediation: "remove the sudoers lines shown (visudo / visudo -f FILE)",
+    remediation: "remove or narrow the sudoers lines the evidence lists (visudo / visudo -f FILE)",
     fixable: false,
   },
   privileged_groups: {
     severity: "high",
     title: "The gateway's user is in no privileged group",
-    remediation: "gpasswd -d USER GROUP for each group shown",
+    remediation: "gpasswd -d USER GROUP for each privileged group the evidence lists",
     fixable: true,
   },
   login_shell: {
@@ -43,6 +43,12 @@ const C = catalog("user", {
     fixable: true,
   },
 });
+
+/**
+ * The fix when the gateway runs as root: move it to a user of its own. Taking root's shell or
+ * groups away would lock the operator out and leave the gateway as powerful as before.
+ */
+const OWN_USER = "give the gateway a user of its own (user.dedicated): clawguard harden --apply";
 
 const DEPENDENT: FindingMaker[] = [C.no_sudo, C.privileged_groups, C.login_shell, C.home_owned];
 
@@ -110,7 +116,7 @@ function checkInstall(
           source: unitSrc,
           excerpt:
             i.unit?.scope === "system" && !i.unit.directiveAt.User
-              ? `${i.unit.path}: no User= line, so systemd runs it as root`
+              ? "no User= line, so systemd runs it as root"
               : `runs as ${u.name} (uid 0)`,
         },
         { title: "The gateway runs as root: a prompt injection owns the server" },
@@ -131,7 +137,7 @@ function checkInstall(
     out.push(
       C.no_sudo.fail(
         { source: "/etc/passwd", excerpt: `${u.name} is uid 0: it needs no sudo` },
-        { title: "The gateway's user is root" },
+        { title: "The gateway's user is root", remediation: OWN_USER },
       ),
     );
   else if (!sudo) out.push(C.no_sudo.skip("sudoers could not be read: see the error above"));
@@ -163,7 +169,8 @@ function checkInstall(
       privileged.length
         ? {
             title: `${u.name} is in ${privileged.join(", ")}`,
-            remediation: privileged.map((g) => `gpasswd -d ${u.name} ${g}`).join(" && "),
+            remediation:
+              u.uid === 0 ? OWN_USER : privileged.map((g) => `gpasswd -d ${u.name} ${g}`).join(" && "),
           }
         : undefined,
     ),
@@ -176,7 +183,7 @@ function checkInstall(
       login
         ? {
             title: `${u.name} has a login shell (${u.shell})`,
-            remediation: fill(u.name, C.login_shell.entry.remediation),
+            remediation: u.uid === 0 ? OWN_USER : fill(u.name, C.login_shell.entry.remediation),
           }
         : undefined,
     ),

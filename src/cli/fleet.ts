@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { Option, type Command } from "commander";
-import { LAYERS, SEVERITIES, type Layer, type Severity } from "../checks/finding.js";
+import { failingAtOrAbove, LAYERS, SEVERITIES, type Layer, type Severity } from "../checks/finding.js";
 import { UsageError } from "../errors.js";
 import { auditFleet, fleetAuditDocument, type FleetAuditDocument, type HostAudit } from "../fleet/audit.js";
 import { diffRuns, type FleetDiff } from "../fleet/diff.js";
@@ -20,7 +20,8 @@ import type { RunRecord, RunStore } from "../fleet/store.js";
 import { registerFleetRollouts } from "./fleet-rollout.js";
 import { addConnectOptions, printWarnings, VERSION, withFleet, type ConnectFlags } from "./fleet-options.js";
 import { parseChoice } from "./main.js";
-import { makeStyle, renderText, wantColor } from "./report.js";
+import { makeStyle, renderAuditText } from "../render/audit-text.js";
+import { wantColor } from "./report.js";
 
 interface AuditFlags extends ConnectFlags {
   layer?: Layer[];
@@ -79,18 +80,22 @@ async function fleetAudit(flags: AuditFlags, setCode: (c: number) => void): Prom
       );
     }
     if (flags.json) process.stdout.write(JSON.stringify(doc, null, 2) + "\n");
-    else if (flags.host !== undefined) process.stdout.write(hostText(doc));
+    else if (flags.host !== undefined) process.stdout.write(hostText(doc, flags.failOn));
     else process.stdout.write(renderMatrix(doc, wantColor(process.stdout)));
     setCode(exitCodeOf(doc.summary));
   });
 }
 
-function hostText(doc: FleetAuditDocument): string {
+function hostText(doc: FleetAuditDocument, failOn: Severity): string {
   const h = doc.hosts[0]!;
   if (!h.report)
     return `${clean(h.host)}: ${h.status}: ${errorText(h.error)}\n${h.error?.hint ? `hint: ${h.error.hint}\n` : ""}`;
   const via = h.clawguard ? ` (clawguard ${h.clawguard.version}, ${h.clawguard.via})` : "";
-  return `${clean(h.host)} ${clean(h.address)}${via}\n\n${renderText(h.report, makeStyle(wantColor(process.stdout)))}`;
+  return `${clean(h.host)} ${clean(h.address)}${via}\n\n${renderAuditText(h.report, {
+    style: makeStyle(wantColor(process.stdout)),
+    failOn,
+    exitCode: failingAtOrAbove(h.report.findings, failOn).length > 0 ? 1 : 0,
+  })}`;
 }
 
 export function registerFleet(program: Command, setCode: (c: number) => void): void {
@@ -159,7 +164,7 @@ export function registerFleet(program: Command, setCode: (c: number) => void): v
         if (flags.json) process.stdout.write(JSON.stringify(doc, null, 2) + "\n");
         else
           process.stdout.write(
-            flags.host !== undefined ? hostText(doc) : renderMatrix(doc, wantColor(process.stdout)),
+            flags.host !== undefined ? hostText(doc, "high") : renderMatrix(doc, wantColor(process.stdout)),
           );
       } finally {
         store.close();

@@ -38,6 +38,7 @@ interface LockdownFlags {
   log: boolean;
   forward: boolean;
   filesOnly?: boolean;
+  load?: boolean;
   probe?: HostPort[];
   probeViaShield?: string;
   dns?: string[];
@@ -120,7 +121,11 @@ function renderApplyText(plan: LockdownPlan, r: ApplyReport): string {
   o.push(...stepLines(r.steps));
   for (const w of plan.warnings) o.push(c.yellow(`warning: ${w}`));
   for (const n of r.notes) o.push(`note: ${n}`);
-  o.push(c.dim("Check it from this side: clawguard lockdown --verify"));
+  o.push(
+    r.steps.length > 0
+      ? c.dim("Check it from this side: clawguard lockdown --verify")
+      : c.dim(`Nothing was loaded into this machine: the rules load when the system at ${r.root} boots.`),
+  );
   return o.join("\n") + "\n";
 }
 
@@ -156,6 +161,15 @@ function viaShieldTarget(url: string | undefined): HostPort {
   return { host: u.hostname.replace(/^\[|\]$/g, ""), port };
 }
 
+/**
+ * Whether rules are loaded and units driven on the machine clawguard runs on. `--root` names
+ * another system, as for every command: its files are written and this kernel is left alone,
+ * unless `--load` asks for it (a network namespace standing in for that system).
+ */
+function runsHere(root: string, flags: LockdownFlags): boolean {
+  return !flags.filesOnly && (root === "/" || flags.load === true);
+}
+
 export function registerLockdown(program: Command, setCode: (c: number) => void): void {
   const lockdown = program
     .command("lockdown")
@@ -179,7 +193,11 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
     )
     .option("--apply", "write the rules and units and load the rules")
     .option("--verify", "probe from this side: direct TCP and DNS must fail, the shield must answer")
-    .option("--root <dir>", "write persisted files under DIR (live rules still go to this namespace)", "/")
+    .option("--root <dir>", "the system mounted at DIR: files only, nothing is loaded into this machine", "/")
+    .option(
+      "--load",
+      "with --root: load the rules into this network namespace all the same (a lab of namespaces)",
+    )
     .option(
       "--ssh-port <n>",
       "SSH port whose replies pass (repeatable; default: sshd's real ports)",
@@ -299,7 +317,7 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
         setCode(0);
         return;
       }
-      const live = !flags.filesOnly;
+      const live = runsHere(host.root, flags);
       const writer = new LocalWriter(host);
       const liveOpts = { live, systemd: live ? undefined : false };
       const joinedRun = joined
@@ -342,17 +360,17 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
     });
 
   // Commander gives options after a subcommand's name to the parent when they share it, so
-  // rollback reads the parent's --root, --files-only and --json.
+  // rollback reads the parent's --root, --load, --files-only and --json.
   lockdown
     .command("rollback")
     .description(
       "remove the live rules, the files and the drop-in lockdown wrote; restore what they replaced " +
-        "(takes lockdown's --root, --files-only and --json)",
+        "(takes lockdown's --root, --load, --files-only and --json)",
     )
     .action(async (_flags: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals<LockdownFlags>();
       const host = await hostAt(flags.root);
-      const live = !flags.filesOnly;
+      const live = runsHere(host.root, flags);
       const report = await rollbackLockdown(host, new LocalWriter(host), {
         live,
         systemd: live ? undefined : false,

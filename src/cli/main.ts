@@ -9,6 +9,9 @@ import { registerRollback } from "./rollback.js";
 import { registerCloudInit } from "./cloud-init.js";
 import { reportError } from "./report-error.js";
 import { registerFleet } from "./fleet.js";
+import { registerCompletion } from "./completion.js";
+import { addHelp } from "./help.js";
+import { checkRoot, checkStateDir } from "./root.js";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 
@@ -24,6 +27,7 @@ const COMMANDS: readonly Register[] = [
   registerRollback,
   (program) => registerCloudInit(program),
   registerFleet,
+  registerCompletion,
 ];
 
 /**
@@ -33,22 +37,48 @@ const COMMANDS: readonly Register[] = [
  * given.
  */
 export async function main(argv: string[], commands: readonly Register[] = COMMANDS): Promise<number> {
-  const program = new Command("clawguard")
-    .description("Secure OpenClaw agents on their own Linux servers")
-    .version(VERSION)
-    .exitOverride()
-    .configureOutput({ outputError: () => undefined });
   let code = 0;
-  for (const register of commands)
-    register(program, (c) => {
+  const program = guardRoots(
+    buildProgram(commands, (c) => {
       code = c;
-    });
+    }),
+  );
   try {
     await program.parseAsync(argv);
   } catch (err) {
     return reportError(err, program, argv.slice(2), VERSION);
   }
   return code;
+}
+
+/**
+ * The whole command line as commander knows it: what main runs, and what shell completion and
+ * the docs' examples are checked against, so none of them can drift from the others.
+ */
+export function buildProgram(
+  commands: readonly Register[] = COMMANDS,
+  setCode: (code: number) => void = () => undefined,
+): Command {
+  const program = new Command("clawguard")
+    .description("Secure OpenClaw agents on their own Linux servers")
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ outputError: () => undefined });
+  for (const register of commands) register(program, setCode);
+  addHelp(program);
+  return program;
+}
+
+/**
+ * Before any command reads a config or plans a change: a --root that is not a system is
+ * refused by every command the same way, so none can report on (or create) an empty tree.
+ */
+function guardRoots(program: Command): Command {
+  return program.hook("preAction", async (_program, command) => {
+    const { root, stateDir } = command.optsWithGlobals<{ root?: unknown; stateDir?: unknown }>();
+    if (typeof root === "string") await checkRoot(root);
+    if (typeof stateDir === "string") await checkStateDir(stateDir);
+  });
 }
 
 export function parseChoice<T extends string>(name: string, allowed: readonly T[]) {

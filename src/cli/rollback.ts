@@ -11,6 +11,7 @@ interface RollbackFlags {
   root: string;
   stateDir?: string;
   list?: boolean;
+  load?: boolean;
   json?: boolean;
 }
 
@@ -20,6 +21,7 @@ export function registerRollback(program: Command, setCode: (c: number) => void)
     .description("undo a harden or lockdown run (default: the most recent one that changed something)")
     .option("--root <dir>", "the system mounted at DIR instead of this one", "/")
     .option("--state-dir <dir>", "where runs and backups are kept (default ROOT/var/lib/clawguard)")
+    .option("--load", "with --root: undo loaded rules and units on this machine all the same")
     .option("--list", "list the runs instead")
     .option("--json", "print JSON (schema clawguard.rollback/v1)")
     .action(async (run: string | undefined, flags: RollbackFlags) => {
@@ -40,12 +42,19 @@ export function registerRollback(program: Command, setCode: (c: number) => void)
             );
         return;
       }
-      const res = await rollbackRun(host, writer, stateDir, run);
+      // --root names another system: its files go back, this machine's rules and units stay.
+      const res = await rollbackRun(host, writer, stateDir, run, {
+        leaveRunning: host.root !== "/" && flags.load !== true,
+      });
       if (flags.json)
         process.stdout.write(JSON.stringify({ schema: "clawguard.rollback/v1", ...res }, null, 2) + "\n");
       else {
         process.stdout.write(`Rolled back run ${res.runId}: ${res.undone.length} changes undone\n`);
         for (const c of res.undone) process.stdout.write(`  undid: ${describeChange(c)}\n`);
+        for (const c of res.left)
+          process.stdout.write(
+            `  left as it runs on this machine (--root is another system; --load undoes it here too): ${describeChange(c)}\n`,
+          );
         if (res.packagesKept.length)
           process.stdout.write(
             `  packages installed by the run stay: ${res.packagesKept.join(" ")} (apt-get remove them if unwanted)\n`,

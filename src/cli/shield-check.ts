@@ -22,6 +22,7 @@ import {
 import type { BudgetUse } from "../shield/admission/budget.js";
 import { loadShieldConfig, type ShieldConfig } from "../shield/config.js";
 import type { Agent, BudgetLimit, Mode } from "../shield/types.js";
+import { preflightShield } from "../shield/preflight.js";
 import { lintShieldConfig } from "../shield/policy/lint.js";
 import { systemResolver } from "../shield/net/resolve.js";
 import { UsageError } from "../errors.js";
@@ -219,6 +220,8 @@ export function registerShieldCheckCommand(shield: Command, setCode: (c: number)
           expect !== undefined
         )
           throw new UsageError("give one or more destinations to check for the agent");
+        // "valid" means what shield run means by it: the token file and saved switches too.
+        await preflightShield(loaded);
         return setCode(validate(file, loaded, flags));
       }
       const { cfg, switches } = await effectiveConfig(loaded);

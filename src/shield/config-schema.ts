@@ -83,6 +83,9 @@ export const limitsSchema = z
     max_tunnels_per_agent: 512,
   });
 
+/** Where the admin API listens when the config says nothing: loopback, reached through SSH. */
+export const DEFAULT_ADMIN_LISTEN = "127.0.0.1:9090";
+
 export const shieldSchema = z.strictObject({
   listen: z.string(),
   /** A public or wildcard `listen` without WireGuard carries tokens and targets in cleartext. */
@@ -110,7 +113,7 @@ export const shieldSchema = z.strictObject({
   http_server: z.enum(["clawguard", "node"]).default("clawguard"),
   admin: z
     .strictObject({
-      listen: z.string().default("127.0.0.1:9090"),
+      listen: z.string().default(DEFAULT_ADMIN_LISTEN),
       token_file: z.string().min(1).optional(),
       /** Where mode switches made through the API are kept; default shield-modes.json beside the log. */
       state_file: z.string().min(1).optional(),

@@ -19,9 +19,9 @@ import { selfEndpoints, startShield, type RunningShield } from "./server.js";
 import { ControlError, ShieldControl } from "./admin/control.js";
 import { ShieldMetrics } from "./admin/metrics.js";
 import { editRulesText, writeFileAtomic, type RuleEdit } from "./admin/rules-file.js";
-import { loadModeOverrides, NO_OVERRIDES, saveModeOverrides, withOverrides } from "./admin/modes-file.js";
+import { saveModeOverrides, withOverrides } from "./admin/modes-file.js";
 import { createAdminHandler } from "./admin/server.js";
-import { readAdminToken } from "./admin/token.js";
+import { preflightShield } from "./preflight.js";
 import { SHIELD_VERSION } from "./version.js";
 import { WireguardView } from "./admin/wireguard.js";
 import { caDirOf, SshCa } from "./ssh/ca.js";
@@ -55,24 +55,17 @@ export async function startManagedShield(
   cfg: ShieldConfig,
   opts: ManagedShieldOptions = {},
 ): Promise<ManagedShield> {
-  // The token file's holder is one admin; named operators may stand in for it, but the admin
-  // API never runs with nobody able to open it.
-  const tokenSha256 =
-    cfg.admin && (cfg.admin.tokenFile !== undefined || cfg.operators.length === 0)
-      ? await readAdminToken(cfg.admin.tokenFile)
-      : null;
+  // Token, saved mode switches and policy, checked as `shield check` checks them.
+  const preflight = await preflightShield(cfg);
+  const tokenSha256 = preflight.tokenSha256;
   const warn = opts.warn ?? ((m: string) => process.stderr.write(`clawguard shield: ${m}\n`));
   const local = cfg;
   const shared = cfg.store ? await SharedStore.open(cfg, warn) : null;
   // Sharing a store, the policy in force is the store's; the file's own settings stay.
   if (shared) cfg = withPolicy(cfg, shared.doc);
   // Mode switches an operator made through the API before a restart (a lockdown, say) hold
-  // from the first connection on; a file that cannot be read stops the start.
-  const saved = shared
-    ? shared.doc.overrides
-    : cfg.admin
-      ? await loadModeOverrides(cfg.admin.stateFile)
-      : NO_OVERRIDES;
+  // from the first connection on: the store's when there is one.
+  const saved = shared ? shared.doc.overrides : preflight.saved;
 
   // Bind the admin port before anything serves; the API is wired once the proxy runs.
   let adminServer: http.Server | null = null;

@@ -29,8 +29,9 @@ describe("clawguard audit --layer and --skip", () => {
     expect([...layersOf(all.report)].filter((l) => l !== "tmp" && l !== "openclaw").sort()).toEqual(
       [...layersOf(skipped.report)].sort(),
     );
-    const both = await audit(["--root", root, "--layer", "ssh", "tmp", "--skip", "tmp"]);
-    expect([...layersOf(both.report)]).toEqual(["ssh"]);
+    const both = await audit(["--root", root, "--layer", "ssh", "tmp", "--skip", "tmp.apt_tempdir"]);
+    expect([...layersOf(both.report)].sort()).toEqual(["ssh", "tmp"]);
+    expect(both.report?.findings.map((f) => f.id)).not.toContain("tmp.apt_tempdir");
   });
 
   it("refuses a layer it does not know, naming the choices", async () => {

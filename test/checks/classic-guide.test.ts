@@ -73,7 +73,8 @@ describe("the classic guide on Debian 12", () => {
     const report = await runAudit(new LocalHost(root, { isRoot: false }));
     const err = one(report.findings, "firewall.ssh_allowed");
     expect(err.status).toBe("error");
-    expect(err.evidence.excerpt).toBe("/etc/ufw/user.rules:1: binary data where ufw saves its rules as text");
+    expect(err.evidence.source).toBe("/etc/ufw/user.rules:1");
+    expect(err.evidence.excerpt).toBe("binary data where ufw saves its rules as text");
     expect(report.findings.filter((f) => f.id.endsWith(".internal_error"))).toEqual([]);
     expect(one(report.findings, "fail2ban.backend").status).toBe("fail");
     expect(one(report.findings, "firewall.ipv6").status).toBe("warn");

@@ -78,8 +78,7 @@ describe("fail2ban layer", () => {
     report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["fail2ban"] });
     const ban = one(report.findings, "fail2ban.bantime");
     expect(ban.status).toBe("error");
-    expect(ban.evidence.excerpt).toContain(
-      "/etc/fail2ban/jail.local:3: bantime = one hour is not a fail2ban time",
-    );
+    expect(ban.evidence.source).toBe("/etc/fail2ban/jail.local:3");
+    expect(ban.evidence.excerpt).toContain("bantime = one hour is not a fail2ban time");
   });
 });

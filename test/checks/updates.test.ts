@@ -49,8 +49,7 @@ describe("updates layer", () => {
     writeFileSync(path.join(root, "etc/apt/apt.conf.d/99broken"), 'APT::Periodic::Foo "1";\nAPT { Bar "x"\n');
     const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["updates"] });
     const err = report.findings.find((f) => f.status === "error");
-    expect(err?.evidence.source).toBe("/etc/apt/apt.conf.d/99broken");
-    expect(err?.evidence.excerpt).toMatch(/99broken:\d+: /);
+    expect(err?.evidence.source).toMatch(/^\/etc\/apt\/apt\.conf\.d\/99broken:\d+$/);
     expect(one(report.findings, "updates.installed").status).toBe("pass");
   });
 });

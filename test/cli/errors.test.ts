@@ -97,9 +97,9 @@ describe("an error clawguard expects", () => {
   it(
     "counts a failed system call as this machine's, not a bug",
     async () => {
-      // A root that is a file: the first directory install makes under it cannot be made.
-      const root = path.join(tempDir("errors"), "a-file");
-      writeFileSync(root, "");
+      // A root whose etc is a file: the first directory install makes under it cannot be made.
+      const root = tempDir("errors");
+      writeFileSync(path.join(root, "etc"), "");
       const r = await clawguard("shield", "install", "--root", root, "--json");
       expect(r.code).toBe(2);
       expect(JSON.parse(r.stderr)).toMatchObject({

@@ -78,17 +78,44 @@ describe("clawguard lockdown", () => {
   );
 
   it.runIf(netnsWorks)(
-    "applies the live table and removes it again, files included",
+    "with --root writes the files and loads nothing into the machine it runs on",
     async () => {
       const root = makeTree();
       const cg = `'${process.execPath}' '${BIN}'`;
       const script = [
         `${cg} lockdown --shield 10.0.0.2:3128 --root '${root}' --apply --json > '${root}/apply.json'`,
         "echo apply=$?",
+        "nft list tables | wc -l",
+        `${cg} lockdown rollback --root '${root}' --json > /dev/null`,
+        "echo rollback=$?",
+      ].join("; ");
+      // In a namespace of its own, so that a lockdown loaded by mistake cuts off nothing real.
+      const r = await runCommand(["unshare", "--user", "--map-root-user", "--net", "sh", "-c", script], {
+        timeoutMs: 80_000,
+      });
+      expect(r.stdout.split("\n"), r.stderr).toEqual(["apply=0", "0", "rollback=0", ""]);
+      const applied = JSON.parse(readFileSync(path.join(root, "apply.json"), "utf8")) as {
+        steps: unknown[];
+        written: string[];
+      };
+      expect(applied.steps).toEqual([]);
+      expect(applied.written).toContain("/etc/clawguard/lockdown.nft");
+    },
+    SLOW,
+  );
+
+  it.runIf(netnsWorks)(
+    "applies the live table and removes it again, files included",
+    async () => {
+      const root = makeTree();
+      const cg = `'${process.execPath}' '${BIN}'`;
+      const script = [
+        `${cg} lockdown --shield 10.0.0.2:3128 --root '${root}' --load --apply --json > '${root}/apply.json'`,
+        "echo apply=$?",
         "nft list table inet clawguard_egress | grep -c 'hook output priority filter; policy drop'",
-        `${cg} lockdown --shield 10.0.0.2:3128 --root '${root}' --apply > /dev/null`,
+        `${cg} lockdown --shield 10.0.0.2:3128 --root '${root}' --load --apply > /dev/null`,
         "nft list tables",
-        `${cg} lockdown rollback --root '${root}' --json > '${root}/rollback.json'`,
+        `${cg} lockdown rollback --root '${root}' --load --json > '${root}/rollback.json'`,
         "echo rollback=$?",
         "nft list tables | wc -l",
       ].join("; ");
@@ -126,17 +153,17 @@ describe("clawguard lockdown", () => {
       const root = makeTree();
       const cg = `'${process.execPath}' '${BIN}'`;
       const apply = (shield: string) =>
-        `${cg} lockdown --shield ${shield} --root '${root}' --apply > /dev/null`;
+        `${cg} lockdown --shield ${shield} --root '${root}' --load --apply > /dev/null`;
       const script = [
         apply("10.0.0.2:3128"),
         apply("10.0.0.3:3128"),
         `${cg} rollback --list --root '${root}' | grep -c ' lockdown '`,
-        `${cg} rollback --root '${root}' > /dev/null`,
+        `${cg} rollback --root '${root}' --load > /dev/null`,
         "echo rollback=$?",
         "nft list table inet clawguard_egress > t.txt; grep -q 'ip daddr 10.0.0.2 tcp dport 3128' t.txt && echo table=first",
         "grep -q 10.0.0.3 t.txt || echo table-not-second",
         `grep -q 'daddr 10.0.0.2 ' '${root}/etc/clawguard/lockdown.nft' && echo file=first`,
-        `${cg} lockdown rollback --root '${root}' > /dev/null`,
+        `${cg} lockdown rollback --root '${root}' --load > /dev/null`,
         "echo lockdown-rollback=$?",
         "nft list tables | wc -l",
       ].join("; ");
@@ -165,7 +192,7 @@ describe("clawguard lockdown", () => {
     async () => {
       const root = makeTree();
       const cg = `'${process.execPath}' '${BIN}'`;
-      const apply = `${cg} lockdown --shield 10.0.0.2:3128 --root '${root}' --apply --backend iptables > /dev/null`;
+      const apply = `${cg} lockdown --shield 10.0.0.2:3128 --root '${root}' --load --apply --backend iptables > /dev/null`;
       const script = [
         apply,
         "echo apply=$?",
@@ -175,7 +202,7 @@ describe("clawguard lockdown", () => {
         "iptables -S CLAWGUARD-EGRESS | grep -c -- '-d 10.0.0.2/32 -p tcp -m tcp --dport 3128'",
         "iptables -S CLAWGUARD-EGRESS | tail -n 1",
         "ip6tables -S CLAWGUARD-EGRESS | tail -n 1",
-        `${cg} lockdown rollback --root '${root}' > /dev/null`,
+        `${cg} lockdown rollback --root '${root}' --load > /dev/null`,
         "echo rollback=$?",
         "iptables -S | grep -c CLAWGUARD",
         "ip6tables -S | grep -c CLAWGUARD",

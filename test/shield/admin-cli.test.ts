@@ -279,6 +279,34 @@ describe("clawguard shield status | agents | mode | rules", { timeout: 120_000 }
     expect(two.code).toBe(2);
   });
 
+  it("reaches the shield through a config with an error outside admin, and names admin's own errors", async () => {
+    // A file being edited: an agent in a tier nobody defined. The shield would refuse it, yet
+    // the operator still needs to see the shield it runs.
+    const editing = path.join(dir, "editing.yaml");
+    writeFileSync(
+      editing,
+      readFileSync(file, "utf8") + "  - { id: rover, tier: nope, sources: [10.0.0.9/32] }\n",
+    );
+    const check = await cli(["shield", "check", "--config", editing]);
+    expect(check.code).toBe(2);
+    expect(check.stderr).toMatch(/tier "nope" is not defined/);
+    for (const args of [
+      ["status"],
+      ["agents"],
+      ["rules"],
+      ["check", "--live", "--agent", "scout", "127.0.0.3:80"],
+    ]) {
+      const r = await cli(["shield", ...args, "--config", editing]);
+      expect(r.stderr, args.join(" ")).toBe("");
+      expect(r.code, args.join(" ")).toBe(0);
+    }
+    const badListen = path.join(dir, "bad-listen.yaml");
+    writeFileSync(badListen, `admin:\n  listen: nowhere\n  token_file: admin.token\n`);
+    const r = await cli(["shield", "status", "--config", badListen]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${badListen}:2: admin.listen:`);
+  });
+
   it("reloads on SIGHUP and keeps running on a broken file", async () => {
     const good = readFileSync(file, "utf8");
     writeFileSync(file, good + "oops: [\n");

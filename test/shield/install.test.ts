@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,7 +14,9 @@ const UNIT = "etc/systemd/system/clawguard-shield.service";
 let root: string;
 
 beforeEach(() => {
+  // A system's tree has an /etc at least; an empty --root is refused as no system at all.
   root = mkdtempSync(path.join(tmpdir(), "clawguard-install-"));
+  mkdirSync(path.join(root, "etc"));
 });
 
 afterEach(() => {

@@ -1,3 +1,6 @@
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { failed, ok, skipped } from "../../facts/fact.js";
@@ -88,8 +91,72 @@ async function runOnce(
   };
 }
 
+/** The openclaw package's version for a bin shim inside it, from its package.json. */
+function packageVersion(localBin: string): string {
+  for (let d = path.dirname(localBin); d !== path.dirname(d); d = path.dirname(d)) {
+    const p = path.join(d, "package.json");
+    if (!existsSync(p)) continue;
+    try {
+      const pkg = JSON.parse(readFileSync(p, "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "openclaw") return pkg.version ?? "";
+    } catch {
+      // Not a package.json we can read: keep looking above.
+    }
+  }
+  return "";
+}
+
+/**
+ * What decides OpenClaw's answer: its version (package and the bin file's bytes), who runs it
+ * and each install's config (bytes, mode, owner). Null when one of them cannot be read, so that
+ * nothing unreadable is ever cached.
+ */
+async function cacheKey(
+  ctx: FactContext,
+  bin: string,
+  installs: OpenClawInstall[],
+  ranAs: string,
+): Promise<string | null> {
+  try {
+    const local = await ctx.host.resolve(bin);
+    const h = createHash("sha256");
+    h.update(
+      `${packageVersion(local)}\0${await ctx.host.readBytes(bin).then((b) => createHash("sha256").update(b).digest("hex"))}\0${bin}\0${ranAs}\0`,
+    );
+    for (const i of installs) {
+      const st = await ctx.host.stat(i.configPath);
+      const bytes = st ? await ctx.host.readBytes(i.configPath) : Buffer.alloc(0);
+      h.update(`${i.stateDir}\0${i.configPath}\0${st ? `${st.mode}:${st.uid}` : "none"}\0`);
+      h.update(bytes);
+    }
+    return h.digest("hex");
+  } catch {
+    return null;
+  }
+}
+
+async function fromCache(file: string): Promise<OpenClawAuditRun[] | null> {
+  try {
+    const saved = JSON.parse(await readFile(file, "utf8")) as { runs?: OpenClawAuditRun[] };
+    return Array.isArray(saved.runs) ? saved.runs : null;
+  } catch {
+    return null;
+  }
+}
+
+async function toCache(file: string, runs: OpenClawAuditRun[]): Promise<void> {
+  try {
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify({ savedAt: new Date().toISOString(), runs }), { mode: 0o600 });
+    await rename(tmp, file);
+  } catch {
+    // A cache that cannot be written only costs the next audit its time.
+  }
+}
+
 /** A gatherer that runs OpenClaw's own audit once per install, each run limited to `timeoutMs`. */
-export function openClawAuditGatherer(timeoutMs: number): Gatherer<OpenClawAuditRun[]> {
+export function openClawAuditGatherer(defaultTimeoutMs: number): Gatherer<OpenClawAuditRun[]> {
   return (ctx) =>
     gather("openclaw security audit --json", async () => {
       const [oc, users] = await Promise.all([ctx.get("openclaw"), ctx.get("users")]);
@@ -122,24 +189,36 @@ export function openClawAuditGatherer(timeoutMs: number): Gatherer<OpenClawAudit
         return skipped<OpenClawAuditRun[]>(
           "no openclaw binary found (PATH, /usr/local/bin, /usr/bin, ~/.npm-global/bin, node_modules/.bin)",
         );
+      const timeoutMs = ctx.options.openclawAuditTimeoutMs ?? defaultTimeoutMs;
+      const who = ctx.host.isRoot ? "root" : String(process.getuid?.() ?? "");
+      const key = ctx.options.cacheDir ? await cacheKey(ctx, bin, installs, who) : null;
+      const cacheFile = key ? path.join(ctx.options.cacheDir!, `openclaw-audit-${key}.json`) : null;
+      const cached = cacheFile ? await fromCache(cacheFile) : null;
+      if (cached) return ok(cached, [bin]);
       const runs: OpenClawAuditRun[] = [];
       const targets: Array<OpenClawInstall | undefined> = installs.length ? installs : [undefined];
-      for (const i of targets) {
-        const svc = userList.find((u) => u.name === i?.runsAs);
-        try {
-          runs.push(await runOnce(ctx, bin, binOwner, i, svc, timeoutMs));
-        } catch (err) {
-          if (
-            err instanceof HostError &&
-            (err.problem.kind === "unavailable" ||
-              (err.problem.kind === "missing" && err.problem.source.startsWith("setpriv")))
-          )
-            return skipped<OpenClawAuditRun[]>(
-              `found ${bin} but cannot run it safely here: ${err.problem.message}`,
-            );
-          return failed<OpenClawAuditRun[]>(toProblem(`${bin} security audit --json`, err));
+      ctx.options.progress?.("start", "openclaw security audit", timeoutMs * targets.length);
+      try {
+        for (const i of targets) {
+          const svc = userList.find((u) => u.name === i?.runsAs);
+          try {
+            runs.push(await runOnce(ctx, bin, binOwner, i, svc, timeoutMs));
+          } catch (err) {
+            if (
+              err instanceof HostError &&
+              (err.problem.kind === "unavailable" ||
+                (err.problem.kind === "missing" && err.problem.source.startsWith("setpriv")))
+            )
+              return skipped<OpenClawAuditRun[]>(
+                `found ${bin} but cannot run it safely here: ${err.problem.message}`,
+              );
+            return failed<OpenClawAuditRun[]>(toProblem(`${bin} security audit --json`, err));
+          }
         }
+      } finally {
+        ctx.options.progress?.("end", "openclaw security audit", 0);
       }
+      if (cacheFile) await toCache(cacheFile, runs);
       return ok(runs, [bin]);
     });
 }

@@ -7,8 +7,10 @@ import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
-import { ClawguardError, FileUnreadableError, UsageError } from "../../errors.js";
-import { loadShieldConfig } from "../config.js";
+import { ClawguardError, ConfigError, FileUnreadableError, UsageError } from "../../errors.js";
+import { parseYaml, readConfigText } from "../../yaml/read.js";
+import { parseEndpoint } from "../config.js";
+import { DEFAULT_ADMIN_LISTEN } from "../config-schema.js";
 
 export interface ApiFlags {
   admin?: string;
@@ -55,6 +57,41 @@ async function tokenWithoutConfig(flags: ApiFlags): Promise<{ token: string } | 
   return { file: mine };
 }
 
+/**
+ * `admin.listen` and `admin.token_file` of a shield.yaml, and nothing else of it. The admin
+ * commands are how an operator looks at a running shield while its file is being edited, so a
+ * mistake elsewhere in the file (an agent, a rule) must not lock them out; only these two keys
+ * are read, and a problem in them names its line.
+ */
+async function adminAccess(file: string): Promise<{ url: string; tokenFile: string | undefined }> {
+  const text = await readConfigText(file, "pass --config FILE, or --admin URL and --token-file FILE");
+  const { data, loc } = parseYaml(text, file, {
+    list: false,
+    reason: "a shield config is a map of settings (listen, log, admin, agents, ...)",
+    empty: {},
+  });
+  const admin = (data as Record<string, unknown>).admin;
+  const refuse = (key: string, reason: string) =>
+    new ConfigError(file, [{ keyPath: `admin.${key}`, line: loc.line(["admin", key]), reason }], {
+      hint: "fix the line, or pass --admin URL and --token-file FILE",
+    });
+  if (admin === undefined || admin === null)
+    throw new UsageError(`${file} has no admin section, so the shield serves no admin API`);
+  if (typeof admin !== "object" || Array.isArray(admin))
+    throw new ConfigError(file, [{ keyPath: "admin", line: loc.line(["admin"]), reason: "must be a map" }]);
+  const { listen = DEFAULT_ADMIN_LISTEN, token_file: token } = admin as Record<string, unknown>;
+  const at = typeof listen === "string" ? parseEndpoint(listen) : "must be HOST:PORT";
+  if (typeof at === "string") throw refuse("listen", at);
+  if (token !== undefined && (typeof token !== "string" || token === ""))
+    throw refuse("token_file", "must be a file name");
+  // A wildcard listener is reached on this host's loopback.
+  const reach = at.host === "0.0.0.0" ? "127.0.0.1" : at.host === "::" ? "::1" : at.host;
+  return {
+    url: `http://${reach.includes(":") ? `[${reach}]` : reach}:${at.port}`,
+    tokenFile: token === undefined ? undefined : path.resolve(path.dirname(path.resolve(file)), token),
+  };
+}
+
 /** Address and token: flags, then the environment, then the per-user token, then the shield's config file. */
 async function connect(flags: ApiFlags): Promise<Connection> {
   let url = flags.admin ?? process.env.CLAWGUARD_ADMIN_URL;
@@ -62,15 +99,9 @@ async function connect(flags: ApiFlags): Promise<Connection> {
   let tokenFile = found && "file" in found ? found.file : undefined;
   const configFile = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
   if ((url === undefined || found === null) && configFile !== undefined) {
-    const cfg = await loadShieldConfig(configFile);
-    if (!cfg.admin)
-      throw new UsageError(`${configFile} has no admin section, so the shield serves no admin API`);
-    if (url === undefined) {
-      const { host, port } = cfg.admin.listen;
-      const reach = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
-      url = `http://${reach.includes(":") ? `[${reach}]` : reach}:${port}`;
-    }
-    tokenFile ??= cfg.admin.tokenFile;
+    const access = await adminAccess(configFile);
+    url ??= access.url;
+    tokenFile ??= access.tokenFile;
   }
   if (url === undefined) {
     throw new UsageError(
