@@ -51,7 +51,7 @@ const C = catalog("egress", {
     title:
       "The gateway reaches its proxy over WireGuard (or on this server), never in cleartext across a network",
     remediation:
-      "join the shield over WireGuard: clawguard shield enroll ID on the shield, then clawguard lockdown --join CODE --apply here",
+      "join the shield over WireGuard: on the shield, `clawguard shield enroll ID --config /etc/clawguard/shield.yaml`; then on this server, `clawguard lockdown --join CODE --apply`",
     fixable: false,
   },
 });
@@ -216,7 +216,7 @@ function checkLink(u: GatewayUnit, wg: WireguardLinkFact | null, wgProblem: stri
       source: boot[0]?.path ?? "/etc/wireguard",
       excerpt:
         boot.length > 0
-          ? `${boot[0]!.path} carries ${host} and wg-quick@${boot[0]!.iface} starts at boot (not checked live: ${wg.live.skip})`
+          ? `carries ${host} and wg-quick@${boot[0]!.iface} starts at boot (not checked live: ${wg.live.skip})`
           : `no WireGuard config that starts at boot carries ${host}`,
     },
     boot.length > 0 ? undefined : { title: `The gateway reaches its proxy ${host} without WireGuard` },

@@ -45,8 +45,15 @@ async function packageSource(spec: string): Promise<PackageSource> {
       });
     return { kind: "embedded", base64: bytes.toString("base64"), bundled: d.bundled, name: spec };
   }
-  if (/^[./]/.test(spec) && local === null)
-    throw new UsageError(`${spec} does not exist`, { where: "--package" });
+  // What npm would read as a path is one on the new server, which does not have it.
+  if (!/^https?:\/\//.test(spec) && (/^(\.{0,2}\/|~\/|file:)/.test(spec) || /\.(tgz|tar\.gz)$/.test(spec)))
+    throw new UsageError(
+      `"${spec}" is a path on this machine${local === null ? " (and is not here either)" : ""}; the new server cannot read it`,
+      {
+        where: "--package",
+        hint: "give a tarball URL or an npm spec, or with --join a tarball here to embed",
+      },
+    );
   return { kind: "npm", spec };
 }
 
