@@ -48,7 +48,9 @@ async function packageSource(spec: string): Promise<PackageSource> {
   // What npm would read as a path is one on the new server, which does not have it.
   if (!/^https?:\/\//.test(spec) && (/^(\.{0,2}\/|~\/|file:)/.test(spec) || /\.(tgz|tar\.gz)$/.test(spec)))
     throw new UsageError(
-      `"${spec}" is a path on this machine${local === null ? " (and is not here either)" : ""}; the new server cannot read it`,
+      local === null
+        ? `${spec} does not exist: a path on this machine, which the new server could not read anyway`
+        : `"${spec}" is a path on this machine; the new server cannot read it`,
       {
         where: "--package",
         hint: "give a tarball URL or an npm spec, or with --join a tarball here to embed",
