@@ -34,6 +34,24 @@ export interface SyncDaemonOptions {
   statusIntervalMs?: number;
   resyncIntervalMs?: number;
   debounceMs?: number;
+  /**
+   * How long a change that takes agents away waits before it is applied (default 1.5 s): the
+   * shield, following the same file, closes their tunnels first, and its close must still find
+   * the peer and the table that carry it to the agent. (`shield revoke` removes the peer itself
+   * once the shield has logged the revocation; this is the edit made by hand.)
+   */
+  removalGraceMs?: number;
+}
+
+/** WireGuard agents of `before` that `after` no longer has with the same key. */
+function agentsLeaving(before: ShieldConfig, after: ShieldConfig): string[] {
+  return before.agents
+    .filter(
+      (a) =>
+        a.wireguard !== undefined &&
+        !after.agents.some((b) => b.id === a.id && b.wireguard?.publicKey === a.wireguard?.publicKey),
+    )
+    .map((a) => a.id);
 }
 
 async function readConfig(file: string): Promise<{ cfg: ShieldConfig; hash: string }> {
@@ -104,12 +122,16 @@ export async function startSyncDaemon(o: SyncDaemonOptions): Promise<{ close(): 
    * `force` applies even an unchanged file: at start, and every half minute, since someone may
    * have changed the interface by hand. Only what changed is said, except at start.
    */
-  const sync = (why: string, force: boolean, always = false) => {
+  const sync = (why: string, force: boolean, always = false, graceDone = false): Promise<void> => {
     chain = chain.then(async () => {
       if (closed) return;
       try {
         const { cfg, hash } = await readConfig(o.configFile);
         if (!force && hash === lastHash) return;
+        if (!force && !graceDone && current && agentsLeaving(current, cfg).length > 0) {
+          setTimeout(() => void sync(why, false, always, true), o.removalGraceMs ?? 1500);
+          return;
+        }
         const out = await applyOnce(cfg, lastTable, r);
         current = cfg;
         lastHash = hash;
