@@ -14,7 +14,7 @@
  *
  * Where Node's server is laxer, or only different:
  * - Syntax llhttp reads and front.ts refuses: a run of spaces between the parts of the request
- *   line, a lone CR or LF before it, a tab before a Content-Length or Transfer-Encoding value, an
+ *   line, a lone CR or LF before it, a tab before or after a Content-Length or Transfer-Encoding value, an
  *   empty name or value in a chunk extension. What it reads is what front.ts would have read
  *   without the stray bytes, and the proxy writes the request out anew, so a destination cannot
  *   read it another way.
