@@ -73,7 +73,7 @@ function ruleTarget(flags: RuleFlags): { level: string; name?: string } {
   return { level: "global" };
 }
 
-/** `status`, `agents`, `mode`, `rules` (talk to the admin API) and `install`. */
+/** `status`, `reload`, `agents`, `mode`, `rules` (talk to the admin API) and `install`. */
 export function registerShieldAdminCommands(shield: Command, setCode: (c: number) => void): void {
   apiOptions(
     shield
@@ -101,6 +101,23 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
           ? `last reload (${r.trigger}, ${ago(r.at)}): ${r.ok ? "applied" : `FAILED, running policy kept:\n  ${r.error}`}`
           : "no reload since start",
       ].join("\n"),
+    );
+    setCode(0);
+  });
+
+  apiOptions(
+    shield
+      .command("reload")
+      .description(
+        "ask the running shield to read shield.yaml again (as SIGHUP does); a file with errors is not applied",
+      ),
+  ).action(async (flags: ApiFlags) => {
+    const r = await call(flags, "POST", "/api/reload");
+    if (flags.json) return out(JSON.stringify(r, null, 2));
+    const restart = r.restartNeeded as string[];
+    out(
+      `reloaded: the running shield applies the file now; ${String(r.tunnelsClosed)} open tunnel(s) closed` +
+        (restart.length ? `\nchanges to ${restart.join(", ")} apply after a restart` : ""),
     );
     setCode(0);
   });

@@ -148,7 +148,18 @@ export async function startManagedShield(
     return saving;
   };
 
-  const reloader = new ConfigReloader(cfg.file, ctl, {
+  const counted = {
+    apply: (c: Parameters<ShieldControl["apply"]>[0], trigger: string) => {
+      const r = ctl.apply(c, trigger);
+      m.reloaded(true);
+      return r;
+    },
+    reloadFailed: (trigger: string, error: string) => {
+      m.reloaded(false);
+      ctl.reloadFailed(trigger, error);
+    },
+  };
+  const reloader = new ConfigReloader(cfg.file, counted, {
     ...(opts.warn ? { warn: opts.warn } : {}),
     ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
   });
@@ -181,6 +192,7 @@ export async function startManagedShield(
       tokenSha256,
       version: SHIELD_VERSION,
       editRule,
+      reload: (trigger) => reloader.reload(trigger, true),
       saveModes,
       resolver: opts.resolver ?? systemResolver,
     });

@@ -62,6 +62,7 @@ const ENDPOINTS: Array<[string, string, unknown?]> = [
   ["DELETE", "/api/rules", { level: "tier", name: "crew", verdict: "allow", rule: "web.test" }],
   ["GET", "/api/log"],
   ["POST", "/api/check", { agent: "scout", destinations: ["web.test:443"] }],
+  ["POST", "/api/reload"],
   ["GET", "/api/events"],
   ["GET", "/metrics"],
 ];

@@ -28,6 +28,7 @@ import type { Mode } from "../types.js";
 import { ControlError, type ShieldControl, type LiveDecision } from "./control.js";
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/assets.js";
 import type { ShieldMetrics } from "./metrics.js";
+import type { ReloadOutcome } from "../reload.js";
 import { RULE_LEVELS, listRules, type RuleEdit } from "./rules-file.js";
 import {
   HttpError,
@@ -51,6 +52,8 @@ export interface AdminApi {
   version: string;
   /** Add or remove a rule: edit the file, validate, write it, apply. */
   editRule(edit: RuleEdit, op: "add" | "remove"): Promise<{ tunnelsClosed: number }>;
+  /** Read shield.yaml again and apply it, as SIGHUP does. */
+  reload(trigger: string): Promise<ReloadOutcome>;
   /** Keep the API's mode switches across restarts. */
   saveModes(): Promise<void>;
   /** The proxy's own resolver, for /api/check with `resolve`. */
@@ -231,6 +234,13 @@ export function createAdminHandler(
           return;
         }
         sendJson(res, 200, { ok: true, tunnelsClosed: closed, modes: api.control.modes() });
+      },
+    },
+    "/api/reload": {
+      POST: async (_req, res) => {
+        const r = await api.reload("admin api");
+        // A refused file leaves the running policy in force: say so with the file's own error.
+        sendJson(res, r.ok ? 200 : 422, { schema: "clawguard.shield-reload/v1", ...r });
       },
     },
     "/api/rules": {
