@@ -172,8 +172,8 @@ fleets: {}
 #    # shared: one budget for the whole fleet together, not one per agent
 #    budget: { upload: 5GB, window: 1d, shared: true }
 
-# One entry per agent. token_sha256 is the sha256 of the agent's proxy password:
-#   printf %s "$TOKEN" | sha256sum
+# One entry per agent. \`clawguard shield agents add ID [--tier T]\` writes one with a new token;
+# token_sha256 is the sha256 of the agent's proxy password: printf %s "$TOKEN" | sha256sum
 agents: []
 #  - id: scout
 #    tier: crew
