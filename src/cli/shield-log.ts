@@ -13,6 +13,7 @@ import {
 import { UsageError } from "../errors.js";
 import { parseDuration } from "../shield/units.js";
 import { formatHostPort } from "../net/hostport.js";
+import { causeOf, reasonShown } from "../shield/policy/outcome.js";
 import { wantColor } from "./report.js";
 
 interface SourceFlags {
@@ -59,18 +60,24 @@ async function dbPath(flags: SourceFlags): Promise<string> {
   throw new UsageError("which log? pass --db PATH, or --config shield.yaml to use its log.path");
 }
 
-/** One line per record: time, agent, decision, method, host:port and path, rule, bytes up/down. */
+/**
+ * One line per record: time, agent, decision, method, host:port and path, what decided it (the
+ * rule, default, lockdown or unknown agent), bytes up/down, then why, for every refusal and
+ * for an allowed request that failed on its way (DNS, connect).
+ */
 export function formatRecord(r: StoredRecord, color = false): string {
   const c = pc.createColors(color);
   const paint = r.decision === "allowed" ? c.green : r.decision === "denied" ? c.red : c.yellow;
+  const why = reasonShown(r);
   return [
     c.dim(new Date(r.ts).toISOString()),
     r.agent ?? "(unknown)",
     paint(r.decision.padEnd(7)),
     r.method,
-    formatHostPort(r.host, r.port) + (r.path ?? ""),
-    c.dim(r.rule ?? "default"),
+    r.host === "" ? "(no target)" : formatHostPort(r.host, r.port) + (r.path ?? ""),
+    c.dim(causeOf(r)),
     `${r.bytesUp}↑ ${r.bytesDown}↓`,
+    ...(why !== null ? [r.decision === "allowed" ? c.red(why) : why] : []),
   ].join("  ");
 }
 
