@@ -56,6 +56,7 @@ const at = (host: string, p = "/") => `http://${host}:${web.port}${p}`;
 const ENDPOINTS: Array<[string, string, unknown?]> = [
   ["GET", "/api/status"],
   ["GET", "/api/agents"],
+  ["GET", "/api/traffic"],
   ["PUT", "/api/mode", { scope: "global", mode: "lockdown" }],
   ["GET", "/api/rules"],
   ["POST", "/api/rules", { level: "global", verdict: "allow", rule: "evil.test" }],

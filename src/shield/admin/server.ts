@@ -209,6 +209,10 @@ export function createAdminHandler(
       GET: (_req, res) =>
         sendJson(res, 200, { schema: "clawguard.shield-agents/v1", agents: api.control.agents() }),
     },
+    "/api/traffic": {
+      GET: (_req, res) =>
+        sendJson(res, 200, { schema: "clawguard.shield-traffic/v1", ...api.control.history.view() }),
+    },
     "/api/mode": {
       PUT: async (req, res) => {
         const body = parse(modeSchema, await readJson(req));
