@@ -12,3 +12,4 @@ export {
 export { ensureRootfs, configuredMirror, BASE_PACKAGES, OFFLINE_PACKAGES, CACHE_DIR } from "./rootfs.js";
 export { cmd, CmdError, isRoot, sleep, type CmdResult, type CmdOptions } from "./run.js";
 export { generateKey, sshFrom, type SshOptions, type SshTarget } from "./ssh.js";
+export { runLynis, type LynisRun } from "./lynis.js";

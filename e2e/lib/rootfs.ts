@@ -28,6 +28,7 @@ export const OFFLINE_PACKAGES = [
   "nftables",
   "lynis",
   "rsyslog",
+  "needrestart",
 ] as const;
 
 const SUITE = "bookworm";
