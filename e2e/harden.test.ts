@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { hardenIn, installGatewayStandIn, startCarelessGateway, waitListening } from "./lib/careless.js";
-import { isRoot, sshFrom, type Container } from "./lib/index.js";
+import { auditIn, isRoot, runLynis, sshFrom, type Container, type LynisRun } from "./lib/index.js";
 import { useContainer } from "./lib/suite.js";
 
 const CONFIG = `// written by the quick-start guide
@@ -30,10 +30,20 @@ const sums =
 describe.skipIf(!isRoot)("clawguard harden on a booted Debian 12 with a gateway running as root", () => {
   const ct = useContainer({ tag: "harden" });
   let before = "";
+  let lynisBefore: LynisRun | undefined;
+  let hardened = false;
+
+  it("Lynis scores the careless install", { timeout: 1_500_000 }, async () => {
+    const c = ct();
+    await setUpCareless(c);
+    await c.aptInstall("lynis");
+    lynisBefore = await runLynis(c);
+    console.log(`Lynis hardening index before harden: ${lynisBefore.index} (${lynisBefore.seconds} s)`);
+    expect(lynisBefore.index).toBeGreaterThan(0);
+  });
 
   it("plans without changing anything, then applies: gateway on loopback as its own user, firewall, jail, upgrades", async () => {
     const c = ct();
-    await setUpCareless(c);
     // Packages harden installs come from the pre-downloaded .debs: the container has no mirror.
     before = (await c.exec(sums)).stdout;
 
@@ -54,6 +64,7 @@ describe.skipIf(!isRoot)("clawguard harden on a booted Debian 12 with a gateway 
     expect(run.code).toBe(0);
     expect(run.report.applied).toBe(true);
     expect(run.report.health?.ok, JSON.stringify(run.report.health)).toBe(true);
+    hardened = true;
 
     // Live state, read from the system rather than from the report.
     await waitListening(c, "127.0.0.1:18789");
@@ -80,9 +91,44 @@ describe.skipIf(!isRoot)("clawguard harden on a booted Debian 12 with a gateway 
       "firewall.installed",
       "tmp.persistent_options",
       "updates.enabled",
+      "updates.needrestart",
+      "kernel.rp_filter",
+      "kernel.icmp_redirects",
+      "kernel.core_dumps",
+      "ssh.log_level",
+      "ssh.allow_users",
+      "systemd.limit_core",
     ])
       expect(run.report.fixed, id).toContain(id);
   });
+
+  it(
+    "afterwards Lynis scores 75 or more, the gateway is healthy and the audit is clean",
+    { timeout: 1_500_000 },
+    async () => {
+      const c = ct();
+      // Minutes of Lynis on a system harden did not change would measure nothing.
+      if (!hardened)
+        throw new Error("harden --apply did not succeed (see the test above): nothing to measure");
+      const after = await runLynis(c);
+      console.log(
+        `Lynis hardening index: ${lynisBefore?.index ?? "?"} before harden, ${after.index} after (${after.seconds} s)\n` +
+          `left: ${[...after.warnings, ...after.suggestions].join("\n      ")}`,
+      );
+      expect(after.index).toBeGreaterThanOrEqual(75);
+      expect(after.index).toBeGreaterThan(lynisBefore?.index ?? 100);
+      for (const id of ["PKGS-7388", "KRNL-5820", "SSH-7408"])
+        expect([...after.warnings, ...after.suggestions].join("\n"), id).not.toMatch(
+          new RegExp(`^${id}\\|`, "m"),
+        );
+      await waitListening(c, "127.0.0.1:18789");
+      const { report } = await auditIn(c);
+      const offenders = report.findings
+        .filter((f) => f.status === "fail" || f.status === "error")
+        .map((f) => `${f.id}: ${f.status} (${f.evidence.source}: ${f.evidence.excerpt})`);
+      expect(offenders, offenders.join("\n")).toEqual([]);
+    },
+  );
 
   it("a second run finds nothing to change", async () => {
     const again = await hardenIn(ct(), []);

@@ -13,3 +13,4 @@ export { ensureRootfs, configuredMirror, BASE_PACKAGES, OFFLINE_PACKAGES, CACHE_
 export { cmd, CmdError, isRoot, sleep, type CmdResult, type CmdOptions } from "./run.js";
 export { generateKey, sshFrom, type SshOptions, type SshTarget } from "./ssh.js";
 export { Topology, type Node } from "./topology.js";
+export { runLynis, type LynisRun } from "./lynis.js";

@@ -36,6 +36,7 @@ export const OFFLINE_PACKAGES = [
   "locales",
   "curl",
   "xz-utils",
+  "needrestart",
 ] as const;
 
 const SUITE = "bookworm";

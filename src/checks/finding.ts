@@ -11,6 +11,7 @@ export const LAYERS = [
   "firewall",
   "fail2ban",
   "ssh",
+  "kernel",
   "tmp",
   "credentials",
   "updates",

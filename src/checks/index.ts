@@ -3,6 +3,7 @@ import { egressLayer } from "./egress.js";
 import { fail2banLayer } from "./fail2ban.js";
 import { firewallLayer } from "./firewall.js";
 import { gatewayLayer } from "./gateway.js";
+import { kernelLayer } from "./kernel.js";
 import type { LayerCheck } from "./layer.js";
 import { openclawLayer } from "./openclaw.js";
 import { sshLayer } from "./ssh.js";
@@ -19,6 +20,7 @@ export const LAYER_CHECKS: LayerCheck[] = [
   firewallLayer,
   fail2banLayer,
   sshLayer,
+  kernelLayer,
   tmpLayer,
   credentialsLayer,
   updatesLayer,

@@ -3,6 +3,7 @@ import { sshdValue, type SshdFact, type SshdSetting } from "../facts/sshd.js";
 import { catalog, need, partialProblems, type FindingMaker } from "./catalog.js";
 import type { Evidence, Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
+import { checkSshSession } from "./ssh-session.js";
 
 const DROP_IN = "/etc/ssh/sshd_config.d/10-clawguard.conf";
 const RELOAD = "sshd -t && systemctl reload ssh";
@@ -219,6 +220,7 @@ export function checkSsh({ sshd }: Pick<Facts, "sshd">): Finding[] {
           },
         ),
   );
+  out.push(...checkSshSession(f));
   out.push(checkPorts(f));
   out.push(keysFinding(f, C.authorized_keys));
   out.push(...checkCa(f));

@@ -151,6 +151,13 @@ export const DIRECTIVES: Directive[] = [
     good: (v) => ["0077", "077"].includes(last(v) ?? ""),
   },
   {
+    key: "LimitCORE",
+    severity: "medium",
+    want: "LimitCORE=0",
+    why: "a crash writes a core dump holding the gateway's tokens and keys",
+    good: (v) => last(v) === "0",
+  },
+  {
     key: "SystemCallArchitectures",
     severity: "low",
     want: "SystemCallArchitectures=native",

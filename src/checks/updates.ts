@@ -1,7 +1,8 @@
 import { aptSetting, type AptSetting } from "../facts/aptconf.js";
+import { securityRepoFor, securitySources, SOURCES_DIR, SOURCES_LIST } from "../facts/apt-sources.js";
 import type { Facts } from "../facts/keys.js";
 import { installedVersion } from "../facts/packages.js";
-import { UNATTENDED_LOG } from "../facts/updates.js";
+import { NEEDRESTART_CONF, UNATTENDED_LOG } from "../facts/updates.js";
 import { catalog, need, partialProblems } from "./catalog.js";
 import type { Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
@@ -30,6 +31,19 @@ const C = catalog("updates", {
       'add "origin=Debian,codename=${distro_codename},label=Debian-Security"; to Unattended-Upgrade::Origins-Pattern in /etc/apt/apt.conf.d/50unattended-upgrades',
     fixable: true,
   },
+  security_repo: {
+    severity: "high",
+    title:
+      "apt fetches the distribution's security suite, so unattended upgrades have security fixes to install",
+    remediation: `echo 'deb http://security.debian.org/debian-security bookworm-security main' > ${SOURCES_DIR}/security.list   # your release's codename`,
+    fixable: true,
+  },
+  needrestart: {
+    severity: "medium",
+    title: "needrestart restarts services after upgrades, so no running service keeps an unpatched library",
+    remediation: `apt-get install -y needrestart && echo "\\$nrconf{restart} = 'a';" > /etc/needrestart/conf.d/50-autorestart.conf`,
+    fixable: true,
+  },
   timer: {
     severity: "medium",
     title: "apt-daily-upgrade.timer runs at boot",
@@ -44,7 +58,7 @@ const C = catalog("updates", {
   },
 });
 
-type UpdatesFacts = Pick<Facts, "packages" | "apt" | "updates">;
+type UpdatesFacts = Pick<Facts, "packages" | "apt" | "updates" | "aptSources">;
 
 function periodic(s: AptSetting | undefined): boolean {
   // Values are days ("1"), "always", or a duration ("1d"); "0" or nothing means off.
@@ -57,7 +71,69 @@ function where(s: AptSetting | undefined, key: string): string {
   return s ? `${key} "${s.value}" (${s.source} line ${s.line})` : `${key} not set`;
 }
 
-export function checkUpdates({ packages, apt, updates }: UpdatesFacts): Finding[] {
+function checkSecurityRepo(sources: UpdatesFacts["aptSources"], out: Finding[]): void {
+  const f = need(sources, C.security_repo, out);
+  if (!f) return;
+  out.push(...partialProblems(sources, C.security_repo));
+  const found = securitySources(f);
+  if (found.length > 0) {
+    out.push(
+      C.security_repo.pass({
+        source: `${found[0]!.source} line ${found[0]!.line}`,
+        excerpt: found.map((s) => `${s.uris.join(" ")} ${s.suites.join(" ")}`).join("; "),
+      }),
+    );
+    return;
+  }
+  const repo = securityRepoFor(f);
+  const excerpt = `no enabled deb entry for a security suite in ${f.files.join(", ") || SOURCES_LIST}`;
+  out.push(
+    C.security_repo.fail(
+      { source: f.files[0] ?? SOURCES_LIST, excerpt },
+      repo
+        ? {
+            remediation: `echo 'deb ${repo.uri} ${repo.suite} ${repo.components.join(" ")}' > ${SOURCES_DIR}/security.list`,
+          }
+        : {
+            remediation: `add your distribution's security repository to ${SOURCES_DIR} (harden cannot tell which release this is)`,
+          },
+    ),
+  );
+}
+
+function checkNeedrestart(version: string | undefined, u: UpdatesFacts["updates"], out: Finding[]): void {
+  if (version === undefined) {
+    out.push(
+      C.needrestart.fail({
+        source: "/var/lib/dpkg/status",
+        excerpt: "needrestart not installed: services keep old libraries loaded after an upgrade",
+      }),
+    );
+    return;
+  }
+  const f = need(u, C.needrestart, out);
+  if (!f) return;
+  const mode = f.needrestartMode;
+  out.push(
+    C.needrestart.verdict(
+      mode?.value === "a",
+      mode
+        ? {
+            source: `${mode.source} line ${mode.line}`,
+            excerpt: `needrestart ${version}, $nrconf{restart} = '${mode.value}'`,
+          }
+        : {
+            source: NEEDRESTART_CONF,
+            excerpt: `needrestart ${version}, $nrconf{restart} not set: it asks, and unattended nobody answers`,
+          },
+      mode?.value === "a"
+        ? undefined
+        : { title: "needrestart does not restart services by itself after upgrades" },
+    ),
+  );
+}
+
+export function checkUpdates({ packages, apt, updates, aptSources }: UpdatesFacts): Finding[] {
   const out: Finding[] = [];
   const pk = need(packages, C.installed, out);
   if (!pk) return out;
@@ -104,6 +180,8 @@ export function checkUpdates({ packages, apt, updates }: UpdatesFacts): Finding[
       );
     }
   }
+  checkSecurityRepo(aptSources, out);
+  checkNeedrestart(installedVersion(pk, "needrestart"), updates, out);
   const u = need(updates, C.last_run, out);
   if (u) {
     out.push(
@@ -130,6 +208,6 @@ export function checkUpdates({ packages, apt, updates }: UpdatesFacts): Finding[
 
 export const updatesLayer = defineLayer({
   layer: "updates",
-  needs: ["packages", "apt", "updates"],
+  needs: ["packages", "apt", "updates", "aptSources"],
   check: checkUpdates,
 });

@@ -4,6 +4,7 @@ import type { BudgetUse } from "../shield/admission/budget.js";
 import { call, DEFAULT_CONFIG, type ApiFlags } from "../shield/admin/client.js";
 import { UsageError } from "../errors.js";
 import { installShield } from "../shield/install.js";
+import { addAgent } from "../shield/admin/agents-file.js";
 
 const MODES = ["enforce", "audit", "lockdown", "inherit"] as const;
 
@@ -99,7 +100,7 @@ interface InstallFlags {
   json?: boolean;
 }
 
-/** `status`, `agents`, `mode`, `rules` (talk to the admin API) and `install`. */
+/** `status`, `reload`, `agents`, `mode`, `rules` (talk to the admin API) and `install`. */
 export function registerShieldAdminCommands(shield: Command, setCode: (c: number) => void): void {
   apiOptions(
     shield
@@ -132,7 +133,62 @@ export function registerShieldAdminCommands(shield: Command, setCode: (c: number
   });
 
   apiOptions(
-    shield.command("agents").description("agents with their mode, last request, traffic and open tunnels"),
+    shield
+      .command("reload")
+      .description(
+        "ask the running shield to read shield.yaml again (as SIGHUP does); a file with errors is not applied",
+      ),
+  ).action(async (flags: ApiFlags) => {
+    const r = await call(flags, "POST", "/api/reload");
+    if (flags.json) return out(JSON.stringify(r, null, 2));
+    const restart = r.restartNeeded as string[];
+    out(
+      `reloaded: the running shield applies the file now; ${String(r.tunnelsClosed)} open tunnel(s) closed` +
+        (restart.length ? `\nchanges to ${restart.join(", ")} apply after a restart` : ""),
+    );
+    setCode(0);
+  });
+
+  const agentsCmd = shield
+    .command("agents")
+    .description("list the running shield's agents, or add one to shield.yaml with a new token");
+  agentsCmd
+    .command("add")
+    .description(
+      "add an agent to shield.yaml with a new token: the token is printed once, the file keeps its sha256",
+    )
+    .argument("<id>", "the agent's id, e.g. scout")
+    .option("--fleet <fleet>", "the fleet it belongs to (defined under fleets)")
+    .option("--tier <tier>", "its tier (defined under tiers)")
+    .option("--config <file>", `the shield.yaml to add it to (default ${DEFAULT_CONFIG})`)
+    .option("--json", "print the agent and its token as JSON (schema clawguard.shield-agent-add/v1)")
+    .action(async (id: string, flags: { fleet?: string; tier?: string; config?: string; json?: boolean }) => {
+      const file = flags.config ?? DEFAULT_CONFIG;
+      const a = await addAgent(file, {
+        id,
+        ...(flags.fleet !== undefined ? { fleet: flags.fleet } : {}),
+        ...(flags.tier !== undefined ? { tier: flags.tier } : {}),
+      });
+      if (flags.json) {
+        out(JSON.stringify({ schema: "clawguard.shield-agent-add/v1", config: file, ...a }, null, 2));
+      } else {
+        const where = [a.fleet && `fleet ${a.fleet}`, a.tier && `tier ${a.tier}`].filter(Boolean).join(", ");
+        out(
+          [
+            `added agent ${a.id}${where ? ` (${where})` : ""} to ${file}`,
+            `token: ${a.token}`,
+            "  shown this once: the file keeps only its sha256. The agent sends it as its proxy password:",
+            `  HTTPS_PROXY=http://${a.id}:${a.token}@SHIELD-HOST:PORT`,
+            "a running shield picks the file up on its own (or: clawguard shield reload)",
+          ].join("\n"),
+        );
+      }
+      setCode(0);
+    });
+  apiOptions(
+    agentsCmd
+      .command("list", { isDefault: true })
+      .description("agents with their mode, last request, traffic and open tunnels"),
   ).action(async (flags: ApiFlags) => {
     const s = await call(flags, "GET", "/api/agents");
     if (flags.json) return out(JSON.stringify(s, null, 2));

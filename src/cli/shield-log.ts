@@ -14,6 +14,7 @@ import {
 import { UsageError } from "../errors.js";
 import { parseDuration } from "../shield/units.js";
 import { formatHostPort } from "../net/hostport.js";
+import { causeOf, reasonShown } from "../shield/policy/outcome.js";
 import { wantColor } from "./report.js";
 import { sharedLog, sharedVerify } from "./shield-store.js";
 
@@ -114,7 +115,11 @@ async function sharedLogAction(
   setCode(0);
 }
 
-/** One line per record: time, agent, decision, method, host:port and path, rule, bytes up/down. */
+/**
+ * One line per record: time, agent, decision, method, host:port and path, what decided it (the
+ * rule, default, lockdown or unknown agent), bytes up/down, then why, for every refusal and
+ * for an allowed request that failed on its way (DNS, connect).
+ */
 export function formatRecord(r: StoredRecord, color = false): string {
   const c = pc.createColors(color);
   const by = changeOperator(r);
@@ -128,15 +133,17 @@ export function formatRecord(r: StoredRecord, color = false): string {
       r.reason,
     ].join("  ");
   const paint = r.decision === "allowed" ? c.green : r.decision === "denied" ? c.red : c.yellow;
+  const why = reasonShown(r);
   return [
     c.dim(new Date(r.ts).toISOString()),
     ...("node" in r ? [c.dim(String(r.node))] : []),
     r.agent ?? "(unknown)",
     paint(r.decision.padEnd(7)),
     r.method,
-    formatHostPort(r.host, r.port) + (r.path ?? ""),
-    c.dim(r.rule ?? "default"),
+    r.host === "" ? "(no target)" : formatHostPort(r.host, r.port) + (r.path ?? ""),
+    c.dim(causeOf(r)),
     `${r.bytesUp}↑ ${r.bytesDown}↓`,
+    ...(why !== null ? [r.decision === "allowed" ? c.red(why) : why] : []),
   ].join("  ");
 }
 

@@ -1,4 +1,6 @@
 import type { AptConfFact } from "./aptconf.js";
+import type { AptSourcesFact } from "./apt-sources.js";
+import type { CoredumpFact } from "./coredump.js";
 import type { CredentialsFact } from "./credentials.js";
 import type { DockerFact } from "./docker.js";
 import type { Fact } from "./fact.js";
@@ -14,6 +16,7 @@ import type { SshdFact } from "./sshd.js";
 import type { RoutesFact } from "./routes.js";
 import type { PathStats } from "./stat.js";
 import type { SudoersFact } from "./sudoers.js";
+import type { SysctlFact } from "./sysctl.js";
 import type { ExposureResult } from "./systemd-analyze.js";
 import type { UfwFact } from "./ufw.js";
 import type { UpdatesFact } from "./updates.js";
@@ -49,6 +52,9 @@ export interface FactTypes {
   routes: RoutesFact;
   /** The WireGuard configs here and, live, the interface that carries each proxy address. */
   wireguardLink: WireguardLinkFact;
+  aptSources: AptSourcesFact;
+  sysctl: SysctlFact;
+  coredump: CoredumpFact;
 }
 
 export type FactKey = keyof FactTypes;

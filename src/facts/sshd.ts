@@ -31,7 +31,16 @@ export interface SshdConfigParse {
 }
 
 /** Keywords whose every occurrence counts; for all others sshd keeps the first one. */
-const ACCUMULATE = new Set(["port", "listenaddress", "hostkey", "include", "acceptenv", "subsystem"]);
+const ACCUMULATE = new Set([
+  "port",
+  "listenaddress",
+  "hostkey",
+  "include",
+  "acceptenv",
+  "subsystem",
+  "allowusers",
+  "allowgroups",
+]);
 const ALIASES: Record<string, string> = {
   challengeresponseauthentication: "kbdinteractiveauthentication",
 };
@@ -52,7 +61,25 @@ export const SSHD_DEFAULTS: Record<string, string> = {
   authorizedprincipalsfile: "none",
   authorizedprincipalscommand: "none",
   revokedkeys: "none",
+  authorizedkeyscommand: "none",
+  maxauthtries: "6",
+  logingracetime: "120",
+  clientaliveinterval: "0",
+  clientalivecountmax: "3",
+  tcpkeepalive: "yes",
+  loglevel: "INFO",
+  compression: "yes",
 };
+
+/** sshd's time format (`90`, `2m`, `1h30m`) in seconds; undefined when it is not one. */
+export function sshdSeconds(v: string): number | undefined {
+  const s = v.trim().toLowerCase();
+  if (!/^(\d+[smhdw]?)+$/.test(s)) return undefined;
+  const unit: Record<string, number> = { "": 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+  let total = 0;
+  for (const m of s.matchAll(/(\d+)([smhdw]?)/g)) total += Number(m[1]) * unit[m[2]!]!;
+  return total;
+}
 
 function splitDirective(line: string): { key: string; args: string } | null {
   const m = /^(\S+?)(?:\s*=\s*|\s+)(.*)$/.exec(line);

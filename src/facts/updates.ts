@@ -7,6 +7,27 @@ export interface UpdatesFact {
   timerEnabled: boolean;
   /** When the facts were read, so the check stays a pure function of them. */
   now: number;
+  /** needrestart's `$nrconf{restart}`, the last assignment in its config and conf.d snippets. */
+  needrestartMode?: { value: string; source: string; line: number };
+}
+
+export const NEEDRESTART_CONF = "/etc/needrestart/needrestart.conf";
+export const NEEDRESTART_CONF_D = "/etc/needrestart/conf.d";
+
+/**
+ * The last `$nrconf{restart} = 'a';` of a needrestart config file (Perl): `a` restarts services
+ * by itself, `l` only lists them, `i` asks, which under unattended-upgrades means nobody answers.
+ */
+export function needrestartMode(
+  text: string,
+  source: string,
+): { value: string; source: string; line: number } | undefined {
+  let found: { value: string; source: string; line: number } | undefined;
+  text.split("\n").forEach((raw, i) => {
+    const m = /^\s*\$nrconf\{restart\}\s*=\s*(["'])([^"']*)\1\s*;/.exec(raw);
+    if (m) found = { value: m[2]!, source, line: i + 1 };
+  });
+  return found;
 }
 
 /** The last timestamp ("2026-11-25 06:12:01,123 INFO ...") of unattended-upgrades' log. */

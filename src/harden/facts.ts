@@ -30,6 +30,8 @@ export interface PlanFacts {
   sshd: Facts["sshd"];
   ufw: Facts["ufw"];
   openclaw: Facts["openclaw"];
+  sysctl: Facts["sysctl"];
+  aptSources: Facts["aptSources"];
   files: Map<string, FileNow>;
   /** Every entry under each state dir (not following symlinks), for modes and owners. */
   trees: Map<string, TreeEntry[]>;
@@ -97,7 +99,7 @@ async function walk(ctx: FactContext, dir: string, out: TreeEntry[]): Promise<vo
 }
 
 export async function gatherPlanFacts(ctx: FactContext): Promise<PlanFacts> {
-  const [tmp, apt, packages, users, sshd, ufw, openclaw] = await Promise.all([
+  const [tmp, apt, packages, users, sshd, ufw, openclaw, sysctl, aptSources] = await Promise.all([
     ctx.get("tmp"),
     ctx.get("apt"),
     ctx.get("packages"),
@@ -105,6 +107,8 @@ export async function gatherPlanFacts(ctx: FactContext): Promise<PlanFacts> {
     ctx.get("sshd"),
     ctx.get("ufw"),
     ctx.get("openclaw"),
+    ctx.get("sysctl"),
+    ctx.get("aptSources"),
   ]);
   const files = new Map<string, FileNow>();
   const extra: string[] = [];
@@ -135,6 +139,8 @@ export async function gatherPlanFacts(ctx: FactContext): Promise<PlanFacts> {
     sshd,
     ufw,
     openclaw,
+    sysctl,
+    aptSources,
     files,
     trees,
     logs: {

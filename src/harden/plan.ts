@@ -5,10 +5,12 @@ import { renderAutoUpgrades, renderSecurityOrigins } from "../render/apt.js";
 import { chooseJailBackend, renderJailLocal } from "../render/jail.js";
 import { renderSshdDropIn, SSHD_DROP_IN } from "../render/sshd.js";
 import { planSshCa } from "./plan-ssh-ca.js";
+import { knownLoginUsers, SSHD_LIMITS } from "../checks/ssh-session.js";
 import { APT_TEMPDIR, fstabWithTmp, renderAptTempDir, renderTmpMountDropIn } from "../render/tmp.js";
 import { renderUfwCommands, ufwDefaultsWithIpv6 } from "../render/ufw.js";
 import type { Change } from "../change/change.js";
 import type { PlanFacts } from "./facts.js";
+import { planKernel, planNeedrestart, planSecurityRepo } from "./plan-host.js";
 import { planOpenClaw } from "./plan-openclaw.js";
 import type { Profile } from "./profile.js";
 
@@ -40,6 +42,7 @@ export const PLAN_ORDER: Layer[] = [
   "fail2ban",
   "updates",
   "ssh",
+  "kernel",
   "user",
   "systemd",
   "gateway",
@@ -282,7 +285,8 @@ function planFail2ban(input: PlanInput): LayerPlan {
   return { changes };
 }
 
-function planUpdates({ findings, facts }: PlanInput): LayerPlan {
+function planUpdates(input: PlanInput): LayerPlan {
+  const { findings, facts } = input;
   const changes: Change[] = [];
   const installed = failing(findings, "updates", ["installed"]);
   const enabled = failing(findings, "updates", ["enabled"]);
@@ -317,7 +321,9 @@ function planUpdates({ findings, facts }: PlanInput): LayerPlan {
       live: true,
       fixes: timer,
     });
-  return { changes };
+  const repo = planSecurityRepo(input);
+  changes.push(...repo.changes, ...planNeedrestart(input).changes);
+  return { changes, blocked: repo.blocked };
 }
 
 function planSsh({ findings, facts }: PlanInput): LayerPlan {
@@ -328,12 +334,26 @@ function planSsh({ findings, facts }: PlanInput): LayerPlan {
     "tcp_forwarding",
     "agent_forwarding",
     "x11_forwarding",
+    "max_auth_tries",
+    "login_grace_time",
+    "client_alive",
+    "log_level",
+    "compression",
+    "allow_users",
   ]);
   if (!ids.length) return { changes: [] };
   if (facts.sshd.status !== "ok") return { changes: [], blocked: "sshd's settings could not be read" };
   const s = facts.sshd.value;
   // A key file that could not be read may hold keys, but "may" is not enough to turn passwords off.
   const keysPresent = s.authorizedKeys.some((k) => k.keys > 0);
+  // AllowUsers is judged on sshd as it will be, with passwords off when keys are present.
+  const known = knownLoginUsers({
+    ...s,
+    settings: keysPresent
+      ? { ...s.settings, passwordauthentication: [{ value: "no", source: SSHD_DROP_IN }] }
+      : s.settings,
+  });
+  const allowUsers = "users" in known ? known.users : undefined;
   const dirMissing = !facts.files.get("/etc/ssh/sshd_config.d")?.stat && !facts.files.get(SSHD_DROP_IN)?.stat;
   const changes: Change[] = [];
   if (dirMissing)
@@ -341,13 +361,21 @@ function planSsh({ findings, facts }: PlanInput): LayerPlan {
   changes.push({
     kind: "file",
     path: SSHD_DROP_IN,
-    content: renderSshdDropIn({ keysPresent }),
+    content: renderSshdDropIn({ keysPresent, allowUsers, ...SSHD_LIMITS }),
     mode: 0o644,
     ...root,
-    fixes: keysPresent ? ids : ids.filter((id) => id !== "ssh.password_auth"),
-    note: keysPresent
-      ? undefined
-      : "password logins stay on: no account has an authorized_keys file, and turning them off would lock you out",
+    fixes: ids.filter(
+      (id) => (keysPresent || id !== "ssh.password_auth") && (allowUsers || id !== "ssh.allow_users"),
+    ),
+    note:
+      [
+        keysPresent
+          ? undefined
+          : "password logins stay on: no account has an authorized_keys file, and turning them off would lock you out",
+        "why" in known ? `no AllowUsers: ${known.why}` : undefined,
+      ]
+        .filter(Boolean)
+        .join("; ") || undefined,
   });
   // sshd -t before reload: a drop-in sshd rejects fails the run, and the run is undone.
   changes.push({ kind: "command", argv: ["sshd", "-t"], onlyIf: [SSHD_DROP_IN], live: true, fixes: [] });
@@ -368,6 +396,7 @@ const PLANNERS: Partial<Record<Layer, Planner>> = {
   fail2ban: planFail2ban,
   updates: planUpdates,
   ssh: planSsh,
+  kernel: planKernel,
 };
 
 /**

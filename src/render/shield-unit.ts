@@ -208,7 +208,8 @@ fleets: {}
 #    # shared: one budget for the whole fleet together, not one per agent
 #    budget: { upload: 5GB, window: 1d, shared: true }
 
-# One entry per agent.${o.wireguard ? " clawguard shield enroll ID adds one on the tunnel:" : ""}
+# One entry per agent.${o.wireguard ? " clawguard shield enroll ID adds one on the tunnel;" : ""}
+# \`clawguard shield agents add ID [--tier T]\` writes one with a new token, printed once.
 agents: []
 ${
   o.wireguard

@@ -6,6 +6,12 @@ export interface SshdInput {
    * operator would be locked out of a server they reach with a password.
    */
   keysPresent: boolean;
+  /** Accounts for AllowUsers, only when they are known to be every account that logs in. */
+  allowUsers?: string[];
+  maxAuthTries: number;
+  loginGraceTime: number;
+  clientAliveInterval: number;
+  clientAliveCountMax: number;
 }
 
 export function renderSshdDropIn(s: SshdInput): string {
@@ -18,6 +24,16 @@ export function renderSshdDropIn(s: SshdInput): string {
     "AllowTcpForwarding local",
     "AllowAgentForwarding no",
     "X11Forwarding no",
+    `MaxAuthTries ${s.maxAuthTries}`,
+    `LoginGraceTime ${s.loginGraceTime}`,
+    // Probes inside the encrypted channel find a vanished client; TCP keepalives can be spoofed.
+    `ClientAliveInterval ${s.clientAliveInterval}`,
+    `ClientAliveCountMax ${s.clientAliveCountMax}`,
+    "TCPKeepAlive no",
+    // VERBOSE logs the fingerprint of the key that logged in, for fail2ban and for the operator.
+    "LogLevel VERBOSE",
+    "Compression no",
+    ...(s.allowUsers?.length ? [`AllowUsers ${s.allowUsers.join(" ")}`] : []),
     ...(s.keysPresent
       ? ["PasswordAuthentication no", "KbdInteractiveAuthentication no"]
       : ["# PasswordAuthentication stays on: no account has an authorized_keys file yet."]),

@@ -113,6 +113,8 @@ export function renderGatewayUnit(u: GatewayUnitInput): string {
     "CapabilityBoundingSet=",
     "AmbientCapabilities=",
     "UMask=0077",
+    // A core dump of the gateway would hold its tokens and API keys.
+    "LimitCORE=0",
     ...(u.shield
       ? [
           // Only loopback and the shield: anything else is refused by the kernel, not by trust.

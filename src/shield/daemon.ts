@@ -14,7 +14,7 @@ import type { ShieldConfig } from "./config.js";
 import { parseShieldConfig } from "./config.js";
 import { openConfiguredLog, type LogStore } from "./log/index.js";
 import { systemResolver, type Resolver } from "./net/resolve.js";
-import { ConfigReloader, type ReloadOutcome } from "./reload.js";
+import { ConfigReloader, type ReloadOutcome, type ReloadTarget } from "./reload.js";
 import { selfEndpoints, startShield, type RunningShield } from "./server.js";
 import { ControlError, ShieldControl } from "./admin/control.js";
 import { ShieldMetrics } from "./admin/metrics.js";
@@ -175,14 +175,23 @@ export async function startManagedShield(
   };
 
   let localNow = local;
-  const reloader = new ConfigReloader(
-    cfg.file,
-    shared ? storeReloadTarget(ctl, shared, (c) => (localNow = c)) : ctl,
-    {
-      ...(opts.warn ? { warn: opts.warn } : {}),
-      ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
+  const target: ReloadTarget = shared ? storeReloadTarget(ctl, shared, (c) => (localNow = c)) : ctl;
+  // Each reload, applied or refused, is counted for /metrics.
+  const counted: ReloadTarget = {
+    apply: (c, trigger) => {
+      const r = target.apply(c, trigger);
+      m.reloaded(true);
+      return r;
     },
-  );
+    reloadFailed: (trigger, error) => {
+      m.reloaded(false);
+      target.reloadFailed(trigger, error);
+    },
+  };
+  const reloader = new ConfigReloader(cfg.file, counted, {
+    ...(opts.warn ? { warn: opts.warn } : {}),
+    ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
+  });
   reloader.loaded(await readFile(cfg.file, "utf8").catch(() => ""));
   if (opts.watch !== false) reloader.watch();
 
@@ -240,6 +249,7 @@ export async function startManagedShield(
       version: SHIELD_VERSION,
       editRule,
       editConfig,
+      reload: (trigger) => reloader.reload(trigger, true),
       saveModes: store ? store.saveMode : saveModes,
       ...(store ? { store: store.admin, log: { query: store.queryLog } } : {}),
       // Straight to the store, as membership is: a change is no decision to count or stream.

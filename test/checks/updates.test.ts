@@ -53,3 +53,54 @@ describe("updates layer", () => {
     expect(one(report.findings, "updates.installed").status).toBe("pass");
   });
 });
+
+describe("updates layer: the security suite and needrestart", () => {
+  it("passes the security suite of a deb822 source and needrestart set to restart on its own", async () => {
+    const { report } = await auditFixture("updates-pass", ["updates"]);
+    const repo = one(report.findings, "updates.security_repo");
+    expect(repo.status).toBe("pass");
+    expect(repo.evidence.source).toBe("/etc/apt/sources.list.d/debian.sources line 8");
+    expect(repo.evidence.excerpt).toContain("bookworm-security");
+    const nr = one(report.findings, "updates.needrestart");
+    expect(nr.status).toBe("pass");
+    expect(nr.evidence.source).toBe("/etc/needrestart/conf.d/autorestart.conf line 1");
+  });
+
+  it("fails a release whose sources have no enabled deb line for its security suite, and names the one to add", async () => {
+    const { report } = await auditFixture("updates-nosecurity", ["updates"]);
+    const repo = one(report.findings, "updates.security_repo");
+    expect(repo.status).toBe("fail");
+    expect(repo.fixable).toBe(true);
+    expect(repo.remediation).toContain(
+      "deb http://security.debian.org/debian-security bookworm-security main contrib",
+    );
+    // A commented line, a deb-src line and a disabled stanza install nothing.
+    expect(repo.evidence.excerpt).toContain(
+      "/etc/apt/sources.list, /etc/apt/sources.list.d/security.sources",
+    );
+    const nr = one(report.findings, "updates.needrestart");
+    expect(nr.status).toBe("fail");
+    expect(nr.evidence.excerpt).toContain("not set");
+  });
+
+  it("says needrestart is missing when the package is not installed", async () => {
+    const { report } = await auditFixture("updates-fail", ["updates"]);
+    expect(one(report.findings, "updates.needrestart").evidence.excerpt).toContain(
+      "needrestart not installed",
+    );
+    expect(one(report.findings, "updates.security_repo").status).toBe("fail");
+  });
+
+  it("names the file and line of a malformed sources file", async () => {
+    const root = loadFixture("updates-pass");
+    writeFileSync(
+      path.join(root, "etc/apt/sources.list.d/broken.sources"),
+      "Types: deb\nthis is not a field\n",
+    );
+    const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["updates"] });
+    const err = report.findings.find((f) => f.id === "updates.security_repo" && f.status === "error");
+    expect(err?.evidence.excerpt).toBe(
+      '/etc/apt/sources.list.d/broken.sources:2: expected "Field: value", found "this is not a field"',
+    );
+  });
+});

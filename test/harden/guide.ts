@@ -28,7 +28,7 @@ export function classicGuide(): string {
   const root = writableFixture("classic-guide");
   appendFileSync(
     path.join(root, "var/lib/dpkg/status"),
-    "\nPackage: python3-systemd\nStatus: install ok installed\nVersion: 235-1\n\nPackage: unattended-upgrades\nStatus: install ok installed\nVersion: 2.9.1\n",
+    "\nPackage: python3-systemd\nStatus: install ok installed\nVersion: 235-1\n\nPackage: unattended-upgrades\nStatus: install ok installed\nVersion: 2.9.1\n\nPackage: needrestart\nStatus: install ok installed\nVersion: 3.6-4\n",
   );
   return root;
 }

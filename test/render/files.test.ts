@@ -8,6 +8,7 @@ import { parseUnitFile } from "../../src/facts/units.js";
 import { renderAutoUpgrades, renderSecurityOrigins } from "../../src/render/apt.js";
 import { unifiedDiff } from "../../src/render/diff.js";
 import { renderSshdDropIn } from "../../src/render/sshd.js";
+import { SSHD_LIMITS } from "../../src/checks/ssh-session.js";
 import { fstabWithTmp, renderAptTempDir, renderTmpMountDropIn } from "../../src/render/tmp.js";
 import { tempDir } from "../harden/tree.js";
 import { haveTool } from "./tool.js";
@@ -58,14 +59,24 @@ describe("apt", () => {
 
 describe("sshd drop-in", () => {
   it("turns passwords off only when some account has a key", () => {
-    expect(renderSshdDropIn({ keysPresent: true })).toMatch(/^PasswordAuthentication no$/m);
-    const without = renderSshdDropIn({ keysPresent: false });
+    expect(renderSshdDropIn({ keysPresent: true, ...SSHD_LIMITS })).toMatch(/^PasswordAuthentication no$/m);
+    const without = renderSshdDropIn({ keysPresent: false, ...SSHD_LIMITS });
     expect(without).not.toMatch(/^PasswordAuthentication/m);
     expect(without).toMatch(/^PermitRootLogin prohibit-password$/m);
     expect(without).toMatch(/^PermitEmptyPasswords no$/m);
     // ssh -L to the loopback gateway keeps working.
     expect(without).toMatch(/^AllowTcpForwarding local$/m);
     expect(without).toMatch(/^X11Forwarding no$/m);
+    expect(without).toMatch(/^MaxAuthTries 3$/m);
+    expect(without).toMatch(/^LogLevel VERBOSE$/m);
+    expect(without).toMatch(/^ClientAliveInterval 300\nClientAliveCountMax 2$/m);
+  });
+
+  it("writes AllowUsers only for the accounts it is given", () => {
+    expect(renderSshdDropIn({ keysPresent: true, ...SSHD_LIMITS })).not.toMatch(/AllowUsers/);
+    expect(renderSshdDropIn({ keysPresent: true, allowUsers: ["root", "ops"], ...SSHD_LIMITS })).toMatch(
+      /^AllowUsers root ops$/m,
+    );
   });
 });
 

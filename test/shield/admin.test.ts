@@ -56,12 +56,14 @@ const at = (host: string, p = "/") => `http://${host}:${web.port}${p}`;
 const ENDPOINTS: Array<[string, string, unknown?]> = [
   ["GET", "/api/status"],
   ["GET", "/api/agents"],
+  ["GET", "/api/traffic"],
   ["PUT", "/api/mode", { scope: "global", mode: "lockdown" }],
   ["GET", "/api/rules"],
   ["POST", "/api/rules", { level: "global", verdict: "allow", rule: "evil.test" }],
   ["DELETE", "/api/rules", { level: "tier", name: "crew", verdict: "allow", rule: "web.test" }],
   ["GET", "/api/log"],
   ["POST", "/api/check", { agent: "scout", destinations: ["web.test:443"] }],
+  ["POST", "/api/reload"],
   ["GET", "/api/events"],
   ["GET", "/metrics"],
 ];

@@ -140,6 +140,37 @@ describe("dashboard in a browser", { timeout: 60_000 }, () => {
     expect(s.managed.control.cfg.agents.find((a) => a.id === "rover")?.deny).toEqual([]);
   });
 
+  it("keeps an error until it is dismissed, in words, with the field marked", async () => {
+    await page.selectOption("#rule-level", "global");
+    await page.selectOption("#rule-verdict", "allow");
+    await page.fill("#rule-text", "http://x/");
+    await page.click("#rule-add");
+    await page.waitForSelector("#error:has-text('Adding the rule failed: ')");
+    expect(await page.getAttribute("#rule-text", "aria-invalid")).toBe("true");
+    // The page refreshes every two seconds; the error outlives two refreshes.
+    await page.waitForTimeout(4500);
+    expect(await page.isVisible("#error-box")).toBe(true);
+    expect(await page.textContent("#error")).toMatch(/^Adding the rule failed: .*http:\/\/x\//);
+    await page.click("#error-dismiss");
+    expect(await page.isVisible("#error-box")).toBe(false);
+    expect(await page.getAttribute("#rule-text", "aria-invalid")).toBeNull();
+    await page.fill("#rule-text", "");
+  });
+
+  it("charts each agent's last hour and lists the destinations refused most", async () => {
+    // Scout's requests so far: one allowed, one refused in lockdown.
+    const chart = await page.waitForSelector(
+      'tr[data-agent="scout"] svg[data-chart="requests"][data-requests="2"]',
+    );
+    expect(await chart.getAttribute("aria-label")).toMatch(/^2 request\(s\), .* in the last hour$/);
+    expect(await page.locator('tr[data-agent="scout"] svg[data-chart] rect').count()).toBeGreaterThan(0);
+    expect(await page.locator('tr[data-agent="rover"] svg[data-chart] rect').count()).toBe(0);
+    const refused = await page.waitForSelector(`#refused li[data-destination="web.test:${web.port}"]`);
+    expect(await refused.getAttribute("data-count")).toBe("1");
+    expect(await refused.textContent()).toContain("scout");
+    expect(await page.isVisible("#refused-none")).toBe(false);
+  });
+
   it("asks what the shield would decide for an agent, and says it without sending", async () => {
     // Lift the lockdown of the first case (a second click on the lit button).
     await page.click('button[data-scope="agent"][data-id="scout"][data-mode="lockdown"]');

@@ -23,7 +23,7 @@ async function logWith(n: number, over: (i: number) => object = () => ({})): Pro
 }
 
 describe("clawguard shield log", () => {
-  it("prints one line per record: time, agent, decision, method, host:port and path, rule, bytes", async () => {
+  it("prints one line per record: time, agent, decision, method, host:port and path, cause, bytes, reason", async () => {
     const db = await logWith(30);
     const { code, out } = await cli(
       "shield",
@@ -43,10 +43,10 @@ describe("clawguard shield log", () => {
     expect(lines).toHaveLength(3);
     expect(lines[0]).toContain(new Date(record(22).ts).toISOString());
     expect(lines[1]).toBe(
-      `${new Date(record(25).ts).toISOString()}  agent-1  denied   CONNECT  x.api.anthropic.com:443  default  250↑ 2500↓`,
+      `${new Date(record(25).ts).toISOString()}  agent-1  denied   CONNECT  x.api.anthropic.com:443  -  250↑ 2500↓  request 25`,
     );
     expect(lines[2]).toBe(
-      `${new Date(record(28).ts).toISOString()}  agent-1  denied   GET  api.openai.com:443/v1/items/28  default  280↑ 2800↓`,
+      `${new Date(record(28).ts).toISOString()}  agent-1  denied   GET  api.openai.com:443/v1/items/28  -  280↑ 2800↓  request 28`,
     );
     const ruled = await cli(
       "shield",
@@ -61,7 +61,7 @@ describe("clawguard shield log", () => {
       "1",
     );
     expect(ruled.out).toBe(
-      `${new Date(record(24).ts).toISOString()}  agent-0  allowed  GET  api.openai.com:443/v1/items/24  tier:crew allow api.openai.com  240↑ 2400↓\n`,
+      `${new Date(record(24).ts).toISOString()}  agent-0  allowed  GET  api.openai.com:443/v1/items/24  tier:crew allow api.openai.com  240↑ 2400↓  request 24\n`,
     );
   });
 

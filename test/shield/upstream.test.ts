@@ -644,6 +644,8 @@ agents:
     const records = await t.sink.waitFor(4);
     expect(records.every((r) => r.decision === "allowed" && r.bytesDown > 0)).toBe(true);
     expect(records.find((r) => r.path === "/big")!.bytesDown).toBe(70_000);
-    expect(records.filter((r) => r.bytesUp === 10)).toHaveLength(1);
+    // The POST's chunked body carries 10 bytes; its head up to the blank line counts too.
+    const postUp = post.indexOf("\r\n\r\n") + 2 + 10;
+    expect(records.filter((r) => r.bytesUp === postUp)).toHaveLength(1);
   });
 });

@@ -1,6 +1,7 @@
 import type { FactKey, FactTypes } from "../../facts/keys.js";
 import type { Gatherer } from "../context.js";
 import { gatherAptConf } from "./aptconf.js";
+import { gatherAptSources } from "./apt-sources.js";
 import { gatherCredentials } from "./credentials.js";
 import { gatherDocker } from "./docker.js";
 import { gatherFail2ban } from "./fail2ban.js";
@@ -16,6 +17,7 @@ import { gatherListeners } from "./sockets.js";
 import { gatherSshd } from "./sshd.js";
 import { gatherSudoers } from "./sudoers.js";
 import { gatherExposure } from "./systemd-analyze.js";
+import { gatherCoredump, gatherSysctl } from "./sysctl.js";
 import { gatherUfw } from "./ufw.js";
 import { gatherUpdates } from "./updates.js";
 import { gatherUsers } from "./users.js";
@@ -44,4 +46,7 @@ export const GATHERERS: { [K in FactKey]: Gatherer<FactTypes[K]> } = {
   credentials: gatherCredentials,
   lockdown: gatherLockdown,
   wireguardLink: gatherWireguardLink,
+  aptSources: gatherAptSources,
+  sysctl: gatherSysctl,
+  coredump: gatherCoredump,
 };

@@ -5,6 +5,7 @@
  * passes through `observe` on its way to the store, so counters and the live view come from
  * the same canonical records the audit log keeps.
  */
+import { TrafficHistory } from "./traffic.js";
 import { EventEmitter } from "node:events";
 import type { Endpoint, ShieldConfig } from "../config.js";
 import { scrubSecrets } from "../log/record.js";
@@ -65,6 +66,8 @@ export class ShieldControl {
   private readonly agentOverrides = new Map<string, Mode>();
   private readonly traffic = new Map<string, AgentTraffic>();
   private readonly totals = { allowed: 0, denied: 0, audited: 0, bytesUp: 0, bytesDown: 0 };
+  /** The last hour, minute by minute, for the dashboard's charts and refused destinations. */
+  readonly history = new TrafficHistory();
   private seq = 0;
   lastReload: ReloadResult | null = null;
 
@@ -104,6 +107,7 @@ export class ShieldControl {
 
   /** Count a log record and pass it to the live view; called for every record the proxy writes. */
   observe(record: LogRecord): void {
+    this.history.record(record);
     this.totals[record.decision] += 1;
     this.totals.bytesUp += record.bytesUp;
     this.totals.bytesDown += record.bytesDown;

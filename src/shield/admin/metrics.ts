@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import { registerLogMetrics, type LogStats } from "../log/index.js";
 import { budgetAction } from "../admission/budget.js";
 import type { LogRecord } from "../types.js";
+import { SHIELD_VERSION } from "../version.js";
 
 export class ShieldMetrics {
   readonly registry = new Registry();
@@ -14,6 +15,7 @@ export class ShieldMetrics {
   private readonly latency: Histogram;
   private readonly overruns: Counter<"scope" | "action">;
   private readonly dns: Counter<"agent" | "answer">;
+  private readonly reloads: Counter<"result">;
 
   constructor(openTunnels: () => number, logStats?: () => LogStats) {
     const registers = [this.registry];
@@ -58,8 +60,26 @@ export class ShieldMetrics {
       labelNames: ["agent", "answer"],
       registers,
     });
+    this.reloads = new Counter({
+      name: "clawguard_shield_config_reloads_total",
+      help: "Reloads of shield.yaml, by result: success (the new policy runs) or failure (the old one stays).",
+      labelNames: ["result"],
+      registers,
+    });
+    for (const result of ["success", "failure"]) this.reloads.inc({ result }, 0);
+    new Gauge({
+      name: "clawguard_shield_build_info",
+      help: "Always 1; the running shield's version is in the label.",
+      labelNames: ["version"],
+      registers,
+    }).set({ version: SHIELD_VERSION }, 1);
     if (logStats) registerLogMetrics(this.registry, logStats);
-    collectDefaultMetrics({ register: this.registry, prefix: "clawguard_shield_process_" });
+    // The default metrics already start with process_ or nodejs_.
+    collectDefaultMetrics({ register: this.registry, prefix: "clawguard_shield_" });
+    // prom-client names three gauges _total; each is the sum of a labelled gauge it also exports
+    // (nodejs_active_handles by type, ...), so dropping them loses nothing.
+    for (const kind of ["resources", "handles", "requests"])
+      this.registry.removeSingleMetric(`clawguard_shield_nodejs_active_${kind}_total`);
   }
 
   record(r: LogRecord): void {
@@ -68,6 +88,10 @@ export class ShieldMetrics {
     if (r.bytesDown > 0) this.bytes.inc({ direction: "down" }, r.bytesDown);
     const budget = budgetAction(r);
     if (budget) this.overruns.inc(budget);
+  }
+
+  reloaded(ok: boolean): void {
+    this.reloads.inc({ result: ok ? "success" : "failure" });
   }
 
   dnsQuery(agent: string | null, answer: string): void {

@@ -1,12 +1,14 @@
 /**
- * Rule edits written back into shield.yaml. The file is edited as a YAML document (comments,
- * key order and flow or block style survive), the result must pass the same validation as a
+ * Rule edits written back into shield.yaml. Only the bytes of the rule change (comments, blank
+ * lines, key order, flow or block style and spacing stay), the result must pass the same validation as a
  * reload, and it replaces the old file atomically so a crash leaves one or the other.
  */
 import { randomBytes } from "node:crypto";
 import { chown, open, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { isMap, isScalar, isSeq, parseDocument, type Document, type YAMLMap } from "yaml";
+import { mapAdd, mapRemove, seqAppend, seqRemove } from "../../yaml/edit.js";
 import { RuleError, parseRule } from "../policy/rules.js";
 import type { ShieldConfig } from "../config.js";
 import { ControlError } from "./control.js";
@@ -68,20 +70,34 @@ export function editRulesText(text: string, edit: RuleEdit, op: "add" | "remove"
   const keyPath = levelPath(doc, edit);
   const where = `${edit.level}${edit.name !== undefined ? ` ${edit.name}` : ""}`;
   const seq = doc.getIn(keyPath, true);
+  const parent = keyPath.length > 1 ? doc.getIn(keyPath.slice(0, -1), true) : doc.contents;
   const items = isSeq(seq) ? seq.items : [];
   const index = items.findIndex((n) => isScalar(n) && String(n.value).trim() === rule);
+  // The edit twice: on the text, touching only its bytes, and on the document, as a reference.
+  let edited: string | null = null;
   if (op === "add") {
     if (index >= 0)
       throw new ControlError(409, "rule", `${edit.verdict} ${rule} is already a rule of ${where}`);
-    if (isSeq(seq)) seq.add(doc.createNode(rule));
-    else if (seq === undefined || seq === null || (isScalar(seq) && seq.value === null)) {
+    if (isSeq(seq)) {
+      edited = seqAppend(text, seq, rule);
+      seq.add(doc.createNode(rule));
+    } else if (seq === undefined || seq === null || (isScalar(seq) && seq.value === null)) {
+      if (seq === undefined && isMap(parent)) edited = mapAdd(text, parent, edit.verdict, [rule]);
       doc.setIn(keyPath, doc.createNode([rule]));
     } else throw new ControlError(409, null, `${keyPathText(keyPath)} in the config is not a list`);
   } else {
     if (index < 0 || !isSeq(seq))
       throw new ControlError(404, "rule", `${where} has no ${edit.verdict} rule "${rule}"`);
-    seq.items.splice(index, 1);
+    // A tier's, fleet's or agent's last rule takes its key along; the global lists stay, empty.
+    if (seq.items.length === 1 && edit.level !== "global" && isMap(parent)) {
+      edited = mapRemove(text, parent, edit.verdict);
+      parent.delete(edit.verdict);
+    } else {
+      edited = seqRemove(text, seq, index);
+      seq.items.splice(index, 1);
+    }
   }
+  if (edited !== null && isDeepStrictEqual(parseDocument(edited).toJS(), doc.toJS())) return edited;
   return doc.toString();
 }
 

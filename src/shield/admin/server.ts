@@ -31,6 +31,7 @@ import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/assets.
 import type { ShieldMetrics } from "./metrics.js";
 import { storeRoutes, type StoreAdmin } from "./store-routes.js";
 import type { AgentTunnel } from "../wireguard/status.js";
+import type { ReloadOutcome } from "../reload.js";
 import { RULE_LEVELS, listRules, type RuleEdit } from "./rules-file.js";
 import { may, OperatorTokens, unscoped, type Need, type Operator } from "./access.js";
 import { addOperatorText, removeOperatorText } from "./operators-file.js";
@@ -69,6 +70,8 @@ export interface AdminApi {
   ): Promise<{ tunnelsClosed: number }>;
   /** Keep a mode switch of the API across restarts (and, sharing a store, pass it to every node). */
   saveModes(change: { scope: "global" | "fleet" | "agent"; id?: string; mode: Mode | null }): Promise<void>;
+  /** Read shield.yaml again and apply it, as SIGHUP does. */
+  reload(trigger: string): Promise<ReloadOutcome>;
   /** The store shared with other nodes; absent for a shield alone. */
   store?: StoreAdmin;
   /** The proxy's own resolver, for /api/check with `resolve`. */
@@ -354,6 +357,14 @@ export function createAdminHandler(
         });
       }),
     },
+    "/api/traffic": {
+      // A scoped operator's view counts only the agents they see, refusals included.
+      GET: read((_req, res, _url, op) => {
+        const cfg = api.control.cfg;
+        const sees = unscoped(op) ? undefined : (id: string) => visibleAgent(op, cfg, id) !== null;
+        sendJson(res, 200, { schema: "clawguard.shield-traffic/v1", ...api.control.history.view(10, sees) });
+      }),
+    },
     "/api/mode": {
       PUT: change(async (req, res, _url, op) => {
         const body = parse(modeSchema, await readJson(req));
@@ -505,6 +516,14 @@ export function createAdminHandler(
           `SSH access revoked: serial ${g.serial} (${g.principal}) is in the KRL`,
         );
         sendJson(res, 200, { ok: true, grant: g });
+      }),
+    },
+    "/api/reload": {
+      // The file holds every fleet's policy: reading it again is an admin's act.
+      POST: admin(async (_req, res, _url, op) => {
+        const r = await api.reload(`admin api by ${op.name}`);
+        // A refused file leaves the running policy in force: say so with the file's own error.
+        sendJson(res, r.ok ? 200 : 422, { schema: "clawguard.shield-reload/v1", ...r });
       }),
     },
     "/api/rules": {

@@ -16,7 +16,7 @@
  */
 import { checkAnswers, resolveChecked, type CheckedAddress, type Resolver } from "../net/resolve.js";
 import { PORT_REQUIRED, parseTarget } from "../policy/normalize.js";
-import { combined, outcomeOf, type Outcome } from "../policy/outcome.js";
+import { UNKNOWN_AGENT_REASON, combined, outcomeOf, type Outcome } from "../policy/outcome.js";
 import type { Agent, BudgetLimit, Decision, Target } from "../types.js";
 import { overrunReason, overrunRule, type Overrun } from "./budget.js";
 import { splitAbsoluteForm } from "./request-target.js";
@@ -73,6 +73,11 @@ interface Common {
   /** What the log records. */
   outcome: Outcome;
   /**
+   * Bytes of a plain request's or upgrade's head counted as upload: once the rules let it
+   * through and a spent budget did not stop it, whatever happens to it next (as budgets count).
+   */
+  upload: number;
+  /**
    * With `trace`: every address judged, in the resolver's order, up to the first refused; null
    * when none was (refused by name first, or judged without a lookup).
    */
@@ -115,7 +120,7 @@ export interface AdmissionOptions {
 const AUTH_REQUIRED: Outcome = {
   decision: "denied",
   rule: null,
-  reason: "refused: no known agent for these credentials and source address",
+  reason: UNKNOWN_AGENT_REASON,
 };
 
 /**
@@ -132,6 +137,7 @@ class Answer {
   path: string | null = null;
   query = "";
   outcome: Outcome = AUTH_REQUIRED;
+  upload = 0;
   addresses: AddressVerdict[] | null = null;
   unresolved: string | null = null;
   decision: Decision | null = null;
@@ -178,7 +184,15 @@ export class Admissions {
       a.path = form.path;
       a.query = form.query;
     }
-    if (!agent) return a.refuse(407, AUTH_REQUIRED);
+    if (!agent) {
+      // Nobody known asked, but the log still names the host they asked for.
+      try {
+        a.target = parseTarget(a.authority, req.kind === "connect" ? PORT_REQUIRED : 80);
+      } catch {
+        // A target that does not parse is logged as it is: the 407 comes first.
+      }
+      return a.refuse(407, AUTH_REQUIRED);
+    }
     let target: Target;
     try {
       // A CONNECT names its port (RFC 9110 9.3.6); a URL without one means 80.
@@ -189,7 +203,11 @@ export class Admissions {
     a.target = target;
     const started = this.opts.onLatency ? performance.now() : 0;
     let decision = policy.decide(agent, target);
-    if (decision.verdict === "allow") decision = this.budget(policy, agent, decision, req);
+    if (decision.verdict === "allow") {
+      decision = this.budget(policy, agent, decision, req);
+      // A CONNECT's head does not go upstream; a plain request's and an upgrade's do.
+      if (decision.verdict === "allow" && req.kind !== "connect" && req.headBytes) a.upload = req.headBytes();
+    }
     if (decision.verdict !== "allow") {
       this.latency(started);
       return a.refuse(403, outcomeOf(decision));

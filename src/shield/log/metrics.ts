@@ -1,4 +1,4 @@
-import { Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
 import type { LogStats } from "./store.js";
 
 /**
@@ -15,19 +15,30 @@ export function registerLogMetrics(registry: Registry, stats: () => LogStats): v
         this.set(pick(stats()));
       },
     });
-  gauge(
+  // The writer keeps its own running totals: a counter set from them at scrape time.
+  const counter = (name: string, help: string, pick: (s: LogStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(pick(stats()));
+      },
+    });
+  counter(
     "clawguard_shield_log_appended_total",
     "Records handed to the audit log since start.",
     (s) => s.appended,
   );
-  gauge("clawguard_shield_log_committed_total", "Records durably written since start.", (s) => s.committed);
+  counter("clawguard_shield_log_committed_total", "Records durably written since start.", (s) => s.committed);
   gauge("clawguard_shield_log_queued", "Records waiting in memory to be written.", (s) => s.queued);
-  gauge(
+  counter(
     "clawguard_shield_log_dropped_total",
     "Records lost because the queue was full or the log closed.",
     (s) => s.dropped,
   );
-  gauge(
+  counter(
     "clawguard_shield_log_commit_failures_total",
     "Batches the database refused (full, locked, read-only).",
     (s) => s.commitFailures,

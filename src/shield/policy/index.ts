@@ -8,6 +8,7 @@ import type { AgentConfig, BudgetConfig, Endpoint, FleetConfig, ShieldConfig } f
 import { type IP, classify, embeddedIPv4, formatIP, isThisHost, parseIP } from "../../net/addresses.js";
 import { Identifier, parseSource } from "./identity.js";
 import { type MatchResult, RuleIndex, ipOf } from "./rules.js";
+import { DEFAULT_REASON, LOCKDOWN_REASON } from "./outcome.js";
 
 export { parseTarget, TargetError } from "./normalize.js";
 
@@ -182,7 +183,7 @@ export class Policy {
     const c = this.agents.get(agent.id);
     if (c === undefined) return refuse("enforce", null, `unknown agent "${agent.id}"`);
     const mode = this.modeOfCompiled(c);
-    if (mode === "lockdown") return refuse(mode, null, "lockdown mode");
+    if (mode === "lockdown") return refuse(mode, null, LOCKDOWN_REASON);
     const ip = ipOf(target);
     if (ip !== null) {
       if (this.isSelf(ip, target.port))
@@ -213,7 +214,7 @@ export class Policy {
     const c = this.agents.get(agent.id);
     if (c === undefined) return refuse("enforce", null, `unknown agent "${agent.id}"`);
     const mode = this.modeOfCompiled(c);
-    if (mode === "lockdown") return refuse(mode, null, "lockdown mode");
+    if (mode === "lockdown") return refuse(mode, null, LOCKDOWN_REASON);
     const ip = parseSource(address);
     if (ip === null) return refuse(mode, null, `resolver returned "${address}", which is not an IP address`);
     const text = formatIP(ip);
@@ -301,8 +302,6 @@ export class Policy {
     return false;
   }
 }
-
-const DEFAULT_REASON = "no rule allows this destination";
 
 /** Why 0.0.0.0/8, :: and the forms that carry them are refused, in the log's words. */
 export function thisHostReason(address: string): string {

@@ -17,14 +17,15 @@ import type { Exchange, UpstreamHandler } from "./upstream.js";
 export class HttpExchange implements UpstreamHandler, ResponseWatcher {
   upstream: Exchange | null = null;
   release: (() => void) | null = null;
-  private up = 0;
   private down = 0;
   private failure: string | null = null;
 
+  /** `up` starts at the head's bytes: budgets count them as upload, and so do the log and `agents`. */
   constructor(
     private readonly req: FrontRequest,
     private readonly log: RequestLogger,
     private outcome: Outcome,
+    private up: number,
     private readonly masked: ReadonlySet<string>,
     private readonly meter: Meter,
   ) {}

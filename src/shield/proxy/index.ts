@@ -227,7 +227,7 @@ export class ShieldProxy implements TunnelHost {
     if (!a.ok) {
       // No proxy credentials can help a client that does not know it talks to a proxy.
       this.answerHttp(req, transparent && a.status === 407 ? { ...a, status: 403 } : a);
-      log.end(a.outcome);
+      log.end(a.outcome, a.upload);
       return;
     }
     if (req.socket.destroyed) {
@@ -239,6 +239,7 @@ export class ShieldProxy implements TunnelHost {
       req,
       log,
       a.outcome,
+      a.upload,
       this.masked,
       // Only a body is metered: a bodyless request (most of them) needs no meter of its own.
       req.hasBody ? this.meter(agent, a.decision.mode !== "audit") : UNMETERED,

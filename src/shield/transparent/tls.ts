@@ -15,6 +15,7 @@ import net from "node:net";
 import type { AdmissionPolicy, Admissions } from "../admission/index.js";
 import { formatHostPort } from "../../net/hostport.js";
 import { canonicalHost, TargetError } from "../policy/normalize.js";
+import { UNKNOWN_SOURCE_REASON } from "../policy/outcome.js";
 import { sourceOf } from "../proxy/raw.js";
 import { RequestLogger } from "../proxy/request-log.js";
 import { openConnect, type TunnelHost } from "../proxy/tunnel.js";
@@ -123,9 +124,7 @@ export class TransparentTls {
     });
     log.admitted(a);
     if (!a.ok) {
-      log.end(
-        a.status === 407 ? { ...a.outcome, reason: "refused: no agent has this source address" } : a.outcome,
-      );
+      log.end(a.status === 407 ? { ...a.outcome, reason: UNKNOWN_SOURCE_REASON } : a.outcome);
       socket.resetAndDestroy();
       return;
     }

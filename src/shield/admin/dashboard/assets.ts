@@ -34,7 +34,10 @@ export const DASHBOARD_HTML = `<!doctype html>
     <p id="login-error" class="error" role="alert"></p>
   </section>
   <div id="app" hidden>
-    <p id="error" class="error" role="alert"></p>
+    <div id="error-box" class="error-box" role="alert" hidden>
+      <span id="error" class="error"></span>
+      <button id="error-dismiss" type="button">Dismiss</button>
+    </div>
     <section class="card">
       <h2>Global mode <span id="global-mode" class="mode"></span></h2>
       <div class="buttons" id="global-buttons"></div>
@@ -44,9 +47,15 @@ export const DASHBOARD_HTML = `<!doctype html>
     <section class="card">
       <h2>Agents</h2>
       <div class="scroll"><table id="agents">
-        <thead><tr><th>Agent</th><th>Fleet</th><th>Tier</th><th>Mode</th><th>Last seen</th><th>Req</th><th>Up</th><th>Down</th><th>Tunnels</th><th>Budget</th><th>WireGuard</th><th>Switch</th></tr></thead>
+        <thead><tr><th>Agent</th><th>Fleet</th><th>Tier</th><th>Mode</th><th>Last seen</th><th>Req</th><th>Up</th><th>Down</th><th>Tunnels</th><th>Budget</th><th>WireGuard</th><th>Last hour</th><th>Switch</th></tr></thead>
         <tbody></tbody>
       </table></div>
+    </section>
+    <section class="card">
+      <h2>Refused most, last hour</h2>
+      <ol id="refused" class="plain"></ol>
+      <svg id="chart-template" class="chart" hidden></svg>
+      <p id="refused-none" class="muted">Nothing refused in the last hour.</p>
     </section>
     <section class="card" id="fleets-card">
       <h2>Fleets</h2>
@@ -129,6 +138,12 @@ button.on { background: var(--accent); color: #fff; border-color: var(--accent);
 .live { max-height: 24rem; overflow-y: auto; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .85rem; }
 .d-allowed { color: var(--allow); } .d-denied { color: var(--deny); } .d-audited { color: var(--audit); }
 .error { color: var(--deny); min-height: 1em; margin: 0; }
+.error-box { grid-column: 1 / -1; display: flex; gap: .75rem; align-items: center; justify-content: space-between; border: 1px solid var(--deny); border-radius: 8px; padding: .5rem 1rem; background: var(--card); }
+.error-box[hidden] { display: none; }
+[aria-invalid=true] { border-color: var(--deny); }
+svg.chart { display: block; }
+svg.chart rect { fill: var(--accent); }
+svg.chart rect.denied { fill: var(--deny); }
 .muted { color: var(--muted); font-size: .85rem; }
 .rule-form { display: flex; flex-wrap: wrap; gap: .35rem; margin-bottom: .5rem; }
 .rule-form input { flex: 1 1 10rem; min-width: 0; }
@@ -176,15 +191,41 @@ export const DASHBOARD_JS = String.raw`"use strict";
     if (s < 3600) return Math.round(s / 60) + " min ago";
     return Math.round(s / 3600) + " h ago";
   }
-  function showError(msg) { $("error").textContent = msg || ""; }
+  // An error stays until the operator dismisses it: a refresh two seconds later must not hide it.
+  function showError(msg) {
+    if (!msg) return;
+    $("error").textContent = msg;
+    $("error-box").hidden = false;
+  }
+  function dismissError() {
+    $("error").textContent = "";
+    $("error-box").hidden = true;
+    Array.prototype.forEach.call(document.querySelectorAll("[aria-invalid]"), function (x) { x.removeAttribute("aria-invalid"); });
+  }
+  // What the operator was doing, then the shield's own words; the field it refused is marked.
+  var FIELD_INPUTS = { rule: "rule-text", name: "rule-name", destinations: "check-text", tests: "tests-text" };
+  function failed(doing) {
+    return function (e) {
+      if (e.message === "unauthorized") return;
+      var input = e.field && FIELD_INPUTS[e.field] ? $(FIELD_INPUTS[e.field]) : null;
+      if (input) input.setAttribute("aria-invalid", "true");
+      showError(doing + " failed: " + e.message);
+    };
+  }
 
   function api(method, path, body) {
     var opts = { method: method, headers: { authorization: "Bearer " + token } };
     if (body !== undefined) { opts.headers["content-type"] = "application/json"; opts.body = JSON.stringify(body); }
-    return fetch(path, opts).then(function (r) {
+    return fetch(path, opts).catch(function (e) {
+      throw new Error("the shield did not answer (" + e.message + ")");
+    }).then(function (r) {
       if (r.status === 401) { logout("The token was refused."); throw new Error("unauthorized"); }
-      return r.json().then(function (j) {
-        if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
+      return r.json().catch(function () { return {}; }).then(function (j) {
+        if (!r.ok) {
+          var err = new Error(j.error || ("the shield answered HTTP " + r.status));
+          err.field = j.field || null;
+          throw err;
+        }
         return j;
       });
     });
@@ -270,11 +311,68 @@ export const DASHBOARD_JS = String.raw`"use strict";
           ", " + bytes(w.rxBytes) + " in, " + bytes(w.txBytes) + " out",
         { "data-field": "wireguard" }
       );
+      var chart = el("td", { "data-label": "Last hour", "data-field": "chart" });
+      chart.appendChild(sparkline(traffic[a.id]));
+      tr.appendChild(chart);
       var td = el("td");
       td.appendChild(modeButtons("agent", a.id, a.modeOverride));
       tr.appendChild(td);
       body.appendChild(tr);
     });
+  }
+
+  // Charts are copies of an <svg> of the page: the parser gave it the SVG namespace.
+  function svgNode(tag) { return document.createElementNS($("chart-template").namespaceURI, tag); }
+  var traffic = {};
+  // Requests per minute over the last hour, one bar a minute, scaled to the busiest minute.
+  function sparkline(series) {
+    var w = 120, h = 24;
+    var svg = $("chart-template").cloneNode(false);
+    svg.removeAttribute("id");
+    svg.removeAttribute("hidden");
+    svg.setAttribute("width", String(w));
+    svg.setAttribute("height", String(h));
+    svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+    svg.setAttribute("data-chart", "requests");
+    var req = series ? series.requests : [];
+    var total = req.reduce(function (a, b) { return a + b; }, 0);
+    var up = series ? series.bytesUp.reduce(function (a, b) { return a + b; }, 0) : 0;
+    var down = series ? series.bytesDown.reduce(function (a, b) { return a + b; }, 0) : 0;
+    svg.setAttribute("role", "img");
+    svg.setAttribute("data-requests", String(total));
+    var label = total + " request(s), " + bytes(up) + " up, " + bytes(down) + " down in the last hour";
+    svg.setAttribute("aria-label", label);
+    var title = svgNode("title");
+    title.textContent = label;
+    svg.appendChild(title);
+    var max = Math.max.apply(null, [1].concat(req));
+    var bw = w / Math.max(req.length, 1);
+    req.forEach(function (n, i) {
+      if (n === 0) return;
+      var bh = Math.max(1, Math.round((n / max) * h));
+      var r = svgNode("rect");
+      r.setAttribute("x", String(i * bw));
+      r.setAttribute("y", String(h - bh));
+      r.setAttribute("width", String(Math.max(bw - 0.5, 0.5)));
+      r.setAttribute("height", String(bh));
+      svg.appendChild(r);
+    });
+    return svg;
+  }
+
+  function renderTraffic(t) {
+    traffic = {};
+    t.agents.forEach(function (a) { traffic[a.id] = a; });
+    var list = $("refused");
+    list.replaceChildren();
+    t.refused.forEach(function (d) {
+      var li = el("li", { class: "d-denied", "data-destination": d.destination, "data-count": String(d.count) });
+      li.appendChild(el("strong", null, d.count + "×"));
+      li.appendChild(el("code", null, d.destination));
+      li.appendChild(el("span", { class: "muted" }, d.agents.join(", ")));
+      list.appendChild(li);
+    });
+    $("refused-none").hidden = t.refused.length > 0;
   }
 
   function renderCheckAgents(list) {
@@ -359,17 +457,15 @@ export const DASHBOARD_JS = String.raw`"use strict";
   }
 
   function refresh() {
-    return Promise.all([api("GET", "/api/status"), api("GET", "/api/agents")]).then(function (r) {
+    return Promise.all([api("GET", "/api/status"), api("GET", "/api/agents"), api("GET", "/api/traffic")]).then(function (r) {
       renderStatus(r[0]);
+      renderTraffic(r[2]);
       renderAgents(r[1].agents);
       renderCheckAgents(r[1].agents);
-      showError("");
-    }).catch(function (e) { if (e.message !== "unauthorized") showError(e.message); });
+    }).catch(failed("Refreshing"));
   }
   function refreshRules() {
-    return api("GET", "/api/rules").then(function (r) { renderRules(r.levels); }).catch(function (e) {
-      if (e.message !== "unauthorized") showError(e.message);
-    });
+    return api("GET", "/api/rules").then(function (r) { renderRules(r.levels); }).catch(failed("Reading the rules"));
   }
 
   function stream() {
@@ -400,7 +496,7 @@ export const DASHBOARD_JS = String.raw`"use strict";
       return pump();
     }).catch(function (e) {
       if (ctl.signal.aborted || !token) return;
-      showError(e.message + "; reconnecting");
+      showError("The live view stopped (" + e.message + "); reconnecting");
       setTimeout(function () { if (streamAbort === ctl) stream(); }, 2000);
     });
   }
@@ -436,6 +532,7 @@ export const DASHBOARD_JS = String.raw`"use strict";
       }).catch(function (e) { $("login-error").textContent = e.message; });
     });
     $("logout").addEventListener("click", function () { logout(""); });
+    $("error-dismiss").addEventListener("click", dismissError);
     document.body.addEventListener("click", function (ev) {
       var b = ev.target.closest("button");
       if (!b) return;
@@ -443,11 +540,11 @@ export const DASHBOARD_JS = String.raw`"use strict";
         var scope = b.getAttribute("data-scope");
         var body = { scope: scope, mode: b.classList.contains("on") ? null : b.getAttribute("data-mode") };
         if (scope !== "global") body.id = b.getAttribute("data-id");
-        api("PUT", "/api/mode", body).then(refresh).catch(function (e) { showError(e.message); });
+        api("PUT", "/api/mode", body).then(refresh).catch(failed("Switching the mode"));
       } else if (b.hasAttribute("data-remove")) {
         var rule = { level: b.getAttribute("data-level"), verdict: b.getAttribute("data-verdict"), rule: b.getAttribute("data-rule") };
         if (b.hasAttribute("data-name")) rule.name = b.getAttribute("data-name");
-        api("DELETE", "/api/rules", rule).then(function (r) { renderRules(r.levels); }).catch(function (e) { showError(e.message); });
+        api("DELETE", "/api/rules", rule).then(function (r) { renderRules(r.levels); }).catch(failed("Removing the rule"));
       }
     });
     $("rule-form").addEventListener("submit", function (ev) {
@@ -456,7 +553,7 @@ export const DASHBOARD_JS = String.raw`"use strict";
       var name = $("rule-name").value.trim();
       if (rule.level !== "global") rule.name = name;
       api("POST", "/api/rules", rule).then(function (r) { $("rule-text").value = ""; renderRules(r.levels); })
-        .catch(function (e) { showError(e.message); });
+        .catch(failed("Adding the rule"));
     });
     $("check-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
@@ -464,17 +561,17 @@ export const DASHBOARD_JS = String.raw`"use strict";
       var who = $("check-agent").value;
       var body = { destinations: destinations, resolve: $("check-resolve").checked };
       if (who === "*") body.all = true; else body.agent = who;
-      api("POST", "/api/check", body).then(function (r) { showError(""); renderCheck(r); })
-        .catch(function (e) { showError(e.message); });
+      api("POST", "/api/check", body).then(function (r) { renderCheck(r); })
+        .catch(failed("Checking"));
     });
     $("tests-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
       var body = { tests: $("tests-text").value, resolve: $("tests-resolve").checked };
-      api("POST", "/api/check-tests", body).then(function (r) { showError(""); renderTests(r); })
+      api("POST", "/api/check-tests", body).then(function (r) { renderTests(r); })
         .catch(function (e) {
           $("tests-summary").textContent = "";
           $("tests-results").replaceChildren();
-          showError(e.message);
+          failed("Running the tests")(e);
         });
     });
     if (token) start();
