@@ -36,6 +36,12 @@ export const HELP: Record<string, HelpEntry & { zero?: string }> = {
   },
   "shield status": { codes: [], example: "clawguard shield status --config shield.yaml" },
   "shield agents": { codes: [], example: "clawguard shield agents --config shield.yaml" },
+  "shield agents list": { codes: [], example: "clawguard shield agents list --config shield.yaml --json" },
+  "shield agents add": {
+    codes: [],
+    example: "clawguard shield agents add scout --tier crew --config /etc/clawguard/shield.yaml",
+  },
+  "shield reload": { codes: [], example: "clawguard shield reload --config shield.yaml" },
   "shield mode": { codes: [], example: "clawguard shield mode lockdown --config shield.yaml --agent scout" },
   "shield rules": { codes: [], example: "clawguard shield rules list --config shield.yaml" },
   "shield rules list": { codes: [], example: "clawguard shield rules list --config shield.yaml" },

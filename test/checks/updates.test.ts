@@ -99,8 +99,7 @@ describe("updates layer: the security suite and needrestart", () => {
     );
     const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["updates"] });
     const err = report.findings.find((f) => f.id === "updates.security_repo" && f.status === "error");
-    expect(err?.evidence.excerpt).toBe(
-      '/etc/apt/sources.list.d/broken.sources:2: expected "Field: value", found "this is not a field"',
-    );
+    expect(err?.evidence.source).toBe("/etc/apt/sources.list.d/broken.sources:2");
+    expect(err?.evidence.excerpt).toBe('expected "Field: value", found "this is not a field"');
   });
 });

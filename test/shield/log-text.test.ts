@@ -65,7 +65,8 @@ describe("shield log as text says what decided each request, and why one failed"
     );
     expect((await as("rover", ROVER, web1)).status).toBe(403);
 
-    const lines = await logLines("--limit", "5");
+    // The mode switch is a record too: an operator's change, named with who made it.
+    const lines = await logLines("--limit", "6");
     const port = web.port;
     expect(lines).toEqual([
       [
@@ -103,6 +104,7 @@ describe("shield log as text says what decided each request, and why one failed"
         "0↑ 0↓",
         "refused: no known agent for these credentials and source address",
       ],
+      ["operator admin", "MODE", "rover", "mode of agent rover set to lockdown; 0 tunnel(s) closed"],
       ["rover", "denied", "GET", `web.test:${port}/a`, "lockdown", "0↑ 0↓", "lockdown mode"],
     ]);
   });
