@@ -73,6 +73,9 @@ const MATRIX: Row[] = [
   ["GET", "/api/agents", undefined, [200, 200, 200, 200, 200]],
   ["GET", "/api/rules", undefined, [200, 200, 200, 200, 200]],
   ["GET", "/api/log", undefined, [200, 200, 200, 200, 200]],
+  ["GET", "/api/traffic", undefined, [200, 200, 200, 200, 200]],
+  // The file holds every fleet's policy: reading it again is for admins.
+  ["POST", "/api/reload", undefined, [200, 200, 403, 403, 403]],
   ["GET", "/metrics", undefined, [200, 200, 200, 200, 200]],
   ["POST", "/api/check", { agent: "a1", destinations: ["web.test"] }, [200, 200, 200, 200, 200]],
   ["POST", "/api/check", { agent: "u1", destinations: ["web.test"] }, [200, 200, 404, 404, 200]],
@@ -132,7 +135,14 @@ describe("a scoped operator sees nothing of the other fleets", () => {
 
   it("in lists, rules, status, checks of every agent, the log and metrics", async () => {
     for (const who of ["acmeOp", "acmeView"] as const) {
-      for (const p of ["/api/agents", "/api/rules", "/api/status", "/api/log?limit=1000", "/metrics"]) {
+      for (const p of [
+        "/api/agents",
+        "/api/rules",
+        "/api/status",
+        "/api/log?limit=1000",
+        "/api/traffic",
+        "/metrics",
+      ]) {
         const r = await ask(who, "GET", p);
         expect(r.status).toBe(200);
         expect(r.text, `${who} ${p}`).not.toMatch(OTHERS);
@@ -147,6 +157,9 @@ describe("a scoped operator sees nothing of the other fleets", () => {
   });
 
   it("while an operator over every fleet sees them all", async () => {
+    const traffic = await ask("allView", "GET", "/api/traffic");
+    expect(traffic.text).toMatch(/\bu1\b/);
+    expect(traffic.text).toMatch(/\blone\b/);
     const r = await ask("allView", "GET", "/api/agents");
     expect(r.json.agents.map((a: { id: string }) => a.id).sort()).toEqual(["a1", "lone", "u1"]);
     expect((await ask("allView", "GET", "/metrics")).text).toMatch(/scope="agent:u1"/);
