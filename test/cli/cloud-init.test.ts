@@ -2,23 +2,11 @@
  * cloud-init renders user-data only for a package the new server can install: never a registry
  * name that does not exist there, never a path on the machine that rendered it.
  */
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { main } from "../../src/cli/main.js";
+import { runCli } from "../helpers/run-cli.js";
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  vi.spyOn(process.stdout, "write").mockImplementation(
-    (s: string | Uint8Array) => ((out += String(s)), true),
-  );
-  vi.spyOn(process.stderr, "write").mockImplementation(
-    (s: string | Uint8Array) => ((err += String(s)), true),
-  );
-  return { code: await main(["node", "clawguard", ...args]), out, err };
-}
-
-afterEach(() => vi.restoreAllMocks());
+const run = runCli;
 
 describe("clawguard cloud-init --package", () => {
   it("is required, and the error says how to make a package the server can fetch", async () => {

@@ -6,8 +6,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { buildProgram, main } from "../../src/cli/main.js";
+import { describe, expect, it } from "vitest";
+import { buildProgram } from "../../src/cli/main.js";
+import { runCli } from "../helpers/run-cli.js";
 import { tempDir } from "../harden/tree.js";
 
 /** The words of every command that has --root itself or gets it from the command above it. */
@@ -22,19 +23,7 @@ function commandsWithRoot(): string[][] {
   return found;
 }
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  vi.spyOn(process.stdout, "write").mockImplementation(
-    (s: string | Uint8Array) => ((out += String(s)), true),
-  );
-  vi.spyOn(process.stderr, "write").mockImplementation(
-    (s: string | Uint8Array) => ((err += String(s)), true),
-  );
-  return { code: await main(["node", "clawguard", ...args]), out, err };
-}
-
-afterEach(() => vi.restoreAllMocks());
+const run = runCli;
 
 const base = tempDir("roots");
 const ROOTS = {
