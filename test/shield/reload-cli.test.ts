@@ -41,6 +41,6 @@ describe("clawguard shield reload", () => {
     const json = await reload("--json");
     expect(json.code).not.toBe(0);
     const status = (await s.api("GET", "/api/status")).json;
-    expect(status.lastReload).toMatchObject({ ok: false, trigger: "admin api" });
+    expect(status.lastReload).toMatchObject({ ok: false, trigger: "admin api by admin" });
   });
 });
