@@ -4,6 +4,7 @@ import { reportError } from "./report-error.js";
 import { addHelp } from "./help.js";
 import { addCommands, type CommandEntry, type Register } from "./lazy.js";
 import { checkRoot, checkStateDir } from "./root.js";
+import { FLEET } from "./fleet-commands.js";
 import { SHIELD } from "./shield.js";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
@@ -29,7 +30,7 @@ export const COMMANDS: readonly CommandEntry[] = [
       return (program) => registerCloudInit(program);
     },
   },
-  { names: ["fleet"], load: async () => (await import("./fleet.js")).registerFleet },
+  FLEET,
   {
     names: ["completion"],
     load: async () => (await import("./completion.js")).registerCompletion,
