@@ -17,7 +17,6 @@ import {
 } from "../fleet/render/text.js";
 import { openStore, selectTargets } from "../fleet/setup.js";
 import type { RunRecord, RunStore } from "../fleet/store.js";
-import { registerFleetRollouts } from "./fleet-rollout.js";
 import { addConnectOptions, printWarnings, VERSION, withFleet, type ConnectFlags } from "./fleet-options.js";
 import { parseChoice } from "./main.js";
 import { makeStyle, renderAuditText } from "../render/audit-text.js";
@@ -98,11 +97,8 @@ function hostText(doc: FleetAuditDocument, failOn: Severity): string {
   })}`;
 }
 
-export function registerFleet(program: Command, setCode: (c: number) => void): void {
-  const fleet = program
-    .command("fleet")
-    .description("audit, harden and lock down every server of an inventory over ssh, and keep the history");
-
+/** `fleet audit`. */
+export function registerFleetAudit(fleet: Command, setCode: (c: number) => void): void {
   addConnectOptions(
     fleet
       .command("audit")
@@ -124,9 +120,10 @@ export function registerFleet(program: Command, setCode: (c: number) => void): v
     .option("--html <file>", "also write the report as one HTML file, with the diff against the previous run")
     .option("--host <name>", "audit only this host and print its full audit")
     .action((flags: AuditFlags) => fleetAudit(flags, setCode));
+}
 
-  registerFleetRollouts(fleet, setCode);
-
+/** `fleet history` and `fleet diff`: the runs kept here. */
+export function registerFleetRuns(fleet: Command, setCode: (c: number) => void): void {
   fleet
     .command("history [run]")
     .description("list the fleet runs kept here, or show one (its matrix, or --host NAME's audit)")

@@ -1,33 +1,41 @@
 import { createRequire } from "node:module";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { registerAudit } from "./audit.js";
-import { registerChecks } from "./checks.js";
-import { registerShield } from "./shield.js";
-import { registerLockdown } from "./lockdown.js";
-import { registerHarden } from "./harden.js";
-import { registerRollback } from "./rollback.js";
-import { registerCloudInit } from "./cloud-init.js";
 import { reportError } from "./report-error.js";
-import { registerFleet } from "./fleet.js";
-import { registerCompletion } from "./completion.js";
 import { addHelp } from "./help.js";
+import { addCommands, type CommandEntry, type Register } from "./lazy.js";
 import { checkRoot, checkStateDir } from "./root.js";
+import { FLEET } from "./fleet-commands.js";
+import { SHIELD } from "./shield.js";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 
-/** Adds a command to the program; the command hands its exit code to `setCode`. */
-export type Register = (program: Command, setCode: (code: number) => void) => void;
+export type { CommandEntry, Register };
 
-const COMMANDS: readonly Register[] = [
-  registerAudit,
-  registerChecks,
-  registerShield,
-  registerLockdown,
-  registerHarden,
-  registerRollback,
-  (program) => registerCloudInit(program),
-  registerFleet,
-  registerCompletion,
+/**
+ * Every command clawguard has, in the order help lists them. A module is loaded only when the
+ * command line names one of its commands (see lazy.ts): a command starts with its own modules
+ * and commander's, not with every command's.
+ */
+export const COMMANDS: readonly CommandEntry[] = [
+  { names: ["audit"], load: async () => (await import("./audit.js")).registerAudit },
+  { names: ["checks"], load: async () => (await import("./checks.js")).registerChecks },
+  SHIELD,
+  { names: ["lockdown"], load: async () => (await import("./lockdown.js")).registerLockdown },
+  { names: ["harden"], load: async () => (await import("./harden.js")).registerHarden },
+  { names: ["rollback"], load: async () => (await import("./rollback.js")).registerRollback },
+  {
+    names: ["cloud-init"],
+    load: async () => {
+      const { registerCloudInit } = await import("./cloud-init.js");
+      return (program) => registerCloudInit(program);
+    },
+  },
+  FLEET,
+  {
+    names: ["completion"],
+    load: async () => (await import("./completion.js")).registerCompletion,
+    wholeProgram: true,
+  },
 ];
 
 /**
@@ -36,13 +44,12 @@ const COMMANDS: readonly Register[] = [
  * the command was asked for (text or --json); `commands` is every command clawguard has unless
  * given.
  */
-export async function main(argv: string[], commands: readonly Register[] = COMMANDS): Promise<number> {
+export async function main(argv: string[], commands: readonly CommandEntry[] = COMMANDS): Promise<number> {
   let code = 0;
-  const program = guardRoots(
-    buildProgram(commands, (c) => {
-      code = c;
-    }),
-  );
+  const setCode = (c: number) => {
+    code = c;
+  };
+  const program = guardRoots(await buildProgram(commands, setCode, argv.slice(2)));
   try {
     await program.parseAsync(argv);
   } catch (err) {
@@ -52,19 +59,21 @@ export async function main(argv: string[], commands: readonly Register[] = COMMA
 }
 
 /**
- * The whole command line as commander knows it: what main runs, and what shell completion and
- * the docs' examples are checked against, so none of them can drift from the others.
+ * The command line as commander knows it: what main runs, and what shell completion and the
+ * docs' examples are checked against, so none of them can drift from the others. Given `args`
+ * (the words after `clawguard`), only the commands they name are loaded; without, all of them.
  */
-export function buildProgram(
-  commands: readonly Register[] = COMMANDS,
+export async function buildProgram(
+  commands: readonly CommandEntry[] = COMMANDS,
   setCode: (code: number) => void = () => undefined,
-): Command {
+  args: readonly string[] = [],
+): Promise<Command> {
   const program = new Command("clawguard")
     .description("Secure OpenClaw agents on their own Linux servers")
     .version(VERSION)
     .exitOverride()
     .configureOutput({ outputError: () => undefined });
-  for (const register of commands) register(program, setCode);
+  await addCommands(program, commands, args, setCode);
   addHelp(program);
   return program;
 }

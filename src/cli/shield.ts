@@ -1,27 +1,43 @@
-import type { Command } from "commander";
-import { registerShieldAdminCommands } from "./shield-admin.js";
-import { registerShieldCheckCommand } from "./shield-check.js";
-import { registerShieldGatewayCommand } from "./shield-gateway.js";
-import { registerShieldOperatorsCommand } from "./shield-operators.js";
-import { registerShieldLogCommands } from "./shield-log.js";
-import { registerShieldStoreCommands } from "./shield-store.js";
-import { registerShieldWireguardCommands } from "./shield-wireguard.js";
-import { registerShieldRun } from "./shield-run.js";
-import { registerShieldAccessCommands } from "./shield-access.js";
+import type { CommandGroup } from "./lazy.js";
 
-/** The `shield` command group: the egress proxy and its audit log. */
-export function registerShield(program: Command, setCode: (c: number) => void): void {
-  const shield = program
-    .command("shield")
-    .description("the egress shield: a forward proxy that every agent's traffic must cross");
-
-  registerShieldRun(shield, setCode);
-  registerShieldCheckCommand(shield, setCode);
-  registerShieldLogCommands(shield, setCode);
-  registerShieldAdminCommands(shield, setCode);
-  registerShieldWireguardCommands(shield, setCode);
-  registerShieldGatewayCommand(shield, setCode);
-  registerShieldStoreCommands(shield, setCode);
-  registerShieldOperatorsCommand(shield);
-  registerShieldAccessCommands(shield);
-}
+/**
+ * The `shield` command group: the egress proxy and its audit log. Each module is loaded only when
+ * its command is run (`shield run` reads the daemon's modules and nothing of `shield check` or
+ * the shared store's client); `names` lists what each one adds, in order (a test holds them to it).
+ */
+export const SHIELD: CommandGroup = {
+  name: "shield",
+  description: "the egress shield: a forward proxy that every agent's traffic must cross",
+  members: [
+    { names: ["run"], load: async () => (await import("./shield-run.js")).registerShieldRun },
+    { names: ["check"], load: async () => (await import("./shield-check.js")).registerShieldCheckCommand },
+    {
+      names: ["log", "verify-log"],
+      load: async () => (await import("./shield-log.js")).registerShieldLogCommands,
+    },
+    {
+      names: ["status", "agents", "mode", "rules", "install"],
+      load: async () => (await import("./shield-admin.js")).registerShieldAdminCommands,
+    },
+    {
+      names: ["enroll", "revoke", "wireguard-sync"],
+      load: async () => (await import("./shield-wireguard.js")).registerShieldWireguardCommands,
+    },
+    {
+      names: ["gateway"],
+      load: async () => (await import("./shield-gateway.js")).registerShieldGatewayCommand,
+    },
+    {
+      names: ["nodes", "move", "drain"],
+      load: async () => (await import("./shield-store.js")).registerShieldStoreCommands,
+    },
+    {
+      names: ["operators"],
+      load: async () => (await import("./shield-operators.js")).registerShieldOperatorsCommand,
+    },
+    {
+      names: ["ca", "grant", "grants", "revoke-grant"],
+      load: async () => (await import("./shield-access.js")).registerShieldAccessCommands,
+    },
+  ],
+};

@@ -11,6 +11,9 @@ import { commandPath } from "../../src/cli/help.js";
 import { parseCommandLine, shellWords } from "../helpers/cli-parse.js";
 import { runCli } from "../helpers/run-cli.js";
 
+/** Every command, each module loaded (main loads only the ones a command line names). */
+const PROGRAM = await buildProgram();
+
 function allCommands(): Command[] {
   const out: Command[] = [];
   const walk = (c: Command) => {
@@ -19,7 +22,7 @@ function allCommands(): Command[] {
       walk(s);
     }
   };
-  walk(buildProgram());
+  walk(PROGRAM);
   return out;
 }
 
@@ -65,7 +68,7 @@ function offered(script: string, typed: string[]): string[] {
 }
 
 describe.runIf(haveBash)("clawguard completion bash", () => {
-  const program = buildProgram();
+  const program = PROGRAM;
   const script = completionScript(program, "bash");
 
   it("offers the top-level commands", () => {

@@ -11,6 +11,9 @@ import { buildProgram } from "../../src/cli/main.js";
 import { runCli } from "../helpers/run-cli.js";
 import { tempDir } from "../harden/tree.js";
 
+/** Every command, each module loaded (main loads only the ones a command line names). */
+const PROGRAM = await buildProgram();
+
 /** The words of every command that has --root itself or gets it from the command above it. */
 function commandsWithRoot(): string[][] {
   const found: string[][] = [];
@@ -19,7 +22,7 @@ function commandsWithRoot(): string[][] {
     if (has && words.length > 0) found.push(words);
     for (const sub of cmd.commands) walk(sub, [...words, sub.name()], has);
   };
-  walk(buildProgram(), [], false);
+  walk(PROGRAM, [], false);
   return found;
 }
 

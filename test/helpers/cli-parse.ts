@@ -10,7 +10,7 @@ import { buildProgram } from "../../src/cli/main.js";
 export type Parsed = { ok: true; command: string } | { ok: false; error: string };
 
 export async function parseCommandLine(words: readonly string[]): Promise<Parsed> {
-  const program = buildProgram();
+  const program = await buildProgram();
   let reached: string | null = null;
   const quiet = (cmd: Command) => {
     cmd.configureOutput({

@@ -18,7 +18,7 @@ import {
 } from "../config.js";
 import { interfaceAddresses } from "../config-wireguard.js";
 import { writeFileAtomic } from "../admin/rules-file.js";
-import { openLogReader, type LogReader } from "../log/index.js";
+import type { LogReader } from "../log/store.js";
 import { MEMBERSHIP_METHODS } from "../membership.js";
 import { formatIP, parseCidr, parseIP, type IP } from "../../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../../net/hostport.js";
@@ -370,6 +370,8 @@ async function closesDelivered(sources: string[], ms: number, run: Run): Promise
 /** Whether the running shield logs the agent's REVOKE within `ms` (reading its log, read-only). */
 async function revocationLogged(cfg: ShieldConfig, id: string, since: number, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
+  // The log's SQLite is loaded here, by the revoke that waits for it: enroll never reads the log.
+  const { openLogReader } = await import("../log/store.js");
   let reader: LogReader | null = null;
   try {
     for (;;) {
