@@ -16,7 +16,7 @@ export const SHIELD: CommandGroup = {
       load: async () => (await import("./shield-log.js")).registerShieldLogCommands,
     },
     {
-      names: ["status", "agents", "mode", "rules", "install"],
+      names: ["status", "reload", "agents", "mode", "rules", "install"],
       load: async () => (await import("./shield-admin.js")).registerShieldAdminCommands,
     },
     {
