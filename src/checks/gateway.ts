@@ -84,7 +84,7 @@ function checkBind(i: OpenClawInstall): Finding {
   return C.bind_loopback.verdict(
     loop,
     { source: i.bindSource, excerpt: `bind ${shown} for ${where(i)}${extra}` },
-    loop ? undefined : { title: `The gateway is configured to listen beyond loopback (bind ${i.bind})` },
+    loop ? undefined : { detail: `The gateway is configured to listen beyond loopback (bind ${i.bind})` },
   );
 }
 
@@ -109,7 +109,7 @@ function checkListeners(i: OpenClawInstall, listeners: Listener[]): Finding {
   return C.listener_loopback.fail(
     { source: exposed.map((l) => l.source).join(", "), excerpt },
     {
-      title: wildcard
+      detail: wildcard
         ? `Port ${i.port} is open on every interface (${exposed.map((l) => l.address).join(", ")})`
         : `Port ${i.port} is open on a non-loopback address (${exposed.map((l) => l.address).join(", ")})`,
       severity: wildcard ? "critical" : "high",
@@ -131,7 +131,7 @@ function checkAuth(i: OpenClawInstall, exposed: boolean): Finding[] {
   if (mode === "none") {
     out.push(
       C.auth_enabled.fail(ev, {
-        title: a.mode
+        detail: a.mode
           ? "The gateway accepts anyone: auth.mode is none"
           : "The gateway has no auth configured",
         severity: exposed ? "critical" : "high",
@@ -149,7 +149,7 @@ function checkAuth(i: OpenClawInstall, exposed: boolean): Finding[] {
         ev,
         n >= MIN_TOKEN_LENGTH
           ? undefined
-          : { title: `The gateway token is ${n} chars, under ${MIN_TOKEN_LENGTH}` },
+          : { detail: `The gateway token is ${n} chars, under ${MIN_TOKEN_LENGTH}` },
       ),
     );
   } else if (mode === "password") {
@@ -161,7 +161,7 @@ function checkAuth(i: OpenClawInstall, exposed: boolean): Finding[] {
         n >= MIN_PASSWORD_LENGTH
           ? undefined
           : {
-              title: `The gateway password is ${n} chars, under ${MIN_PASSWORD_LENGTH}`,
+              detail: `The gateway password is ${n} chars, under ${MIN_PASSWORD_LENGTH}`,
               remediation: 'openclaw config set gateway.auth.password "$(openssl rand -base64 24)"',
             },
       ),

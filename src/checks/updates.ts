@@ -128,7 +128,7 @@ function checkNeedrestart(version: string | undefined, u: UpdatesFacts["updates"
           },
       mode?.value === "a"
         ? undefined
-        : { title: "needrestart does not restart services by itself after upgrades" },
+        : { detail: "needrestart does not restart services by itself after upgrades" },
     ),
   );
 }
@@ -158,7 +158,7 @@ export function checkUpdates({ packages, apt, updates, aptSources }: UpdatesFact
           excerpt: `${where(lists, "APT::Periodic::Update-Package-Lists")}; ${where(upgrade, "APT::Periodic::Unattended-Upgrade")}`,
         },
         version === undefined && on
-          ? { title: "APT::Periodic asks for unattended upgrades but the package is not installed" }
+          ? { detail: "APT::Periodic asks for unattended upgrades but the package is not installed" }
           : undefined,
       ),
     );

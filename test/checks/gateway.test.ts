@@ -99,7 +99,7 @@ describe("gateway layer", () => {
     expect(one(run("custom", "::1"), "gateway.bind_loopback").status).toBe("pass");
     const weak = one(run("loopback"), "gateway.auth_secret_strength");
     expect(weak.status).toBe("fail");
-    expect(weak.title).toContain("12 chars");
+    expect(weak.detail).toContain("12 chars");
     expect(one(run("loopback"), "gateway.listener_loopback").status).toBe("skip");
   });
 });

@@ -82,6 +82,6 @@ describe("ssh layer: sessions and who may log in", () => {
     expect(knownLoginUsers(unreadable)).toEqual({ why: "some authorized_keys files could not be read" });
     const warn = one(checkSshSession(unreadable), "ssh.allow_users");
     expect(warn.status).toBe("warn");
-    expect(warn.title).toContain("harden leaves AllowUsers to you");
+    expect(warn.detail).toContain("harden leaves AllowUsers to you");
   });
 });

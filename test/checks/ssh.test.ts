@@ -79,9 +79,9 @@ describe("ssh layer: the fleet's SSH CA", () => {
   it("fails a CA trusted alone: no principals file, no revocation list", async () => {
     const [p, r] = await audit("TrustedUserCAKeys /etc/ssh/ca.pub\n");
     expect([p.status, r.status]).toEqual(["fail", "fail"]);
-    expect(p.title).toMatch(/no principals file/);
+    expect(p.detail).toMatch(/no principals file/);
     expect(p.evidence.source).toBe("/etc/ssh/sshd_config.d/05-ca.conf line 1");
-    expect(r.title).toMatch(/no revocation list/);
+    expect(r.detail).toMatch(/no revocation list/);
   });
 
   it("passes the CA as harden --ssh-ca installs it", async () => {

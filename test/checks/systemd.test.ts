@@ -63,7 +63,7 @@ describe("systemd layer", () => {
     expect(suid.evidence.source).toBe("/etc/systemd/system/openclaw.service.d/50-harden.conf:5");
     const rw = one(report.findings, "systemd.read_write_paths");
     expect(rw.status).toBe("fail");
-    expect(rw.title).toContain("/etc, /tmp");
+    expect(rw.detail).toContain("/etc, /tmp");
     // ExecStart= reset by the drop-in: the new command binds loopback.
     expect(one(report.findings, "systemd.exec_loopback").status).toBe("pass");
   });
