@@ -10,7 +10,7 @@ export const LIST_CAP = 10;
 const C = catalog("credentials", {
   walk: {
     severity: "high",
-    title: "Every secret dir could be read and checked",
+    title: "Every secret dir is read and checked in full",
     remediation: "run the audit as root so it can read every state dir: sudo clawguard audit",
     fixable: false,
   },

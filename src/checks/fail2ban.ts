@@ -90,7 +90,7 @@ const C = catalog("fail2ban", {
   },
   maxretry: {
     severity: "medium",
-    title: `At most ${MAX_RETRY} failures before a ban`,
+    title: `fail2ban bans after at most ${MAX_RETRY} failures`,
     remediation: setJail("maxretry", "5"),
     fixable: true,
   },

@@ -54,7 +54,7 @@ const C = catalog("firewall", {
   },
   gateway_port_closed: {
     severity: "critical",
-    title: "The OpenClaw gateway port is not allowed in (reach it through ssh -L instead)",
+    title: "The OpenClaw gateway port is not allowed in (ssh -L reaches it instead)",
     remediation: "ufw status numbered, then ufw delete NUMBER for the rule allowing the gateway port",
     fixable: true,
   },

@@ -7,7 +7,7 @@ import { defineLayer } from "./layer.js";
 const C = catalog("openclaw", {
   security_audit: {
     severity: "medium",
-    title: "OpenClaw's own security audit ran",
+    title: "OpenClaw's own security audit runs",
     remediation: "run it by hand to see why: openclaw security audit --json",
     fixable: false,
   },

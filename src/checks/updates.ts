@@ -52,7 +52,7 @@ const C = catalog("updates", {
   },
   last_run: {
     severity: "low",
-    title: `Unattended upgrades ran in the last ${STALE_AFTER_DAYS} days`,
+    title: `Unattended upgrades have run in the last ${STALE_AFTER_DAYS} days`,
     remediation: "unattended-upgrade -d   # run once by hand and read why it does not run on its own",
     fixable: false,
   },
