@@ -1,4 +1,5 @@
 import type { Fact, Problem } from "../facts/fact.js";
+import { pathOnce } from "./evidence.js";
 import type { Evidence, Finding, Layer, Severity, Status } from "./finding.js";
 
 export interface CatalogEntry {
@@ -55,7 +56,8 @@ export function catalog<K extends string>(
       status,
       title: entry.title,
       ...(o.detail ? { detail: o.detail } : {}),
-      evidence,
+      // A skip's reason is shown without its source (skips fold by reason), so it keeps its path.
+      evidence: status === "skip" ? evidence : pathOnce(evidence),
       remediation: status === "pass" || status === "skip" ? "" : (o.remediation ?? entry.remediation),
       fixable: status === "fail" || status === "warn" ? entry.fixable : false,
     });

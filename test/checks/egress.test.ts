@@ -12,7 +12,8 @@ describe("egress layer", () => {
     const proxy = one(report.findings, "egress.proxy_configured");
     expect(proxy.status).toBe("warn");
     expect(proxy.detail).toContain("Only HTTP_PROXY");
-    expect(proxy.evidence.excerpt).toContain("/etc/systemd/system/openclaw.service:8");
+    expect(proxy.evidence.source).toBe("/etc/systemd/system/openclaw.service");
+    expect(proxy.evidence.excerpt).toContain("(line 8)");
     expect(one(report.findings, "egress.unit_ip_filter").status).toBe("fail");
     expect(one(report.findings, "egress.lockdown_persisted").status).toBe("fail");
     expect(one(report.findings, "egress.lockdown_enabled").status).toBe("fail");

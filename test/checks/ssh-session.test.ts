@@ -35,9 +35,10 @@ describe("ssh layer: sessions and who may log in", () => {
       "allow_users",
     ])
       expect([id, one(report.findings, `ssh.${id}`).status]).toEqual([id, "pass"]);
-    expect(one(report.findings, "ssh.allow_users").evidence.excerpt).toBe(
-      "admin (/etc/ssh/sshd_config.d/10-clawguard.conf line 16); deploy@10.0.0.0/8 (/etc/ssh/sshd_config.d/10-clawguard.conf line 17)",
-    );
+    expect(one(report.findings, "ssh.allow_users").evidence).toEqual({
+      source: "/etc/ssh/sshd_config.d/10-clawguard.conf line 16",
+      excerpt: "admin (line 16); deploy@10.0.0.0/8 (line 17)",
+    });
   });
 
   it("fails OpenSSH's defaults, naming them", async () => {

@@ -50,9 +50,10 @@ describe("ssh layer", () => {
     expect(one(report.findings, "ssh.ports").evidence.excerpt).toContain(
       "2222 (/etc/ssh/sshd_config.d/10-clawguard.conf line 1)",
     );
-    expect(one(report.findings, "ssh.authorized_keys").evidence.excerpt).toBe(
-      "admin: 1 key(s) in /home/admin/.ssh/authorized_keys",
-    );
+    expect(one(report.findings, "ssh.authorized_keys").evidence).toEqual({
+      source: "/home/admin/.ssh/authorized_keys",
+      excerpt: "admin: 1 key(s)",
+    });
   });
 
   it("skips the layer when sshd is not installed", async () => {
