@@ -266,7 +266,8 @@ export function checkSystemd({ openclaw, exposure }: SystemdFacts): Finding[] {
       C.user_unit_conflict.fail(
         {
           source: userUnits.map((u) => u.path).join(", "),
-          excerpt: `user unit ${list(userUnits)} next to system unit ${list(systemUnits)}: two gateways fight for the port`,
+          // The source names the user units; the excerpt says only what they are next to.
+          excerpt: `${userUnits.map((u) => (u.enabled ? "enabled" : "installed")).join(", ")} user unit${userUnits.length > 1 ? "s" : ""} next to system unit ${list(systemUnits)}: two gateways fight for the port`,
         },
         {
           remediation: userUnits

@@ -18,6 +18,8 @@ describe("systemd layer", () => {
     const conflict = one(f, "systemd.user_unit_conflict");
     expect(conflict.status).toBe("fail");
     expect(conflict.evidence.source).toBe("/root/.config/systemd/user/openclaw-gateway.service");
+    expect(conflict.evidence.excerpt).not.toContain(conflict.evidence.source);
+    expect(conflict.evidence.excerpt).toContain("next to system unit /etc/systemd/system/openclaw.service");
     for (const id of [
       "no_new_privileges",
       "protect_system",
