@@ -58,8 +58,10 @@ const DEPENDENT: FindingMaker[] = [
   C.auth_secret_strength,
 ];
 
-function where(i: OpenClawInstall): string {
-  return i.unit ? `${i.stateDir} (run by ${i.unit.path})` : i.stateDir;
+/** The install, and the unit that runs it unless `source` already names that unit. */
+function where(i: OpenClawInstall, source = ""): string {
+  const unit = i.unit && !source.startsWith(i.unit.path) ? i.unit.path : undefined;
+  return unit ? `${i.stateDir} (run by ${unit})` : i.stateDir;
 }
 
 function checkConfig(i: OpenClawInstall): Finding {
@@ -83,7 +85,7 @@ function checkBind(i: OpenClawInstall): Finding {
       : "";
   return C.bind_loopback.verdict(
     loop,
-    { source: i.bindSource, excerpt: `bind ${shown} for ${where(i)}${extra}` },
+    { source: i.bindSource, excerpt: `bind ${shown} for ${where(i, i.bindSource)}${extra}` },
     loop ? undefined : { detail: `The gateway is configured to listen beyond loopback (bind ${i.bind})` },
   );
 }

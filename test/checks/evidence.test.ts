@@ -66,4 +66,13 @@ describe("findings of the whole-system fixtures", () => {
     });
     expect(again.map((f) => `${f.id}: ${f.evidence.source}: ${f.evidence.excerpt}`)).toEqual([]);
   });
+
+  it("do not name the unit their source already names as the one that runs the gateway", () => {
+    const units = produced.filter((f) => /^\/\S+\.service\b/.test(f.evidence.source));
+    expect(units.length).toBeGreaterThan(0);
+    const again = units.filter((f) =>
+      f.evidence.excerpt.includes(`run by ${/^\S+/.exec(f.evidence.source)![0]}`),
+    );
+    expect(again.map((f) => `${f.id}: ${f.evidence.source}: ${f.evidence.excerpt}`)).toEqual([]);
+  });
 });
