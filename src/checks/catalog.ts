@@ -1,4 +1,5 @@
 import type { Fact, Problem } from "../facts/fact.js";
+import { pathOnce } from "./evidence.js";
 import type { Evidence, Finding, Layer, Severity, Status } from "./finding.js";
 
 export interface CatalogEntry {
@@ -8,8 +9,14 @@ export interface CatalogEntry {
   fixable: boolean;
 }
 
+/**
+ * What one finding may say beyond its check's catalog entry. The title is not among them: it is
+ * always the catalog's, the goal stated as what must hold, so a check keeps one name in every
+ * report, rule list, test name and waiver. What this host's finding adds goes in `detail`.
+ */
 interface Overrides {
-  title?: string;
+  /** This finding's result in one line: what was found, in the finding's own words. */
+  detail?: string;
   remediation?: string;
   severity?: Severity;
 }
@@ -47,8 +54,10 @@ export function catalog<K extends string>(
       layer,
       severity: o.severity ?? entry.severity,
       status,
-      title: o.title ?? entry.title,
-      evidence,
+      title: entry.title,
+      ...(o.detail ? { detail: o.detail } : {}),
+      // A skip's reason is shown without its source (skips fold by reason), so it keeps its path.
+      evidence: status === "skip" ? evidence : pathOnce(evidence),
       remediation: status === "pass" || status === "skip" ? "" : (o.remediation ?? entry.remediation),
       fixable: status === "fail" || status === "warn" ? entry.fixable : false,
     });

@@ -10,7 +10,7 @@ export const LIST_CAP = 10;
 const C = catalog("credentials", {
   walk: {
     severity: "high",
-    title: "Every secret dir could be read and checked",
+    title: "Every secret dir is read and checked in full",
     remediation: "run the audit as root so it can read every state dir: sudo clawguard audit",
     fixable: false,
   },
@@ -89,7 +89,7 @@ export function checkCredentials({ credentials }: Pick<Facts, "credentials">): F
     out.push(
       C.walk.warn(
         { source, excerpt: `stopped after ${f.visited} entries: the rest was not checked` },
-        { title: "The secret walk hit its cap" },
+        { detail: "The secret walk hit its cap" },
       ),
     );
   if (f.unreadable.length === 0 && !f.truncated)
@@ -104,7 +104,7 @@ export function checkCredentials({ credentials }: Pick<Facts, "credentials">): F
       ? C.world_readable.fail(
           { source, excerpt: listing(world, describe) },
           {
-            title: `${world.length} secret ${world.length === 1 ? "path is" : "paths are"} open to every user`,
+            detail: `${world.length} secret ${world.length === 1 ? "path is" : "paths are"} open to every user`,
             remediation: chmodFix(world),
           },
         )
@@ -115,7 +115,7 @@ export function checkCredentials({ credentials }: Pick<Facts, "credentials">): F
       ? C.group_readable.fail(
           { source, excerpt: listing(group, describe) },
           {
-            title: `${group.length} secret ${group.length === 1 ? "path is" : "paths are"} open to their group`,
+            detail: `${group.length} secret ${group.length === 1 ? "path is" : "paths are"} open to their group`,
             remediation: chmodFix(group),
           },
         )
@@ -133,7 +133,7 @@ export function checkCredentials({ credentials }: Pick<Facts, "credentials">): F
             ),
           },
           {
-            title: `${wrongOwner.length} secret ${wrongOwner.length === 1 ? "path does" : "paths do"} not belong to the gateway's user`,
+            detail: `${wrongOwner.length} secret ${wrongOwner.length === 1 ? "path does" : "paths do"} not belong to the gateway's user`,
             remediation: wrongOwner
               .slice(0, LIST_CAP)
               .map((s) => `chown ${s.expectedUser ?? "USER"}: ${shellQuote(s.path)}`)

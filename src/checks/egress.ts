@@ -73,7 +73,7 @@ function checkProxy(u: GatewayUnit): Finding {
   if (noProxy.split(",").some((x) => x.trim() === "*"))
     return C.proxy_configured.fail(
       { source: envAt(u, "NO_PROXY"), excerpt },
-      { title: "NO_PROXY=* sends everything around the shield" },
+      { detail: "NO_PROXY=* sends everything around the shield" },
     );
   if (has("OPENCLAW_PROXY_URL") && has("HTTPS_PROXY"))
     return C.proxy_configured.pass({ source: envAt(u, "OPENCLAW_PROXY_URL"), excerpt });
@@ -82,7 +82,7 @@ function checkProxy(u: GatewayUnit): Finding {
     return C.proxy_configured.warn(
       { source: u.path, excerpt },
       {
-        title:
+        detail:
           has("HTTP_PROXY") && missing.length === 2
             ? "Only HTTP_PROXY is set: OpenClaw honours it in some features only"
             : `The proxy is only partly set: ${missing.join(" and ")} missing`,
@@ -91,7 +91,7 @@ function checkProxy(u: GatewayUnit): Finding {
   }
   return C.proxy_configured.fail(
     { source: u.path, excerpt },
-    { title: "The gateway reaches the internet directly: no proxy configured" },
+    { detail: "The gateway reaches the internet directly: no proxy configured" },
   );
 }
 
@@ -110,7 +110,7 @@ function checkLockdown(l: LockdownState): Finding[] {
     out.push(
       C.lockdown_persisted.fail(
         { source: LOCKDOWN_FILE, excerpt: "does not exist" },
-        { title: "No outbound lockdown is saved" },
+        { detail: "No outbound lockdown is saved" },
       ),
     );
   else {
@@ -122,7 +122,7 @@ function checkLockdown(l: LockdownState): Finding[] {
           source: LOCKDOWN_FILE,
           excerpt: `table ${LOCKDOWN_TABLE} ${l.file.hasTable ? "present" : "absent"}, output policy ${l.file.dropsOutput ? "drop" : "not drop"}`,
         },
-        good ? undefined : { title: `${LOCKDOWN_FILE} does not drop outbound traffic by default` },
+        good ? undefined : { detail: `${LOCKDOWN_FILE} does not drop outbound traffic by default` },
       ),
     );
   }
@@ -130,7 +130,7 @@ function checkLockdown(l: LockdownState): Finding[] {
     out.push(
       C.lockdown_enabled.fail(
         { source: "/etc/systemd/system", excerpt: `no ${LOCKDOWN_UNIT}` },
-        { title: "Nothing loads the lockdown at boot" },
+        { detail: "Nothing loads the lockdown at boot" },
       ),
     );
   else
@@ -149,7 +149,7 @@ function checkLockdown(l: LockdownState): Finding[] {
     out.push(
       C.lockdown_live.fail(
         { source: live.command, excerpt: live.absent },
-        { title: "The kernel has no lockdown table: outbound traffic is unrestricted" },
+        { detail: "The kernel has no lockdown table: outbound traffic is unrestricted" },
       ),
     );
   else
@@ -180,7 +180,7 @@ function checkLink(u: GatewayUnit, wg: WireguardLinkFact | null, wgProblem: stri
   if (ip === null)
     return C.link_encrypted.fail(
       { source, excerpt: `proxy ${host} is a name: which path it takes is up to the resolver` },
-      { title: "The gateway's proxy is a name, so nothing says its traffic is encrypted on the way" },
+      { detail: "The gateway's proxy is a name, so nothing says its traffic is encrypted on the way" },
     );
   if (classify(ip).class === "loopback")
     return C.link_encrypted.pass({ source, excerpt: `proxy ${host} is on this server` });
@@ -205,7 +205,7 @@ function checkLink(u: GatewayUnit, wg: WireguardLinkFact | null, wgProblem: stri
       viaWg
         ? undefined
         : {
-            title: `The gateway reaches its proxy ${host} without WireGuard: tokens, destinations and CONNECT lines cross the network in cleartext`,
+            detail: `The gateway reaches its proxy ${host} without WireGuard: tokens, destinations and CONNECT lines cross the network in cleartext`,
           },
     );
   }
@@ -219,7 +219,7 @@ function checkLink(u: GatewayUnit, wg: WireguardLinkFact | null, wgProblem: stri
           ? `carries ${host} and wg-quick@${boot[0]!.iface} starts at boot (not checked live: ${wg.live.skip})`
           : `no WireGuard config that starts at boot carries ${host}`,
     },
-    boot.length > 0 ? undefined : { title: `The gateway reaches its proxy ${host} without WireGuard` },
+    boot.length > 0 ? undefined : { detail: `The gateway reaches its proxy ${host} without WireGuard` },
   );
 }
 
@@ -249,7 +249,7 @@ function checkRoute(routes: Facts["routes"], shield: Set<string>): Finding {
       source,
       excerpt: `${text}${shield.size > 0 ? ` (the shield is ${[...shield].join(", ")})` : ""}: root here can flush the rules that hold it shut`,
     },
-    { title: "A route leads out of this server past the shield" },
+    { detail: "A route leads out of this server past the shield" },
   );
 }
 
@@ -271,7 +271,7 @@ export function checkEgress({
         out.push(
           m.fail(
             { source: "/etc/systemd/system", excerpt: "no unit runs the gateway, so nothing sets its proxy" },
-            { title: "No unit runs the gateway: its egress is not controlled" },
+            { detail: "No unit runs the gateway: its egress is not controlled" },
           ),
         );
     const wg = wireguard.status === "ok" ? wireguard.value : null;

@@ -90,7 +90,7 @@ const C = catalog("fail2ban", {
   },
   maxretry: {
     severity: "medium",
-    title: `At most ${MAX_RETRY} failures before a ban`,
+    title: `fail2ban bans after at most ${MAX_RETRY} failures`,
     remediation: setJail("maxretry", "5"),
     fixable: true,
   },
@@ -175,7 +175,7 @@ export function checkFail2ban(f: Fail2banFacts): Finding[] {
       C.running.verdict(
         j.liveActive === "active",
         { source: "systemctl is-active fail2ban.service", excerpt: j.liveActive },
-        { title: j.liveActive === "active" ? undefined : `fail2ban is not running (${j.liveActive})` },
+        { detail: j.liveActive === "active" ? undefined : `fail2ban is not running (${j.liveActive})` },
       ),
     );
 
@@ -265,7 +265,7 @@ function checkBackend(j: Fail2banFact, pkgs: PackagesFact | null, sshPorts: numb
           excerpt: `${base.excerpt}; ${!py ? "python3-systemd is not installed" : "no systemd-journald on this system"}`,
         },
         {
-          title: "The sshd jail reads the journal but fail2ban cannot: the jail will not start",
+          detail: "The sshd jail reads the journal but fail2ban cannot: the jail will not start",
           remediation: py
             ? "use backend = auto with a logpath that exists"
             : "apt-get install -y python3-systemd && systemctl restart fail2ban",
@@ -292,7 +292,7 @@ function checkBackend(j: Fail2banFact, pkgs: PackagesFact | null, sshPorts: numb
           excerpt: `${base.excerpt} (${base.source}); ${where.excerpt}; ${wanted} does not exist: ${rsyslog}`,
         },
         {
-          title: `The sshd jail cannot start: fail2ban exits with "Have not found any log file for sshd jail" (${wanted} is missing)`,
+          detail: `The sshd jail cannot start: fail2ban exits with "Have not found any log file for sshd jail" (${wanted} is missing)`,
           remediation,
         },
       );
@@ -303,7 +303,7 @@ function checkBackend(j: Fail2banFact, pkgs: PackagesFact | null, sshPorts: numb
     });
   }
   return C.backend.warn(base, {
-    title: `The sshd jail uses backend "${backend}", which clawguard cannot verify`,
+    detail: `The sshd jail uses backend "${backend}", which clawguard cannot verify`,
     severity: "medium",
   });
 }
@@ -323,7 +323,7 @@ function checkPort(j: Fail2banFact, sshd: Fact<SshdFact>, sshPorts: number[]): F
   return C.port.fail(
     { source: `${o.source} line ${o.line}`, excerpt },
     {
-      title: `The sshd jail bans port ${o.value} but sshd listens on ${missing.join(", ")}: attackers are never blocked`,
+      detail: `The sshd jail bans port ${o.value} but sshd listens on ${missing.join(", ")}: attackers are never blocked`,
       remediation: setJail("port", sshPorts.join(",")),
     },
   );

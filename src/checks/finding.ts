@@ -32,7 +32,10 @@ export interface Finding {
   layer: Layer;
   severity: Severity;
   status: Status;
+  /** The check's goal, as its catalog entry states it: the same for every finding of the check. */
   title: string;
+  /** This finding's result in one line, beyond the goal ("3 secret paths are open to every user"). */
+  detail?: string;
   evidence: Evidence;
   /** What a person would type or write to fix it; empty when nothing is to be done. */
   remediation: string;

@@ -95,7 +95,7 @@ export function checkDocker(
   if (published.length > 0)
     return C.docker_bypass.fail(
       { source: published[0]!.split(":")[0]!, excerpt: published.join("\n") },
-      { title: "Docker publishes ports past ufw: its DOCKER chain accepts them before ufw's rules run" },
+      { detail: "Docker publishes ports past ufw: its DOCKER chain accepts them before ufw's rules run" },
     );
   const seen =
     live.status === "ok"
@@ -103,6 +103,6 @@ export function checkDocker(
       : "the live DOCKER chain was not readable (run as root)";
   return C.docker_bypass.warn(
     { source: DOCKER_DAEMON_JSON, excerpt: `${d.installedBy}; ${d.iptablesSource}; ${seen}` },
-    { title: "Docker manages iptables: any port a container publishes will bypass ufw", severity: "medium" },
+    { detail: "Docker manages iptables: any port a container publishes will bypass ufw", severity: "medium" },
   );
 }

@@ -54,7 +54,7 @@ const C = catalog("firewall", {
   },
   gateway_port_closed: {
     severity: "critical",
-    title: "The OpenClaw gateway port is not allowed in (reach it through ssh -L instead)",
+    title: "The OpenClaw gateway port is not allowed in (ssh -L reaches it instead)",
     remediation: "ufw status numbered, then ufw delete NUMBER for the rule allowing the gateway port",
     fixable: true,
   },
@@ -188,7 +188,7 @@ function checkUfw(f: FirewallFacts, u: UfwFact, problems: Problem[]): Finding[] 
       C.default_incoming.fail(
         { source: `${openAll.source} line ${openAll.line}`, excerpt: openAll.text },
         {
-          title: "A rule allows every port from anywhere, undoing the default deny",
+          detail: "A rule allows every port from anywhere, undoing the default deny",
           remediation: "ufw status numbered, then ufw delete NUMBER for the rule allowing all ports",
         },
       ),
@@ -223,7 +223,7 @@ function checkUfw(f: FirewallFacts, u: UfwFact, problems: Problem[]): Finding[] 
               source: `${open[0]!.r.source} line ${open[0]!.r.line}`,
               excerpt: `${open[0]!.r.text} (gateway port ${open[0]!.g.port} from ${open[0]!.g.source})`,
             },
-            { title: `The firewall allows the OpenClaw gateway port ${open[0]!.g.port} in` },
+            { detail: `The firewall allows the OpenClaw gateway port ${open[0]!.g.port} in` },
           )
         : C.gateway_port_closed.pass({
             source: UFW_USER_RULES,
@@ -242,14 +242,14 @@ function checkUfw(f: FirewallFacts, u: UfwFact, problems: Problem[]): Finding[] 
           source: ipv6 ? `${UFW_DEFAULTS} line ${ipv6.line}` : UFW_DEFAULTS,
           excerpt: ipv6 ? `IPV6=${ipv6.value}` : "no IPV6= line",
         },
-        { title: "ufw leaves IPv6 unfiltered: every IPv6 port is open" },
+        { detail: "ufw leaves IPv6 unfiltered: every IPv6 port is open" },
       ),
     );
   else if (v4Problem)
     out.push(
       C.ipv6.warn(
         { source: `${UFW_DEFAULTS} line ${ipv6.line}`, excerpt: `IPV6=yes; ${describeProblem(v4Problem)}` },
-        { title: `ufw filters IPv6, but ${UFW_USER_RULES} could not be read to compare the two families` },
+        { detail: `ufw filters IPv6, but ${UFW_USER_RULES} could not be read to compare the two families` },
       ),
     );
   else out.push(checkV6Consistency(v4, v6));
@@ -276,7 +276,7 @@ function checkAllowedPorts(rules: UfwRule[], sshPorts: number[]): Finding {
       excerpt: extra.map((e) => ruleRef(e.r)).join("\n"),
     },
     {
-      title: `The firewall allows port${names.length > 1 ? "s" : ""} ${names.join(", ")} in, beyond SSH, 80 and 443`,
+      detail: `The firewall allows port${names.length > 1 ? "s" : ""} ${names.join(", ")} in, beyond SSH, 80 and 443`,
       // One `ufw delete` removes the rule from both families.
       remediation: `${[...new Set(extra.map((e) => `ufw delete ${e.r.action} ${e.r.dport}${e.r.proto === "any" ? "" : `/${e.r.proto}`}`))].join(" && ")}   # or ufw status numbered and delete by number`,
     },
@@ -316,17 +316,17 @@ function checkSshAllowed(
   };
   if (missing4.length === 0)
     return C.ssh_allowed.warn(evidence, {
-      title: `The firewall does not allow sshd's port ${missing6.join(", ")} over IPv6`,
+      detail: `The firewall does not allow sshd's port ${missing6.join(", ")} over IPv6`,
       severity: "medium",
       remediation: allowCmd(missing6),
     });
   if (!denies)
     return C.ssh_allowed.warn(evidence, {
-      title: `No rule allows sshd's port ${missing4.join(", ")}; only the accepting default policy lets SSH in`,
+      detail: `No rule allows sshd's port ${missing4.join(", ")}; only the accepting default policy lets SSH in`,
       remediation: allowCmd(missing4),
     });
   return C.ssh_allowed.fail(evidence, {
-    title: enabled
+    detail: enabled
       ? `Lockout: ufw is enabled but does not allow sshd's port ${missing4.join(", ")}`
       : `Lockout risk: \`ufw enable\` would block sshd's port ${missing4.join(", ")}`,
     remediation: `${allowCmd(missing4)}   # before anything else, from the session you have now`,

@@ -58,8 +58,10 @@ const DEPENDENT: FindingMaker[] = [
   C.auth_secret_strength,
 ];
 
-function where(i: OpenClawInstall): string {
-  return i.unit ? `${i.stateDir} (run by ${i.unit.path})` : i.stateDir;
+/** The install, and the unit that runs it unless `source` already names that unit. */
+function where(i: OpenClawInstall, source = ""): string {
+  const unit = i.unit && !source.startsWith(i.unit.path) ? i.unit.path : undefined;
+  return unit ? `${i.stateDir} (run by ${unit})` : i.stateDir;
 }
 
 function checkConfig(i: OpenClawInstall): Finding {
@@ -83,8 +85,8 @@ function checkBind(i: OpenClawInstall): Finding {
       : "";
   return C.bind_loopback.verdict(
     loop,
-    { source: i.bindSource, excerpt: `bind ${shown} for ${where(i)}${extra}` },
-    loop ? undefined : { title: `The gateway is configured to listen beyond loopback (bind ${i.bind})` },
+    { source: i.bindSource, excerpt: `bind ${shown} for ${where(i, i.bindSource)}${extra}` },
+    loop ? undefined : { detail: `The gateway is configured to listen beyond loopback (bind ${i.bind})` },
   );
 }
 
@@ -109,7 +111,7 @@ function checkListeners(i: OpenClawInstall, listeners: Listener[]): Finding {
   return C.listener_loopback.fail(
     { source: exposed.map((l) => l.source).join(", "), excerpt },
     {
-      title: wildcard
+      detail: wildcard
         ? `Port ${i.port} is open on every interface (${exposed.map((l) => l.address).join(", ")})`
         : `Port ${i.port} is open on a non-loopback address (${exposed.map((l) => l.address).join(", ")})`,
       severity: wildcard ? "critical" : "high",
@@ -131,7 +133,7 @@ function checkAuth(i: OpenClawInstall, exposed: boolean): Finding[] {
   if (mode === "none") {
     out.push(
       C.auth_enabled.fail(ev, {
-        title: a.mode
+        detail: a.mode
           ? "The gateway accepts anyone: auth.mode is none"
           : "The gateway has no auth configured",
         severity: exposed ? "critical" : "high",
@@ -149,7 +151,7 @@ function checkAuth(i: OpenClawInstall, exposed: boolean): Finding[] {
         ev,
         n >= MIN_TOKEN_LENGTH
           ? undefined
-          : { title: `The gateway token is ${n} chars, under ${MIN_TOKEN_LENGTH}` },
+          : { detail: `The gateway token is ${n} chars, under ${MIN_TOKEN_LENGTH}` },
       ),
     );
   } else if (mode === "password") {
@@ -161,7 +163,7 @@ function checkAuth(i: OpenClawInstall, exposed: boolean): Finding[] {
         n >= MIN_PASSWORD_LENGTH
           ? undefined
           : {
-              title: `The gateway password is ${n} chars, under ${MIN_PASSWORD_LENGTH}`,
+              detail: `The gateway password is ${n} chars, under ${MIN_PASSWORD_LENGTH}`,
               remediation: 'openclaw config set gateway.auth.password "$(openssl rand -base64 24)"',
             },
       ),

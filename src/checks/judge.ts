@@ -33,7 +33,8 @@ export function judge(facts: Partial<Facts>, layers: readonly Layer[]): Finding[
           layer: l.layer,
           severity: "high",
           status: "error",
-          title: `The ${l.layer} checks failed unexpectedly`,
+          title: `The ${l.layer} checks run to the end`,
+          detail: `The ${l.layer} checks failed unexpectedly`,
           evidence: {
             source: "clawguard",
             excerpt: err instanceof Error ? (err.stack ?? err.message) : String(err),

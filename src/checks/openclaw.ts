@@ -7,7 +7,7 @@ import { defineLayer } from "./layer.js";
 const C = catalog("openclaw", {
   security_audit: {
     severity: "medium",
-    title: "OpenClaw's own security audit ran",
+    title: "OpenClaw's own security audit runs",
     remediation: "run it by hand to see why: openclaw security audit --json",
     fixable: false,
   },
@@ -43,7 +43,10 @@ export function mapOpenClawAudit(run: OpenClawAuditRun): Finding[] {
       // OpenClaw's own words: a critical (or unknown) finding fails, a warning stays a warning
       // (several are advice that holds only in some setups, e.g. behind a reverse proxy).
       status: !failing ? "pass" : severity === "medium" ? "warn" : "fail",
-      title: f.title,
+      // The goal in clawguard's voice, the same on every host; OpenClaw's own title says what
+      // it found, and may differ from one version or host to the next.
+      title: `OpenClaw's own check ${f.checkId} passes`,
+      detail: f.title,
       evidence: {
         source: run.stateDir ? `${run.command} (state dir ${run.stateDir})` : run.command,
         excerpt: [`${f.checkId} [${f.severity}]`, f.detail].filter(Boolean).join(": "),

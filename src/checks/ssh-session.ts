@@ -104,7 +104,7 @@ export function checkSshSession(f: SshdFact): Finding[] {
       grace.n !== undefined && grace.n > 0 && grace.n <= SSHD_LIMITS.loginGraceTime,
       ev(grace.s, "LoginGraceTime"),
       grace.n === 0
-        ? { title: "LoginGraceTime 0: an unauthenticated connection may wait forever" }
+        ? { detail: "LoginGraceTime 0: an unauthenticated connection may wait forever" }
         : undefined,
     ),
   );
@@ -127,7 +127,7 @@ export function checkSshSession(f: SshdFact): Finding[] {
       },
       alive
         ? undefined
-        : { title: "SSH keeps sessions of vanished clients open (ClientAliveInterval off or long)" },
+        : { detail: "SSH keeps sessions of vanished clients open (ClientAliveInterval off or long)" },
     ),
   );
   const level = sshdValue(f, "loglevel")!;
@@ -159,6 +159,6 @@ function allowUsers(f: SshdFact): Finding {
       source: f.files[0] ?? "sshd -T",
       excerpt: `no AllowUsers or AllowGroups, and harden will not guess them: ${known.why}`,
     },
-    { title: "Any account can try to log in over SSH (harden leaves AllowUsers to you)" },
+    { detail: "Any account can try to log in over SSH (harden leaves AllowUsers to you)" },
   );
 }

@@ -121,14 +121,14 @@ function checkPasswords(f: SshdFact): Finding {
       : undefined;
   if (pw.value === "yes")
     return C.password_auth.fail(ev(pw, "PasswordAuthentication"), {
-      title: "SSH accepts passwords, so they can be guessed",
+      detail: "SSH accepts passwords, so they can be guessed",
       remediation: lockout,
     });
   // With PAM, keyboard-interactive asks for the same password under another name.
   if (kbd.value === "yes" && pam.value === "yes")
     return C.password_auth.fail(
       { source: where(kbd), excerpt: `KbdInteractiveAuthentication yes with UsePAM yes (${where(pam)})` },
-      { title: "SSH still asks for passwords through PAM keyboard-interactive", remediation: lockout },
+      { detail: "SSH still asks for passwords through PAM keyboard-interactive", remediation: lockout },
     );
   return C.password_auth.pass(ev(pw, "PasswordAuthentication"));
 }
@@ -143,7 +143,7 @@ function checkPorts(f: SshdFact): Finding {
     if (same) return C.ports.pass({ source: "ss -Hltnp", excerpt });
     return C.ports.warn(
       { source: "ss -Hltnp", excerpt },
-      { title: "The running sshd does not listen where its configuration says", severity: "medium" },
+      { detail: "The running sshd does not listen where its configuration says", severity: "medium" },
     );
   }
   const listening = [...new Set(f.listening.map((p) => p.port))];
@@ -156,7 +156,7 @@ function checkPorts(f: SshdFact): Finding {
   if (missing.length === 0) return C.ports.pass({ source: "/proc/net/tcp", excerpt });
   return C.ports.warn(
     { source: "/proc/net/tcp", excerpt },
-    { title: `Nothing listens on sshd's configured port(s) ${missing.join(", ")}` },
+    { detail: `Nothing listens on sshd's configured port(s) ${missing.join(", ")}` },
   );
 }
 
@@ -169,14 +169,14 @@ export function checkSsh({ sshd }: Pick<Facts, "sshd">): Finding[] {
   const root = value(f, "permitrootlogin");
   out.push(
     C.root_login.verdict(root.value !== "yes", ev(root, "PermitRootLogin"), {
-      title: root.value === "yes" ? "root can log in over SSH with a password" : undefined,
+      detail: root.value === "yes" ? "root can log in over SSH with a password" : undefined,
     }),
   );
   out.push(checkPasswords(f));
   const empty = value(f, "permitemptypasswords");
   out.push(
     C.empty_passwords.verdict(empty.value !== "yes", ev(empty, "PermitEmptyPasswords"), {
-      title: empty.value === "yes" ? "SSH lets accounts with an empty password log in" : undefined,
+      detail: empty.value === "yes" ? "SSH lets accounts with an empty password log in" : undefined,
     }),
   );
 
@@ -185,7 +185,7 @@ export function checkSsh({ sshd }: Pick<Facts, "sshd">): Finding[] {
     tcp.value === "no" || tcp.value === "local"
       ? C.tcp_forwarding.pass(ev(tcp, "AllowTcpForwarding"))
       : C.tcp_forwarding.warn(ev(tcp, "AllowTcpForwarding"), {
-          title: "SSH allows remote (-R) forwarding: a login can tunnel services into this server",
+          detail: "SSH allows remote (-R) forwarding: a login can tunnel services into this server",
         }),
   );
   const agent = value(f, "allowagentforwarding");
@@ -193,13 +193,13 @@ export function checkSsh({ sshd }: Pick<Facts, "sshd">): Finding[] {
     agent.value === "no"
       ? C.agent_forwarding.pass(ev(agent, "AllowAgentForwarding"))
       : C.agent_forwarding.warn(ev(agent, "AllowAgentForwarding"), {
-          title: "SSH agent forwarding is on: root on this server can use a forwarded agent",
+          detail: "SSH agent forwarding is on: root on this server can use a forwarded agent",
         }),
   );
   const x11 = value(f, "x11forwarding");
   out.push(
     C.x11_forwarding.verdict(x11.value !== "yes", ev(x11, "X11Forwarding"), {
-      title: x11.value === "yes" ? "X11 forwarding is on" : undefined,
+      detail: x11.value === "yes" ? "X11 forwarding is on" : undefined,
     }),
   );
 
@@ -216,7 +216,7 @@ export function checkSsh({ sshd }: Pick<Facts, "sshd">): Finding[] {
             excerpt: loose.map((m) => `Match ${m.criteria}: ${m.key} ${m.value} (line ${m.line})`).join("; "),
           },
           {
-            title: `A Match block sets ${[...new Set(loose.map((m) => m.key))].join(", ")} for some connections`,
+            detail: `A Match block sets ${[...new Set(loose.map((m) => m.key))].join(", ")} for some connections`,
           },
         ),
   );
@@ -250,7 +250,7 @@ function checkCa(f: SshdFact): Finding[] {
       : C.ca_principals.fail(
           { source: where(ca), excerpt: `TrustedUserCAKeys ${ca.value}; AuthorizedPrincipalsFile none` },
           {
-            title:
+            detail:
               "sshd trusts an SSH CA with no principals file: any of its certificates naming a user logs in as that user",
           },
         ),
@@ -259,7 +259,7 @@ function checkCa(f: SshdFact): Finding[] {
       : C.ca_revocation.fail(
           { source: where(ca), excerpt: `TrustedUserCAKeys ${ca.value}; RevokedKeys none` },
           {
-            title:
+            detail:
               "sshd trusts an SSH CA with no revocation list: a revoked grant still logs in until it expires",
           },
         ),
@@ -277,7 +277,7 @@ function keysFinding(f: SshdFact, maker: FindingMaker): Finding {
     );
   return maker.warn(
     { source: "~/.ssh/authorized_keys", excerpt: keysSummary(f) },
-    { title: "No login user has an SSH key: turning passwords off now would lock everyone out" },
+    { detail: "No login user has an SSH key: turning passwords off now would lock everyone out" },
   );
 }
 

@@ -201,7 +201,7 @@ export function checkSandbox(u: GatewayUnit): Finding[] {
       d.good(v)
         ? undefined
         : {
-            title: `The unit lacks ${d.want}: ${d.why}`,
+            detail: `The unit lacks ${d.want}: ${d.why}`,
             remediation: `add ${d.want} to [Service] (systemctl edit ${u.name})`,
           },
     );

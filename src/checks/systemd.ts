@@ -88,7 +88,7 @@ function checkUnit(
     isYes(mdwe)
       ? C.memory_deny_write_execute.fail(
           { source: at(u, "MemoryDenyWriteExecute"), excerpt: "MemoryDenyWriteExecute=yes" },
-          { title: "MemoryDenyWriteExecute=yes kills Node's V8: the gateway cannot start" },
+          { detail: "MemoryDenyWriteExecute=yes kills Node's V8: the gateway cannot start" },
         )
       : C.memory_deny_write_execute.pass({
           source: u.path,
@@ -102,7 +102,7 @@ function checkUnit(
       ? C.restrict_suid_sgid.fail(
           { source: at(u, "RestrictSUIDSGID"), excerpt: "RestrictSUIDSGID=yes" },
           {
-            title:
+            detail:
               "RestrictSUIDSGID=yes makes openat2() fail: the OpenClaw gateway cannot take its state lock",
           },
         )
@@ -118,7 +118,7 @@ function checkUnit(
     out.push(
       C.system_call_filter.fail(
         { source: u.path, excerpt: "SystemCallFilter not set" },
-        { title: "The unit does not filter system calls" },
+        { detail: "The unit does not filter system calls" },
       ),
     );
   else if (!errno || errno === "kill")
@@ -129,7 +129,7 @@ function checkUnit(
           excerpt: `SystemCallFilter=${filter.join(" ")}, SystemCallErrorNumber ${errno ?? "not set"}`,
         },
         {
-          title:
+          detail:
             "A denied system call kills the gateway (no SystemCallErrorNumber=EPERM): Node may die at start",
           remediation: "add SystemCallErrorNumber=EPERM to [Service]",
         },
@@ -157,7 +157,7 @@ function checkUnit(
         s.score <= MAX_EXPOSURE
           ? undefined
           : {
-              title: `systemd-analyze rates ${u.name} ${s.score} ${s.rating} (want ${MAX_EXPOSURE} or less)`,
+              detail: `systemd-analyze rates ${u.name} ${s.score} ${s.rating} (want ${MAX_EXPOSURE} or less)`,
               severity: s.score > 5 ? "high" : "medium",
               remediation: `add the sandbox directives the systemd checks find missing, then: systemd-analyze security ${u.name}`,
             },
@@ -172,7 +172,7 @@ function checkUnit(
       C.exec_loopback.warn(
         { source: execSrc, excerpt: u.execStart || "no ExecStart" },
         {
-          title: "ExecStart does not pin --bind loopback: a config edit can expose the gateway",
+          detail: "ExecStart does not pin --bind loopback: a config edit can expose the gateway",
           severity: "medium",
         },
       ),
@@ -184,7 +184,7 @@ function checkUnit(
         { source: execSrc, excerpt: u.execStart },
         bindIsLoopback(bind)
           ? undefined
-          : { title: `ExecStart binds the gateway beyond loopback (--bind ${bind})` },
+          : { detail: `ExecStart binds the gateway beyond loopback (--bind ${bind})` },
       ),
     );
 
@@ -208,7 +208,7 @@ function checkUnit(
       },
       undo.length
         ? {
-            title: `ReadWritePaths opens ${undo.join(", ")} to the agent${undo.includes("/tmp") ? " (no PrivateTmp: the host's shared /tmp)" : ""}`,
+            detail: `ReadWritePaths opens ${undo.join(", ")} to the agent${undo.includes("/tmp") ? " (no PrivateTmp: the host's shared /tmp)" : ""}`,
           }
         : undefined,
     ),
@@ -251,7 +251,7 @@ export function checkSystemd({ openclaw, exposure }: SystemdFacts): Finding[] {
             : "no openclaw*.service unit: the gateway is started by hand or not at all",
         },
         {
-          title: userUnits.length
+          detail: userUnits.length
             ? "Only a user unit runs the gateway: outside the system's control and hardening"
             : "No systemd unit runs the gateway",
         },
@@ -266,7 +266,8 @@ export function checkSystemd({ openclaw, exposure }: SystemdFacts): Finding[] {
       C.user_unit_conflict.fail(
         {
           source: userUnits.map((u) => u.path).join(", "),
-          excerpt: `user unit ${list(userUnits)} next to system unit ${list(systemUnits)}: two gateways fight for the port`,
+          // The source names the user units; the excerpt says only what they are next to.
+          excerpt: `${userUnits.map((u) => (u.enabled ? "enabled" : "installed")).join(", ")} user unit${userUnits.length > 1 ? "s" : ""} next to system unit ${list(systemUnits)}: two gateways fight for the port`,
         },
         {
           remediation: userUnits

@@ -56,7 +56,7 @@ export function checkTmp({ tmp, apt }: TmpFacts): Finding[] {
               source: "/proc/self/mounts",
               excerpt: "no mount on /tmp: it is part of the root filesystem, exec allowed",
             },
-            { title: "/tmp is not a separate mount, so programs can run from it" },
+            { detail: "/tmp is not a separate mount, so programs can run from it" },
           ),
         );
       } else {
@@ -66,7 +66,7 @@ export function checkTmp({ tmp, apt }: TmpFacts): Finding[] {
           C.live_options.verdict(
             miss.length === 0,
             { source: `/proc/self/mounts line ${t.live.line}`, excerpt: describeMount(t.live) },
-            miss.length ? { title: `/tmp is mounted without ${miss.join(",")}` } : undefined,
+            miss.length ? { detail: `/tmp is mounted without ${miss.join(",")}` } : undefined,
           ),
         );
       }
@@ -79,7 +79,7 @@ export function checkTmp({ tmp, apt }: TmpFacts): Finding[] {
         C.persistent_options.verdict(
           miss.length === 0,
           { source: `/etc/fstab line ${t.fstab.line}`, excerpt: describeMount(t.fstab) },
-          miss.length ? { title: `/etc/fstab mounts /tmp without ${miss.join(",")}` } : undefined,
+          miss.length ? { detail: `/etc/fstab mounts /tmp without ${miss.join(",")}` } : undefined,
         ),
       );
     } else if (t.tmpMount?.enabled) {
@@ -89,7 +89,7 @@ export function checkTmp({ tmp, apt }: TmpFacts): Finding[] {
         C.persistent_options.verdict(
           miss.length === 0,
           { source: t.tmpMount.sources.join(", "), excerpt: `Options=${t.tmpMount.options.join(",")}` },
-          miss.length ? { title: `tmp.mount mounts /tmp without ${miss.join(",")}` } : undefined,
+          miss.length ? { detail: `tmp.mount mounts /tmp without ${miss.join(",")}` } : undefined,
         ),
       );
     } else {
@@ -101,7 +101,7 @@ export function checkTmp({ tmp, apt }: TmpFacts): Finding[] {
               ? `no /tmp entry; ${t.tmpMount.path} exists but is not enabled`
               : "no /tmp entry and no tmp.mount unit",
           },
-          { title: "Nothing mounts /tmp noexec at boot" },
+          { detail: "Nothing mounts /tmp noexec at boot" },
         ),
       );
     }
@@ -126,7 +126,7 @@ export function checkTmp({ tmp, apt }: TmpFacts): Finding[] {
         noexecWanted
           ? C.apt_tempdir.fail(
               { source: "/etc/apt/apt.conf.d", excerpt },
-              { title: "/tmp is noexec but apt still extracts templates there: package upgrades will fail" },
+              { detail: "/tmp is noexec but apt still extracts templates there: package upgrades will fail" },
             )
           : C.apt_tempdir.warn({ source: "/etc/apt/apt.conf.d", excerpt }),
       );

@@ -52,7 +52,7 @@ const C = catalog("updates", {
   },
   last_run: {
     severity: "low",
-    title: `Unattended upgrades ran in the last ${STALE_AFTER_DAYS} days`,
+    title: `Unattended upgrades have run in the last ${STALE_AFTER_DAYS} days`,
     remediation: "unattended-upgrade -d   # run once by hand and read why it does not run on its own",
     fixable: false,
   },
@@ -128,7 +128,7 @@ function checkNeedrestart(version: string | undefined, u: UpdatesFacts["updates"
           },
       mode?.value === "a"
         ? undefined
-        : { title: "needrestart does not restart services by itself after upgrades" },
+        : { detail: "needrestart does not restart services by itself after upgrades" },
     ),
   );
 }
@@ -158,7 +158,7 @@ export function checkUpdates({ packages, apt, updates, aptSources }: UpdatesFact
           excerpt: `${where(lists, "APT::Periodic::Update-Package-Lists")}; ${where(upgrade, "APT::Periodic::Unattended-Upgrade")}`,
         },
         version === undefined && on
-          ? { title: "APT::Periodic asks for unattended upgrades but the package is not installed" }
+          ? { detail: "APT::Periodic asks for unattended upgrades but the package is not installed" }
           : undefined,
       ),
     );

@@ -98,7 +98,7 @@ function checkInstall(
     out.push(
       C.dedicated.fail(
         { source: unitSrc, excerpt: `runs as "${name}", which /etc/passwd does not list` },
-        { title: `The gateway's user "${name}" does not exist` },
+        { detail: `The gateway's user "${name}" does not exist` },
       ),
     );
     for (const m of DEPENDENT) out.push(m.skip(`user ${name} not in /etc/passwd`));
@@ -119,14 +119,14 @@ function checkInstall(
               ? "no User= line, so systemd runs it as root"
               : `runs as ${u.name} (uid 0)`,
         },
-        { title: "The gateway runs as root: a prompt injection owns the server" },
+        { detail: "The gateway runs as root: a prompt injection owns the server" },
       ),
     );
   } else if (login && (rules.length > 0 || privileged.some((g) => ["sudo", "wheel", "admin"].includes(g)))) {
     out.push(
       C.dedicated.fail(
         { source: unitSrc, excerpt: `runs as ${u.name}, a login user (${u.shell}) with admin rights` },
-        { title: `The gateway runs as ${u.name}, a person's admin account`, severity: "high" },
+        { detail: `The gateway runs as ${u.name}, a person's admin account`, severity: "high" },
       ),
     );
   } else {
@@ -137,7 +137,7 @@ function checkInstall(
     out.push(
       C.no_sudo.fail(
         { source: "/etc/passwd", excerpt: `${u.name} is uid 0: it needs no sudo` },
-        { title: "The gateway's user is root", remediation: OWN_USER },
+        { detail: "The gateway's user is root", remediation: OWN_USER },
       ),
     );
   else if (!sudo) out.push(C.no_sudo.skip("sudoers could not be read: see the error above"));
@@ -149,7 +149,7 @@ function checkInstall(
           excerpt: rules.map((r) => `${r.who.join(",")} ${r.grants}`).join("; "),
         },
         {
-          title: `${u.name} may use sudo`,
+          detail: `${u.name} may use sudo`,
           remediation: `remove or narrow: ${rules.map((r) => `${r.source}:${r.line}`).join(", ")} (edit with visudo)`,
         },
       ),
@@ -168,7 +168,7 @@ function checkInstall(
       { source: "/etc/group", excerpt: `${u.name} is in: ${groupsOf(users, u).join(", ") || "(no groups)"}` },
       privileged.length
         ? {
-            title: `${u.name} is in ${privileged.join(", ")}`,
+            detail: `${u.name} is in ${privileged.join(", ")}`,
             remediation:
               u.uid === 0 ? OWN_USER : privileged.map((g) => `gpasswd -d ${u.name} ${g}`).join(" && "),
           }
@@ -182,7 +182,7 @@ function checkInstall(
       { source: "/etc/passwd", excerpt: `${u.name}:${u.uid}:${u.home}:${u.shell}` },
       login
         ? {
-            title: `${u.name} has a login shell (${u.shell})`,
+            detail: `${u.name} has a login shell (${u.shell})`,
             remediation: u.uid === 0 ? OWN_USER : fill(u.name, C.login_shell.entry.remediation),
           }
         : undefined,

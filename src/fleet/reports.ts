@@ -16,6 +16,7 @@ export const findingSchema = z.looseObject({
   severity: z.enum(SEVERITIES),
   status: z.enum(STATUSES),
   title: text,
+  detail: text.optional(),
   evidence: z.looseObject({ source: text, excerpt: text }),
   remediation: text,
   fixable: z.boolean(),

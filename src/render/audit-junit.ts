@@ -30,18 +30,21 @@ function detail(f: Finding): string {
   return [`evidence: ${ev}`, f.remediation ? `fix: ${f.remediation}` : ""].filter(Boolean).join("\n");
 }
 
+/** A failure's one-line message: what this host's finding says, or else the goal that failed. */
+const why = (f: Finding) => f.detail ?? f.title;
+
 function testcase(f: Finding): string {
   const open = `    <testcase${attrs({ classname: `clawguard.${f.layer}`, name: `${f.id}: ${f.title}`, time: 0 })}`;
   let body = "";
   if (isWaived(f))
     body = `<skipped${attrs({ message: `waived until ${f.waiver!.expires}: ${f.waiver!.reason}` })}/>`;
   else if (f.status === "fail")
-    body = `<failure${attrs({ type: f.severity, message: f.title })}>${xmlEscape(detail(f))}</failure>`;
+    body = `<failure${attrs({ type: f.severity, message: why(f) })}>${xmlEscape(detail(f))}</failure>`;
   else if (f.status === "error")
-    body = `<error${attrs({ type: "error", message: f.title })}>${xmlEscape(detail(f))}</error>`;
+    body = `<error${attrs({ type: "error", message: why(f) })}>${xmlEscape(detail(f))}</error>`;
   else if (f.status === "skip") body = `<skipped${attrs({ message: f.evidence.excerpt })}/>`;
   else if (f.status === "warn")
-    body = `<system-out>${xmlEscape(`warning (${f.severity}): ${detail(f)}`)}</system-out>`;
+    body = `<system-out>${xmlEscape(`warning (${f.severity}): ${f.detail ? `${f.detail}\n` : ""}${detail(f)}`)}</system-out>`;
   return body ? `${open}>${body}</testcase>` : `${open}/>`;
 }
 

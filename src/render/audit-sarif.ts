@@ -50,7 +50,9 @@ function fileUri(p: string): string {
 
 function message(f: Finding): string {
   const ev = f.evidence.source ? `${f.evidence.source}: ${f.evidence.excerpt}` : f.evidence.excerpt;
-  return [f.title, ev, f.remediation ? `fix: ${f.remediation}` : ""].filter(Boolean).join("\n");
+  return [f.title, f.detail ?? "", ev, f.remediation ? `fix: ${f.remediation}` : ""]
+    .filter(Boolean)
+    .join("\n");
 }
 
 export function renderSarif(r: AuditReport): object {
@@ -62,6 +64,7 @@ export function renderSarif(r: AuditReport): object {
     const f = r.findings.find((x) => x.id === id)!;
     return {
       id,
+      // Every finding of a check carries its catalog title, so the two agree.
       shortDescription: { text: e?.title ?? f.title },
       ...((e?.remediation ?? f.remediation) ? { help: { text: e?.remediation ?? f.remediation } } : {}),
       defaultConfiguration: { level: LEVEL[e?.severity ?? f.severity] },

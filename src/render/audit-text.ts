@@ -51,6 +51,16 @@ const MARK: Record<Status, string> = {
   error: "ERR ",
 };
 const NEEDS_ATTENTION: readonly Status[] = ["fail", "error", "warn"];
+const DETAIL_INDENT = " ".repeat(7);
+const LABELLED = /^ {7}(?:evidence|fix|waiver):/;
+
+/** Where a wrapped line continues: under a finding's title, or under the text after its label. */
+function continuationIndent(line: string): number {
+  if (/^ {2}\S/.test(line)) return 7;
+  const plain = line.replace(ANSI, "");
+  if (LABELLED.test(plain) || plain.startsWith(" ".repeat(17))) return 17;
+  return plain.startsWith(DETAIL_INDENT) ? 7 : 2;
+}
 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
@@ -112,6 +122,8 @@ export function summaryLine(r: AuditReport, failOn: Severity, exitCode: number, 
 function findingLines(f: Finding, s: Style, withSeverity: boolean): string[] {
   const sev = withSeverity ? ` ${f.severity.padEnd(8)}` : "";
   const lines = [`  ${s.status[f.status](MARK[f.status])}${sev} ${f.title} ${s.dim(`[${f.id}]`)}`];
+  // The title is the check's goal; the line under it says what this host's finding is.
+  if (f.detail) lines.push(`${DETAIL_INDENT}${f.detail}`);
   if (f.status !== "pass") {
     const ev = f.evidence.source ? `${f.evidence.source}: ${f.evidence.excerpt}` : f.evidence.excerpt;
     lines.push(...ev.split("\n").map((l, i) => `       ${i === 0 ? s.dim("evidence:") : "         "} ${l}`));
@@ -192,9 +204,5 @@ export function renderAuditText(r: AuditReport, o: TextOptions): string {
   out.push(
     s.dim(`${r.findings.length} checks in ${r.durationMs} ms${o.verbose ? "" : "; -v lists every check"}`),
   );
-  return (
-    out
-      .flatMap((l) => wrapLine(l, o.width, /^ {2}\S/.test(l) ? 7 : l.startsWith("       ") ? 17 : 2))
-      .join("\n") + "\n"
-  );
+  return out.flatMap((l) => wrapLine(l, o.width, continuationIndent(l))).join("\n") + "\n";
 }

@@ -14,6 +14,7 @@ const require = createRequire(import.meta.url);
 
 interface SarifResult {
   ruleId: string;
+  message: { text: string };
   kind: string;
   level: string;
   locations?: Array<{
@@ -56,6 +57,27 @@ describe("--format sarif", () => {
       ).length,
     );
     expect(results.some((x) => x.locations?.[0]?.physicalLocation.region?.startLine)).toBe(true);
+  });
+
+  it("names each rule by its check's goal and says in each result what the finding found", async () => {
+    const r = await runCli(["audit", "--root", root, "--skip", "openclaw", "--format", "sarif"]);
+    const run = (
+      JSON.parse(r.out) as {
+        runs: Array<{
+          results: SarifResult[];
+          tool: { driver: { rules: Array<{ id: string; shortDescription: { text: string } }> } };
+        }>;
+      }
+    ).runs[0]!;
+    const rule = new Map(run.tool.driver.rules.map((x) => [x.id, x.shortDescription.text]));
+    const detailed = report.findings.filter((f) => f.detail);
+    expect(detailed.length).toBeGreaterThan(0);
+    report.findings.forEach((f, i) => {
+      expect(rule.get(f.id)).toBe(f.title);
+      const text = run.results[i]!.message.text.split("\n");
+      expect(text[0]).toBe(f.title);
+      if (f.detail) expect(text[1]).toBe(f.detail);
+    });
   });
 
   it("the schema refuses a log that breaks it, so the check above can fail", () => {
@@ -127,6 +149,24 @@ describe("--format junit", () => {
     );
     expect(els.filter((e) => e.name === "skipped").length).toBe(
       report.findings.filter((f) => f.status === "skip").length,
+    );
+  });
+
+  it("names a case by its check's goal, and a failure by what the finding found", async () => {
+    const r = await runCli(["audit", "--root", root, "--skip", "openclaw", "--format", "junit"]);
+    const els = xmlElements(r.out);
+    const cases = els.filter((e) => e.name === "testcase").map((e) => e.attrs.name);
+    expect(cases).toEqual(
+      report.layers
+        .flatMap((l) => report.findings.filter((f) => f.layer === l))
+        .map((f) => `${f.id}: ${f.title}`),
+    );
+    const failing = report.layers.flatMap((l) =>
+      report.findings.filter((f) => f.layer === l && f.status === "fail"),
+    );
+    expect(failing.some((f) => f.detail)).toBe(true);
+    expect(els.filter((e) => e.name === "failure").map((e) => e.attrs.message)).toEqual(
+      failing.map((f) => f.detail ?? f.title),
     );
   });
 

@@ -63,6 +63,17 @@ describe("audit text view", () => {
     expect(ranks).toEqual([...ranks].sort((a, b) => a - b));
   });
 
+  it("puts a finding's detail on the line under its title, which is the check's goal", () => {
+    const detailed = report.findings.filter((f) => f.detail && ["fail", "warn", "error"].includes(f.status));
+    expect(detailed.length).toBeGreaterThan(0);
+    const ls = lines();
+    for (const f of detailed) {
+      const at = ls.findIndex((l) => l.endsWith(`${f.title} [${f.id}]`) && /^ {2}(FAIL|WARN|ERR )/.test(l));
+      expect(at, f.id).toBeGreaterThan(-1);
+      expect(ls[at + 1]).toBe(`       ${f.detail}`);
+    }
+  });
+
   it("folds skipped checks into one line per shared reason, naming their layers", () => {
     const skips = report.findings.filter((f) => f.status === "skip");
     expect(skips.length).toBeGreaterThan(0);
@@ -101,6 +112,28 @@ describe("wrapping", () => {
       "       four",
     ]);
     expect(wrapLine("short", 14, 2)).toEqual(["short"]);
+  });
+
+  it("continues a detail under the detail, and a labelled line after its label", () => {
+    const f: Finding = {
+      id: "ssh.root_login",
+      layer: "ssh",
+      severity: "critical",
+      status: "fail",
+      title: "root cannot log in over SSH with a password",
+      detail: "root can log in over SSH with a password and nothing stops it",
+      evidence: { source: "/etc/ssh/sshd_config line 3", excerpt: "PermitRootLogin yes and more words here" },
+      remediation: "",
+      fixable: false,
+    };
+    const out = renderAuditText(
+      { ...report, findings: [f] },
+      { style: makeStyle(false), width: 40, failOn: "high", exitCode: 1 },
+    ).split("\n");
+    const at = out.findIndex((l) => l.startsWith("       root can log in"));
+    expect(out[at + 1]).toMatch(/^ {7}\S/);
+    const ev = out.findIndex((l) => l.startsWith("       evidence:"));
+    expect(out[ev + 1]).toMatch(/^ {17}\S/);
     expect(wrapLine("no width at all here", undefined, 2)).toEqual(["no width at all here"]);
   });
 });

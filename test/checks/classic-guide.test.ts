@@ -15,13 +15,13 @@ describe("the classic guide on Debian 12", () => {
     const lockout = one(report.findings, "firewall.ssh_allowed");
     expect(lockout.status).toBe("fail");
     expect(lockout.severity).toBe("critical");
-    expect(lockout.title).toBe("Lockout: ufw is enabled but does not allow sshd's port 2222");
+    expect(lockout.detail).toBe("Lockout: ufw is enabled but does not allow sshd's port 2222");
     expect(lockout.evidence.excerpt).toContain("2222 (/etc/ssh/sshd_config line 4)");
     expect(lockout.remediation).toMatch(/^ufw allow 2222\/tcp/);
     // 22 is open for nobody's benefit: sshd does not listen there.
     const ports = one(report.findings, "firewall.allowed_ports");
     expect(ports.status).toBe("fail");
-    expect(ports.title).toContain("port 22 in");
+    expect(ports.detail).toContain("port 22 in");
     expect(one(report.findings, "firewall.enabled").status).toBe("pass");
     expect(one(report.findings, "firewall.default_incoming").status).toBe("pass");
     expect(one(report.findings, "firewall.gateway_port_closed").status).toBe("pass");
@@ -40,12 +40,12 @@ describe("the classic guide on Debian 12", () => {
     expect(backend.status).toBe("fail");
     expect(backend.severity).toBe("critical");
     expect(backend.evidence.source).toBe("/etc/fail2ban/jail.local line 4");
-    expect(backend.title).toContain("/var/log/auth.log is missing");
+    expect(backend.detail).toContain("/var/log/auth.log is missing");
     expect(backend.remediation).toContain("port = 2222");
     const port = one(report.findings, "fail2ban.port");
     expect(port.status).toBe("fail");
     expect(port.evidence.excerpt).toContain("port = ssh = 22");
-    expect(port.title).toContain("sshd listens on 2222");
+    expect(port.detail).toContain("sshd listens on 2222");
     // Debian's DEFAULT bantime of 10m is too short.
     expect(one(report.findings, "fail2ban.bantime").status).toBe("fail");
   });

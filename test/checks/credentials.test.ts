@@ -42,7 +42,7 @@ describe("credentials layer", () => {
     chmodSync(path.join(root, "root/.config/openclaw/gateway.env"), 0o644);
     const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["credentials"] });
     const world = one(report.findings, "credentials.world_readable");
-    expect(world.title).toBe("9 secret paths are open to every user");
+    expect(world.detail).toBe("9 secret paths are open to every user");
     expect(world.evidence.excerpt).toContain("0644 file /root/.config/openclaw/gateway.env");
     expect(world.status).toBe("fail");
     expect(world.severity).toBe("critical");

@@ -11,8 +11,9 @@ describe("egress layer", () => {
     const { report } = await auditFixture("openclaw-careless", ["egress"]);
     const proxy = one(report.findings, "egress.proxy_configured");
     expect(proxy.status).toBe("warn");
-    expect(proxy.title).toContain("Only HTTP_PROXY");
-    expect(proxy.evidence.excerpt).toContain("/etc/systemd/system/openclaw.service:8");
+    expect(proxy.detail).toContain("Only HTTP_PROXY");
+    expect(proxy.evidence.source).toBe("/etc/systemd/system/openclaw.service");
+    expect(proxy.evidence.excerpt).toContain("(line 8)");
     expect(one(report.findings, "egress.unit_ip_filter").status).toBe("fail");
     expect(one(report.findings, "egress.lockdown_persisted").status).toBe("fail");
     expect(one(report.findings, "egress.lockdown_enabled").status).toBe("fail");
@@ -78,7 +79,7 @@ describe("egress.link_encrypted", () => {
     rmSync(path.join(root, "etc/wireguard/cg0.conf"));
     const off = await link(root);
     expect(off.status).toBe("fail");
-    expect(off.title).toBe("The gateway reaches its proxy 10.77.0.1 without WireGuard");
+    expect(off.detail).toBe("The gateway reaches its proxy 10.77.0.1 without WireGuard");
     expect(off.remediation).toMatch(/clawguard lockdown --join CODE --apply/);
   });
 
@@ -93,7 +94,7 @@ describe("egress.link_encrypted", () => {
       path.join(root, "etc/openclaw/gateway.env"),
       "OPENCLAW_PROXY_URL=http://shield.example:3128\nHTTPS_PROXY=http://shield.example:3128\n",
     );
-    expect((await link(root)).title).toMatch(/is a name/);
+    expect((await link(root)).detail).toMatch(/is a name/);
   });
 
   it("in a live system, passes only a route that leaves by a WireGuard interface that is up", async () => {
@@ -127,7 +128,7 @@ describe("egress.link_encrypted", () => {
     });
     const clear = live("eth0", ["cg0"]);
     expect(clear.status).toBe("fail");
-    expect(clear.title).toMatch(
+    expect(clear.detail).toMatch(
       /without WireGuard: tokens, destinations and CONNECT lines cross the network in cleartext/,
     );
     expect(live("cg0", []).status).toBe("fail");

@@ -18,7 +18,7 @@ describe("fail2ban layer", () => {
     const backend = one(report.findings, "fail2ban.backend");
     expect(backend.status).toBe("fail");
     expect(backend.severity).toBe("critical");
-    expect(backend.title).toContain("Have not found any log file for sshd jail");
+    expect(backend.detail).toContain("Have not found any log file for sshd jail");
     // %(sshd_log)s resolves through paths-common.conf and paths-debian.conf.
     expect(backend.evidence.excerpt).toContain("logpath = %(sshd_log)s -> /var/log/auth.log");
     expect(backend.evidence.excerpt).toContain("rsyslog is not installed");

@@ -19,14 +19,14 @@ describe("firewall layer", () => {
     const lockout = one(report.findings, "firewall.ssh_allowed");
     expect(lockout.status).toBe("fail");
     expect(lockout.severity).toBe("critical");
-    expect(lockout.title).toBe("Lockout risk: `ufw enable` would block sshd's port 2200");
+    expect(lockout.detail).toBe("Lockout risk: `ufw enable` would block sshd's port 2200");
     expect(lockout.remediation).toMatch(/^ufw allow 2200\/tcp/);
     const gw = one(report.findings, "firewall.gateway_port_closed");
     expect(gw.status).toBe("fail");
     expect(gw.evidence.source).toBe("/etc/ufw/user.rules line 26");
     const ports = one(report.findings, "firewall.allowed_ports");
     expect(ports.status).toBe("fail");
-    expect(ports.title).toContain("18789, 8000, 8001");
+    expect(ports.detail).toContain("18789, 8000, 8001");
     expect(one(report.findings, "firewall.ipv6").status).toBe("fail");
     // Not root on "/": the kernel's rules are not this fixture's, so they are not read.
     const live = one(report.findings, "firewall.live_ruleset");
@@ -69,7 +69,7 @@ describe("firewall layer", () => {
     const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["firewall"] });
     expect(one(report.findings, "firewall.ipv6").status).toBe("fail");
     expect(one(report.findings, "firewall.ipv6").evidence.excerpt).toContain("only in /etc/ufw/user6.rules");
-    expect(one(report.findings, "firewall.default_incoming").title).toContain("every port");
+    expect(one(report.findings, "firewall.default_incoming").detail).toContain("every port");
     expect(one(report.findings, "firewall.gateway_port_closed").status).toBe("fail");
   });
 

@@ -99,7 +99,7 @@ describe("gateway layer", () => {
     expect(one(run("custom", "::1"), "gateway.bind_loopback").status).toBe("pass");
     const weak = one(run("loopback"), "gateway.auth_secret_strength");
     expect(weak.status).toBe("fail");
-    expect(weak.title).toContain("12 chars");
+    expect(weak.detail).toContain("12 chars");
     expect(one(run("loopback"), "gateway.listener_loopback").status).toBe("skip");
   });
 });
@@ -129,7 +129,9 @@ describe.runIf(asRoot)("gateway layer against the kernel's live sockets", () => 
   it("fails a gateway port bound to 0.0.0.0 and passes one bound to 127.0.0.1", async () => {
     const open = one((await auditLiveListener("0.0.0.0")).findings, "gateway.listener_loopback");
     expect([open.status, open.severity]).toEqual(["fail", "critical"]);
-    expect(open.evidence.excerpt).toMatch(/^0\.0\.0\.0:18789 \(\/proc\/net\/tcp line \d+\)$/);
+    // The source names the socket table and its line; the excerpt does not name the table again.
+    expect(open.evidence.source).toMatch(/^\/proc\/net\/tcp line \d+$/);
+    expect(open.evidence.excerpt).toMatch(/^0\.0\.0\.0:18789 \(line \d+\)$/);
     const closed = one((await auditLiveListener("127.0.0.1")).findings, "gateway.listener_loopback");
     expect(closed.status).toBe("pass");
     expect(closed.evidence.excerpt).toMatch(/^127\.0\.0\.1:18789 /);

@@ -50,9 +50,10 @@ describe("kernel layer", () => {
     const { report } = await auditFixture("kernel-pass", ["kernel"]);
     const bad = report.findings.filter((f) => f.status !== "pass" && f.status !== "skip");
     expect(bad.map((f) => `${f.id}: ${f.evidence.excerpt}`)).toEqual([]);
-    expect(one(report.findings, "kernel.syncookies").evidence.excerpt).toContain(
-      "/etc/sysctl.d/60-hardening.conf line 18",
-    );
+    expect(one(report.findings, "kernel.syncookies").evidence).toMatchObject({
+      source: "/etc/sysctl.d/60-hardening.conf",
+    });
+    expect(one(report.findings, "kernel.syncookies").evidence.excerpt).toContain("= 1 (line 18)");
     // A copy of a system has no live kernel to read.
     expect(one(report.findings, "kernel.host_kernel").status).toBe("skip");
   });

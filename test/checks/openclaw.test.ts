@@ -91,11 +91,13 @@ describe("openclaw layer", () => {
     const f = report.findings;
     expect(one(f, "openclaw.security_audit").evidence.excerpt).toContain("1 critical, 2 warn, 1 info");
     const noAuth = one(f, "openclaw.gateway_loopback_no_auth");
-    expect([noAuth.status, noAuth.severity, noAuth.title]).toEqual([
+    expect([noAuth.status, noAuth.severity, noAuth.detail]).toEqual([
       "fail",
       "critical",
       "Gateway auth missing on loopback",
     ]);
+    // OpenClaw's words are the detail; the title is the goal, named by OpenClaw's check id.
+    expect(noAuth.title).toBe("OpenClaw's own check gateway.loopback_no_auth passes");
     expect(noAuth.remediation).toContain("Set gateway.auth");
     expect(one(f, "openclaw.gateway_trusted_proxies_missing").status).toBe("warn");
     expect(one(f, "openclaw.summary_attack_surface").status).toBe("pass");

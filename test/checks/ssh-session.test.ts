@@ -35,9 +35,10 @@ describe("ssh layer: sessions and who may log in", () => {
       "allow_users",
     ])
       expect([id, one(report.findings, `ssh.${id}`).status]).toEqual([id, "pass"]);
-    expect(one(report.findings, "ssh.allow_users").evidence.excerpt).toBe(
-      "admin (/etc/ssh/sshd_config.d/10-clawguard.conf line 16); deploy@10.0.0.0/8 (/etc/ssh/sshd_config.d/10-clawguard.conf line 17)",
-    );
+    expect(one(report.findings, "ssh.allow_users").evidence).toEqual({
+      source: "/etc/ssh/sshd_config.d/10-clawguard.conf line 16",
+      excerpt: "admin (line 16); deploy@10.0.0.0/8 (line 17)",
+    });
   });
 
   it("fails OpenSSH's defaults, naming them", async () => {
@@ -82,6 +83,6 @@ describe("ssh layer: sessions and who may log in", () => {
     expect(knownLoginUsers(unreadable)).toEqual({ why: "some authorized_keys files could not be read" });
     const warn = one(checkSshSession(unreadable), "ssh.allow_users");
     expect(warn.status).toBe("warn");
-    expect(warn.title).toContain("harden leaves AllowUsers to you");
+    expect(warn.detail).toContain("harden leaves AllowUsers to you");
   });
 });

@@ -50,9 +50,10 @@ describe("ssh layer", () => {
     expect(one(report.findings, "ssh.ports").evidence.excerpt).toContain(
       "2222 (/etc/ssh/sshd_config.d/10-clawguard.conf line 1)",
     );
-    expect(one(report.findings, "ssh.authorized_keys").evidence.excerpt).toBe(
-      "admin: 1 key(s) in /home/admin/.ssh/authorized_keys",
-    );
+    expect(one(report.findings, "ssh.authorized_keys").evidence).toEqual({
+      source: "/home/admin/.ssh/authorized_keys",
+      excerpt: "admin: 1 key(s)",
+    });
   });
 
   it("skips the layer when sshd is not installed", async () => {
@@ -79,9 +80,9 @@ describe("ssh layer: the fleet's SSH CA", () => {
   it("fails a CA trusted alone: no principals file, no revocation list", async () => {
     const [p, r] = await audit("TrustedUserCAKeys /etc/ssh/ca.pub\n");
     expect([p.status, r.status]).toEqual(["fail", "fail"]);
-    expect(p.title).toMatch(/no principals file/);
+    expect(p.detail).toMatch(/no principals file/);
     expect(p.evidence.source).toBe("/etc/ssh/sshd_config.d/05-ca.conf line 1");
-    expect(r.title).toMatch(/no revocation list/);
+    expect(r.detail).toMatch(/no revocation list/);
   });
 
   it("passes the CA as harden --ssh-ca installs it", async () => {

@@ -18,6 +18,8 @@ describe("systemd layer", () => {
     const conflict = one(f, "systemd.user_unit_conflict");
     expect(conflict.status).toBe("fail");
     expect(conflict.evidence.source).toBe("/root/.config/systemd/user/openclaw-gateway.service");
+    expect(conflict.evidence.excerpt).not.toContain(conflict.evidence.source);
+    expect(conflict.evidence.excerpt).toContain("next to system unit /etc/systemd/system/openclaw.service");
     for (const id of [
       "no_new_privileges",
       "protect_system",
@@ -63,7 +65,7 @@ describe("systemd layer", () => {
     expect(suid.evidence.source).toBe("/etc/systemd/system/openclaw.service.d/50-harden.conf:5");
     const rw = one(report.findings, "systemd.read_write_paths");
     expect(rw.status).toBe("fail");
-    expect(rw.title).toContain("/etc, /tmp");
+    expect(rw.detail).toContain("/etc, /tmp");
     // ExecStart= reset by the drop-in: the new command binds loopback.
     expect(one(report.findings, "systemd.exec_loopback").status).toBe("pass");
   });

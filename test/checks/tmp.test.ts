@@ -30,7 +30,7 @@ describe("tmp layer", () => {
     const { report } = await auditFixture("tmp-mount-unit", ["tmp"]);
     const live = one(report.findings, "tmp.live_options");
     expect(live.status).toBe("fail");
-    expect(live.title).toContain("noexec");
+    expect(live.detail).toContain("noexec");
     const persistent = one(report.findings, "tmp.persistent_options");
     expect(persistent.status).toBe("pass");
     expect(persistent.evidence.source).toContain("tmp.mount.d/clawguard.conf");

@@ -42,7 +42,7 @@ describe("user layer", () => {
     const sudo = one(report.findings, "user.no_sudo");
     expect(sudo.status).toBe("fail");
     expect(sudo.evidence.source).toBe("/etc/sudoers.d/openclaw:2");
-    expect(one(report.findings, "user.privileged_groups").title).toContain("adm");
+    expect(one(report.findings, "user.privileged_groups").detail).toContain("adm");
     expect(one(report.findings, "user.login_shell").status).toBe("fail");
     // A login user with sudo is a person's account, not a dedicated one.
     expect(one(report.findings, "user.dedicated").status).toBe("fail");

@@ -102,7 +102,7 @@ function diffHtml(d: FleetDiff | undefined): string {
 
 function findingHtml(f: Finding): string {
   const ev = f.evidence.source ? `${f.evidence.source}: ${f.evidence.excerpt}` : f.evidence.excerpt;
-  return `<li><span class="badge b-${esc(f.status)}">${esc(f.status.toUpperCase())} ${esc(f.severity)}</span><b>${esc(f.title)}</b> <code>${esc(f.id)}</code>${
+  return `<li><span class="badge b-${esc(f.status)}">${esc(f.status.toUpperCase())} ${esc(f.severity)}</span><b>${esc(f.title)}</b> <code>${esc(f.id)}</code>${f.detail ? `<div>${esc(f.detail)}</div>` : ""}${
     f.status === "pass" || f.status === "skip" ? "" : `<pre>${esc(ev)}</pre>`
   }${f.remediation && f.status !== "pass" ? `<div>Fix: <code>${esc(f.remediation)}</code>${f.fixable ? " (clawguard harden does this)" : ""}</div>` : ""}</li>`;
 }
