@@ -6,10 +6,18 @@ import {
   canonicalRecord,
   GENESIS_HASH,
   normaliseRecord,
+  RECORD_COLUMNS,
+  recordFields,
   recordHash,
   recordLine,
+  recordRow,
   reverseHost,
+  ROW_HASH,
+  ROW_ID,
+  ROW_TS,
+  type RecordRow,
 } from "../../src/shield/log/record.js";
+import { recordRows } from "../../src/shield/log/query.js";
 import { openWritable } from "../../src/shield/log/schema.js";
 import { verifyChain } from "../../src/shield/log/verify.js";
 import type { LogRecord } from "../../src/shield/types.js";
@@ -101,6 +109,28 @@ describe("shield log batches", () => {
       hash: recordHash(1, awkward, GENESIS_HASH),
     });
     expect(verifyChain(db)).toMatchObject({ ok: true, count: records.length, headId: records.length });
+    db.close();
+  });
+
+  it("read back, column by column, the row recordRow encodes: the one encoding both stores write", () => {
+    const db = openWritable(tempDb(), "normal");
+    const records = [awkward, ...Array.from({ length: 6 }, (_, i) => normaliseRecord(record(i)))];
+    chainAppender(db)(decodeBatch(encodeBatch(records)), 0, records.length);
+    const rows = recordRows(db, 2, 3);
+    expect(rows.map((r) => r[ROW_ID])).toEqual([3, 4, 5]);
+    let prev = (recordRows(db, 1, 1)[0] as RecordRow)[ROW_HASH];
+    for (const row of rows) {
+      const r = records[row[ROW_ID] - 1]!;
+      const hash = recordHash(row[ROW_ID], r, prev);
+      expect(row).toEqual(recordRow(row[ROW_ID], recordFields(r), prev, hash));
+      expect(row[ROW_TS]).toBe(r.ts);
+      prev = hash;
+    }
+    const first = recordRows(db, 0, 1)[0]!;
+    expect(Object.fromEntries(RECORD_COLUMNS.map((c, i) => [c, first[i]]))).toEqual(
+      db.prepare("SELECT * FROM records WHERE id = 1").get(),
+    );
+    expect(recordRows(db, records.length, 10)).toEqual([]);
     db.close();
   });
 
