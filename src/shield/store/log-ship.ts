@@ -7,8 +7,8 @@
  */
 import type Database from "better-sqlite3";
 import type pg from "pg";
-import { queryRecords } from "../log/query.js";
-import type { StoredRecord } from "../log/record.js";
+import { queryRecords, recordRows } from "../log/query.js";
+import { ROW_ID, type RecordRow } from "../log/record.js";
 import { openReadOnly, readChain } from "../log/schema.js";
 import { appendChain, Partitions, readHead, type LogHead } from "./pg-log.js";
 import { isUnreachable } from "./connect.js";
@@ -31,7 +31,7 @@ export class LogShipper {
   private readonly partitions: Partitions;
   private head: LogHead | null = null;
   /** The batch after `after`, read ahead while the one before it was being written. */
-  private ahead: { after: number; records: StoredRecord[] } | null = null;
+  private ahead: { after: number; records: RecordRow[] } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private closed = false;
@@ -88,23 +88,16 @@ export class LogShipper {
   private async shipBatch(): Promise<boolean> {
     if (this.head === null) this.head = await this.startingHead();
     const from = this.head.headId;
-    const records =
-      this.ahead?.after === from
-        ? this.ahead.records
-        : queryRecords(this.db, { afterId: from, order: "asc", limit: BATCH });
+    const records = this.ahead?.after === from ? this.ahead.records : recordRows(this.db, from, BATCH);
     this.ahead = null;
     if (records.length > 0) {
       const sending = appendChain(this.pool, this.partitions, this.node, this.head, records, Date.now());
       if (records.length === BATCH) {
-        const after = records[records.length - 1]!.id;
+        const after = records[records.length - 1]![ROW_ID];
         // Once the batch's queries are on their way (the loop turns between their round trips).
         const reading = new Promise<void>((resolve) =>
           setImmediate(() => {
-            if (this.db.open)
-              this.ahead = {
-                after,
-                records: queryRecords(this.db, { afterId: after, order: "asc", limit: BATCH }),
-              };
+            if (this.db.open) this.ahead = { after, records: recordRows(this.db, after, BATCH) };
             resolve();
           }),
         );

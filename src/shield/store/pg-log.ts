@@ -4,7 +4,16 @@
  * else's records, and no node ever waits on another to write. Retention drops whole days.
  */
 import type pg from "pg";
-import { GENESIS_HASH, reverseHost, type StoredRecord } from "../log/record.js";
+import {
+  GENESIS_HASH,
+  RECORD_COLUMNS,
+  ROW_HASH,
+  ROW_ID,
+  ROW_TS,
+  type RecordRow,
+  type StoredRecord,
+} from "../log/record.js";
+import { copyIn, copyLine, copyValue } from "./pg-copy.js";
 import { checkout, withSchemaLock } from "./schema.js";
 
 export const DAY_MS = 86_400_000;
@@ -73,36 +82,11 @@ export class Partitions {
   }
 }
 
-const COLUMNS =
-  "node, id, part_ts, ts, agent, fleet, tier, source_address, method, host, host_rev, port, path, decision, rule, reason, upstream_address, bytes_up, bytes_down, duration_ms, prev_hash, hash";
-const TYPES = [
-  "text",
-  "bigint",
-  "bigint",
-  "bigint",
-  "text",
-  "text",
-  "text",
-  "text",
-  "text",
-  "text",
-  "text",
-  "integer",
-  "text",
-  "text",
-  "text",
-  "text",
-  "text",
-  "bigint",
-  "bigint",
-  "bigint",
-  "text",
-  "text",
-];
-const INSERT = `INSERT INTO clawguard.log_records (${COLUMNS}) SELECT * FROM unnest(${TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(", ")})`;
+/** The COPY's columns: the node's name and the record's day, then the record as both logs store it. */
+const COPY = `COPY clawguard.log_records (node, part_ts, ${RECORD_COLUMNS.join(", ")}) FROM STDIN`;
 
 /**
- * Append `records` (consecutive, after the stored head) to `node`'s chain in one transaction with
+ * Append `rows` (consecutive, after the stored head) to `node`'s chain in one transaction with
  * its new head, so a crash leaves the head and the rows in step. Each record's part_ts is the
  * largest ts along the chain so far, never past `now`: a clock far ahead on one request must not
  * keep the records after it from their day.
@@ -112,49 +96,26 @@ export async function appendChain(
   partitions: Partitions,
   node: string,
   head: LogHead,
-  records: StoredRecord[],
+  rows: RecordRow[],
   now: number,
 ): Promise<LogHead> {
-  if (records.length === 0) return head;
-  const cols: unknown[][] = TYPES.map(() => new Array(records.length));
+  if (rows.length === 0) return head;
+  const prefix = copyValue(node) + "\t";
+  let text = "";
   let partTs = head.headPartTs;
   const days = new Set<number>();
-  records.forEach((r, i) => {
-    partTs = Math.max(partTs, Math.min(r.ts, now));
+  for (const row of rows) {
+    partTs = Math.max(partTs, Math.min(row[ROW_TS], now));
     days.add(Math.floor(partTs / DAY_MS));
-    const row = [
-      node,
-      r.id,
-      partTs,
-      r.ts,
-      r.agent,
-      r.fleet,
-      r.tier,
-      r.sourceAddress,
-      r.method,
-      r.host,
-      reverseHost(r.host),
-      r.port,
-      r.path,
-      r.decision,
-      r.rule,
-      r.reason,
-      r.upstreamAddress,
-      r.bytesUp,
-      r.bytesDown,
-      r.durationMs,
-      r.prevHash,
-      r.hash,
-    ];
-    for (let c = 0; c < row.length; c++) cols[c]![i] = row[c];
-  });
+    text += prefix + partTs + "\t" + copyLine(row);
+  }
   await partitions.ensure(days);
-  const last = records[records.length - 1]!;
-  const next: LogHead = { ...head, headId: last.id, headHash: last.hash, headPartTs: partTs };
+  const last = rows[rows.length - 1]!;
+  const next: LogHead = { ...head, headId: last[ROW_ID], headHash: last[ROW_HASH], headPartTs: partTs };
   const client = await checkout(pool);
   try {
     await client.query("BEGIN");
-    await client.query(INSERT, cols);
+    await copyIn(client, COPY, text);
     await client
       .query(
         `INSERT INTO clawguard.log_heads (node, head_id, head_hash, head_part_ts, checkpoint_id, checkpoint_hash)
