@@ -1,12 +1,5 @@
 import type Database from "better-sqlite3";
-import {
-  DECISIONS,
-  RECORD_COLUMNS,
-  reverseHost,
-  type LogDecision,
-  type RecordRow,
-  type StoredRecord,
-} from "./record.js";
+import { DECISIONS, reverseHost, type LogDecision, type StoredRecord } from "./record.js";
 import { LogError } from "./schema.js";
 import { changeMethods, operatorRule } from "./changes.js";
 
@@ -135,17 +128,6 @@ export function queryRecords(db: Database.Database, f: LogFilter): StoredRecord[
     (where.length ? ` WHERE ${where.join(" AND ")}` : "") +
     ` ORDER BY id ${order} LIMIT ${limit}`;
   return (db.prepare(sql).all(...args) as Row[]).map(fromRow);
-}
-
-/**
- * Up to `limit` records after `afterId`, in order, as the values of their stored columns
- * (`RECORD_COLUMNS`): what a copy of the log into another store writes, with no object per record.
- */
-export function recordRows(db: Database.Database, afterId: number, limit: number): RecordRow[] {
-  return db
-    .prepare(`SELECT ${RECORD_COLUMNS.join(", ")} FROM records WHERE id > ? ORDER BY id LIMIT ?`)
-    .raw()
-    .all(afterId, limit) as RecordRow[];
 }
 
 export interface FollowOptions {

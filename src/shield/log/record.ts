@@ -188,11 +188,6 @@ export type RecordRow = [
   hash: string,
 ];
 
-/** Where `RecordRow` holds the record's id, time and hash. */
-export const ROW_ID = 0;
-export const ROW_TS = 1;
-export const ROW_HASH = 19;
-
 /** The values stored for record `id` with fields `f`, chained from `prevHash` to `hash`. */
 export function recordRow(id: number, f: RecordFields, prevHash: string, hash: string): RecordRow {
   return [

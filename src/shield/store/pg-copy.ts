@@ -23,19 +23,12 @@ export function copyValue(v: string | number | null): string {
   return SPECIAL.test(v) ? v.replace(SPECIALS, (c) => ESCAPED[c]!) : v;
 }
 
-/** A row's line: its values in the COPY's column order, tab-separated, ending in a line break. */
-export function copyLine(values: ReadonlyArray<string | number | null>): string {
-  let line = copyValue(values[0] ?? null);
-  for (let i = 1; i < values.length; i++) line += "\t" + copyValue(values[i] ?? null);
-  return line + "\n";
-}
-
 /**
- * Run `COPY table (columns) FROM STDIN` on `client` with `text` (lines from `copyLine`); resolves
+ * Run `COPY table (columns) FROM STDIN` on `client` with `text` (lines of COPY's text format); resolves
  * with the number of rows PostgreSQL took, rejects with its error (nothing of the COPY is then
  * written, and the transaction it ran in must be rolled back).
  */
-export function copyIn(client: pg.ClientBase, sql: string, text: string): Promise<number> {
+export function copyIn(client: pg.ClientBase, sql: string, text: Buffer | string): Promise<number> {
   return new Promise((resolve, reject) => {
     const stream = client.query(copyFrom(sql));
     stream.on("error", reject);
