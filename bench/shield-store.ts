@@ -7,6 +7,8 @@
  * all. "SQLite" is the first step alone: records per second into a shield's own log. "PostgreSQL"
  * is the shipper draining N records from such a log into the store: one node alone, then three
  * nodes at once (three shippers, three logs, one server). The chains in PostgreSQL must verify.
+ * Each shipping run also prints the CPU per record in this process and in PostgreSQL's, from
+ * /proc: on a shared machine it moves with the code, where records per second move with the load.
  *
  * Changes: three real nodes (startManagedShield) share the store; a mode switch or a rule edit
  * is made through one node's admin API (round-robin), and the time until the last of the three
@@ -144,9 +146,14 @@ async function measure(): Promise<void> {
     return rate;
   }
 
-  /** Ship each of `files` into the store as node `names[i]`, all at once; each one's records/s. */
-  async function ship(names: string[], files: string[], n: number): Promise<number[]> {
+  /**
+   * Ship each of `files` into the store as node `names[i]`, all at once: each one's records/s,
+   * and the CPU each record took in this process (read, encode, send) and in PostgreSQL, in us.
+   */
+  async function ship(names: string[], files: string[], n: number): Promise<Shipped> {
     const shippers = names.map((name, i) => new LogShipper(pool, name, files[i]!, () => undefined));
+    const cpu0 = process.cpuUsage();
+    const pg0 = pgd.cpuSeconds();
     const t0 = performance.now();
     const times = await Promise.all(
       shippers.map(async (s) => {
@@ -154,28 +161,42 @@ async function measure(): Promise<void> {
         return performance.now() - t0;
       }),
     );
+    const cpu = process.cpuUsage(cpu0);
+    const pgCpu = pgd.cpuSeconds() - pg0;
     await Promise.all(shippers.map((s) => s.close()));
-    return times.map((ms) => n / (ms / 1000));
+    const records = n * names.length;
+    return {
+      rates: times.map((ms) => n / (ms / 1000)),
+      nodeUs: (cpu.user + cpu.system) / records,
+      pgUs: (pgCpu * 1e6) / records,
+    };
   }
 
+  interface Shipped {
+    rates: number[];
+    nodeUs: number;
+    pgUs: number;
+  }
   interface LogRound {
     sqlite: number;
-    one: number;
-    three: number[];
+    one: Shipped;
+    three: Shipped;
   }
   const logRounds: LogRound[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const files = ["solo", "a", "b", "c"].map((n) => path.join(dir, `r${round}-${n}.db`));
     const sqliteRates = files.map((f) => localLog(f, RECORDS));
-    const [one] = await ship([`r${round}-solo`], [files[0]!], RECORDS);
+    const one = await ship([`r${round}-solo`], [files[0]!], RECORDS);
     const three = await ship(
       ["a", "b", "c"].map((n) => `r${round}-${n}`),
       files.slice(1),
       RECORDS,
     );
-    logRounds.push({ sqlite: median(sqliteRates), one: one!, three });
+    logRounds.push({ sqlite: median(sqliteRates), one, three });
+    const us = (s: Shipped) =>
+      `CPU/record ${s.nodeUs.toFixed(1)} us here + ${s.pgUs.toFixed(1)} us PostgreSQL`;
     process.stderr.write(
-      `log round ${round + 1}: SQLite ${sqliteRates.map((r) => r.toFixed(0)).join("/")}/s; PostgreSQL one node ${one!.toFixed(0)}/s, three ${three.map((r) => r.toFixed(0)).join("/")}/s\n`,
+      `log round ${round + 1}: SQLite ${sqliteRates.map((r) => r.toFixed(0)).join("/")}/s; PostgreSQL one node ${one.rates[0]!.toFixed(0)}/s (${us(one)}), three ${three.rates.map((r) => r.toFixed(0)).join("/")}/s (${us(three)})\n`,
     );
   }
   const verified = await verifySharedLog(pool);
@@ -260,20 +281,24 @@ ${policy}`,
 
   const f0 = (x: number) => x.toFixed(0);
   const f1 = (x: number) => x.toFixed(1);
-  const perNodeThree = logRounds.map((r) => Math.min(...r.three));
+  const oneRate = (r: LogRound) => r.one.rates[0]!;
+  const slowest = (r: LogRound) => Math.min(...r.three.rates);
+  const perNodeThree = logRounds.map(slowest);
+  const cpuCells = (s: (r: LogRound) => Shipped) =>
+    `${f1(median(logRounds.map((r) => s(r).nodeUs)))} | ${f1(median(logRounds.map((r) => s(r).pgUs)))}`;
   const out = [
     `${ROUNDS} round(s) of ${RECORDS} records per log; ${CHANGES} changes; PostgreSQL with fsync on; load average ${os
       .loadavg()
       .map((l) => l.toFixed(1))
       .join(" ")}`,
     "",
-    "| log records per second, median over rounds | records/s | / SQLite |",
-    "| --- | --- | --- |",
-    `| SQLite: a shield's own log (hash, insert, commit) | ${f0(median(logRounds.map((r) => r.sqlite)))} | 1.00 |`,
-    `| PostgreSQL, one node shipping | ${f0(median(logRounds.map((r) => r.one)))} | ${median(logRounds.map((r) => r.one / r.sqlite)).toFixed(2)} |`,
-    `| PostgreSQL, three nodes at once: slowest node | ${f0(median(perNodeThree))} | ${median(logRounds.map((r) => Math.min(...r.three) / r.sqlite)).toFixed(2)} |`,
+    "| log records per second, median over rounds | records/s | / SQLite | CPU us/record: shipper | PostgreSQL |",
+    "| --- | --- | --- | --- | --- |",
+    `| SQLite: a shield's own log (hash, insert, commit) | ${f0(median(logRounds.map((r) => r.sqlite)))} | 1.00 | | |`,
+    `| PostgreSQL, one node shipping | ${f0(median(logRounds.map(oneRate)))} | ${median(logRounds.map((r) => oneRate(r) / r.sqlite)).toFixed(2)} | ${cpuCells((r) => r.one)} |`,
+    `| PostgreSQL, three nodes at once: slowest node | ${f0(median(perNodeThree))} | ${median(logRounds.map((r) => slowest(r) / r.sqlite)).toFixed(2)} | ${cpuCells((r) => r.three)} |`,
     // All three logs are in when the slowest is: 3 x N records over its time.
-    `| PostgreSQL, three nodes at once: all together | ${f0(3 * median(perNodeThree))} | ${median(logRounds.map((r) => (3 * Math.min(...r.three)) / r.sqlite)).toFixed(2)} |`,
+    `| PostgreSQL, three nodes at once: all together | ${f0(3 * median(perNodeThree))} | ${median(logRounds.map((r) => (3 * slowest(r)) / r.sqlite)).toFixed(2)} | | |`,
     "",
     `chains in PostgreSQL: ${verified.ok ? "verified" : "BROKEN"}, ${shippedTotal} records of ${verified.nodes.length} nodes`,
     "",

@@ -6,7 +6,16 @@
  * one each.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -124,6 +133,35 @@ export class TestPostgres {
   /** Stop at once, dropping every connection, as a crash or a network cut would look to clients. */
   stopServer(): void {
     this.run("pg_ctl", ["-D", this.data, "-m", "immediate", "-w", "stop"]);
+  }
+
+  /**
+   * CPU seconds (user and system) the server has used so far: its postmaster, the processes it
+   * runs now, and those that ended (counted into the postmaster's children's time). The
+   * benchmark reads it before and after, since on a shared machine CPU per record is steadier
+   * than records per second.
+   */
+  cpuSeconds(): number {
+    const tick = 100; // USER_HZ, 100 on Linux
+    const stat = (pid: string): string[] | null => {
+      try {
+        // Fields after "(comm) ": state is [0], ppid [1], utime [11], stime [12], cutime [13], cstime [14].
+        const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+        return text.slice(text.lastIndexOf(") ") + 2).split(" ");
+      } catch {
+        return null;
+      }
+    };
+    const pm = readFileSync(path.join(this.data, "postmaster.pid"), "utf8").split("\n")[0]!.trim();
+    const own = stat(pm);
+    if (!own) return 0;
+    let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+    for (const pid of readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid) || pid === pm) continue;
+      const f = stat(pid);
+      if (f && f[1] === pm) ticks += Number(f[11]) + Number(f[12]);
+    }
+    return ticks / tick;
   }
 
   /** Run SQL as the superuser, in `database`. */

@@ -6,8 +6,11 @@ import {
   canonicalRecord,
   GENESIS_HASH,
   normaliseRecord,
+  RECORD_COLUMNS,
+  recordFields,
   recordHash,
   recordLine,
+  recordRow,
   reverseHost,
 } from "../../src/shield/log/record.js";
 import { openWritable } from "../../src/shield/log/schema.js";
@@ -101,6 +104,24 @@ describe("shield log batches", () => {
       hash: recordHash(1, awkward, GENESIS_HASH),
     });
     expect(verifyChain(db)).toMatchObject({ ok: true, count: records.length, headId: records.length });
+    db.close();
+  });
+
+  it("store a record as the row recordRow encodes, column by column: the one encoding of a record", () => {
+    const db = openWritable(tempDb(), "normal");
+    const records = [awkward, ...Array.from({ length: 6 }, (_, i) => normaliseRecord(record(i)))];
+    chainAppender(db)(decodeBatch(encodeBatch(records)), 0, records.length);
+    const rows = db
+      .prepare(`SELECT ${RECORD_COLUMNS.join(", ")} FROM records ORDER BY id`)
+      .raw()
+      .all();
+    expect(rows).toHaveLength(records.length);
+    let prev = GENESIS_HASH;
+    records.forEach((r, i) => {
+      const hash = recordHash(i + 1, r, prev);
+      expect(rows[i]).toEqual(recordRow(i + 1, recordFields(r), prev, hash));
+      prev = hash;
+    });
     db.close();
   });
 

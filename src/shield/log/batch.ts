@@ -5,7 +5,7 @@
  */
 import type Database from "better-sqlite3";
 import type { LogRecord } from "../types.js";
-import { lineHash, recordLine, reverseHost, type RecordFields } from "./record.js";
+import { lineHash, RECORD_COLUMNS, recordLine, recordRow, type RecordFields } from "./record.js";
 import { LogError } from "./schema.js";
 
 const encoder = new TextEncoder();
@@ -35,9 +35,7 @@ export function decodeBatch(utf8: Uint8Array): string[] {
  */
 export function chainAppender(db: Database.Database): (lines: string[], start: number, n: number) => void {
   const insert = db.prepare(
-    `INSERT INTO records (id, ts, agent, fleet, tier, source_address, method, host, host_rev, port, path,
-       decision, rule, reason, upstream_address, bytes_up, bytes_down, duration_ms, prev_hash, hash)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO records (${RECORD_COLUMNS.join(", ")}) VALUES (${RECORD_COLUMNS.map(() => "?").join(", ")})`,
   );
   const head = db.prepare("SELECT head_id AS id, head_hash AS hash FROM chain WHERE one = 1");
   const setHead = db.prepare("UPDATE chain SET head_id = ?, head_hash = ? WHERE one = 1");
@@ -51,28 +49,7 @@ export function chainAppender(db: Database.Database): (lines: string[], start: n
       const f = JSON.parse(line) as RecordFields;
       id += 1;
       const hash = lineHash(id, line, prev);
-      insert.run(
-        id,
-        f[0],
-        f[1],
-        f[2],
-        f[3],
-        f[4],
-        f[5],
-        f[6],
-        reverseHost(f[6]),
-        f[7],
-        f[8],
-        f[9],
-        f[10],
-        f[11],
-        f[12],
-        f[13],
-        f[14],
-        f[15],
-        prev,
-        hash,
-      );
+      insert.run(recordRow(id, f, prev, hash));
       prev = hash;
     }
     setHead.run(id, prev);

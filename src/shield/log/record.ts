@@ -135,6 +135,85 @@ export type RecordFields = [
   durationMs: number,
 ];
 
+/**
+ * The columns a record is stored in, SQLite's log and PostgreSQL's alike, in the order
+ * `recordRow` gives their values. The one encoding of a record into stored columns: both writers
+ * insert `recordRow(...)` under these names, and readers asking for them in this order get a
+ * `RecordRow` back.
+ */
+export const RECORD_COLUMNS = [
+  "id",
+  "ts",
+  "agent",
+  "fleet",
+  "tier",
+  "source_address",
+  "method",
+  "host",
+  "host_rev",
+  "port",
+  "path",
+  "decision",
+  "rule",
+  "reason",
+  "upstream_address",
+  "bytes_up",
+  "bytes_down",
+  "duration_ms",
+  "prev_hash",
+  "hash",
+] as const;
+
+/** A stored record's values, column by column as `RECORD_COLUMNS` names them. */
+export type RecordRow = [
+  id: number,
+  ts: number,
+  agent: string | null,
+  fleet: string | null,
+  tier: string | null,
+  sourceAddress: string,
+  method: string,
+  host: string,
+  hostRev: string,
+  port: number,
+  path: string | null,
+  decision: LogDecision,
+  rule: string | null,
+  reason: string,
+  upstreamAddress: string | null,
+  bytesUp: number,
+  bytesDown: number,
+  durationMs: number,
+  prevHash: string,
+  hash: string,
+];
+
+/** The values stored for record `id` with fields `f`, chained from `prevHash` to `hash`. */
+export function recordRow(id: number, f: RecordFields, prevHash: string, hash: string): RecordRow {
+  return [
+    id,
+    f[0],
+    f[1],
+    f[2],
+    f[3],
+    f[4],
+    f[5],
+    f[6],
+    reverseHost(f[6]),
+    f[7],
+    f[8],
+    f[9],
+    f[10],
+    f[11],
+    f[12],
+    f[13],
+    f[14],
+    f[15],
+    prevHash,
+    hash,
+  ];
+}
+
 const CANONICAL_HEAD = `[${JSON.stringify(CANONICAL_TAG)},`;
 
 /**

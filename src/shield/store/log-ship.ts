@@ -8,9 +8,17 @@
 import type Database from "better-sqlite3";
 import type pg from "pg";
 import { queryRecords } from "../log/query.js";
-import type { StoredRecord } from "../log/record.js";
+import type { RecordRow } from "../log/record.js";
 import { openReadOnly, readChain } from "../log/schema.js";
-import { appendChain, Partitions, readHead, type LogHead } from "./pg-log.js";
+import {
+  appendChain,
+  chainBatch,
+  LOCAL_ROWS,
+  Partitions,
+  readHead,
+  type ChainBatch,
+  type LogHead,
+} from "./pg-log.js";
 import { isUnreachable } from "./connect.js";
 
 const BATCH = 4000;
@@ -28,10 +36,11 @@ export interface ShipHealth {
 
 export class LogShipper {
   private readonly db: Database.Database;
+  private readonly rows: Database.Statement<[number, number]>;
   private readonly partitions: Partitions;
   private head: LogHead | null = null;
   /** The batch after `after`, read ahead while the one before it was being written. */
-  private ahead: { after: number; records: StoredRecord[] } | null = null;
+  private ahead: { after: number; batch: ChainBatch } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private closed = false;
@@ -46,6 +55,7 @@ export class LogShipper {
     private readonly warn: (m: string) => void,
   ) {
     this.db = openReadOnly(logPath);
+    this.rows = this.db.prepare<[number, number]>(LOCAL_ROWS).raw();
     this.partitions = new Partitions(pool);
   }
 
@@ -88,37 +98,35 @@ export class LogShipper {
   private async shipBatch(): Promise<boolean> {
     if (this.head === null) this.head = await this.startingHead();
     const from = this.head.headId;
-    const records =
-      this.ahead?.after === from
-        ? this.ahead.records
-        : queryRecords(this.db, { afterId: from, order: "asc", limit: BATCH });
+    const batch = this.ahead?.after === from ? this.ahead.batch : this.read(from, this.head.headPartTs);
     this.ahead = null;
-    if (records.length > 0) {
-      const sending = appendChain(this.pool, this.partitions, this.node, this.head, records, Date.now());
-      if (records.length === BATCH) {
-        const after = records[records.length - 1]!.id;
+    if (batch.count > 0) {
+      const sending = appendChain(this.pool, this.partitions, this.node, this.head, batch);
+      if (batch.count === BATCH) {
         // Once the batch's queries are on their way (the loop turns between their round trips).
         const reading = new Promise<void>((resolve) =>
           setImmediate(() => {
             if (this.db.open)
-              this.ahead = {
-                after,
-                records: queryRecords(this.db, { afterId: after, order: "asc", limit: BATCH }),
-              };
+              this.ahead = { after: batch.lastId, batch: this.read(batch.lastId, batch.partTs) };
             resolve();
           }),
         );
         await Promise.all([sending, reading]);
       }
       this.head = await sending;
-      this.shipped += records.length;
+      this.shipped += batch.count;
       this.lastShipped = Date.now();
     }
     if (this.lastError !== null) {
       this.warn("writing the log to PostgreSQL again");
       this.lastError = null;
     }
-    return records.length === BATCH;
+    return batch.count === BATCH;
+  }
+
+  /** The records after `after` in the local log, up to a batch, following a part_ts of `partTs`. */
+  private read(after: number, partTs: number): ChainBatch {
+    return chainBatch(this.node, partTs, this.rows.iterate(after, BATCH) as Iterable<RecordRow>, Date.now());
   }
 
   /**

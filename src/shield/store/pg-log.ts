@@ -4,7 +4,8 @@
  * else's records, and no node ever waits on another to write. Retention drops whole days.
  */
 import type pg from "pg";
-import { GENESIS_HASH, reverseHost, type StoredRecord } from "../log/record.js";
+import { GENESIS_HASH, RECORD_COLUMNS, type RecordRow, type StoredRecord } from "../log/record.js";
+import { copyIn, copyValue } from "./pg-copy.js";
 import { checkout, withSchemaLock } from "./schema.js";
 
 export const DAY_MS = 86_400_000;
@@ -73,88 +74,84 @@ export class Partitions {
   }
 }
 
-const COLUMNS =
-  "node, id, part_ts, ts, agent, fleet, tier, source_address, method, host, host_rev, port, path, decision, rule, reason, upstream_address, bytes_up, bytes_down, duration_ms, prev_hash, hash";
-const TYPES = [
-  "text",
-  "bigint",
-  "bigint",
-  "bigint",
-  "text",
-  "text",
-  "text",
-  "text",
-  "text",
-  "text",
-  "text",
-  "integer",
-  "text",
-  "text",
-  "text",
-  "text",
-  "text",
-  "bigint",
-  "bigint",
-  "bigint",
-  "text",
-  "text",
-];
-const INSERT = `INSERT INTO clawguard.log_records (${COLUMNS}) SELECT * FROM unnest(${TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(", ")})`;
+/** The COPY's columns: the node's name and the record's day, then the record as both logs store it. */
+const COPY = `COPY clawguard.log_records (node, part_ts, ${RECORD_COLUMNS.join(", ")}) FROM STDIN`;
+
+/** What the shipper reads of each record of a node's own log (SQLite) after an id: its stored row. */
+export const LOCAL_ROWS = `SELECT ${RECORD_COLUMNS.join(", ")} FROM records WHERE id > ? ORDER BY id LIMIT ?`;
+const ID = RECORD_COLUMNS.indexOf("id");
+const TS = RECORD_COLUMNS.indexOf("ts");
+const HASH = RECORD_COLUMNS.indexOf("hash");
+
+/** Consecutive records of a node's chain, ready to COPY. */
+export interface ChainBatch {
+  count: number;
+  lastId: number;
+  lastHash: string;
+  /** The last record's part_ts. */
+  partTs: number;
+  days: Set<number>;
+  text: Buffer;
+}
 
 /**
- * Append `records` (consecutive, after the stored head) to `node`'s chain in one transaction with
- * its new head, so a crash leaves the head and the rows in step. Each record's part_ts is the
- * largest ts along the chain so far, never past `now`: a clock far ahead on one request must not
- * keep the records after it from their day.
+ * The COPY text of `rows` (stored rows, `RECORD_COLUMNS`) of `node`'s chain, following a record whose part_ts is `partTs`. Each
+ * record's part_ts is the largest ts along the chain so far, never past `now`: a clock far ahead
+ * on one request must not keep the records after it from their day. Written straight into one
+ * buffer, so a batch waiting for PostgreSQL holds no object per record.
+ */
+export function chainBatch(node: string, partTs: number, rows: Iterable<RecordRow>, now: number): ChainBatch {
+  const prefix = copyValue(node) + "\t";
+  const batch: ChainBatch = {
+    count: 0,
+    lastId: 0,
+    lastHash: "",
+    partTs,
+    days: new Set(),
+    text: Buffer.alloc(0),
+  };
+  let buf = Buffer.allocUnsafe(1 << 20);
+  let length = 0;
+  for (const row of rows) {
+    batch.partTs = Math.max(batch.partTs, Math.min(row[TS] as number, now));
+    batch.days.add(Math.floor(batch.partTs / DAY_MS));
+    let text = `${prefix}${batch.partTs}`;
+    for (const v of row) text += "\t" + copyValue(v);
+    text += "\n";
+    // A UTF-16 unit is at most 3 bytes of UTF-8.
+    if (length + text.length * 3 > buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, length + text.length * 3));
+      buf.copy(bigger, 0, 0, length);
+      buf = bigger;
+    }
+    length += buf.write(text, length);
+    batch.count += 1;
+    batch.lastId = row[ID] as number;
+    batch.lastHash = row[HASH] as string;
+  }
+  batch.text = buf.subarray(0, length);
+  return batch;
+}
+
+/**
+ * Append `batch` (consecutive records, after the stored head) to `node`'s chain in one
+ * transaction with its new head, so a crash leaves the head and the rows in step.
  */
 export async function appendChain(
   pool: pg.Pool,
   partitions: Partitions,
   node: string,
   head: LogHead,
-  records: StoredRecord[],
-  now: number,
+  batch: ChainBatch,
 ): Promise<LogHead> {
-  if (records.length === 0) return head;
-  const cols: unknown[][] = TYPES.map(() => new Array(records.length));
-  let partTs = head.headPartTs;
-  const days = new Set<number>();
-  records.forEach((r, i) => {
-    partTs = Math.max(partTs, Math.min(r.ts, now));
-    days.add(Math.floor(partTs / DAY_MS));
-    const row = [
-      node,
-      r.id,
-      partTs,
-      r.ts,
-      r.agent,
-      r.fleet,
-      r.tier,
-      r.sourceAddress,
-      r.method,
-      r.host,
-      reverseHost(r.host),
-      r.port,
-      r.path,
-      r.decision,
-      r.rule,
-      r.reason,
-      r.upstreamAddress,
-      r.bytesUp,
-      r.bytesDown,
-      r.durationMs,
-      r.prevHash,
-      r.hash,
-    ];
-    for (let c = 0; c < row.length; c++) cols[c]![i] = row[c];
-  });
+  if (batch.count === 0) return head;
+  const { days, partTs } = batch;
   await partitions.ensure(days);
-  const last = records[records.length - 1]!;
-  const next: LogHead = { ...head, headId: last.id, headHash: last.hash, headPartTs: partTs };
+  const next: LogHead = { ...head, headId: batch.lastId, headHash: batch.lastHash, headPartTs: partTs };
   const client = await checkout(pool);
   try {
     await client.query("BEGIN");
-    await client.query(INSERT, cols);
+    await copyIn(client, COPY, batch.text);
     await client
       .query(
         `INSERT INTO clawguard.log_heads (node, head_id, head_hash, head_part_ts, checkpoint_id, checkpoint_hash)
