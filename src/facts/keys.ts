@@ -7,6 +7,7 @@ import type { Fact } from "./fact.js";
 import type { Fail2banFact } from "./fail2ban.js";
 import type { LiveFirewallFact, OwnedSocket } from "./firewall-live.js";
 import type { LockdownState } from "./lockdown.js";
+import type { ModprobeFact } from "./modprobe.js";
 import type { TmpFact } from "./mounts.js";
 import type { OpenClawFact } from "./openclaw.js";
 import type { OpenClawAuditRun } from "./openclaw-audit.js";
@@ -55,6 +56,8 @@ export interface FactTypes {
   aptSources: AptSourcesFact;
   sysctl: SysctlFact;
   coredump: CoredumpFact;
+  /** modprobe.d: which kernel modules cannot be loaded. */
+  modprobe: ModprobeFact;
 }
 
 export type FactKey = keyof FactTypes;

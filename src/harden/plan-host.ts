@@ -1,4 +1,5 @@
 import { COREDUMP_DROP_IN, LIMITS_DROP_IN, SYSCTL_DROP_IN } from "../checks/kernel.js";
+import { MODPROBE_DROP_IN } from "../checks/kernel-modules.js";
 import type { Change } from "../change/change.js";
 import { securityRepoFor, SOURCES_DIR } from "../facts/apt-sources.js";
 import { isInstalled } from "../facts/packages.js";
@@ -6,6 +7,7 @@ import { HARDENED_SYSCTLS, liveValue } from "../facts/sysctl.js";
 import { NEEDRESTART_CONF_D } from "../facts/updates.js";
 import {
   renderCoredumpDropIn,
+  renderModprobeDropIn,
   renderNeedrestartConf,
   renderSecuritySources,
   renderSysctlDropIn,
@@ -22,7 +24,27 @@ export const NEEDRESTART_DROP_IN = `${NEEDRESTART_CONF_D}/50-clawguard.conf`;
  * The sysctl drop-in applied live with `sysctl -p`, and systemd-coredump told to keep nothing.
  * Rollback sets back the live values that `sysctl -p` changed; the files go with the run.
  */
-export function planKernel({ findings, facts }: PlanInput): LayerPlan {
+export function planKernel(input: PlanInput): LayerPlan {
+  return { changes: [...planSysctl(input), ...planModules(input)] };
+}
+
+/** The modprobe drop-in. Modules loaded already stay until reboot; none of them is loaded on a VPS. */
+function planModules({ findings }: PlanInput): Change[] {
+  const ids = failing(findings, "kernel", ["unused_modules"]);
+  if (!ids.length) return [];
+  return [
+    {
+      kind: "file",
+      path: MODPROBE_DROP_IN,
+      content: renderModprobeDropIn(),
+      mode: 0o644,
+      ...root,
+      fixes: ids,
+    },
+  ];
+}
+
+function planSysctl({ findings, facts }: PlanInput): Change[] {
   const ids = failing(findings, "kernel", [
     "pointer_leaks",
     "rp_filter",
@@ -31,7 +53,7 @@ export function planKernel({ findings, facts }: PlanInput): LayerPlan {
     "syncookies",
     "core_dumps",
   ]);
-  if (!ids.length) return { changes: [] };
+  if (!ids.length) return [];
   const changes: Change[] = [
     { kind: "file", path: SYSCTL_DROP_IN, content: renderSysctlDropIn(), mode: 0o644, ...root, fixes: ids },
   ];
@@ -62,7 +84,7 @@ export function planKernel({ findings, facts }: PlanInput): LayerPlan {
       fixes: dumps,
     });
   }
-  return { changes };
+  return changes;
 }
 
 /** `key=value` for each live value the drop-in changes and this system can set back. */

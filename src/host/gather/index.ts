@@ -7,6 +7,7 @@ import { gatherDocker } from "./docker.js";
 import { gatherFail2ban } from "./fail2ban.js";
 import { gatherLiveFirewall, gatherSocketOwners } from "./firewall-live.js";
 import { gatherLockdown } from "./lockdown.js";
+import { gatherModprobe } from "./modprobe.js";
 import { gatherTmp } from "./mounts.js";
 import { gatherOpenClaw } from "./openclaw.js";
 import { gatherOpenClawAudit } from "./openclaw-audit.js";
@@ -49,4 +50,5 @@ export const GATHERERS: { [K in FactKey]: Gatherer<FactTypes[K]> } = {
   aptSources: gatherAptSources,
   sysctl: gatherSysctl,
   coredump: gatherCoredump,
+  modprobe: gatherModprobe,
 };
