@@ -1,5 +1,6 @@
 import type { AptConfFact } from "./aptconf.js";
 import type { AptSourcesFact } from "./apt-sources.js";
+import type { BannersFact } from "./banners.js";
 import type { CoredumpFact } from "./coredump.js";
 import type { CredentialsFact } from "./credentials.js";
 import type { DockerFact } from "./docker.js";
@@ -58,6 +59,8 @@ export interface FactTypes {
   coredump: CoredumpFact;
   /** modprobe.d: which kernel modules cannot be loaded. */
   modprobe: ModprobeFact;
+  /** The notices shown before login. */
+  banners: BannersFact;
 }
 
 export type FactKey = keyof FactTypes;

@@ -4,6 +4,7 @@ import { entry } from "../facts/record.js";
 import { renderAutoUpgrades, renderSecurityOrigins } from "../render/apt.js";
 import { chooseJailBackend, renderJailLocal } from "../render/jail.js";
 import { renderSshdDropIn, SSHD_DROP_IN } from "../render/sshd.js";
+import { planLoginNotices } from "./plan-banner.js";
 import { planSshCa } from "./plan-ssh-ca.js";
 import { knownLoginUsers, SSHD_LIMITS } from "../checks/ssh-session.js";
 import { APT_TEMPDIR, fstabWithTmp, renderAptTempDir, renderTmpMountDropIn } from "../render/tmp.js";
@@ -340,6 +341,7 @@ function planSsh({ findings, facts }: PlanInput): LayerPlan {
     "log_level",
     "compression",
     "allow_users",
+    "banner",
   ]);
   if (!ids.length) return { changes: [] };
   if (facts.sshd.status !== "ok") return { changes: [], blocked: "sshd's settings could not be read" };
@@ -355,13 +357,17 @@ function planSsh({ findings, facts }: PlanInput): LayerPlan {
   });
   const allowUsers = "users" in known ? known.users : undefined;
   const dirMissing = !facts.files.get("/etc/ssh/sshd_config.d")?.stat && !facts.files.get(SSHD_DROP_IN)?.stat;
-  const changes: Change[] = [];
+  const notices = planLoginNotices(
+    facts,
+    ids.filter((id) => id === "ssh.banner"),
+  );
+  const changes: Change[] = [...notices.changes];
   if (dirMissing)
     changes.push({ kind: "mkdir", path: "/etc/ssh/sshd_config.d", mode: 0o755, ...root, fixes: [] });
   changes.push({
     kind: "file",
     path: SSHD_DROP_IN,
-    content: renderSshdDropIn({ keysPresent, allowUsers, ...SSHD_LIMITS }),
+    content: renderSshdDropIn({ keysPresent, allowUsers, banner: notices.bannerPath, ...SSHD_LIMITS }),
     mode: 0o644,
     ...root,
     fixes: ids.filter(

@@ -2,6 +2,7 @@ import type { FactKey, FactTypes } from "../../facts/keys.js";
 import type { Gatherer } from "../context.js";
 import { gatherAptConf } from "./aptconf.js";
 import { gatherAptSources } from "./apt-sources.js";
+import { gatherBanners } from "./banners.js";
 import { gatherCredentials } from "./credentials.js";
 import { gatherDocker } from "./docker.js";
 import { gatherFail2ban } from "./fail2ban.js";
@@ -51,4 +52,5 @@ export const GATHERERS: { [K in FactKey]: Gatherer<FactTypes[K]> } = {
   sysctl: gatherSysctl,
   coredump: gatherCoredump,
   modprobe: gatherModprobe,
+  banners: gatherBanners,
 };
