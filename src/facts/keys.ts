@@ -8,6 +8,7 @@ import type { Fact } from "./fact.js";
 import type { Fail2banFact } from "./fail2ban.js";
 import type { LiveFirewallFact, OwnedSocket } from "./firewall-live.js";
 import type { LockdownState } from "./lockdown.js";
+import type { LoginDefsFact } from "./login-defs.js";
 import type { ModprobeFact } from "./modprobe.js";
 import type { TmpFact } from "./mounts.js";
 import type { OpenClawFact } from "./openclaw.js";
@@ -61,6 +62,7 @@ export interface FactTypes {
   modprobe: ModprobeFact;
   /** The notices shown before login. */
   banners: BannersFact;
+  loginDefs: LoginDefsFact;
 }
 
 export type FactKey = keyof FactTypes;

@@ -45,6 +45,7 @@ export interface PlanFacts {
 /** Files whose current text or existence the planners read. */
 export const WATCHED_FILES = [
   "/etc/fstab",
+  "/etc/login.defs",
   "/etc/default/ufw",
   "/etc/ssh/sshd_config.d",
   "/etc/systemd/system/tmp.mount.d",

@@ -2,6 +2,7 @@ import { COREDUMP_DROP_IN, LIMITS_DROP_IN, SYSCTL_DROP_IN } from "../checks/kern
 import { MODPROBE_DROP_IN } from "../checks/kernel-modules.js";
 import type { Change } from "../change/change.js";
 import { securityRepoFor, SOURCES_DIR } from "../facts/apt-sources.js";
+import { LOGIN_DEFS, parseLoginDefs, setLoginDef } from "../facts/login-defs.js";
 import { isInstalled } from "../facts/packages.js";
 import { HARDENED_SYSCTLS, liveValue } from "../facts/sysctl.js";
 import { NEEDRESTART_CONF_D } from "../facts/updates.js";
@@ -140,4 +141,22 @@ export function planNeedrestart({ findings, facts }: PlanInput): LayerPlan {
     fixes: ids,
   });
   return { changes };
+}
+
+/**
+ * login.defs with a private default for new homes: HOME_MODE 0750 where the file sets HOME_MODE
+ * (it wins over UMASK for homes), else UMASK 027. The rest of the file is kept; rollback puts
+ * the old one back.
+ */
+export function planHomeUmask({ findings, facts }: PlanInput): LayerPlan {
+  const ids = failing(findings, "user", ["home_umask"]);
+  if (!ids.length) return { changes: [] };
+  const text = facts.files.get(LOGIN_DEFS)?.text;
+  if (text === undefined) return { changes: [], blocked: `${LOGIN_DEFS} could not be read` };
+  const content = parseLoginDefs(text).values.HOME_MODE
+    ? setLoginDef(text, "HOME_MODE", "0750")
+    : setLoginDef(text, "UMASK", "027");
+  return {
+    changes: [{ kind: "file", path: LOGIN_DEFS, content, mode: 0o644, ...root, fixes: ids }],
+  };
 }

@@ -11,7 +11,7 @@ import { APT_TEMPDIR, fstabWithTmp, renderAptTempDir, renderTmpMountDropIn } fro
 import { renderUfwCommands, ufwDefaultsWithIpv6 } from "../render/ufw.js";
 import type { Change } from "../change/change.js";
 import type { PlanFacts } from "./facts.js";
-import { planKernel, planNeedrestart, planSecurityRepo } from "./plan-host.js";
+import { planHomeUmask, planKernel, planNeedrestart, planSecurityRepo } from "./plan-host.js";
 import { planOpenClaw } from "./plan-openclaw.js";
 import type { Profile } from "./profile.js";
 
@@ -417,9 +417,14 @@ export function planHarden(input: PlanInput): Plan {
   for (const layer of PLAN_ORDER) {
     if (skip.has(layer)) continue;
     const p = PLANNERS[layer]?.(input) ?? openclaw[layer];
+    // The user layer's login.defs default is the host's, planned whether or not a gateway is.
+    const extra = layer === "user" ? [planHomeUmask(input)] : [];
+    for (const q of [p, ...extra]) {
+      if (!q) continue;
+      changes.push(...q.changes);
+      if (q.blocked) blocked.push({ layer, reason: q.blocked });
+    }
     if (!p) continue;
-    changes.push(...p.changes);
-    if (p.blocked) blocked.push({ layer, reason: p.blocked });
     if (layer === "ssh") changes.push(...planSshCa(input, changes));
   }
   const deferred = input.facts.live ? [] : changes.filter((c) => c.kind === "command" && c.live);

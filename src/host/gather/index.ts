@@ -8,6 +8,7 @@ import { gatherDocker } from "./docker.js";
 import { gatherFail2ban } from "./fail2ban.js";
 import { gatherLiveFirewall, gatherSocketOwners } from "./firewall-live.js";
 import { gatherLockdown } from "./lockdown.js";
+import { gatherLoginDefs } from "./login-defs.js";
 import { gatherModprobe } from "./modprobe.js";
 import { gatherTmp } from "./mounts.js";
 import { gatherOpenClaw } from "./openclaw.js";
@@ -53,4 +54,5 @@ export const GATHERERS: { [K in FactKey]: Gatherer<FactTypes[K]> } = {
   coredump: gatherCoredump,
   modprobe: gatherModprobe,
   banners: gatherBanners,
+  loginDefs: gatherLoginDefs,
 };
