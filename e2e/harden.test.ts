@@ -38,7 +38,9 @@ describe.skipIf(!isRoot)("clawguard harden on a booted Debian 12 with a gateway 
     await setUpCareless(c);
     await c.aptInstall("lynis");
     lynisBefore = await runLynis(c);
-    console.log(`Lynis hardening index before harden: ${lynisBefore.index} (${lynisBefore.seconds} s)`);
+    console.log(
+      `Lynis hardening index before harden: ${lynisBefore.index}, ${lynisBefore.points} points (${lynisBefore.seconds} s)`,
+    );
     expect(lynisBefore.index).toBeGreaterThan(0);
   });
 
@@ -98,6 +100,9 @@ describe.skipIf(!isRoot)("clawguard harden on a booted Debian 12 with a gateway 
       "ssh.log_level",
       "ssh.allow_users",
       "systemd.limit_core",
+      "kernel.unused_modules",
+      "ssh.banner",
+      "user.home_umask",
     ])
       expect(run.report.fixed, id).toContain(id);
   });
@@ -112,17 +117,37 @@ describe.skipIf(!isRoot)("clawguard harden on a booted Debian 12 with a gateway 
         throw new Error("harden --apply did not succeed (see the test above): nothing to measure");
       const after = await runLynis(c);
       console.log(
-        `Lynis hardening index: ${lynisBefore?.index ?? "?"} before harden, ${after.index} after (${after.seconds} s)\n` +
+        `Lynis hardening index: ${lynisBefore?.index ?? "?"} before harden, ${after.index} after, ${after.points} points (${after.seconds} s)\n` +
           `left: ${[...after.warnings, ...after.suggestions].join("\n      ")}`,
       );
-      expect(after.index).toBeGreaterThanOrEqual(75);
+      // Soft, so that one run also says what else is left: the audit and the tests below.
+      expect.soft(after.index).toBeGreaterThanOrEqual(75);
       expect(after.index).toBeGreaterThan(lynisBefore?.index ?? 100);
-      for (const id of ["PKGS-7388", "KRNL-5820", "SSH-7408"])
-        expect([...after.warnings, ...after.suggestions].join("\n"), id).not.toMatch(
-          new RegExp(`^${id}\\|`, "m"),
-        );
+      const left = [...after.warnings, ...after.suggestions].join("\n");
+      for (const id of [
+        "PKGS-7388",
+        "KRNL-5820",
+        "USB-1000",
+        "STRG-1846",
+        "NETW-3200",
+        "BANN-7126",
+        "BANN-7130",
+        "AUTH-9328",
+      ])
+        expect(left, id).not.toMatch(new RegExp(`^${id}\\|`, "m"));
+      // Of sshd's options Lynis weighs, harden leaves three on purpose: Port stays where the
+      // operator and the provider's firewall expect it, AllowTcpForwarding stays `local` for ssh -L
+      // to the loopback gateway, and MaxSessions stays 10 for multiplexed connections (the
+      // fleet's ControlMaster, an editor's remote session).
+      const sshLeft = left.split("\n").filter((l) => l.startsWith("SSH-7408|"));
+      expect(
+        sshLeft.filter((l) => !/\|(Port|AllowTcpForwarding|MaxSessions) \(/.test(l)),
+        left,
+      ).toEqual([]);
       await waitListening(c, "127.0.0.1:18789");
-      const { report } = await auditIn(c);
+      // Not egress: without --shield there is no shield to send the gateway through (the
+      // harden --shield files test that layer). Not openclaw: the stand-in has no `security audit`.
+      const { report } = await auditIn(c, ["--skip", "egress", "openclaw"]);
       const offenders = report.findings
         .filter((f) => f.status === "fail" || f.status === "error")
         .map((f) => `${f.id}: ${f.status} (${f.evidence.source}: ${f.evidence.excerpt})`);

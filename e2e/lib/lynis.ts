@@ -3,6 +3,8 @@ import type { Container } from "./container.js";
 export interface LynisRun {
   /** `hardening_index=` of /var/log/lynis-report.dat. */
   index: number;
+  /** The points behind it, `earned/possible`, from the last tally in /var/log/lynis.log. */
+  points: string;
   seconds: number;
   /** The tests that lost points, as the report lists them: `TEST-ID|text|details`. */
   warnings: string[];
@@ -32,5 +34,17 @@ export async function runLynis(c: Container): Promise<LynisRun> {
   if (!m) throw new Error(`no hardening_index= in /var/log/lynis-report.dat:\n${dat.slice(-2000)}`);
   const list = (kind: string) =>
     [...dat.matchAll(new RegExp(`^${kind}\\[\\]=([^|]+\\|[^|]*\\|[^|]*)`, "gm"))].map((x) => x[1]!);
-  return { index: Number(m[1]), seconds, warnings: list("warning"), suggestions: list("suggestion") };
+  const log = (
+    await c.exec("grep -o 'having [0-9]* points (out of [0-9]*)' /var/log/lynis.log | tail -1", {
+      check: false,
+    })
+  ).stdout;
+  const tally = /having (\d+) points \(out of (\d+)\)/.exec(log);
+  return {
+    index: Number(m[1]),
+    points: tally ? `${tally[1]}/${tally[2]}` : "?",
+    seconds,
+    warnings: list("warning"),
+    suggestions: list("suggestion"),
+  };
 }

@@ -10,6 +10,7 @@ import {
 } from "../facts/sysctl.js";
 import { catalog, need, partialProblems, type CatalogEntry, type FindingMaker } from "./catalog.js";
 import type { Finding } from "./finding.js";
+import { checkKernelModules } from "./kernel-modules.js";
 import { defineLayer } from "./layer.js";
 
 export const SYSCTL_DROP_IN = "/etc/sysctl.d/60-clawguard.conf";
@@ -167,6 +168,6 @@ export function checkKernel({ sysctl, coredump }: Pick<Facts, "sysctl" | "coredu
 
 export const kernelLayer = defineLayer({
   layer: "kernel",
-  needs: ["sysctl", "coredump"],
-  check: checkKernel,
+  needs: ["sysctl", "coredump", "modprobe"],
+  check: (facts) => [...checkKernel(facts), ...checkKernelModules(facts)],
 });

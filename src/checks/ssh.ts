@@ -3,6 +3,7 @@ import { sshdValue, type SshdFact, type SshdSetting } from "../facts/sshd.js";
 import { catalog, need, partialProblems, type FindingMaker } from "./catalog.js";
 import type { Evidence, Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
+import { checkSshBanner } from "./ssh-banner.js";
 import { checkSshSession } from "./ssh-session.js";
 
 const DROP_IN = "/etc/ssh/sshd_config.d/10-clawguard.conf";
@@ -283,6 +284,6 @@ function keysFinding(f: SshdFact, maker: FindingMaker): Finding {
 
 export const sshLayer = defineLayer({
   layer: "ssh",
-  needs: ["sshd"],
-  check: checkSsh,
+  needs: ["sshd", "banners"],
+  check: (facts) => [...checkSsh(facts), ...checkSshBanner(facts)],
 });

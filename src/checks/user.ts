@@ -6,6 +6,7 @@ import { groupsOf, type PasswdEntry, type UsersFact } from "../facts/users.js";
 import { catalog, need, partialProblems, type FindingMaker } from "./catalog.js";
 import type { Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
+import { checkHomeUmask } from "./user-umask.js";
 
 /** Groups that are root in all but name (sudo, docker) or read what the agent must not (adm logs). */
 export const PRIVILEGED_GROUPS = ["sudo", "wheel", "admin", "adm", "docker", "lxd", "disk", "shadow"];
@@ -239,6 +240,6 @@ export function checkUser({ openclaw, users, sudoers, servicePaths }: UserFacts)
 
 export const userLayer = defineLayer({
   layer: "user",
-  needs: ["openclaw", "users", "sudoers", "servicePaths"],
-  check: checkUser,
+  needs: ["openclaw", "users", "sudoers", "servicePaths", "loginDefs"],
+  check: (facts) => [...checkUser(facts), ...checkHomeUmask(facts)],
 });

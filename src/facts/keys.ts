@@ -1,5 +1,6 @@
 import type { AptConfFact } from "./aptconf.js";
 import type { AptSourcesFact } from "./apt-sources.js";
+import type { BannersFact } from "./banners.js";
 import type { CoredumpFact } from "./coredump.js";
 import type { CredentialsFact } from "./credentials.js";
 import type { DockerFact } from "./docker.js";
@@ -7,6 +8,8 @@ import type { Fact } from "./fact.js";
 import type { Fail2banFact } from "./fail2ban.js";
 import type { LiveFirewallFact, OwnedSocket } from "./firewall-live.js";
 import type { LockdownState } from "./lockdown.js";
+import type { LoginDefsFact } from "./login-defs.js";
+import type { ModprobeFact } from "./modprobe.js";
 import type { TmpFact } from "./mounts.js";
 import type { OpenClawFact } from "./openclaw.js";
 import type { OpenClawAuditRun } from "./openclaw-audit.js";
@@ -55,6 +58,11 @@ export interface FactTypes {
   aptSources: AptSourcesFact;
   sysctl: SysctlFact;
   coredump: CoredumpFact;
+  /** modprobe.d: which kernel modules cannot be loaded. */
+  modprobe: ModprobeFact;
+  /** The notices shown before login. */
+  banners: BannersFact;
+  loginDefs: LoginDefsFact;
 }
 
 export type FactKey = keyof FactTypes;

@@ -69,6 +69,7 @@ export const SSHD_DEFAULTS: Record<string, string> = {
   tcpkeepalive: "yes",
   loglevel: "INFO",
   compression: "yes",
+  banner: "none",
 };
 
 /** sshd's time format (`90`, `2m`, `1h30m`) in seconds; undefined when it is not one. */

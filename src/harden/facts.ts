@@ -32,6 +32,7 @@ export interface PlanFacts {
   openclaw: Facts["openclaw"];
   sysctl: Facts["sysctl"];
   aptSources: Facts["aptSources"];
+  banners: Facts["banners"];
   files: Map<string, FileNow>;
   /** Every entry under each state dir (not following symlinks), for modes and owners. */
   trees: Map<string, TreeEntry[]>;
@@ -44,6 +45,7 @@ export interface PlanFacts {
 /** Files whose current text or existence the planners read. */
 export const WATCHED_FILES = [
   "/etc/fstab",
+  "/etc/login.defs",
   "/etc/default/ufw",
   "/etc/ssh/sshd_config.d",
   "/etc/systemd/system/tmp.mount.d",
@@ -99,7 +101,7 @@ async function walk(ctx: FactContext, dir: string, out: TreeEntry[]): Promise<vo
 }
 
 export async function gatherPlanFacts(ctx: FactContext): Promise<PlanFacts> {
-  const [tmp, apt, packages, users, sshd, ufw, openclaw, sysctl, aptSources] = await Promise.all([
+  const [tmp, apt, packages, users, sshd, ufw, openclaw, sysctl, aptSources, banners] = await Promise.all([
     ctx.get("tmp"),
     ctx.get("apt"),
     ctx.get("packages"),
@@ -109,6 +111,7 @@ export async function gatherPlanFacts(ctx: FactContext): Promise<PlanFacts> {
     ctx.get("openclaw"),
     ctx.get("sysctl"),
     ctx.get("aptSources"),
+    ctx.get("banners"),
   ]);
   const files = new Map<string, FileNow>();
   const extra: string[] = [];
@@ -141,6 +144,7 @@ export async function gatherPlanFacts(ctx: FactContext): Promise<PlanFacts> {
     openclaw,
     sysctl,
     aptSources,
+    banners,
     files,
     trees,
     logs: {

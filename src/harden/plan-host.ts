@@ -1,11 +1,14 @@
 import { COREDUMP_DROP_IN, LIMITS_DROP_IN, SYSCTL_DROP_IN } from "../checks/kernel.js";
+import { MODPROBE_DROP_IN } from "../checks/kernel-modules.js";
 import type { Change } from "../change/change.js";
 import { securityRepoFor, SOURCES_DIR } from "../facts/apt-sources.js";
+import { LOGIN_DEFS, parseLoginDefs, setLoginDef } from "../facts/login-defs.js";
 import { isInstalled } from "../facts/packages.js";
 import { HARDENED_SYSCTLS, liveValue } from "../facts/sysctl.js";
 import { NEEDRESTART_CONF_D } from "../facts/updates.js";
 import {
   renderCoredumpDropIn,
+  renderModprobeDropIn,
   renderNeedrestartConf,
   renderSecuritySources,
   renderSysctlDropIn,
@@ -22,7 +25,27 @@ export const NEEDRESTART_DROP_IN = `${NEEDRESTART_CONF_D}/50-clawguard.conf`;
  * The sysctl drop-in applied live with `sysctl -p`, and systemd-coredump told to keep nothing.
  * Rollback sets back the live values that `sysctl -p` changed; the files go with the run.
  */
-export function planKernel({ findings, facts }: PlanInput): LayerPlan {
+export function planKernel(input: PlanInput): LayerPlan {
+  return { changes: [...planSysctl(input), ...planModules(input)] };
+}
+
+/** The modprobe drop-in. Modules loaded already stay until reboot; none of them is loaded on a VPS. */
+function planModules({ findings }: PlanInput): Change[] {
+  const ids = failing(findings, "kernel", ["unused_modules"]);
+  if (!ids.length) return [];
+  return [
+    {
+      kind: "file",
+      path: MODPROBE_DROP_IN,
+      content: renderModprobeDropIn(),
+      mode: 0o644,
+      ...root,
+      fixes: ids,
+    },
+  ];
+}
+
+function planSysctl({ findings, facts }: PlanInput): Change[] {
   const ids = failing(findings, "kernel", [
     "pointer_leaks",
     "rp_filter",
@@ -31,7 +54,7 @@ export function planKernel({ findings, facts }: PlanInput): LayerPlan {
     "syncookies",
     "core_dumps",
   ]);
-  if (!ids.length) return { changes: [] };
+  if (!ids.length) return [];
   const changes: Change[] = [
     { kind: "file", path: SYSCTL_DROP_IN, content: renderSysctlDropIn(), mode: 0o644, ...root, fixes: ids },
   ];
@@ -62,7 +85,7 @@ export function planKernel({ findings, facts }: PlanInput): LayerPlan {
       fixes: dumps,
     });
   }
-  return { changes };
+  return changes;
 }
 
 /** `key=value` for each live value the drop-in changes and this system can set back. */
@@ -118,4 +141,22 @@ export function planNeedrestart({ findings, facts }: PlanInput): LayerPlan {
     fixes: ids,
   });
   return { changes };
+}
+
+/**
+ * login.defs with a private default for new homes: HOME_MODE 0750 where the file sets HOME_MODE
+ * (it wins over UMASK for homes), else UMASK 027. The rest of the file is kept; rollback puts
+ * the old one back.
+ */
+export function planHomeUmask({ findings, facts }: PlanInput): LayerPlan {
+  const ids = failing(findings, "user", ["home_umask"]);
+  if (!ids.length) return { changes: [] };
+  const text = facts.files.get(LOGIN_DEFS)?.text;
+  if (text === undefined) return { changes: [], blocked: `${LOGIN_DEFS} could not be read` };
+  const content = parseLoginDefs(text).values.HOME_MODE
+    ? setLoginDef(text, "HOME_MODE", "0750")
+    : setLoginDef(text, "UMASK", "027");
+  return {
+    changes: [{ kind: "file", path: LOGIN_DEFS, content, mode: 0o644, ...root, fixes: ids }],
+  };
 }

@@ -134,7 +134,13 @@ export function planOpenClaw(input: PlanInput, skip: Set<Layer>): Partial<Record
   const created = new Set<string>();
   installs.forEach((i, index) => {
     const svc = serviceUser(input, i, users);
-    const userIds = failing(findings, "user");
+    const userIds = failing(findings, "user", [
+      "dedicated",
+      "no_sudo",
+      "privileged_groups",
+      "login_shell",
+      "home_owned",
+    ]);
     const ownerIds = failing(findings, "credentials", ["owner"]);
     const switching = svc.switching && !skip.has("user");
     const stateDir =

@@ -4,13 +4,14 @@ import { entry } from "../facts/record.js";
 import { renderAutoUpgrades, renderSecurityOrigins } from "../render/apt.js";
 import { chooseJailBackend, renderJailLocal } from "../render/jail.js";
 import { renderSshdDropIn, SSHD_DROP_IN } from "../render/sshd.js";
+import { planLoginNotices } from "./plan-banner.js";
 import { planSshCa } from "./plan-ssh-ca.js";
 import { knownLoginUsers, SSHD_LIMITS } from "../checks/ssh-session.js";
 import { APT_TEMPDIR, fstabWithTmp, renderAptTempDir, renderTmpMountDropIn } from "../render/tmp.js";
 import { renderUfwCommands, ufwDefaultsWithIpv6 } from "../render/ufw.js";
 import type { Change } from "../change/change.js";
 import type { PlanFacts } from "./facts.js";
-import { planKernel, planNeedrestart, planSecurityRepo } from "./plan-host.js";
+import { planHomeUmask, planKernel, planNeedrestart, planSecurityRepo } from "./plan-host.js";
 import { planOpenClaw } from "./plan-openclaw.js";
 import type { Profile } from "./profile.js";
 
@@ -340,6 +341,7 @@ function planSsh({ findings, facts }: PlanInput): LayerPlan {
     "log_level",
     "compression",
     "allow_users",
+    "banner",
   ]);
   if (!ids.length) return { changes: [] };
   if (facts.sshd.status !== "ok") return { changes: [], blocked: "sshd's settings could not be read" };
@@ -355,13 +357,17 @@ function planSsh({ findings, facts }: PlanInput): LayerPlan {
   });
   const allowUsers = "users" in known ? known.users : undefined;
   const dirMissing = !facts.files.get("/etc/ssh/sshd_config.d")?.stat && !facts.files.get(SSHD_DROP_IN)?.stat;
-  const changes: Change[] = [];
+  const notices = planLoginNotices(
+    facts,
+    ids.filter((id) => id === "ssh.banner"),
+  );
+  const changes: Change[] = [...notices.changes];
   if (dirMissing)
     changes.push({ kind: "mkdir", path: "/etc/ssh/sshd_config.d", mode: 0o755, ...root, fixes: [] });
   changes.push({
     kind: "file",
     path: SSHD_DROP_IN,
-    content: renderSshdDropIn({ keysPresent, allowUsers, ...SSHD_LIMITS }),
+    content: renderSshdDropIn({ keysPresent, allowUsers, banner: notices.bannerPath, ...SSHD_LIMITS }),
     mode: 0o644,
     ...root,
     fixes: ids.filter(
@@ -411,9 +417,14 @@ export function planHarden(input: PlanInput): Plan {
   for (const layer of PLAN_ORDER) {
     if (skip.has(layer)) continue;
     const p = PLANNERS[layer]?.(input) ?? openclaw[layer];
+    // The user layer's login.defs default is the host's, planned whether or not a gateway is.
+    const extra = layer === "user" ? [planHomeUmask(input)] : [];
+    for (const q of [p, ...extra]) {
+      if (!q) continue;
+      changes.push(...q.changes);
+      if (q.blocked) blocked.push({ layer, reason: q.blocked });
+    }
     if (!p) continue;
-    changes.push(...p.changes);
-    if (p.blocked) blocked.push({ layer, reason: p.blocked });
     if (layer === "ssh") changes.push(...planSshCa(input, changes));
   }
   const deferred = input.facts.live ? [] : changes.filter((c) => c.kind === "command" && c.live);

@@ -1,3 +1,4 @@
+import { UNUSED_MODULES } from "../checks/kernel-modules.js";
 import { HARDENED_SYSCTLS } from "../facts/sysctl.js";
 import type { SecurityRepo } from "../facts/apt-sources.js";
 
@@ -55,6 +56,26 @@ export function renderNeedrestartConf(): string {
   return [
     "# Written by clawguard harden: restart services on old libraries after upgrades.",
     "$nrconf{restart} = 'a';",
+    "",
+  ].join("\n");
+}
+
+/**
+ * modprobe runs `/bin/true` in place of loading each module, whoever asks: a socket() call, a
+ * dependency or a person typing modprobe. The blacklist lines keep them out of alias loading too.
+ */
+export function renderModprobeDropIn(): string {
+  const block = (why: string, mods: readonly string[]) => [
+    `# ${why}`,
+    ...mods.flatMap((m) => [`install ${m} /bin/true`, `blacklist ${m}`]),
+  ];
+  return [
+    "# Written by clawguard harden; clawguard rollback removes it.",
+    ...block(
+      "Network protocols nothing on an agent's server speaks, loaded on any user's socket().",
+      UNUSED_MODULES.protocols,
+    ),
+    ...block("Storage buses a VPS has no port for.", UNUSED_MODULES.storage),
     "",
   ].join("\n");
 }

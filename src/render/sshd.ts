@@ -12,6 +12,8 @@ export interface SshdInput {
   loginGraceTime: number;
   clientAliveInterval: number;
   clientAliveCountMax: number;
+  /** The notice shown before authentication. */
+  banner: string;
 }
 
 export function renderSshdDropIn(s: SshdInput): string {
@@ -33,6 +35,7 @@ export function renderSshdDropIn(s: SshdInput): string {
     // VERBOSE logs the fingerprint of the key that logged in, for fail2ban and for the operator.
     "LogLevel VERBOSE",
     "Compression no",
+    `Banner ${s.banner}`,
     ...(s.allowUsers?.length ? [`AllowUsers ${s.allowUsers.join(" ")}`] : []),
     ...(s.keysPresent
       ? ["PasswordAuthentication no", "KbdInteractiveAuthentication no"]

@@ -74,6 +74,31 @@ describe("kernel layer", () => {
     );
   });
 
+  it("passes modules kept out by an install line in any no-op form, the /etc file masking a vendor one", async () => {
+    const { report } = await auditFixture("kernel-pass", ["kernel"]);
+    const mods = one(report.findings, "kernel.unused_modules");
+    expect(mods.status).toBe("pass");
+    expect(mods.evidence.excerpt).toContain(
+      "install usb_storage /bin/true (/etc/modprobe.d/cis.conf line 6)",
+    );
+    expect(mods.evidence.excerpt).toContain(
+      "install firewire-core /bin/true (/etc/modprobe.d/firewire.conf line 1)",
+    );
+  });
+
+  it("fails modules only blacklisted, or whose first install line, in read order, loads them", async () => {
+    const { report } = await auditFixture("kernel-fail", ["kernel"]);
+    const mods = one(report.findings, "kernel.unused_modules");
+    expect(mods.status).toBe("fail");
+    expect(mods.fixable).toBe(true);
+    expect(mods.evidence.excerpt).toBe(
+      "loadable on demand: dccp, sctp, rds (no install line that loads nothing)",
+    );
+    expect(mods.remediation).toMatch(
+      /^printf 'install dccp \/bin\/true\\nblacklist dccp\\n.*' > \/etc\/modprobe\.d\/60-clawguard\.conf$/,
+    );
+  });
+
   it("fails a value set for boot but not in force, where the system could apply it", () => {
     const live = Object.fromEntries(parseSysctlConf(ALL, "x").map((a) => [a.key, a.value]));
     expect(judge(live).filter((f) => f.status !== "pass")).toEqual([]);

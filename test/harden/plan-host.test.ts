@@ -40,6 +40,11 @@ describe("harden: the host controls beyond the checklist's basics", () => {
       "# Written by clawguard harden: a core dump of the gateway would hold its tokens and keys.\n[Coredump]\nStorage=none\nProcessSizeMax=0\n",
     );
     expect(f["/etc/security/limits.d/60-clawguard.conf"]).toMatch(/^\* hard core 0$/m);
+    const mods = f["/etc/modprobe.d/60-clawguard.conf"]!;
+    for (const m of ["dccp", "sctp", "rds", "tipc", "usb-storage", "firewire-core"]) {
+      expect(mods).toMatch(new RegExp(`^install ${m} /bin/true$`, "m"));
+      expect(mods).toMatch(new RegExp(`^blacklist ${m}$`, "m"));
+    }
     // A copy of a system has no kernel to apply them to.
     expect(plan.deferred).toContainEqual(
       expect.objectContaining({ kind: "command", argv: ["sysctl", "-p", "/etc/sysctl.d/60-clawguard.conf"] }),

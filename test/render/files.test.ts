@@ -58,9 +58,10 @@ describe("apt", () => {
 });
 
 describe("sshd drop-in", () => {
+  const base = { ...SSHD_LIMITS, banner: "/etc/issue.net" };
   it("turns passwords off only when some account has a key", () => {
-    expect(renderSshdDropIn({ keysPresent: true, ...SSHD_LIMITS })).toMatch(/^PasswordAuthentication no$/m);
-    const without = renderSshdDropIn({ keysPresent: false, ...SSHD_LIMITS });
+    expect(renderSshdDropIn({ keysPresent: true, ...base })).toMatch(/^PasswordAuthentication no$/m);
+    const without = renderSshdDropIn({ keysPresent: false, ...base });
     expect(without).not.toMatch(/^PasswordAuthentication/m);
     expect(without).toMatch(/^PermitRootLogin prohibit-password$/m);
     expect(without).toMatch(/^PermitEmptyPasswords no$/m);
@@ -70,11 +71,12 @@ describe("sshd drop-in", () => {
     expect(without).toMatch(/^MaxAuthTries 3$/m);
     expect(without).toMatch(/^LogLevel VERBOSE$/m);
     expect(without).toMatch(/^ClientAliveInterval 300\nClientAliveCountMax 2$/m);
+    expect(without).toMatch(/^Banner \/etc\/issue\.net$/m);
   });
 
   it("writes AllowUsers only for the accounts it is given", () => {
-    expect(renderSshdDropIn({ keysPresent: true, ...SSHD_LIMITS })).not.toMatch(/AllowUsers/);
-    expect(renderSshdDropIn({ keysPresent: true, allowUsers: ["root", "ops"], ...SSHD_LIMITS })).toMatch(
+    expect(renderSshdDropIn({ keysPresent: true, ...base })).not.toMatch(/AllowUsers/);
+    expect(renderSshdDropIn({ keysPresent: true, allowUsers: ["root", "ops"], ...base })).toMatch(
       /^AllowUsers root ops$/m,
     );
   });

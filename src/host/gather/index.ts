@@ -2,11 +2,14 @@ import type { FactKey, FactTypes } from "../../facts/keys.js";
 import type { Gatherer } from "../context.js";
 import { gatherAptConf } from "./aptconf.js";
 import { gatherAptSources } from "./apt-sources.js";
+import { gatherBanners } from "./banners.js";
 import { gatherCredentials } from "./credentials.js";
 import { gatherDocker } from "./docker.js";
 import { gatherFail2ban } from "./fail2ban.js";
 import { gatherLiveFirewall, gatherSocketOwners } from "./firewall-live.js";
 import { gatherLockdown } from "./lockdown.js";
+import { gatherLoginDefs } from "./login-defs.js";
+import { gatherModprobe } from "./modprobe.js";
 import { gatherTmp } from "./mounts.js";
 import { gatherOpenClaw } from "./openclaw.js";
 import { gatherOpenClawAudit } from "./openclaw-audit.js";
@@ -49,4 +52,7 @@ export const GATHERERS: { [K in FactKey]: Gatherer<FactTypes[K]> } = {
   aptSources: gatherAptSources,
   sysctl: gatherSysctl,
   coredump: gatherCoredump,
+  modprobe: gatherModprobe,
+  banners: gatherBanners,
+  loginDefs: gatherLoginDefs,
 };
