@@ -49,7 +49,7 @@ describe("facts gathered on one system, judged anywhere", () => {
   it("refuses to judge a layer whose facts were not gathered, naming them", async () => {
     const host = new LocalHost(loadFixture("ssh-pass"), { isRoot: false });
     const set = await gatherFacts(new FactContext(host), ["ssh"]);
-    expect(Object.keys(set.facts)).toEqual(["sshd"]);
+    expect(Object.keys(set.facts)).toEqual(["sshd", "banners"]);
     expect(() => judge(set.facts, ["ssh", "tmp"])).toThrow(
       /the tmp checks need facts that were not gathered: tmp, apt/,
     );
