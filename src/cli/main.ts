@@ -10,6 +10,7 @@ import { registerCloudInit } from "./cloud-init.js";
 import { reportError } from "./report-error.js";
 import { registerFleet } from "./fleet.js";
 import { registerCompletion } from "./completion.js";
+import { registerSshCa } from "./ssh-ca.js";
 import { addHelp } from "./help.js";
 import { checkRoot, checkStateDir } from "./root.js";
 
@@ -27,6 +28,7 @@ const COMMANDS: readonly Register[] = [
   registerRollback,
   (program) => registerCloudInit(program),
   registerFleet,
+  registerSshCa,
   registerCompletion,
 ];
 
