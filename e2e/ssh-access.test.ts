@@ -4,26 +4,36 @@
  * plans, validated with the plan's own `sshd -t`; the shield's CA signs with ssh-keygen; a
  * client in the peer namespace logs in with ssh. A granted certificate logs in; one for another
  * agent's principal, one signed by another CA, an expired one and a revoked one do not; a key in
- * authorized_keys still does; a grant without forwarding opens no channel.
+ * authorized_keys still does; a grant without forwarding opens no channel. The shield runs in
+ * the peer namespace and serves its KRL; the agent runs the command of the KRL timer `harden
+ * --ssh-ca --krl-from` installs, at the timer's interval, so a revocation is timed end to end.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planSshCa } from "../src/harden/plan-ssh-ca.js";
+import { parseKrlFetchState } from "../src/facts/krl.js";
 import type { PlanInput } from "../src/harden/plan.js";
 import { validateProfile } from "../src/harden/profile.js";
-import { SshCa } from "../src/shield/ssh/ca.js";
+import { caDirOf, SshCa } from "../src/shield/ssh/ca.js";
+import { PROJECT_DIR } from "./lib/install.js";
 import { createNetwork, destroyNetwork, netnsArgv, type TestNetwork } from "./lib/netns.js";
-import { cmd } from "./lib/run.js";
+import { cmd, sleep } from "./lib/run.js";
 
 const NAME = `cg-sshca-${process.pid}`;
+const BIN = path.join(PROJECT_DIR, "bin/clawguard.js");
 let net: TestNetwork;
 let t: string;
 let etc: string;
 let sshd: ChildProcess | null = null;
+let shield: ChildProcess | null = null;
 let shieldCa: SshCa;
+/** The KRL timer's command and interval, as harden plans them. */
+let fetchArgv: string[] = [];
+let fetchEveryMs = 0;
+let timer: { stop: boolean; done: Promise<void> } | null = null;
 
 /** Run argv in the agent's namespaces: its network, and a mount namespace where /etc/ssh is ours. */
 function inAgent(argv: string[]): string[] {
@@ -121,21 +131,50 @@ beforeAll(async () => {
     ].join("\n"),
   );
 
-  shieldCa = new SshCa(path.join(t, "shield-ca"));
+  net = await createNetwork(NAME);
+  // The shield, beside its CA, in the peer namespace: a1 is known by its address there.
+  const shieldDir = path.join(t, "shield");
+  mkdirSync(shieldDir);
+  const shieldYaml = path.join(shieldDir, "shield.yaml");
+  writeFileSync(
+    shieldYaml,
+    [
+      `listen: ${net.peerAddr}:3128`,
+      `log: { path: ${path.join(shieldDir, "shield.db")} }`,
+      "agents:",
+      `  - { id: a1, sources: [${net.containerAddr}/32] }`,
+      `ssh_access: { krl_listen: "${net.peerAddr}:3129" }`,
+      "",
+    ].join("\n"),
+  );
+  shieldCa = new SshCa(caDirOf(shieldYaml));
   await shieldCa.init();
 
-  // What harden --ssh-ca --agent-id a1 writes, written under our /etc/ssh.
-  const profile = validateProfile({ sshCa: { publicKey: await shieldCa.publicKey(), agent: "a1" } });
+  // What harden --ssh-ca --agent-id a1 --krl-from URL writes, written under our /etc/ssh.
+  const profile = validateProfile({
+    sshCa: {
+      publicKey: await shieldCa.publicKey(),
+      agent: "a1",
+      krlUrl: `http://${net.peerAddr}:3129/ssh/krl`,
+      launcher: [process.execPath, BIN],
+    },
+  });
   const plan = planSshCa({ profile, facts: { files: new Map() } } as unknown as PlanInput);
   const under = (p: string) => path.join(etc, path.relative("/etc/ssh", p));
   for (const c of plan) {
     if (c.kind === "mkdir" && c.path.startsWith("/etc/ssh/")) mkdirSync(under(c.path), { recursive: true });
-    if (c.kind === "file") writeFileSync(under(c.path), c.content, { mode: c.mode });
+    if (c.kind === "file" && c.path.startsWith("/etc/ssh/"))
+      writeFileSync(under(c.path), c.content, { mode: c.mode });
+    if (c.kind === "file" && c.path.endsWith(".service"))
+      fetchArgv = /^ExecStart=(.*)$/m.exec(c.content)![1]!.split(" ");
+    if (c.kind === "file" && c.path.endsWith(".timer"))
+      fetchEveryMs = Number(/^OnUnitActiveSec=(\d+)s$/m.exec(c.content)![1]) * 1000;
   }
+  expect(fetchArgv).toContain("fetch-krl");
+  expect(fetchEveryMs).toBeGreaterThan(0);
   const check = plan.find((c) => c.kind === "command" && c.argv.join(" ") === "sshd -t");
   expect(check).toBeDefined();
 
-  net = await createNetwork(NAME);
   // The plan's own validation, in the agent's namespaces, before sshd starts.
   await cmd(inAgent(["/usr/sbin/sshd", "-t", "-f", "/etc/ssh/sshd_config"]));
   const [file, ...args] = inAgent(["/usr/sbin/sshd", "-D", "-e", "-f", "/etc/ssh/sshd_config"]);
@@ -145,9 +184,41 @@ beforeAll(async () => {
   for (let i = 0; i < 100 && !/Server listening on 0\.0\.0\.0/.test(log); i++)
     await new Promise((r) => setTimeout(r, 100));
   expect(log).toMatch(/Server listening/);
+
+  shield = spawn(
+    "ip",
+    ["netns", "exec", net.peerNs, process.execPath, BIN, "shield", "run", "--config", shieldYaml],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let shieldOut = "";
+  shield.stdout?.on("data", (b: Buffer) => (shieldOut += b.toString()));
+  shield.stderr?.on("data", (b: Buffer) => (shieldOut += b.toString()));
+  for (let i = 0; i < 150 && !/listening on/.test(shieldOut); i++) await sleep(100);
+  expect(shieldOut).toMatch(/listening on/);
+
+  // The timer: its command in the agent's namespaces, at its interval, the first run at once.
+  const state = path.join(t, "krl-fetch.json");
+  const tick = { stop: false, done: Promise.resolve() };
+  tick.done = (async () => {
+    while (!tick.stop) {
+      await cmd(inAgent([...fetchArgv, "--state", state]), { check: false, timeoutMs: 30_000 });
+      for (let w = 0; w < fetchEveryMs && !tick.stop; w += 250) await sleep(250);
+    }
+  })();
+  timer = tick;
+  for (let i = 0; i < 100 && !existsSync(state); i++) await sleep(100);
+  const first = parseKrlFetchState(readFileSync(state, "utf8"));
+  expect(first?.error ?? null, "the first fetch").toBeNull();
 }, 120_000);
 
 afterAll(async () => {
+  if (timer) {
+    timer.stop = true;
+    await timer.done;
+  }
+  if (shield?.pid) shield.kill("SIGTERM");
   if (sshd?.pid) {
     sshd.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 200));
@@ -199,19 +270,32 @@ describe("SSH access through the fleet's CA, on a real sshd", () => {
     expect(r.stderr).toMatch(/Permission denied/);
   });
 
-  it("refuses a revoked certificate once the shield's KRL is on the agent", async () => {
+  it("refuses a revoked certificate within 60 s: the agent's timer fetches the shield's new KRL", async () => {
     const cert = await grant("a1", 5 * 60_000);
+    const other = await grant("a1", 5 * 60_000);
     expect((await ssh("operator", cert)).code).toBe(0);
     const serial = Number(/grant-(\d+)-cert/.exec(cert)![1]);
+    const krl = path.join(etc, "clawguard", "revoked.krl");
+    const before = readFileSync(krl);
+    const revokedAt = Date.now();
     await shieldCa.revoke(serial, "alice");
-    writeFileSync(path.join(etc, "clawguard", "revoked.krl"), readFileSync(shieldCa.krlFile));
-    const r = await ssh("operator", cert);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/Permission denied/);
+    let refused: Awaited<ReturnType<typeof ssh>> | null = null;
+    while (Date.now() - revokedAt < 60_000) {
+      const r = await ssh("operator", cert);
+      if (r.code !== 0) {
+        refused = r;
+        break;
+      }
+      await sleep(1000);
+    }
+    expect(refused, "still let in 60 s after the revocation").not.toBeNull();
+    expect(refused!.stderr).toMatch(/Permission denied/);
+    // The list in place is the shield's, byte for byte, and not the one before.
+    expect(readFileSync(krl).equals(readFileSync(shieldCa.krlFile))).toBe(true);
+    expect(readFileSync(krl).equals(before)).toBe(false);
     // Other grants are not touched by that serial's revocation.
-    const other = await grant("a1", 5 * 60_000);
     expect((await ssh("operator", other)).code).toBe(0);
-  });
+  }, 90_000);
 
   it("opens no forwarding for a grant without it, and does for one with it", async () => {
     const banner = (cert: string) =>

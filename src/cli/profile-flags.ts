@@ -34,7 +34,7 @@ export function addProfileOptions(cmd: Command): Command {
     .option("--agent-id <id>", "this agent's id in the shield's config: its SSH principal is agent-ID")
     .option(
       "--krl-from <url>",
-      "fetch the shield's KRL from here every 20 s (with --ssh-ca), e.g. http://10.77.0.1:3129/ssh/krl",
+      "fetch the shield's KRL from here every 15 s (with --ssh-ca), e.g. http://10.77.0.1:3129/ssh/krl",
     )
     .addOption(
       new Option("--skip <layer...>", `leave these layers alone (${LAYERS.join(", ")})`).argParser(

@@ -1,7 +1,7 @@
 /**
  * `clawguard ssh-ca fetch-krl`: on an agent, get the fleet's KRL from the shield and install it
  * where sshd's RevokedKeys points. The timer `harden --ssh-ca ... --krl-from URL` (and
- * `lockdown --join`) installs runs it every 20 s; by hand it says what it did.
+ * `lockdown --join`) installs runs it every 15 s; by hand it says what it did.
  */
 import { fetchKrl, KRL_STATE_FILE } from "../harden/krl-fetch.js";
 import { SSH_CA_KRL } from "../render/sshd-ca.js";

@@ -3,7 +3,7 @@
  * revocation list unless one is there (a KRL fetched from the shield is never replaced by an
  * empty one), and the sshd drop-in naming them; `sshd -t` before the reload, so a config sshd
  * refuses fails the run and the run is undone. With a KRL URL, a timer that fetches the
- * shield's list every 20 s (ssh-ca fetch-krl), enabled and started. Pure.
+ * shield's list every 15 s (ssh-ca fetch-krl), enabled and started. Pure.
  */
 import type { Change } from "../change/change.js";
 import {

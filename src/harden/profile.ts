@@ -39,7 +39,7 @@ export const ProfileSchema = z
         agent: z
           .string()
           .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be the agent's id in shield.yaml"),
-        /** Where the shield serves its KRL: a timer fetches it from there every 20 s. */
+        /** Where the shield serves its KRL: a timer fetches it from there every 15 s. */
         krlUrl: z
           .string()
           .regex(KRL_URL, "must be an http:// URL of the shield's KRL, e.g. http://10.77.0.1:3129/ssh/krl")

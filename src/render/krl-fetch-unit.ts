@@ -1,6 +1,6 @@
 /**
  * The agent's KRL fetch as systemd runs it: a oneshot service running `clawguard ssh-ca
- * fetch-krl --from URL`, and a timer starting it every 20 s (so a revocation is on the agent
+ * fetch-krl --from URL`, and a timer starting it every 15 s (so a revocation is on the agent
  * well within a minute of `shield revoke-grant`). A failed fetch leaves the list in place;
  * the journal and `audit` (ssh.krl_fresh) say so. Pure.
  */
@@ -11,7 +11,7 @@ export const KRL_FETCH_SERVICE_FILE = `/etc/systemd/system/${KRL_FETCH_SERVICE}`
 export const KRL_FETCH_TIMER_FILE = `/etc/systemd/system/${KRL_FETCH_TIMER}`;
 export const KRL_FETCH_TIMER_LINK = `/etc/systemd/system/timers.target.wants/${KRL_FETCH_TIMER}`;
 /** Seconds between fetches. */
-export const KRL_FETCH_INTERVAL_S = 20;
+export const KRL_FETCH_INTERVAL_S = 15;
 /** How clawguard is run when the planner is told nothing else (cloud-init installs it there). */
 export const DEFAULT_LAUNCHER = ["/usr/local/bin/clawguard"];
 

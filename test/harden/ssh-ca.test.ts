@@ -79,7 +79,7 @@ describe("harden --ssh-ca", () => {
     expect(() => validateProfile({ sshCa: { publicKey: CA, agent: "../x" } })).toThrow(/agent's id/);
   });
 
-  it("with --krl-from, installs a timer that fetches the shield's KRL every 20 s, after sshd reads RevokedKeys", async () => {
+  it("with --krl-from, installs a timer that fetches the shield's KRL every 15 s, after sshd reads RevokedKeys", async () => {
     const root = classicGuide();
     const host = new LocalHost(root, { isRoot: false });
     const url = "http://10.77.0.1:3129/ssh/krl";
