@@ -3,6 +3,23 @@
  * agent's fetcher keeps of its last attempts. Pure.
  */
 
+/** Where the fetcher records its attempts; audit reads it (ssh.krl_fresh). */
+export const KRL_STATE_FILE = "/var/lib/clawguard/krl-fetch.json";
+/** A list older than this is stale: the timer fetches every 15 s, so this is many misses. */
+export const KRL_STALE_AFTER_S = 300;
+
+/** sshd's RevokedKeys, and how the list there came. */
+export interface RevocationFact {
+  /** The file RevokedKeys names. */
+  path: string;
+  /** Its size, or null when it is missing (sshd then refuses every public key). */
+  bytes: number | null;
+  /** The fetcher's record, or null when there is none (no timer, or it never ran). */
+  fetch: KrlFetchState | null;
+  /** Seconds from the last successful fetch to when the facts were gathered. */
+  sinceSuccessS: number | null;
+}
+
 export interface KrlListing {
   /** The KRL's version number (`ssh-keygen -k -z N`); the shield raises it with every list. */
   version: number;

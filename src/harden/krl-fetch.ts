@@ -14,13 +14,18 @@ import https from "node:https";
 import path from "node:path";
 import { promisify } from "node:util";
 import { ClawguardError } from "../errors.js";
-import { parseKrlFetchState, parseKrlListing, type KrlFetchState, type KrlListing } from "../facts/krl.js";
+import {
+  KRL_STATE_FILE,
+  parseKrlFetchState,
+  parseKrlListing,
+  type KrlFetchState,
+  type KrlListing,
+} from "../facts/krl.js";
 import { SSH_CA_KRL } from "../render/sshd-ca.js";
 
 const run = promisify(execFile);
 
-/** Where the fetcher records its attempts; audit reads it (ssh.krl_fresh). */
-export const KRL_STATE_FILE = "/var/lib/clawguard/krl-fetch.json";
+export { KRL_STATE_FILE };
 const MAX_BYTES = 4 * 1024 * 1024;
 
 export interface FetchKrlOptions {
