@@ -49,7 +49,7 @@ function num(flag: string, v: string): number {
 }
 
 /** This clawguard as the KRL timer runs it: this node and this bin, by their real paths. */
-async function launcher(): Promise<string[]> {
+export async function thisClawguard(): Promise<string[]> {
   const bin = process.argv[1];
   return bin ? [process.execPath, await realpath(bin)] : ["/usr/local/bin/clawguard"];
 }
@@ -95,7 +95,7 @@ export async function profileFrom(flags: ProfileFlags, here = false): Promise<{ 
       publicKey: publicKey.trim(),
       agent: flags.agentId,
       ...(flags.krlFrom !== undefined
-        ? { krlUrl: flags.krlFrom, ...(here ? { launcher: await launcher() } : {}) }
+        ? { krlUrl: flags.krlFrom, ...(here ? { launcher: await thisClawguard() } : {}) }
         : {}),
     });
   } else if (flags.krlFrom !== undefined)

@@ -25,6 +25,8 @@ import { HostPortError, parseHostPort, type HostPort } from "../../net/hostport.
 import { addAgent, documentText, removeAgent, setAgentKey } from "./agents-file.js";
 import { allocateAddresses, hostCidr } from "./allocate.js";
 import { encodeJoinCode } from "./join-code.js";
+import { caDirOf, SshCa } from "../ssh/ca.js";
+import { KRL_PATH } from "../ssh/krl-server.js";
 import { generateKeyPair, generatePresharedKey, publicKeyOf, wireguardKeyProblem } from "./keys.js";
 import { changePeer, defaultRun, interfaceExists, readKeyFile, type PeerChange, type Run } from "./live.js";
 
@@ -275,6 +277,7 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
     o.live !== false,
   );
   const expires = Math.floor((now() + o.expiresInMs) / 1000);
+  const access = await sshAccessOf(cfg);
   const join = encodeJoinCode({
     agent: o.id,
     endpoint: result.endpoint,
@@ -285,6 +288,7 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
     ...(psk !== undefined ? { presharedKey: psk } : {}),
     ...(pair ? { privateKey: pair.privateKey } : {}),
     expires,
+    ...access,
   });
   return {
     agent: o.id,
@@ -295,6 +299,18 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
     expires,
     live,
   };
+}
+
+/**
+ * The fleet's SSH CA for the join code, when the shield has one: the agent's sshd trusts it for
+ * the agent's principal, and fetches the KRL from where the shield serves it on the tunnel.
+ */
+async function sshAccessOf(cfg: ShieldConfig): Promise<{ sshCa?: string; krl?: string }> {
+  const pub = await readFile(new SshCa(caDirOf(cfg.file)).publicKeyFile, "utf8").catch(() => null);
+  if (pub === null) return {};
+  const krl = cfg.sshAccess.krlListen;
+  const host = krl && (krl.host.includes(":") ? `[${krl.host}]` : krl.host);
+  return { sshCa: pub.trim(), ...(krl ? { krl: `http://${host}:${krl.port}${KRL_PATH}` } : {}) };
 }
 
 export interface RevokeOptions {
