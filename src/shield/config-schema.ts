@@ -129,7 +129,12 @@ export const shieldSchema = z.strictObject({
    * agents fetch the KRL (default: the proxy's tunnel address, port 3129, with WireGuard; "off").
    */
   ssh_access: z
-    .strictObject({ max_grant: z.string().min(1).optional(), krl_listen: z.string().min(1).optional() })
+    .strictObject({
+      max_grant: z.string().min(1).optional(),
+      krl_listen: z.string().min(1).optional(),
+      /** This server's sshd forwards to enrolled agents' SSH only (ssh -J), kept so by enroll and revoke. */
+      jump: z.boolean().optional(),
+    })
     .optional(),
 });
 

@@ -113,7 +113,7 @@ export interface ShieldConfig extends RuleSet {
    * SSH access grants: the longest one may last, in ms; where the KRL is served to enrolled
    * agents (null: not served).
    */
-  sshAccess: { maxGrantMs: number; krlListen: Endpoint | null };
+  sshAccess: { maxGrantMs: number; krlListen: Endpoint | null; jump: boolean };
 }
 
 const DEFAULT_MAX_GRANT_MS = 8 * 3_600_000;
@@ -367,7 +367,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     ...(raw.node !== undefined ? { node: raw.node } : {}),
     ...(store ? { store } : {}),
     operators,
-    sshAccess: { maxGrantMs, krlListen },
+    sshAccess: { maxGrantMs, krlListen, jump: raw.ssh_access?.jump ?? false },
   };
 }
 

@@ -27,6 +27,7 @@ import { allocateAddresses, hostCidr } from "./allocate.js";
 import { encodeJoinCode } from "./join-code.js";
 import { caDirOf, SshCa } from "../ssh/ca.js";
 import { KRL_PATH } from "../ssh/krl-server.js";
+import { syncJumpHosts } from "../ssh/jump.js";
 import { generateKeyPair, generatePresharedKey, publicKeyOf, wireguardKeyProblem } from "./keys.js";
 import { changePeer, defaultRun, interfaceExists, readKeyFile, type PeerChange, type Run } from "./live.js";
 
@@ -68,6 +69,8 @@ export interface EnrollResult {
   join: string;
   expires: number;
   live: LiveOutcome | null;
+  /** The shield's sshd forwarding to agents (ssh_access.jump), or null when not kept. */
+  jump: LiveOutcome | null;
 }
 
 /** Where enroll keeps preshared keys: root's, beside the shield's own key. */
@@ -298,6 +301,7 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
     join,
     expires,
     live,
+    jump: o.live !== false ? await syncJumpHosts(cfg, r) : null,
   };
 }
 
@@ -333,6 +337,8 @@ export interface RevokeResult {
    */
   shieldLogged: boolean | null;
   live: LiveOutcome | null;
+  /** The shield's sshd forwarding to agents (ssh_access.jump), or null when not kept. */
+  jump: LiveOutcome | null;
 }
 
 export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
@@ -356,7 +362,9 @@ export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
   const psk = result.wireguard?.presharedKeyFile;
   if (psk !== undefined && cfg.wireguard && psk === presharedKeyPath(cfg, o.id))
     await rm(psk, { force: true });
-  return { agent: o.id, addresses: result.sources ?? [], publicKey: key ?? null, shieldLogged, live };
+  // The agent's address leaves the shield's forwarding as it leaves the interface.
+  const jump = o.live !== false ? await syncJumpHosts(cfg, o.run ?? defaultRun) : null;
+  return { agent: o.id, addresses: result.sources ?? [], publicKey: key ?? null, shieldLogged, live, jump };
 }
 
 /**
