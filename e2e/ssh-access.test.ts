@@ -7,6 +7,8 @@
  * authorized_keys still does; a grant without forwarding opens no channel. The shield runs in
  * the peer namespace and serves its KRL; the agent runs the command of the KRL timer `harden
  * --ssh-ca --krl-from` installs, at the timer's interval, so a revocation is timed end to end.
+ * The shield's own sshd, its forwarding kept by `ssh_access.jump`, is the way in: `ssh -J`
+ * reaches the agent, and nothing but enrolled agents' SSH is forwarded.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -18,6 +20,10 @@ import { parseKrlFetchState } from "../src/facts/krl.js";
 import type { PlanInput } from "../src/harden/plan.js";
 import { validateProfile } from "../src/harden/profile.js";
 import { caDirOf, SshCa } from "../src/shield/ssh/ca.js";
+import { JUMP_DROP_IN } from "../src/render/sshd-jump.js";
+import { parseShieldConfig } from "../src/shield/config.js";
+import { syncJumpHosts } from "../src/shield/ssh/jump.js";
+import { generateKeyPair } from "../src/shield/wireguard/keys.js";
 import { PROJECT_DIR } from "./lib/install.js";
 import { createNetwork, destroyNetwork, netnsArgv, type TestNetwork } from "./lib/netns.js";
 import { cmd, sleep } from "./lib/run.js";
@@ -29,6 +35,8 @@ let t: string;
 let etc: string;
 let sshd: ChildProcess | null = null;
 let shield: ChildProcess | null = null;
+let shieldSshd: ChildProcess | null = null;
+let shieldEtc: string;
 let shieldCa: SshCa;
 /** The KRL timer's command and interval, as harden plans them. */
 let fetchArgv: string[] = [];
@@ -37,18 +45,42 @@ let timer: { stop: boolean; done: Promise<void> } | null = null;
 
 /** Run argv in the agent's namespaces: its network, and a mount namespace where /etc/ssh is ours. */
 function inAgent(argv: string[]): string[] {
+  return inNs(net.containerNs, etc, argv);
+}
+
+/** Run argv in a namespace of the test network with `dir` as its /etc/ssh. */
+function inNs(ns: string, dir: string, argv: string[]): string[] {
   const inner = `mount --bind "$0" /etc/ssh && exec "$@"`;
-  return netnsArgv(net.containerNs, [
-    "unshare",
-    "-m",
-    "--propagation",
-    "private",
-    "sh",
-    "-c",
-    inner,
-    etc,
-    ...argv,
-  ]);
+  return netnsArgv(ns, ["unshare", "-m", "--propagation", "private", "sh", "-c", inner, dir, ...argv]);
+}
+
+/** sshd in the background in `ns` with `dir` as /etc/ssh; resolves once it listens. */
+async function startSshd(ns: string, dir: string): Promise<ChildProcess> {
+  await cmd(inNs(ns, dir, ["/usr/sbin/sshd", "-t", "-f", "/etc/ssh/sshd_config"]));
+  const [file, ...args] = inNs(ns, dir, ["/usr/sbin/sshd", "-D", "-e", "-f", "/etc/ssh/sshd_config"]);
+  const child = spawn(file!, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  child.stderr?.on("data", (b: Buffer) => (log += b.toString()));
+  for (let i = 0; i < 100 && !/Server listening on/.test(log); i++) await sleep(100);
+  expect(log).toMatch(/Server listening/);
+  return child;
+}
+
+/** A minimal sshd config: drop-ins first, keys from /etc/ssh/authorized_keys/USER. */
+function sshdConfig(dir: string, listen: string): void {
+  writeFileSync(
+    path.join(dir, "sshd_config"),
+    [
+      "Include /etc/ssh/sshd_config.d/*.conf",
+      `ListenAddress ${listen}`,
+      "HostKey /etc/ssh/ssh_host_ed25519_key",
+      "AuthorizedKeysFile /etc/ssh/authorized_keys/%u",
+      "PermitRootLogin prohibit-password",
+      "UsePAM no",
+      "PidFile none",
+      "",
+    ].join("\n"),
+  );
 }
 
 const key = (name: string) => path.join(t, name);
@@ -185,6 +217,63 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 100));
   expect(log).toMatch(/Server listening/);
 
+  // The shield's own sshd, its forwarding kept by clawguard to the enrolled agent's SSH.
+  shieldEtc = path.join(t, "shield-etc-ssh");
+  mkdirSync(path.join(shieldEtc, "sshd_config.d"), { recursive: true });
+  mkdirSync(path.join(shieldEtc, "authorized_keys"));
+  await cmd([
+    "ssh-keygen",
+    "-q",
+    "-t",
+    "ed25519",
+    "-N",
+    "",
+    "-f",
+    path.join(shieldEtc, "ssh_host_ed25519_key"),
+  ]);
+  writeFileSync(path.join(shieldEtc, "authorized_keys", "root"), readFileSync(key("admin.pub")));
+  sshdConfig(shieldEtc, net.peerAddr);
+  const enrolled = parseShieldConfig(
+    [
+      `listen: ${net.peerAddr}:3128`,
+      "log: { path: x.db }",
+      "wireguard: { interface: cg0, listen_port: 51820, address: [10.77.0.1/16], private_key_file: /k }",
+      "ssh_access: { jump: true }",
+      "agents:",
+      `  - { id: a1, sources: [${net.containerAddr}/32], wireguard: { public_key: "${generateKeyPair().publicKey}" } }`,
+      "",
+    ].join("\n"),
+    path.join(t, "enrolled.yaml"),
+  );
+  const jump = await syncJumpHosts(
+    enrolled,
+    (argv) =>
+      argv[0] === "sshd"
+        ? cmd(inNs(net.peerNs, shieldEtc, ["/usr/sbin/sshd", "-t", "-f", "/etc/ssh/sshd_config"]), {
+            check: false,
+          })
+        : // The shield's sshd starts below, reading the file as a reload would.
+          Promise.resolve({ code: 0, stdout: "", stderr: "" }),
+    path.join(shieldEtc, "sshd_config.d", path.basename(JUMP_DROP_IN)),
+  );
+  expect(jump?.applied, jump?.detail).toBe(true);
+  shieldSshd = await startSshd(net.peerNs, shieldEtc);
+  writeFileSync(
+    key("jump.conf"),
+    [
+      "Host shield",
+      `  HostName ${net.peerAddr}`,
+      "  User root",
+      `  IdentityFile ${key("admin")}`,
+      "  IdentitiesOnly yes",
+      "  BatchMode yes",
+      "  StrictHostKeyChecking no",
+      "  UserKnownHostsFile /dev/null",
+      "  ConnectTimeout 5",
+      "",
+    ].join("\n"),
+  );
+
   shield = spawn(
     "ip",
     ["netns", "exec", net.peerNs, process.execPath, BIN, "shield", "run", "--config", shieldYaml],
@@ -219,6 +308,7 @@ afterAll(async () => {
     await timer.done;
   }
   if (shield?.pid) shield.kill("SIGTERM");
+  if (shieldSshd?.pid) shieldSshd.kill("SIGTERM");
   if (sshd?.pid) {
     sshd.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 200));
@@ -308,5 +398,50 @@ describe("SSH access through the fleet's CA, on a real sshd", () => {
     expect(closed.stderr).toMatch(/administratively prohibited|open failed/);
     const open = await banner(await grant("a1", 5 * 60_000));
     expect(open.ok, open.stderr).toBe(true);
+  });
+
+  /** ssh through the shield's sshd from the peer namespace, as ssh -J does (direct-tcpip). */
+  const viaShield = (extra: string[], target: string[]) =>
+    cmd(netnsArgv(net.peerNs, ["ssh", "-F", key("jump.conf"), ...extra, ...target]), {
+      check: false,
+      timeoutMs: 30_000,
+    });
+
+  it("logs a granted key in to the agent through the shield with ssh -J", async () => {
+    const cert = await grant("a1", 5 * 60_000);
+    const r = await viaShield(
+      [
+        "-J",
+        "shield",
+        "-i",
+        key("operator"),
+        "-o",
+        `CertificateFile=${cert}`,
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+      ],
+      [`root@${net.containerAddr}`, "echo", "in-as-$(id -un)"],
+    );
+    expect(r.stdout.trim(), r.stderr).toBe("in-as-root");
+  });
+
+  it("forwards through the shield to enrolled agents' SSH only", async () => {
+    const banner = (to: string) =>
+      viaShield(["-W", to], ["shield"]).then((r) => ({ ...r, ok: /^SSH-2\.0-/.test(r.stdout) }));
+    const agent = await banner(`${net.containerAddr}:22`);
+    expect(agent.ok, agent.stderr).toBe(true);
+    // Another port of the agent, the shield's own proxy, an address no agent holds.
+    for (const to of [`${net.containerAddr}:3128`, `${net.peerAddr}:3128`, "10.77.0.9:22"]) {
+      const r = await banner(to);
+      expect(r.ok, to).toBe(false);
+      // Refused by PermitOpen itself, not by a connection that failed.
+      expect(r.stderr, to).toMatch(/administratively prohibited/);
+    }
   });
 });
