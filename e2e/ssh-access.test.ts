@@ -37,6 +37,9 @@ let sshd: ChildProcess | null = null;
 let shield: ChildProcess | null = null;
 let shieldSshd: ChildProcess | null = null;
 let shieldEtc: string;
+/** A second agent, a2, on its own link from the shield's namespace. */
+const A2 = { ns: `${NAME}-a2`, addr: "10.77.8.2", peer: "10.77.8.1" };
+let a2Sshd: ChildProcess | null = null;
 let shieldCa: SshCa;
 /** The KRL timer's command and interval, as harden plans them. */
 let fetchArgv: string[] = [];
@@ -217,7 +220,48 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 100));
   expect(log).toMatch(/Server listening/);
 
-  // The shield's own sshd, its forwarding kept by clawguard to the enrolled agent's SSH.
+  // Agent a2: its own namespace and link to the shield's, its sshd trusting the CA for agent-a2.
+  await cmd(["ip", "netns", "add", A2.ns]);
+  await cmd([
+    "ip",
+    "-n",
+    net.peerNs,
+    "link",
+    "add",
+    "veth-a2",
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "eth0",
+    "netns",
+    A2.ns,
+  ]);
+  await cmd(["ip", "-n", net.peerNs, "addr", "add", `${A2.peer}/30`, "dev", "veth-a2"]);
+  await cmd(["ip", "-n", net.peerNs, "link", "set", "veth-a2", "up"]);
+  await cmd(["ip", "-n", A2.ns, "addr", "add", `${A2.addr}/30`, "dev", "eth0"]);
+  await cmd(["ip", "-n", A2.ns, "link", "set", "eth0", "up"]);
+  await cmd(["ip", "-n", A2.ns, "link", "set", "lo", "up"]);
+  const a2Etc = path.join(t, "a2-etc-ssh");
+  mkdirSync(path.join(a2Etc, "sshd_config.d"), { recursive: true });
+  mkdirSync(path.join(a2Etc, "authorized_keys"));
+  await cmd(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path.join(a2Etc, "ssh_host_ed25519_key")]);
+  sshdConfig(a2Etc, A2.addr);
+  const a2Plan = planSshCa({
+    profile: validateProfile({ sshCa: { publicKey: await shieldCa.publicKey(), agent: "a2" } }),
+    facts: { files: new Map() },
+  } as unknown as PlanInput);
+  for (const c of a2Plan) {
+    const at = path.join(
+      a2Etc,
+      path.relative("/etc/ssh", c.kind === "file" || c.kind === "mkdir" ? c.path : "/"),
+    );
+    if (c.kind === "mkdir" && c.path.startsWith("/etc/ssh/")) mkdirSync(at, { recursive: true });
+    if (c.kind === "file" && c.path.startsWith("/etc/ssh/")) writeFileSync(at, c.content, { mode: c.mode });
+  }
+  a2Sshd = await startSshd(A2.ns, a2Etc);
+
+  // The shield's own sshd, its forwarding kept by clawguard to the enrolled agents' SSH.
   shieldEtc = path.join(t, "shield-etc-ssh");
   mkdirSync(path.join(shieldEtc, "sshd_config.d"), { recursive: true });
   mkdirSync(path.join(shieldEtc, "authorized_keys"));
@@ -241,6 +285,7 @@ beforeAll(async () => {
       "ssh_access: { jump: true }",
       "agents:",
       `  - { id: a1, sources: [${net.containerAddr}/32], wireguard: { public_key: "${generateKeyPair().publicKey}" } }`,
+      `  - { id: a2, sources: [${A2.addr}/32], wireguard: { public_key: "${generateKeyPair().publicKey}" } }`,
       "",
     ].join("\n"),
     path.join(t, "enrolled.yaml"),
@@ -309,6 +354,8 @@ afterAll(async () => {
   }
   if (shield?.pid) shield.kill("SIGTERM");
   if (shieldSshd?.pid) shieldSshd.kill("SIGTERM");
+  if (a2Sshd?.pid) a2Sshd.kill("SIGTERM");
+  await cmd(["ip", "netns", "del", A2.ns], { check: false });
   if (sshd?.pid) {
     sshd.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 200));
@@ -429,6 +476,29 @@ describe("SSH access through the fleet's CA, on a real sshd", () => {
       [`root@${net.containerAddr}`, "echo", "in-as-$(id -un)"],
     );
     expect(r.stdout.trim(), r.stderr).toBe("in-as-root");
+  });
+
+  it("refuses agent 1's certificate at agent 2 through the shield, which lets a2's own grant in", async () => {
+    const login = (cert: string, to: string) =>
+      viaShield(
+        ["-J", "shield", "-i", key("operator"), "-o", `CertificateFile=${cert}`, "-o", "IdentitiesOnly=yes"],
+        [
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "StrictHostKeyChecking=no",
+          "-o",
+          "UserKnownHostsFile=/dev/null",
+        ].concat([`root@${to}`, "echo", "in-as-$(id -un)"]),
+      );
+    const a1 = await grant("a1", 5 * 60_000);
+    expect((await login(a1, net.containerAddr)).stdout.trim()).toBe("in-as-root");
+    const refused = await login(a1, A2.addr);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/Permission denied/);
+    // The way to agent 2 is open: its own principal's grant logs in.
+    const a2 = await login(await grant("a2", 5 * 60_000), A2.addr);
+    expect(a2.stdout.trim(), a2.stderr).toBe("in-as-root");
   });
 
   it("forwards through the shield to enrolled agents' SSH only", async () => {
