@@ -59,6 +59,8 @@ export const ERROR_CODES = [
   "CG_SSH_KEY_INVALID",
   "CG_SSH_GRANT_UNKNOWN",
   "CG_SSH_CA_FAILED",
+  "CG_KRL_UNREACHABLE",
+  "CG_KRL_REFUSED",
   "CG_INTERNAL",
 ] as const;
 

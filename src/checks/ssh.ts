@@ -1,4 +1,5 @@
 import type { Facts } from "../facts/keys.js";
+import { KRL_STALE_AFTER_S, KRL_STATE_FILE, type RevocationFact } from "../facts/krl.js";
 import { sshdValue, type SshdFact, type SshdSetting } from "../facts/sshd.js";
 import { catalog, need, partialProblems, type FindingMaker } from "./catalog.js";
 import type { Evidence, Finding } from "./finding.js";
@@ -70,6 +71,13 @@ const C = catalog("ssh", {
     title: "A trusted SSH CA comes with a revocation list, so a revoked grant stops working",
     remediation:
       "clawguard harden --ssh-ca FLEET_CA.pub --agent-id ID --apply   # RevokedKeys with the shield's KRL",
+    fixable: false,
+  },
+  krl_fresh: {
+    severity: "high",
+    title: "The revocation list sshd reads is there, and fetched from the shield within the last 5 minutes",
+    remediation:
+      "systemctl status clawguard-krl-fetch.service   # the journal says why the fetch failed; to fetch by hand: clawguard ssh-ca fetch-krl --from http://SHIELD_TUNNEL_ADDRESS:3129/ssh/krl",
     fixable: false,
   },
   authorized_keys: {
@@ -239,6 +247,7 @@ function checkCa(f: SshdFact): Finding[] {
     return [
       C.ca_principals.pass(ev(ca, "TrustedUserCAKeys")),
       C.ca_revocation.pass(ev(ca, "TrustedUserCAKeys")),
+      C.krl_fresh.pass(ev(ca, "TrustedUserCAKeys")),
     ];
   const file = value(f, "authorizedprincipalsfile");
   const command = value(f, "authorizedprincipalscommand");
@@ -264,7 +273,62 @@ function checkCa(f: SshdFact): Finding[] {
               "sshd trusts an SSH CA with no revocation list: a revoked grant still logs in until it expires",
           },
         ),
+    f.revocation
+      ? checkKrlFresh(f.revocation)
+      : C.krl_fresh.skip("no RevokedKeys to keep fresh (see ssh.ca_revocation)", where(krl)),
   ];
+}
+
+function ago(s: number): string {
+  return s < 120
+    ? `${s} s ago`
+    : s < 7200
+      ? `${Math.round(s / 60)} min ago`
+      : `${Math.round(s / 3600)} h ago`;
+}
+
+/**
+ * The list must be there (a RevokedKeys file sshd cannot read refuses every key) and recent: a
+ * revocation reaches this server only with a newer list, so an old one lets revoked grants in.
+ */
+function checkKrlFresh(r: RevocationFact): Finding {
+  if (r.bytes === null)
+    return C.krl_fresh.fail(
+      { source: r.path, excerpt: "named by RevokedKeys, and missing" },
+      {
+        detail: `RevokedKeys names ${r.path}, which is missing: sshd refuses every public key, admin keys too`,
+        severity: "critical",
+      },
+    );
+  const fetch = r.fetch;
+  if (fetch === null)
+    return C.krl_fresh.warn(
+      { source: KRL_STATE_FILE, excerpt: `no record of a fetch; ${r.path} holds ${r.bytes} bytes` },
+      {
+        detail:
+          "The revocation list is not fetched from the shield: a revoked grant is refused here only once someone copies the list",
+        remediation:
+          "clawguard harden --ssh-ca FLEET_CA.pub --agent-id ID --krl-from http://SHIELD_TUNNEL_ADDRESS:3129/ssh/krl --apply",
+      },
+    );
+  const last = fetch.lastSuccess !== null ? new Date(fetch.lastSuccess).toISOString() : null;
+  const failing = fetch.error !== null ? `; the last attempt failed: ${fetch.error}` : "";
+  if (r.sinceSuccessS === null || last === null)
+    return C.krl_fresh.fail(
+      { source: KRL_STATE_FILE, excerpt: `never fetched from ${fetch.url}${failing}` },
+      {
+        detail: `The revocation list was never fetched from the shield (${fetch.url}): this server keeps the list it had`,
+      },
+    );
+  const excerpt = `last fetched from ${fetch.url} at ${last} (${ago(r.sinceSuccessS)}), version ${fetch.version ?? "?"}${failing}`;
+  if (r.sinceSuccessS > KRL_STALE_AFTER_S)
+    return C.krl_fresh.fail(
+      { source: KRL_STATE_FILE, excerpt },
+      {
+        detail: `The revocation list was last fetched at ${last}, ${ago(r.sinceSuccessS)}: grants revoked since then still log in here`,
+      },
+    );
+  return C.krl_fresh.pass({ source: KRL_STATE_FILE, excerpt });
 }
 
 function keysFinding(f: SshdFact, maker: FindingMaker): Finding {

@@ -103,7 +103,7 @@ export function registerHarden(program: Command, setCode: (c: number) => void): 
       DEFAULT_HEALTH_TIMEOUT_S,
     )
     .action(async (flags: HardenFlags) => {
-      const { profile } = await profileFrom(flags);
+      const { profile } = await profileFrom(flags, true);
       const host = await hostAt(flags.root);
       const color = wantColor(process.stderr);
       const report = await harden(host, new LocalWriter(host), {

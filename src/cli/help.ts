@@ -118,6 +118,11 @@ export const HELP: Record<string, HelpEntry & { zero?: string }> = {
   "shield grants": { codes: [], example: "clawguard shield grants --config shield.yaml" },
   "shield revoke-grant": { codes: [], example: "clawguard shield revoke-grant 17 --config shield.yaml" },
   "lockdown keygen": { codes: [], example: "clawguard lockdown keygen" },
+  "ssh-ca": { codes: [], example: "clawguard ssh-ca fetch-krl --from http://10.77.0.1:3129/ssh/krl" },
+  "ssh-ca fetch-krl": {
+    codes: [],
+    example: "clawguard ssh-ca fetch-krl --from http://10.77.0.1:3129/ssh/krl --json",
+  },
   fleet: { codes: [], example: "clawguard fleet audit -i hosts.ini" },
   "fleet audit": {
     zero: "every host reached, none failing a check at or above --fail-on",

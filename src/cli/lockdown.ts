@@ -25,6 +25,7 @@ import { DEFAULT_DIRECT_PROBES, resolversOf, verifyLockdown, type VerifyReport }
 import type { EgressAllow } from "../render/nftables.js";
 import { wantColor } from "./report.js";
 import { hostAt } from "./root.js";
+import { thisClawguard } from "./profile-flags.js";
 
 interface LockdownFlags {
   shield?: string;
@@ -302,6 +303,15 @@ export function registerLockdown(program: Command, setCode: (c: number) => void)
       const shield = joined?.shield ?? (await pinShield(parseHostPort(flags.shield!, "--shield")));
       const plan = await planLockdown(host, {
         ...(joined ? { tunnel: joined.tunnel } : {}),
+        // The CA the code carries, fetched and trusted by this very clawguard.
+        ...(joined?.sshCa
+          ? {
+              sshCa: {
+                ...joined.sshCa,
+                ...(joined.sshCa.krlUrl !== undefined ? { launcher: await thisClawguard() } : {}),
+              },
+            }
+          : {}),
         shield,
         sshPorts: flags.sshPort,
         allowOut: flags.allowOut ?? [],

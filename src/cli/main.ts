@@ -31,6 +31,7 @@ export const COMMANDS: readonly CommandEntry[] = [
     },
   },
   FLEET,
+  { names: ["ssh-ca"], load: async () => (await import("./ssh-ca.js")).registerSshCa },
   {
     names: ["completion"],
     load: async () => (await import("./completion.js")).registerCompletion,

@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFile, realpath } from "node:fs/promises";
 import { Option, type Command } from "commander";
 import { LAYERS, type Layer } from "../checks/finding.js";
 import { UsageError } from "../errors.js";
@@ -15,6 +15,7 @@ export interface ProfileFlags {
   skip?: Layer[];
   sshCa?: string;
   agentId?: string;
+  krlFrom?: string;
 }
 
 /** The profile options shared by harden and cloud-init; flags override the file. */
@@ -31,6 +32,10 @@ export function addProfileOptions(cmd: Command): Command {
       "trust this fleet SSH CA public key for certificates naming this agent (with --agent-id)",
     )
     .option("--agent-id <id>", "this agent's id in the shield's config: its SSH principal is agent-ID")
+    .option(
+      "--krl-from <url>",
+      "fetch the shield's KRL from here every 15 s (with --ssh-ca), e.g. http://10.77.0.1:3129/ssh/krl",
+    )
     .addOption(
       new Option("--skip <layer...>", `leave these layers alone (${LAYERS.join(", ")})`).argParser(
         (v: string, prev: Layer[] | undefined) => [...(prev ?? []), parseChoice("--skip", LAYERS)(v)],
@@ -43,8 +48,18 @@ function num(flag: string, v: string): number {
   return Number(v);
 }
 
+/** This clawguard as the KRL timer runs it: this node and this bin, by their real paths. */
+export async function thisClawguard(): Promise<string[]> {
+  const bin = process.argv[1];
+  return bin ? [process.execPath, await realpath(bin)] : ["/usr/local/bin/clawguard"];
+}
+
 /** The profile file with the flags over it; a problem names the file's line or the flag. */
-export async function profileFrom(flags: ProfileFlags): Promise<{ profile: Profile }> {
+/**
+ * `here`: the profile is applied on this machine (harden), so the KRL timer runs this very
+ * clawguard; elsewhere (cloud-init, fleet) it runs /usr/local/bin/clawguard, where they install it.
+ */
+export async function profileFrom(flags: ProfileFlags, here = false): Promise<{ profile: Profile }> {
   const file = flags.profile !== undefined ? await loadProfile(flags.profile) : undefined;
   const raw: Record<string, unknown> = { ...file?.settings };
   const given = new Map<string, string>();
@@ -76,7 +91,14 @@ export async function profileFrom(flags: ProfileFlags): Promise<{ profile: Profi
         where: "--ssh-ca",
       });
     });
-    set("sshCa", "--ssh-ca", { publicKey: publicKey.trim(), agent: flags.agentId });
-  }
+    set("sshCa", "--ssh-ca", {
+      publicKey: publicKey.trim(),
+      agent: flags.agentId,
+      ...(flags.krlFrom !== undefined
+        ? { krlUrl: flags.krlFrom, ...(here ? { launcher: await thisClawguard() } : {}) }
+        : {}),
+    });
+  } else if (flags.krlFrom !== undefined)
+    throw new UsageError("--krl-from goes with --ssh-ca: the KRL is the revocation list of that CA");
   return { profile: validateProfile(raw, { file, flags: given }) };
 }

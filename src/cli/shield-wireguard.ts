@@ -26,6 +26,11 @@ function liveLine(live: LiveOutcome | null): string[] {
   return [live.applied ? `interface: ${live.detail}` : `interface not changed: ${live.detail}`];
 }
 
+function jumpLine(jump: LiveOutcome | null): string[] {
+  if (jump === null) return [];
+  return [jump.applied ? `sshd: ${jump.detail}` : `sshd not changed: ${jump.detail}`];
+}
+
 /** `enroll`, `revoke` (edit shield.yaml and the live interface) and `wireguard-sync` (root's daemon). */
 export function registerShieldWireguardCommands(shield: Command, setCode: (c: number) => void): void {
   shield
@@ -76,6 +81,7 @@ export function registerShieldWireguardCommands(shield: Command, setCode: (c: nu
               rotated: r.rotated,
               expires: new Date(r.expires * 1000).toISOString(),
               live: r.live,
+              ...(r.jump ? { jump: r.jump } : {}),
             },
             null,
             2,
@@ -86,6 +92,7 @@ export function registerShieldWireguardCommands(shield: Command, setCode: (c: nu
           [
             `${r.rotated ? "new key for" : "enrolled"} ${r.agent}: ${r.addresses.join(", ")}, key ${r.publicKey}`,
             ...liveLine(r.live),
+            ...jumpLine(r.jump),
             `join code, valid until ${new Date(r.expires * 1000).toISOString()}` +
               (flags.publicKey === undefined
                 ? " (it holds the agent's private key: hand it over as you would a password):"
@@ -108,8 +115,16 @@ export function registerShieldWireguardCommands(shield: Command, setCode: (c: nu
     .option("--json", "print as JSON (schema clawguard.shield-revoke/v1)")
     .action(async (id: string, flags: { config: string; json?: boolean }) => {
       const r = await revokeAgent({ configFile: flags.config, id });
-      if (flags.json) out(JSON.stringify({ schema: "clawguard.shield-revoke/v1", ...r }, null, 2));
-      else
+      if (flags.json) {
+        const { jump, ...rest } = r;
+        out(
+          JSON.stringify(
+            { schema: "clawguard.shield-revoke/v1", ...rest, ...(jump ? { jump } : {}) },
+            null,
+            2,
+          ),
+        );
+      } else
         out(
           [
             `revoked ${r.agent}${r.addresses.length ? ` (${r.addresses.join(", ")})` : ""}: removed from ${flags.config}`,
@@ -119,6 +134,7 @@ export function registerShieldWireguardCommands(shield: Command, setCode: (c: nu
                 ? "the shield did not log the revocation within 3 s: is it running? It applies the file when it starts"
                 : "no shield log yet: the shield applies the file when it starts",
             ...liveLine(r.live),
+            ...jumpLine(r.jump),
           ].join("\n"),
         );
       setCode(0);

@@ -1,3 +1,4 @@
+import type { RevocationFact } from "./krl.js";
 import type { Problem } from "./fact.js";
 import { entry, table } from "./record.js";
 
@@ -178,6 +179,8 @@ export interface SshdFact {
   keysUnknown: Problem[];
   /** Why the login users could not be listed (/etc/passwd unreadable), if so. */
   keysProblems: Problem[];
+  /** RevokedKeys' file and the KRL fetcher's record, when a CA is trusted with RevokedKeys. */
+  revocation?: RevocationFact;
 }
 
 /** The effective value of a single-valued keyword (first wins), with OpenSSH's default. */

@@ -2,7 +2,8 @@
  * Install the fleet's SSH user CA on an agent: the CA key, the agent's principal, an empty
  * revocation list unless one is there (a KRL fetched from the shield is never replaced by an
  * empty one), and the sshd drop-in naming them; `sshd -t` before the reload, so a config sshd
- * refuses fails the run and the run is undone. Pure.
+ * refuses fails the run and the run is undone. With a KRL URL, a timer that fetches the
+ * shield's list every 15 s (ssh-ca fetch-krl), enabled and started. Pure.
  */
 import type { Change } from "../change/change.js";
 import {
@@ -14,6 +15,15 @@ import {
   SSH_CA_KRL,
   SSH_CA_PRINCIPALS,
 } from "../render/sshd-ca.js";
+import {
+  DEFAULT_LAUNCHER,
+  KRL_FETCH_SERVICE_FILE,
+  KRL_FETCH_TIMER,
+  KRL_FETCH_TIMER_FILE,
+  KRL_FETCH_TIMER_LINK,
+  renderKrlFetchService,
+  renderKrlFetchTimer,
+} from "../render/krl-fetch-unit.js";
 import type { PlanInput } from "./plan.js";
 
 const root = { owner: "root", group: "root" };
@@ -65,5 +75,42 @@ export function planSshCa({ profile, facts }: PlanInput, planned: readonly Chang
     live: true,
     fixes: [],
   });
+  if (ca.krlUrl !== undefined) changes.push(...planKrlFetch(ca.krlUrl, ca.launcher ?? DEFAULT_LAUNCHER));
   return changes;
+}
+
+/**
+ * The timer after sshd has its RevokedKeys: the first fetch then replaces the empty list. The
+ * timer is enabled by its link and started; rollback stops it and removes both files.
+ */
+function planKrlFetch(url: string, launcher: readonly string[]): Change[] {
+  const units = [KRL_FETCH_SERVICE_FILE, KRL_FETCH_TIMER_FILE];
+  return [
+    {
+      kind: "file",
+      path: KRL_FETCH_SERVICE_FILE,
+      content: renderKrlFetchService(launcher, url),
+      mode: 0o644,
+      ...root,
+      fixes: [],
+    },
+    {
+      kind: "file",
+      path: KRL_FETCH_TIMER_FILE,
+      content: renderKrlFetchTimer(),
+      mode: 0o644,
+      ...root,
+      fixes: [],
+    },
+    { kind: "symlink", path: KRL_FETCH_TIMER_LINK, target: KRL_FETCH_TIMER_FILE, ...root, fixes: [] },
+    {
+      kind: "command",
+      argv: ["systemctl", "daemon-reload"],
+      refresh: true,
+      onlyIf: units,
+      live: true,
+      fixes: [],
+    },
+    { kind: "service", unit: KRL_FETCH_TIMER, fixes: [] },
+  ];
 }

@@ -427,7 +427,10 @@ export function planHarden(input: PlanInput): Plan {
     if (!p) continue;
     if (layer === "ssh") changes.push(...planSshCa(input, changes));
   }
-  const deferred = input.facts.live ? [] : changes.filter((c) => c.kind === "command" && c.live);
+  // Starting a unit acts on the running system as a live command does.
+  const deferred = input.facts.live
+    ? []
+    : changes.filter((c) => (c.kind === "command" && c.live) || c.kind === "service");
   const kept = changes.filter((c) => !deferred.includes(c));
   // Packages go first, as one apt transaction: when apt fails, nothing else has been touched.
   const names = [...new Set(kept.flatMap((c) => (c.kind === "package" ? c.names : [])))];

@@ -3,6 +3,7 @@ import { LAYERS } from "../checks/finding.js";
 import { ConfigError, UsageError } from "../errors.js";
 import { DEFAULT_GATEWAY_PORT } from "../facts/openclaw.js";
 import { CA_PUBLIC_KEY } from "../render/sshd-ca.js";
+import { KRL_URL, LAUNCHER_PATH } from "../render/krl-fetch-unit.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
 import { formatKeyPath, parseYaml, readConfigText, schemaProblems, type Locator } from "../yaml/read.js";
 
@@ -38,6 +39,17 @@ export const ProfileSchema = z
         agent: z
           .string()
           .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be the agent's id in shield.yaml"),
+        /** Where the shield serves its KRL: a timer fetches it from there every 15 s. */
+        krlUrl: z
+          .string()
+          .regex(KRL_URL, "must be an http:// URL of the shield's KRL, e.g. http://10.77.0.1:3129/ssh/krl")
+          .optional(),
+        /** How the timer runs clawguard: node and its bin, absolute (default /usr/local/bin/clawguard). */
+        launcher: z
+          .array(z.string().regex(LAUNCHER_PATH, "must be an absolute path"))
+          .min(1)
+          .max(2)
+          .optional(),
       })
       .optional(),
   })

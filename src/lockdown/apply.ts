@@ -114,7 +114,17 @@ function lockdownChanges(
         live: true,
         fixes: [],
       });
-  } else if (opts.live && plan.tunnel) {
+  }
+  // The fleet's SSH CA as harden installs it, once the tunnel its KRL comes through is up: the
+  // files always; sshd -t, the reload and the timer where systemd runs them.
+  for (const c of plan.sshCa) {
+    const live = (c.kind === "command" && c.live) || c.kind === "service";
+    if (live && !opts.systemd) continue;
+    changes.push(
+      c.kind === "file" || c.kind === "mkdir" || c.kind === "symlink" ? { ...c, ...opts.owner } : c,
+    );
+  }
+  if (!opts.systemd && opts.live && plan.tunnel) {
     // No systemd to start wg-quick@: bring the tunnel up from its file, replacing one that is up;
     // rollback takes it down while the file is still there for wg-quick to read.
     const conf = plan.tunnel.config;

@@ -42,6 +42,8 @@ export interface JoinInput {
 
 export interface PreparedJoin {
   code: JoinCode;
+  /** The fleet's SSH CA the code carries, for this agent's principal, and where its KRL is. */
+  sshCa?: { publicKey: string; agent: string; krlUrl?: string };
   /** The proxy on the shield's tunnel address, as lockdown's shield. */
   shield: PinnedShield;
   tunnel: TunnelInput;
@@ -76,6 +78,15 @@ export async function prepareJoin(host: Host, input: JoinInput): Promise<Prepare
   });
   return {
     code,
+    ...(code.sshCa !== undefined
+      ? {
+          sshCa: {
+            publicKey: code.sshCa,
+            agent: code.agent,
+            ...(code.krl !== undefined ? { krlUrl: code.krl } : {}),
+          },
+        }
+      : {}),
     shield: { host: code.proxy.host, port: code.proxy.port, addresses: [code.proxy.host], pinned: false },
     tunnel: {
       interface: input.iface,

@@ -14,6 +14,11 @@ import {
 } from "../render/nftables.js";
 import { formatHostPort as authority } from "../net/hostport.js";
 import type { PinnedShield } from "./spec.js";
+import type { Change } from "../change/change.js";
+import { planSshCa } from "../harden/plan-ssh-ca.js";
+import type { PlanInput as HardenPlanInput } from "../harden/plan.js";
+import type { Profile } from "../harden/profile.js";
+import { SSH_CA_DIR, SSH_CA_DROP_IN, SSH_CA_KRL } from "../render/sshd-ca.js";
 
 export const RULES_DIR = "/etc/clawguard";
 export const NFT_FILE = "/etc/clawguard/lockdown.nft";
@@ -65,6 +70,8 @@ export interface LockdownPlan {
   gatewaySkipped?: string;
   /** The WireGuard tunnel to the shield, when joined with a join code. */
   tunnel?: TunnelState;
+  /** The fleet's SSH CA, as harden's planner installs it: its files, sshd -t, the reload, the KRL timer. */
+  sshCa: Change[];
   notes: string[];
   warnings: string[];
 }
@@ -104,6 +111,8 @@ export interface PlanInput {
   backend: Backend;
   /** Reach the shield through this WireGuard tunnel (lockdown --join). */
   tunnel?: TunnelInput;
+  /** Trust the fleet's SSH CA as `harden --ssh-ca` does (a join code that carries one). */
+  sshCa?: NonNullable<Profile["sshCa"]>;
 }
 
 const HEADER = "# Written by clawguard lockdown; `clawguard lockdown rollback` removes it.";
@@ -237,6 +246,7 @@ export async function planLockdown(host: Host, input: PlanInput): Promise<Lockdo
     sshPorts: ssh.ports,
     // The tunnel's own packets: UDP to the shield's endpoint, and nowhere else.
     allowOut: [
+      ...krlAllow(input),
       ...(tunnel?.endpoint.addresses ?? []).map((a) => ({
         cidr: a,
         port: tunnel!.endpoint.port,
@@ -403,9 +413,36 @@ export async function planLockdown(host: Host, input: PlanInput): Promise<Lockdo
     gatewayUnits,
     gatewaySkipped,
     ...(tunnelState ? { tunnel: tunnelState } : {}),
+    sshCa: await sshCaChanges(host, input.sshCa),
     notes,
     warnings,
   };
+}
+
+/** TCP to the shield's KRL, inside the tunnel only, for the timer that fetches it. */
+function krlAllow(input: PlanInput): EgressAllow[] {
+  const url = input.sshCa?.krlUrl;
+  if (url === undefined || !input.tunnel) return [];
+  const u = new URL(url);
+  const port = u.port !== "" ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
+  return [
+    {
+      cidr: u.hostname.replace(/^\[|\]$/g, ""),
+      port,
+      proto: "tcp",
+      why: "the shield's SSH revocation list",
+      oif: input.tunnel.interface,
+    },
+  ];
+}
+
+/** harden's own planner for the CA, against the files as they are here. */
+async function sshCaChanges(host: Host, sshCa: PlanInput["sshCa"]): Promise<Change[]> {
+  if (!sshCa) return [];
+  const files = new Map<string, { stat: unknown }>();
+  for (const p of [SSH_CA_DIR, SSH_CA_KRL, SSH_CA_DROP_IN, "/etc/ssh/sshd_config.d"])
+    files.set(p, { stat: await host.stat(p) });
+  return planSshCa({ profile: { sshCa }, facts: { files } } as unknown as HardenPlanInput);
 }
 
 /** A WireGuard config with its keys blanked, for plans and diffs a person reads. */

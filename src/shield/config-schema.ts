@@ -124,8 +124,18 @@ export const shieldSchema = z.strictObject({
   node: z.string().optional(),
   store: storeSchema.optional(),
   operators: z.array(operatorSchema).default([]),
-  /** Time-limited SSH access to agents: the longest a grant may last (default 8h). */
-  ssh_access: z.strictObject({ max_grant: z.string().min(1) }).optional(),
+  /**
+   * Time-limited SSH access to agents: the longest a grant may last (default 8h), and where
+   * agents fetch the KRL (default: the proxy's tunnel address, port 3129, with WireGuard; "off").
+   */
+  ssh_access: z
+    .strictObject({
+      max_grant: z.string().min(1).optional(),
+      krl_listen: z.string().min(1).optional(),
+      /** This server's sshd forwards to enrolled agents' SSH only (ssh -J), kept so by enroll and revoke. */
+      jump: z.boolean().optional(),
+    })
+    .optional(),
 });
 
 export type RawShieldConfig = z.infer<typeof shieldSchema>;

@@ -109,11 +109,16 @@ export interface ShieldConfig extends RuleSet {
   store?: StoreConfig;
   /** Who may steer the shield through the admin API, with what role and scope. */
   operators: OperatorConfig[];
-  /** SSH access grants: the longest one may last, in ms. */
-  sshAccess: { maxGrantMs: number };
+  /**
+   * SSH access grants: the longest one may last, in ms; where the KRL is served to enrolled
+   * agents (null: not served).
+   */
+  sshAccess: { maxGrantMs: number; krlListen: Endpoint | null; jump: boolean };
 }
 
 const DEFAULT_MAX_GRANT_MS = 8 * 3_600_000;
+/** The KRL's port on the shield's tunnel address, beside the proxy's. */
+export const DEFAULT_KRL_PORT = 3129;
 /** A grant is access for a task, not a standing key: a week is already long. */
 const LONGEST_MAX_GRANT_MS = 7 * 24 * 3_600_000;
 
@@ -290,7 +295,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
 
   const operators = operatorsConfig(raw.operators, new Set(Object.keys(raw.fleets)), fail);
   let maxGrantMs = DEFAULT_MAX_GRANT_MS;
-  if (raw.ssh_access) {
+  if (raw.ssh_access?.max_grant !== undefined) {
     const ms = parseDuration(raw.ssh_access.max_grant);
     if (ms === null || ms < 60_000 || ms > LONGEST_MAX_GRANT_MS)
       fail(
@@ -299,6 +304,16 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
       );
     else maxGrantMs = ms;
   }
+  // Served where only enrolled agents reach: the tunnel, unless the config names a place (or "off").
+  const krlText = raw.ssh_access?.krl_listen;
+  const krlListen =
+    krlText === "off"
+      ? null
+      : krlText !== undefined
+        ? endpoint(krlText, ["ssh_access", "krl_listen"], fail)
+        : wireguard
+          ? { host: listen.host, port: DEFAULT_KRL_PORT }
+          : null;
   if (operators.length > 0 && !raw.admin)
     fail(["operators"], "operators steer the shield through its admin API: add an admin section");
   if (raw.admin?.token_file !== undefined)
@@ -352,7 +367,7 @@ function finish(raw: RawShieldConfig, file: string, loc: Locator): ShieldConfig 
     ...(raw.node !== undefined ? { node: raw.node } : {}),
     ...(store ? { store } : {}),
     operators,
-    sshAccess: { maxGrantMs },
+    sshAccess: { maxGrantMs, krlListen, jump: raw.ssh_access?.jump ?? false },
   };
 }
 

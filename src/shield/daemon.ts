@@ -25,6 +25,7 @@ import { preflightShield } from "./preflight.js";
 import { SHIELD_VERSION } from "./version.js";
 import { WireguardView } from "./admin/wireguard.js";
 import { caDirOf, SshCa } from "./ssh/ca.js";
+import { startKrlServer } from "./ssh/krl-server.js";
 import { startGateway, type GatewayListeners } from "./transparent/listeners.js";
 import { BudgetShare, SharedStore, SqliteState, statePath, withPolicy } from "./store/index.js";
 import { sharedAdmin, storeReloadTarget } from "./store/admin.js";
@@ -47,6 +48,8 @@ export interface ManagedShield {
   readonly log: LogStore;
   /** Where the admin API listens, or null when the config has no `admin` section. */
   readonly admin: AddressInfo | null;
+  /** Where enrolled agents fetch the KRL, or null when it is not served. */
+  readonly krl: AddressInfo | null;
   reload(trigger: string, force?: boolean): Promise<ReloadOutcome>;
   close(graceMs?: number): Promise<void>;
 }
@@ -260,6 +263,24 @@ export async function startManagedShield(
     });
   }
 
+  // Agents keep their last KRL and audit says how old it is: a listener that cannot bind is
+  // said, and the proxy serves on.
+  let krl: { server: http.Server; address: AddressInfo } | null = null;
+  const krlListen = cfg.sshAccess.krlListen;
+  if (krlListen) {
+    const ca = new SshCa(caDirOf(cfg.file));
+    krl = await startKrlServer(krlListen.host, krlListen.port, {
+      file: ca.krlFile,
+      identify: (address) => ctl.policy.identify(address)?.id ?? null,
+    }).catch((e: unknown) => {
+      const code = (e as NodeJS.ErrnoException).code ?? String(e);
+      warn(
+        `cannot listen on ${krlListen.host}:${krlListen.port} for the SSH KRL (${code}): agents keep the KRL they have; set ssh_access.krl_listen`,
+      );
+      return null;
+    });
+  }
+
   let closing: Promise<void> | null = null;
   return {
     shield,
@@ -267,10 +288,15 @@ export async function startManagedShield(
     metrics: m,
     log,
     admin: adminAddress,
+    krl: krl?.address ?? null,
     reload: (trigger, force) => reloader.reload(trigger, force),
     close(graceMs?: number) {
       closing ??= (async () => {
         reloader.close();
+        if (krl) {
+          krl.server.close();
+          krl.server.closeAllConnections();
+        }
         if (adminServer) {
           const closed = new Promise<void>((resolve) => adminServer?.close(() => resolve()));
           adminServer.closeAllConnections();

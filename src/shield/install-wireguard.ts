@@ -13,7 +13,7 @@ import { HostPortError, parseHostPort } from "../net/hostport.js";
 import { renderShieldWgQuick, renderSyncUnit, SYNC_UNIT_NAME } from "../render/shield-wireguard.js";
 import { SHIELD_UNIT_NAME } from "../render/shield-unit.js";
 import { writeFileAtomic } from "./admin/rules-file.js";
-import { parseShieldConfig } from "./config.js";
+import { DEFAULT_KRL_PORT, parseShieldConfig } from "./config.js";
 import { addWireguardSectionText } from "./wireguard/agents-file.js";
 import { parseInterfaceAddress } from "./wireguard/allocate.js";
 import { generateKeyPair } from "./wireguard/keys.js";
@@ -159,14 +159,22 @@ export async function installWireguard(
   }
 
   // The proxy listens where shield.yaml says now (the operator's own config may move it).
-  const listen = await readFile(at(configFile), "utf8")
-    .then((t) => parseShieldConfig(t, configFile).listen)
-    .catch(() => ({ host: w.addresses[0]!.split("/")[0]!, port: 3128 }));
-  const ufw = await openFirewall(c.root, w.listenPort, w.iface, listen);
+  const { listen, krl } = await readFile(at(configFile), "utf8")
+    .then((t) => {
+      const cfg = parseShieldConfig(t, configFile);
+      return { listen: cfg.listen, krl: cfg.sshAccess.krlListen };
+    })
+    .catch(() => {
+      const host = w.addresses[0]!.split("/")[0]!;
+      return { listen: { host, port: 3128 }, krl: { host, port: DEFAULT_KRL_PORT } };
+    });
+  // The proxy, and the KRL agents fetch: both on the tunnel only.
+  const tcp = [listen, ...(krl ? [krl] : [])];
+  const ufw = await openFirewall(c.root, w.listenPort, w.iface, tcp);
   if (ufw) files.push(...ufw);
   else
     next.push(
-      `open UDP ${w.listenPort} in this server's firewall, and TCP ${listen.port} to ${listen.host} on ${w.iface}; nothing else needs to be open besides SSH (e.g. ufw allow ${w.listenPort}/udp; ufw allow in on ${w.iface} to ${listen.host} port ${listen.port} proto tcp)`,
+      `open UDP ${w.listenPort} in this server's firewall, and TCP ${tcp.map((t) => `${t.port} to ${t.host}`).join(" and ")} on ${w.iface}; nothing else needs to be open besides SSH (e.g. ufw allow ${w.listenPort}/udp; ${tcp.map((t) => `ufw allow in on ${w.iface} to ${t.host} port ${t.port} proto tcp`).join("; ")})`,
     );
   next.push(
     `systemctl daemon-reload && systemctl enable --now wg-quick@${w.iface} ${SYNC_UNIT_NAME} ${SHIELD_UNIT_NAME}`,
@@ -178,33 +186,33 @@ export async function installWireguard(
 }
 
 /**
- * On the live system with ufw: UDP on the listen port from anywhere, and TCP to the proxy on the
- * tunnel (ufw refuses what arrives on any interface but lo unless told). Null when there is no
- * ufw here, or it is not this system.
+ * On the live system with ufw: UDP on the listen port from anywhere, and TCP to the proxy (and
+ * the KRL) on the tunnel (ufw refuses what arrives on any interface but lo unless told). Null
+ * when there is no ufw here, or it is not this system.
  */
 async function openFirewall(
   root: string,
   port: number,
   iface: string,
-  proxy: { host: string; port: number },
+  tcp: Array<{ host: string; port: number }>,
 ): Promise<InstalledFile[] | null> {
   if (root !== "/" || process.getuid?.() !== 0) return null;
   const rules = [
     ["allow", `${port}/udp`, "comment", "clawguard shield wireguard"],
-    [
+    ...tcp.map((t, i) => [
       "allow",
       "in",
       "on",
       iface,
       "to",
-      proxy.host,
+      t.host,
       "port",
-      String(proxy.port),
+      String(t.port),
       "proto",
       "tcp",
       "comment",
-      "clawguard shield proxy",
-    ],
+      i === 0 ? "clawguard shield proxy" : "clawguard shield ssh krl",
+    ]),
   ];
   for (const args of rules) {
     try {
@@ -219,10 +227,10 @@ async function openFirewall(
   }
   return [
     { path: "ufw", action: "updated", note: `allow ${port}/udp` },
-    {
+    ...tcp.map((t) => ({
       path: "ufw",
-      action: "updated",
-      note: `allow in on ${iface} to ${proxy.host} port ${proxy.port} proto tcp`,
-    },
+      action: "updated" as const,
+      note: `allow in on ${iface} to ${t.host} port ${t.port} proto tcp`,
+    })),
   ];
 }

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runAudit } from "../../src/audit/audit.js";
@@ -90,5 +90,66 @@ describe("ssh layer: the fleet's SSH CA", () => {
     expect([p.status, r.status]).toEqual(["pass", "pass"]);
     expect(p.evidence.excerpt).toBe("AuthorizedPrincipalsFile /etc/ssh/clawguard/principals");
     expect(r.evidence.excerpt).toBe("RevokedKeys /etc/ssh/clawguard/revoked.krl");
+  });
+});
+
+describe("ssh layer: the KRL on an agent (ssh.krl_fresh)", () => {
+  const MIN = 60_000;
+  /** The CA as harden installs it, with the list and the fetcher's record as given. */
+  const audit = async (krl: string | null, record: Record<string, unknown> | null) => {
+    const root = loadFixture("ssh-pass");
+    writeFileSync(path.join(root, "etc/ssh/sshd_config.d/05-ca.conf"), renderSshCaDropIn());
+    mkdirSync(path.join(root, "etc/ssh/clawguard"), { recursive: true });
+    if (krl !== null) writeFileSync(path.join(root, "etc/ssh/clawguard/revoked.krl"), krl);
+    if (record !== null) {
+      mkdirSync(path.join(root, "var/lib/clawguard"), { recursive: true });
+      writeFileSync(
+        path.join(root, "var/lib/clawguard/krl-fetch.json"),
+        JSON.stringify({ schema: "clawguard.krl-fetch/v1", url: "http://10.77.0.1:3129/ssh/krl", ...record }),
+      );
+    }
+    const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["ssh"] });
+    return one(report.findings, "ssh.krl_fresh");
+  };
+
+  it("passes a list fetched a moment ago, naming when", async () => {
+    const at = Date.now() - 10_000;
+    const f = await audit("KRL", { lastAttempt: at, lastSuccess: at, error: null, version: 7, sha256: null });
+    expect(f.status).toBe("pass");
+    expect(f.evidence.excerpt).toContain(`at ${new Date(at).toISOString()}`);
+    expect(f.evidence.excerpt).toContain("version 7");
+  });
+
+  it("fails a list last fetched long ago, naming when and why the last attempt failed", async () => {
+    const at = Date.now() - 30 * MIN;
+    const f = await audit("KRL", {
+      lastAttempt: Date.now() - 5_000,
+      lastSuccess: at,
+      error: "http://10.77.0.1:3129/ssh/krl: ETIMEDOUT; the KRL in place stays",
+      version: 7,
+      sha256: null,
+    });
+    expect(f.status).toBe("fail");
+    expect(f.detail).toContain(`last fetched at ${new Date(at).toISOString()}, 30 min ago`);
+    expect(f.evidence.excerpt).toContain("the last attempt failed: http://10.77.0.1:3129/ssh/krl: ETIMEDOUT");
+  });
+
+  it("fails a list never fetched, and a RevokedKeys file that is missing", async () => {
+    const never = await audit("", { lastAttempt: Date.now(), lastSuccess: null, error: "ECONNREFUSED" });
+    expect(never.status).toBe("fail");
+    expect(never.detail).toMatch(/never fetched/);
+    const missing = await audit(null, null);
+    expect([missing.status, missing.severity]).toEqual(["fail", "critical"]);
+    expect(missing.detail).toMatch(/missing: sshd refuses every public key/);
+  });
+
+  it("warns when nothing fetches the list, and has nothing to say without a CA", async () => {
+    const hand = await audit("", null);
+    expect(hand.status).toBe("warn");
+    expect(hand.remediation).toMatch(/--krl-from/);
+    const report = await runAudit(new LocalHost(loadFixture("ssh-pass"), { isRoot: false }), {
+      layers: ["ssh"],
+    });
+    expect(one(report.findings, "ssh.krl_fresh").status).toBe("pass");
   });
 });

@@ -78,4 +78,61 @@ describe("harden --ssh-ca", () => {
       );
     expect(() => validateProfile({ sshCa: { publicKey: CA, agent: "../x" } })).toThrow(/agent's id/);
   });
+
+  it("with --krl-from, installs a timer that fetches the shield's KRL every 15 s, after sshd reads RevokedKeys", async () => {
+    const root = classicGuide();
+    const host = new LocalHost(root, { isRoot: false });
+    const url = "http://10.77.0.1:3129/ssh/krl";
+    const withKrl = validateProfile({
+      skip: ["user"],
+      sshCa: {
+        publicKey: CA,
+        agent: "scout",
+        krlUrl: url,
+        launcher: ["/usr/bin/node", "/opt/cg/bin/clawguard.js"],
+      },
+    });
+    const audit = await runAudit(host);
+    const changes = planHarden({
+      profile: withKrl,
+      findings: audit.findings,
+      facts: { ...(await gatherPlanFacts(new FactContext(host))), live: true },
+    }).changes;
+    const steps = changes.map((c) =>
+      c.kind === "command"
+        ? c.argv.join(" ")
+        : c.kind === "service"
+          ? `service ${c.unit}`
+          : `${c.kind} ${"path" in c ? c.path : ""}`,
+    );
+    const service = changes.find((c) => c.kind === "file" && c.path.endsWith("clawguard-krl-fetch.service"));
+    const timer = changes.find((c) => c.kind === "file" && c.path.endsWith("clawguard-krl-fetch.timer"));
+    expect(service && "content" in service && service.content).toMatch(
+      /^ExecStart=\/usr\/bin\/node \/opt\/cg\/bin\/clawguard.js ssh-ca fetch-krl --from http:\/\/10.77.0.1:3129\/ssh\/krl$/m,
+    );
+    const every = /^OnUnitActiveSec=(\d+)s$/m.exec(timer && "content" in timer ? timer.content : "");
+    // With a fetch's own time, a revocation reaches the agent within a minute.
+    expect(Number(every?.[1])).toBeLessThanOrEqual(30);
+    expect(steps).toContain("symlink /etc/systemd/system/timers.target.wants/clawguard-krl-fetch.timer");
+    expect(steps.indexOf("service clawguard-krl-fetch.timer")).toBeGreaterThan(
+      steps.lastIndexOf("systemctl reload ssh.service"),
+    );
+    // Without --krl-from, no timer.
+    const plain = planHarden({
+      profile,
+      findings: audit.findings,
+      facts: { ...(await gatherPlanFacts(new FactContext(host))), live: true },
+    }).changes;
+    expect(plain.some((c) => c.kind === "service" && c.unit.includes("krl"))).toBe(false);
+  });
+
+  it("refuses a KRL URL the unit could not name safely, and a launcher that is not absolute", () => {
+    for (const krlUrl of ["ftp://x/krl", "http://a b/krl", "http://x/%2e", "http://u:p@x/krl", "x:3129"])
+      expect(() => validateProfile({ sshCa: { publicKey: CA, agent: "scout", krlUrl } }), krlUrl).toThrow(
+        /http:\/\/ URL of the shield's KRL/,
+      );
+    expect(() =>
+      validateProfile({ sshCa: { publicKey: CA, agent: "scout", krlUrl: "http://x/k", launcher: ["node"] } }),
+    ).toThrow(/absolute path/);
+  });
 });

@@ -14,6 +14,7 @@ const NOW = 1_800_000_000;
 const SLOW = 60_000;
 const shieldKey = generateKeyPair();
 const agentKey = generateKeyPair();
+const CA = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOa3Z7kTJ0Wl0m2F2xq2cC8m3kqJd1QkXo0l3bqK9yQ3 fleet-ca";
 
 function code(over: Partial<JoinCode> = {}): string {
   return encodeJoinCode({
@@ -113,6 +114,54 @@ describe("lockdown --join", () => {
     },
     SLOW,
   );
+
+  it(
+    "installs the fleet's SSH CA the code carries as harden does, lets the KRL through the tunnel only, and rollback removes it",
+    async () => {
+      const root = makeTree();
+      const host = new LocalHost(root);
+      const krl = "http://10.77.0.1:3129/ssh/krl";
+      const j = await prepareJoin(host, {
+        code: code({ sshCa: CA, krl }),
+        nowSeconds: NOW,
+        iface: "cg0",
+        keyFile: "/x",
+      });
+      expect(j.sshCa).toEqual({ publicKey: CA, agent: "scout", krlUrl: krl });
+      const plan = await planLockdown(host, {
+        ...base,
+        shield: j.shield,
+        tunnel: j.tunnel,
+        sshCa: { ...j.sshCa!, launcher: ["/usr/bin/node", "/opt/cg/bin/clawguard.js"] },
+      });
+      expect(plan.ruleset).toContain('oifname "cg0" ip daddr 10.77.0.1 tcp dport 3129 accept');
+      // Validated and reloaded by sshd, then the timer started, as harden plans it.
+      expect(plan.sshCa.map((c) => (c.kind === "command" ? c.argv.join(" ") : c.kind))).toEqual(
+        expect.arrayContaining(["sshd -t", "systemctl reload ssh.service", "service"]),
+      );
+      await applyLockdown(host, new LocalWriter(host), plan, filesOnly);
+      expect(read(root, "etc/ssh/clawguard/fleet-ca.pub")).toBe(CA + "\n");
+      expect(read(root, "etc/ssh/clawguard/principals")).toMatch(/^agent-scout$/m);
+      expect(read(root, "etc/ssh/sshd_config.d/40-clawguard-ca.conf")).toMatch(/^RevokedKeys /m);
+      expect(read(root, "etc/systemd/system/clawguard-krl-fetch.service")).toContain(
+        `fetch-krl --from ${krl}`,
+      );
+      await rollbackLockdown(host, new LocalWriter(host), filesOnly);
+      for (const p of ["etc/ssh/clawguard/fleet-ca.pub", "etc/systemd/system/clawguard-krl-fetch.service"])
+        expect(existsSync(path.join(root, p)), p).toBe(false);
+    },
+    SLOW,
+  );
+
+  it("makes and reads no code whose CA is no public key, or whose KRL is off the shield's tunnel", () => {
+    // The encoder checks what the decoder checks: such a code is never printed, nor read.
+    expect(() => code({ sshCa: "-----BEGIN OPENSSH PRIVATE KEY-----" })).toThrow(
+      /sshCa is not one SSH public key/,
+    );
+    expect(() => code({ sshCa: CA, krl: "http://203.0.113.9:3129/ssh/krl" })).toThrow(
+      /not a URL on the shield's tunnel/,
+    );
+  });
 
   it("refuses a damaged or expired code, or one without a key when there is no key here", async () => {
     const root = makeTree();

@@ -11,6 +11,7 @@ import {
   type SshdConfigParse,
   type SshdFact,
 } from "../../facts/sshd.js";
+import { KRL_STATE_FILE, parseKrlFetchState, type RevocationFact } from "../../facts/krl.js";
 import type { FactContext } from "../context.js";
 import { HostError, isMissing, toProblem } from "../errors.js";
 import type { Host } from "../host.js";
@@ -107,6 +108,25 @@ async function tryInstalledSshdT(host: Host): Promise<{ text?: string; reason: s
 }
 
 /**
+ * With a CA trusted and RevokedKeys set: that file's size (or its absence), and the KRL
+ * fetcher's record with how long ago it last got a list. Unreadable reads as absent: audit
+ * then says what it could not see.
+ */
+async function readRevocation(
+  host: Host,
+  settings: SshdFact["settings"],
+): Promise<RevocationFact | undefined> {
+  const ca = sshdValue({ settings }, "trustedusercakeys")?.value ?? "none";
+  const krl = sshdValue({ settings }, "revokedkeys")?.value ?? "none";
+  if (ca.toLowerCase() === "none" || krl.toLowerCase() === "none") return undefined;
+  const st = await host.stat(krl).catch(() => null);
+  const fetch = parseKrlFetchState((await host.readFile(KRL_STATE_FILE).catch(() => null)) ?? "");
+  const since =
+    fetch?.lastSuccess != null ? Math.max(0, Math.round((Date.now() - fetch.lastSuccess) / 1000)) : null;
+  return { path: krl, bytes: st ? st.size : null, fetch, sinceSuccessS: since };
+}
+
+/**
  * sshd's effective settings, its real ports and who can log in with a key. Shared by the ssh,
  * firewall and fail2ban layers (and harden): they must all agree on which port is SSH.
  */
@@ -148,6 +168,7 @@ export function gatherSshd(ctx: FactContext): Promise<Fact<SshdFact>> {
     const keyFiles = sshdValue({ settings }, "authorizedkeysfile")!.value;
     const keys = await readAuthorizedKeys(ctx, keyFiles);
     const files = parsed?.files ?? [];
+    const revocation = await readRevocation(ctx.host, settings);
     return ok(
       {
         via: t.text ? "sshd -T" : "config",
@@ -163,6 +184,7 @@ export function gatherSshd(ctx: FactContext): Promise<Fact<SshdFact>> {
         authorizedKeys: keys.keys,
         keysUnknown: keys.unknown,
         keysProblems: keys.problems,
+        ...(revocation ? { revocation } : {}),
       },
       t.text ? ["sshd -T", ...files] : files,
       problems,

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { ClawguardError } from "../../errors.js";
+import { parseKrlListing } from "../../facts/krl.js";
 
 const run = promisify(execFile);
 
@@ -239,13 +240,24 @@ export class SshCa {
     return g;
   }
 
-  /** The KRL revoking these serials of this CA, replaced atomically. */
+  /** The version of the KRL in place (0 for none): each new list's is higher. */
+  async krlVersion(): Promise<number> {
+    if (!(await exists(this.krlFile))) return 0;
+    const listing = await keygen(["-Q", "-l", "-f", this.krlFile], "cannot read the KRL");
+    return parseKrlListing(listing)?.version ?? 0;
+  }
+
+  /**
+   * The KRL revoking these serials of this CA, replaced atomically. Its version is the time it
+   * was made, and always above the last one's: an agent refuses a list older than the one it has.
+   */
   private async writeKrl(serials: number[]): Promise<void> {
     const spec = path.join(this.dir, "krl.spec");
     await writeFile(spec, serials.map((s) => `serial: ${s}\n`).join(""), { mode: 0o600 });
     const next = `${this.krlFile}.next`;
     await rm(next, { force: true });
-    const args = ["-q", "-k", "-f", next];
+    const version = Math.max(Date.now(), (await this.krlVersion()) + 1);
+    const args = ["-q", "-k", "-z", String(version), "-f", next];
     if (serials.length > 0) args.push("-s", this.publicKeyFile);
     await keygen([...args, spec], "cannot write the KRL");
     await chmod(next, 0o644);

@@ -25,6 +25,9 @@ import { HostPortError, parseHostPort, type HostPort } from "../../net/hostport.
 import { addAgent, documentText, removeAgent, setAgentKey } from "./agents-file.js";
 import { allocateAddresses, hostCidr } from "./allocate.js";
 import { encodeJoinCode } from "./join-code.js";
+import { caDirOf, SshCa } from "../ssh/ca.js";
+import { KRL_PATH } from "../ssh/krl-server.js";
+import { syncJumpHosts } from "../ssh/jump.js";
 import { generateKeyPair, generatePresharedKey, publicKeyOf, wireguardKeyProblem } from "./keys.js";
 import { changePeer, defaultRun, interfaceExists, readKeyFile, type PeerChange, type Run } from "./live.js";
 
@@ -66,6 +69,8 @@ export interface EnrollResult {
   join: string;
   expires: number;
   live: LiveOutcome | null;
+  /** The shield's sshd forwarding to agents (ssh_access.jump), or null when not kept. */
+  jump: LiveOutcome | null;
 }
 
 /** Where enroll keeps preshared keys: root's, beside the shield's own key. */
@@ -275,6 +280,7 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
     o.live !== false,
   );
   const expires = Math.floor((now() + o.expiresInMs) / 1000);
+  const access = await sshAccessOf(cfg);
   const join = encodeJoinCode({
     agent: o.id,
     endpoint: result.endpoint,
@@ -285,6 +291,7 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
     ...(psk !== undefined ? { presharedKey: psk } : {}),
     ...(pair ? { privateKey: pair.privateKey } : {}),
     expires,
+    ...access,
   });
   return {
     agent: o.id,
@@ -294,7 +301,20 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
     join,
     expires,
     live,
+    jump: o.live !== false ? await syncJumpHosts(cfg, r) : null,
   };
+}
+
+/**
+ * The fleet's SSH CA for the join code, when the shield has one: the agent's sshd trusts it for
+ * the agent's principal, and fetches the KRL from where the shield serves it on the tunnel.
+ */
+async function sshAccessOf(cfg: ShieldConfig): Promise<{ sshCa?: string; krl?: string }> {
+  const pub = await readFile(new SshCa(caDirOf(cfg.file)).publicKeyFile, "utf8").catch(() => null);
+  if (pub === null) return {};
+  const krl = cfg.sshAccess.krlListen;
+  const host = krl && (krl.host.includes(":") ? `[${krl.host}]` : krl.host);
+  return { sshCa: pub.trim(), ...(krl ? { krl: `http://${host}:${krl.port}${KRL_PATH}` } : {}) };
 }
 
 export interface RevokeOptions {
@@ -317,6 +337,8 @@ export interface RevokeResult {
    */
   shieldLogged: boolean | null;
   live: LiveOutcome | null;
+  /** The shield's sshd forwarding to agents (ssh_access.jump), or null when not kept. */
+  jump: LiveOutcome | null;
 }
 
 export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
@@ -340,7 +362,9 @@ export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
   const psk = result.wireguard?.presharedKeyFile;
   if (psk !== undefined && cfg.wireguard && psk === presharedKeyPath(cfg, o.id))
     await rm(psk, { force: true });
-  return { agent: o.id, addresses: result.sources ?? [], publicKey: key ?? null, shieldLogged, live };
+  // The agent's address leaves the shield's forwarding as it leaves the interface.
+  const jump = o.live !== false ? await syncJumpHosts(cfg, o.run ?? defaultRun) : null;
+  return { agent: o.id, addresses: result.sources ?? [], publicKey: key ?? null, shieldLogged, live, jump };
 }
 
 /**

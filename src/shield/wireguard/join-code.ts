@@ -11,6 +11,8 @@ import { parseCidr, formatCidr } from "../../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../../net/hostport.js";
 import { isWireguardKey } from "./keys.js";
 import { ClawguardError } from "../../errors.js";
+import { KRL_URL } from "../../render/krl-fetch-unit.js";
+import { CA_PUBLIC_KEY } from "../../render/sshd-ca.js";
 
 const MAGIC = Buffer.from("cg", "ascii");
 const VERSION = 1;
@@ -32,6 +34,10 @@ export interface JoinCode {
   privateKey?: string;
   /** Seconds since the epoch after which the code is refused. */
   expires: number;
+  /** The fleet's SSH user CA (its public key line), when the shield has one. */
+  sshCa?: string;
+  /** Where the shield serves its KRL, on its tunnel address. */
+  krl?: string;
 }
 
 export type JoinCodeProblem = "malformed" | "damaged" | "version" | "expired";
@@ -55,6 +61,8 @@ interface Wire {
   psk?: string;
   privateKey?: string;
   expires: number;
+  sshCa?: string;
+  krl?: string;
 }
 
 function checksum(body: Buffer): Buffer {
@@ -76,6 +84,8 @@ export function encodeJoinCode(code: JoinCode): string {
     ...(code.presharedKey !== undefined ? { psk: code.presharedKey } : {}),
     ...(code.privateKey !== undefined ? { privateKey: code.privateKey } : {}),
     expires: code.expires,
+    ...(code.sshCa !== undefined ? { sshCa: code.sshCa } : {}),
+    ...(code.krl !== undefined ? { krl: code.krl } : {}),
   };
   // The fields themselves are checked on the way in, so no code this prints is refused later.
   checkFields(wire);
@@ -134,6 +144,8 @@ export function decodeJoinCode(text: string, nowSeconds: number): JoinCode {
     ...(w.psk !== undefined ? { presharedKey: w.psk } : {}),
     ...(w.privateKey !== undefined ? { privateKey: w.privateKey } : {}),
     expires: w.expires,
+    ...(w.sshCa !== undefined ? { sshCa: w.sshCa } : {}),
+    ...(w.krl !== undefined ? { krl: w.krl } : {}),
   };
 }
 
@@ -184,6 +196,15 @@ function checkFields(v: unknown): Wire {
     throw bad(`the proxy ${proxy} is not on the shield's tunnel addresses`);
   const psk = key("psk", true);
   const privateKey = key("privateKey", true);
+  // The CA the agent's sshd will trust, and a KRL on the shield's own tunnel address only.
+  const sshCa = o.sshCa === undefined ? undefined : str("sshCa");
+  if (sshCa !== undefined && !CA_PUBLIC_KEY.test(sshCa)) throw bad("sshCa is not one SSH public key");
+  const krl = o.krl === undefined ? undefined : str("krl");
+  if (krl !== undefined) {
+    const host = KRL_URL.test(krl) ? new URL(krl).hostname.replace(/^\[|\]$/g, "") : null;
+    if (host === null || !shieldAddresses.some((a) => a.startsWith(`${host}/`)))
+      throw bad(`krl ${krl} is not a URL on the shield's tunnel addresses`);
+  }
   return {
     agent,
     endpoint: hostPort("endpoint"),
@@ -194,5 +215,7 @@ function checkFields(v: unknown): Wire {
     ...(psk !== undefined ? { psk } : {}),
     ...(privateKey !== undefined ? { privateKey } : {}),
     expires,
+    ...(sshCa !== undefined ? { sshCa } : {}),
+    ...(krl !== undefined ? { krl } : {}),
   };
 }

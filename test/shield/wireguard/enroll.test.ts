@@ -7,6 +7,7 @@ import { renderShieldConfigSkeleton } from "../../../src/render/shield-unit.js";
 import { parseShieldConfig } from "../../../src/shield/config.js";
 import { enrollAgent, revokeAgent } from "../../../src/shield/wireguard/enroll.js";
 import { decodeJoinCode } from "../../../src/shield/wireguard/join-code.js";
+import { caDirOf, SshCa } from "../../../src/shield/ssh/ca.js";
 import { generateKeyPair, publicKeyOf } from "../../../src/shield/wireguard/keys.js";
 import { tempDir } from "../../harden/tree.js";
 
@@ -72,6 +73,15 @@ describe("shield enroll", () => {
     });
     expect(publicKeyOf(code.privateKey!)).toBe(a.publicKey);
     expect(code.presharedKey).toBeUndefined();
+  });
+
+  it("puts the fleet's SSH CA and where its KRL is into the code once the shield has a CA", async () => {
+    const s = shieldDir();
+    expect(decodeJoinCode((await enroll(s.file, "early")).join, NOW / 1000).sshCa).toBeUndefined();
+    const { publicKey } = await new SshCa(caDirOf(s.file)).init();
+    const code = decodeJoinCode((await enroll(s.file, "scout")).join, NOW / 1000);
+    expect(code.sshCa).toBe(publicKey);
+    expect(code.krl).toBe("http://10.77.0.1:3129/ssh/krl");
   });
 
   it("with --public-key carries no private key, and for an enrolled agent rotates its key and keeps its addresses", async () => {
