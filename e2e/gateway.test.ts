@@ -304,7 +304,9 @@ describe.skipIf(!isRoot)(
       writeFileSync(path.join(work, "probe.mjs"), PROBE);
       writeFileSync(path.join(work, "resolve.mjs"), RESOLVE);
       await makeCertificates();
-      mkdirSync(path.join(work, "shield-root"));
+      // The shield server's files go to a root of their own; an empty one holds no system and is
+      // refused, so it starts with the /etc they are written under.
+      mkdirSync(path.join(work, "shield-root", "etc"), { recursive: true });
       writeFileSync(
         path.join(work, "shield.yaml"),
         [
