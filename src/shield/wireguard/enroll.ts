@@ -2,27 +2,20 @@
  * `shield enroll` and `shield revoke`: an agent joins or leaves shield.yaml (the file stays as
  * the operator laid it out) and the live interface, in that order. The running shield follows
  * the file by itself: it reloads, closes a revoked agent's tunnels and logs the change; the
- * interface is set here at once rather than waiting for the sync daemon to notice.
+ * interface is set here at once rather than waiting for the sync daemon to notice. The file's
+ * edit itself is config-edit.ts's.
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { ClawguardError, ConfigError, type ErrorDetails } from "../../errors.js";
-import type { Document } from "yaml";
-import {
-  parseShieldConfig,
-  readShieldDocument,
-  shieldConfigOf,
-  type AgentConfig,
-  type ShieldConfig,
-} from "../config.js";
+import { ClawguardError, type ErrorDetails } from "../../errors.js";
+import type { AgentConfig, ShieldConfig } from "../config.js";
 import { interfaceAddresses } from "../config-wireguard.js";
-import { writeFileAtomic } from "../admin/rules-file.js";
 import type { LogReader } from "../log/store.js";
 import { MEMBERSHIP_METHODS } from "../membership.js";
 import { formatIP, parseCidr, parseIP, type IP } from "../../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../../net/hostport.js";
-import { addAgent, documentText, removeAgent, setAgentKey } from "./agents-file.js";
+import { editAgents, type AgentsEdit } from "./config-edit.js";
 import { allocateAddresses, hostCidr } from "./allocate.js";
 import { encodeJoinCode } from "./join-code.js";
 import { caDirOf, SshCa } from "../ssh/ca.js";
@@ -87,38 +80,15 @@ function wireguardOf(cfg: ShieldConfig) {
   return wg;
 }
 
-/**
- * Parse the file once, check it, let `edit` change the document, check the result as a whole
- * config, and replace the file, provided nobody changed it meanwhile (the admin API writes it
- * too); otherwise start over from the new text. Nothing is written when anything throws.
- */
-async function editConfig<T>(
+/** Enrolment's change of shield.yaml, with enroll's errors. */
+function editConfig<T>(
   file: string,
-  edit: (doc: Document, cfg: ShieldConfig) => Promise<T>,
+  decide: (cfg: ShieldConfig) => Promise<{ result: T; edit: AgentsEdit }>,
 ): Promise<{ cfg: ShieldConfig; result: T }> {
-  for (let attempt = 0; ; attempt++) {
-    const before = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
-      throw new EnrollError(`${file}: cannot read the config (${e.code ?? e.message})`);
-    });
-    const { doc, lines } = readShieldDocument(before, file);
-    const result = await edit(doc, shieldConfigOf(doc, lines, file));
-    const text = documentText(doc);
-    let cfg: ShieldConfig;
-    try {
-      cfg = shieldConfigOf(doc, lines, file);
-    } catch (e) {
-      // Lines of the edited document are the old file's: read the new text for the right ones.
-      if (e instanceof ConfigError) parseShieldConfig(text, file);
-      throw e;
-    }
-    const now = await readFile(file, "utf8").catch(() => null);
-    if (now !== before) {
-      if (attempt < 3) continue;
-      throw new EnrollError(`${file} keeps changing while it is edited; try again`);
-    }
-    await writeFileAtomic(file, text);
-    return { cfg, result };
-  }
+  return editAgents(file, decide, {
+    unreadable: (code) => new EnrollError(`${file}: cannot read the config (${code})`),
+    busy: () => new EnrollError(`${file} keeps changing while it is edited; try again`),
+  });
 }
 
 /** Change the running interface, or say why it was left alone (the sync daemon applies the file). */
@@ -205,7 +175,7 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
   const psk = o.presharedKey ? generatePresharedKey() : undefined;
   let pskFile: string | undefined;
 
-  const { cfg, result } = await editConfig(o.configFile, async (doc, c) => {
+  const { cfg, result } = await editConfig(o.configFile, async (c) => {
     const wg = wireguardOf(c);
     const endpoint = endpointOf(o, c);
     const { proxy, shieldAddresses } = proxyOf(c);
@@ -236,8 +206,10 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
           );
       if (psk !== undefined)
         throw new EnrollError("--preshared-key: a key rotation keeps the agent's preshared key");
-      setAgentKey(doc, o.configFile, o.id, publicKey);
-      return { ...common, addresses: existing.sources ?? [], replaced: existing.wireguard };
+      return {
+        result: { ...common, addresses: existing.sources ?? [], replaced: existing.wireguard },
+        edit: { kind: "setKey", id: o.id, publicKey },
+      };
     }
     // Every address some agent holds is taken, whatever that agent is identified by.
     const addresses = allocateAddresses(interfaceAddresses(wg), takenAddresses(c.agents)).map(hostCidr);
@@ -252,15 +224,18 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
       });
       pskFile = file;
     }
-    addAgent(doc, o.configFile, {
+    const entry = {
       id: o.id,
       ...(o.fleet !== undefined ? { fleet: o.fleet } : {}),
       ...(o.tier !== undefined ? { tier: o.tier } : {}),
       sources: addresses,
       publicKey,
       ...(pskFile !== undefined ? { presharedKeyFile: pskFile } : {}),
-    });
-    return { ...common, addresses, replaced: undefined };
+    };
+    return {
+      result: { ...common, addresses, replaced: undefined as AgentConfig["wireguard"] },
+      edit: { kind: "add", entry },
+    };
   }).catch(async (e: unknown) => {
     if (pskFile !== undefined) await rm(pskFile, { force: true });
     throw e;
@@ -343,11 +318,10 @@ export interface RevokeResult {
 
 export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
   const since = Date.now();
-  const { cfg, result } = await editConfig(o.configFile, async (doc, c) => {
+  const { cfg, result } = await editConfig(o.configFile, async (c) => {
     const agent = c.agents.find((a) => a.id === o.id);
     if (!agent) throw new EnrollError(`no agent "${o.id}" in ${o.configFile}`);
-    removeAgent(doc, o.configFile, o.id);
-    return agent;
+    return { result: agent, edit: { kind: "remove", id: o.id } };
   });
   // The shield closes the agent's tunnels as it applies the file; the peer leaves after that, so
   // the agent still receives the close instead of a connection that goes silent.
