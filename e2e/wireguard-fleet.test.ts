@@ -5,6 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeJoinCode, encodeJoinCode } from "../src/shield/wireguard/join-code.js";
 import { bundledTarball } from "./lib/bundle.js";
+import { sshAccessTests } from "./lib/fleet-ssh.js";
 import {
   Container,
   PROJECT_DIR,
@@ -106,7 +107,8 @@ let shield: Container;
 let agent1: Container;
 let agent2Boot: Promise<Container>;
 let agent2: Container | undefined;
-/** Agent 2's tunnel address, as enrolment gave it. */
+/** The agents' tunnel addresses, as enrolment gave them. */
+let agent1Tunnel = "";
 let agent2Tunnel = "";
 const holds: Array<{ event: string; id: number; at: number }> = [];
 const nodes: Record<string, Node> = {};
@@ -287,8 +289,10 @@ describe.skipIf(!isRoot)(
         cfg.replace(
           /^allow: \[\]$/m,
           `allow: ["${ALLOWED.name}:80", "${ALLOWED.name}:443", ${ALLOWED.v4}/32]`,
-        ),
+        ) + "ssh_access: { jump: true }\n",
       );
+      // The fleet's SSH CA before any enrolment: every join code then carries it and the KRL's URL.
+      must(await clawguard(shield, ["shield", "ca", "init", "--config", CONFIG]), "shield ca init");
       // Agent 2 is born from user-data alone, while agent 1's tests run. Enrolment needs the
       // shield's key and config, not its interface: the peer is set as the interface comes up.
       const tarball = await tarballBuilt;
@@ -438,6 +442,7 @@ EOF`,
     it("goes from enrolment to the first allowed request with shield enroll and lockdown --join --apply", async () => {
       const started = Date.now();
       const code = await enroll("agent1");
+      agent1Tunnel = decodeJoinCode(code, Math.floor(Date.now() / 1000)).addresses[0]!.split("/")[0]!;
       const joined = await clawguard(agent1, ["lockdown", "--join", code, "--apply", "--json"]);
       expect(joined.code, joined.stderr).toBe(0);
       const first = await viaShield(agent1, ALLOWED.name, 80, "/first");
@@ -650,6 +655,19 @@ EOF`,
       expect(await probe(agent1, ["tcp", ALLOWED.v4, "80"])).toMatch(/^blocked/);
       expect(await probe(agent1, ["tcp", ALLOWED.v6, "80"])).toMatch(/^blocked/);
     });
+
+    // Before agent 1 is revoked: the operator reaches both agents through the shield.
+    sshAccessTests(() => ({
+      topo,
+      work,
+      config: CONFIG,
+      shieldPublic: SHIELD_PUBLIC,
+      shield,
+      agent1,
+      agent2: agent2!,
+      agent1Tunnel,
+      agent2Tunnel,
+    }));
 
     it("revokes agent 1: its open tunnel closes within 1 s, it has no egress at all, agent 2 goes on, and the log says so", async () => {
       const holding = agent1.exec(

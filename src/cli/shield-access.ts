@@ -3,7 +3,8 @@
  * agents. The CA is made on the shield (as root, beside shield.yaml); grants go through the
  * admin API, so the operator's role and fleets decide, and each is logged with their name.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { call, DEFAULT_CONFIG, type ApiFlags } from "../shield/admin/client.js";
@@ -24,16 +25,43 @@ interface GrantFlags extends ApiFlags {
   out?: string;
 }
 
+/**
+ * Who the CA belongs to: run as root for a shield whose config directory is its service user's
+ * (as `shield install` leaves it), that user, who signs grants and serves the KRL; else the
+ * caller. A root-owned CA in the service user's directory could sign nothing.
+ */
+async function caOwner(configFile: string): Promise<{ uid: number; gid: number } | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const dir = path.dirname(path.resolve(configFile));
+  const st = await stat(dir).catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(
+      `cannot read ${dir}, the directory of --config ${configFile} (${e.code ?? e.message})`,
+      {
+        where: "--config",
+      },
+    );
+  });
+  return st.uid !== 0 ? { uid: st.uid, gid: st.gid } : undefined;
+}
+
 export function registerShieldAccessCommands(shield: Command): void {
   const ca = shield.command("ca").description("the fleet's SSH user CA, which signs access grants");
   ca.command("init")
-    .description("make the CA (ed25519, key 0600 in a 0700 directory beside shield.yaml); once per fleet")
+    .description(
+      "make the CA (ed25519, key 0600 in a 0700 directory beside shield.yaml, owned by that directory's owner); once per fleet",
+    )
     .option("--config <file>", `shield.yaml (default ${DEFAULT_CONFIG})`)
     .option("--json", "print JSON")
     .action(async (flags: { config?: string; json?: boolean }) => {
-      const dir = caDirOf(flags.config ?? DEFAULT_CONFIG);
-      const r = await new SshCa(dir).init();
-      print(flags, { ok: true, dir, publicKey: r.publicKey }, `SSH CA made in ${dir}\n${r.publicKey}`);
+      const config = flags.config ?? DEFAULT_CONFIG;
+      const dir = caDirOf(config);
+      const owner = await caOwner(config);
+      const r = await new SshCa(dir).init(owner);
+      print(
+        flags,
+        { ok: true, dir, publicKey: r.publicKey, ...(owner ? { owner: owner.uid } : {}) },
+        `SSH CA made in ${dir}${owner ? ` (owned by uid ${owner.uid}, the owner of ${path.dirname(dir)}, who runs the shield)` : ""}\n${r.publicKey}`,
+      );
     });
 
   apiOptions(

@@ -1,8 +1,8 @@
 /**
  * The shield's side of the agents' tunnels, as text: the wg-quick config of the interface, the
  * unit of the root daemon that keeps its peers in step with shield.yaml, the peers as `wg
- * syncconf` reads them, and the nftables table that lets agents reach the proxy port and nothing
- * else. Pure.
+ * syncconf` reads them, and the nftables table that lets agents reach the proxy port (and the
+ * SSH KRL's) and nothing else. Pure.
  */
 
 export const SHIELD_WG_TABLE = "clawguard_shield_wg";
@@ -62,8 +62,10 @@ export interface ShieldWgNftOptions {
   iface: string;
   /** The shield's own tunnel addresses (no prefix). */
   shieldAddresses: string[];
-  /** Where the proxy listens; agents may open TCP to this and nothing else. */
+  /** Where the proxy listens; agents may open TCP to this (and to the KRL) and nothing else. */
   proxy: { host: string; port: number };
+  /** Where the shield serves its SSH KRL (ssh_access.krl_listen), which agents fetch every 15 s. */
+  krl?: { host: string; port: number } | null;
 }
 
 function fam(addr: string): "ip" | "ip6" {
@@ -71,8 +73,8 @@ function fam(addr: string): "ip" | "ip6" {
 }
 
 /**
- * Agents reach the proxy port on the shield's tunnel address and nothing else: not the admin
- * port, not SSH, not each other (nothing is forwarded in or out of the tunnel). The tunnel
+ * Agents reach the proxy port on the shield's tunnel address, and the SSH KRL's port when it is
+ * served there, and nothing else: not the admin port, not SSH, not each other (nothing is forwarded in or out of the tunnel). The tunnel
  * addresses answer only on the tunnel: a host on the internet routing 10.77.0.1 to the shield's
  * public address gets nothing. Loading the file replaces the table in one transaction.
  */
@@ -82,6 +84,10 @@ export function renderShieldWgNft(o: ShieldWgNftOptions): string {
   const proxy = o.shieldAddresses.includes(o.proxy.host)
     ? [`${fam(o.proxy.host)} daddr ${o.proxy.host} tcp dport ${o.proxy.port} accept comment "the proxy"`]
     : [];
+  const krl =
+    o.krl && o.shieldAddresses.includes(o.krl.host)
+      ? [`${fam(o.krl.host)} daddr ${o.krl.host} tcp dport ${o.krl.port} accept comment "the SSH KRL"`]
+      : [];
   return [
     "#!/usr/sbin/nft -f",
     "# Written by clawguard shield wireguard-sync from shield.yaml: agents reach the proxy and nothing else.",
@@ -98,7 +104,7 @@ export function renderShieldWgNft(o: ShieldWgNftOptions): string {
     "\t}",
     "\tchain from_agents {",
     "\t\tct state established,related accept",
-    ...proxy.map((r) => `\t\t${r}`),
+    ...[...proxy, ...krl].map((r) => `\t\t${r}`),
     `\t\tcounter drop comment "anything else an agent sends the shield"`,
     "\t}",
     "\tchain forward {",

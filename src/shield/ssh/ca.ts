@@ -7,7 +7,18 @@
  * and `grants.json` (every grant ever made, for serials, listing and revocation).
  */
 import { execFile } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  chown,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -95,8 +106,11 @@ export class SshCa {
     return path.join(this.dir, "grants.json");
   }
 
-  /** Make the CA: refuses to replace one (every agent trusts it). */
-  async init(): Promise<{ publicKey: string }> {
+  /**
+   * Make the CA: refuses to replace one (every agent trusts it). `owner`: the user the shield
+   * runs as, who signs with the key and serves the KRL, gets the directory and its files.
+   */
+  async init(owner?: { uid: number; gid: number }): Promise<{ publicKey: string }> {
     if (await exists(this.keyFile))
       throw new SshCaError(
         "CG_SSH_CA_EXISTS",
@@ -114,6 +128,10 @@ export class SshCa {
     await chmod(this.keyFile, 0o600);
     await this.writeKrl([]);
     await writeFile(this.grantsFile, "[]\n", { mode: 0o600 });
+    if (owner) {
+      for (const f of await readdir(this.dir)) await chown(path.join(this.dir, f), owner.uid, owner.gid);
+      await chown(this.dir, owner.uid, owner.gid);
+    }
     return { publicKey: (await readFile(this.publicKeyFile, "utf8")).trim() };
   }
 

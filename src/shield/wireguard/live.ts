@@ -202,6 +202,7 @@ export function tableFor(cfg: ShieldConfig): string {
     iface: wg.interface,
     shieldAddresses: interfaceAddresses(wg).map((a) => formatIP(a.ip)),
     proxy: cfg.listen,
+    krl: cfg.sshAccess.krlListen,
   });
 }
 

@@ -9,6 +9,7 @@ import {
 } from "../../../src/render/shield-wireguard.js";
 import { agentTunnels, parseWgDump } from "../../../src/shield/wireguard/status.js";
 import { parseShieldConfig } from "../../../src/shield/config.js";
+import { tableFor } from "../../../src/shield/wireguard/live.js";
 import { tempDir } from "../../harden/tree.js";
 import { haveTool } from "../../render/tool.js";
 
@@ -16,6 +17,12 @@ const NFT = renderShieldWgNft({
   iface: "cg0",
   shieldAddresses: ["10.77.0.1", "fd77:77::1"],
   proxy: { host: "10.77.0.1", port: 3128 },
+});
+const WITH_KRL = renderShieldWgNft({
+  iface: "cg0",
+  shieldAddresses: ["10.77.0.1", "fd77:77::1"],
+  proxy: { host: "10.77.0.1", port: 3128 },
+  krl: { host: "10.77.0.1", port: 3129 },
 });
 
 describe("the shield's side of the tunnels, as text", () => {
@@ -39,11 +46,39 @@ describe("the shield's side of the tunnels, as text", () => {
     expect(elsewhere).not.toMatch(/dport 3128 accept/);
   });
 
+  it("lets agents fetch the SSH KRL where shield.yaml serves it on the tunnel, and nowhere else", () => {
+    const yaml = (more: string) =>
+      parseShieldConfig(
+        `listen: 10.77.0.1:3128\nlog: { path: s.db }\nwireguard: { address: [10.77.0.1/16], private_key_file: k }\n${more}`,
+        "/etc/s.yaml",
+      );
+    const accepts = (t: string) =>
+      t
+        .slice(t.indexOf("chain from_agents"), t.indexOf("chain forward"))
+        .split("\n")
+        .filter((l) => / accept/.test(l))
+        .map((l) => l.trim());
+    // By default the KRL is on the proxy's tunnel address, port 3129: the fetch every 15 s passes.
+    expect(accepts(tableFor(yaml("")))).toEqual([
+      "ct state established,related accept",
+      'ip daddr 10.77.0.1 tcp dport 3128 accept comment "the proxy"',
+      'ip daddr 10.77.0.1 tcp dport 3129 accept comment "the SSH KRL"',
+    ]);
+    expect(accepts(tableFor(yaml('ssh_access: { krl_listen: "10.77.0.1:4000" }\n')))).toContain(
+      'ip daddr 10.77.0.1 tcp dport 4000 accept comment "the SSH KRL"',
+    );
+    // Served nowhere, or off the tunnel: nothing more for agents on the tunnel.
+    for (const off of ["off", "127.0.0.1:3129"])
+      expect(accepts(tableFor(yaml(`ssh_access: { krl_listen: "${off}" }\n`))), off).toHaveLength(2);
+  });
+
   it.runIf(haveTool("nft") && process.getuid?.() === 0)("is a table nft accepts", () => {
-    const file = path.join(tempDir("nft"), "t.nft");
-    writeFileSync(file, NFT);
-    const r = spawnSync("nft", ["-c", "-f", file], { encoding: "utf8" });
-    expect(r.status, r.stderr).toBe(0);
+    for (const text of [NFT, WITH_KRL]) {
+      const file = path.join(tempDir("nft"), "t.nft");
+      writeFileSync(file, text);
+      const r = spawnSync("nft", ["-c", "-f", file], { encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+    }
   });
 
   it("gives wg syncconf the key and port with every peer, since it resets what it is not given", () => {
