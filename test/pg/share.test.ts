@@ -16,6 +16,8 @@ import { caDirOf, SshCa } from "../../src/shield/ssh/ca.js";
 import { migrate, schemaVersion, STORE_SCHEMA_VERSION } from "../../src/shield/store/schema.js";
 import { enrollAgent } from "../../src/shield/wireguard/enroll.js";
 import { generateKeyPair } from "../../src/shield/wireguard/keys.js";
+import { StoreAgents } from "../../src/shield/wireguard/sync-store.js";
+import { loadShieldConfig } from "../../src/shield/config.js";
 import { sha256 } from "../shield/proxy-harness.js";
 import { ROLE, ROLE_PASSWORD, describePg, NO_POSTGRES, PG_TIMEOUT, TestPostgres } from "./pg-harness.js";
 import { type Node, nodeDir, removeNodeDirs, startNode, until } from "./nodes-harness.js";
@@ -310,6 +312,19 @@ describePg("agents' WireGuard keys shared through the store", () => {
       expect(b!.managed.control.cfg.agents.find((x) => x.id === "mate")?.wireguard?.publicKey).toBe(
         mate.publicKey,
       );
+      // What wireguard-sync makes the peers of each node's interface: the agents it carries.
+      const peers = new StoreAgents();
+      try {
+        const peersOf = async (n: Node) =>
+          (await peers.carried(await loadShieldConfig(n.file))).agents
+            .filter((x) => x.wireguard)
+            .map((x) => [x.id, x.wireguard?.publicKey]);
+        expect(await peersOf(c!)).toEqual([["scout", r.publicKey]]);
+        expect(await peersOf(b!)).toEqual([["mate", mate.publicKey]]);
+        expect(await peersOf(a!)).toEqual([]);
+      } finally {
+        await peers.close();
+      }
 
       // Enrolled twice under one key: refused, and nothing changes.
       await expect(
