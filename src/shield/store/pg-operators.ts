@@ -7,6 +7,7 @@
 import { ControlError } from "../admin/control.js";
 import { OPERATOR_NAME, type OperatorConfig } from "../config-operators.js";
 import { edit } from "./pg-policy.js";
+import { POLICY_CHANNEL, transaction } from "./schema.js";
 import type pg from "pg";
 
 export async function addOperator(pool: pg.Pool, o: OperatorConfig): Promise<{ revision: number }> {
@@ -45,5 +46,43 @@ export async function removeOperator(pool: pg.Pool, name: string): Promise<{ rev
     const r = await c.query("DELETE FROM clawguard.operators WHERE name = $1", [name]);
     if (r.rowCount === 0) throw new ControlError(404, "name", `no operator "${name}"`);
     return {};
+  });
+}
+
+/**
+ * A store seeded before operators were shared has none: the first node to start against it
+ * brings its file's, once (a later removal is never undone by a restart). Operators scoped to
+ * fleets the store lacks are left out and named. Null when the store had them already.
+ */
+export async function seedOperators(
+  pool: pg.Pool,
+  operators: readonly OperatorConfig[],
+): Promise<{ added: string[]; skipped: string[] } | null> {
+  return transaction(pool, async (c) => {
+    const p = await c.query<{ seeded: boolean }>(
+      "SELECT operators_seeded AS seeded FROM clawguard.policy WHERE one FOR UPDATE",
+    );
+    if (!p.rows[0] || p.rows[0].seeded) return null;
+    const fleets = new Set(
+      (await c.query<{ name: string }>("SELECT name FROM clawguard.fleets")).rows.map((r) => r.name),
+    );
+    const added: string[] = [];
+    const skipped: string[] = [];
+    for (const o of operators) {
+      if (o.fleets !== null && !o.fleets.every((f) => fleets.has(f))) {
+        skipped.push(o.name);
+        continue;
+      }
+      const r = await c.query(
+        "INSERT INTO clawguard.operators (name, role, token_sha256, fleets) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        [o.name, o.role, o.tokenSha256, o.fleets],
+      );
+      if ((r.rowCount ?? 0) > 0) added.push(o.name);
+    }
+    const r = await c.query<{ revision: string }>(
+      "UPDATE clawguard.policy SET operators_seeded = true, revision = revision + 1 WHERE one RETURNING revision",
+    );
+    await c.query("SELECT pg_notify($1, $2)", [POLICY_CHANNEL, r.rows[0]!.revision]);
+    return { added, skipped };
   });
 }

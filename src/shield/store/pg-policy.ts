@@ -128,7 +128,7 @@ export async function readPolicy(pool: pg.Pool): Promise<PolicyDoc | null> {
 export async function seedPolicy(pool: pg.Pool, doc: PolicyDoc, node: string): Promise<boolean> {
   return transaction(pool, async (c) => {
     const inserted = await c.query(
-      "INSERT INTO clawguard.policy (one, revision, seeded_by, mode, budget) VALUES (true, 1, $1, $2, $3) ON CONFLICT DO NOTHING",
+      "INSERT INTO clawguard.policy (one, revision, seeded_by, mode, budget, operators_seeded) VALUES (true, 1, $1, $2, $3, true) ON CONFLICT DO NOTHING",
       [node, doc.mode, doc.budget ?? null],
     );
     if (inserted.rowCount === 0) return false;

@@ -119,6 +119,8 @@ CREATE INDEX log_records_host_rev ON clawguard.log_records (host_rev, ts);
  */
 const V2 = `
 ALTER TABLE clawguard.agents ADD COLUMN wg_public_key text UNIQUE, ADD COLUMN wg_preshared_key_file text;
+-- A store seeded under v1 has no operators yet: the first v2 node brings its file's, once.
+ALTER TABLE clawguard.policy ADD COLUMN operators_seeded boolean NOT NULL DEFAULT false;
 CREATE TABLE clawguard.operators (
   name text PRIMARY KEY,
   position bigserial NOT NULL,
