@@ -168,6 +168,16 @@ async function until<T>(
   }
 }
 
+/**
+ * A login account with an authorized key, made before the agent joins: the account a grant
+ * without --as opens (root is never opened by a certificate unless named).
+ */
+const DEPLOY_ACCOUNT =
+  "useradd -m -s /bin/bash deploy && install -d -m 700 -o deploy -g deploy /home/deploy/.ssh && " +
+  "{ cat /root/.ssh/authorized_keys 2>/dev/null || " +
+  "{ ssh-keygen -q -t ed25519 -N '' -f /tmp/deploy-key >/dev/null && cat /tmp/deploy-key.pub; }; } " +
+  "> /home/deploy/.ssh/authorized_keys && chown deploy:deploy /home/deploy/.ssh/authorized_keys";
+
 /** The cloud image: cloud-init and Node (with npm) installed, the NoCloud seed with the user-data. */
 async function cloudImage(root: string, userData: string): Promise<void> {
   await cmd(
@@ -186,7 +196,8 @@ async function cloudImage(root: string, userData: string): Promise<void> {
       "-c",
       // A cloud image ships its locale generated; cloud-init's locale module needs it.
       "apt-get install -y -q --no-download --no-install-recommends cloud-init locales && " +
-        "sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen && locale-gen",
+        "sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen && locale-gen && " +
+        DEPLOY_ACCOUNT,
     ],
     { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }, timeoutMs: 600_000 },
   );
@@ -269,6 +280,8 @@ describe.skipIf(!isRoot)(
         installClawguard(agent1).then(() => agent1.aptInstallNoRecommends(...WG_PACKAGES)),
       ]);
       writeFileSync(path.join(agent1.root, "root/probe.cjs"), PROBE);
+      // The agent's admin account, as an operator's server has one: the account a grant opens.
+      must(await sh(agent1, DEPLOY_ACCOUNT), "the deploy account");
 
       // The shield server: SSH open, then the tunnel, its sync daemon and the proxy.
       must(await sh(shield, "ufw allow 22/tcp && ufw --force enable"), "ufw");

@@ -69,13 +69,14 @@ export function sshAccessTests(lab: () => FleetSshLab): void {
       chmodSync(file("jump.conf"), 0o600);
     });
 
-    /** ssh from the internet, through the shield, to `to` (a tunnel address) as root. */
+    /** ssh from the internet, through the shield, to `to` (a tunnel address) as `user`. */
     const viaShield = (
       identity: string,
       cert: string | null,
       to: string,
       remote: string[] = ["echo", "in-as-$(id -un)"],
       extra: string[] = [],
+      user = "deploy",
     ) =>
       l.topo.in(
         [
@@ -90,14 +91,14 @@ export function sshAccessTests(lab: () => FleetSshLab): void {
           ...["-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"],
           ...["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"],
           ...extra,
-          `root@${to}`,
+          `${user}@${to}`,
           ...remote,
         ],
         30_000,
       );
-    const loggedIn = async (r: Promise<CmdResult>) => {
+    const loggedIn = async (r: Promise<CmdResult>, user = "deploy") => {
       const res = await r;
-      expect(res.stdout.trim(), res.stderr).toBe("in-as-root");
+      expect(res.stdout.trim(), res.stderr).toBe(`in-as-${user}`);
     };
     const refused = async (r: Promise<CmdResult>) => {
       const res = await r;
@@ -145,8 +146,10 @@ export function sshAccessTests(lab: () => FleetSshLab): void {
         expect(state?.lastSuccess, c.name).toBeGreaterThan(Date.now() - 60_000);
         expect(state?.url, c.name).toMatch(/^http:\/\/10\.77\.0\.1:3129\//);
       }
-      await loggedIn(viaShield(l.agent1.sshKey, null, l.agent1Tunnel));
-      await loggedIn(viaShield(l.agent2.sshKey, null, l.agent2Tunnel));
+      const asRoot = (c: typeof l.agent1, to: string) =>
+        loggedIn(viaShield(c.sshKey, null, to, undefined, [], "root"), "root");
+      await asRoot(l.agent1, l.agent1Tunnel);
+      await asRoot(l.agent2, l.agent2Tunnel);
       // The operator's key without a certificate is nobody's.
       await refused(viaShield(file("operator"), null, l.agent1Tunnel));
     });
@@ -155,6 +158,8 @@ export function sshAccessTests(lab: () => FleetSshLab): void {
       const g = await grant("agent1", "10m");
       await loggedIn(viaShield(file("operator"), g.cert, l.agent1Tunnel));
       await refused(viaShield(file("operator"), g.cert, l.agent2Tunnel));
+      // It opens the agent's login account, not root's.
+      await refused(viaShield(file("operator"), g.cert, l.agent1Tunnel, undefined, [], "root"));
       // The way to agent 2 is open: its own principal's grant logs in.
       await loggedIn(viaShield(file("operator"), (await grant("agent2", "10m")).cert, l.agent2Tunnel));
     });

@@ -32,7 +32,7 @@ export interface OperatorConfig {
   fleets: string[] | null;
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const OPERATOR_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** The name the admin token file's holder goes by: an admin over everything. */
 export const TOKEN_FILE_OPERATOR = "admin";
@@ -46,7 +46,8 @@ export function operatorsConfig(
   const tokens = new Map<string, number>();
   return raw.map((o, i) => {
     const at = (...k: Segment[]) => ["operators", i, ...k];
-    if (!NAME.test(o.name)) fail(at("name"), `operator name "${o.name}" must match ${NAME.source}`);
+    if (!OPERATOR_NAME.test(o.name))
+      fail(at("name"), `operator name "${o.name}" must match ${OPERATOR_NAME.source}`);
     const first = seen.get(o.name);
     if (first !== undefined) fail(at("name"), `operator "${o.name}" is already operators[${first}]`);
     seen.set(o.name, i);

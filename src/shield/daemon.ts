@@ -30,6 +30,7 @@ import { startGateway, type GatewayListeners } from "./transparent/listeners.js"
 import { BudgetShare, SharedStore, SqliteState, statePath, withPolicy } from "./store/index.js";
 import { sharedAdmin, storeReloadTarget } from "./store/admin.js";
 import { registerStoreMetrics } from "./store/metrics.js";
+import { SharedSshCa } from "./store/pg-grants.js";
 
 export interface ManagedShieldOptions {
   resolver?: Resolver;
@@ -216,6 +217,10 @@ export async function startManagedShield(
       apply: store.applyDoc,
       warn,
     });
+  // Sharing a store, grants and the KRL are the store's; the CA key, if any, stays here.
+  const sshCa = new SshCa(caDirOf(cfg.file));
+  const sharedCa = shared ? new SharedSshCa(shared.pool, sshCa, shared.node, warn) : null;
+  await sharedCa?.start();
   /**
    * Change shield.yaml through the API: the edit is made on the file's text (layout and
    * comments kept), must pass the validation a reload applies, replaces the file atomically, and
@@ -257,7 +262,7 @@ export async function startManagedShield(
       ...(store ? { store: store.admin, log: { query: store.queryLog } } : {}),
       // Straight to the store, as membership is: a change is no decision to count or stream.
       record: (r) => log.append(r),
-      sshCa: new SshCa(caDirOf(cfg.file)),
+      sshCa: sharedCa ?? sshCa,
       resolver: opts.resolver ?? systemResolver,
       tunnels: () => wireguard.tunnels(),
     });
@@ -268,9 +273,8 @@ export async function startManagedShield(
   let krl: { server: http.Server; address: AddressInfo } | null = null;
   const krlListen = cfg.sshAccess.krlListen;
   if (krlListen) {
-    const ca = new SshCa(caDirOf(cfg.file));
     krl = await startKrlServer(krlListen.host, krlListen.port, {
-      file: ca.krlFile,
+      file: sshCa.krlFile,
       identify: (address) => ctl.policy.identify(address)?.id ?? null,
     }).catch((e: unknown) => {
       const code = (e as NodeJS.ErrnoException).code ?? String(e);
@@ -304,6 +308,7 @@ export async function startManagedShield(
         }
         // Side by side: the proxy's close cuts what is left on the transparent HTTP port too.
         await Promise.all([gateway?.close(), shield.close(graceMs)]);
+        await sharedCa?.close();
         await stopStores();
       })();
       return closing;

@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { ShieldConfig } from "../config.js";
 import { parseDuration } from "../units.js";
 import { ACCOUNT_NAME } from "../../render/sshd-ca.js";
-import { grantState, SshCaError, type Grant, type SshCa } from "../ssh/ca.js";
+import { grantState, SshCaError, type Grant, type GrantAuthority } from "../ssh/ca.js";
 import type { Operator } from "./access.js";
 import { visibleAgent } from "./scope.js";
 import { ControlError } from "./control.js";
@@ -78,7 +78,12 @@ export function listGrants(
 }
 
 /** The grant with this serial, if the operator may see it; else a 404, as for a serial unknown. */
-export async function grantFor(op: Operator, cfg: ShieldConfig, ca: SshCa, serial: number): Promise<Grant> {
+export async function grantFor(
+  op: Operator,
+  cfg: ShieldConfig,
+  ca: GrantAuthority,
+  serial: number,
+): Promise<Grant> {
   const g = (await ca.grants()).find((x) => x.serial === serial);
   if (!g || (op.fleets !== null && !visibleAgent(op, cfg, g.agent)))
     throw new HttpError(404, "serial", `no grant with serial ${serial}`);

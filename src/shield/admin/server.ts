@@ -37,7 +37,7 @@ import { may, OperatorTokens, unscoped, type Need, type Operator } from "./acces
 import { addOperatorText, removeOperatorText } from "./operators-file.js";
 import { ROLES, TOKEN_FILE_OPERATOR } from "../config-operators.js";
 import { createHash, randomBytes } from "node:crypto";
-import type { SshCa } from "../ssh/ca.js";
+import type { GrantAuthority } from "../ssh/ca.js";
 import { asHttp, checkGrant, grantFor, grantSchema, listGrants } from "./grants.js";
 import { scopeLevels, scopeMetrics, scopeModes, visibleAgent, visibleAgents, visibleFleet } from "./scope.js";
 import {
@@ -78,8 +78,8 @@ export interface AdminApi {
   resolver: Resolver;
   /** Append a record to the audit log (each change an operator makes is one). */
   record(r: LogRecord): void;
-  /** The fleet's SSH user CA, which signs access grants. */
-  sshCa?: SshCa;
+  /** The fleet's SSH user CA, which signs access grants (its grants in a shared store, if any). */
+  sshCa?: GrantAuthority;
   /** WireGuard agents' tunnels (handshake, endpoint, transfer), by agent id. */
   tunnels?: () => Promise<Map<string, AgentTunnel>>;
 }
@@ -426,11 +426,20 @@ export function createAdminHandler(
           throw new HttpError(409, "name", `"${TOKEN_FILE_OPERATOR}" is the holder of admin.token_file`);
         const token = randomBytes(24).toString("base64url");
         const tokenSha256 = createHash("sha256").update(token).digest("hex");
-        await api.editConfig(
-          `api add operator ${body.name} by ${op.name}`,
-          (t) => addOperatorText(t, { ...body, tokenSha256 }),
-          "operators",
-        );
+        // Sharing a store, operators are the store's: every node authenticates this one.
+        if (api.store)
+          await api.store.addOperator({
+            name: body.name,
+            role: body.role,
+            tokenSha256,
+            fleets: body.fleets ? [...new Set(body.fleets)] : null,
+          });
+        else
+          await api.editConfig(
+            `api add operator ${body.name} by ${op.name}`,
+            (t) => addOperatorText(t, { ...body, tokenSha256 }),
+            "operators",
+          );
         changed(
           op,
           "operatorAdded",
@@ -456,11 +465,13 @@ export function createAdminHandler(
             "name",
             `the admin token file's holder goes with the file: remove admin.token_file instead`,
           );
-        await api.editConfig(
-          `api remove operator ${body.name} by ${op.name}`,
-          (t) => removeOperatorText(t, body.name),
-          "operators",
-        );
+        if (api.store) await api.store.removeOperator(body.name);
+        else
+          await api.editConfig(
+            `api remove operator ${body.name} by ${op.name}`,
+            (t) => removeOperatorText(t, body.name),
+            "operators",
+          );
         changed(op, "operatorRemoved", {}, `operator ${body.name} removed: they can no longer log in`);
         sendJson(res, 200, { ok: true, operators: operatorList() });
       }),

@@ -7,6 +7,7 @@ import type http from "node:http";
 import { z } from "zod";
 import type { NodeView } from "../store/pg-policy.js";
 import type { StoreHealth } from "../store/index.js";
+import type { OperatorConfig } from "../config-operators.js";
 import { HttpError, parse, readJson, sendJson } from "./http.js";
 
 /** What the API asks of the shared store (the daemon wires it). */
@@ -18,6 +19,9 @@ export interface StoreAdmin {
   removeAgent(id: string): Promise<{ tunnelsClosed: number }>;
   move(agent: string, to: string): Promise<{ from: string | null }>;
   drain(node: string): Promise<{ moved: Array<{ agent: string; to: string }> }>;
+  /** Operators live in the store: added or removed there, every node follows. */
+  addOperator(o: OperatorConfig): Promise<void>;
+  removeOperator(name: string): Promise<void>;
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void> | void;

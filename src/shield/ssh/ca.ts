@@ -4,7 +4,8 @@
  * `agent-<id>:<user>` for a grant `--as USER`, which only that account's file lists) and
  * writes the key revocation list. Agents' sshd do the authentication; nothing here is in that
  * path. The directory holds `ca` (the private key, 0600, in a 0700 directory), `ca.pub`, `krl`
- * and `grants.json` (every grant ever made, for serials, listing and revocation).
+ * and `grants.json` (every grant ever made, for serials, listing and revocation). Shields sharing
+ * a store keep grants and the KRL there instead (store/pg-grants.ts); the key stays here.
  */
 import { execFile } from "node:child_process";
 import {
@@ -57,6 +58,13 @@ export interface GrantRequest {
   reason?: string;
 }
 
+/** What the admin API asks of grants: this CA's files, or a shared store's rows. */
+export interface GrantAuthority {
+  grants(): Promise<Grant[]>;
+  sign(req: GrantRequest): Promise<{ grant: Grant; certificate: string }>;
+  revoke(serial: number, by: string): Promise<Grant>;
+}
+
 /** Where the CA of the shield configured by this file lives: beside it, in `ssh-ca/`. */
 export function caDirOf(configFile: string): string {
   return path.join(path.dirname(path.resolve(configFile)), "ssh-ca");
@@ -90,7 +98,7 @@ async function keygen(args: string[], what: string): Promise<string> {
   }
 }
 
-export class SshCa {
+export class SshCa implements GrantAuthority {
   constructor(readonly dir: string) {}
 
   get keyFile(): string {
@@ -182,6 +190,20 @@ export class SshCa {
    */
   async sign(req: GrantRequest, now: number = Date.now()): Promise<{ grant: Grant; certificate: string }> {
     await this.check();
+    const grants = await this.grants();
+    const serial = grants.reduce((m, g) => Math.max(m, g.serial), 0) + 1;
+    const out = await this.signAs(req, serial, now);
+    await this.saveGrants([...grants, out.grant]);
+    return out;
+  }
+
+  /** Sign with a serial the caller chose (a shared store hands them out); nothing is saved here. */
+  async signAs(
+    req: GrantRequest,
+    serial: number,
+    now: number = Date.now(),
+  ): Promise<{ grant: Grant; certificate: string }> {
+    await this.check();
     const key = req.publicKey.trim();
     if (
       !/^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\n]*)?$/.test(
@@ -210,8 +232,6 @@ export class SshCa {
           where: "key",
         });
       }
-      const grants = await this.grants();
-      const serial = grants.reduce((m, g) => Math.max(m, g.serial), 0) + 1;
       const principal = principalOf(req.agent, req.user);
       const keyId = `clawguard grant ${serial} by ${req.operator} for ${principal}${req.user ? ` as ${req.user}` : ""}`;
       // A minute back, so a clock a little behind on the agent does not refuse a fresh grant.
@@ -238,7 +258,6 @@ export class SshCa {
         revokedAt: null,
         revokedBy: null,
       };
-      await this.saveGrants([...grants, grant]);
       return { grant, certificate };
     } finally {
       await rm(work, { recursive: true, force: true });
@@ -273,16 +292,45 @@ export class SshCa {
    * was made, and always above the last one's: an agent refuses a list older than the one it has.
    */
   private async writeKrl(serials: number[]): Promise<void> {
-    const spec = path.join(this.dir, "krl.spec");
-    await writeFile(spec, serials.map((s) => `serial: ${s}\n`).join(""), { mode: 0o600 });
-    const next = `${this.krlFile}.next`;
-    await rm(next, { force: true });
     const version = Math.max(Date.now(), (await this.krlVersion()) + 1);
-    const args = ["-q", "-k", "-z", String(version), "-f", next];
-    if (serials.length > 0) args.push("-s", this.publicKeyFile);
-    await keygen([...args, spec], "cannot write the KRL");
+    const pub = serials.length > 0 ? await readFile(this.publicKeyFile, "utf8") : "";
+    await this.installKrl(await makeKrl(pub, serials, version));
+  }
+
+  /** Put these KRL bytes in place, atomically, readable by the agents' fetch (a shared store's). */
+  async installKrl(bytes: Buffer): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const next = `${this.krlFile}.next`;
+    await writeFile(next, bytes, { mode: 0o644 });
     await chmod(next, 0o644);
     await rename(next, this.krlFile);
+  }
+}
+
+/**
+ * A KRL of `version` revoking these serials of the CA whose public key this is. Only the public
+ * key is needed: any node sharing a store can write the list, the CA's private key stays put.
+ */
+export async function makeKrl(
+  caPublicKey: string,
+  serials: readonly number[],
+  version: number,
+): Promise<Buffer> {
+  const work = await mkdtemp(path.join(tmpdir(), "clawguard-krl-"));
+  try {
+    const spec = path.join(work, "krl.spec");
+    await writeFile(spec, serials.map((s) => `serial: ${s}\n`).join(""), { mode: 0o600 });
+    const out = path.join(work, "krl");
+    const args = ["-q", "-k", "-z", String(version), "-f", out];
+    if (serials.length > 0) {
+      const pub = path.join(work, "ca.pub");
+      await writeFile(pub, caPublicKey.trim() + "\n", { mode: 0o600 });
+      args.push("-s", pub);
+    }
+    await keygen([...args, spec], "cannot write the KRL");
+    return await readFile(out);
+  } finally {
+    await rm(work, { recursive: true, force: true });
   }
 }
 

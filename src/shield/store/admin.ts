@@ -19,6 +19,7 @@ import type { Mode } from "../types.js";
 import { ClawguardError } from "../../errors.js";
 import { storeError } from "./connect.js";
 import { drainNode, editRule, listNodes, moveAgent, removeAgent, setMode } from "./pg-policy.js";
+import { addOperator, removeOperator } from "./pg-operators.js";
 import { querySharedLog, type SharedRecord } from "./pg-log-read.js";
 import { samePolicy, withPolicy, type PolicyDoc } from "./policy-doc.js";
 import type { SharedStore } from "./index.js";
@@ -89,6 +90,12 @@ export function sharedAdmin(
       },
       move: (agent, to) => write(`moving agent ${agent}`, () => moveAgent(shared.pool, agent, to)),
       drain: (node) => write(`draining node ${node}`, () => drainNode(shared.pool, node)),
+      addOperator: async (o) => {
+        await write(`adding operator ${o.name}`, () => addOperator(shared.pool, o));
+      },
+      removeOperator: async (name) => {
+        await write(`removing operator ${name}`, () => removeOperator(shared.pool, name));
+      },
     },
   };
 }
@@ -109,7 +116,7 @@ export function storeReloadTarget(
       if (!samePolicy(file, doc))
         throw new ClawguardError(
           "CG_CONFIG_INVALID",
-          `its policy (mode, allow, deny, budget, tiers, fleets or agents) differs from the store's (revision ${shared.health().revision}), which holds the policy of every node: nothing was applied. ` +
+          `its policy (mode, allow, deny, budget, tiers, fleets, agents or operators) differs from the store's (revision ${shared.health().revision}), which holds the policy of every node: nothing was applied. ` +
             "Change the policy with clawguard shield rules, mode, or the admin API, on any node; shield.yaml's policy only seeds an empty store",
         );
       loaded(file);
@@ -134,6 +141,7 @@ function currentDoc(ctl: ShieldControl, doc: PolicyDoc): PolicyDoc {
     tiers: c.tiers,
     fleets: c.fleets,
     agents: c.agents.map((a) => ({ ...a, node: node.get(a.id) ?? null })),
+    operators: c.operators,
     overrides: ctl.modes().overrides,
   };
 }

@@ -17,6 +17,7 @@ import { LogShipper, type ShipHealth } from "./log-ship.js";
 import { dropDaysBefore, DAY_MS } from "./pg-log.js";
 import { PgBudgetCounts } from "./pg-budgets.js";
 import { heartbeat, readPolicy, seedPolicy } from "./pg-policy.js";
+import { seedOperators } from "./pg-operators.js";
 import { docFromJson, docToJson, samePolicy, seedFrom, type PolicyDoc } from "./policy-doc.js";
 import { migrate } from "./schema.js";
 import { SqliteState, statePath } from "./sqlite-state.js";
@@ -74,6 +75,14 @@ export class SharedStore {
       const seeded = await readPolicy(pool);
       if (seeded === null && (await seedPolicy(pool, seedFrom(cfg, node), node)))
         warn(`seeded the store with the policy of ${cfg.file}; from now on the store holds it`);
+      const ops = await seedOperators(pool, cfg.operators);
+      if (ops)
+        warn(
+          `the store had no operators yet: added ${ops.added.length ? ops.added.join(", ") : "none"} from ${cfg.file}` +
+            (ops.skipped.length
+              ? `; left out ${ops.skipped.join(", ")} (fleets the store does not have)`
+              : ""),
+        );
       doc = (await readPolicy(pool))!;
     } catch (e) {
       const cached = state.cachedPolicy();

@@ -10,7 +10,7 @@ import type { RuleEdit } from "../admin/rules-file.js";
 import { parseRule, RuleError } from "../policy/rules.js";
 import type { Mode } from "../types.js";
 import type { ModeScopeName } from "../admin/control.js";
-import { readBudget, readMode, type PolicyDoc, type StoredAgent } from "./policy-doc.js";
+import { readBudget, readMode, readOperator, type PolicyDoc, type StoredAgent } from "./policy-doc.js";
 import { POLICY_CHANNEL, transaction } from "./schema.js";
 
 /** Nodes that reported within this long count as alive (heartbeats come every few seconds). */
@@ -42,6 +42,9 @@ export async function readPolicy(pool: pg.Pool): Promise<PolicyDoc | null> {
     const agents = await c.query("SELECT * FROM clawguard.agents ORDER BY position");
     const rules = await c.query("SELECT level, name, verdict, rule FROM clawguard.rules ORDER BY position");
     const overrides = await c.query("SELECT scope, id, mode FROM clawguard.mode_overrides");
+    const operators = await c.query(
+      "SELECT name, role, token_sha256, fleets FROM clawguard.operators ORDER BY position",
+    );
     const doc: PolicyDoc = {
       revision: Number(head.revision),
       mode: readMode(head.mode),
@@ -50,6 +53,7 @@ export async function readPolicy(pool: pg.Pool): Promise<PolicyDoc | null> {
       tiers: {},
       fleets: {},
       agents: [],
+      operators: operators.rows.map(readOperator),
       overrides: { global: null, fleets: {}, agents: {} },
     };
     const budget = readBudget(head.budget);
@@ -82,6 +86,14 @@ export async function readPolicy(pool: pg.Pool): Promise<PolicyDoc | null> {
         ...(a.sources ? { sources: a.sources } : {}),
         ...(a.mode ? { mode: readMode(a.mode) } : {}),
         ...(b ? { budget: b } : {}),
+        ...(a.wg_public_key
+          ? {
+              wireguard: {
+                publicKey: a.wg_public_key,
+                ...(a.wg_preshared_key_file ? { presharedKeyFile: a.wg_preshared_key_file } : {}),
+              },
+            }
+          : {}),
       };
       byId.set(a.id, agent);
       doc.agents.push(agent);
@@ -116,7 +128,7 @@ export async function readPolicy(pool: pg.Pool): Promise<PolicyDoc | null> {
 export async function seedPolicy(pool: pg.Pool, doc: PolicyDoc, node: string): Promise<boolean> {
   return transaction(pool, async (c) => {
     const inserted = await c.query(
-      "INSERT INTO clawguard.policy (one, revision, seeded_by, mode, budget) VALUES (true, 1, $1, $2, $3) ON CONFLICT DO NOTHING",
+      "INSERT INTO clawguard.policy (one, revision, seeded_by, mode, budget, operators_seeded) VALUES (true, 1, $1, $2, $3, true) ON CONFLICT DO NOTHING",
       [node, doc.mode, doc.budget ?? null],
     );
     if (inserted.rowCount === 0) return false;
@@ -141,7 +153,7 @@ export async function seedPolicy(pool: pg.Pool, doc: PolicyDoc, node: string): P
     }
     for (const a of doc.agents) {
       await c.query(
-        "INSERT INTO clawguard.agents (id, fleet, tier, token_sha256, sources, mode, budget, node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO clawguard.agents (id, fleet, tier, token_sha256, sources, mode, budget, node, wg_public_key, wg_preshared_key_file) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         [
           a.id,
           a.fleet ?? null,
@@ -151,10 +163,17 @@ export async function seedPolicy(pool: pg.Pool, doc: PolicyDoc, node: string): P
           a.mode ?? null,
           a.budget ?? null,
           a.node,
+          a.wireguard?.publicKey ?? null,
+          a.wireguard?.presharedKeyFile ?? null,
         ],
       );
       addRules("agent", a.id, a);
     }
+    for (const o of doc.operators)
+      await c.query(
+        "INSERT INTO clawguard.operators (name, role, token_sha256, fleets) VALUES ($1, $2, $3, $4)",
+        [o.name, o.role, o.tokenSha256, o.fleets],
+      );
     if (rules.length > 0)
       await c.query(
         "INSERT INTO clawguard.rules (level, name, verdict, rule) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
@@ -166,7 +185,7 @@ export async function seedPolicy(pool: pg.Pool, doc: PolicyDoc, node: string): P
 }
 
 /** Run one edit of the policy: serialised with every other, with a new revision and NOTIFY on commit. */
-async function edit<T>(
+export async function edit<T>(
   pool: pg.Pool,
   fn: (c: pg.PoolClient) => Promise<T>,
 ): Promise<T & { revision: number }> {

@@ -1,11 +1,12 @@
 /**
  * The part of a shield's config that nodes sharing a store share: the global mode, rules and
- * budget, tiers, fleets, agents (with the node that carries each), and the mode switches made
- * through the API. Everything else in shield.yaml (listen, admin, log, limits, gateway...) is the
- * node's own. Pure: the store reads and writes rows, this turns them into a config and back.
+ * budget, tiers, fleets, agents (with the node that carries each and their WireGuard keys), the
+ * operators, and the mode switches made through the API. Everything else in shield.yaml (listen,
+ * admin and its token file, log, limits, gateway, wireguard...) is the node's own. Pure: the store reads and writes rows, this turns them into a config and back.
  */
 import { z } from "zod";
 import type { AgentConfig, BudgetConfig, FleetConfig, ShieldConfig, TierConfig } from "../config.js";
+import { ROLES, type OperatorConfig } from "../config-operators.js";
 import type { Overrides } from "../admin/control.js";
 import type { Mode } from "../types.js";
 
@@ -23,6 +24,7 @@ export interface PolicyDoc {
   tiers: Record<string, TierConfig>;
   fleets: Record<string, FleetConfig>;
   agents: StoredAgent[];
+  operators: OperatorConfig[];
   overrides: Overrides;
 }
 
@@ -37,6 +39,7 @@ export function seedFrom(cfg: ShieldConfig, node: string): PolicyDoc {
     tiers: cfg.tiers,
     fleets: cfg.fleets,
     agents: cfg.agents.map((a) => ({ ...a, node })),
+    operators: cfg.operators,
     overrides: { global: null, fleets: {}, agents: {} },
   };
 }
@@ -52,13 +55,14 @@ export function withPolicy(local: ShieldConfig, doc: PolicyDoc): ShieldConfig {
     tiers: doc.tiers,
     fleets: doc.fleets,
     agents: doc.agents.map(({ node: _node, ...a }) => a),
+    operators: doc.operators,
   };
 }
 
 /** Whether shield.yaml's policy says the same as the store's (mode switches aside). */
 export function samePolicy(cfg: ShieldConfig, doc: PolicyDoc): boolean {
   const pick = (c: ShieldConfig) =>
-    canonical([c.mode, c.allow, c.deny, c.budget ?? null, c.tiers, c.fleets, c.agents]);
+    canonical([c.mode, c.allow, c.deny, c.budget ?? null, c.tiers, c.fleets, c.agents, c.operators]);
   return pick(cfg) === pick(withPolicy(cfg, doc));
 }
 
@@ -87,6 +91,18 @@ export function readBudget(v: unknown): BudgetConfig | undefined {
   return v === null || v === undefined ? undefined : budgetSchema.parse(v);
 }
 export const readMode = (v: unknown): Mode => mode.parse(v);
+
+const operatorRow = z.object({
+  name: z.string(),
+  role: z.enum(ROLES),
+  token_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  fleets: z.array(z.string()).min(1).nullable(),
+});
+/** A stored operator, checked as a budget is: a row that is not one refuses the whole policy. */
+export function readOperator(v: unknown): OperatorConfig {
+  const o = operatorRow.parse(v);
+  return { name: o.name, role: o.role, tokenSha256: o.token_sha256, fleets: o.fleets };
+}
 
 /** The doc as JSON for the node's cache, and back (checked: a damaged cache is not a policy). */
 export function docToJson(doc: PolicyDoc): string {
@@ -122,9 +138,21 @@ const docSchema = z.object({
       sources: z.array(z.string()).optional(),
       mode: mode.optional(),
       budget: budgetSchema.optional(),
+      wireguard: z.object({ publicKey: z.string(), presharedKeyFile: z.string().optional() }).optional(),
       node: z.string().nullable(),
     }),
   ),
+  // A cache written before operators were shared has none: the store's come at the next read.
+  operators: z
+    .array(
+      z.object({
+        name: z.string(),
+        role: z.enum(ROLES),
+        tokenSha256: z.string(),
+        fleets: z.array(z.string()).nullable(),
+      }),
+    )
+    .default([]),
   overrides: z.object({
     global: mode.nullable(),
     fleets: z.record(z.string(), mode),

@@ -5,14 +5,14 @@
  *
  * Policy rows (settings, tiers, fleets, agents, rules, mode_overrides) change only together with
  * a bump of `policy.revision` and a NOTIFY on `clawguard_policy` in the same transaction: nodes
- * listen, and re-read when the revision they hold is older. Operators and grants, when they
- * come, are rows of the same kind (`operators (name, ...)`, `grants (operator, scope, id, role)`)
- * and follow the same rule, so nothing about propagation changes for them.
+ * listen, and re-read when the revision they hold is older. Operators (v2) are rows of the same
+ * kind and follow the same rule. SSH grants (v2) are not policy: they change with the KRL row,
+ * which holds the one list every node serves, its version rising with each write.
  */
 import type pg from "pg";
 import { ClawguardError } from "../../errors.js";
 
-export const STORE_SCHEMA_VERSION = 1;
+export const STORE_SCHEMA_VERSION = 2;
 export const SCHEMA = "clawguard";
 export const POLICY_CHANNEL = "clawguard_policy";
 /** Any constant: the advisory lock that serialises migrations and partition changes. */
@@ -112,8 +112,55 @@ CREATE INDEX log_records_agent ON clawguard.log_records (agent, ts);
 CREATE INDEX log_records_host_rev ON clawguard.log_records (host_rev, ts);
 `;
 
+/**
+ * Operators, agents' WireGuard keys and SSH grants shared. A preshared key's file is named, never
+ * read: the key itself stays on the nodes. The CA's private key stays on the nodes that hold it;
+ * its public key is here, so any node can write the KRL (which names serials of that key).
+ */
+const V2 = `
+ALTER TABLE clawguard.agents ADD COLUMN wg_public_key text UNIQUE, ADD COLUMN wg_preshared_key_file text;
+-- A store seeded under v1 has no operators yet: the first v2 node brings its file's, once.
+ALTER TABLE clawguard.policy ADD COLUMN operators_seeded boolean NOT NULL DEFAULT false;
+CREATE TABLE clawguard.operators (
+  name text PRIMARY KEY,
+  position bigserial NOT NULL,
+  role text NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+  token_sha256 text NOT NULL UNIQUE,
+  -- null: every fleet. Checked against clawguard.fleets by each edit (an array has no foreign key).
+  fleets text[]
+);
+CREATE TABLE clawguard.ssh_grants (
+  serial bigint PRIMARY KEY,
+  agent text NOT NULL,
+  principal text NOT NULL,
+  user_name text,
+  operator text NOT NULL,
+  key_id text NOT NULL,
+  fingerprint text NOT NULL,
+  valid_after bigint NOT NULL,
+  valid_before bigint NOT NULL,
+  no_forwarding boolean NOT NULL,
+  reason text,
+  revoked_at bigint,
+  revoked_by text
+);
+-- The KRL every node serves, and the CA public key it is made for. Grants and revocations lock
+-- this row, so serials and versions are handed out one at a time across nodes.
+CREATE TABLE clawguard.ssh_krl (
+  one boolean PRIMARY KEY DEFAULT true CHECK (one),
+  ca_public_key text NOT NULL,
+  version bigint NOT NULL,
+  krl bytea,
+  written_by text NOT NULL,
+  written_at timestamptz NOT NULL DEFAULT now()
+);
+`;
+
 /** Migrations by the version they lead to; each runs once, in order. */
-const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [{ version: 1, sql: V1 }];
+const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+  { version: 1, sql: V1 },
+  { version: 2, sql: V2 },
+];
 
 export async function schemaVersion(db: pg.ClientBase | pg.Pool): Promise<number> {
   const t = await db.query<{ present: boolean }>(
@@ -124,22 +171,25 @@ export async function schemaVersion(db: pg.ClientBase | pg.Pool): Promise<number
   return r.rows[0]?.v ?? 0;
 }
 
-export function newerSchema(version: number, where: string): ClawguardError {
+export function newerSchema(version: number, where: string, known = STORE_SCHEMA_VERSION): ClawguardError {
   return new ClawguardError(
     "CG_STORE_SCHEMA_NEWER",
-    `the store at ${where} has schema version ${version}; this clawguard knows up to ${STORE_SCHEMA_VERSION}`,
+    `the store at ${where} has schema version ${version}; this clawguard knows up to ${known}`,
     { where: "store.postgres", hint: "upgrade clawguard on this node to the version the other nodes run" },
   );
 }
 
-/** Create or bring the tables up to STORE_SCHEMA_VERSION; refuse a newer schema. */
-export async function migrate(pool: pg.Pool, where: string): Promise<void> {
+/**
+ * Create or bring the tables up to STORE_SCHEMA_VERSION; refuse a newer schema. `upTo` is what
+ * an older clawguard knew, for the tests of migrations and refusals.
+ */
+export async function migrate(pool: pg.Pool, where: string, upTo = STORE_SCHEMA_VERSION): Promise<void> {
   await withSchemaLock(pool, async (c) => {
     await c.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`);
     const version = await schemaVersion(c);
-    if (version > STORE_SCHEMA_VERSION) throw newerSchema(version, where);
+    if (version > upTo) throw newerSchema(version, where, upTo);
     for (const m of MIGRATIONS) {
-      if (m.version <= version) continue;
+      if (m.version <= version || m.version > upTo) continue;
       await c.query(m.sql);
       await c.query("INSERT INTO clawguard.schema_version (version) VALUES ($1)", [m.version]);
     }

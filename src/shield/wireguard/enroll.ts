@@ -10,7 +10,8 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ClawguardError, type ErrorDetails } from "../../errors.js";
 import type { AgentConfig, ShieldConfig } from "../config.js";
-import { interfaceAddresses } from "../config-wireguard.js";
+import { parseShieldConfigKept, readKeptConfig } from "../config-cache.js";
+import { interfaceAddresses, type AgentWireguard } from "../config-wireguard.js";
 import type { LogReader } from "../log/store.js";
 import { MEMBERSHIP_METHODS } from "../membership.js";
 import { formatIP, parseCidr, parseIP, type IP } from "../../net/addresses.js";
@@ -164,8 +165,6 @@ function takenAddresses(agents: readonly AgentConfig[]): IP[] {
 }
 
 export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
-  const now = o.now ?? Date.now;
-  const r = o.run ?? defaultRun;
   if (o.publicKey !== undefined) {
     const problem = wireguardKeyProblem(o.publicKey.trim());
     if (problem) throw new EnrollError(`--public-key: ${problem}`);
@@ -175,37 +174,25 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
   const psk = o.presharedKey ? generatePresharedKey() : undefined;
   let pskFile: string | undefined;
 
+  // Sharing a store, agents are the store's: the agent joins it, carried by this node.
+  const sharing = await sharedConfig(o.configFile);
+  if (sharing) {
+    const { enrollShared } = await import("./enroll-shared.js");
+    const common = await commonOf(o, sharing);
+    const { result, pskFile: made } = await enrollShared(o, sharing, publicKey, psk, (c) =>
+      allocateAddresses(interfaceAddresses(wireguardOf(c)), takenAddresses(c.agents)).map(hostCidr),
+    );
+    return finish(o, sharing, { ...common, ...result }, publicKey, made, psk, pair);
+  }
   const { cfg, result } = await editConfig(o.configFile, async (c) => {
     const wg = wireguardOf(c);
-    const endpoint = endpointOf(o, c);
-    const { proxy, shieldAddresses } = proxyOf(c);
-    const shieldPublicKey = publicKeyOf(
-      await readKeyFile(wg.privateKeyFile, "shield's WireGuard private key"),
-    );
+    const common = await commonOf(o, c);
     const existing = c.agents.find((a) => a.id === o.id);
     const owner = c.agents.find((a) => a.wireguard?.publicKey === publicKey);
     if (owner && owner.id !== o.id)
       throw new EnrollError(`agent "${owner.id}" already has this public key; every agent needs its own`);
-    const common = { endpoint, proxy, shieldAddresses, shieldPublicKey };
     if (existing) {
-      if (o.publicKey === undefined)
-        throw new EnrollError(
-          `agent "${o.id}" is already enrolled: to give it a new key, make one on the agent (clawguard lockdown keygen) and pass it with --public-key; to start over, revoke it first`,
-        );
-      if (!existing.wireguard)
-        throw new EnrollError(
-          `agent "${o.id}" is in ${o.configFile} without WireGuard (a token or source agent); pick another id or revoke it first`,
-        );
-      for (const [flag, want, have] of [
-        ["--fleet", o.fleet, existing.fleet],
-        ["--tier", o.tier, existing.tier],
-      ] as const)
-        if (want !== undefined && want !== have)
-          throw new EnrollError(
-            `${flag}: a key rotation keeps the agent's ${flag.slice(2)} (${have ?? "none"}); change it in ${o.configFile}`,
-          );
-      if (psk !== undefined)
-        throw new EnrollError("--preshared-key: a key rotation keeps the agent's preshared key");
+      rotationProblem(o, existing);
       return {
         result: { ...common, addresses: existing.sources ?? [], replaced: existing.wireguard },
         edit: { kind: "setKey", id: o.id, publicKey },
@@ -213,17 +200,7 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
     }
     // Every address some agent holds is taken, whatever that agent is identified by.
     const addresses = allocateAddresses(interfaceAddresses(wg), takenAddresses(c.agents)).map(hostCidr);
-    if (psk !== undefined) {
-      // Root's alone, and there before shield.yaml names it: the sync daemon may read it at once.
-      const file = presharedKeyPath(c, o.id);
-      await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-      await writeFile(file, psk + "\n", { mode: 0o600, flag: "wx" }).catch((e: NodeJS.ErrnoException) => {
-        throw new EnrollError(
-          `${file}: ${e.code === "EEXIST" ? "exists already (left by an earlier enrolment?); remove it" : e.message}`,
-        );
-      });
-      pskFile = file;
-    }
+    if (psk !== undefined) pskFile = await writePresharedKey(c, o.id, psk);
     const entry = {
       id: o.id,
       ...(o.fleet !== undefined ? { fleet: o.fleet } : {}),
@@ -233,13 +210,93 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
       ...(pskFile !== undefined ? { presharedKeyFile: pskFile } : {}),
     };
     return {
-      result: { ...common, addresses, replaced: undefined as AgentConfig["wireguard"] },
+      result: { ...common, addresses, replaced: undefined as AgentWireguard | undefined },
       edit: { kind: "add", entry },
     };
   }).catch(async (e: unknown) => {
     if (pskFile !== undefined) await rm(pskFile, { force: true });
     throw e;
   });
+  return finish(o, cfg, result, publicKey, pskFile, psk, pair);
+}
+
+/**
+ * The config of `file` when its shield shares a store; null otherwise (or when it does not parse).
+ * Read as kept when root kept this text; parsed and kept otherwise, so the edit that follows
+ * for a shield without a store does not parse the file a second time.
+ */
+async function sharedConfig(file: string): Promise<ShieldConfig | null> {
+  try {
+    const text = await readFile(file, "utf8");
+    const c = readKeptConfig(file, text)?.cfg ?? parseShieldConfigKept(text, file);
+    return c.store ? c : null;
+  } catch {
+    return null; // the file's own path reports what is wrong with it
+  }
+}
+
+/** What every join code of this shield says: where to send, the proxy, the shield's key. */
+async function commonOf(o: EnrollOptions, c: ShieldConfig) {
+  const wg = wireguardOf(c);
+  const endpoint = endpointOf(o, c);
+  const { proxy, shieldAddresses } = proxyOf(c);
+  const shieldPublicKey = publicKeyOf(await readKeyFile(wg.privateKeyFile, "shield's WireGuard private key"));
+  return { endpoint, proxy, shieldAddresses, shieldPublicKey };
+}
+
+/** Why an enrolled agent cannot take this new key, or nothing: a rotation keeps all but the key. */
+export function rotationProblem(o: EnrollOptions, existing: AgentConfig): void {
+  if (o.publicKey === undefined)
+    throw new EnrollError(
+      `agent "${o.id}" is already enrolled: to give it a new key, make one on the agent (clawguard lockdown keygen) and pass it with --public-key; to start over, revoke it first`,
+    );
+  if (!existing.wireguard)
+    throw new EnrollError(
+      `agent "${o.id}" is in ${o.configFile} without WireGuard (a token or source agent); pick another id or revoke it first`,
+    );
+  for (const [flag, want, have] of [
+    ["--fleet", o.fleet, existing.fleet],
+    ["--tier", o.tier, existing.tier],
+  ] as const)
+    if (want !== undefined && want !== have)
+      throw new EnrollError(
+        `${flag}: a key rotation keeps the agent's ${flag.slice(2)} (${have ?? "none"}); change it in ${o.configFile}`,
+      );
+  if (o.presharedKey)
+    throw new EnrollError("--preshared-key: a key rotation keeps the agent's preshared key");
+}
+
+/** Root's alone, and there before the agent names it: the sync daemon may read it at once. */
+export async function writePresharedKey(c: ShieldConfig, id: string, psk: string): Promise<string> {
+  const file = presharedKeyPath(c, id);
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  await writeFile(file, psk + "\n", { mode: 0o600, flag: "wx" }).catch((e: NodeJS.ErrnoException) => {
+    throw new EnrollError(
+      `${file}: ${e.code === "EEXIST" ? "exists already (left by an earlier enrolment?); remove it" : e.message}`,
+    );
+  });
+  return file;
+}
+
+/** The interface, the join code and the jump hosts, once the agent is saved (file or store). */
+async function finish(
+  o: EnrollOptions,
+  cfg: ShieldConfig,
+  result: {
+    endpoint: HostPort;
+    proxy: HostPort;
+    shieldAddresses: string[];
+    shieldPublicKey: string;
+    addresses: string[];
+    replaced: AgentWireguard | undefined;
+  },
+  publicKey: string,
+  pskFile: string | undefined,
+  psk: string | undefined,
+  pair: { privateKey: string } | null,
+): Promise<EnrollResult> {
+  const now = o.now ?? Date.now;
+  const r = o.run ?? defaultRun;
   const keptPsk = result.replaced?.presharedKeyFile ?? pskFile;
   const live = await applyLive(
     cfg,

@@ -1,6 +1,7 @@
 /**
  * `clawguard shield wireguard-sync`: the root side of the shield's tunnels. It follows
- * shield.yaml (watching its directory, and again every half minute against drift): the table
+ * shield.yaml (watching its directory, and again every half minute against drift), and, when the
+ * shield shares a store, the agents the store says this node carries (read every second): the table
  * that confines agents, and the interface's peers, are whatever the file says. Every second it
  * publishes the peers' handshakes, endpoints and transfer, without keys, for the unprivileged
  * shield to show. A file that fails validation changes nothing, as it does for the shield.
@@ -21,6 +22,7 @@ import {
   type Run,
   type SyncResult,
 } from "./live.js";
+import { StoreAgents } from "./sync-store.js";
 
 export interface SyncOutcome {
   tableLoaded: boolean;
@@ -42,6 +44,8 @@ export interface SyncDaemonOptions {
    * once the shield has logged the revocation; this is the edit made by hand.)
    */
   removalGraceMs?: number;
+  /** How often the agents of a shared store are read (default 1 s). */
+  storeIntervalMs?: number;
 }
 
 /** WireGuard agents of `before` that `after` no longer has with the same key. */
@@ -55,16 +59,19 @@ function agentsLeaving(before: ShieldConfig, after: ShieldConfig): string[] {
     .map((a) => a.id);
 }
 
-async function readConfig(file: string): Promise<{ cfg: ShieldConfig; hash: string }> {
+async function readConfig(file: string, store: StoreAgents): Promise<{ cfg: ShieldConfig; hash: string }> {
   const text = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
     throw new ConfigError(file, [{ keyPath: "", reason: `cannot read the config (${e.code ?? e.message})` }]);
   });
-  const cfg = readKeptConfig(file, text)?.cfg ?? parseShieldConfigKept(text, file);
-  if (!cfg.wireguard)
+  const parsed = readKeptConfig(file, text)?.cfg ?? parseShieldConfigKept(text, file);
+  if (!parsed.wireguard)
     throw new ConfigError(file, [
       { keyPath: "wireguard", reason: "there is no wireguard section: nothing to keep in step" },
     ]);
-  return { cfg, hash: createHash("sha256").update(text).digest("hex") };
+  // Sharing a store, the peers are the agents the store says this node carries.
+  const cfg = await store.carried(parsed);
+  const agents = cfg.store ? JSON.stringify(cfg.agents) : "";
+  return { cfg, hash: createHash("sha256").update(text).update(agents).digest("hex") };
 }
 
 /** Apply the config once: the table when its text changed since `lastTable`, then the peers. */
@@ -118,6 +125,8 @@ export async function startSyncDaemon(o: SyncDaemonOptions): Promise<{ close(): 
   let lastTable: string | null = null;
   let chain: Promise<void> = Promise.resolve();
   let closed = false;
+  let failed: string | null = null;
+  const store = new StoreAgents();
 
   /**
    * `force` applies even an unchanged file: at start, and every half minute, since someone may
@@ -127,7 +136,7 @@ export async function startSyncDaemon(o: SyncDaemonOptions): Promise<{ close(): 
     chain = chain.then(async () => {
       if (closed) return;
       try {
-        const { cfg, hash } = await readConfig(o.configFile);
+        const { cfg, hash } = await readConfig(o.configFile, store);
         if (!force && hash === lastHash) return;
         if (!force && !graceDone && current && agentsLeaving(current, cfg).length > 0) {
           setTimeout(() => void sync(why, false, always, true), o.removalGraceMs ?? 1500);
@@ -138,11 +147,15 @@ export async function startSyncDaemon(o: SyncDaemonOptions): Promise<{ close(): 
         lastHash = hash;
         lastTable = out.table;
         const p = out.peers;
+        failed = null;
         if (always || out.tableLoaded || p.added.length + p.removed.length + p.updated.length > 0)
           say(`${why}: ${describe(out)}`);
       } catch (e) {
         // The interface keeps the peers of the last good config, as the shield keeps its policy.
-        say(`${why}: not applied: ${e instanceof Error ? e.message : String(e)}`);
+        // Said once until it changes: a store that is away is asked every second.
+        const text = e instanceof Error ? e.message : String(e);
+        if (text !== failed) say(`${why}: not applied: ${text}`);
+        failed = text;
       }
     });
     return chain;
@@ -169,6 +182,11 @@ export async function startSyncDaemon(o: SyncDaemonOptions): Promise<{ close(): 
     say(`watching ${dir} failed (${e.message}); following by the half-minute check only`),
   );
   const resync = setInterval(() => void sync("periodic check", true), o.resyncIntervalMs ?? 30_000);
+  // The store has no file to watch: it is read every second (an agent moved here has its peer
+  // within about a second of the move; one moved away keeps it the removal grace longer).
+  const follow = setInterval(() => {
+    if (store.used) void sync("store changed", false);
+  }, o.storeIntervalMs ?? 1000);
   let publishing = false;
   const status = setInterval(() => {
     if (publishing) return;
@@ -182,14 +200,21 @@ export async function startSyncDaemon(o: SyncDaemonOptions): Promise<{ close(): 
       if (timer) clearTimeout(timer);
       clearInterval(resync);
       clearInterval(status);
+      clearInterval(follow);
+      void chain.then(() => store.close());
     },
   };
 }
 
 /** `--once`: the config must be valid and the interface there; throws otherwise. */
 export async function syncOnceFromFile(configFile: string, r: Run = defaultRun): Promise<SyncOutcome> {
-  const { cfg } = await readConfig(configFile);
-  const out = await applyOnce(cfg, null, r);
-  await writeStatus(cfg, r);
-  return out;
+  const store = new StoreAgents();
+  try {
+    const { cfg } = await readConfig(configFile, store);
+    const out = await applyOnce(cfg, null, r);
+    await writeStatus(cfg, r);
+    return out;
+  } finally {
+    await store.close();
+  }
 }

@@ -1,0 +1,92 @@
+/**
+ * `shield enroll` on a shield that shares a store: the agent joins the store, not shield.yaml,
+ * carried by this node (`node:`), with its WireGuard public key and its preshared key file's
+ * path. Every node applies it within a second; `shield move` and `drain` carry the key along.
+ * Addresses are allocated against every agent in the store, in the edit's transaction, so two
+ * nodes enrolling at once never hand out one address twice. The preshared key itself stays in
+ * this node's file: a node the agent is moved to needs a copy at the same path.
+ */
+import { rm } from "node:fs/promises";
+import pg from "pg";
+import type { AgentConfig, ShieldConfig } from "../config.js";
+import type { AgentWireguard } from "../config-wireguard.js";
+import { ControlError } from "../admin/control.js";
+import { pgSettings, storeError } from "../store/connect.js";
+import { edit } from "../store/pg-policy.js";
+import { EnrollError, rotationProblem, writePresharedKey, type EnrollOptions } from "./enroll.js";
+
+export async function enrollShared(
+  o: EnrollOptions,
+  cfg: ShieldConfig,
+  publicKey: string,
+  psk: string | undefined,
+  allocate: (c: ShieldConfig) => string[],
+): Promise<{ result: { addresses: string[]; replaced: AgentWireguard | undefined }; pskFile?: string }> {
+  const pool = new pg.Pool({ ...(await pgSettings(cfg.store!)), max: 1 });
+  pool.on("error", () => undefined);
+  let pskFile: string | undefined;
+  try {
+    const result = await edit(pool, async (c) => {
+      const known = await c.query("SELECT 1 FROM clawguard.nodes WHERE name = $1", [cfg.node]);
+      if (known.rowCount === 0)
+        throw new EnrollError(
+          `node "${cfg.node}" has not joined the store yet: start its shield once, then enrol agents on it`,
+        );
+      const rows = await c.query(
+        "SELECT id, fleet, tier, sources, wg_public_key, wg_preshared_key_file FROM clawguard.agents ORDER BY position",
+      );
+      const agents: AgentConfig[] = rows.rows.map((r) => ({
+        id: r.id,
+        allow: [],
+        deny: [],
+        ...(r.fleet ? { fleet: r.fleet } : {}),
+        ...(r.tier ? { tier: r.tier } : {}),
+        ...(r.sources ? { sources: r.sources } : {}),
+        ...(r.wg_public_key
+          ? {
+              wireguard: {
+                publicKey: r.wg_public_key,
+                ...(r.wg_preshared_key_file ? { presharedKeyFile: r.wg_preshared_key_file } : {}),
+              },
+            }
+          : {}),
+      }));
+      const owner = agents.find((a) => a.wireguard?.publicKey === publicKey);
+      if (owner && owner.id !== o.id)
+        throw new EnrollError(`agent "${owner.id}" already has this public key; every agent needs its own`);
+      const existing = agents.find((a) => a.id === o.id);
+      if (existing) {
+        rotationProblem(o, existing);
+        await c.query("UPDATE clawguard.agents SET wg_public_key = $2 WHERE id = $1", [o.id, publicKey]);
+        return { addresses: existing.sources ?? [], replaced: existing.wireguard };
+      }
+      for (const [what, name] of [
+        ["fleets", o.fleet],
+        ["tiers", o.tier],
+      ] as const) {
+        if (name === undefined) continue;
+        const r = await c.query(`SELECT 1 FROM clawguard.${what} WHERE name = $1`, [name]);
+        if (r.rowCount === 0)
+          throw new EnrollError(`--${what.slice(0, -1)}: no ${what.slice(0, -1)} "${name}" in the store`);
+      }
+      const addresses = allocate({ ...cfg, agents });
+      if (psk !== undefined) pskFile = await writePresharedKey(cfg, o.id, psk);
+      await c.query(
+        "INSERT INTO clawguard.agents (id, fleet, tier, sources, node, wg_public_key, wg_preshared_key_file) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [o.id, o.fleet ?? null, o.tier ?? null, addresses, cfg.node, publicKey, pskFile ?? null],
+      );
+      return { addresses, replaced: undefined };
+    });
+    return {
+      result: { addresses: result.addresses, replaced: result.replaced },
+      ...(pskFile ? { pskFile } : {}),
+    };
+  } catch (e) {
+    if (pskFile !== undefined) await rm(pskFile, { force: true });
+    if (e instanceof EnrollError) throw e;
+    if (e instanceof ControlError) throw new EnrollError(e.message);
+    throw storeError(e, cfg.store!, `enrolling agent ${o.id}`);
+  } finally {
+    await pool.end().catch(() => undefined);
+  }
+}
