@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -751,6 +752,24 @@ EOF`,
         endpoint: expect.stringMatching(/^198\.18\.3\.2:\d+$/),
       });
       expect(agents.agents[0]!.wireguard.latestHandshake).toBeGreaterThan(Date.now() - 300_000);
+      // The sync daemon read the file after the revocation and kept it for the next enroll, in
+      // its own cache directory (its unit is ProtectSystem=strict): root's, 0700 and 0600.
+      const text = readFileSync(path.join(shield.root, CONFIG.slice(1)));
+      const sha = createHash("sha256").update(text).digest("hex");
+      await until(
+        async () => {
+          const r = await sh(shield, "cat /var/cache/clawguard/shield-config/*.json");
+          return r.code === 0 && (JSON.parse(r.stdout) as { sha256: string }).sha256 === sha ? r : undefined;
+        },
+        "the sync daemon to keep the file as revoke left it",
+        10_000,
+        200,
+      );
+      const modes = await sh(
+        shield,
+        "stat -c '%a %U' /var/cache/clawguard/shield-config /var/cache/clawguard/shield-config/*.json",
+      );
+      expect(modes.stdout.trim().split("\n")).toEqual(["700 root", "600 root"]);
     });
   },
 );
