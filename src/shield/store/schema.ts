@@ -12,7 +12,7 @@
 import type pg from "pg";
 import { ClawguardError } from "../../errors.js";
 
-export const STORE_SCHEMA_VERSION = 1;
+export const STORE_SCHEMA_VERSION = 3;
 export const SCHEMA = "clawguard";
 export const POLICY_CHANNEL = "clawguard_policy";
 /** Any constant: the advisory lock that serialises migrations and partition changes. */
@@ -112,8 +112,33 @@ CREATE INDEX log_records_agent ON clawguard.log_records (agent, ts);
 CREATE INDEX log_records_host_rev ON clawguard.log_records (host_rev, ts);
 `;
 
-/** Migrations by the version they lead to; each runs once, in order. */
-const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [{ version: 1, sql: V1 }];
+/**
+ * The log's indexes, cheaper to keep: every shipped record updates each of them, and keeping
+ * them was most of PostgreSQL's work per record. The columns the indexes compare as text compare
+ * bytes (COLLATE "C"; a byte order is also what the host_rev prefix ranges of a wildcard need); the
+ * arrival sequence, which only grows, is summarised per block range (BRIN) instead of keyed row by
+ * row, since the one query on it (following) asks for its newest end; and records without an
+ * agent stay out of the agent index. The indexes are rebuilt from the rows, in this transaction.
+ */
+const V3 = `
+ALTER TABLE clawguard.log_records
+  ALTER COLUMN node TYPE text COLLATE "C",
+  ALTER COLUMN agent TYPE text COLLATE "C",
+  ALTER COLUMN host_rev TYPE text COLLATE "C";
+DROP INDEX clawguard.log_records_seq;
+CREATE INDEX log_records_seq ON clawguard.log_records USING brin (seq) WITH (pages_per_range = 32, autosummarize = on);
+DROP INDEX clawguard.log_records_agent;
+CREATE INDEX log_records_agent ON clawguard.log_records (agent, ts) WHERE agent IS NOT NULL;
+`;
+
+/**
+ * Migrations by the version they lead to; each runs once, in order. (Version 2 is another set of
+ * tables' migration.)
+ */
+const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+  { version: 1, sql: V1 },
+  { version: 3, sql: V3 },
+];
 
 export async function schemaVersion(db: pg.ClientBase | pg.Pool): Promise<number> {
   const t = await db.query<{ present: boolean }>(
@@ -132,14 +157,17 @@ export function newerSchema(version: number, where: string): ClawguardError {
   );
 }
 
-/** Create or bring the tables up to STORE_SCHEMA_VERSION; refuse a newer schema. */
-export async function migrate(pool: pg.Pool, where: string): Promise<void> {
+/**
+ * Create or bring the tables up to STORE_SCHEMA_VERSION (or `target`, an older version, to make
+ * a store as an older clawguard left it); refuse a newer schema.
+ */
+export async function migrate(pool: pg.Pool, where: string, target = STORE_SCHEMA_VERSION): Promise<void> {
   await withSchemaLock(pool, async (c) => {
     await c.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`);
     const version = await schemaVersion(c);
     if (version > STORE_SCHEMA_VERSION) throw newerSchema(version, where);
     for (const m of MIGRATIONS) {
-      if (m.version <= version) continue;
+      if (m.version <= version || m.version > target) continue;
       await c.query(m.sql);
       await c.query("INSERT INTO clawguard.schema_version (version) VALUES ($1)", [m.version]);
     }
