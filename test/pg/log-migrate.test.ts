@@ -114,8 +114,8 @@ describePg("moving a filled store to the log's version 3 indexes", () => {
       expect(tables.size).toBeGreaterThanOrEqual(2);
       for (const t of tables) {
         const defs = indexes.rows.filter((r) => r.table === t);
-        expect(defs.map((d) => d.am).sort()).toEqual(["brin", "btree", "btree", "btree", "btree"]);
-        expect(defs.find((d) => d.am === "brin")?.def).toMatch(/USING brin \(seq\)/);
+        expect(defs.map((d) => d.am)).toEqual(["btree", "btree", "btree", "btree", "btree"]);
+        expect(defs.some((d) => /\(seq\)$/.test(d.def))).toBe(true);
         expect(defs.find((d) => /\(agent, ts\)/.test(d.def))?.def).toMatch(/WHERE \(agent IS NOT NULL\)$/);
       }
       const collations = await db.query<{ column: string; collation: string | null }>(

@@ -42,7 +42,7 @@ export type SharedRecord = ReturnType<typeof fromRow>;
  * The query `querySharedLog` runs for a filter. Each form it takes is served by an index of the
  * table (test/pg/plans.test.ts reads the plans): a listing by time walks (ts) or (agent, ts), a
  * host by (host_rev, ts) (an exact host too, as its reversed form, with the host itself checked),
- * a follow reads the newest block ranges of the arrival sequence (seq, BRIN).
+ * a follow the newest end of the arrival sequence (seq).
  */
 export function sharedLogQuery(f: LogFilter & { node?: string }): { text: string; values: unknown[] } {
   const where: string[] = [];
