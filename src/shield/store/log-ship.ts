@@ -124,13 +124,9 @@ export class LogShipper {
     return batch.count === BATCH;
   }
 
-  /**
-   * The records after `after` in the local log, up to a batch, following a part_ts of `partTs`.
-   * Read in one call (`all`): stepping a statement row by row from JavaScript cost twice the CPU
-   * per record, and a batch's rows live only until they are written into its COPY text.
-   */
+  /** The records after `after` in the local log, up to a batch, following a part_ts of `partTs`. */
   private read(after: number, partTs: number): ChainBatch {
-    return chainBatch(this.node, partTs, this.rows.all(after, BATCH) as RecordRow[], Date.now());
+    return chainBatch(this.node, partTs, this.rows.iterate(after, BATCH) as Iterable<RecordRow>, Date.now());
   }
 
   /**
