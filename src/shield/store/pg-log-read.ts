@@ -38,13 +38,18 @@ function fromRow(r: Record<string, unknown>): ChainRecord & { seq: number } {
 
 export type SharedRecord = ReturnType<typeof fromRow>;
 
-/** Records of every node matching the filter; `afterId` is the table's arrival sequence here. */
-export async function querySharedLog(db: pg.Pool, f: LogFilter & { node?: string }): Promise<SharedRecord[]> {
+/**
+ * The query `querySharedLog` runs for a filter. Each form it takes is served by an index of the
+ * table (test/pg/plans.test.ts reads the plans): a listing by time walks (ts) or (agent, ts), a
+ * host by (host_rev, ts) (an exact host too, as its reversed form, with the host itself checked),
+ * a follow the newest end of the arrival sequence (seq).
+ */
+export function sharedLogQuery(f: LogFilter & { node?: string }): { text: string; values: unknown[] } {
   const where: string[] = [];
-  const args: unknown[] = [];
+  const values: unknown[] = [];
   const arg = (v: unknown) => {
-    args.push(v);
-    return `$${args.length}`;
+    values.push(v);
+    return `$${values.length}`;
   };
   if (f.node !== undefined) where.push(`node = ${arg(f.node)}`);
   if (f.agent !== undefined) where.push(`agent = ${arg(f.agent)}`);
@@ -58,7 +63,7 @@ export async function querySharedLog(db: pg.Pool, f: LogFilter & { node?: string
     if (host.startsWith("*.")) {
       const prefix = reverseHost(host.slice(1));
       where.push(`host_rev >= ${arg(prefix)} AND host_rev < ${arg(prefix.slice(0, -1) + "/")}`);
-    } else where.push(`host = ${arg(host)}`);
+    } else where.push(`host_rev = ${arg(reverseHost(host))} AND host = ${arg(host)}`);
   }
   if (f.since !== undefined) where.push(`ts >= ${arg(f.since)}`);
   if (f.until !== undefined) where.push(`ts <= ${arg(f.until)}`);
@@ -71,10 +76,15 @@ export async function querySharedLog(db: pg.Pool, f: LogFilter & { node?: string
       : f.order === "desc"
         ? "ts DESC, node, id DESC"
         : "ts ASC, node, id ASC";
-  const r = await db.query(
-    `SELECT * FROM clawguard.log_records${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order} LIMIT ${limit}`,
-    args,
-  );
+  return {
+    text: `SELECT * FROM clawguard.log_records${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order} LIMIT ${limit}`,
+    values,
+  };
+}
+
+/** Records of every node matching the filter; `afterId` is the table's arrival sequence here. */
+export async function querySharedLog(db: pg.Pool, f: LogFilter & { node?: string }): Promise<SharedRecord[]> {
+  const r = await db.query(sharedLogQuery(f));
   return r.rows.map(fromRow);
 }
 
@@ -96,6 +106,8 @@ export interface SharedVerifyResult {
 }
 
 const PAGE = 20_000;
+/** A page of one node's chain in id order, from the primary key (node, id, part_ts). */
+export const CHAIN_PAGE = `SELECT * FROM clawguard.log_records WHERE node = $1 AND id >= $2 ORDER BY id LIMIT ${PAGE}`;
 
 /**
  * Walk each node's chain: ids consecutive from its checkpoint, each prev_hash the hash before it,
@@ -135,10 +147,7 @@ async function verifyNode(c: pg.ClientBase, h: Record<string, unknown>): Promise
     reason: `node ${node}, record ${firstBadId}: ${reason}`,
   });
   for (;;) {
-    const page = await c.query(
-      `SELECT * FROM clawguard.log_records WHERE node = $1 AND id >= $2 ORDER BY id LIMIT ${PAGE}`,
-      [node, expectedId],
-    );
+    const page = await c.query(CHAIN_PAGE, [node, expectedId]);
     for (const raw of page.rows) {
       const r = fromRow(raw);
       if (r.id > expectedId) {

@@ -12,7 +12,7 @@
 import type pg from "pg";
 import { ClawguardError } from "../../errors.js";
 
-export const STORE_SCHEMA_VERSION = 2;
+export const STORE_SCHEMA_VERSION = 3;
 export const SCHEMA = "clawguard";
 export const POLICY_CHANNEL = "clawguard_policy";
 /** Any constant: the advisory lock that serialises migrations and partition changes. */
@@ -156,10 +156,32 @@ CREATE TABLE clawguard.ssh_krl (
 );
 `;
 
+/**
+ * The log's indexes, cheaper to keep: every shipped record updates each of them, and keeping
+ * them was most of PostgreSQL's work per record. The text columns they compare (node, agent,
+ * host_rev) compare bytes (COLLATE "C") instead of going through the locale; a byte order is also
+ * what the host_rev prefix range of a wildcard assumes. Records without an agent stay out of the
+ * agent index. The rows stay where they are (a collation is no change of type); the indexes on
+ * those columns are built again from them, in this transaction.
+ *
+ * The arrival sequence keeps its B-tree: it only grows, so each insert lands on the rightmost
+ * page, and a BRIN index in its place saved nothing measurable while leaving the newest block
+ * ranges, the only ones a follower reads, unsummarised until a vacuum.
+ */
+const V3 = `
+DROP INDEX clawguard.log_records_agent;
+ALTER TABLE clawguard.log_records
+  ALTER COLUMN node TYPE text COLLATE "C",
+  ALTER COLUMN agent TYPE text COLLATE "C",
+  ALTER COLUMN host_rev TYPE text COLLATE "C";
+CREATE INDEX log_records_agent ON clawguard.log_records (agent, ts) WHERE agent IS NOT NULL;
+`;
+
 /** Migrations by the version they lead to; each runs once, in order. */
 const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
   { version: 1, sql: V1 },
   { version: 2, sql: V2 },
+  { version: 3, sql: V3 },
 ];
 
 export async function schemaVersion(db: pg.ClientBase | pg.Pool): Promise<number> {
@@ -181,7 +203,7 @@ export function newerSchema(version: number, where: string, known = STORE_SCHEMA
 
 /**
  * Create or bring the tables up to STORE_SCHEMA_VERSION; refuse a newer schema. `upTo` is what
- * an older clawguard knew, for the tests of migrations and refusals.
+ * an older clawguard knew (a store as it left one, for the tests of migrations and refusals).
  */
 export async function migrate(pool: pg.Pool, where: string, upTo = STORE_SCHEMA_VERSION): Promise<void> {
   await withSchemaLock(pool, async (c) => {
