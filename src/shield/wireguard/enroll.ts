@@ -7,35 +7,30 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { ClawguardError, ConfigError, type ErrorDetails } from "../../errors.js";
+import { ConfigError } from "../../errors.js";
 import type { Document } from "yaml";
-import {
-  parseShieldConfig,
-  readShieldDocument,
-  shieldConfigOf,
-  type AgentConfig,
-  type ShieldConfig,
-} from "../config.js";
-import { interfaceAddresses } from "../config-wireguard.js";
+import { parseShieldConfig, readShieldDocument, shieldConfigOf, type ShieldConfig } from "../config.js";
 import { writeFileAtomic } from "../admin/rules-file.js";
 import type { LogReader } from "../log/store.js";
 import { MEMBERSHIP_METHODS } from "../membership.js";
-import { formatIP, parseCidr, parseIP, type IP } from "../../net/addresses.js";
-import { HostPortError, parseHostPort, type HostPort } from "../../net/hostport.js";
-import { addAgent, documentText, removeAgent, setAgentKey } from "./agents-file.js";
-import { allocateAddresses, hostCidr } from "./allocate.js";
-import { encodeJoinCode } from "./join-code.js";
+import { localUser, noteChange, textSha256 } from "../membership-journal.js";
+import { documentText } from "./agents-file.js";
+import {
+  checkPublicKey,
+  CLI_SPELLING,
+  EnrollError,
+  joinCodeOf,
+  planEnrolment,
+  planRevocation,
+  sshAccessFor,
+  wireguardOf,
+} from "./enrolment.js";
 import { caDirOf, SshCa } from "../ssh/ca.js";
-import { KRL_PATH } from "../ssh/krl-server.js";
 import { syncJumpHosts } from "../ssh/jump.js";
-import { generateKeyPair, generatePresharedKey, publicKeyOf, wireguardKeyProblem } from "./keys.js";
+import { generateKeyPair, generatePresharedKey, publicKeyOf } from "./keys.js";
 import { changePeer, defaultRun, interfaceExists, readKeyFile, type PeerChange, type Run } from "./live.js";
 
-export class EnrollError extends ClawguardError {
-  constructor(message: string, details: ErrorDetails = {}) {
-    super("CG_ENROLL_REFUSED", message, details);
-  }
-}
+export { EnrollError };
 
 export interface LiveOutcome {
   /** The interface has the new peers now. */
@@ -58,6 +53,8 @@ export interface EnrollOptions {
   run?: Run;
   /** Set the running interface (default true; it is skipped with a note when there is none). */
   live?: boolean;
+  /** The local user the shield's log names (default: SUDO_USER, else the uid's name). */
+  user?: string;
 }
 
 export interface EnrollResult {
@@ -71,20 +68,13 @@ export interface EnrollResult {
   live: LiveOutcome | null;
   /** The shield's sshd forwarding to agents (ssh_access.jump), or null when not kept. */
   jump: LiveOutcome | null;
+  /** Why the journal could not name the user (the shield's log then says "by hand"), or null. */
+  journal: string | null;
 }
 
 /** Where enroll keeps preshared keys: root's, beside the shield's own key. */
 export function presharedKeyPath(cfg: ShieldConfig, id: string): string {
   return path.join(path.dirname(cfg.wireguard!.privateKeyFile), "wireguard-psk", `${id}.psk`);
-}
-
-function wireguardOf(cfg: ShieldConfig) {
-  const wg = cfg.wireguard;
-  if (!wg)
-    throw new EnrollError(
-      `${cfg.file} has no wireguard section: set up the interface first (clawguard shield install --wireguard --endpoint HOST:PORT)`,
-    );
-  return wg;
 }
 
 /**
@@ -95,7 +85,8 @@ function wireguardOf(cfg: ShieldConfig) {
 async function editConfig<T>(
   file: string,
   edit: (doc: Document, cfg: ShieldConfig) => Promise<T>,
-): Promise<{ cfg: ShieldConfig; result: T }> {
+  who: { agent: string; via: string; user: string },
+): Promise<{ cfg: ShieldConfig; result: T; journal: string | null }> {
   for (let attempt = 0; ; attempt++) {
     const before = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
       throw new EnrollError(`${file}: cannot read the config (${e.code ?? e.message})`);
@@ -116,8 +107,10 @@ async function editConfig<T>(
       if (attempt < 3) continue;
       throw new EnrollError(`${file} keeps changing while it is edited; try again`);
     }
+    // Noted before the file changes, so the shield finds the name as it applies the new text.
+    const journal = await noteChange(file, { sha256: textSha256(text), ...who, at: Date.now() });
     await writeFileAtomic(file, text);
-    return { cfg, result };
+    return { cfg, result, journal };
   }
 }
 
@@ -150,118 +143,53 @@ async function applyLive(
   }
 }
 
-function endpointOf(o: EnrollOptions, cfg: ShieldConfig): HostPort {
-  const wg = wireguardOf(cfg);
-  if (o.endpoint === undefined) {
-    if (wg.endpoint) return wg.endpoint;
-    throw new EnrollError(
-      `--endpoint HOST:PORT is required (the shield's public address and UDP port ${wg.listenPort}), or set wireguard.endpoint in ${cfg.file}`,
-    );
-  }
-  try {
-    return parseHostPort(o.endpoint);
-  } catch (e) {
-    if (e instanceof HostPortError) throw new EnrollError(`--endpoint: ${e.reason} (e.g. 203.0.113.5:51820)`);
-    throw e;
-  }
-}
-
-/** The proxy must listen on one of the shield's tunnel addresses, or agents could not reach it. */
-function proxyOf(cfg: ShieldConfig): { proxy: HostPort; shieldAddresses: string[] } {
-  const shieldIps = interfaceAddresses(wireguardOf(cfg)).map((a) => a.ip);
-  const listen = parseIP(cfg.listen.host);
-  if (!listen || !shieldIps.some((ip) => ip.family === listen.family && ip.v === listen.v))
-    throw new EnrollError(
-      `listen (${cfg.listen.host}) is not one of the shield's WireGuard addresses (${shieldIps.map(formatIP).join(", ")}): agents on the tunnel could not reach the proxy; set listen: ${formatIP(shieldIps[0]!)}:${cfg.listen.port}`,
-    );
-  return {
-    proxy: { host: cfg.listen.host, port: cfg.listen.port },
-    shieldAddresses: shieldIps.map(hostCidr),
-  };
-}
-
-function takenAddresses(agents: readonly AgentConfig[]): IP[] {
-  const out: IP[] = [];
-  for (const a of agents)
-    for (const s of a.sources ?? []) {
-      const c = parseCidr(s);
-      if (typeof c !== "string")
-        out.push(
-          c.family === 4 ? { family: 4, v: c.network as number } : { family: 6, v: c.network as bigint },
-        );
-    }
-  return out;
-}
-
 export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
   const now = o.now ?? Date.now;
   const r = o.run ?? defaultRun;
-  if (o.publicKey !== undefined) {
-    const problem = wireguardKeyProblem(o.publicKey.trim());
-    if (problem) throw new EnrollError(`--public-key: ${problem}`);
-  }
-  const pair = o.publicKey === undefined ? generateKeyPair() : null;
-  const publicKey = o.publicKey?.trim() ?? pair!.publicKey;
+  const own = o.publicKey !== undefined ? checkPublicKey(o.publicKey, CLI_SPELLING) : null;
+  const pair = own === null ? generateKeyPair() : null;
+  const publicKey = own ?? pair!.publicKey;
   const psk = o.presharedKey ? generatePresharedKey() : undefined;
   let pskFile: string | undefined;
 
-  const { cfg, result } = await editConfig(o.configFile, async (doc, c) => {
-    const wg = wireguardOf(c);
-    const endpoint = endpointOf(o, c);
-    const { proxy, shieldAddresses } = proxyOf(c);
-    const shieldPublicKey = publicKeyOf(
-      await readKeyFile(wg.privateKeyFile, "shield's WireGuard private key"),
-    );
-    const existing = c.agents.find((a) => a.id === o.id);
-    const owner = c.agents.find((a) => a.wireguard?.publicKey === publicKey);
-    if (owner && owner.id !== o.id)
-      throw new EnrollError(`agent "${owner.id}" already has this public key; every agent needs its own`);
-    const common = { endpoint, proxy, shieldAddresses, shieldPublicKey };
-    if (existing) {
-      if (o.publicKey === undefined)
-        throw new EnrollError(
-          `agent "${o.id}" is already enrolled: to give it a new key, make one on the agent (clawguard lockdown keygen) and pass it with --public-key; to start over, revoke it first`,
+  const { cfg, result, journal } = await editConfig(
+    o.configFile,
+    async (doc, c) => {
+      const wg = wireguardOf(c);
+      const shieldPublicKey = publicKeyOf(
+        await readKeyFile(wg.privateKeyFile, "shield's WireGuard private key"),
+      );
+      const wantedPsk = psk !== undefined ? presharedKeyPath(c, o.id) : undefined;
+      const plan = planEnrolment(
+        doc,
+        c,
+        {
+          id: o.id,
+          ...(o.endpoint !== undefined ? { endpoint: o.endpoint } : {}),
+          ...(o.fleet !== undefined ? { fleet: o.fleet } : {}),
+          ...(o.tier !== undefined ? { tier: o.tier } : {}),
+          publicKey,
+          ownKey: own !== null,
+          ...(wantedPsk !== undefined ? { presharedKeyFile: wantedPsk } : {}),
+        },
+        CLI_SPELLING,
+      );
+      if (wantedPsk !== undefined) {
+        // Root's alone, and there before shield.yaml names it: the sync daemon may read it at once.
+        await mkdir(path.dirname(wantedPsk), { recursive: true, mode: 0o700 });
+        await writeFile(wantedPsk, psk + "\n", { mode: 0o600, flag: "wx" }).catch(
+          (e: NodeJS.ErrnoException) => {
+            throw new EnrollError(
+              `${wantedPsk}: ${e.code === "EEXIST" ? "exists already (left by an earlier enrolment?); remove it" : e.message}`,
+            );
+          },
         );
-      if (!existing.wireguard)
-        throw new EnrollError(
-          `agent "${o.id}" is in ${o.configFile} without WireGuard (a token or source agent); pick another id or revoke it first`,
-        );
-      for (const [flag, want, have] of [
-        ["--fleet", o.fleet, existing.fleet],
-        ["--tier", o.tier, existing.tier],
-      ] as const)
-        if (want !== undefined && want !== have)
-          throw new EnrollError(
-            `${flag}: a key rotation keeps the agent's ${flag.slice(2)} (${have ?? "none"}); change it in ${o.configFile}`,
-          );
-      if (psk !== undefined)
-        throw new EnrollError("--preshared-key: a key rotation keeps the agent's preshared key");
-      setAgentKey(doc, o.configFile, o.id, publicKey);
-      return { ...common, addresses: existing.sources ?? [], replaced: existing.wireguard };
-    }
-    // Every address some agent holds is taken, whatever that agent is identified by.
-    const addresses = allocateAddresses(interfaceAddresses(wg), takenAddresses(c.agents)).map(hostCidr);
-    if (psk !== undefined) {
-      // Root's alone, and there before shield.yaml names it: the sync daemon may read it at once.
-      const file = presharedKeyPath(c, o.id);
-      await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-      await writeFile(file, psk + "\n", { mode: 0o600, flag: "wx" }).catch((e: NodeJS.ErrnoException) => {
-        throw new EnrollError(
-          `${file}: ${e.code === "EEXIST" ? "exists already (left by an earlier enrolment?); remove it" : e.message}`,
-        );
-      });
-      pskFile = file;
-    }
-    addAgent(doc, o.configFile, {
-      id: o.id,
-      ...(o.fleet !== undefined ? { fleet: o.fleet } : {}),
-      ...(o.tier !== undefined ? { tier: o.tier } : {}),
-      sources: addresses,
-      publicKey,
-      ...(pskFile !== undefined ? { presharedKeyFile: pskFile } : {}),
-    });
-    return { ...common, addresses, replaced: undefined };
-  }).catch(async (e: unknown) => {
+        pskFile = wantedPsk;
+      }
+      return { ...plan, shieldPublicKey };
+    },
+    { agent: o.id, via: "shield enroll", user: o.user ?? localUser() },
+  ).catch(async (e: unknown) => {
     if (pskFile !== undefined) await rm(pskFile, { force: true });
     throw e;
   });
@@ -280,18 +208,14 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
     o.live !== false,
   );
   const expires = Math.floor((now() + o.expiresInMs) / 1000);
-  const access = await sshAccessOf(cfg);
-  const join = encodeJoinCode({
+  const ca = await readFile(new SshCa(caDirOf(cfg.file)).publicKeyFile, "utf8").catch(() => null);
+  const join = joinCodeOf(result, {
     agent: o.id,
-    endpoint: result.endpoint,
     shieldPublicKey: result.shieldPublicKey,
-    addresses: result.addresses,
-    shieldAddresses: result.shieldAddresses,
-    proxy: result.proxy,
     ...(psk !== undefined ? { presharedKey: psk } : {}),
     ...(pair ? { privateKey: pair.privateKey } : {}),
     expires,
-    ...access,
+    ...sshAccessFor(cfg, ca),
   });
   return {
     agent: o.id,
@@ -302,19 +226,8 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
     expires,
     live,
     jump: o.live !== false ? await syncJumpHosts(cfg, r) : null,
+    journal,
   };
-}
-
-/**
- * The fleet's SSH CA for the join code, when the shield has one: the agent's sshd trusts it for
- * the agent's principal, and fetches the KRL from where the shield serves it on the tunnel.
- */
-async function sshAccessOf(cfg: ShieldConfig): Promise<{ sshCa?: string; krl?: string }> {
-  const pub = await readFile(new SshCa(caDirOf(cfg.file)).publicKeyFile, "utf8").catch(() => null);
-  if (pub === null) return {};
-  const krl = cfg.sshAccess.krlListen;
-  const host = krl && (krl.host.includes(":") ? `[${krl.host}]` : krl.host);
-  return { sshCa: pub.trim(), ...(krl ? { krl: `http://${host}:${krl.port}${KRL_PATH}` } : {}) };
 }
 
 export interface RevokeOptions {
@@ -324,6 +237,8 @@ export interface RevokeOptions {
   live?: boolean;
   /** How long to wait for the running shield to log the revocation (default 3 s; 0: not at all). */
   waitForShieldMs?: number;
+  /** The local user the shield's log names (default: SUDO_USER, else the uid's name). */
+  user?: string;
 }
 
 export interface RevokeResult {
@@ -339,16 +254,17 @@ export interface RevokeResult {
   live: LiveOutcome | null;
   /** The shield's sshd forwarding to agents (ssh_access.jump), or null when not kept. */
   jump: LiveOutcome | null;
+  /** Why the journal could not name the user (the shield's log then says "by hand"), or null. */
+  journal: string | null;
 }
 
 export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
   const since = Date.now();
-  const { cfg, result } = await editConfig(o.configFile, async (doc, c) => {
-    const agent = c.agents.find((a) => a.id === o.id);
-    if (!agent) throw new EnrollError(`no agent "${o.id}" in ${o.configFile}`);
-    removeAgent(doc, o.configFile, o.id);
-    return agent;
-  });
+  const { cfg, result, journal } = await editConfig(
+    o.configFile,
+    (doc, c) => Promise.resolve(planRevocation(doc, c, o.id)),
+    { agent: o.id, via: "shield revoke", user: o.user ?? localUser() },
+  );
   // The shield closes the agent's tunnels as it applies the file; the peer leaves after that, so
   // the agent still receives the close instead of a connection that goes silent.
   const wait = o.waitForShieldMs ?? 3000;
@@ -364,7 +280,15 @@ export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
     await rm(psk, { force: true });
   // The agent's address leaves the shield's forwarding as it leaves the interface.
   const jump = o.live !== false ? await syncJumpHosts(cfg, o.run ?? defaultRun) : null;
-  return { agent: o.id, addresses: result.sources ?? [], publicKey: key ?? null, shieldLogged, live, jump };
+  return {
+    agent: o.id,
+    addresses: result.sources ?? [],
+    publicKey: key ?? null,
+    shieldLogged,
+    live,
+    jump,
+    journal,
+  };
 }
 
 /**
