@@ -1,10 +1,12 @@
 /**
  * SSH access grants against a real sshd: the agent's sshd runs in its own network namespace,
- * with its /etc/ssh replaced (in a private mount namespace) by the files `harden --ssh-ca`
- * plans, validated with the plan's own `sshd -t`; the shield's CA signs with ssh-keygen; a
- * client in the peer namespace logs in with ssh. A granted certificate logs in; one for another
- * agent's principal, one signed by another CA, an expired one and a revoked one do not; a key in
- * authorized_keys still does; a grant without forwarding opens no channel. The shield runs in
+ * with its /etc/ssh replaced (in a private mount namespace) by the files `harden --ssh-ca
+ * --ssh-ca-users deploy` plans, validated with the plan's own `sshd -t`, and /etc/passwd and
+ * /etc/group by copies that add the accounts deploy and ops; the shield's CA signs with
+ * ssh-keygen; a client in the peer namespace logs in with ssh. A granted certificate logs in as
+ * the default account deploy, never as root; a grant --as ops logs in as ops only; one for
+ * another agent's principal, one signed by another CA, an expired one and a revoked one do not;
+ * a key in authorized_keys still does; a grant without forwarding opens no channel. The shield runs in
  * the peer namespace and serves its KRL; the agent runs the command of the KRL timer `harden
  * --ssh-ca --krl-from` installs, at the timer's interval, so a revocation is timed end to end.
  * The shield's own sshd, its forwarding kept by `ssh_access.jump`, is the way in: `ssh -J`
@@ -17,6 +19,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planSshCa } from "../src/harden/plan-ssh-ca.js";
 import { parseKrlFetchState } from "../src/facts/krl.js";
+import { parseGroup, parsePasswd } from "../src/facts/users.js";
 import type { PlanInput } from "../src/harden/plan.js";
 import { validateProfile } from "../src/harden/profile.js";
 import { caDirOf, SshCa } from "../src/shield/ssh/ca.js";
@@ -45,16 +48,59 @@ let shieldCa: SshCa;
 let fetchArgv: string[] = [];
 let fetchEveryMs = 0;
 let timer: { stop: boolean; done: Promise<void> } | null = null;
+/** Copies of /etc/passwd and /etc/group with the agents' accounts added, bound over the real ones. */
+let accounts: string;
 
 /** Run argv in the agent's namespaces: its network, and a mount namespace where /etc/ssh is ours. */
 function inAgent(argv: string[]): string[] {
   return inNs(net.containerNs, etc, argv);
 }
 
-/** Run argv in a namespace of the test network with `dir` as its /etc/ssh. */
+/** Run argv in a namespace of the test network with `dir` as its /etc/ssh, and the accounts added. */
 function inNs(ns: string, dir: string, argv: string[]): string[] {
-  const inner = `mount --bind "$0" /etc/ssh && exec "$@"`;
-  return netnsArgv(ns, ["unshare", "-m", "--propagation", "private", "sh", "-c", inner, dir, ...argv]);
+  const inner =
+    `mount --bind "$0" /etc/ssh && mount --bind "$1/passwd" /etc/passwd && ` +
+    `mount --bind "$1/group" /etc/group && shift && exec "$@"`;
+  return netnsArgv(ns, [
+    "unshare",
+    "-m",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    inner,
+    dir,
+    accounts,
+    ...argv,
+  ]);
+}
+
+/** The accounts' files: this machine's, with deploy and ops (shell /bin/sh, home /). */
+function writeAccounts(): void {
+  accounts = path.join(t, "accounts");
+  mkdirSync(accounts);
+  const passwd = readFileSync("/etc/passwd", "utf8").trimEnd().split("\n");
+  const group = readFileSync("/etc/group", "utf8").trimEnd().split("\n");
+  writeFileSync(
+    path.join(accounts, "passwd"),
+    [...passwd, "deploy:x:2901:2901::/:/bin/sh", "ops:x:2902:2902::/:/bin/sh", ""].join("\n"),
+  );
+  writeFileSync(path.join(accounts, "group"), [...group, "deploy:x:2901:", "ops:x:2902:", ""].join("\n"));
+}
+
+/** harden --ssh-ca's plan for this agent against the accounts above; deploy the default account. */
+function caPlan(sshCa: Record<string, unknown>) {
+  const users = {
+    status: "ok",
+    value: {
+      users: parsePasswd(readFileSync(path.join(accounts, "passwd"), "utf8")),
+      groups: parseGroup(readFileSync(path.join(accounts, "group"), "utf8")),
+    },
+  };
+  return planSshCa({
+    profile: validateProfile({ sshCa: { ...sshCa, users: ["deploy"] } }),
+    facts: { files: new Map(), trees: new Map(), users },
+  } as unknown as PlanInput);
 }
 
 /** sshd in the background in `ns` with `dir` as /etc/ssh; resolves once it listens. */
@@ -92,12 +138,13 @@ async function keygen(name: string): Promise<void> {
   await cmd(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key(name)]);
 }
 
-/** ssh from the peer namespace as root; extra options and a remote command. */
+/** ssh from the peer namespace as `login` (default deploy); extra options and a remote command. */
 function ssh(
   identity: string,
   cert: string | null,
   extra: string[] = [],
   remote = ["echo", "in-as-$(id -un)"],
+  login = "deploy",
 ) {
   return cmd(
     netnsArgv(net.peerNs, [
@@ -118,7 +165,7 @@ function ssh(
       "-o",
       "ConnectTimeout=5",
       ...extra,
-      `root@${net.containerAddr}`,
+      `${login}@${net.containerAddr}`,
       ...remote,
     ]),
     { check: false, timeoutMs: 20_000 },
@@ -128,7 +175,7 @@ function ssh(
 async function grant(
   agent: string,
   durationMs: number,
-  opts: { noForwarding?: boolean } = {},
+  opts: { noForwarding?: boolean; user?: string } = {},
 ): Promise<string> {
   const { grant: g, certificate } = await shieldCa.sign({
     agent,
@@ -145,6 +192,7 @@ async function grant(
 beforeAll(async () => {
   t = mkdtempSync(path.join(tmpdir(), "clawguard-sshca-"));
   chmodSync(t, 0o755);
+  writeAccounts();
   etc = path.join(t, "etc-ssh");
   mkdirSync(path.join(etc, "sshd_config.d"), { recursive: true });
   mkdirSync(path.join(etc, "authorized_keys"));
@@ -186,15 +234,12 @@ beforeAll(async () => {
   await shieldCa.init();
 
   // What harden --ssh-ca --agent-id a1 --krl-from URL writes, written under our /etc/ssh.
-  const profile = validateProfile({
-    sshCa: {
-      publicKey: await shieldCa.publicKey(),
-      agent: "a1",
-      krlUrl: `http://${net.peerAddr}:3129/ssh/krl`,
-      launcher: [process.execPath, BIN],
-    },
+  const plan = caPlan({
+    publicKey: await shieldCa.publicKey(),
+    agent: "a1",
+    krlUrl: `http://${net.peerAddr}:3129/ssh/krl`,
+    launcher: [process.execPath, BIN],
   });
-  const plan = planSshCa({ profile, facts: { files: new Map() } } as unknown as PlanInput);
   const under = (p: string) => path.join(etc, path.relative("/etc/ssh", p));
   for (const c of plan) {
     if (c.kind === "mkdir" && c.path.startsWith("/etc/ssh/")) mkdirSync(under(c.path), { recursive: true });
@@ -247,10 +292,7 @@ beforeAll(async () => {
   mkdirSync(path.join(a2Etc, "authorized_keys"));
   await cmd(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path.join(a2Etc, "ssh_host_ed25519_key")]);
   sshdConfig(a2Etc, A2.addr);
-  const a2Plan = planSshCa({
-    profile: validateProfile({ sshCa: { publicKey: await shieldCa.publicKey(), agent: "a2" } }),
-    facts: { files: new Map() },
-  } as unknown as PlanInput);
+  const a2Plan = caPlan({ publicKey: await shieldCa.publicKey(), agent: "a2" });
   for (const c of a2Plan) {
     const at = path.join(
       a2Etc,
@@ -366,16 +408,42 @@ afterAll(async () => {
 
 describe("SSH access through the fleet's CA, on a real sshd", () => {
   it("lets the agent's existing admin key in, untouched", async () => {
-    const r = await ssh("admin", null);
+    const r = await ssh("admin", null, [], undefined, "root");
     expect(r.stdout.trim(), r.stderr).toBe("in-as-root");
   });
 
-  it("lets a granted certificate in, and refuses the same key without it", async () => {
+  it("lets a granted certificate in as the default account, not as root, and refuses the key without it", async () => {
     const cert = await grant("a1", 5 * 60_000);
     const r = await ssh("operator", cert);
-    expect(r.stdout.trim(), r.stderr).toBe("in-as-root");
+    expect(r.stdout.trim(), r.stderr).toBe("in-as-deploy");
+    for (const login of ["root", "ops"]) {
+      const refused = await ssh("operator", cert, [], undefined, login);
+      expect(refused.code, login).not.toBe(0);
+      expect(refused.stderr, login).toMatch(/Permission denied/);
+    }
     const bare = await ssh("operator", null);
     expect(bare.code).not.toBe(0);
+  });
+
+  it("lets a grant --as ops in as ops only: not as deploy, not as root", async () => {
+    const cert = await grant("a1", 5 * 60_000, { user: "ops" });
+    const r = await ssh("operator", cert, [], undefined, "ops");
+    expect(r.stdout.trim(), r.stderr).toBe("in-as-ops");
+    for (const login of ["deploy", "root"]) {
+      const refused = await ssh("operator", cert, [], undefined, login);
+      expect(refused.code, login).not.toBe(0);
+      expect(refused.stderr, login).toMatch(/Permission denied/);
+    }
+    // root has no principals file: even a grant --as root does not open it.
+    const asRoot = await ssh(
+      "operator",
+      await grant("a1", 5 * 60_000, { user: "root" }),
+      [],
+      undefined,
+      "root",
+    );
+    expect(asRoot.code).not.toBe(0);
+    expect(asRoot.stderr).toMatch(/Permission denied/);
   });
 
   it("refuses a certificate for another agent's principal", async () => {
@@ -400,7 +468,7 @@ describe("SSH access through the fleet's CA, on a real sshd", () => {
   it("refuses a certificate past its validity", async () => {
     const cert = await grant("a1", 2_000);
     const fresh = await ssh("operator", cert);
-    expect(fresh.stdout.trim(), fresh.stderr).toBe("in-as-root");
+    expect(fresh.stdout.trim(), fresh.stderr).toBe("in-as-deploy");
     await new Promise((r) => setTimeout(r, 3_500));
     const r = await ssh("operator", cert);
     expect(r.code).not.toBe(0);
@@ -473,9 +541,9 @@ describe("SSH access through the fleet's CA, on a real sshd", () => {
         "-o",
         "UserKnownHostsFile=/dev/null",
       ],
-      [`root@${net.containerAddr}`, "echo", "in-as-$(id -un)"],
+      [`deploy@${net.containerAddr}`, "echo", "in-as-$(id -un)"],
     );
-    expect(r.stdout.trim(), r.stderr).toBe("in-as-root");
+    expect(r.stdout.trim(), r.stderr).toBe("in-as-deploy");
   });
 
   it("refuses agent 1's certificate at agent 2 through the shield, which lets a2's own grant in", async () => {
@@ -489,16 +557,16 @@ describe("SSH access through the fleet's CA, on a real sshd", () => {
           "StrictHostKeyChecking=no",
           "-o",
           "UserKnownHostsFile=/dev/null",
-        ].concat([`root@${to}`, "echo", "in-as-$(id -un)"]),
+        ].concat([`deploy@${to}`, "echo", "in-as-$(id -un)"]),
       );
     const a1 = await grant("a1", 5 * 60_000);
-    expect((await login(a1, net.containerAddr)).stdout.trim()).toBe("in-as-root");
+    expect((await login(a1, net.containerAddr)).stdout.trim()).toBe("in-as-deploy");
     const refused = await login(a1, A2.addr);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/Permission denied/);
     // The way to agent 2 is open: its own principal's grant logs in.
     const a2 = await login(await grant("a2", 5 * 60_000), A2.addr);
-    expect(a2.stdout.trim(), a2.stderr).toBe("in-as-root");
+    expect(a2.stdout.trim(), a2.stderr).toBe("in-as-deploy");
   });
 
   it("forwards through the shield to enrolled agents' SSH only", async () => {

@@ -1,10 +1,10 @@
 import type { Facts } from "../facts/keys.js";
-import { KRL_STALE_AFTER_S, KRL_STATE_FILE, type RevocationFact } from "../facts/krl.js";
 import { sshdValue, type SshdFact, type SshdSetting } from "../facts/sshd.js";
 import { catalog, need, partialProblems, type FindingMaker } from "./catalog.js";
 import type { Evidence, Finding } from "./finding.js";
 import { defineLayer } from "./layer.js";
 import { checkSshBanner } from "./ssh-banner.js";
+import { checkSshCa } from "./ssh-ca.js";
 import { checkSshSession } from "./ssh-session.js";
 
 const DROP_IN = "/etc/ssh/sshd_config.d/10-clawguard.conf";
@@ -57,27 +57,6 @@ const C = catalog("ssh", {
     severity: "info",
     title: "sshd listens where its configuration says",
     remediation: "systemctl restart ssh   # the running sshd still uses its old ports",
-    fixable: false,
-  },
-  ca_principals: {
-    severity: "critical",
-    title: "A trusted SSH CA lets in only certificates naming this server's own principal",
-    remediation:
-      "clawguard harden --ssh-ca FLEET_CA.pub --agent-id ID --apply   # AuthorizedPrincipalsFile naming agent-ID",
-    fixable: false,
-  },
-  ca_revocation: {
-    severity: "high",
-    title: "A trusted SSH CA comes with a revocation list, so a revoked grant stops working",
-    remediation:
-      "clawguard harden --ssh-ca FLEET_CA.pub --agent-id ID --apply   # RevokedKeys with the shield's KRL",
-    fixable: false,
-  },
-  krl_fresh: {
-    severity: "high",
-    title: "The revocation list sshd reads is there, and fetched from the shield within the last 5 minutes",
-    remediation:
-      "systemctl status clawguard-krl-fetch.service   # the journal says why the fetch failed; to fetch by hand: clawguard ssh-ca fetch-krl --from http://SHIELD_TUNNEL_ADDRESS:3129/ssh/krl",
     fixable: false,
   },
   authorized_keys: {
@@ -232,103 +211,8 @@ export function checkSsh({ sshd }: Pick<Facts, "sshd">): Finding[] {
   out.push(...checkSshSession(f));
   out.push(checkPorts(f));
   out.push(keysFinding(f, C.authorized_keys));
-  out.push(...checkCa(f));
+  out.push(...checkSshCa(f));
   return out;
-}
-
-/**
- * A CA in TrustedUserCAKeys without AuthorizedPrincipalsFile (or a command) lets in any of its
- * certificates whose principal is the user's name: every server of the fleet, as any user the
- * certificate names. And without RevokedKeys nothing the shield revokes is refused.
- */
-function checkCa(f: SshdFact): Finding[] {
-  const ca = value(f, "trustedusercakeys");
-  if (ca.value === "none")
-    return [
-      C.ca_principals.pass(ev(ca, "TrustedUserCAKeys")),
-      C.ca_revocation.pass(ev(ca, "TrustedUserCAKeys")),
-      C.krl_fresh.pass(ev(ca, "TrustedUserCAKeys")),
-    ];
-  const file = value(f, "authorizedprincipalsfile");
-  const command = value(f, "authorizedprincipalscommand");
-  const principals =
-    file.value !== "none" ? ev(file, "AuthorizedPrincipalsFile") : ev(command, "AuthorizedPrincipalsCommand");
-  const krl = value(f, "revokedkeys");
-  return [
-    file.value !== "none" || command.value !== "none"
-      ? C.ca_principals.pass(principals)
-      : C.ca_principals.fail(
-          { source: where(ca), excerpt: `TrustedUserCAKeys ${ca.value}; AuthorizedPrincipalsFile none` },
-          {
-            detail:
-              "sshd trusts an SSH CA with no principals file: any of its certificates naming a user logs in as that user",
-          },
-        ),
-    krl.value !== "none"
-      ? C.ca_revocation.pass(ev(krl, "RevokedKeys"))
-      : C.ca_revocation.fail(
-          { source: where(ca), excerpt: `TrustedUserCAKeys ${ca.value}; RevokedKeys none` },
-          {
-            detail:
-              "sshd trusts an SSH CA with no revocation list: a revoked grant still logs in until it expires",
-          },
-        ),
-    f.revocation
-      ? checkKrlFresh(f.revocation)
-      : C.krl_fresh.skip("no RevokedKeys to keep fresh (see ssh.ca_revocation)", where(krl)),
-  ];
-}
-
-function ago(s: number): string {
-  return s < 120
-    ? `${s} s ago`
-    : s < 7200
-      ? `${Math.round(s / 60)} min ago`
-      : `${Math.round(s / 3600)} h ago`;
-}
-
-/**
- * The list must be there (a RevokedKeys file sshd cannot read refuses every key) and recent: a
- * revocation reaches this server only with a newer list, so an old one lets revoked grants in.
- */
-function checkKrlFresh(r: RevocationFact): Finding {
-  if (r.bytes === null)
-    return C.krl_fresh.fail(
-      { source: r.path, excerpt: "named by RevokedKeys, and missing" },
-      {
-        detail: `RevokedKeys names ${r.path}, which is missing: sshd refuses every public key, admin keys too`,
-        severity: "critical",
-      },
-    );
-  const fetch = r.fetch;
-  if (fetch === null)
-    return C.krl_fresh.warn(
-      { source: KRL_STATE_FILE, excerpt: `no record of a fetch; ${r.path} holds ${r.bytes} bytes` },
-      {
-        detail:
-          "The revocation list is not fetched from the shield: a revoked grant is refused here only once someone copies the list",
-        remediation:
-          "clawguard harden --ssh-ca FLEET_CA.pub --agent-id ID --krl-from http://SHIELD_TUNNEL_ADDRESS:3129/ssh/krl --apply",
-      },
-    );
-  const last = fetch.lastSuccess !== null ? new Date(fetch.lastSuccess).toISOString() : null;
-  const failing = fetch.error !== null ? `; the last attempt failed: ${fetch.error}` : "";
-  if (r.sinceSuccessS === null || last === null)
-    return C.krl_fresh.fail(
-      { source: KRL_STATE_FILE, excerpt: `never fetched from ${fetch.url}${failing}` },
-      {
-        detail: `The revocation list was never fetched from the shield (${fetch.url}): this server keeps the list it had`,
-      },
-    );
-  const excerpt = `last fetched from ${fetch.url} at ${last} (${ago(r.sinceSuccessS)}), version ${fetch.version ?? "?"}${failing}`;
-  if (r.sinceSuccessS > KRL_STALE_AFTER_S)
-    return C.krl_fresh.fail(
-      { source: KRL_STATE_FILE, excerpt },
-      {
-        detail: `The revocation list was last fetched at ${last}, ${ago(r.sinceSuccessS)}: grants revoked since then still log in here`,
-      },
-    );
-  return C.krl_fresh.pass({ source: KRL_STATE_FILE, excerpt });
 }
 
 function keysFinding(f: SshdFact, maker: FindingMaker): Finding {

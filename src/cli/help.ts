@@ -113,7 +113,7 @@ export const HELP: Record<string, HelpEntry & { zero?: string }> = {
   "shield grant": {
     codes: [],
     example:
-      "clawguard shield grant scout --key ~/.ssh/id_ed25519.pub --for 2h --reason deploy --config shield.yaml",
+      "clawguard shield grant scout --key ~/.ssh/id_ed25519.pub --for 2h --as deploy --reason deploy --config shield.yaml",
   },
   "shield grants": { codes: [], example: "clawguard shield grants --config shield.yaml" },
   "shield revoke-grant": { codes: [], example: "clawguard shield revoke-grant 17 --config shield.yaml" },

@@ -15,6 +15,7 @@ export interface ProfileFlags {
   skip?: Layer[];
   sshCa?: string;
   agentId?: string;
+  sshCaUsers?: string;
   krlFrom?: string;
 }
 
@@ -32,6 +33,10 @@ export function addProfileOptions(cmd: Command): Command {
       "trust this fleet SSH CA public key for certificates naming this agent (with --agent-id)",
     )
     .option("--agent-id <id>", "this agent's id in the shield's config: its SSH principal is agent-ID")
+    .option(
+      "--ssh-ca-users <a,b>",
+      "accounts a grant without --as opens (with --ssh-ca; default: login accounts with authorized_keys, never root)",
+    )
     .option(
       "--krl-from <url>",
       "fetch the shield's KRL from here every 15 s (with --ssh-ca), e.g. http://10.77.0.1:3129/ssh/krl",
@@ -94,11 +99,22 @@ export async function profileFrom(flags: ProfileFlags, here = false): Promise<{ 
     set("sshCa", "--ssh-ca", {
       publicKey: publicKey.trim(),
       agent: flags.agentId,
+      ...(flags.sshCaUsers !== undefined
+        ? {
+            users: flags.sshCaUsers
+              .split(",")
+              .map((u) => u.trim())
+              .filter(Boolean),
+          }
+        : {}),
       ...(flags.krlFrom !== undefined
         ? { krlUrl: flags.krlFrom, ...(here ? { launcher: await thisClawguard() } : {}) }
         : {}),
     });
-  } else if (flags.krlFrom !== undefined)
+    if (flags.sshCaUsers !== undefined) given.set("sshCa.users", "--ssh-ca-users");
+  } else if (flags.sshCaUsers !== undefined)
+    throw new UsageError("--ssh-ca-users goes with --ssh-ca: the accounts its certificates open");
+  else if (flags.krlFrom !== undefined)
     throw new UsageError("--krl-from goes with --ssh-ca: the KRL is the revocation list of that CA");
   return { profile: validateProfile(raw, { file, flags: given }) };
 }

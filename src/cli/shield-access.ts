@@ -42,7 +42,7 @@ export function registerShieldAccessCommands(shield: Command): void {
       .description("sign a public key for SSH access to one agent, for a while")
       .requiredOption("--key <file>", "the public key to sign (KEY.pub)")
       .requiredOption("--for <duration>", "how long: 30m, 2h (at most the shield's maximum, 8h unless set)")
-      .option("--as <user>", "the user to log in as on the agent")
+      .option("--as <user>", "the one account it opens on the agent (else the agent's default accounts)")
       .option("--no-forwarding", "no port, agent or X11 forwarding with this certificate")
       .option("--reason <text>", "why, for the log")
       .option("--out <file>", "write the certificate there (else it is printed)"),
@@ -65,7 +65,7 @@ export function registerShieldAccessCommands(shield: Command): void {
       flags,
       r,
       flags.out
-        ? `grant ${g.serial} for ${g.principal} until ${new Date(g.validBefore).toISOString()}: certificate in ${flags.out}`
+        ? `grant ${g.serial} for ${g.principal}${g.user ? ` (as ${g.user} only)` : ""} until ${new Date(g.validBefore).toISOString()}: certificate in ${flags.out}`
         : cert,
     );
   });
@@ -80,10 +80,11 @@ export function registerShieldAccessCommands(shield: Command): void {
         list.length === 0
           ? "no grants"
           : table([
-              ["SERIAL", "AGENT", "STATE", "UNTIL", "OPERATOR", "REASON"],
+              ["SERIAL", "AGENT", "AS", "STATE", "UNTIL", "OPERATOR", "REASON"],
               ...list.map((g) => [
                 String(g.serial),
                 g.agent,
+                g.user ?? "(default)",
                 g.state,
                 new Date(g.validBefore).toISOString(),
                 g.operator,

@@ -181,6 +181,43 @@ export interface SshdFact {
   keysProblems: Problem[];
   /** RevokedKeys' file and the KRL fetcher's record, when a CA is trusted with RevokedKeys. */
   revocation?: RevocationFact;
+  /** root's principals file, when a CA is trusted with an AuthorizedPrincipalsFile. */
+  rootPrincipals?: RootPrincipals;
+}
+
+/** The AuthorizedPrincipalsFile sshd reads when a certificate logs in as root. */
+export interface RootPrincipals {
+  /** The file, its %-tokens expanded for root. */
+  path: string;
+  /** The principals it lists; empty when it is missing (root then takes no certificate). */
+  principals: string[];
+  /** Why it could not be read, if so. */
+  problem?: string;
+}
+
+/**
+ * A per-account path of sshd_config (AuthorizedKeysFile, AuthorizedPrincipalsFile) for one
+ * account: %%, %h, %u and %U expanded, a relative path taken from the home.
+ */
+export function sshdPathFor(pattern: string, user: { name: string; uid: number; home: string }): string {
+  const p = pattern.replace(/%%|%h|%u|%U/g, (t) =>
+    t === "%%" ? "%" : t === "%h" ? user.home : t === "%u" ? user.name : String(user.uid),
+  );
+  return p.startsWith("/") ? p : `${user.home.replace(/\/$/, "")}/${p}`;
+}
+
+/** Whether each account reads its own principals file (the path names the user or the home). */
+export function principalsPerAccount(pattern: string): boolean {
+  return /%[uUh]/.test(pattern.replaceAll("%%", ""));
+}
+
+/** The principals a file lists: one a line, after any options; # comments and blanks skipped. */
+export function parsePrincipals(text: string): string[] {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"))
+    .map((l) => l.split(/[ \t]+/).pop()!);
 }
 
 /** The effective value of a single-valued keyword (first wins), with OpenSSH's default. */

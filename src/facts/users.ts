@@ -48,6 +48,13 @@ export function parseGroup(text: string): GroupEntry[] {
   return out;
 }
 
+const NO_LOGIN = /(?:^|\/)(?:nologin|false|sync|halt|shutdown)$/;
+
+/** Whether an account's shell lets it log in (an empty shell is /bin/sh). */
+export function canLogIn(user: Pick<PasswdEntry, "shell">): boolean {
+  return !NO_LOGIN.test(user.shell.trim());
+}
+
 export function userByName(f: UsersFact, name: string): PasswdEntry | undefined {
   return f.users.find((u) => u.name === name);
 }

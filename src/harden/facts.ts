@@ -4,6 +4,7 @@ import type { Facts } from "../facts/keys.js";
 import type { FileStat } from "../facts/stat.js";
 import type { FactContext } from "../host/context.js";
 import { HostError } from "../host/errors.js";
+import { SSH_CA_PRINCIPALS } from "../render/sshd-ca.js";
 
 /** A path as it is now: enough for the plan to compute new content and skip what already holds. */
 export interface FileNow {
@@ -34,7 +35,10 @@ export interface PlanFacts {
   aptSources: Facts["aptSources"];
   banners: Facts["banners"];
   files: Map<string, FileNow>;
-  /** Every entry under each state dir (not following symlinks), for modes and owners. */
+  /**
+   * Every entry under each state dir (not following symlinks), for modes and owners; and under
+   * the SSH CA's principals directory, for files of accounts that no longer take certificates.
+   */
   trees: Map<string, TreeEntry[]>;
   /** Where sshd's log is, for fail2ban's backend. */
   logs: { authLog: boolean; secureLog: boolean; journald: boolean };
@@ -61,6 +65,7 @@ export const WATCHED_FILES = [
   "/etc/ssh/sshd_config.d/40-clawguard-ca.conf",
   "/etc/ssh/clawguard",
   "/etc/ssh/clawguard/revoked.krl",
+  SSH_CA_PRINCIPALS,
   "/usr/local/bin/openclaw",
   "/usr/bin/openclaw",
   "/var/www",
@@ -131,6 +136,9 @@ export async function gatherPlanFacts(ctx: FactContext): Promise<PlanFacts> {
       if (u.scope === "user") extra.push(u.path.replace(/[^/]+$/, `default.target.wants/${u.name}`));
     }
   }
+  const principals: TreeEntry[] = [];
+  await walk(ctx, SSH_CA_PRINCIPALS, principals);
+  trees.set(SSH_CA_PRINCIPALS, principals);
   for (const p of [...WATCHED_FILES, ...extra]) if (!files.has(p)) files.set(p, await readNow(ctx, p));
   const has = (p: string) => files.get(p)?.stat != null;
   return {

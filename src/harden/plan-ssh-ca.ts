@@ -1,12 +1,15 @@
 /**
- * Install the fleet's SSH user CA on an agent: the CA key, the agent's principal, an empty
+ * Install the fleet's SSH user CA on an agent: the CA key, a principals file per account that
+ * takes certificates (see ssh-ca-accounts.ts; an old single principals file is removed), an empty
  * revocation list unless one is there (a KRL fetched from the shield is never replaced by an
  * empty one), and the sshd drop-in naming them; `sshd -t` before the reload, so a config sshd
  * refuses fails the run and the run is undone. With a KRL URL, a timer that fetches the
  * shield's list every 15 s (ssh-ca fetch-krl), enabled and started. Pure.
  */
-import type { Change } from "../change/change.js";
+import { posix } from "node:path";
+import { changePaths, type Change } from "../change/change.js";
 import {
+  principalsFileOf,
   renderPrincipals,
   renderSshCaDropIn,
   SSH_CA_DIR,
@@ -25,6 +28,7 @@ import {
   renderKrlFetchTimer,
 } from "../render/krl-fetch-unit.js";
 import type { PlanInput } from "./plan.js";
+import { caAccounts, type CaAccount } from "./ssh-ca-accounts.js";
 
 const root = { owner: "root", group: "root" };
 
@@ -46,14 +50,10 @@ export function planSshCa({ profile, facts }: PlanInput, planned: readonly Chang
     ...root,
     fixes: [],
   });
-  changes.push({
-    kind: "file",
-    path: SSH_CA_PRINCIPALS,
-    content: renderPrincipals(ca.agent),
-    mode: 0o644,
-    ...root,
-    fixes: [],
-  });
+  const accounts = caAccounts(ca.users, facts.users, facts.sshd);
+  const principals = planPrincipals(ca.agent, accounts, facts);
+  changes.push(...principals);
+  const defaults = accounts.filter((a) => a.isDefault).map((a) => a.user);
   // sshd reads an empty RevokedKeys file as revoking nothing; a missing one refuses every key.
   if (!facts.files.get(SSH_CA_KRL)?.stat)
     changes.push({ kind: "file", path: SSH_CA_KRL, content: "", mode: 0o644, ...root, fixes: [] });
@@ -64,8 +64,11 @@ export function planSshCa({ profile, facts }: PlanInput, planned: readonly Chang
     mode: 0o644,
     ...root,
     fixes: [],
+    note: defaults.length
+      ? `a grant without --as opens ${defaults.join(", ")}; a grant --as USER opens USER only`
+      : "no default account (no login account has an authorized_keys file): a grant without --as opens none; name them with --ssh-ca-users",
   });
-  const touched = [SSH_CA_KEY, SSH_CA_PRINCIPALS, SSH_CA_KRL, SSH_CA_DROP_IN];
+  const touched = [SSH_CA_KEY, SSH_CA_KRL, SSH_CA_DROP_IN, ...principals.flatMap((c) => changePaths(c))];
   changes.push({ kind: "command", argv: ["sshd", "-t"], onlyIf: touched, live: true, fixes: [] });
   changes.push({
     kind: "command",
@@ -76,6 +79,35 @@ export function planSshCa({ profile, facts }: PlanInput, planned: readonly Chang
     fixes: [],
   });
   if (ca.krlUrl !== undefined) changes.push(...planKrlFetch(ca.krlUrl, ca.launcher ?? DEFAULT_LAUNCHER));
+  return changes;
+}
+
+/**
+ * The principals directory, root's and 0755, with one 0644 file per account; files of accounts
+ * that no longer take certificates are removed, and so is the single file of the old layout
+ * (its rollback puts it back once the directory is gone again).
+ */
+function planPrincipals(agent: string, accounts: CaAccount[], facts: PlanInput["facts"]): Change[] {
+  const changes: Change[] = [];
+  const now = facts.files.get(SSH_CA_PRINCIPALS)?.stat;
+  if (now && now.type !== "dir") changes.push({ kind: "remove", path: SSH_CA_PRINCIPALS, fixes: [] });
+  if (now?.type !== "dir")
+    changes.push({ kind: "mkdir", path: SSH_CA_PRINCIPALS, mode: 0o755, ...root, fixes: [] });
+  else if (now.mode !== 0o755)
+    changes.push({ kind: "chmod", path: SSH_CA_PRINCIPALS, mode: 0o755, fixes: [] });
+  const wanted = new Set(accounts.map((a) => principalsFileOf(a.user)));
+  for (const e of facts.trees.get(SSH_CA_PRINCIPALS) ?? [])
+    if (posix.dirname(e.path) === SSH_CA_PRINCIPALS && e.type !== "dir" && !wanted.has(e.path))
+      changes.push({ kind: "remove", path: e.path, fixes: [] });
+  for (const a of accounts)
+    changes.push({
+      kind: "file",
+      path: principalsFileOf(a.user),
+      content: renderPrincipals(agent, a.user, a.isDefault),
+      mode: 0o644,
+      ...root,
+      fixes: [],
+    });
   return changes;
 }
 

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { LAYERS } from "../checks/finding.js";
 import { ConfigError, UsageError } from "../errors.js";
 import { DEFAULT_GATEWAY_PORT } from "../facts/openclaw.js";
-import { CA_PUBLIC_KEY } from "../render/sshd-ca.js";
+import { ACCOUNT_NAME, AGENT_ID, CA_PUBLIC_KEY } from "../render/sshd-ca.js";
 import { KRL_URL, LAUNCHER_PATH } from "../render/krl-fetch-unit.js";
 import { HostPortError, parseHostPort, type HostPort } from "../net/hostport.js";
 import { formatKeyPath, parseYaml, readConfigText, schemaProblems, type Locator } from "../yaml/read.js";
@@ -36,9 +36,18 @@ export const ProfileSchema = z
         publicKey: z
           .string()
           .regex(CA_PUBLIC_KEY, "must be one SSH public key line (the CA's .pub, not its private key)"),
-        agent: z
-          .string()
-          .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "must be the agent's id in shield.yaml"),
+        agent: z.string().regex(AGENT_ID, "must be the agent's id in shield.yaml"),
+        /**
+         * The accounts a grant without `--as` opens (`--ssh-ca-users a,b`). Default: the login
+         * accounts with an authorized_keys file, root never; root only when listed here.
+         */
+        users: z
+          .array(
+            z.string().regex(ACCOUNT_NAME, "must be Linux user names (lowercase, at most 32 characters)"),
+          )
+          .max(64)
+          .refine((u) => new Set(u).size === u.length, "names an account twice")
+          .optional(),
         /** Where the shield serves its KRL: a timer fetches it from there every 15 s. */
         krlUrl: z
           .string()
@@ -74,7 +83,7 @@ export interface ProfileFile {
 
 /**
  * Where a profile's settings came from, so that a problem names its source: a line of the
- * profile file, or the flag that set it (`flags` maps a setting to its flag).
+ * profile file, or the flag that set it (`flags` maps a setting, or `setting.key`, to its flag).
  */
 export interface ProfileSources {
   file?: ProfileFile;
@@ -88,9 +97,11 @@ export interface ProfileSources {
 export function validateProfile(raw: unknown, sources: ProfileSources = {}): Profile {
   const r = ProfileSchema.safeParse(raw ?? {});
   if (r.success) return r.data;
+  // A flag may set one key inside a setting (sshCa.users): the deeper key names it first.
   const fromFlag = (i: z.core.$ZodIssue) => {
     const key = i.path[0];
-    return typeof key === "string" ? sources.flags?.get(key) : undefined;
+    if (typeof key !== "string") return undefined;
+    return sources.flags?.get(`${key}.${String(i.path[1])}`) ?? sources.flags?.get(key);
   };
   const ofFile = r.error.issues.filter((i) => fromFlag(i) === undefined);
   if (ofFile.length > 0) {

@@ -18,7 +18,7 @@ import type { Change } from "../change/change.js";
 import { planSshCa } from "../harden/plan-ssh-ca.js";
 import type { PlanInput as HardenPlanInput } from "../harden/plan.js";
 import type { Profile } from "../harden/profile.js";
-import { SSH_CA_DIR, SSH_CA_DROP_IN, SSH_CA_KRL } from "../render/sshd-ca.js";
+import { SSH_CA_DIR, SSH_CA_DROP_IN, SSH_CA_KRL, SSH_CA_PRINCIPALS } from "../render/sshd-ca.js";
 
 export const RULES_DIR = "/etc/clawguard";
 export const NFT_FILE = "/etc/clawguard/lockdown.nft";
@@ -436,13 +436,24 @@ function krlAllow(input: PlanInput): EgressAllow[] {
   ];
 }
 
-/** harden's own planner for the CA, against the files as they are here. */
+/** harden's own planner for the CA, against the files and accounts as they are here. */
 async function sshCaChanges(host: Host, sshCa: PlanInput["sshCa"]): Promise<Change[]> {
   if (!sshCa) return [];
   const files = new Map<string, { stat: unknown }>();
   for (const p of [SSH_CA_DIR, SSH_CA_KRL, SSH_CA_DROP_IN, "/etc/ssh/sshd_config.d"])
     files.set(p, { stat: await host.stat(p) });
-  return planSshCa({ profile: { sshCa }, facts: { files } } as unknown as HardenPlanInput);
+  const principals = await host.lstat(SSH_CA_PRINCIPALS);
+  files.set(SSH_CA_PRINCIPALS, { stat: principals });
+  const entries = principals?.type === "dir" ? await host.readDir(SSH_CA_PRINCIPALS) : [];
+  const trees = new Map([
+    [SSH_CA_PRINCIPALS, entries.map((e) => ({ path: `${SSH_CA_PRINCIPALS}/${e.name}`, type: e.type }))],
+  ]);
+  const ctx = new FactContext(host);
+  const [users, sshd] = await Promise.all([ctx.get("users"), ctx.get("sshd")]);
+  return planSshCa({
+    profile: { sshCa },
+    facts: { files, trees, users, sshd },
+  } as unknown as HardenPlanInput);
 }
 
 /** A WireGuard config with its keys blanked, for plans and diffs a person reads. */

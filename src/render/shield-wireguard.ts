@@ -139,6 +139,9 @@ RestartSec=2s
 RuntimeDirectory=clawguard-wireguard
 RuntimeDirectoryMode=0755
 RuntimeDirectoryPreserve=yes
+# shield.yaml as last read, for the next shield enroll (root's): /var/cache/clawguard/shield-config
+CacheDirectory=clawguard/shield-config
+CacheDirectoryMode=0700
 UMask=0027
 # Peers and the table (netlink), shield.yaml in the shield's own directory, the status's group.
 CapabilityBoundingSet=CAP_NET_ADMIN CAP_DAC_READ_SEARCH CAP_CHOWN

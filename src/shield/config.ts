@@ -25,6 +25,7 @@ import { ConfigError, type ConfigProblem } from "../errors.js";
 import type { Document, LineCounter } from "yaml";
 import {
   documentAs,
+  plainAs,
   formatKeyPath,
   readConfigText,
   readYamlDocument,
@@ -143,7 +144,25 @@ export function readShieldDocument(text: string, file: string): { doc: Document;
  * checks text: a program that edits shield.yaml validates its edit without parsing it again.
  */
 export function shieldConfigOf(doc: Document, lines: LineCounter, file: string): ShieldConfig {
-  const { data, loc } = documentAs(doc, lines, file, shieldSchema, SHAPE);
+  return shieldConfigAndPlain(doc, lines, file).cfg;
+}
+
+/** shieldConfigOf, and the document's plain data it was read from (for shieldConfigOfPlain). */
+export function shieldConfigAndPlain(
+  doc: Document,
+  lines: LineCounter,
+  file: string,
+): { cfg: ShieldConfig; plain: unknown } {
+  const { data, loc, plain } = documentAs(doc, lines, file, shieldSchema, SHAPE);
+  return { cfg: finish(data, file, loc), plain };
+}
+
+/**
+ * The config of a document's plain data, checked as shieldConfigOf checks the document (the same
+ * schema and rules), without the document: its errors name no lines.
+ */
+export function shieldConfigOfPlain(plain: unknown, file: string): ShieldConfig {
+  const { data, loc } = plainAs(plain, file, shieldSchema, SHAPE);
   return finish(data, file, loc);
 }
 

@@ -54,27 +54,72 @@ export function seqAppend(text: string, seq: YAMLSeq, value: unknown): string | 
       return splice(text, s.range[0], s.range[1], padded ? `[ ${flowText(value)} ]` : `[${flowText(value)}]`);
     return splice(text, last.range[1], last.range[1], `, ${flowText(value, padded)}`);
   }
-  if (!last) return null;
-  const first = items[0]!;
+  const plan = blockAppendOf(text, seq);
+  return plan && blockAppend(text, plan, value).text;
+}
+
+/**
+ * Where and how an item goes at the end of a block sequence: what seqAppend works out from the
+ * parsed sequence, kept so that a program can add item after item without parsing again.
+ */
+export interface BlockAppend {
+  /** The offset the next item's text goes in at. */
+  at: number;
+  /** The text before an item on its line: indentation, dash and spaces. */
+  prefix: string;
+  /** The last item is a block mapping (a new mapping is written as one too). */
+  blockMaps: boolean;
+  /** Flow items have spaces inside their brackets. */
+  padded: boolean;
+}
+
+/** How to append to the block sequence `seq` of a document parsed from `text`; null if it has no items or an odd shape. */
+export function blockAppendOf(text: string, seq: YAMLSeq): BlockAppend | null {
+  if (seq.flow) return null;
+  const items = seq.items.map(ranged);
+  if (items.some((i) => i === null)) return null;
+  const first = items[0];
+  const last = items[items.length - 1];
+  if (!first || !last) return null;
   const prefix = text.slice(lineStart(text, first.range[0]), first.range[0]);
   if (!/^ *- +$/.test(prefix)) return null;
   // Shape the new item like the last one: a flow item for flow or scalar items, else block.
   const lastNode = seq.items[seq.items.length - 1];
+  return {
+    at: pastLine(text, last.range[1]),
+    prefix,
+    blockMaps: isMap(lastNode) && !lastNode.flow,
+    padded: isMap(lastNode) && lastNode.flow ? flowPadded(text, last) : true,
+  };
+}
+
+/** `text` with `value` as a new last item where `plan` says, and the plan for the item after it. */
+export function blockAppend(
+  text: string,
+  plan: BlockAppend,
+  value: unknown,
+): { text: string; next: BlockAppend } {
   let body: string;
-  if (isMap(lastNode) && !lastNode.flow && isMapValue(value)) {
-    const indent = " ".repeat(prefix.length);
+  const blockMap = plan.blockMaps && isMapValue(value);
+  if (blockMap) {
+    const indent = " ".repeat(plan.prefix.length);
     body = stringify(value, { lineWidth: 0 })
       .trimEnd()
       .split("\n")
       .map((l, i) => (i === 0 ? l : indent + l))
       .join("\n");
-  } else {
-    const padded = isMap(lastNode) && lastNode.flow ? flowPadded(text, last) : true;
-    body = flowText(value, padded);
-  }
-  const at = pastLine(text, last.range[1]);
-  const lead = at === text.length && !text.endsWith("\n") ? "\n" : "";
-  return splice(text, at, at, `${lead}${prefix}${body}\n`);
+  } else body = flowText(value, plan.padded);
+  const lead = plan.at === text.length && !text.endsWith("\n") ? "\n" : "";
+  const item = `${lead}${plan.prefix}${body}\n`;
+  return {
+    text: splice(text, plan.at, plan.at, item),
+    next: {
+      ...plan,
+      at: plan.at + item.length,
+      blockMaps: blockMap,
+      padded: isMapValue(value) && !blockMap ? plan.padded : true,
+    },
+  };
 }
 
 /** `text` without item `index` of `seq`. */

@@ -8,6 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import {
+  Document,
   LineCounter,
   isAlias,
   isCollection,
@@ -19,7 +20,6 @@ import {
   parseDocument,
   visit,
   type Alias,
-  type Document,
   type Node,
   type Pair,
 } from "yaml";
@@ -205,11 +205,31 @@ export function documentAs<T>(
   file: string,
   schema: z.ZodType<T>,
   shape: Shape,
-): { data: T; loc: Locator } {
+): { data: T; loc: Locator; plain: unknown } {
   const { data, loc } = documentData(doc, lines, file, shape);
   const parsed = schema.safeParse(data);
   if (!parsed.success)
     throw new ConfigError(file, schemaProblems(parsed.error.issues, data, loc), { hint: shape.hint });
+  return { data: parsed.data, loc, plain: data };
+}
+
+/**
+ * A document's plain data (as documentAs returned it, perhaps since extended) checked as
+ * documentAs checks the document. Its errors name no lines: a caller that needs them checks the
+ * document itself.
+ */
+export function plainAs<T>(
+  plain: unknown,
+  file: string,
+  schema: z.ZodType<T>,
+  shape: Shape,
+): { data: T; loc: Locator } {
+  const loc = new Locator(new Document(), new LineCounter());
+  if (plain === null || typeof plain !== "object" || Array.isArray(plain) !== shape.list)
+    throw new ConfigError(file, [{ keyPath: "", reason: shape.reason }], { hint: shape.hint });
+  const parsed = schema.safeParse(plain);
+  if (!parsed.success)
+    throw new ConfigError(file, schemaProblems(parsed.error.issues, plain, loc), { hint: shape.hint });
   return { data: parsed.data, loc };
 }
 

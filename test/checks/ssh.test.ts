@@ -65,11 +65,20 @@ describe("ssh layer", () => {
 });
 
 describe("ssh layer: the fleet's SSH CA", () => {
-  const audit = async (dropIn: string | null) => {
+  /** The fixture with this drop-in and these files (path under the root: content). */
+  const audit = async (dropIn: string | null, files: Record<string, string> = {}) => {
     const root = loadFixture("ssh-pass");
     if (dropIn !== null) writeFileSync(path.join(root, "etc/ssh/sshd_config.d/05-ca.conf"), dropIn);
+    for (const [p, text] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(root, p)), { recursive: true });
+      writeFileSync(path.join(root, p), text);
+    }
     const report = await runAudit(new LocalHost(root, { isRoot: false }), { layers: ["ssh"] });
-    return [one(report.findings, "ssh.ca_principals"), one(report.findings, "ssh.ca_revocation")] as const;
+    return [
+      one(report.findings, "ssh.ca_principals"),
+      one(report.findings, "ssh.ca_revocation"),
+      one(report.findings, "ssh.ca_root"),
+    ] as const;
   };
 
   it("passes a server that trusts no CA", async () => {
@@ -77,19 +86,51 @@ describe("ssh layer: the fleet's SSH CA", () => {
     expect([p.status, r.status, p.evidence.excerpt]).toEqual(["pass", "pass", "TrustedUserCAKeys none"]);
   });
 
-  it("fails a CA trusted alone: no principals file, no revocation list", async () => {
-    const [p, r] = await audit("TrustedUserCAKeys /etc/ssh/ca.pub\n");
-    expect([p.status, r.status]).toEqual(["fail", "fail"]);
+  it("fails a CA trusted alone: no principals file, no revocation list, root open to it", async () => {
+    const [p, r, root] = await audit("TrustedUserCAKeys /etc/ssh/ca.pub\n");
+    expect([p.status, r.status, root.status]).toEqual(["fail", "fail", "fail"]);
+    expect(root.detail).toMatch(/naming the principal root logs in as root/);
     expect(p.detail).toMatch(/no principals file/);
     expect(p.evidence.source).toBe("/etc/ssh/sshd_config.d/05-ca.conf line 1");
     expect(r.detail).toMatch(/no revocation list/);
   });
 
-  it("passes the CA as harden --ssh-ca installs it", async () => {
-    const [p, r] = await audit(renderSshCaDropIn());
-    expect([p.status, r.status]).toEqual(["pass", "pass"]);
-    expect(p.evidence.excerpt).toBe("AuthorizedPrincipalsFile /etc/ssh/clawguard/principals");
+  it("passes the CA as harden --ssh-ca installs it: a principals file per account, none for root", async () => {
+    const [p, r, root] = await audit(renderSshCaDropIn(), {
+      "etc/ssh/clawguard/principals/admin": "agent-scout\nagent-scout:admin\n",
+    });
+    expect([p.status, r.status, root.status]).toEqual(["pass", "pass", "pass"]);
+    expect(p.evidence.excerpt).toBe("AuthorizedPrincipalsFile /etc/ssh/clawguard/principals/%u");
     expect(r.evidence.excerpt).toBe("RevokedKeys /etc/ssh/clawguard/revoked.krl");
+    expect(root.evidence).toEqual({
+      source: "/etc/ssh/clawguard/principals/root",
+      excerpt: "no principals for root; PermitRootLogin prohibit-password",
+    });
+  });
+
+  it("reports a principals file for root, with the principals it lists", async () => {
+    const [p, , root] = await audit(renderSshCaDropIn(), {
+      "etc/ssh/clawguard/principals/root": "# listed on purpose\nagent-scout\nagent-scout:root\n",
+    });
+    expect(p.status).toBe("pass");
+    expect(root.status).toBe("warn");
+    expect(root.detail).toBe(
+      "root takes certificates naming agent-scout, agent-scout:root (/etc/ssh/clawguard/principals/root)",
+    );
+    // Unless root cannot log in at all.
+    const [, , closed] = await audit(`PermitRootLogin no\n${renderSshCaDropIn()}`, {
+      "etc/ssh/clawguard/principals/root": "agent-scout\n",
+    });
+    expect([closed.status, closed.evidence.excerpt]).toEqual(["pass", "PermitRootLogin no"]);
+  });
+
+  it("warns of one principals file for every account, and fails root reading it", async () => {
+    const old = renderSshCaDropIn().replace("principals/%u", "principals");
+    const [p, r, root] = await audit(old, { "etc/ssh/clawguard/principals": "agent-scout\n" });
+    expect([p.status, r.status, root.status]).toEqual(["warn", "pass", "fail"]);
+    expect(p.detail).toMatch(/^One principals file \(\/etc\/ssh\/clawguard\/principals\) for every account/);
+    expect(root.detail).toMatch(/every certificate for this server logs in as root/);
+    expect(root.evidence.source).toBe("/etc/ssh/clawguard/principals");
   });
 });
 

@@ -47,4 +47,22 @@ describe("a harden profile", () => {
     const { profile } = await profileFrom({ profile: profileFile("# nothing yet\n"), user: "agent" });
     expect(profile).toMatchObject({ user: "agent", gatewayPort: 18789, ports: [80, 443] });
   });
+
+  it("takes --ssh-ca-users as the CA's default accounts, and refuses it alone or malformed", async () => {
+    const ca = path.join(tempDir("ca"), "fleet-ca.pub");
+    writeFileSync(
+      ca,
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOa3Z7kTJ0Wl0m2F2xq2cC8m3kqJd1QkXo0l3bqK9yQ3 ca\n",
+    );
+    const { profile } = await profileFrom({ sshCa: ca, agentId: "scout", sshCaUsers: "deploy, ops" });
+    expect(profile.sshCa?.users).toEqual(["deploy", "ops"]);
+    const alone = await refusal({ sshCaUsers: "deploy" });
+    expect(alone.message).toBe("--ssh-ca-users goes with --ssh-ca: the accounts its certificates open");
+    const bad = await refusal({ sshCa: ca, agentId: "scout", sshCaUsers: "deploy,Root" });
+    expect(bad.code).toBe("CG_USAGE");
+    expect([bad.where, bad.reason]).toEqual([
+      "--ssh-ca-users",
+      "must be Linux user names (lowercase, at most 32 characters)",
+    ]);
+  });
 });

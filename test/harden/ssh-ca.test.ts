@@ -1,12 +1,15 @@
 /**
- * harden --ssh-ca: the fleet's CA trusted with this agent's principal and a revocation list, on
- * sshd's own settings; sshd -t before the reload; a KRL already there is kept; a CA "key" that
- * is not one public key line is refused before anything is planned.
+ * harden --ssh-ca: the fleet's CA trusted with this agent's principals and a revocation list, on
+ * sshd's own settings; a principals file per account (agent-<id> for the default accounts,
+ * agent-<id>:<user> for each login account's own grants, none for root unless listed); the old
+ * single file replaced, and put back by rollback; sshd -t before the reload; a KRL already there
+ * is kept; a CA "key" that is not one public key line is refused before anything is planned.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runAudit } from "../../src/audit/audit.js";
+import { rollbackRun } from "../../src/change/rollback.js";
 import { gatherPlanFacts } from "../../src/harden/facts.js";
 import { harden } from "../../src/harden/harden.js";
 import { planHarden } from "../../src/harden/plan.js";
@@ -15,13 +18,32 @@ import { FactContext } from "../../src/host/context.js";
 import { LocalHost } from "../../src/host/host.js";
 import { LocalWriter } from "../../src/host/writer.js";
 import { classicGuide } from "./guide.js";
-import { tempDir } from "./tree.js";
+import { snapshot, tempDir } from "./tree.js";
 
 const CA = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOa3Z7kTJ0Wl0m2F2xq2cC8m3kqJd1QkXo0l3bqK9yQ3 fleet-ca";
 const profile = validateProfile({ skip: ["user"], sshCa: { publicKey: CA, agent: "scout" } });
+const PRINCIPALS = "etc/ssh/clawguard/principals";
+
+/**
+ * The principals each account's file lists, by account; openclaw aside (its uid in the fixture
+ * is the test's own, which may be 0, and an account of uid 0 takes no certificate unless listed).
+ */
+function principalsOf(root: string, also: string[] = []): Record<string, string[]> {
+  const dir = path.join(root, PRINCIPALS);
+  return Object.fromEntries(
+    readdirSync(dir)
+      .filter((u) => u !== "openclaw" || also.includes(u))
+      .map((u) => [
+        u,
+        readFileSync(path.join(dir, u), "utf8")
+          .split("\n")
+          .filter((l) => l && !l.startsWith("#")),
+      ]),
+  );
+}
 
 describe("harden --ssh-ca", () => {
-  it("trusts the CA for agent-<id> only, with a revocation list, and leaves key logins alone", async () => {
+  it("trusts the CA for this agent's principals, one file per account, root none, and leaves key logins alone", async () => {
     const root = classicGuide();
     const host = new LocalHost(root, { isRoot: false });
     const report = await harden(host, new LocalWriter(host), {
@@ -32,17 +54,86 @@ describe("harden --ssh-ca", () => {
     expect(report.error).toBeUndefined();
     const at = (p: string) => path.join(root, p);
     expect(readFileSync(at("etc/ssh/clawguard/fleet-ca.pub"), "utf8")).toBe(CA + "\n");
-    expect(
-      readFileSync(at("etc/ssh/clawguard/principals"), "utf8")
-        .split("\n")
-        .filter((l) => l && !l.startsWith("#")),
-    ).toEqual(["agent-scout"]);
+    // admin has an authorized_keys file: a default account. root takes none.
+    expect(principalsOf(root)).toEqual({ admin: ["agent-scout", "agent-scout:admin"] });
+    expect(statSync(at(PRINCIPALS)).mode & 0o7777).toBe(0o755);
+    expect(statSync(at(`${PRINCIPALS}/admin`)).mode & 0o7777).toBe(0o644);
     expect(existsSync(at("etc/ssh/clawguard/revoked.krl"))).toBe(true);
     const dropIn = readFileSync(at("etc/ssh/sshd_config.d/40-clawguard-ca.conf"), "utf8");
     expect(dropIn).toMatch(/^TrustedUserCAKeys \/etc\/ssh\/clawguard\/fleet-ca.pub$/m);
-    expect(dropIn).toMatch(/^AuthorizedPrincipalsFile \/etc\/ssh\/clawguard\/principals$/m);
+    expect(dropIn).toMatch(/^AuthorizedPrincipalsFile \/etc\/ssh\/clawguard\/principals\/%u$/m);
     expect(dropIn).toMatch(/^RevokedKeys \/etc\/ssh\/clawguard\/revoked.krl$/m);
     expect(dropIn).not.toMatch(/AuthorizedKeysFile|PubkeyAuthentication no/);
+    expect(report.changes.find((c) => c.action.includes("40-clawguard-ca.conf"))?.note).toBe(
+      "a grant without --as opens admin; a grant --as USER opens USER only",
+    );
+  });
+
+  it("replaces the old single principals file with the directory, and rollback puts the file back", async () => {
+    const root = classicGuide();
+    mkdirSync(path.join(root, "etc/ssh/clawguard"), { recursive: true });
+    writeFileSync(path.join(root, PRINCIPALS), "# The one principal\nagent-scout\n");
+    const before = snapshot(root);
+    const host = new LocalHost(root, { isRoot: false });
+    const writer = new LocalWriter(host);
+    const stateDir = tempDir("state");
+    const report = await harden(host, writer, { profile, apply: true, stateDir });
+    expect(report.error).toBeUndefined();
+    const steps = report.changes.map((c) => c.action);
+    expect(steps).toContain(`rm /${PRINCIPALS}`);
+    expect(principalsOf(root)).toEqual({ admin: ["agent-scout", "agent-scout:admin"] });
+    // A second run has nothing to change in the CA's files.
+    const again = await harden(host, writer, { profile, apply: false });
+    expect(again.changes.filter((c) => c.action.includes("/etc/ssh/clawguard"))).toEqual([]);
+    await rollbackRun(host, writer, stateDir);
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  it("opens root only when listed, and removes the file of an account no longer listed", async () => {
+    const root = classicGuide();
+    const host = new LocalHost(root, { isRoot: false });
+    const writer = new LocalWriter(host);
+    const withRoot = validateProfile({
+      skip: ["user"],
+      sshCa: { publicKey: CA, agent: "scout", users: ["root", "admin"] },
+    });
+    expect(
+      (await harden(host, writer, { profile: withRoot, apply: true, stateDir: tempDir("s") })).error,
+    ).toBe(undefined);
+    expect(principalsOf(root)).toEqual({
+      admin: ["agent-scout", "agent-scout:admin"],
+      root: ["agent-scout", "agent-scout:root"],
+    });
+    const onlyOpenclaw = validateProfile({
+      skip: ["user"],
+      sshCa: { publicKey: CA, agent: "scout", users: ["openclaw"] },
+    });
+    expect(
+      (await harden(host, writer, { profile: onlyOpenclaw, apply: true, stateDir: tempDir("s") })).error,
+    ).toBe(undefined);
+    expect(principalsOf(root, ["openclaw"])).toEqual({
+      admin: ["agent-scout:admin"],
+      openclaw: ["agent-scout", "agent-scout:openclaw"],
+    });
+  });
+
+  it("refuses a listed account the agent does not have, or a malformed name, changing nothing", async () => {
+    const root = classicGuide();
+    const before = snapshot(root);
+    const host = new LocalHost(root, { isRoot: false });
+    const typo = validateProfile({
+      skip: ["user"],
+      sshCa: { publicKey: CA, agent: "scout", users: ["admn"] },
+    });
+    await expect(
+      harden(host, new LocalWriter(host), { profile: typo, apply: true, stateDir: tempDir("s") }),
+    ).rejects.toThrow(/--ssh-ca-users\) names admn, not an account of this agent/);
+    expect(snapshot(root)).toEqual(before);
+    for (const users of [["Root"], ["a,b"], ["admin", "admin"], ["x:y"]])
+      expect(
+        () => validateProfile({ sshCa: { publicKey: CA, agent: "scout", users } }),
+        users.join(),
+      ).toThrow(/sshCa.users/);
   });
 
   it("validates with sshd -t before reloading, and keeps a KRL the shield already sent", async () => {

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { LocalHost } from "../../src/host/host.js";
@@ -118,7 +118,15 @@ describe("lockdown --join", () => {
   it(
     "installs the fleet's SSH CA the code carries as harden does, lets the KRL through the tunnel only, and rollback removes it",
     async () => {
-      const root = makeTree();
+      const uid = process.getuid?.() ?? 0;
+      const gid = process.getgid?.() ?? 0;
+      // deploy can log in; no account has a key, so a grant without --as opens none.
+      const root = makeTree({
+        "etc/passwd": [
+          `root:x:0:0:root:/root:/bin/bash\nopenclaw:x:${uid}:${gid}::/home/openclaw:/usr/sbin/nologin\ndeploy:x:1001:1001::/home/deploy:/bin/bash\n`,
+          0o644,
+        ],
+      });
       const host = new LocalHost(root);
       const krl = "http://10.77.0.1:3129/ssh/krl";
       const j = await prepareJoin(host, {
@@ -141,13 +149,19 @@ describe("lockdown --join", () => {
       );
       await applyLockdown(host, new LocalWriter(host), plan, filesOnly);
       expect(read(root, "etc/ssh/clawguard/fleet-ca.pub")).toBe(CA + "\n");
-      expect(read(root, "etc/ssh/clawguard/principals")).toMatch(/^agent-scout$/m);
+      expect(readdirSync(path.join(root, "etc/ssh/clawguard/principals"))).toEqual(["deploy"]);
+      expect(read(root, "etc/ssh/clawguard/principals/deploy")).toMatch(/^agent-scout:deploy$/m);
+      expect(read(root, "etc/ssh/clawguard/principals/deploy")).not.toMatch(/^agent-scout$/m);
       expect(read(root, "etc/ssh/sshd_config.d/40-clawguard-ca.conf")).toMatch(/^RevokedKeys /m);
       expect(read(root, "etc/systemd/system/clawguard-krl-fetch.service")).toContain(
         `fetch-krl --from ${krl}`,
       );
       await rollbackLockdown(host, new LocalWriter(host), filesOnly);
-      for (const p of ["etc/ssh/clawguard/fleet-ca.pub", "etc/systemd/system/clawguard-krl-fetch.service"])
+      for (const p of [
+        "etc/ssh/clawguard/fleet-ca.pub",
+        "etc/ssh/clawguard/principals",
+        "etc/systemd/system/clawguard-krl-fetch.service",
+      ])
         expect(existsSync(path.join(root, p)), p).toBe(false);
     },
     SLOW,

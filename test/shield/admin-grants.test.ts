@@ -88,6 +88,9 @@ describe("SSH access grants", () => {
       // Out of scope reads exactly as unknown.
       [{ agent: "u1", key: pub, for: "1h" }, ALICE, 404, /unknown agent "u1"/],
       [{ agent: "a1", key: pub, for: "1h" }, VERA, 403, /needs an operator or an admin/],
+      // The user is part of the principal: nothing but an account name is taken.
+      [{ agent: "a1", key: pub, for: "1h", as: "deploy,root" }, ALICE, 400, /^as: must be a Linux user name/],
+      [{ agent: "a1", key: pub, for: "1h", as: "Root" }, ALICE, 400, /^as: must be a Linux user name/],
     ];
     for (const [body, token, status, error] of cases) {
       const r = await s.api("POST", "/api/grants", body, token);
@@ -179,6 +182,56 @@ describe("SSH access grants", () => {
       [2, "active"],
       [1, "revoked"],
     ]);
+  });
+
+  it("signs a grant --as USER for that account's principal, names it in the key id and lists it", async () => {
+    const tokenFile = path.join(keys, "alice.token");
+    const out = path.join(keys, "as-cert.pub");
+    const api = ["--admin", s.admin, "--token-file", tokenFile];
+    const r = await cli(
+      "shield",
+      "grant",
+      "a1",
+      "--key",
+      path.join(keys, "id.pub"),
+      "--for",
+      "10m",
+      "--as",
+      "deploy",
+      "--out",
+      out,
+      ...api,
+    );
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^grant (\d+) for agent-a1:deploy \(as deploy only\) until /);
+    const serial = Number(/^grant (\d+)/.exec(r.out)![1]);
+    const shown = execFileSync("ssh-keygen", ["-L", "-f", out], { encoding: "utf8" });
+    expect(shown).toContain(`Key ID: "clawguard grant ${serial} by alice for agent-a1:deploy as deploy"`);
+    expect(shown).toMatch(/Principals: \n\s+agent-a1:deploy\n\s+Critical/);
+    const g = grantsOnDisk().find((x) => (x as { serial: number }).serial === serial);
+    expect(g).toMatchObject({ principal: "agent-a1:deploy", user: "deploy" });
+    const list = await cli("shield", "grants", ...api);
+    expect(list.code, list.err).toBe(0);
+    const [head, ...rows] = list.out.trim().split("\n");
+    expect(head).toMatch(/^SERIAL\s+AGENT\s+AS\s+STATE/);
+    expect(rows.find((l) => l.startsWith(`${serial} `))).toMatch(
+      new RegExp(`^${serial}\\s+a1\\s+deploy\\s+active`),
+    );
+    expect(rows.find((l) => l.startsWith("1 "))).toMatch(/^1\s+a1\s+\(default\)\s+revoked/);
+    const bad = await cli(
+      "shield",
+      "grant",
+      "a1",
+      "--key",
+      path.join(keys, "id.pub"),
+      "--for",
+      "10m",
+      "--as",
+      "../root",
+      ...api,
+    );
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/as: must be a Linux user name/);
   });
 
   it("takes the most a grant may last from ssh_access.max_grant, and refuses a bad one", async () => {

@@ -345,24 +345,28 @@ describe("modes", () => {
     await s.api("PUT", "/api/mode", { scope: "agent", id: "auditor", mode: null });
   });
 
-  it("shows a long download as in flight, not as a tunnel, and a lockdown cuts it", async () => {
-    const download = curl(
-      [...as("scout", SCOUT), "--limit-rate", "200k", at("web.test", "/big?n=50000000")],
-      20_000,
-    );
-    const scout = await until(async () => {
-      const agents = (await s.api("GET", "/api/agents")).json.agents as Array<Record<string, number>>;
-      const a = agents.find((x) => (x.id as unknown) === "scout");
-      return a && a.httpInFlight === 1 ? a : undefined;
-    }, "the download in flight");
-    expect(scout.openTunnels).toBe(0);
-    expect((await s.api("GET", "/api/status")).json.openTunnels).toBe(0);
-    const r = await s.api("PUT", "/api/mode", { scope: "agent", id: "scout", mode: "lockdown" });
-    expect(r.json.tunnelsClosed).toBe(1);
-    const done = await download;
-    expect(done.code).not.toBe(0);
-    await s.api("PUT", "/api/mode", { scope: "agent", id: "scout", mode: null });
-  });
+  it(
+    "shows a long download as in flight, not as a tunnel, and a lockdown cuts it",
+    { timeout: 60_000 },
+    async () => {
+      const download = curl(
+        [...as("scout", SCOUT), "--limit-rate", "200k", at("web.test", "/big?n=50000000")],
+        20_000,
+      );
+      const scout = await until(async () => {
+        const agents = (await s.api("GET", "/api/agents")).json.agents as Array<Record<string, number>>;
+        const a = agents.find((x) => (x.id as unknown) === "scout");
+        return a && a.httpInFlight === 1 ? a : undefined;
+      }, "the download in flight");
+      expect(scout.openTunnels).toBe(0);
+      expect((await s.api("GET", "/api/status")).json.openTunnels).toBe(0);
+      const r = await s.api("PUT", "/api/mode", { scope: "agent", id: "scout", mode: "lockdown" });
+      expect(r.json.tunnelsClosed).toBe(1);
+      const done = await download;
+      expect(done.code).not.toBe(0);
+      await s.api("PUT", "/api/mode", { scope: "agent", id: "scout", mode: null });
+    },
+  );
 
   it("switches a fleet and the whole shield", async () => {
     const t = await openTunnel(s.proxyPort, `127.0.0.3:${web.port}`, "rover", ROVER);

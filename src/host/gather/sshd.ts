@@ -3,14 +3,18 @@ import { table } from "../../facts/record.js";
 import {
   addSshdSetting,
   configuredPorts,
+  parsePrincipals,
   parseSshdT,
+  sshdPathFor,
   SSHD_CONFIG,
   sshdDirectives,
   sshdValue,
   type AuthorizedKeys,
+  type RootPrincipals,
   type SshdConfigParse,
   type SshdFact,
 } from "../../facts/sshd.js";
+import { canLogIn } from "../../facts/users.js";
 import { KRL_STATE_FILE, parseKrlFetchState, type RevocationFact } from "../../facts/krl.js";
 import type { FactContext } from "../context.js";
 import { HostError, isMissing, toProblem } from "../errors.js";
@@ -63,8 +67,6 @@ export async function parseSshdConfig(host: Host, path = SSHD_CONFIG): Promise<S
   return out;
 }
 
-const NO_LOGIN = /(?:^|\/)(?:nologin|false|sync|halt|shutdown)$/;
-
 async function readAuthorizedKeys(
   ctx: FactContext,
   files: string,
@@ -72,16 +74,13 @@ async function readAuthorizedKeys(
   const users = await ctx.get("users");
   if (users.status !== "ok")
     return { users: [], keys: [], unknown: [], problems: users.status === "error" ? users.problems : [] };
-  const loginUsers = users.value.users.filter((u) => u.uid === 0 || !NO_LOGIN.test(u.shell.trim()));
+  const loginUsers = users.value.users.filter((u) => u.uid === 0 || canLogIn(u));
   const patterns = files.split(/\s+/).filter((p) => p && p !== "none");
   const keys: AuthorizedKeys[] = [];
   const unknown: Problem[] = [];
   for (const u of loginUsers) {
     for (const pat of patterns) {
-      const expanded = pat.replace(/%%|%h|%u|%U/g, (t) =>
-        t === "%%" ? "%" : t === "%h" ? u.home : t === "%u" ? u.name : String(u.uid),
-      );
-      const path = expanded.startsWith("/") ? expanded : `${u.home.replace(/\/$/, "")}/${expanded}`;
+      const path = sshdPathFor(pat, u);
       try {
         const text = await ctx.host.readFile(path);
         const n = text.split("\n").filter((l) => l.trim() && !l.trim().startsWith("#")).length;
@@ -127,6 +126,33 @@ async function readRevocation(
 }
 
 /**
+ * With a CA trusted and an AuthorizedPrincipalsFile: the file sshd reads for root and the
+ * principals it lists. root's home comes from /etc/passwd (/root when it is not there).
+ */
+async function readRootPrincipals(
+  ctx: FactContext,
+  settings: SshdFact["settings"],
+): Promise<RootPrincipals | undefined> {
+  const ca = sshdValue({ settings }, "trustedusercakeys")?.value ?? "none";
+  const file = sshdValue({ settings }, "authorizedprincipalsfile")?.value ?? "none";
+  if (ca.toLowerCase() === "none" || file.toLowerCase() === "none") return undefined;
+  const users = await ctx.get("users");
+  const root = (users.status === "ok" ? users.value.users.find((u) => u.name === "root") : undefined) ?? {
+    name: "root",
+    uid: 0,
+    home: "/root",
+  };
+  const path = sshdPathFor(file, root);
+  try {
+    return { path, principals: parsePrincipals(await ctx.host.readFile(path)) };
+  } catch (err) {
+    if (isMissing(err)) return { path, principals: [] };
+    if (err instanceof HostError) return { path, principals: [], problem: err.problem.message };
+    throw err;
+  }
+}
+
+/**
  * sshd's effective settings, its real ports and who can log in with a key. Shared by the ssh,
  * firewall and fail2ban layers (and harden): they must all agree on which port is SSH.
  */
@@ -169,6 +195,7 @@ export function gatherSshd(ctx: FactContext): Promise<Fact<SshdFact>> {
     const keys = await readAuthorizedKeys(ctx, keyFiles);
     const files = parsed?.files ?? [];
     const revocation = await readRevocation(ctx.host, settings);
+    const rootPrincipals = await readRootPrincipals(ctx, settings);
     return ok(
       {
         via: t.text ? "sshd -T" : "config",
@@ -185,6 +212,7 @@ export function gatherSshd(ctx: FactContext): Promise<Fact<SshdFact>> {
         keysUnknown: keys.unknown,
         keysProblems: keys.problems,
         ...(revocation ? { revocation } : {}),
+        ...(rootPrincipals ? { rootPrincipals } : {}),
       },
       t.text ? ["sshd -T", ...files] : files,
       problems,

@@ -12,8 +12,8 @@ import { z } from "zod";
 import { ClawguardError, ConfigError } from "../../errors.js";
 import { readShieldDocument, shieldConfigOf, type ShieldConfig } from "../config.js";
 import type { Authors } from "../membership.js";
-import { documentText } from "../wireguard/agents-file.js";
 import {
+  agentsEditText,
   checkPublicKey,
   EnrolRefused,
   joinCodeOf,
@@ -89,7 +89,7 @@ async function shieldPublicKey(cfg: ShieldConfig): Promise<string> {
 /** The config being edited, parsed as the file is. */
 function editing(text: string, file: string) {
   const { doc, lines } = readShieldDocument(text, file);
-  return { doc, cfg: shieldConfigOf(doc, lines, file) };
+  return { cfg: shieldConfigOf(doc, lines, file) };
 }
 
 /**
@@ -153,7 +153,7 @@ export function enrolRoutes(api: EnrolApi): Record<string, Record<string, Handle
         `api enroll ${body.id} by ${op.name}`,
         (text) => {
           try {
-            const { doc, cfg } = editing(text, file());
+            const { cfg } = editing(text, file());
             // Scope is checked against the text being edited, not the config last applied.
             if (
               body.fleet !== undefined &&
@@ -173,8 +173,7 @@ export function enrolRoutes(api: EnrolApi): Record<string, Record<string, Handle
                 "fleet",
                 `${op.name} enrols into fleets ${[...op.fleets!].join(", ")} only: give one as fleet`,
               );
-            plan = planEnrolment(
-              doc,
+            const decided = planEnrolment(
               cfg,
               {
                 id: body.id,
@@ -186,8 +185,9 @@ export function enrolRoutes(api: EnrolApi): Record<string, Record<string, Handle
               },
               API_SPELLING,
             );
+            plan = decided.plan;
             cfgEdited = cfg;
-            return documentText(doc);
+            return agentsEditText(text, file(), decided.edit);
           } catch (e) {
             throw asHttp(e);
           }
@@ -228,11 +228,12 @@ export function enrolRoutes(api: EnrolApi): Record<string, Record<string, Handle
         `api revoke ${body.id} by ${op.name}`,
         (text) => {
           try {
-            const { doc, cfg } = editing(text, file());
+            const { cfg } = editing(text, file());
             // An agent they do not see is absent, as an unknown one.
             if (!visibleAgent(op, cfg, body.id)) throw new HttpError(404, "id", `unknown agent "${body.id}"`);
-            addresses = planRevocation(doc, cfg, body.id).sources ?? [];
-            return documentText(doc);
+            const { agent, edit } = planRevocation(cfg, body.id);
+            addresses = agent.sources ?? [];
+            return agentsEditText(text, file(), edit);
           } catch (e) {
             throw asHttp(e);
           }

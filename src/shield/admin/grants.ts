@@ -7,6 +7,7 @@
 import { z } from "zod";
 import type { ShieldConfig } from "../config.js";
 import { parseDuration } from "../units.js";
+import { ACCOUNT_NAME } from "../../render/sshd-ca.js";
 import { grantState, SshCaError, type Grant, type SshCa } from "../ssh/ca.js";
 import type { Operator } from "./access.js";
 import { visibleAgent } from "./scope.js";
@@ -17,9 +18,10 @@ export const grantSchema = z.strictObject({
   agent: z.string().min(1).max(128),
   key: z.string().min(1).max(16_384),
   for: z.string().min(1).max(32),
+  /** The one account the certificate opens (its principal is agent-<id>:<user>). */
   as: z
     .string()
-    .regex(/^[a-z_][a-z0-9_-]{0,31}$/)
+    .regex(ACCOUNT_NAME, "must be a Linux user name (lowercase, at most 32 characters)")
     .optional(),
   noForwarding: z.boolean().optional(),
   reason: z.string().min(1).max(512).optional(),

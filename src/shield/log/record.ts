@@ -115,8 +115,8 @@ export function recordLine(r: LogRecord): string {
   return JSON.stringify(recordFields(r));
 }
 
-/** What `JSON.parse(recordLine(r))` gives back. */
-export type RecordFields = [
+/** A record's fields up to the destination's host, and those after it. */
+type FieldsToHost = [
   ts: number,
   agent: string | null,
   fleet: string | null,
@@ -124,6 +124,8 @@ export type RecordFields = [
   sourceAddress: string,
   method: string,
   host: string,
+];
+type FieldsAfterHost = [
   port: number,
   path: string | null,
   decision: LogDecision,
@@ -134,6 +136,9 @@ export type RecordFields = [
   bytesDown: number,
   durationMs: number,
 ];
+
+/** What `JSON.parse(recordLine(r))` gives back. */
+export type RecordFields = [...FieldsToHost, ...FieldsAfterHost];
 
 /**
  * The columns a record is stored in, SQLite's log and PostgreSQL's alike, in the order
@@ -167,26 +172,15 @@ export const RECORD_COLUMNS = [
 /** A stored record's values, column by column as `RECORD_COLUMNS` names them. */
 export type RecordRow = [
   id: number,
-  ts: number,
-  agent: string | null,
-  fleet: string | null,
-  tier: string | null,
-  sourceAddress: string,
-  method: string,
-  host: string,
+  ...FieldsToHost,
   hostRev: string,
-  port: number,
-  path: string | null,
-  decision: LogDecision,
-  rule: string | null,
-  reason: string,
-  upstreamAddress: string | null,
-  bytesUp: number,
-  bytesDown: number,
-  durationMs: number,
+  ...FieldsAfterHost,
   prevHash: string,
   hash: string,
 ];
+
+// One value per column: the type fails to compile when the two lists drift apart.
+const _oneValuePerColumn: RecordRow["length"] = RECORD_COLUMNS.length;
 
 /** The values stored for record `id` with fields `f`, chained from `prevHash` to `hash`. */
 export function recordRow(id: number, f: RecordFields, prevHash: string, hash: string): RecordRow {

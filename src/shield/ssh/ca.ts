@@ -1,6 +1,7 @@
 /**
  * The fleet's SSH user CA on the shield, on OpenSSH's own tools: `ssh-keygen` makes the CA key,
- * signs each grant (a short-lived certificate for one agent's principal, `agent-<id>`) and
+ * signs each grant (a short-lived certificate for one agent's principal: `agent-<id>`, or
+ * `agent-<id>:<user>` for a grant `--as USER`, which only that account's file lists) and
  * writes the key revocation list. Agents' sshd do the authentication; nothing here is in that
  * path. The directory holds `ca` (the private key, 0600, in a 0700 directory), `ca.pub`, `krl`
  * and `grants.json` (every grant ever made, for serials, listing and revocation).
@@ -12,6 +13,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { ClawguardError } from "../../errors.js";
 import { parseKrlListing } from "../../facts/krl.js";
+import { ACCOUNT_NAME, principalOf } from "../../render/sshd-ca.js";
 
 const run = promisify(execFile);
 
@@ -47,10 +49,6 @@ export interface GrantRequest {
 /** Where the CA of the shield configured by this file lives: beside it, in `ssh-ca/`. */
 export function caDirOf(configFile: string): string {
   return path.join(path.dirname(path.resolve(configFile)), "ssh-ca");
-}
-
-export function principalOf(agent: string): string {
-  return `agent-${agent}`;
 }
 
 function stamp(ms: number): string {
@@ -176,6 +174,11 @@ export class SshCa {
       throw new SshCaError("CG_SSH_KEY_INVALID", "not an SSH public key (one line: TYPE BASE64 [COMMENT])", {
         where: "key",
       });
+    // The user is part of the principal: one that is not an account name could name another.
+    if (req.user !== undefined && !ACCOUNT_NAME.test(req.user))
+      throw new SshCaError("CG_SSH_KEY_INVALID", `--as must be a Linux user name, not "${req.user}"`, {
+        where: "as",
+      });
     const work = await mkdtemp(path.join(tmpdir(), "clawguard-grant-"));
     try {
       const pub = path.join(work, "key.pub");
@@ -191,8 +194,8 @@ export class SshCa {
       }
       const grants = await this.grants();
       const serial = grants.reduce((m, g) => Math.max(m, g.serial), 0) + 1;
-      const principal = principalOf(req.agent);
-      const keyId = `clawguard grant ${serial} by ${req.operator} for ${principal}`;
+      const principal = principalOf(req.agent, req.user);
+      const keyId = `clawguard grant ${serial} by ${req.operator} for ${principal}${req.user ? ` as ${req.user}` : ""}`;
       // A minute back, so a clock a little behind on the agent does not refuse a fresh grant.
       const validAfter = now - 60_000;
       const validBefore = now + req.durationMs;

@@ -5,7 +5,7 @@
  * writing it. Pure.
  */
 import { ConfigError } from "../../errors.js";
-import { isMap, isScalar, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq } from "yaml";
+import { Document, isMap, isScalar, isSeq, parseDocument, type YAMLMap, type YAMLSeq } from "yaml";
 
 /** The file cannot take the edit (it does not parse, or `agents` is not a list). */
 export class AgentsFileError extends ConfigError {
@@ -36,12 +36,6 @@ function load(text: string, file: string): Document {
   return doc;
 }
 
-function agentIndex(doc: Document, id: string): number {
-  const agents = doc.get("agents", true);
-  if (!isSeq(agents)) return -1;
-  return agents.items.findIndex((a) => isMap(a) && String((a as YAMLMap).get("id")) === id);
-}
-
 /** `text` with a new entry at the end of `agents:` (made a block list if it was `[]` or absent). */
 export function addAgentText(text: string, file: string, e: EnrolledEntry): string {
   const doc = load(text, file);
@@ -49,23 +43,32 @@ export function addAgentText(text: string, file: string, e: EnrolledEntry): stri
   return documentText(doc);
 }
 
-export function addAgent(doc: Document, file: string, e: EnrolledEntry): void {
-  if (agentIndex(doc, e.id) >= 0)
-    throw new AgentsFileError(file, "agents", `agent "${e.id}" is already there`);
-  const wireguard = doc.createNode({
-    public_key: e.publicKey,
-    ...(e.presharedKeyFile !== undefined ? { preshared_key_file: e.presharedKeyFile } : {}),
-  }) as YAMLMap;
-  wireguard.flow = true;
-  const sources = doc.createNode(e.sources) as YAMLSeq;
-  sources.flow = true;
-  const entry = doc.createNode({
+/** The entry as plain data, as the document reads once it is written. */
+export function enrolledEntryPlain(e: EnrolledEntry): Record<string, unknown> {
+  return {
     id: e.id,
     ...(e.fleet !== undefined ? { fleet: e.fleet } : {}),
     ...(e.tier !== undefined ? { tier: e.tier } : {}),
-  }) as YAMLMap;
-  entry.set("sources", sources);
-  entry.set("wireguard", wireguard);
+    sources: e.sources,
+    wireguard: {
+      public_key: e.publicKey,
+      ...(e.presharedKeyFile !== undefined ? { preshared_key_file: e.presharedKeyFile } : {}),
+    },
+  };
+}
+
+/** The entry as a node of `doc`: a block mapping, its sources and key each on one line. */
+export function enrolledEntryNode(e: EnrolledEntry, doc: Document = new Document()): YAMLMap {
+  const entry = doc.createNode(enrolledEntryPlain(e)) as YAMLMap;
+  (entry.get("sources", true) as unknown as YAMLSeq).flow = true;
+  (entry.get("wireguard", true) as unknown as YAMLMap).flow = true;
+  return entry;
+}
+
+export function addAgent(doc: Document, file: string, e: EnrolledEntry): void {
+  if (agentIndex(doc, e.id) >= 0)
+    throw new AgentsFileError(file, "agents", `agent "${e.id}" is already there`);
+  const entry = enrolledEntryNode(e, doc);
   const agents = doc.get("agents", true);
   if (isSeq(agents)) {
     agents.flow = false;
@@ -75,6 +78,13 @@ export function addAgent(doc: Document, file: string, e: EnrolledEntry): void {
     seq.items.push(entry);
     doc.set("agents", seq);
   } else throw new AgentsFileError(file, "agents", "not a list");
+}
+
+/** Where the agent is in `agents:`, or -1. */
+export function agentIndex(doc: Document, id: string): number {
+  const agents = doc.get("agents", true);
+  if (!isSeq(agents)) return -1;
+  return agents.items.findIndex((a) => isMap(a) && String((a as YAMLMap).get("id")) === id);
 }
 
 /** `text` with the agent's WireGuard key replaced (a rotation: its addresses stay). */

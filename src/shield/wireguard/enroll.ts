@@ -2,19 +2,17 @@
  * `shield enroll` and `shield revoke`: an agent joins or leaves shield.yaml (the file stays as
  * the operator laid it out) and the live interface, in that order. The running shield follows
  * the file by itself: it reloads, closes a revoked agent's tunnels and logs the change; the
- * interface is set here at once rather than waiting for the sync daemon to notice.
+ * interface is set here at once rather than waiting for the sync daemon to notice. The decision
+ * is enrolment.ts's (the admin API makes the same one); the file's edit is config-edit.ts's.
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { ConfigError } from "../../errors.js";
-import type { Document } from "yaml";
-import { parseShieldConfig, readShieldDocument, shieldConfigOf, type ShieldConfig } from "../config.js";
-import { writeFileAtomic } from "../admin/rules-file.js";
+import type { ShieldConfig } from "../config.js";
 import type { LogReader } from "../log/store.js";
 import { MEMBERSHIP_METHODS } from "../membership.js";
 import { localUser, noteChange, textSha256 } from "../membership-journal.js";
-import { documentText } from "./agents-file.js";
+import { editAgents, type AgentsEdit } from "./config-edit.js";
 import {
   checkPublicKey,
   CLI_SPELLING,
@@ -78,40 +76,27 @@ export function presharedKeyPath(cfg: ShieldConfig, id: string): string {
 }
 
 /**
- * Parse the file once, check it, let `edit` change the document, check the result as a whole
- * config, and replace the file, provided nobody changed it meanwhile (the admin API writes it
- * too); otherwise start over from the new text. Nothing is written when anything throws.
+ * Enrolment's change of shield.yaml, with enroll's errors; the journal notes who made it before
+ * the file is replaced (see membership-journal.ts).
  */
 async function editConfig<T>(
   file: string,
-  edit: (doc: Document, cfg: ShieldConfig) => Promise<T>,
+  decide: (cfg: ShieldConfig) => Promise<{ result: T; edit: AgentsEdit }>,
   who: { agent: string; via: string; user: string },
 ): Promise<{ cfg: ShieldConfig; result: T; journal: string | null }> {
-  for (let attempt = 0; ; attempt++) {
-    const before = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
-      throw new EnrollError(`${file}: cannot read the config (${e.code ?? e.message})`);
-    });
-    const { doc, lines } = readShieldDocument(before, file);
-    const result = await edit(doc, shieldConfigOf(doc, lines, file));
-    const text = documentText(doc);
-    let cfg: ShieldConfig;
-    try {
-      cfg = shieldConfigOf(doc, lines, file);
-    } catch (e) {
-      // Lines of the edited document are the old file's: read the new text for the right ones.
-      if (e instanceof ConfigError) parseShieldConfig(text, file);
-      throw e;
-    }
-    const now = await readFile(file, "utf8").catch(() => null);
-    if (now !== before) {
-      if (attempt < 3) continue;
-      throw new EnrollError(`${file} keeps changing while it is edited; try again`);
-    }
-    // Noted before the file changes, so the shield finds the name as it applies the new text.
-    const journal = await noteChange(file, { sha256: textSha256(text), ...who, at: Date.now() });
-    await writeFileAtomic(file, text);
-    return { cfg, result, journal };
-  }
+  let journal: string | null = null;
+  const out = await editAgents(
+    file,
+    decide,
+    {
+      unreadable: (code) => new EnrollError(`${file}: cannot read the config (${code})`),
+      busy: () => new EnrollError(`${file} keeps changing while it is edited; try again`),
+    },
+    async (text) => {
+      journal = await noteChange(file, { sha256: textSha256(text), ...who, at: Date.now() });
+    },
+  );
+  return { ...out, journal };
 }
 
 /** Change the running interface, or say why it was left alone (the sync daemon applies the file). */
@@ -154,14 +139,13 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
 
   const { cfg, result, journal } = await editConfig(
     o.configFile,
-    async (doc, c) => {
+    async (c) => {
       const wg = wireguardOf(c);
       const shieldPublicKey = publicKeyOf(
         await readKeyFile(wg.privateKeyFile, "shield's WireGuard private key"),
       );
       const wantedPsk = psk !== undefined ? presharedKeyPath(c, o.id) : undefined;
-      const plan = planEnrolment(
-        doc,
+      const { plan, edit } = planEnrolment(
         c,
         {
           id: o.id,
@@ -186,7 +170,7 @@ export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
         );
         pskFile = wantedPsk;
       }
-      return { ...plan, shieldPublicKey };
+      return { result: { ...plan, shieldPublicKey }, edit };
     },
     { agent: o.id, via: "shield enroll", user: o.user ?? localUser() },
   ).catch(async (e: unknown) => {
@@ -262,7 +246,10 @@ export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
   const since = Date.now();
   const { cfg, result, journal } = await editConfig(
     o.configFile,
-    (doc, c) => Promise.resolve(planRevocation(doc, c, o.id)),
+    (c) => {
+      const { agent, edit } = planRevocation(c, o.id);
+      return Promise.resolve({ result: agent, edit });
+    },
     { agent: o.id, via: "shield revoke", user: o.user ?? localUser() },
   );
   // The shield closes the agent's tunnels as it applies the file; the peer leaves after that, so

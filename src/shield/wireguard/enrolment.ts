@@ -5,13 +5,13 @@
  * Pure: the callers read keys and files, write the result and set the interface. Refusals name
  * the option or field as the caller spells it (`--public-key` or `publicKey`).
  */
-import type { Document } from "yaml";
 import { ClawguardError, type ErrorDetails } from "../../errors.js";
 import type { AgentConfig, ShieldConfig } from "../config.js";
 import { interfaceAddresses, type AgentWireguard } from "../config-wireguard.js";
 import { formatIP, parseCidr, parseIP, type IP } from "../../net/addresses.js";
 import { HostPortError, parseHostPort, type HostPort } from "../../net/hostport.js";
-import { addAgent, removeAgent, setAgentKey } from "./agents-file.js";
+import { addAgentText, removeAgentText, setAgentKeyText } from "./agents-file.js";
+import type { AgentsEdit } from "./config-edit.js";
 import { allocateAddresses, hostCidr } from "./allocate.js";
 import { encodeJoinCode } from "./join-code.js";
 import { wireguardKeyProblem } from "./keys.js";
@@ -135,16 +135,15 @@ function takenAddresses(agents: readonly AgentConfig[]): IP[] {
 }
 
 /**
- * Decide an enrolment against the config `cfg` (parsed from `doc`) and make it in `doc`: a new
+ * Decide an enrolment against the config `cfg`, and the change of `agents:` that makes it: a new
  * agent gets the next free addresses; an enrolled one, given a key of its own, gets that key
- * and keeps the rest. Throws, leaving `doc` as it was, when the agent cannot be enrolled so.
+ * and keeps the rest. Throws when the agent cannot be enrolled so.
  */
 export function planEnrolment(
-  doc: Document,
   cfg: ShieldConfig,
   r: EnrolRequest,
   spell: (f: EnrolField) => string,
-): EnrolPlan {
+): { plan: EnrolPlan; edit: AgentsEdit } {
   const wg = wireguardOf(cfg);
   const endpoint = endpointOf(r, cfg, spell);
   const { proxy, shieldAddresses } = proxyOf(cfg);
@@ -181,28 +180,36 @@ export function planEnrolment(
         "presharedKey",
         `${spell("presharedKey")}: a key rotation keeps the agent's preshared key`,
       );
-    setAgentKey(doc, cfg.file, r.id, r.publicKey);
-    return { ...common, addresses: existing.sources ?? [], replaced: existing.wireguard };
+    return {
+      plan: { ...common, addresses: existing.sources ?? [], replaced: existing.wireguard },
+      edit: { kind: "setKey", id: r.id, publicKey: r.publicKey },
+    };
   }
   // Every address some agent holds is taken, whatever that agent is identified by.
   const addresses = allocateAddresses(interfaceAddresses(wg), takenAddresses(cfg.agents)).map(hostCidr);
-  addAgent(doc, cfg.file, {
+  const entry = {
     id: r.id,
     ...(r.fleet !== undefined ? { fleet: r.fleet } : {}),
     ...(r.tier !== undefined ? { tier: r.tier } : {}),
     sources: addresses,
     publicKey: r.publicKey,
     ...(r.presharedKeyFile !== undefined ? { presharedKeyFile: r.presharedKeyFile } : {}),
-  });
-  return { ...common, addresses, replaced: undefined };
+  };
+  return { plan: { ...common, addresses, replaced: undefined }, edit: { kind: "add", entry } };
 }
 
-/** Decide a revocation and make it in `doc`: the agent that leaves, as the config had it. */
-export function planRevocation(doc: Document, cfg: ShieldConfig, id: string): AgentConfig {
+/** Decide a revocation: the agent that leaves, as the config had it, and the change that removes it. */
+export function planRevocation(cfg: ShieldConfig, id: string): { agent: AgentConfig; edit: AgentsEdit } {
   const agent = cfg.agents.find((a) => a.id === id);
   if (!agent) throw new EnrolRefused("id", `no agent "${id}" in ${cfg.file}`);
-  removeAgent(doc, cfg.file, id);
-  return agent;
+  return { agent, edit: { kind: "remove", id } };
+}
+
+/** The change made to shield.yaml's text, everything else kept (the admin API's edits are on text). */
+export function agentsEditText(text: string, file: string, edit: AgentsEdit): string {
+  if (edit.kind === "add") return addAgentText(text, file, edit.entry);
+  if (edit.kind === "setKey") return setAgentKeyText(text, file, edit.id, edit.publicKey);
+  return removeAgentText(text, file, edit.id);
 }
 
 export interface JoinSecrets {

@@ -12,7 +12,8 @@ import { watch, type FSWatcher } from "node:fs";
 import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ConfigError } from "../../errors.js";
-import { parseShieldConfig, type ShieldConfig } from "../config.js";
+import type { ShieldConfig } from "../config.js";
+import { parseShieldConfigKept, readKeptConfig } from "../config-cache.js";
 import {
   defaultRun,
   loadTable,
@@ -64,7 +65,7 @@ async function readConfig(file: string): Promise<{ cfg: ShieldConfig; hash: stri
   const text = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
     throw new ConfigError(file, [{ keyPath: "", reason: `cannot read the config (${e.code ?? e.message})` }]);
   });
-  const cfg = parseShieldConfig(text, file);
+  const cfg = readKeptConfig(file, text)?.cfg ?? parseShieldConfigKept(text, file);
   if (!cfg.wireguard)
     throw new ConfigError(file, [
       { keyPath: "wireguard", reason: "there is no wireguard section: nothing to keep in step" },
