@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { parseDuration } from "../shield/units.js";
+import { joinExpiryMs } from "../shield/wireguard/enrolment.js";
 import { enrollAgent, revokeAgent, type LiveOutcome } from "../shield/wireguard/enroll.js";
 import { describe, startSyncDaemon, syncOnceFromFile } from "../shield/wireguard/sync.js";
 
@@ -15,8 +15,6 @@ interface EnrollFlags {
   json?: boolean;
 }
 
-const MAX_EXPIRY_MS = 30 * 86_400_000;
-
 function out(text: string): void {
   process.stdout.write(text.endsWith("\n") ? text : text + "\n");
 }
@@ -24,6 +22,14 @@ function out(text: string): void {
 function liveLine(live: LiveOutcome | null): string[] {
   if (live === null) return [];
   return [live.applied ? `interface: ${live.detail}` : `interface not changed: ${live.detail}`];
+}
+
+/** The shield's log names the user from the journal; without it, the change reads "by hand". */
+function journalNote(problem: string | null): void {
+  if (problem !== null)
+    process.stderr.write(
+      `note: the membership journal could not be written (${problem}): the shield's log will say the change was made by hand\n`,
+    );
 }
 
 function jumpLine(jump: LiveOutcome | null): string[] {
@@ -54,8 +60,8 @@ export function registerShieldWireguardCommands(shield: Command, setCode: (c: nu
     .option("--expires <duration>", "how long the join code may be used (e.g. 30m, 24h, 7d)", "24h")
     .option("--json", 'print {"schema":"clawguard.shield-enroll/v1","agent","addresses","join",...}')
     .action(async (id: string, flags: EnrollFlags) => {
-      const ms = parseDuration(flags.expires);
-      if (ms === null || ms < 60_000 || ms > MAX_EXPIRY_MS)
+      const ms = joinExpiryMs(flags.expires);
+      if (ms === null)
         throw new UsageError(`"${flags.expires}" is not a duration from 1m to 30d (e.g. 30m, 24h, 7d)`, {
           where: "--expires",
         });
@@ -69,6 +75,7 @@ export function registerShieldWireguardCommands(shield: Command, setCode: (c: nu
         presharedKey: flags.presharedKey === true,
         expiresInMs: ms,
       });
+      journalNote(r.journal);
       if (flags.json) {
         out(
           JSON.stringify(
@@ -115,8 +122,9 @@ export function registerShieldWireguardCommands(shield: Command, setCode: (c: nu
     .option("--json", "print as JSON (schema clawguard.shield-revoke/v1)")
     .action(async (id: string, flags: { config: string; json?: boolean }) => {
       const r = await revokeAgent({ configFile: flags.config, id });
+      journalNote(r.journal);
       if (flags.json) {
-        const { jump, ...rest } = r;
+        const { jump, journal: _journal, ...rest } = r;
         out(
           JSON.stringify(
             { schema: "clawguard.shield-revoke/v1", ...rest, ...(jump ? { jump } : {}) },

@@ -14,6 +14,8 @@ import type { ShieldConfig } from "./config.js";
 import { parseShieldConfig } from "./config.js";
 import { openConfiguredLog, type LogStore } from "./log/index.js";
 import { systemResolver, type Resolver } from "./net/resolve.js";
+import type { Authors } from "./membership.js";
+import { readAuthors } from "./membership-journal.js";
 import { ConfigReloader, type ReloadOutcome, type ReloadTarget } from "./reload.js";
 import { selfEndpoints, startShield, type RunningShield } from "./server.js";
 import { ControlError, ShieldControl } from "./admin/control.js";
@@ -182,8 +184,8 @@ export async function startManagedShield(
   const target: ReloadTarget = shared ? storeReloadTarget(ctl, shared, (c) => (localNow = c)) : ctl;
   // Each reload, applied or refused, is counted for /metrics.
   const counted: ReloadTarget = {
-    apply: (c, trigger) => {
-      const r = target.apply(c, trigger);
+    apply: (c, trigger, authors) => {
+      const r = target.apply(c, trigger, authors);
       m.reloaded(true);
       return r;
     },
@@ -193,6 +195,8 @@ export async function startManagedShield(
     },
   };
   const reloader = new ConfigReloader(cfg.file, counted, {
+    // Who enrolled or revoked on the host with the CLI: the journal beside the file names them.
+    authors: (sha256) => readAuthors(cfg.file, sha256),
     ...(opts.warn ? { warn: opts.warn } : {}),
     ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
   });
@@ -226,7 +230,7 @@ export async function startManagedShield(
    * comments kept), must pass the validation a reload applies, replaces the file atomically, and
    * is applied at once, all under the reloader's lock so a file watch event cannot interleave.
    */
-  const editConfig = (trigger: string, edit: (text: string) => string, field: string) =>
+  const editConfig = (trigger: string, edit: (text: string) => string, field: string, authors?: Authors) =>
     reloader.exclusive(async () => {
       const before = await readFile(cfg.file, "utf8").catch((e: NodeJS.ErrnoException) => {
         throw new ControlError(409, null, `cannot read ${cfg.file} (${e.code ?? e.message})`);
@@ -240,7 +244,7 @@ export async function startManagedShield(
       }
       await writeFileAtomic(cfg.file, after);
       reloader.loaded(after);
-      const r = ctl.apply(next, trigger);
+      const r = ctl.apply(next, trigger, authors);
       return { tunnelsClosed: r.tunnelsClosed };
     });
   const editRule = (edit: RuleEdit, op: "add" | "remove", by: string) =>

@@ -8,9 +8,15 @@ import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parseShieldConfig, type ShieldConfig } from "./config.js";
+import type { Authors } from "./membership.js";
 
 export interface ReloadTarget {
-  apply(cfg: ShieldConfig, trigger: string): { tunnelsClosed: number; restartNeeded: string[] };
+  /** `authors`: who changed which agent, for the membership records (absent: nobody is named). */
+  apply(
+    cfg: ShieldConfig,
+    trigger: string,
+    authors?: Authors,
+  ): { tunnelsClosed: number; restartNeeded: string[] };
   reloadFailed(trigger: string, error: string): void;
 }
 
@@ -19,6 +25,11 @@ export interface ReloaderOptions {
   warn?: (message: string) => void;
   /** Quiet period after the last change event before reading the file (editors write in steps). */
   debounceMs?: number;
+  /**
+   * Who made the agents' changes in the file whose text has this SHA-256 (the membership
+   * journal); it may not fail a reload, so whatever it throws only loses the names.
+   */
+  authors?: (sha256: string) => Promise<Authors>;
 }
 
 export type ReloadOutcome =
@@ -74,8 +85,11 @@ export class ConfigReloader {
           `${msg}\nthe running policy stays in force; fix the file and save it again`,
         );
       }
+      const authors = this.opts.authors
+        ? await this.opts.authors(hash).catch((): Authors => () => null)
+        : undefined;
       try {
-        const r = this.target.apply(cfg, trigger);
+        const r = this.target.apply(cfg, trigger, authors);
         this.lastHash = hash;
         if (r.restartNeeded.length > 0) {
           this.warn(`reloaded ${this.file}; changes to ${r.restartNeeded.join(", ")} apply after a restart`);

@@ -38,14 +38,20 @@ export interface AdminShield {
  */
 export async function startAdminShield(
   body: string,
-  opts: { resolver?: Resolver; watch?: boolean; header?: string } = {},
+  opts: {
+    resolver?: Resolver;
+    watch?: boolean;
+    header?: string;
+    /** The proxy's own listen (default 127.0.0.1:0); join codes need a real port. */
+    listen?: string;
+  } = {},
 ): Promise<AdminShield> {
   const dir = mkdtempSync(path.join(tmpdir(), "clawguard-admin-"));
   const file = path.join(dir, "shield.yaml");
   writeFileSync(path.join(dir, "admin.token"), ADMIN_TOKEN + "\n", { mode: 0o600 });
   writeFileSync(
     file,
-    `${opts.header ?? "# shield for an admin test"}\nlisten: 127.0.0.1:0\nlog: { path: shield.db }\nadmin:\n  listen: 127.0.0.1:0\n  token_file: admin.token\n${body}`,
+    `${opts.header ?? "# shield for an admin test"}\nlisten: ${opts.listen ?? "127.0.0.1:0"}\nlog: { path: shield.db }\nadmin:\n  listen: 127.0.0.1:0\n  token_file: admin.token\n${body}`,
   );
   const warnings: string[] = [];
   const cfg = await loadShieldConfig(file);
@@ -90,6 +96,18 @@ export async function startAdminShield(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A loopback TCP port free a moment ago (for a config that must name its port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 export interface Tunnel {

@@ -4,8 +4,12 @@
  * names nothing of the fleets it does not see.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, startAdminShield, type AdminShield } from "./admin-harness.js";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { ADMIN_TOKEN, freePort, startAdminShield, type AdminShield } from "./admin-harness.js";
 import { curl, sha256, TableResolver, Upstream, v4 } from "./proxy-harness.js";
+import { STATUS_SCHEMA } from "../../src/shield/wireguard/status.js";
+import { generateKeyPair } from "../../src/shield/wireguard/keys.js";
 
 const TOKENS = {
   root: "token-of-the-root-operator-0001",
@@ -27,6 +31,13 @@ beforeAll(async () => {
 fleets:
   acme: {}
   umbrella: {}
+wireguard:
+  interface: cgroles0
+  listen_port: 51820
+  address: [127.0.0.1/24]
+  private_key_file: wg.key
+  status_file: wg-status.json
+  endpoint: 203.0.113.5:51820
 agents:
   - { id: a1, fleet: acme, tier: crew, token_sha256: "${sha256(AGENT.a1)}" }
   - { id: u1, fleet: umbrella, tier: umbrella-crew, token_sha256: "${sha256(AGENT.u1)}", budget: { requests: 1 } }
@@ -37,7 +48,23 @@ operators:
   - { name: acme-view, role: viewer, fleets: [acme], token_sha256: "${sha256(TOKENS.acmeView)}" }
   - { name: all-view, role: viewer, token_sha256: "${sha256(TOKENS.allView)}" }
 `,
-    { resolver: new TableResolver({ "web.test": v4("127.0.0.3") }).resolve },
+    {
+      resolver: new TableResolver({ "web.test": v4("127.0.0.3") }).resolve,
+      // Join codes name the proxy's port: it must be a real one.
+      listen: `127.0.0.1:${await freePort()}`,
+    },
+  );
+  // The shield's WireGuard public key, as root's sync daemon publishes it, for join codes.
+  writeFileSync(
+    path.join(s.dir, "wg-status.json"),
+    JSON.stringify({
+      schema: STATUS_SCHEMA,
+      interface: "cgroles0",
+      publicKey: generateKeyPair().publicKey,
+      listenPort: 51820,
+      at: Date.now(),
+      peers: [],
+    }),
   );
   // Traffic from every agent, some of it refused, so that lists, logs and metrics have names in them.
   for (const [id, token] of Object.entries(AGENT)) {
@@ -106,6 +133,21 @@ const EDITS: Array<[string, unknown, [number, number, number, number, number]]> 
   ["global", rule("global", undefined), [201, 201, 403, 403, 403]],
 ];
 
+/** Enrolments come in pairs too: enrol, then revoke (by root) whatever was enrolled. */
+const ENROLS: Array<[string, unknown, [number, number, number, number, number]]> = [
+  ["into acme", { id: "m1", fleet: "acme", tier: "crew" }, [201, 201, 201, 403, 403]],
+  ["into umbrella", { id: "m1", fleet: "umbrella" }, [201, 201, 404, 403, 403]],
+  ["into no fleet", { id: "m1" }, [201, 201, 400, 403, 403]],
+  ["into a fleet that does not exist", { id: "m1", fleet: "nope" }, [404, 404, 404, 403, 403]],
+];
+
+/** Revocations of an agent root enrolled first (and removes, when the asker could not). */
+const REVOKES: Array<[string, unknown, [number, number, number, number, number]]> = [
+  ["in acme", { id: "r1", fleet: "acme" }, [200, 200, 200, 403, 403]],
+  ["in umbrella", { id: "r1", fleet: "umbrella" }, [200, 200, 404, 403, 403]],
+  ["in no fleet", { id: "r1" }, [200, 200, 404, 403, 403]],
+];
+
 describe("every endpoint, every role, in scope and out", () => {
   it.each(MATRIX)("%s %s %j", async (method, p, body, expected) => {
     const got: number[] = [];
@@ -121,6 +163,33 @@ describe("every endpoint, every role, in scope and out", () => {
       if (r.status === 201) expect((await ask("root", "DELETE", "/api/rules", body)).status).toBe(200);
     }
     expect(got).toEqual(expected);
+  });
+
+  it.each(ENROLS)("enrolment %s", async (_what, body, expected) => {
+    const got: number[] = [];
+    for (const who of WHO) {
+      const r = await ask(who, "POST", "/api/agents/enroll", body);
+      got.push(r.status);
+      if (r.status === 201)
+        expect((await ask("root", "POST", "/api/agents/revoke", { id: "m1" })).status).toBe(200);
+    }
+    expect(got).toEqual(expected);
+  });
+
+  it.each(REVOKES)("revocation of an agent %s", async (_what, enrol, expected) => {
+    const got: number[] = [];
+    for (const who of WHO) {
+      expect((await ask("root", "POST", "/api/agents/enroll", enrol)).status).toBe(201);
+      const r = await ask(who, "POST", "/api/agents/revoke", { id: "r1" });
+      got.push(r.status);
+      if (r.status !== 200)
+        expect((await ask("root", "POST", "/api/agents/revoke", { id: "r1" })).status).toBe(200);
+    }
+    expect(got).toEqual(expected);
+    // An agent nobody enrolled is absent for everyone who may revoke.
+    const none = [];
+    for (const who of WHO) none.push((await ask(who, "POST", "/api/agents/revoke", { id: "ghost" })).status);
+    expect(none).toEqual([404, 404, 404, 403, 403]);
   });
 
   it("refuses a token nobody has, and answers what a role lacks in words", async () => {

@@ -1,7 +1,8 @@
 /**
  * ssh_access.jump: the shield's sshd forwards to enrolled agents' SSH only. The drop-in lists
  * every WireGuard agent's address (IPv6 in brackets), none at all as `PermitOpen none`; sshd -t
- * runs before the reload, and a config it refuses is put back as it was, unreloaded.
+ * runs before the reload, and a config it refuses is put back as it was, unreloaded. Root's sync
+ * daemon keeps it in step with shield.yaml on each pass, whoever edited the file.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { parseShieldConfig } from "../../src/shield/config.js";
 import { syncJumpHosts } from "../../src/shield/ssh/jump.js";
 import { generateKeyPair } from "../../src/shield/wireguard/keys.js";
+import { applyOnce, describe as describeSync } from "../../src/shield/wireguard/sync.js";
 
 const WG = `listen: 10.77.0.1:3128
 log: { path: x.db }
@@ -81,5 +83,55 @@ describe("the shield's sshd as the way in (ssh_access.jump)", () => {
     expect(out?.detail).toMatch(/sshd -t refused.*Bad configuration option.*put back/);
     expect(readFileSync(f, "utf8")).toBe("# as it was\n");
     expect(r.calls).toEqual(["sshd -t"]);
+  });
+});
+
+describe("the sync daemon keeps the jump host in step with shield.yaml", () => {
+  it("adds and removes agents enrolled or revoked by anyone, and says so only when it changed", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "clawguard-jump-sync-"));
+    const dropIn = path.join(dir, "05-clawguard-jump.conf");
+    const keyFile = path.join(dir, "wireguard.key");
+    const shield = generateKeyPair();
+    writeFileSync(keyFile, shield.privateKey + "\n", { mode: 0o600 });
+    const cfg = (agents: string) =>
+      parseShieldConfig(
+        WG.replace("/etc/clawguard/wireguard.key", keyFile) +
+          `ssh_access: { jump: true }\nagents:\n${agents || "  []\n"}`,
+        path.join(dir, "shield.yaml"),
+      );
+    const calls: string[] = [];
+    // wg, nft and sshd as a host with the interface up answers them.
+    const run = (argv: string[]) => {
+      calls.push(argv[0] === "wg" || argv[0] === "nft" ? `${argv[0]} ${argv[1]}` : argv.join(" "));
+      const dump = argv[0] === "wg" && argv[1] === "show";
+      return Promise.resolve({
+        code: 0,
+        stdout: dump ? `${shield.privateKey}\t${shield.publicKey}\t51820\toff\n` : "",
+        stderr: "",
+      });
+    };
+    const scout = agent("scout", "10.77.0.2/32");
+    const enrolled = await applyOnce(cfg(scout + agent("mate", "10.77.0.3/32")), null, run, dropIn);
+    expect(readFileSync(dropIn, "utf8")).toMatch(/^PermitOpen 10\.77\.0\.2:22 10\.77\.0\.3:22$/m);
+    expect(calls.filter((c) => !c.startsWith("wg") && !c.startsWith("nft"))).toEqual([
+      "sshd -t",
+      "systemctl reload ssh.service",
+    ]);
+    expect(describeSync(enrolled)).toMatch(/sshd: .*forwarding to 2 agent address\(es\) only/);
+
+    // mate revoked (through the API or by hand): its address leaves the forwarding.
+    calls.length = 0;
+    const revoked = await applyOnce(cfg(scout), enrolled.table, run, dropIn);
+    expect(readFileSync(dropIn, "utf8")).toMatch(/^PermitOpen 10\.77\.0\.2:22$/m);
+    expect(calls).toContain("sshd -t");
+    expect(calls.indexOf("wg syncconf")).toBeLessThan(calls.indexOf("sshd -t"));
+    expect(describeSync(revoked)).toMatch(/sshd: .*1 agent address/);
+
+    // In step: sshd is left alone and the pass has nothing to say about it.
+    calls.length = 0;
+    const again = await applyOnce(cfg(scout), revoked.table, run, dropIn);
+    expect(calls).not.toContain("sshd -t");
+    expect(describeSync(again)).not.toMatch(/sshd/);
+    expect(again.jump).toMatchObject({ applied: true, changed: false });
   });
 });

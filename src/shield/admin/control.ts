@@ -14,7 +14,7 @@ import { nearestToSpent, type BudgetUsage, type BudgetUse } from "../admission/b
 import type { BudgetGate } from "../admission/index.js";
 import type { ProxyPolicy, ShieldProxy } from "../proxy/index.js";
 import type { Agent, LogRecord, Mode, Target } from "../types.js";
-import { membershipRecords } from "../membership.js";
+import { membershipRecords, type Authors } from "../membership.js";
 
 export const MODES: readonly Mode[] = ["enforce", "audit", "lockdown"];
 export type ModeScopeName = "global" | "fleet" | "agent";
@@ -136,7 +136,7 @@ export class ShieldControl {
    * Install a new config: compile first (a config the policy rejects throws and changes
    * nothing), carry the API's mode overrides over, swap, then re-decide open tunnels.
    */
-  apply(cfg: ShieldConfig, trigger: string): ReloadResult {
+  apply(cfg: ShieldConfig, trigger: string, authors?: Authors): ReloadResult {
     const policy = Policy.compile(cfg, { endpoints: this.opts.endpoints(cfg) });
     const restartNeeded = startOnlyChanges(this.cfgNow, cfg);
     const before = this.cfgNow;
@@ -156,6 +156,7 @@ export class ShieldControl {
       at: this.lastReload.at,
       trigger,
       openTunnels: (id) => open.get(id) ?? 0,
+      ...(authors ? { authors } : {}),
     });
     if (joinedOrLeft.length > 0) this.opts.onMembership?.(joinedOrLeft);
     return this.lastReload;

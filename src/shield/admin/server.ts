@@ -30,6 +30,8 @@ import { ControlError, type ShieldControl, type LiveDecision } from "./control.j
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from "./dashboard/assets.js";
 import type { ShieldMetrics } from "./metrics.js";
 import { storeRoutes, type StoreAdmin } from "./store-routes.js";
+import { enrolRoutes } from "./enrol-routes.js";
+import type { Authors } from "../membership.js";
 import type { AgentTunnel } from "../wireguard/status.js";
 import type { ReloadOutcome } from "../reload.js";
 import { RULE_LEVELS, listRules, type RuleEdit } from "./rules-file.js";
@@ -62,11 +64,15 @@ export interface AdminApi {
   version: string;
   /** Add or remove a rule: edit the file, validate, write it, apply; `by` names the operator. */
   editRule(edit: RuleEdit, op: "add" | "remove", by: string): Promise<{ tunnelsClosed: number }>;
-  /** Any other edit of shield.yaml's text, validated, written and applied as a rule edit is. */
+  /**
+   * Any other edit of shield.yaml's text, validated, written and applied as a rule edit is;
+   * `authors` names who changed which agent in the membership records.
+   */
   editConfig(
     trigger: string,
     edit: (text: string) => string,
     field: string,
+    authors?: Authors,
   ): Promise<{ tunnelsClosed: number }>;
   /** Keep a mode switch of the API across restarts (and, sharing a store, pass it to every node). */
   saveModes(change: { scope: "global" | "fleet" | "agent"; id?: string; mode: Mode | null }): Promise<void>;
@@ -729,6 +735,10 @@ export function createAdminHandler(
       }),
     },
   };
+
+  // Enrolling and revoking change the fleet: an operator's in their scope (checked by the routes).
+  for (const [p, methods] of Object.entries(enrolRoutes(api)))
+    for (const [method, fn] of Object.entries(methods)) ROUTES[p] = { ...ROUTES[p], [method]: change(fn) };
 
   // Nodes, moves and drains are the shield's own infrastructure, across every fleet: an admin's.
   for (const [p, methods] of Object.entries(storeRoutes(api.store)))

@@ -21,7 +21,14 @@ export const CHANGE_METHODS = {
 
 export type ChangeKind = keyof typeof CHANGE_METHODS;
 
-const METHODS: readonly string[] = Object.values(CHANGE_METHODS);
+/**
+ * The methods of the records the shield writes as it applies a config where agents joined, left
+ * or got a new key (see membership.ts). Made through the admin API, they carry the operator in
+ * `rule` as a change record does.
+ */
+export const MEMBERSHIP_METHODS = { joined: "ENROL", left: "REVOKE", rekeyed: "REKEY" } as const;
+
+const METHODS: readonly string[] = [...Object.values(CHANGE_METHODS), ...Object.values(MEMBERSHIP_METHODS)];
 
 const PREFIX = "operator:";
 
@@ -30,7 +37,7 @@ export function operatorRule(name: string): string {
   return PREFIX + name;
 }
 
-/** The operator who made a change record, or null for any other record. */
+/** The operator who made a change record (or an enrolment through the API), or null for any other record. */
 export function changeOperator(r: Pick<LogRecord, "method" | "rule">): string | null {
   if (!METHODS.includes(r.method) || r.rule === null || !r.rule.startsWith(PREFIX)) return null;
   return r.rule.slice(PREFIX.length);

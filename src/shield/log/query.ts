@@ -8,7 +8,7 @@ export interface LogFilter {
   /** Only records of agents in these fleets (an operator's scope); records of no fleet are left out. */
   fleets?: readonly string[];
   decision?: LogDecision;
-  /** Only the changes this operator made (mode switches, rules, operators, access grants). */
+  /** Only the changes this operator made (mode switches, rules, operators, access grants, enrolments). */
   operator?: string;
   /** Exact host, or `*.example.com` for every name under example.com (not example.com itself). */
   host?: string;

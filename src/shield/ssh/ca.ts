@@ -60,6 +60,8 @@ export interface GrantRequest {
 
 /** What the admin API asks of grants: this CA's files, or a shared store's rows. */
 export interface GrantAuthority {
+  /** The CA's public key, as agents trust it (null: there is no CA). */
+  caPublicKey(): Promise<string | null>;
   grants(): Promise<Grant[]>;
   sign(req: GrantRequest): Promise<{ grant: Grant; certificate: string }>;
   revoke(serial: number, by: string): Promise<Grant>;
@@ -161,6 +163,13 @@ export class SshCa implements GrantAuthority {
   async publicKey(): Promise<string> {
     await this.check();
     return (await readFile(this.publicKeyFile, "utf8")).trim();
+  }
+
+  async caPublicKey(): Promise<string | null> {
+    return readFile(this.publicKeyFile, "utf8").then(
+      (t) => t.trim(),
+      () => null,
+    );
   }
 
   async grants(): Promise<Grant[]> {

@@ -11,6 +11,8 @@ import type { Run } from "../wireguard/live.js";
 
 export interface JumpOutcome {
   applied: boolean;
+  /** The drop-in was rewritten (false when it was in step already, or put back). */
+  changed: boolean;
   detail: string;
 }
 
@@ -30,7 +32,8 @@ export async function syncJumpHosts(
   const targets = jumpTargets(cfg);
   const text = renderJumpDropIn(targets);
   const before = await readFile(file, "utf8").catch(() => null);
-  if (before === text) return { applied: true, detail: `${file}: in step (${targets.length} address(es))` };
+  if (before === text)
+    return { applied: true, changed: false, detail: `${file}: in step (${targets.length} address(es))` };
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, text, { mode: 0o644 });
   await rename(tmp, file);
@@ -44,6 +47,7 @@ export async function syncJumpHosts(
     else await writeFile(file, before, { mode: 0o644 });
     return {
       applied: false,
+      changed: false,
       detail: `sshd -t refused the config with ${file} (${check.stderr.trim().split("\n")[0] ?? ""}); put back as it was`,
     };
   }
@@ -55,7 +59,12 @@ export async function syncJumpHosts(
   if (reload.code !== 0)
     return {
       applied: false,
+      changed: true,
       detail: `${file} written and accepted by sshd -t, but systemctl reload ssh.service failed (${reload.stderr.trim().split("\n")[0] ?? ""}): reload sshd`,
     };
-  return { applied: true, detail: `${file}: forwarding to ${targets.length} agent address(es) only` };
+  return {
+    applied: true,
+    changed: true,
+    detail: `${file}: forwarding to ${targets.length} agent address(es) only`,
+  };
 }

@@ -111,6 +111,7 @@ export function storeReloadTarget(
 ): ReloadTarget {
   let doc = shared.doc;
   return {
+    // Agents come from the store here, whoever edited the file: nobody is named.
     apply(file: ShieldConfig, trigger: string) {
       doc = currentDoc(ctl, doc);
       if (!samePolicy(file, doc))

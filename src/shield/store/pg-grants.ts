@@ -102,6 +102,14 @@ export class SharedSshCa implements GrantAuthority {
     this.timer.unref();
   }
 
+  /** The key the store's grants are signed by, else this node's own CA's. */
+  async caPublicKey(): Promise<string | null> {
+    const r = await this.pool
+      .query<{ ca_public_key: string }>("SELECT ca_public_key FROM clawguard.ssh_krl WHERE one")
+      .catch(() => null);
+    return r?.rows[0]?.ca_public_key.trim() ?? (await this.ca.caPublicKey());
+  }
+
   private async register(local: Grant[]): Promise<void> {
     const pub = await this.ca.publicKey();
     await transaction(this.pool, async (c) => {

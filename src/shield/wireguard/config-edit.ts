@@ -49,12 +49,14 @@ interface Edited {
 
 /**
  * Read `file`, let `decide` pick the change from its config, check and write the result.
- * Nothing is written when anything throws. `unreadable` makes the error for a file not read.
+ * Nothing is written when anything throws. `unreadable` makes the error for a file not read;
+ * `beforeWrite` sees the new text just before it replaces the file.
  */
 export async function editAgents<T>(
   file: string,
   decide: (cfg: ShieldConfig) => Promise<{ result: T; edit: AgentsEdit }>,
   errors: { unreadable: (code: string) => Error; busy: () => Error },
+  beforeWrite?: (text: string) => Promise<void>,
 ): Promise<{ cfg: ShieldConfig; result: T }> {
   for (let attempt = 0; ; attempt++) {
     const before = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
@@ -73,6 +75,7 @@ export async function editAgents<T>(
       if (attempt < 3) continue;
       throw errors.busy();
     }
+    await beforeWrite?.(out.text);
     await writeFileAtomic(file, out.text);
     if (out.kept) keep(file, out.text, out.kept);
     return { cfg: out.cfg, result };

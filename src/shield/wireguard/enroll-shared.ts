@@ -9,19 +9,17 @@
 import { rm } from "node:fs/promises";
 import pg from "pg";
 import type { AgentConfig, ShieldConfig } from "../config.js";
-import type { AgentWireguard } from "../config-wireguard.js";
 import { ControlError } from "../admin/control.js";
 import { pgSettings, storeError } from "../store/connect.js";
 import { edit } from "../store/pg-policy.js";
-import { EnrollError, rotationProblem, writePresharedKey, type EnrollOptions } from "./enroll.js";
+import { writePresharedKey } from "./enroll.js";
+import { CLI_SPELLING, EnrollError, planEnrolment, type EnrolPlan, type EnrolRequest } from "./enrolment.js";
 
 export async function enrollShared(
-  o: EnrollOptions,
   cfg: ShieldConfig,
-  publicKey: string,
+  o: EnrolRequest,
   psk: string | undefined,
-  allocate: (c: ShieldConfig) => string[],
-): Promise<{ result: { addresses: string[]; replaced: AgentWireguard | undefined }; pskFile?: string }> {
+): Promise<{ plan: EnrolPlan; pskFile?: string }> {
   const pool = new pg.Pool({ ...(await pgSettings(cfg.store!)), max: 1 });
   pool.on("error", () => undefined);
   let pskFile: string | undefined;
@@ -51,14 +49,11 @@ export async function enrollShared(
             }
           : {}),
       }));
-      const owner = agents.find((a) => a.wireguard?.publicKey === publicKey);
-      if (owner && owner.id !== o.id)
-        throw new EnrollError(`agent "${owner.id}" already has this public key; every agent needs its own`);
-      const existing = agents.find((a) => a.id === o.id);
-      if (existing) {
-        rotationProblem(o, existing);
-        await c.query("UPDATE clawguard.agents SET wg_public_key = $2 WHERE id = $1", [o.id, publicKey]);
-        return { addresses: existing.sources ?? [], replaced: existing.wireguard };
+      // The same decision as for shield.yaml, against every agent in the store.
+      const { plan, edit: change } = planEnrolment({ ...cfg, agents }, o, CLI_SPELLING);
+      if (change.kind === "setKey") {
+        await c.query("UPDATE clawguard.agents SET wg_public_key = $2 WHERE id = $1", [o.id, o.publicKey]);
+        return plan;
       }
       for (const [what, name] of [
         ["fleets", o.fleet],
@@ -69,18 +64,15 @@ export async function enrollShared(
         if (r.rowCount === 0)
           throw new EnrollError(`--${what.slice(0, -1)}: no ${what.slice(0, -1)} "${name}" in the store`);
       }
-      const addresses = allocate({ ...cfg, agents });
-      if (psk !== undefined) pskFile = await writePresharedKey(cfg, o.id, psk);
+      if (psk !== undefined && o.presharedKeyFile !== undefined)
+        pskFile = await writePresharedKey(o.presharedKeyFile, psk);
       await c.query(
         "INSERT INTO clawguard.agents (id, fleet, tier, sources, node, wg_public_key, wg_preshared_key_file) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [o.id, o.fleet ?? null, o.tier ?? null, addresses, cfg.node, publicKey, pskFile ?? null],
+        [o.id, o.fleet ?? null, o.tier ?? null, plan.addresses, cfg.node, o.publicKey, pskFile ?? null],
       );
-      return { addresses, replaced: undefined };
+      return plan;
     });
-    return {
-      result: { addresses: result.addresses, replaced: result.replaced },
-      ...(pskFile ? { pskFile } : {}),
-    };
+    return { plan: result, ...(pskFile ? { pskFile } : {}) };
   } catch (e) {
     if (pskFile !== undefined) await rm(pskFile, { force: true });
     if (e instanceof EnrollError) throw e;

@@ -2,34 +2,35 @@
  * `shield enroll` and `shield revoke`: an agent joins or leaves shield.yaml (the file stays as
  * the operator laid it out) and the live interface, in that order. The running shield follows
  * the file by itself: it reloads, closes a revoked agent's tunnels and logs the change; the
- * interface is set here at once rather than waiting for the sync daemon to notice. The file's
- * edit itself is config-edit.ts's.
+ * interface is set here at once rather than waiting for the sync daemon to notice. The decision
+ * is enrolment.ts's (the admin API makes the same one); the file's edit is config-edit.ts's. A
+ * shield sharing a store enrols into the store instead (enroll-shared.ts), with the same decision.
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { ClawguardError, type ErrorDetails } from "../../errors.js";
-import type { AgentConfig, ShieldConfig } from "../config.js";
+import type { ShieldConfig } from "../config.js";
 import { parseShieldConfigKept, readKeptConfig } from "../config-cache.js";
-import { interfaceAddresses, type AgentWireguard } from "../config-wireguard.js";
 import type { LogReader } from "../log/store.js";
 import { MEMBERSHIP_METHODS } from "../membership.js";
-import { formatIP, parseCidr, parseIP, type IP } from "../../net/addresses.js";
-import { HostPortError, parseHostPort, type HostPort } from "../../net/hostport.js";
+import { localUser, noteChange, textSha256 } from "../membership-journal.js";
 import { editAgents, type AgentsEdit } from "./config-edit.js";
-import { allocateAddresses, hostCidr } from "./allocate.js";
-import { encodeJoinCode } from "./join-code.js";
+import {
+  checkPublicKey,
+  CLI_SPELLING,
+  EnrollError,
+  joinCodeOf,
+  planEnrolment,
+  planRevocation,
+  sshAccessFor,
+  wireguardOf,
+} from "./enrolment.js";
 import { caDirOf, SshCa } from "../ssh/ca.js";
-import { KRL_PATH } from "../ssh/krl-server.js";
 import { syncJumpHosts } from "../ssh/jump.js";
-import { generateKeyPair, generatePresharedKey, publicKeyOf, wireguardKeyProblem } from "./keys.js";
+import { generateKeyPair, generatePresharedKey, publicKeyOf } from "./keys.js";
 import { changePeer, defaultRun, interfaceExists, readKeyFile, type PeerChange, type Run } from "./live.js";
 
-export class EnrollError extends ClawguardError {
-  constructor(message: string, details: ErrorDetails = {}) {
-    super("CG_ENROLL_REFUSED", message, details);
-  }
-}
+export { EnrollError };
 
 export interface LiveOutcome {
   /** The interface has the new peers now. */
@@ -52,6 +53,8 @@ export interface EnrollOptions {
   run?: Run;
   /** Set the running interface (default true; it is skipped with a note when there is none). */
   live?: boolean;
+  /** The local user the shield's log names (default: SUDO_USER, else the uid's name). */
+  user?: string;
 }
 
 export interface EnrollResult {
@@ -65,6 +68,8 @@ export interface EnrollResult {
   live: LiveOutcome | null;
   /** The shield's sshd forwarding to agents (ssh_access.jump), or null when not kept. */
   jump: LiveOutcome | null;
+  /** Why the journal could not name the user (the shield's log then says "by hand"), or null. */
+  journal: string | null;
 }
 
 /** Where enroll keeps preshared keys: root's, beside the shield's own key. */
@@ -72,24 +77,28 @@ export function presharedKeyPath(cfg: ShieldConfig, id: string): string {
   return path.join(path.dirname(cfg.wireguard!.privateKeyFile), "wireguard-psk", `${id}.psk`);
 }
 
-function wireguardOf(cfg: ShieldConfig) {
-  const wg = cfg.wireguard;
-  if (!wg)
-    throw new EnrollError(
-      `${cfg.file} has no wireguard section: set up the interface first (clawguard shield install --wireguard --endpoint HOST:PORT)`,
-    );
-  return wg;
-}
-
-/** Enrolment's change of shield.yaml, with enroll's errors. */
-function editConfig<T>(
+/**
+ * Enrolment's change of shield.yaml, with enroll's errors; the journal notes who made it before
+ * the file is replaced (see membership-journal.ts).
+ */
+async function editConfig<T>(
   file: string,
   decide: (cfg: ShieldConfig) => Promise<{ result: T; edit: AgentsEdit }>,
-): Promise<{ cfg: ShieldConfig; result: T }> {
-  return editAgents(file, decide, {
-    unreadable: (code) => new EnrollError(`${file}: cannot read the config (${code})`),
-    busy: () => new EnrollError(`${file} keeps changing while it is edited; try again`),
-  });
+  who: { agent: string; via: string; user: string },
+): Promise<{ cfg: ShieldConfig; result: T; journal: string | null }> {
+  let journal: string | null = null;
+  const out = await editAgents(
+    file,
+    decide,
+    {
+      unreadable: (code) => new EnrollError(`${file}: cannot read the config (${code})`),
+      busy: () => new EnrollError(`${file} keeps changing while it is edited; try again`),
+    },
+    async (text) => {
+      journal = await noteChange(file, { sha256: textSha256(text), ...who, at: Date.now() });
+    },
+  );
+  return { ...out, journal };
 }
 
 /** Change the running interface, or say why it was left alone (the sync daemon applies the file). */
@@ -121,103 +130,87 @@ async function applyLive(
   }
 }
 
-function endpointOf(o: EnrollOptions, cfg: ShieldConfig): HostPort {
-  const wg = wireguardOf(cfg);
-  if (o.endpoint === undefined) {
-    if (wg.endpoint) return wg.endpoint;
-    throw new EnrollError(
-      `--endpoint HOST:PORT is required (the shield's public address and UDP port ${wg.listenPort}), or set wireguard.endpoint in ${cfg.file}`,
-    );
-  }
-  try {
-    return parseHostPort(o.endpoint);
-  } catch (e) {
-    if (e instanceof HostPortError) throw new EnrollError(`--endpoint: ${e.reason} (e.g. 203.0.113.5:51820)`);
-    throw e;
-  }
-}
-
-/** The proxy must listen on one of the shield's tunnel addresses, or agents could not reach it. */
-function proxyOf(cfg: ShieldConfig): { proxy: HostPort; shieldAddresses: string[] } {
-  const shieldIps = interfaceAddresses(wireguardOf(cfg)).map((a) => a.ip);
-  const listen = parseIP(cfg.listen.host);
-  if (!listen || !shieldIps.some((ip) => ip.family === listen.family && ip.v === listen.v))
-    throw new EnrollError(
-      `listen (${cfg.listen.host}) is not one of the shield's WireGuard addresses (${shieldIps.map(formatIP).join(", ")}): agents on the tunnel could not reach the proxy; set listen: ${formatIP(shieldIps[0]!)}:${cfg.listen.port}`,
-    );
-  return {
-    proxy: { host: cfg.listen.host, port: cfg.listen.port },
-    shieldAddresses: shieldIps.map(hostCidr),
-  };
-}
-
-function takenAddresses(agents: readonly AgentConfig[]): IP[] {
-  const out: IP[] = [];
-  for (const a of agents)
-    for (const s of a.sources ?? []) {
-      const c = parseCidr(s);
-      if (typeof c !== "string")
-        out.push(
-          c.family === 4 ? { family: 4, v: c.network as number } : { family: 6, v: c.network as bigint },
-        );
-    }
-  return out;
-}
-
 export async function enrollAgent(o: EnrollOptions): Promise<EnrollResult> {
-  if (o.publicKey !== undefined) {
-    const problem = wireguardKeyProblem(o.publicKey.trim());
-    if (problem) throw new EnrollError(`--public-key: ${problem}`);
-  }
-  const pair = o.publicKey === undefined ? generateKeyPair() : null;
-  const publicKey = o.publicKey?.trim() ?? pair!.publicKey;
+  const now = o.now ?? Date.now;
+  const r = o.run ?? defaultRun;
+  const own = o.publicKey !== undefined ? checkPublicKey(o.publicKey, CLI_SPELLING) : null;
+  const pair = own === null ? generateKeyPair() : null;
+  const publicKey = own ?? pair!.publicKey;
   const psk = o.presharedKey ? generatePresharedKey() : undefined;
   let pskFile: string | undefined;
 
+  const request = (c: ShieldConfig) => ({
+    id: o.id,
+    ...(o.endpoint !== undefined ? { endpoint: o.endpoint } : {}),
+    ...(o.fleet !== undefined ? { fleet: o.fleet } : {}),
+    ...(o.tier !== undefined ? { tier: o.tier } : {}),
+    publicKey,
+    ownKey: own !== null,
+    ...(psk !== undefined ? { presharedKeyFile: presharedKeyPath(c, o.id) } : {}),
+  });
   // Sharing a store, agents are the store's: the agent joins it, carried by this node.
   const sharing = await sharedConfig(o.configFile);
-  if (sharing) {
-    const { enrollShared } = await import("./enroll-shared.js");
-    const common = await commonOf(o, sharing);
-    const { result, pskFile: made } = await enrollShared(o, sharing, publicKey, psk, (c) =>
-      allocateAddresses(interfaceAddresses(wireguardOf(c)), takenAddresses(c.agents)).map(hostCidr),
-    );
-    return finish(o, sharing, { ...common, ...result }, publicKey, made, psk, pair);
-  }
-  const { cfg, result } = await editConfig(o.configFile, async (c) => {
-    const wg = wireguardOf(c);
-    const common = await commonOf(o, c);
-    const existing = c.agents.find((a) => a.id === o.id);
-    const owner = c.agents.find((a) => a.wireguard?.publicKey === publicKey);
-    if (owner && owner.id !== o.id)
-      throw new EnrollError(`agent "${owner.id}" already has this public key; every agent needs its own`);
-    if (existing) {
-      rotationProblem(o, existing);
-      return {
-        result: { ...common, addresses: existing.sources ?? [], replaced: existing.wireguard },
-        edit: { kind: "setKey", id: o.id, publicKey },
-      };
-    }
-    // Every address some agent holds is taken, whatever that agent is identified by.
-    const addresses = allocateAddresses(interfaceAddresses(wg), takenAddresses(c.agents)).map(hostCidr);
-    if (psk !== undefined) pskFile = await writePresharedKey(c, o.id, psk);
-    const entry = {
-      id: o.id,
-      ...(o.fleet !== undefined ? { fleet: o.fleet } : {}),
-      ...(o.tier !== undefined ? { tier: o.tier } : {}),
-      sources: addresses,
-      publicKey,
-      ...(pskFile !== undefined ? { presharedKeyFile: pskFile } : {}),
-    };
-    return {
-      result: { ...common, addresses, replaced: undefined as AgentWireguard | undefined },
-      edit: { kind: "add", entry },
-    };
-  }).catch(async (e: unknown) => {
-    if (pskFile !== undefined) await rm(pskFile, { force: true });
-    throw e;
+  const { cfg, result, journal } = sharing
+    ? await (async () => {
+        const { enrollShared } = await import("./enroll-shared.js");
+        const shieldPublicKey = publicKeyOf(
+          await readKeyFile(wireguardOf(sharing).privateKeyFile, "shield's WireGuard private key"),
+        );
+        const out = await enrollShared(sharing, request(sharing), psk);
+        pskFile = out.pskFile;
+        return { cfg: sharing, result: { ...out.plan, shieldPublicKey }, journal: null };
+      })()
+    : await editConfig(
+        o.configFile,
+        async (c) => {
+          const wg = wireguardOf(c);
+          const shieldPublicKey = publicKeyOf(
+            await readKeyFile(wg.privateKeyFile, "shield's WireGuard private key"),
+          );
+          const { plan, edit } = planEnrolment(c, request(c), CLI_SPELLING);
+          if (psk !== undefined) pskFile = await writePresharedKey(presharedKeyPath(c, o.id), psk);
+          return { result: { ...plan, shieldPublicKey }, edit };
+        },
+        { agent: o.id, via: "shield enroll", user: o.user ?? localUser() },
+      ).catch(async (e: unknown) => {
+        if (pskFile !== undefined) await rm(pskFile, { force: true });
+        throw e;
+      });
+  const keptPsk = result.replaced?.presharedKeyFile ?? pskFile;
+  const live = await applyLive(
+    cfg,
+    {
+      set: {
+        publicKey,
+        allowedIps: result.addresses,
+        ...(keptPsk !== undefined ? { presharedKeyFile: keptPsk } : {}),
+      },
+      ...(result.replaced ? { remove: result.replaced.publicKey } : {}),
+    },
+    r,
+    o.live !== false,
+  );
+  const expires = Math.floor((now() + o.expiresInMs) / 1000);
+  const ca = await readFile(new SshCa(caDirOf(cfg.file)).publicKeyFile, "utf8").catch(() => null);
+  const join = joinCodeOf(result, {
+    agent: o.id,
+    shieldPublicKey: result.shieldPublicKey,
+    ...(psk !== undefined ? { presharedKey: psk } : {}),
+    ...(pair ? { privateKey: pair.privateKey } : {}),
+    expires,
+    ...sshAccessFor(cfg, ca),
   });
-  return finish(o, cfg, result, publicKey, pskFile, psk, pair);
+  return {
+    agent: o.id,
+    addresses: result.addresses,
+    publicKey,
+    rotated: result.replaced !== undefined,
+    join,
+    expires,
+    live,
+    jump: o.live !== false ? await syncJumpHosts(cfg, r) : null,
+    journal,
+  };
 }
 
 /**
@@ -235,40 +228,8 @@ async function sharedConfig(file: string): Promise<ShieldConfig | null> {
   }
 }
 
-/** What every join code of this shield says: where to send, the proxy, the shield's key. */
-async function commonOf(o: EnrollOptions, c: ShieldConfig) {
-  const wg = wireguardOf(c);
-  const endpoint = endpointOf(o, c);
-  const { proxy, shieldAddresses } = proxyOf(c);
-  const shieldPublicKey = publicKeyOf(await readKeyFile(wg.privateKeyFile, "shield's WireGuard private key"));
-  return { endpoint, proxy, shieldAddresses, shieldPublicKey };
-}
-
-/** Why an enrolled agent cannot take this new key, or nothing: a rotation keeps all but the key. */
-export function rotationProblem(o: EnrollOptions, existing: AgentConfig): void {
-  if (o.publicKey === undefined)
-    throw new EnrollError(
-      `agent "${o.id}" is already enrolled: to give it a new key, make one on the agent (clawguard lockdown keygen) and pass it with --public-key; to start over, revoke it first`,
-    );
-  if (!existing.wireguard)
-    throw new EnrollError(
-      `agent "${o.id}" is in ${o.configFile} without WireGuard (a token or source agent); pick another id or revoke it first`,
-    );
-  for (const [flag, want, have] of [
-    ["--fleet", o.fleet, existing.fleet],
-    ["--tier", o.tier, existing.tier],
-  ] as const)
-    if (want !== undefined && want !== have)
-      throw new EnrollError(
-        `${flag}: a key rotation keeps the agent's ${flag.slice(2)} (${have ?? "none"}); change it in ${o.configFile}`,
-      );
-  if (o.presharedKey)
-    throw new EnrollError("--preshared-key: a key rotation keeps the agent's preshared key");
-}
-
 /** Root's alone, and there before the agent names it: the sync daemon may read it at once. */
-export async function writePresharedKey(c: ShieldConfig, id: string, psk: string): Promise<string> {
-  const file = presharedKeyPath(c, id);
+export async function writePresharedKey(file: string, psk: string): Promise<string> {
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   await writeFile(file, psk + "\n", { mode: 0o600, flag: "wx" }).catch((e: NodeJS.ErrnoException) => {
     throw new EnrollError(
@@ -278,77 +239,6 @@ export async function writePresharedKey(c: ShieldConfig, id: string, psk: string
   return file;
 }
 
-/** The interface, the join code and the jump hosts, once the agent is saved (file or store). */
-async function finish(
-  o: EnrollOptions,
-  cfg: ShieldConfig,
-  result: {
-    endpoint: HostPort;
-    proxy: HostPort;
-    shieldAddresses: string[];
-    shieldPublicKey: string;
-    addresses: string[];
-    replaced: AgentWireguard | undefined;
-  },
-  publicKey: string,
-  pskFile: string | undefined,
-  psk: string | undefined,
-  pair: { privateKey: string } | null,
-): Promise<EnrollResult> {
-  const now = o.now ?? Date.now;
-  const r = o.run ?? defaultRun;
-  const keptPsk = result.replaced?.presharedKeyFile ?? pskFile;
-  const live = await applyLive(
-    cfg,
-    {
-      set: {
-        publicKey,
-        allowedIps: result.addresses,
-        ...(keptPsk !== undefined ? { presharedKeyFile: keptPsk } : {}),
-      },
-      ...(result.replaced ? { remove: result.replaced.publicKey } : {}),
-    },
-    r,
-    o.live !== false,
-  );
-  const expires = Math.floor((now() + o.expiresInMs) / 1000);
-  const access = await sshAccessOf(cfg);
-  const join = encodeJoinCode({
-    agent: o.id,
-    endpoint: result.endpoint,
-    shieldPublicKey: result.shieldPublicKey,
-    addresses: result.addresses,
-    shieldAddresses: result.shieldAddresses,
-    proxy: result.proxy,
-    ...(psk !== undefined ? { presharedKey: psk } : {}),
-    ...(pair ? { privateKey: pair.privateKey } : {}),
-    expires,
-    ...access,
-  });
-  return {
-    agent: o.id,
-    addresses: result.addresses,
-    publicKey,
-    rotated: result.replaced !== undefined,
-    join,
-    expires,
-    live,
-    jump: o.live !== false ? await syncJumpHosts(cfg, r) : null,
-  };
-}
-
-/**
- * The fleet's SSH CA for the join code, when the shield has one: the agent's sshd trusts it for
- * the agent's principal, and fetches the KRL from where the shield serves it on the tunnel.
- */
-async function sshAccessOf(cfg: ShieldConfig): Promise<{ sshCa?: string; krl?: string }> {
-  const pub = await readFile(new SshCa(caDirOf(cfg.file)).publicKeyFile, "utf8").catch(() => null);
-  if (pub === null) return {};
-  const krl = cfg.sshAccess.krlListen;
-  const host = krl && (krl.host.includes(":") ? `[${krl.host}]` : krl.host);
-  return { sshCa: pub.trim(), ...(krl ? { krl: `http://${host}:${krl.port}${KRL_PATH}` } : {}) };
-}
-
 export interface RevokeOptions {
   configFile: string;
   id: string;
@@ -356,6 +246,8 @@ export interface RevokeOptions {
   live?: boolean;
   /** How long to wait for the running shield to log the revocation (default 3 s; 0: not at all). */
   waitForShieldMs?: number;
+  /** The local user the shield's log names (default: SUDO_USER, else the uid's name). */
+  user?: string;
 }
 
 export interface RevokeResult {
@@ -371,15 +263,20 @@ export interface RevokeResult {
   live: LiveOutcome | null;
   /** The shield's sshd forwarding to agents (ssh_access.jump), or null when not kept. */
   jump: LiveOutcome | null;
+  /** Why the journal could not name the user (the shield's log then says "by hand"), or null. */
+  journal: string | null;
 }
 
 export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
   const since = Date.now();
-  const { cfg, result } = await editConfig(o.configFile, async (c) => {
-    const agent = c.agents.find((a) => a.id === o.id);
-    if (!agent) throw new EnrollError(`no agent "${o.id}" in ${o.configFile}`);
-    return { result: agent, edit: { kind: "remove", id: o.id } };
-  });
+  const { cfg, result, journal } = await editConfig(
+    o.configFile,
+    (c) => {
+      const { agent, edit } = planRevocation(c, o.id);
+      return Promise.resolve({ result: agent, edit });
+    },
+    { agent: o.id, via: "shield revoke", user: o.user ?? localUser() },
+  );
   // The shield closes the agent's tunnels as it applies the file; the peer leaves after that, so
   // the agent still receives the close instead of a connection that goes silent.
   const wait = o.waitForShieldMs ?? 3000;
@@ -395,7 +292,15 @@ export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
     await rm(psk, { force: true });
   // The agent's address leaves the shield's forwarding as it leaves the interface.
   const jump = o.live !== false ? await syncJumpHosts(cfg, o.run ?? defaultRun) : null;
-  return { agent: o.id, addresses: result.sources ?? [], publicKey: key ?? null, shieldLogged, live, jump };
+  return {
+    agent: o.id,
+    addresses: result.sources ?? [],
+    publicKey: key ?? null,
+    shieldLogged,
+    live,
+    jump,
+    journal,
+  };
 }
 
 /**

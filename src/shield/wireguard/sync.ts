@@ -4,7 +4,10 @@
  * shield shares a store, the agents the store says this node carries (read every second): the table
  * that confines agents, and the interface's peers, are whatever the file says. Every second it
  * publishes the peers' handshakes, endpoints and transfer, without keys, for the unprivileged
- * shield to show. A file that fails validation changes nothing, as it does for the shield.
+ * shield to show. With ssh_access.jump it keeps the shield's sshd forwarding to the file's
+ * agents too, so an agent enrolled or revoked through the admin API or by hand enters or
+ * leaves it as it enters or leaves the interface. A file that fails validation changes nothing,
+ * as it does for the shield.
  */
 import { createHash } from "node:crypto";
 import { watch, type FSWatcher } from "node:fs";
@@ -23,10 +26,14 @@ import {
   type SyncResult,
 } from "./live.js";
 import { StoreAgents } from "./sync-store.js";
+import { syncJumpHosts, type JumpOutcome } from "../ssh/jump.js";
+import { JUMP_DROP_IN } from "../../render/sshd-jump.js";
 
 export interface SyncOutcome {
   tableLoaded: boolean;
   peers: SyncResult;
+  /** The sshd jump-host drop-in, or null when ssh_access.jump is off. */
+  jump: JumpOutcome | null;
 }
 
 export interface SyncDaemonOptions {
@@ -79,6 +86,7 @@ export async function applyOnce(
   cfg: ShieldConfig,
   lastTable: string | null,
   r: Run = defaultRun,
+  jumpFile: string = JUMP_DROP_IN,
 ): Promise<SyncOutcome & { table: string }> {
   const table = tableFor(cfg);
   let tableLoaded = false;
@@ -86,7 +94,14 @@ export async function applyOnce(
     await loadTable(table, r);
     tableLoaded = true;
   }
-  return { table, tableLoaded, peers: await syncPeers(cfg, r) };
+  const peers = await syncPeers(cfg, r);
+  // After the peers: an agent's address leaves sshd's forwarding as it leaves the interface.
+  const jump = await syncJumpHosts(cfg, r, jumpFile).catch((e: unknown): JumpOutcome => ({
+    applied: false,
+    changed: false,
+    detail: `${jumpFile}: ${e instanceof Error ? e.message : String(e)}`,
+  }));
+  return { table, tableLoaded, peers, jump };
 }
 
 /** Publish the interface's status (no keys) where the shield reads it, for the group of shield.yaml. */
@@ -112,6 +127,7 @@ export function describe(o: SyncOutcome): string {
     ...(p.added.length ? [`added ${p.added.join(", ")}`] : []),
     ...(p.removed.length ? [`removed ${p.removed.join(", ")}`] : []),
     ...(p.updated.length ? [`updated ${p.updated.join(", ")}`] : []),
+    ...(o.jump && (o.jump.changed || !o.jump.applied) ? [`sshd: ${o.jump.detail}`] : []),
   ];
   return `${p.interface}: ${parts.length ? parts.join("; ") : "in step"} (${p.peers} peer(s))`;
 }
@@ -148,7 +164,8 @@ export async function startSyncDaemon(o: SyncDaemonOptions): Promise<{ close(): 
         lastTable = out.table;
         const p = out.peers;
         failed = null;
-        if (always || out.tableLoaded || p.added.length + p.removed.length + p.updated.length > 0)
+        const jumpNews = out.jump !== null && (out.jump.changed || !out.jump.applied);
+        if (always || out.tableLoaded || jumpNews || p.added.length + p.removed.length + p.updated.length > 0)
           say(`${why}: ${describe(out)}`);
       } catch (e) {
         // The interface keeps the peers of the last good config, as the shield keeps its policy.

@@ -44,7 +44,7 @@ describe("revocation in the running shield", () => {
     const rec = log.json.records.find((r: { method: string }) => r.method === "REVOKE");
     expect(rec).toMatchObject({ agent: "scout", decision: "denied", host: "", port: 0 });
     expect(rec.reason).toMatch(
-      /^revoked: agent left .*shield.yaml \(file change\); 1 open tunnel\(s\) closed/,
+      /^revoked: agent left .*shield.yaml \(file change; shield revoke by local user \S+\); 1 open tunnel\(s\) closed/,
     );
     expect(s.managed.log.verify()).toMatchObject({ ok: true });
     const agents = (await s.api("GET", "/api/agents")).json.agents;
