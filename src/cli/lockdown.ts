@@ -10,7 +10,8 @@ import {
   type RollbackReport,
 } from "../lockdown/apply.js";
 import { detectBackend } from "../lockdown/live.js";
-import { planLockdown, shownPlan, type Backend, type LockdownPlan } from "../lockdown/plan.js";
+import { planLockdown, shownPlan, type LockdownPlan } from "../lockdown/plan.js";
+import type { Backend } from "../lockdown/units.js";
 import { AGENT_KEY_FILE, applyJoin, DEFAULT_INTERFACE, keygen, prepareJoin } from "../lockdown/join.js";
 import {
   LockdownInputError,

@@ -7,7 +7,8 @@ import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
 import { migrateLegacyState, readLegacyState } from "./legacy.js";
 import { lockdownRuleset, removeAnyRules, systemdRunning } from "./live.js";
-import { tunnelUnit, UNIT_NAME, type LockdownPlan, type TunnelState } from "./plan.js";
+import { tunnelUnit, type LockdownPlan, type TunnelState } from "./plan.js";
+import { UNIT_NAME } from "./units.js";
 
 /**
  * Lockdown goes through the change engine: its files, its link, the rules it loads and the

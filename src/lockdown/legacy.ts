@@ -14,7 +14,7 @@ import { isMissing } from "../host/errors.js";
 import type { Host } from "../host/host.js";
 import type { Writer } from "../host/writer.js";
 import { lockdownRuleset, systemdRunning } from "./live.js";
-import { UNIT_NAME, type Backend } from "./plan.js";
+import { UNIT_NAME, type Backend } from "./units.js";
 import { ClawguardError } from "../errors.js";
 
 /**

@@ -9,7 +9,7 @@ import {
   type Step,
 } from "../change/ruleset.js";
 import { IPT_CHAIN, NFT_FAMILY, NFT_TABLE } from "../render/nftables.js";
-import { IPT_FILES, NFT_FILE, type Backend } from "./plan.js";
+import { IPT_FILES, NFT_FILE, type Backend } from "./units.js";
 
 /** The lockdown's rules as the change engine loads them, for the backend a plan chose. */
 export function lockdownRuleset(backend: Backend): Ruleset {

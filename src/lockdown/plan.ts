@@ -1,3 +1,9 @@
+/**
+ * The lockdown's plan: from the agent's facts and the shield it is pinned to, every file, link
+ * and change `lockdown --apply` makes (ruleset, boot unit, services' drop-ins, the tunnel, the
+ * fleet's SSH CA), each with what is there now, so that apply, diff and rollback work from it.
+ * Where those files live and what the units say is units.ts's.
+ */
 import { readlink } from "node:fs/promises";
 import { FactContext } from "../host/context.js";
 import { HostError } from "../host/errors.js";
@@ -19,19 +25,18 @@ import { planSshCa } from "../harden/plan-ssh-ca.js";
 import type { PlanInput as HardenPlanInput } from "../harden/plan.js";
 import type { Profile } from "../harden/profile.js";
 import { SSH_CA_DIR, SSH_CA_DROP_IN, SSH_CA_KRL, SSH_CA_PRINCIPALS } from "../render/sshd-ca.js";
-
-export const RULES_DIR = "/etc/clawguard";
-export const NFT_FILE = "/etc/clawguard/lockdown.nft";
-export const IPT_FILES = {
-  4: "/etc/clawguard/lockdown.v4.rules",
-  6: "/etc/clawguard/lockdown.v6.rules",
-} as const;
-export const UNIT_NAME = "clawguard-lockdown.service";
-export const UNIT_FILE = `/etc/systemd/system/${UNIT_NAME}`;
-export const WANTS_LINK = `/etc/systemd/system/multi-user.target.wants/${UNIT_NAME}`;
-export const DROPIN_NAME = "50-clawguard-egress.conf";
-
-export type Backend = "nft" | "iptables";
+import {
+  DROPIN_NAME,
+  IPT_FILES,
+  NFT_FILE,
+  RULES_DIR,
+  UNIT_FILE,
+  UNIT_NAME,
+  WANTS_LINK,
+  renderGatewayDropIn,
+  renderLockdownUnit,
+  type Backend,
+} from "./units.js";
 
 export interface PlannedFile {
   path: string;
@@ -115,8 +120,6 @@ export interface PlanInput {
   sshCa?: NonNullable<Profile["sshCa"]>;
 }
 
-const HEADER = "# Written by clawguard lockdown; `clawguard lockdown rollback` removes it.";
-
 async function sshPortsOf(ctx: FactContext, given: number[] | undefined, warnings: string[]) {
   if (given && given.length > 0)
     return { ports: [...new Set(given)].sort((a, b) => a - b), source: "--ssh-port" };
@@ -134,65 +137,6 @@ async function sshPortsOf(ctx: FactContext, given: number[] | undefined, warning
       `or replies of SSH sessions older than the table may be dropped`,
   );
   return { ports: [22], source: "assumed: sshd's settings unreadable" };
-}
-
-export function renderLockdownUnit(backend: Backend): string {
-  const exec =
-    backend === "nft"
-      ? [
-          `ExecStart=/usr/sbin/nft -f ${NFT_FILE}`,
-          `ExecStop=/usr/sbin/nft delete table ${NFT_FAMILY} ${NFT_TABLE}`,
-        ]
-      : [
-          `ExecStartPre=-/usr/sbin/iptables -D OUTPUT -j ${IPT_CHAIN}`,
-          `ExecStartPre=-/usr/sbin/ip6tables -D OUTPUT -j ${IPT_CHAIN}`,
-          `ExecStart=/usr/sbin/iptables-restore --noflush ${IPT_FILES[4]}`,
-          `ExecStart=/usr/sbin/ip6tables-restore --noflush ${IPT_FILES[6]}`,
-          ...["iptables", "ip6tables"].flatMap((t) => [
-            `ExecStop=-/usr/sbin/${t} -D OUTPUT -j ${IPT_CHAIN}`,
-            `ExecStop=-/usr/sbin/${t} -F ${IPT_CHAIN}`,
-            `ExecStop=-/usr/sbin/${t} -X ${IPT_CHAIN}`,
-          ]),
-        ];
-  return [
-    HEADER,
-    "[Unit]",
-    "Description=clawguard egress lockdown: nothing leaves except through the shield",
-    // Loaded before any interface is up, and after the distribution's firewall, whose
-    // `flush ruleset` would otherwise remove the table it loaded first.
-    "DefaultDependencies=no",
-    "Wants=network-pre.target",
-    "Before=network-pre.target",
-    "After=local-fs.target nftables.service ufw.service netfilter-persistent.service",
-    "",
-    "[Service]",
-    "Type=oneshot",
-    "RemainAfterExit=yes",
-    ...exec,
-    "",
-    "[Install]",
-    "WantedBy=multi-user.target",
-    "",
-  ].join("\n");
-}
-
-export function renderGatewayDropIn(proxyUrl: string, shieldAddresses: string[]): string {
-  return [
-    HEADER,
-    "# The gateway talks to the internet only through the shield; systemd refuses any other address.",
-    "[Service]",
-    `Environment=OPENCLAW_PROXY_URL=${proxyUrl}`,
-    `Environment=HTTPS_PROXY=${proxyUrl}`,
-    `Environment=HTTP_PROXY=${proxyUrl}`,
-    `Environment=https_proxy=${proxyUrl}`,
-    `Environment=http_proxy=${proxyUrl}`,
-    "Environment=NO_PROXY=localhost,127.0.0.1,::1",
-    "Environment=no_proxy=localhost,127.0.0.1,::1",
-    "IPAddressDeny=any",
-    "IPAddressAllow=localhost",
-    ...shieldAddresses.map((a) => `IPAddressAllow=${a}`),
-    "",
-  ].join("\n");
 }
 
 export async function current(host: Host, p: string): Promise<string | null> {
