@@ -318,8 +318,9 @@ async function atScale(): Promise<Scale> {
   // enrolment), and, apart, as a hand edit leaves it before the daemon read it (nothing kept).
   const cli = async (id: string, kept: boolean) => {
     const t = performance.now();
+    // Not kept: an empty directory of its own, as root's is before the daemon read this text.
     await must("env", [
-      ...(kept ? [] : ["CLAWGUARD_CONFIG_CACHE=off"]),
+      ...(kept ? [] : [`CLAWGUARD_CONFIG_CACHE=${mkdtempSync(path.join(dir, "unkept-"))}`]),
       process.execPath,
       ...[BIN, "shield", "enroll", id, "--config", file, "--json"],
     ]);
