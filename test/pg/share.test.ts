@@ -14,7 +14,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { parseKrlListing } from "../../src/facts/krl.js";
 import { caDirOf, SshCa } from "../../src/shield/ssh/ca.js";
 import { migrate, schemaVersion, STORE_SCHEMA_VERSION } from "../../src/shield/store/schema.js";
-import { enrollAgent } from "../../src/shield/wireguard/enroll.js";
+import { enrollAgent, revokeAgent } from "../../src/shield/wireguard/enroll.js";
 import { generateKeyPair } from "../../src/shield/wireguard/keys.js";
 import { StoreAgents } from "../../src/shield/wireguard/sync-store.js";
 import { loadShieldConfig } from "../../src/shield/config.js";
@@ -340,6 +340,19 @@ describePg("agents' WireGuard keys shared through the store", () => {
           live: false,
         }),
       ).rejects.toThrow(/agent "scout" already has this public key/);
+
+      // Revoked on the command line of a node: out of the store, so out of every node's config.
+      const gone = await revokeAgent({ configFile: b!.file, id: "scout", live: false, waitForShieldMs: 0 });
+      expect(gone.publicKey).toBe(r.publicKey);
+      for (const n of [a!, b!, c!])
+        await until(
+          async () => (n.managed.control.cfg.agents.some((x) => x.id === "scout") ? undefined : true),
+          `${n.name} to drop scout`,
+          1000,
+        );
+      await expect(
+        revokeAgent({ configFile: a!.file, id: "scout", live: false, waitForShieldMs: 0 }),
+      ).rejects.toThrow(/no agent "scout" in the store/);
     } finally {
       await Promise.all([a!.close(), b!.close(), c!.close()]);
     }

@@ -11,7 +11,7 @@ import pg from "pg";
 import type { AgentConfig, ShieldConfig } from "../config.js";
 import { ControlError } from "../admin/control.js";
 import { pgSettings, storeError } from "../store/connect.js";
-import { edit } from "../store/pg-policy.js";
+import { edit, removeAgent } from "../store/pg-policy.js";
 import { writePresharedKey } from "./enroll.js";
 import { CLI_SPELLING, EnrollError, planEnrolment, type EnrolPlan, type EnrolRequest } from "./enrolment.js";
 
@@ -78,6 +78,47 @@ export async function enrollShared(
     if (e instanceof EnrollError) throw e;
     if (e instanceof ControlError) throw new EnrollError(e.message);
     throw storeError(e, cfg.store!, `enrolling agent ${o.id}`);
+  } finally {
+    await pool.end().catch(() => undefined);
+  }
+}
+
+/**
+ * `shield revoke` on a shield that shares a store: the agent leaves the store (its rules and
+ * mode switches with it), and every node drops it within a second. Returns the agent as the
+ * store had it, for the peer and the preshared key this node still holds.
+ */
+export async function revokeShared(cfg: ShieldConfig, id: string): Promise<AgentConfig> {
+  const pool = new pg.Pool({ ...(await pgSettings(cfg.store!)), max: 1 });
+  pool.on("error", () => undefined);
+  try {
+    const rows = await pool.query(
+      "SELECT id, fleet, tier, sources, wg_public_key, wg_preshared_key_file FROM clawguard.agents WHERE id = $1",
+      [id],
+    );
+    const r = rows.rows[0];
+    if (!r) throw new EnrollError(`no agent "${id}" in the store`);
+    await removeAgent(pool, id);
+    return {
+      id: r.id,
+      allow: [],
+      deny: [],
+      ...(r.fleet ? { fleet: r.fleet } : {}),
+      ...(r.tier ? { tier: r.tier } : {}),
+      ...(r.sources ? { sources: r.sources } : {}),
+      ...(r.wg_public_key
+        ? {
+            wireguard: {
+              publicKey: r.wg_public_key,
+              ...(r.wg_preshared_key_file ? { presharedKeyFile: r.wg_preshared_key_file } : {}),
+            },
+          }
+        : {}),
+    };
+  } catch (e) {
+    if (e instanceof EnrollError) throw e;
+    if (e instanceof ControlError) throw new EnrollError(e.message);
+    throw storeError(e, cfg.store!, `revoking agent ${id}`);
   } finally {
     await pool.end().catch(() => undefined);
   }

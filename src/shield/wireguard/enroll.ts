@@ -269,14 +269,22 @@ export interface RevokeResult {
 
 export async function revokeAgent(o: RevokeOptions): Promise<RevokeResult> {
   const since = Date.now();
-  const { cfg, result, journal } = await editConfig(
-    o.configFile,
-    (c) => {
-      const { agent, edit } = planRevocation(c, o.id);
-      return Promise.resolve({ result: agent, edit });
-    },
-    { agent: o.id, via: "shield revoke", user: o.user ?? localUser() },
-  );
+  // Sharing a store, the agent leaves the store, which every node follows; shield.yaml is not its.
+  const sharing = await sharedConfig(o.configFile);
+  const { cfg, result, journal } = sharing
+    ? {
+        cfg: sharing,
+        result: await (await import("./enroll-shared.js")).revokeShared(sharing, o.id),
+        journal: null,
+      }
+    : await editConfig(
+        o.configFile,
+        (c) => {
+          const { agent, edit } = planRevocation(c, o.id);
+          return Promise.resolve({ result: agent, edit });
+        },
+        { agent: o.id, via: "shield revoke", user: o.user ?? localUser() },
+      );
   // The shield closes the agent's tunnels as it applies the file; the peer leaves after that, so
   // the agent still receives the close instead of a connection that goes silent.
   const wait = o.waitForShieldMs ?? 3000;
