@@ -5,7 +5,8 @@
 import { KRL_STALE_AFTER_S, KRL_STATE_FILE, type RevocationFact } from "../facts/krl.js";
 import { principalsPerAccount, sshdValue, type SshdFact, type SshdSetting } from "../facts/sshd.js";
 import { catalog } from "./catalog.js";
-import type { Evidence, Finding } from "./finding.js";
+import type { Finding } from "./finding.js";
+import { settingEvidence as ev, settingSource as where } from "./sshd-evidence.js";
 
 const C = catalog("ssh", {
   ca_principals: {
@@ -38,15 +39,6 @@ const C = catalog("ssh", {
     fixable: false,
   },
 });
-
-function where(s: SshdSetting): string {
-  if (s.source === "default") return "OpenSSH default";
-  return s.line !== undefined ? `${s.source} line ${s.line}` : s.source;
-}
-
-function ev(s: SshdSetting, key: string): Evidence {
-  return { source: where(s), excerpt: `${key} ${s.value}` };
-}
 
 function value(f: SshdFact, key: string): SshdSetting {
   const s = sshdValue(f, key)!;

@@ -1,7 +1,8 @@
 import { sshdSeconds, sshdValue, type SshdFact, type SshdSetting } from "../facts/sshd.js";
 import { entry } from "../facts/record.js";
 import { catalog } from "./catalog.js";
-import type { Evidence, Finding } from "./finding.js";
+import type { Finding } from "./finding.js";
+import { settingEvidence as ev, settingSource as where } from "./sshd-evidence.js";
 
 /** What harden writes, and the bar the checks hold sshd to. */
 export const SSHD_LIMITS = {
@@ -52,15 +53,6 @@ const C = catalog("ssh", {
     fixable: true,
   },
 });
-
-function where(s: SshdSetting): string {
-  if (s.source === "default") return "OpenSSH default";
-  return s.line !== undefined ? `${s.source} line ${s.line}` : s.source;
-}
-
-function ev(s: SshdSetting, key: string): Evidence {
-  return { source: where(s), excerpt: `${key} ${s.value}` };
-}
 
 function numeric(f: SshdFact, key: string): { s: SshdSetting; n: number | undefined } {
   const s = sshdValue(f, key)!;

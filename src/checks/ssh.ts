@@ -1,7 +1,8 @@
 import type { Facts } from "../facts/keys.js";
 import { sshdValue, type SshdFact, type SshdSetting } from "../facts/sshd.js";
 import { catalog, need, partialProblems, type FindingMaker } from "./catalog.js";
-import type { Evidence, Finding } from "./finding.js";
+import type { Finding } from "./finding.js";
+import { settingEvidence as ev, settingSource as where } from "./sshd-evidence.js";
 import { defineLayer } from "./layer.js";
 import { checkSshBanner } from "./ssh-banner.js";
 import { checkSshCa } from "./ssh-ca.js";
@@ -67,15 +68,6 @@ const C = catalog("ssh", {
     fixable: false,
   },
 });
-
-function where(s: SshdSetting): string {
-  if (s.source === "default") return "OpenSSH default";
-  return s.line !== undefined ? `${s.source} line ${s.line}` : s.source;
-}
-
-function ev(s: SshdSetting, key: string): Evidence {
-  return { source: where(s), excerpt: `${key} ${s.value}` };
-}
 
 const LOOSE: Record<string, (v: string) => boolean> = {
   permitrootlogin: (v) => v === "yes",

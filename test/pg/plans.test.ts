@@ -11,6 +11,7 @@ import { DAY_MS, Partitions } from "../../src/shield/store/pg-log.js";
 import { CHAIN_PAGE, sharedLogQuery } from "../../src/shield/store/pg-log-read.js";
 import { migrate } from "../../src/shield/store/schema.js";
 import type { LogFilter } from "../../src/shield/log/query.js";
+import { changeMethods, operatorRule } from "../../src/shield/log/changes.js";
 import { describePg, NO_POSTGRES, PG_TIMEOUT, ROLE, ROLE_PASSWORD, TestPostgres } from "./pg-harness.js";
 
 let pgd: TestPostgres;
@@ -145,5 +146,41 @@ describePg("the shared log's queries use its indexes", () => {
       expect(got.length).toBeGreaterThan(100);
       expect(got).toEqual(all.rows.map((r) => `${r.node}/${r.id}`));
     }
+  });
+
+  it("keeps a scoped operator to their fleets' records, and finds one operator's changes", async () => {
+    // A few records of another fleet, and changes by two operators, among the 300,000.
+    const add = (id: number, fleet: string | null, method: string, rule: string | null) =>
+      db.query(
+        `INSERT INTO clawguard.log_records (node, id, part_ts, ts, agent, fleet, tier, source_address, method,
+           host, host_rev, port, path, decision, rule, reason, upstream_address, bytes_up, bytes_down,
+           duration_ms, prev_hash, hash)
+         VALUES ('node-x', $1, $2, $2, NULL, $3, NULL, '', $4, '', '', 0, NULL, 'allowed', $5, 'r', NULL, 0, 0, 0, '', '')`,
+        [id, Date.now(), fleet, method, rule],
+      );
+    const [change] = changeMethods();
+    await add(1, "fleet-b", "CONNECT", null);
+    await add(2, "fleet-b", change!, operatorRule("olga"));
+    await add(3, null, change!, operatorRule("olga"));
+    await add(4, null, change!, operatorRule("oscar"));
+    await add(5, null, "CONNECT", operatorRule("olga"));
+    const ids = async (f: Parameters<typeof sharedLogQuery>[0]) => {
+      const { text, values } = sharedLogQuery({ ...f, order: "desc", limit: 100_000 });
+      return (await db.query<{ node: string; id: string }>(text, values)).rows
+        .filter((r) => r.node === "node-x")
+        .map((r) => Number(r.id))
+        .sort();
+    };
+    expect(await ids({ fleets: ["fleet-b"] })).toEqual([1, 2]);
+    const { text, values } = sharedLogQuery({ fleets: ["fleet-b"], limit: 100_000 });
+    expect((await db.query<{ fleet: string }>(text, values)).rows.every((r) => r.fleet === "fleet-b")).toBe(
+      true,
+    );
+    expect(
+      (await db.query(sharedLogQuery({ fleets: [] }).text, sharedLogQuery({ fleets: [] }).values)).rowCount,
+    ).toBe(0);
+    // A change record names its operator; a request whose rule happens to read so is no change.
+    expect(await ids({ operator: "olga" })).toEqual([2, 3]);
+    expect(await ids({ operator: "olga", fleets: ["fleet-b"] })).toEqual([2]);
   });
 });

@@ -123,6 +123,24 @@ export function policyRoutes(api: AdminApi, changed: Changed): Routes {
     // Not a decision about destinations: a spent budget refuses all of them for now.
     return answers.map((a) => ({ ...a, budget: api.control.budgetsOf(a.agent).budgetUse }));
   };
+  /** A rule added or removed in the operator's scope: in force on return, and a record of the log. */
+  const ruleEdit = (how: "add" | "remove") =>
+    change(async (req, res, _url, op) => {
+      const edit = inScopeOf(api.control.cfg)(op, parse(ruleSchema, await readJson(req)) as RuleEdit);
+      const r = await api.editRule(edit, how, op.name);
+      changed(
+        op,
+        how === "add" ? "ruleAdded" : "ruleRemoved",
+        targetOf(api.control.cfg, edit.level, edit.name),
+        `${edit.verdict} ${JSON.stringify(edit.rule)} ${how === "add" ? "added to" : "removed from"} ${where(edit.level, edit.name)}; ${r.tunnelsClosed} tunnel(s) closed`,
+      );
+      const cfg = api.control.cfg;
+      sendJson(res, how === "add" ? 201 : 200, {
+        ok: true,
+        ...r,
+        levels: scopeLevels(op, cfg, listRules(cfg)),
+      });
+    });
   return {
     "/api/reload": {
       // The file holds every fleet's policy: reading it again is an admin's act.
@@ -140,30 +158,8 @@ export function policyRoutes(api: AdminApi, changed: Changed): Routes {
           levels: scopeLevels(op, cfg, listRules(cfg)),
         });
       }),
-      POST: change(async (req, res, _url, op) => {
-        const edit = inScopeOf(api.control.cfg)(op, parse(ruleSchema, await readJson(req)) as RuleEdit);
-        const r = await api.editRule(edit, "add", op.name);
-        changed(
-          op,
-          "ruleAdded",
-          targetOf(api.control.cfg, edit.level, edit.name),
-          `${edit.verdict} ${JSON.stringify(edit.rule)} added to ${where(edit.level, edit.name)}; ${r.tunnelsClosed} tunnel(s) closed`,
-        );
-        const cfg = api.control.cfg;
-        sendJson(res, 201, { ok: true, ...r, levels: scopeLevels(op, cfg, listRules(cfg)) });
-      }),
-      DELETE: change(async (req, res, _url, op) => {
-        const edit = inScopeOf(api.control.cfg)(op, parse(ruleSchema, await readJson(req)) as RuleEdit);
-        const r = await api.editRule(edit, "remove", op.name);
-        changed(
-          op,
-          "ruleRemoved",
-          targetOf(api.control.cfg, edit.level, edit.name),
-          `${edit.verdict} ${JSON.stringify(edit.rule)} removed from ${where(edit.level, edit.name)}; ${r.tunnelsClosed} tunnel(s) closed`,
-        );
-        const cfg = api.control.cfg;
-        sendJson(res, 200, { ok: true, ...r, levels: scopeLevels(op, cfg, listRules(cfg)) });
-      }),
+      POST: ruleEdit("add"),
+      DELETE: ruleEdit("remove"),
     },
     "/api/check": {
       // What the running shield would decide, without sending anything: its compiled policy

@@ -6,6 +6,7 @@
 import type pg from "pg";
 import { DECISIONS, recordHash, reverseHost } from "../log/record.js";
 import type { LogFilter } from "../log/query.js";
+import { changeMethods, operatorRule } from "../log/changes.js";
 import { LogError } from "../log/schema.js";
 import type { ChainRecord } from "./pg-log.js";
 import { checkout } from "./schema.js";
@@ -53,6 +54,13 @@ export function sharedLogQuery(f: LogFilter & { node?: string }): { text: string
   };
   if (f.node !== undefined) where.push(`node = ${arg(f.node)}`);
   if (f.agent !== undefined) where.push(`agent = ${arg(f.agent)}`);
+  // An operator's scope: records of agents in their fleets, none of no fleet (as the local log reads it).
+  if (f.fleets !== undefined)
+    where.push(f.fleets.length === 0 ? "false" : `fleet = ANY(${arg([...f.fleets])}::text[])`);
+  if (f.operator !== undefined)
+    where.push(
+      `rule = ${arg(operatorRule(f.operator))} AND method = ANY(${arg([...changeMethods()])}::text[])`,
+    );
   if (f.decision !== undefined) {
     if (!DECISIONS.includes(f.decision))
       throw new LogError(`decision must be one of ${DECISIONS.join(", ")}, not "${String(f.decision)}"`);

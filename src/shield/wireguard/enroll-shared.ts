@@ -15,6 +15,37 @@ import { edit, removeAgent } from "../store/pg-policy.js";
 import { writePresharedKey } from "./enroll.js";
 import { CLI_SPELLING, EnrollError, planEnrolment, type EnrolPlan, type EnrolRequest } from "./enrolment.js";
 
+const AGENT_COLUMNS = "id, fleet, tier, sources, wg_public_key, wg_preshared_key_file";
+
+interface AgentRow {
+  id: string;
+  fleet: string | null;
+  tier: string | null;
+  sources: string[] | null;
+  wg_public_key: string | null;
+  wg_preshared_key_file: string | null;
+}
+
+/** What enrolment decides by, of a stored agent: its identity and its WireGuard entry. */
+function agentOfRow(r: AgentRow): AgentConfig {
+  return {
+    id: r.id,
+    allow: [],
+    deny: [],
+    ...(r.fleet ? { fleet: r.fleet } : {}),
+    ...(r.tier ? { tier: r.tier } : {}),
+    ...(r.sources ? { sources: r.sources } : {}),
+    ...(r.wg_public_key
+      ? {
+          wireguard: {
+            publicKey: r.wg_public_key,
+            ...(r.wg_preshared_key_file ? { presharedKeyFile: r.wg_preshared_key_file } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
 export async function enrollShared(
   cfg: ShieldConfig,
   o: EnrolRequest,
@@ -30,25 +61,8 @@ export async function enrollShared(
         throw new EnrollError(
           `node "${cfg.node}" has not joined the store yet: start its shield once, then enrol agents on it`,
         );
-      const rows = await c.query(
-        "SELECT id, fleet, tier, sources, wg_public_key, wg_preshared_key_file FROM clawguard.agents ORDER BY position",
-      );
-      const agents: AgentConfig[] = rows.rows.map((r) => ({
-        id: r.id,
-        allow: [],
-        deny: [],
-        ...(r.fleet ? { fleet: r.fleet } : {}),
-        ...(r.tier ? { tier: r.tier } : {}),
-        ...(r.sources ? { sources: r.sources } : {}),
-        ...(r.wg_public_key
-          ? {
-              wireguard: {
-                publicKey: r.wg_public_key,
-                ...(r.wg_preshared_key_file ? { presharedKeyFile: r.wg_preshared_key_file } : {}),
-              },
-            }
-          : {}),
-      }));
+      const rows = await c.query<AgentRow>(`SELECT ${AGENT_COLUMNS} FROM clawguard.agents ORDER BY position`);
+      const agents = rows.rows.map(agentOfRow);
       // The same decision as for shield.yaml, against every agent in the store.
       const { plan, edit: change } = planEnrolment({ ...cfg, agents }, o, CLI_SPELLING);
       if (change.kind === "setKey") {
@@ -92,29 +106,13 @@ export async function revokeShared(cfg: ShieldConfig, id: string): Promise<Agent
   const pool = new pg.Pool({ ...(await pgSettings(cfg.store!)), max: 1 });
   pool.on("error", () => undefined);
   try {
-    const rows = await pool.query(
-      "SELECT id, fleet, tier, sources, wg_public_key, wg_preshared_key_file FROM clawguard.agents WHERE id = $1",
-      [id],
-    );
+    const rows = await pool.query<AgentRow>(`SELECT ${AGENT_COLUMNS} FROM clawguard.agents WHERE id = $1`, [
+      id,
+    ]);
     const r = rows.rows[0];
     if (!r) throw new EnrollError(`no agent "${id}" in the store`);
     await removeAgent(pool, id);
-    return {
-      id: r.id,
-      allow: [],
-      deny: [],
-      ...(r.fleet ? { fleet: r.fleet } : {}),
-      ...(r.tier ? { tier: r.tier } : {}),
-      ...(r.sources ? { sources: r.sources } : {}),
-      ...(r.wg_public_key
-        ? {
-            wireguard: {
-              publicKey: r.wg_public_key,
-              ...(r.wg_preshared_key_file ? { presharedKeyFile: r.wg_preshared_key_file } : {}),
-            },
-          }
-        : {}),
-    };
+    return agentOfRow(r);
   } catch (e) {
     if (e instanceof EnrollError) throw e;
     if (e instanceof ControlError) throw new EnrollError(e.message);
