@@ -57,8 +57,9 @@ describe("shield log under load", () => {
     // Only the drain is measured: the loop above holds the event loop by itself, not the log.
     const drain = await drainStalls(store);
 
-    // Written in one go, 100,000 records would stall for the whole drain, about 195 batches.
-    expect(drain.stalls.length).toBeGreaterThan(100);
+    // Written in one go, 100,000 records would stall for the whole drain (about 195 batches):
+    // no single hold of the event loop may be a tenth of it. (How many wake-ups count as
+    // stalls says nothing: on a quiet machine most batches hold it for less than 2 ms.)
     expect(drain.maxDelayMs).toBeLessThan(drain.totalMs / 10);
     // Batch by batch the drain stalls like the baseline; the top 5% leave room for the
     // collections of the 100,000 queued records, which the baseline never holds. Where the
