@@ -756,19 +756,30 @@ EOF`,
       // its own cache directory (its unit is ProtectSystem=strict): root's, 0700 and 0600.
       const text = readFileSync(path.join(shield.root, CONFIG.slice(1)));
       const sha = createHash("sha256").update(text).digest("hex");
-      await until(
+      const kept = await until(
         async () => {
-          const r = await sh(shield, "cat /var/cache/clawguard/shield-config/*.json");
-          return r.code === 0 && (JSON.parse(r.stdout) as { sha256: string }).sha256 === sha ? r : undefined;
+          // Each entry on a line of its own, after its name (an entry is one line of JSON).
+          const r = await sh(
+            shield,
+            `for f in /var/cache/clawguard/shield-config/*.json; do printf '%s\\t' "$f"; cat "$f"; echo; done`,
+          );
+          for (const line of r.stdout.split("\n")) {
+            const tab = line.indexOf("\t");
+            if (tab < 0) continue;
+            try {
+              if ((JSON.parse(line.slice(tab + 1)) as { sha256: string }).sha256 === sha)
+                return line.slice(0, tab);
+            } catch {
+              // Not an entry (yet): asked again.
+            }
+          }
+          return undefined;
         },
         "the sync daemon to keep the file as revoke left it",
         10_000,
         200,
       );
-      const modes = await sh(
-        shield,
-        "stat -c '%a %U' /var/cache/clawguard/shield-config /var/cache/clawguard/shield-config/*.json",
-      );
+      const modes = await sh(shield, `stat -c '%a %U' /var/cache/clawguard/shield-config ${kept}`);
       expect(modes.stdout.trim().split("\n")).toEqual(["700 root", "600 root"]);
     });
   },
